@@ -1,0 +1,69 @@
+import type { Effect } from "effect"
+import type { HomeserverError } from "./homeserver-error.ts"
+import type { RoomEvent, ToDeviceEvent, TurnServers } from "./matrix.ts"
+
+/**
+ * What the engine asks of the homeserver, as data. The session reducer emits these inside
+ * `CallHomeserver` commands; the edge runs them against a {@link HomeserverPort}.
+ */
+export type HomeserverRequest =
+  | { readonly _tag: "SendEvent"; readonly roomId: string; readonly type: string; readonly stateKey?: string; readonly content: Readonly<Record<string, unknown>>; readonly delayMs?: number; readonly parentDelayId?: string }
+  | { readonly _tag: "Redact"; readonly roomId: string; readonly eventId: string; readonly reason?: string }
+  | { readonly _tag: "ReadEvents"; readonly query: ReadEventsQuery }
+  | { readonly _tag: "ReadState"; readonly roomId: string; readonly type: string; readonly stateKey?: string }
+  | { readonly _tag: "SendToDevice"; readonly type: string; readonly encrypted: boolean; readonly messages: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, unknown>>>>>> }
+  | { readonly _tag: "TurnServers" }
+
+/** `read_events` for one room, as the homeserver port answers it. */
+export interface ReadEventsQuery {
+  readonly roomId: string
+  readonly type: string
+  /** `undefined`: message-like events only; a string: state events with that key; `true`: any key. */
+  readonly stateKey?: string | true
+  readonly msgtype?: string
+  readonly limit: number
+  /** A pagination token from a previous answer's `end`. */
+  readonly from?: string
+  /** `b`: newest first (the default); `f`: oldest first. */
+  readonly dir: "b" | "f"
+}
+
+export interface ReadEventsPage {
+  readonly events: ReadonlyArray<RoomEvent>
+  /** Present only when more events remain in `dir`. */
+  readonly end?: string
+}
+
+export interface SendEventResult {
+  readonly roomId: string
+  readonly eventId?: string
+  readonly delayId?: string
+}
+
+/** What arrives from the homeserver for widgets: already decrypted, never ciphertext. */
+export type HomeserverUpdate =
+  | { readonly _tag: "RoomEvent"; readonly event: RoomEvent }
+  | { readonly _tag: "ToDevice"; readonly event: ToDeviceEvent }
+
+/**
+ * The engine's view of one Matrix account on a homeserver. Adapters implement it (HTTP with
+ * end-to-end encryption, an embedding client's own SDK session, an in-memory fake in tests);
+ * nothing above it knows HTTP. Every call fails only with {@link HomeserverError}.
+ */
+export interface HomeserverPort {
+  readonly userId: string
+  readonly deviceId: string
+  readonly sendEvent: (request: Extract<HomeserverRequest, { _tag: "SendEvent" }>) => Effect.Effect<SendEventResult, HomeserverError>
+  readonly redact: (request: Extract<HomeserverRequest, { _tag: "Redact" }>) => Effect.Effect<SendEventResult, HomeserverError>
+  /** Matching events after decryption (a type filter on ciphertext would match nothing). */
+  readonly readEvents: (query: ReadEventsQuery) => Effect.Effect<ReadEventsPage, HomeserverError>
+  /** Current room state entries of `type` (and `stateKey`, when given). */
+  readonly readState: (roomId: string, type: string, stateKey?: string) => Effect.Effect<ReadonlyArray<RoomEvent>, HomeserverError>
+  readonly sendToDevice: (request: Extract<HomeserverRequest, { _tag: "SendToDevice" }>) => Effect.Effect<void, HomeserverError>
+  readonly turnServers: () => Effect.Effect<TurnServers, HomeserverError>
+  /**
+   * Decrypted room events and to-device events as they arrive, in timeline order per room, each
+   * exactly once. Returns the function that unsubscribes.
+   */
+  readonly subscribe: (listener: (update: HomeserverUpdate) => void) => () => void
+}

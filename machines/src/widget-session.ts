@@ -1,0 +1,24 @@
+import type { WidgetMessage } from "@widgethost/core"
+
+/**
+ * One widget's session as a transport sees it. The engine creates it (`engine.openSession`),
+ * handing it a `send` function; the transport feeds it what the widget says and tells it when
+ * the link goes down or comes back. Queueing of outbound messages while the link is slow or down
+ * is the transport's business: the session calls `send` synchronously, in order, and never blocks.
+ */
+export interface WidgetSession {
+  readonly widgetId: string
+  /** An inbound message from the widget: untrusted, already JSON-parsed (or a raw string). */
+  readonly receive: (raw: unknown) => void
+  /** The frame (iframe load event or equivalent) finished loading: `waitForIframeLoad` widgets start here. */
+  readonly frameLoaded: () => void
+  readonly transportDown: () => void
+  readonly transportUp: () => void
+  /** Ends the session (client side); idempotent. */
+  readonly close: (reason?: string) => void
+  /** Called once, when the session closes for any reason. Returns the function that unsubscribes. */
+  readonly onClose: (listener: (reason: string) => void) => () => void
+}
+
+/** How a transport delivers the engine's messages to the widget. */
+export type WidgetSink = (message: WidgetMessage) => void
