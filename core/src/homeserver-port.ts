@@ -12,6 +12,7 @@ export type HomeserverRequest =
   | { readonly _tag: "ReadEvents"; readonly query: ReadEventsQuery }
   | { readonly _tag: "ReadState"; readonly roomId: string; readonly type: string; readonly stateKey?: string }
   | { readonly _tag: "SendToDevice"; readonly type: string; readonly encrypted: boolean; readonly messages: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, unknown>>>>>> }
+  | { readonly _tag: "JoinedRooms" }
   | { readonly _tag: "TurnServers" }
 
 /** `read_events` for one room, as the homeserver port answers it. */
@@ -61,6 +62,8 @@ export interface HomeserverPort {
   readonly readState: (roomId: string, type: string, stateKey?: string) => Effect.Effect<ReadonlyArray<RoomEvent>, HomeserverError>
   readonly sendToDevice: (request: Extract<HomeserverRequest, { _tag: "SendToDevice" }>) => Effect.Effect<void, HomeserverError>
   readonly turnServers: () => Effect.Effect<TurnServers, HomeserverError>
+  /** Rooms the account has joined, for `m.timeline:*` reads. */
+  readonly joinedRooms: () => Effect.Effect<ReadonlyArray<string>, HomeserverError>
   /**
    * Decrypted room events and to-device events as they arrive, in timeline order per room, each
    * exactly once. Returns the function that unsubscribes.

@@ -1,0 +1,36 @@
+import { createHash, randomBytes } from "node:crypto"
+
+/**
+ * Identifier grammar and minting. Everything minted here is random (not counted) so ids from
+ * before and after a restart can never collide, and tokens are unguessable.
+ */
+
+export const randomString = (bytes: number): string => randomBytes(bytes).toString("base64url")
+
+/** Room versions 4+ use url-safe base64 event ids; 32 random bytes keep them as unique as hashes. */
+export const newEventId = (): string => `$${randomString(32)}`
+export const newRoomId = (serverName: string): string => `!${randomString(12)}:${serverName}`
+export const newDeviceId = (): string =>
+  Array.from(randomBytes(10), (b) => String.fromCharCode(65 + (b % 26))).join("")
+export const newAccessToken = (): string => `syt_${randomString(30)}`
+
+/**
+ * Tokens are journaled as hashes, so the journal on disk is not a bag of live credentials.
+ *
+ * @example tokenKey("syt_abc") // 64 hex chars
+ */
+export const tokenKey = (token: string): string => createHash("sha256").update(token).digest("hex")
+
+/** The historical user id grammar; `register` holds new users to the strict lowercase subset. */
+export const isValidLocalpart = (localpart: string): boolean => /^[a-z0-9._=\-/+]+$/.test(localpart)
+
+export const serverNameOf = (id: string): string => id.slice(id.indexOf(":") + 1)
+
+export const localpartOf = (userId: string): string => userId.slice(1, userId.indexOf(":"))
+
+/** `@local:server` with a non-empty localpart and server name. */
+export const isUserId = (value: string): boolean => /^@[^:]+:.+$/.test(value) && value.length <= 255
+
+export const isRoomId = (value: string): boolean => /^![^:]+:.+$/.test(value)
+
+export const isRoomAlias = (value: string): boolean => /^#[^:]+:.+$/.test(value) && value.length <= 255

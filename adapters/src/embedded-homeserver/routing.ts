@@ -1,0 +1,96 @@
+import type { DelayedEvents } from "./delayed-events.ts"
+import type { Store } from "./store.ts"
+
+/**
+ * The route table's vocabulary: what a handler gets (a decoded request) and gives back (a
+ * status and a JSON body). Handlers throw `MatrixError` for every failure; the server writes it.
+ */
+export interface Auth {
+  readonly userId: string
+  readonly deviceId: string
+  /** Hash of the access token: the scope of transaction ids and of `unsigned.transaction_id`. */
+  readonly tokenKey: string
+}
+
+export interface TurnOptions {
+  readonly uris: ReadonlyArray<string>
+  readonly sharedSecret: string
+  readonly ttlSeconds: number
+}
+
+/** What every handler may use: the state, the configuration and the delayed-event scheduler. */
+export interface Env {
+  readonly store: Store
+  readonly serverName: string
+  readonly baseUrl: () => string
+  readonly registration: "open" | "closed"
+  readonly turn: TurnOptions | undefined
+  readonly now: () => number
+  readonly delayed: DelayedEvents
+}
+
+export interface RequestContext<A extends Auth | undefined = Auth> {
+  readonly env: Env
+  readonly method: string
+  readonly params: Readonly<Record<string, string>>
+  readonly query: URLSearchParams
+  readonly body: unknown
+  readonly auth: A
+  /** Aborted when the client hangs up or the server closes: long-polls stop waiting. */
+  readonly signal: AbortSignal
+}
+
+export interface Reply {
+  readonly status?: number
+  readonly body: unknown
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+export interface Route {
+  readonly method: string
+  readonly pattern: RegExp
+  readonly names: ReadonlyArray<string>
+  /** "required": 401 without a valid token. "optional": resolved when present, ignored when absent. */
+  readonly auth: "required" | "optional" | "none"
+  readonly handle: (ctx: RequestContext<Auth | undefined>) => Promise<Reply> | Reply
+}
+
+/**
+ * Compiles `/rooms/:roomId/send/:eventType/:txnId` into a matcher. `{v3}` stands for the client
+ * API version prefix, matching both `v3` and `r0` (older clients still say r0; the paths are the
+ * same). Parameters are single path segments, percent-decoded after splitting, so an encoded `/`
+ * in an event type stays inside its segment.
+ */
+const compile = (path: string): { pattern: RegExp; names: Array<string> } => {
+  const names: Array<string> = []
+  const source = path
+    .split("/")
+    .map((segment) => {
+      if (segment === "{v3}") return "(?:v3|r0)"
+      if (segment.startsWith(":")) {
+        names.push(segment.slice(1))
+        return "([^/]+)"
+      }
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+    })
+    .join("/")
+  return { pattern: new RegExp(`^${source}$`), names }
+}
+
+/** A route that needs a valid access token. */
+export const authed = (
+  method: string,
+  path: string,
+  handle: (ctx: RequestContext<Auth>) => Promise<Reply> | Reply
+): Route => ({ method, ...compile(path), auth: "required", handle: (ctx) => handle(ctx as RequestContext<Auth>) })
+
+/** A route anyone may call (`auth` is set when a valid token came along anyway). */
+export const open = (
+  method: string,
+  path: string,
+  handle: (ctx: RequestContext<Auth | undefined>) => Promise<Reply> | Reply
+): Route => ({ method, ...compile(path), auth: "optional", handle })
+
+export const json = (body: unknown, status = 200): Reply => ({ status, body })
+
+export const CLIENT = "/_matrix/client/{v3}"

@@ -1,0 +1,289 @@
+/**
+ * The capability grammar: the strings widgets request (MSC2762, MSC3819, MSC3846, MSC4157 and the
+ * opaque rest) parsed into values, and printed back in one canonical form.
+ *
+ * Stable (`m.`) and unstable (`org.matrix.msc2762.`, `org.matrix.msc3819.`, `town.robin.msc3846.`,
+ * `org.matrix.msc4157.`) spellings parse to the same value; `formatCapability` picks one naming.
+ *
+ * Escaping (MSC2762), applied to the *type part* of every event-shaped capability
+ * (`send.event`, `receive.event`, `send.state_event`, `receive.state_event`, `send.to_device`,
+ * `receive.to_device`):
+ * - `\#` is a literal `#`, `\\` is a literal `\`; any other `\` sequence, or a lone `\` at the end,
+ *   makes the capability invalid (it is rejected, never half-parsed);
+ * - state events: the first unescaped `#` ends the type; everything after it is the state key,
+ *   taken literally (`m.room.name##test` is type `m.room.name`, state key `#test`);
+ * - message events: only when the type read so far is exactly `m.room.message` does an unescaped
+ *   `#` start the msgtype (taken literally). For every other type an unescaped `#` is a literal
+ *   character of the type ("do not get parsed in any special way"), while `\#` and `\\` are still
+ *   unescaped, so `m.send.event:org.example#a` and `m.send.event:org.example\#a` both mean the type
+ *   `org.example#a`. The canonical form always escapes: `m.send.event:org.example\#a`;
+ * - to-device types have no separator at all: an unescaped `#` is literal, escapes as above.
+ * `formatCapability` escapes every `\` and `#` of the type, which makes it the exact inverse of
+ * `parseCapability` on every value `parseCapability` can produce.
+ *
+ * `m.read.event:` / `org.matrix.msc2762.read.*` (MSC2876) are deliberately `Other`: reading is
+ * governed by the receive capabilities, as in matrix-widget-api.
+ */
+import { Data, Result } from "effect"
+
+export type Direction = "send" | "receive"
+
+export type Capability =
+  /** `m.send.event:<type>[#<msgtype>]`; a msgtype only ever exists for `m.room.message`. */
+  | { readonly _tag: "RoomEvent"; readonly op: Direction; readonly eventType: string; readonly msgtype?: string }
+  /** `m.send.state_event:<type>[#<state key>]`; no `#` means every state key. */
+  | { readonly _tag: "StateEvent"; readonly op: Direction; readonly eventType: string; readonly stateKey?: string }
+  /** `m.timeline:<room id>`, or `m.timeline:*` (room `"*"`) for every room. */
+  | { readonly _tag: "Timeline"; readonly room: string }
+  /** `m.send.to_device:<type>` (MSC3819). */
+  | { readonly _tag: "ToDevice"; readonly op: Direction; readonly eventType: string }
+  /** `m.turn_servers` (MSC3846). */
+  | { readonly _tag: "TurnServers" }
+  /** `m.send.delayed_event` (MSC4157). */
+  | { readonly _tag: "SendDelayedEvent" }
+  /** `m.update_delayed_event` (MSC4157). */
+  | { readonly _tag: "UpdateDelayedEvent" }
+  /** Anything else (`m.sticker`, `m.always_on_screen`, custom names): compared as an opaque string. */
+  | { readonly _tag: "Other"; readonly name: string }
+
+export class InvalidCapability extends Data.TaggedError("InvalidCapability")<{
+  readonly capability: string
+  readonly reason: string
+}> {}
+
+export type Naming = "stable" | "unstable"
+
+type Family =
+  | { readonly _tag: "RoomEvent" | "StateEvent" | "ToDevice"; readonly op: Direction }
+  | { readonly _tag: "Timeline" }
+
+const MESSAGE = "m.room.message"
+
+/** Prefixes end at their first `:`, so a parse is one `indexOf` and one map lookup. */
+const prefixes: ReadonlyArray<readonly [stable: string, unstable: string, family: Family]> = [
+  ["m.send.event:", "org.matrix.msc2762.send.event:", { _tag: "RoomEvent", op: "send" }],
+  ["m.receive.event:", "org.matrix.msc2762.receive.event:", { _tag: "RoomEvent", op: "receive" }],
+  ["m.send.state_event:", "org.matrix.msc2762.send.state_event:", { _tag: "StateEvent", op: "send" }],
+  ["m.receive.state_event:", "org.matrix.msc2762.receive.state_event:", { _tag: "StateEvent", op: "receive" }],
+  ["m.send.to_device:", "org.matrix.msc3819.send.to_device:", { _tag: "ToDevice", op: "send" }],
+  ["m.receive.to_device:", "org.matrix.msc3819.receive.to_device:", { _tag: "ToDevice", op: "receive" }],
+  ["m.timeline:", "org.matrix.msc2762.timeline:", { _tag: "Timeline" }]
+]
+
+const byPrefix = new Map<string, Family>(prefixes.flatMap(([s, u, f]) => [[s, f] as const, [u, f] as const]))
+
+const familyKey = (family: Family): string => (family._tag === "Timeline" ? family._tag : `${family._tag}/${family.op}`)
+
+const namesByFamily = new Map(prefixes.map(([stable, unstable, f]) => [familyKey(f), [stable, unstable] as const]))
+
+const prefixOf = (family: Family, naming: Naming): string => {
+  const [stable, unstable] = namesByFamily.get(familyKey(family))!
+  return naming === "stable" ? stable : unstable
+}
+
+/** Capabilities without arguments: [stable, unstable] names. */
+const exactNames = {
+  TurnServers: ["m.turn_servers", "town.robin.msc3846.turn_servers"],
+  SendDelayedEvent: ["m.send.delayed_event", "org.matrix.msc4157.send.delayed_event"],
+  UpdateDelayedEvent: ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event"]
+} as const
+
+const exact = new Map<string, Capability>(
+  (Object.keys(exactNames) as Array<keyof typeof exactNames>).flatMap((_tag) =>
+    exactNames[_tag].map((name) => [name, { _tag }] as const)
+  )
+)
+
+type Split = { readonly type: string; readonly key?: string } | { readonly error: string }
+
+/**
+ * Reads an escaped type up to the first unescaped `#` that `separates` accepts (given the type
+ * read so far); the remainder after that `#` is returned literally as `key`.
+ */
+const splitType = (segment: string, separates: (typeSoFar: string) => boolean): Split => {
+  let type = ""
+  for (let i = 0; i < segment.length; i++) {
+    const c = segment[i]
+    if (c === "\\") {
+      const next = segment[i + 1]
+      if (next === undefined) return { error: "trailing lone backslash in the event type" }
+      if (next !== "\\" && next !== "#") return { error: `invalid escape \\${next} in the event type` }
+      type += next
+      i++
+    } else if (c === "#" && separates(type)) {
+      return { type, key: segment.slice(i + 1) }
+    } else {
+      type += c
+    }
+  }
+  return { type }
+}
+
+const always = () => true
+const never = () => false
+const isMessage = (typeSoFar: string) => typeSoFar === MESSAGE
+
+/**
+ * Parses one capability string; unknown names are `Other`, malformed event capabilities fail.
+ *
+ * @example
+ * parseCapability("org.matrix.msc2762.send.state_event:m.room.name#")
+ * // Success({ _tag: "StateEvent", op: "send", eventType: "m.room.name", stateKey: "" })
+ */
+export const parseCapability = (capability: string): Result.Result<Capability, InvalidCapability> => {
+  const invalid = (reason: string) => Result.fail(new InvalidCapability({ capability, reason }))
+  if (capability.length === 0) return invalid("empty capability")
+  const known = exact.get(capability)
+  if (known !== undefined) return Result.succeed(known)
+  const colon = capability.indexOf(":")
+  const family = colon < 0 ? undefined : byPrefix.get(capability.slice(0, colon + 1))
+  if (family === undefined) return Result.succeed({ _tag: "Other", name: capability })
+  const segment = capability.slice(colon + 1)
+  if (family._tag === "Timeline") {
+    return segment.length === 0 ? invalid("empty room id") : Result.succeed({ _tag: "Timeline", room: segment })
+  }
+  const split = splitType(
+    segment,
+    family._tag === "StateEvent" ? always : family._tag === "RoomEvent" ? isMessage : never
+  )
+  if ("error" in split) return invalid(split.error)
+  if (split.type.length === 0) return invalid("empty event type")
+  switch (family._tag) {
+    case "StateEvent":
+      return Result.succeed(
+        split.key === undefined
+          ? { _tag: "StateEvent", op: family.op, eventType: split.type }
+          : { _tag: "StateEvent", op: family.op, eventType: split.type, stateKey: split.key }
+      )
+    case "RoomEvent":
+      return Result.succeed(
+        split.key === undefined
+          ? { _tag: "RoomEvent", op: family.op, eventType: split.type }
+          : { _tag: "RoomEvent", op: family.op, eventType: split.type, msgtype: split.key }
+      )
+    case "ToDevice":
+      return Result.succeed({ _tag: "ToDevice", op: family.op, eventType: split.type })
+  }
+}
+
+const escapeType = (type: string): string => type.replace(/[\\#]/g, (c) => `\\${c}`)
+
+/**
+ * Prints the canonical string of a capability (stable `m.` names unless `"unstable"` is asked).
+ * A `msgtype` on a `RoomEvent` other than `m.room.message` cannot be expressed and is dropped.
+ *
+ * @example
+ * formatCapability({ _tag: "StateEvent", op: "receive", eventType: "org.example.#test", stateKey: "hello" })
+ * // "m.receive.state_event:org.example.\\#test#hello"
+ */
+export const formatCapability = (capability: Capability, naming: Naming = "stable"): string => {
+  const pick = (names: readonly [string, string]) => (naming === "stable" ? names[0] : names[1])
+  switch (capability._tag) {
+    case "Other":
+      return capability.name
+    case "TurnServers":
+    case "SendDelayedEvent":
+    case "UpdateDelayedEvent":
+      return pick(exactNames[capability._tag])
+    case "Timeline":
+      return prefixOf(capability, naming) + capability.room
+    case "ToDevice":
+      return prefixOf(capability, naming) + escapeType(capability.eventType)
+    case "StateEvent": {
+      const key = capability.stateKey === undefined ? "" : `#${capability.stateKey}`
+      return prefixOf(capability, naming) + escapeType(capability.eventType) + key
+    }
+    case "RoomEvent": {
+      const key =
+        capability.msgtype === undefined || capability.eventType !== MESSAGE ? "" : `#${capability.msgtype}`
+      return prefixOf(capability, naming) + escapeType(capability.eventType) + key
+    }
+  }
+}
+
+/**
+ * Well-known state event types: a `send.event` capability for one of them contradicts its
+ * descriptor. The spec's event schemas plus widget, space, policy and MatrixRTC state.
+ */
+export const wellKnownStateTypes: ReadonlySet<string> = new Set([
+  "m.room.create",
+  "m.room.member",
+  "m.room.power_levels",
+  "m.room.join_rules",
+  "m.room.history_visibility",
+  "m.room.name",
+  "m.room.topic",
+  "m.room.avatar",
+  "m.room.canonical_alias",
+  "m.room.aliases",
+  "m.room.encryption",
+  "m.room.server_acl",
+  "m.room.pinned_events",
+  "m.room.tombstone",
+  "m.room.guest_access",
+  "m.room.third_party_invite",
+  "m.room.related_groups",
+  "m.space.child",
+  "m.space.parent",
+  "m.policy.rule.user",
+  "m.policy.rule.room",
+  "m.policy.rule.server",
+  "m.widget",
+  "im.vector.modular.widgets",
+  "m.beacon_info",
+  "m.call",
+  "m.call.member",
+  "org.matrix.msc3401.call",
+  "org.matrix.msc3401.call.member"
+])
+
+/**
+ * Well-known message-like event types: a `send.state_event` capability for one of them contradicts
+ * its descriptor. Besides this list, every `m.call.*` type is message-like except the MatrixRTC
+ * state types `m.call.member` (listed above as state).
+ */
+export const wellKnownMessageTypes: ReadonlySet<string> = new Set([
+  "m.room.message",
+  "m.room.encrypted",
+  "m.room.redaction",
+  "m.reaction",
+  "m.sticker",
+  "m.beacon",
+  "m.poll.start",
+  "m.poll.response",
+  "m.poll.end",
+  "m.key.verification.request",
+  "m.key.verification.ready",
+  "m.key.verification.start",
+  "m.key.verification.accept",
+  "m.key.verification.key",
+  "m.key.verification.mac",
+  "m.key.verification.cancel",
+  "m.key.verification.done",
+  "m.call.invite",
+  "m.call.candidates",
+  "m.call.answer",
+  "m.call.select_answer",
+  "m.call.negotiate",
+  "m.call.reject",
+  "m.call.hangup",
+  "m.call.sdp_stream_metadata_changed",
+  "m.call.notify",
+  "m.rtc.notification"
+])
+
+const isWellKnownMessageType = (type: string): boolean =>
+  wellKnownMessageTypes.has(type) || (type.startsWith("m.call.") && !wellKnownStateTypes.has(type))
+
+/**
+ * True for send capabilities that contradict a well-known type (MSC2762: "Clients SHOULD
+ * automatically deny"), so approvers can refuse them without asking anyone.
+ *
+ * @example
+ * deniedByDescriptor({ _tag: "RoomEvent", op: "send", eventType: "m.room.topic" }) // true
+ */
+export const deniedByDescriptor = (capability: Capability): boolean => {
+  if (capability._tag === "RoomEvent") return capability.op === "send" && wellKnownStateTypes.has(capability.eventType)
+  if (capability._tag === "StateEvent") return capability.op === "send" && isWellKnownMessageType(capability.eventType)
+  return false
+}

@@ -1,0 +1,58 @@
+import type { WidgetRequest, WidgetResponse } from "./envelope.ts"
+
+/**
+ * What an untrusted inbound message turned out to be. Decoding never throws.
+ * - `Request` / `Response`: well-formed.
+ * - `Invalid`: identifiable (it has a request id) but wrong: answer it with an error response.
+ * - `Dropped`: not even identifiable: nothing can be answered, so count it and move on.
+ */
+export type Decoded =
+  | { readonly _tag: "Request"; readonly request: WidgetRequest; readonly raw: Readonly<Record<string, unknown>> }
+  | { readonly _tag: "Response"; readonly response: WidgetResponse }
+  | { readonly _tag: "Invalid"; readonly raw: Readonly<Record<string, unknown>>; readonly issue: string }
+  | { readonly _tag: "Dropped"; readonly reason: DropReason }
+
+export type DropReason = "not-json" | "not-an-object" | "no-request-id" | "response-without-request" | "bad-response"
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * Decodes one message arriving from a widget, as a JSON string (websocket frame) or an already
+ * parsed value (postMessage). `requestid` is read as `requestId`: the MSC2762 and MSC3846
+ * examples spell it that way, and a response must echo whatever the widget sent.
+ *
+ * @example decodeFromWidget('{"api":"fromWidget","widgetId":"w","requestId":"1","action":"content_loaded","data":{}}')
+ */
+export const decodeFromWidget = (input: unknown): Decoded => {
+  let value = input
+  if (typeof input === "string") {
+    try {
+      value = JSON.parse(input)
+    } catch {
+      return { _tag: "Dropped", reason: "not-json" }
+    }
+  }
+  if (!isObject(value)) return { _tag: "Dropped", reason: "not-an-object" }
+  const requestId = typeof value.requestId === "string" ? value.requestId : value.requestid
+  if (typeof requestId !== "string" || requestId.length === 0) return { _tag: "Dropped", reason: "no-request-id" }
+
+  if ("response" in value) {
+    // A response to one of our toWidget requests. It can't be answered, only matched or dropped.
+    if (value.api !== "toWidget") return { _tag: "Dropped", reason: "response-without-request" }
+    if (typeof value.widgetId !== "string" || typeof value.action !== "string") return { _tag: "Dropped", reason: "bad-response" }
+    return {
+      _tag: "Response",
+      response: { api: "toWidget", widgetId: value.widgetId, requestId, action: value.action, data: isObject(value.data) ? value.data : {}, response: value.response }
+    }
+  }
+  if (value.api !== "fromWidget") return { _tag: "Invalid", raw: value, issue: `api must be "fromWidget" for a widget's request, got ${JSON.stringify(value.api) ?? "nothing"}` }
+  if (typeof value.widgetId !== "string") return { _tag: "Invalid", raw: value, issue: "widgetId must be a string" }
+  if (typeof value.action !== "string" || value.action.length === 0) return { _tag: "Invalid", raw: value, issue: "action must be a non-empty string" }
+  if (value.data !== undefined && !isObject(value.data)) return { _tag: "Invalid", raw: value, issue: "data must be an object" }
+  return {
+    _tag: "Request",
+    raw: value,
+    request: { api: "fromWidget", widgetId: value.widgetId, requestId, action: value.action, data: (value.data as Record<string, unknown> | undefined) ?? {} }
+  }
+}

@@ -1,0 +1,70 @@
+import { Result } from "effect"
+import { deniedByDescriptor, formatCapability, parseCapability } from "./capabilities.ts"
+
+/**
+ * A rule of the approval policy. Every field present must match; the first matching rule wins.
+ * Patterns are globs where `*` matches any run of characters. `capability` is matched against the
+ * capability's canonical stable form, so one rule covers the `m.` and the unstable spelling alike.
+ *
+ * @example { widgetId: "call-*", capability: "m.turn_servers", decision: "approve" }
+ */
+export interface PolicyRule {
+  readonly widgetId?: string
+  readonly origin?: string
+  readonly capability: string
+  readonly decision: "approve" | "deny"
+}
+
+export interface ApprovalPolicy {
+  readonly rules: ReadonlyArray<PolicyRule>
+  /**
+   * Opaque capabilities (such as `m.always_on_screen`) that the embedding client itself serves.
+   * Any other capability the engine does not understand is denied, as MSC2764 requires.
+   */
+  readonly clientCapabilities?: ReadonlyArray<string>
+}
+
+export const emptyPolicy: ApprovalPolicy = { rules: [] }
+
+export type Verdict =
+  | { readonly _tag: "Approve"; readonly rule: number }
+  | { readonly _tag: "Deny"; readonly reason: "invalid" | "unrecognised" | "descriptor" | "rule" }
+  | { readonly _tag: "Ask" }
+
+export interface WidgetIdentity {
+  readonly id: string
+  readonly origin?: string
+}
+
+const globCache = new Map<string, RegExp>()
+const glob = (pattern: string): RegExp => {
+  let regex = globCache.get(pattern)
+  if (regex === undefined) {
+    const source = pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")
+    regex = new RegExp(`^${source}$`, "s")
+    globCache.set(pattern, regex)
+  }
+  return regex
+}
+
+/**
+ * Decides one requested capability without asking anybody, or says it needs asking.
+ *
+ * @example classify({ rules: [{ capability: "m.receive.event:*", decision: "approve" }] }, { id: "w" }, "org.matrix.msc2762.receive.event:m.room.message").\_tag === "Approve"
+ */
+export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capability: string): Verdict => {
+  const parsed = parseCapability(capability)
+  if (Result.isFailure(parsed)) return { _tag: "Deny", reason: "invalid" }
+  const cap = parsed.success
+  if (cap._tag === "Other" && !(policy.clientCapabilities ?? []).includes(capability)) return { _tag: "Deny", reason: "unrecognised" }
+  if (deniedByDescriptor(cap)) return { _tag: "Deny", reason: "descriptor" }
+  const canonical = formatCapability(cap, "stable")
+  for (let index = 0; index < policy.rules.length; index++) {
+    const rule = policy.rules[index]!
+    if (rule.widgetId !== undefined && !glob(rule.widgetId).test(widget.id)) continue
+    if (rule.origin !== undefined && (widget.origin === undefined || !glob(rule.origin).test(widget.origin))) continue
+    if (!glob(rule.capability).test(canonical) && !glob(rule.capability).test(capability)) continue
+    return rule.decision === "approve" ? { _tag: "Approve", rule: index } : { _tag: "Deny", reason: "rule" }
+  }
+  return { _tag: "Ask" }
+}

@@ -1,0 +1,42 @@
+import { Data } from "effect"
+import type { ErrorBody } from "./envelope.ts"
+import { type HomeserverError, matrixApiError } from "./homeserver-error.ts"
+
+export type Phase = "loading" | "negotiating" | "ready" | "renegotiating" | "closed"
+
+/**
+ * Why a widget's request was refused. The `_tag` is the stable code (also sent to the widget as
+ * `error.code`, so widget developers can branch on it); `message` is for people.
+ */
+export type ProtocolError = Data.TaggedEnum<{
+  Malformed: { readonly issue: string }
+  UnknownAction: { readonly action: string }
+  NotAllowed: { readonly what: string }
+  WrongPhase: { readonly phase: Phase; readonly action: string }
+  RateLimited: { readonly action: string }
+  TooManyPending: { readonly limit: number }
+  DuplicateRequest: { readonly requestId: string }
+  Homeserver: { readonly error: HomeserverError }
+}>
+export const ProtocolError = Data.taggedEnum<ProtocolError>()
+
+const describe = ProtocolError.$match({
+  Malformed: ({ issue }) => `Malformed request: ${issue}`,
+  UnknownAction: ({ action }) => `Unknown or unsupported action: ${action}`,
+  NotAllowed: ({ what }) => `Not allowed: ${what}`,
+  WrongPhase: ({ phase, action }) => `Cannot handle ${action} while the session is ${phase}`,
+  RateLimited: ({ action }) => `Too many ${action} requests; try again later`,
+  TooManyPending: ({ limit }) => `Too many requests in flight (limit ${limit}); wait for answers first`,
+  DuplicateRequest: ({ requestId }) => `A request with id ${requestId} is already in flight`,
+  Homeserver: ({ error }) => error.message
+})
+
+/** The spec-shaped error response body for a protocol error. */
+export const errorBody = (error: ProtocolError): ErrorBody => {
+  const detail = error._tag === "Homeserver" ? matrixApiError(error.error) : undefined
+  return {
+    error: detail === undefined
+      ? { message: describe(error), code: error._tag }
+      : { message: describe(error), code: error._tag, matrix_api_error: detail }
+  }
+}

@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest"
+import { compilePermissions, type Permissions } from "./permissions.ts"
+import { RoutingIndex } from "./routing-index.ts"
+
+/** Permissions whose `mayReceive` calls are counted, to measure how much work a match does. */
+const counted = (approved: ReadonlyArray<string>, counter: { calls: number }): Permissions => {
+  const p = compilePermissions(approved)
+  return {
+    ...p,
+    mayReceive: (event) => {
+      counter.calls++
+      return p.mayReceive(event)
+    }
+  }
+}
+
+const sorted = (xs: ReadonlyArray<string>) => [...xs].sort()
+
+describe("RoutingIndex", () => {
+  it("does work proportional to the candidates, not to all subscribers", () => {
+    const counter = { calls: 0 }
+    const index = new RoutingIndex<string>()
+    for (let i = 0; i < 990; i++) {
+      // same type elsewhere, other types here, and state of the same type here
+      const approved =
+        i % 3 === 0
+          ? ["m.receive.event:m.room.message"]
+          : i % 3 === 1
+            ? ["m.receive.event:m.reaction"]
+            : ["m.receive.state_event:m.room.message"]
+      index.set(`other-${i}`, counted(approved, counter), i % 3 === 0 ? `!room${i}:x` : "!hot:x")
+    }
+    for (let i = 0; i < 10; i++) {
+      const msgtype = i < 5 ? "m.text" : "m.emote"
+      index.set(`hot-${i}`, counted([`m.receive.event:m.room.message#${msgtype}`], counter), "!hot:x")
+    }
+    const got = index.match({ type: "m.room.message", room_id: "!hot:x", content: { msgtype: "m.text" } })
+    expect(sorted(got)).toStrictEqual(["hot-0", "hot-1", "hot-2", "hot-3", "hot-4"])
+    // only the 10 message subscribers indexed under (!hot:x, m.room.message) were confirmed:
+    // not the 330 that receive m.room.message *state* there, nor the ones elsewhere
+    expect(counter.calls).toBe(10)
+  })
+
+  it("scopes by home room, timeline rooms and m.timeline:*", () => {
+    const index = new RoutingIndex<string>()
+    const receive = "m.receive.event:m.reaction"
+    index.set("home", compilePermissions([receive]), "!a:x")
+    index.set("timeline", compilePermissions([receive, "m.timeline:!b:x"]), "!a:x")
+    index.set("both", compilePermissions([receive, "m.timeline:!a:x"]), "!a:x")
+    index.set("all", compilePermissions([receive, "org.matrix.msc2762.timeline:*"]), undefined)
+    index.set("homeless", compilePermissions([receive]), undefined)
+    const at = (room_id: string) => sorted(index.match({ type: "m.reaction", room_id }))
+    expect(at("!a:x")).toStrictEqual(["all", "both", "home", "timeline"])
+    expect(at("!b:x")).toStrictEqual(["all", "timeline"])
+    expect(at("!c:x")).toStrictEqual(["all"])
+    expect(index.match({ type: "m.room.message", room_id: "!a:x" })).toStrictEqual([])
+  })
+
+  it("re-indexes on set and forgets on delete", () => {
+    const index = new RoutingIndex<string>()
+    const event = { type: "m.room.topic", room_id: "!a:x", state_key: "" }
+    index.set("w", compilePermissions(["m.receive.state_event:m.room.topic"]), "!a:x")
+    expect(index.match(event)).toStrictEqual(["w"])
+    index.set("w", compilePermissions(["m.receive.state_event:m.room.topic"]), "!b:x")
+    expect(index.match(event)).toStrictEqual([])
+    expect(index.match({ ...event, room_id: "!b:x" })).toStrictEqual(["w"])
+    index.set("w", compilePermissions(["m.receive.state_event:m.room.name"]), "!b:x")
+    expect(index.match({ ...event, room_id: "!b:x" })).toStrictEqual([])
+    expect(index.size).toBe(1)
+    index.delete("w")
+    index.delete("w")
+    expect(index.size).toBe(0)
+    expect(index.match({ type: "m.room.name", room_id: "!b:x", state_key: "" })).toStrictEqual([])
+  })
+
+  it("matches to-device messages by type in any room", () => {
+    const index = new RoutingIndex<number>()
+    index.set(1, compilePermissions(["m.receive.to_device:m.call.invite"]), undefined)
+    index.set(2, compilePermissions(["org.matrix.msc3819.receive.to_device:m.call.invite"]), "!a:x")
+    index.set(3, compilePermissions(["m.send.to_device:m.call.invite"]), "!a:x")
+    expect(index.matchToDevice("m.call.invite").sort()).toStrictEqual([1, 2])
+    expect(index.matchToDevice("m.call.answer")).toStrictEqual([])
+    index.delete(1)
+    expect(index.matchToDevice("m.call.invite")).toStrictEqual([2])
+    // to-device capabilities do not leak into room routing
+    expect(index.match({ type: "m.call.invite", room_id: "!a:x" })).toStrictEqual([])
+  })
+})

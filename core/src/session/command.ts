@@ -1,0 +1,30 @@
+import type { WidgetMessage } from "../envelope.ts"
+import type { HomeserverRequest } from "../homeserver-port.ts"
+import type { Permissions } from "../permissions.ts"
+import type { TimerName } from "./input.ts"
+
+/** What the reducer asks the edges to do, as data. */
+export type Command =
+  | { readonly _tag: "SendToWidget"; readonly message: WidgetMessage }
+  /** Ask the embedding client's approver; answer with `ApprovalDecided` of the same ticket. */
+  | { readonly _tag: "AskApprover"; readonly ticket: number; readonly requested: ReadonlyArray<string>; readonly alreadyApproved: ReadonlyArray<string> }
+  | { readonly _tag: "CancelApproval"; readonly ticket: number }
+  /** Run a homeserver request; answer with `CallAnswered` of the same ticket. */
+  | { readonly _tag: "CallHomeserver"; readonly ticket: number; readonly request: HomeserverRequest }
+  /** Join the engine's shared TURN poller; answer with `CallAnswered` (`Turn` or `Failed`). */
+  | { readonly _tag: "WatchTurn"; readonly ticket: number }
+  | { readonly _tag: "UnwatchTurn" }
+  | { readonly _tag: "StartTimer"; readonly timer: TimerName; readonly ms: number }
+  | { readonly _tag: "CancelTimer"; readonly timer: TimerName }
+  /** The widget's receive permissions or home room changed: re-index its subscriptions. */
+  | { readonly _tag: "Subscribe"; readonly permissions: Permissions; readonly homeRoom: string | undefined }
+  | { readonly _tag: "Report"; readonly report: Report }
+  | { readonly _tag: "Closed"; readonly reason: string }
+
+/** Things worth telling the embedding client about, which don't change what the session does. */
+export type Report =
+  | { readonly _tag: "RequestTimedOut"; readonly action: string; readonly requestId: string }
+  | { readonly _tag: "Dropped"; readonly reason: string }
+  | { readonly _tag: "WidgetError"; readonly action: string; readonly message: string }
+  | { readonly _tag: "ApprovalTimedOut"; readonly requested: ReadonlyArray<string> }
+  | { readonly _tag: "CallFailed"; readonly request: string; readonly message: string }

@@ -1,0 +1,34 @@
+import type { HomeserverError } from "../homeserver-error.ts"
+import type { ReadEventsPage, SendEventResult } from "../homeserver-port.ts"
+import type { RoomEvent, ToDeviceEvent, TurnServers } from "../matrix.ts"
+
+/** Everything that can happen to a session, as data. */
+export type Input =
+  /** A message from the widget: untrusted, decoded inside the reducer. */
+  | { readonly _tag: "FromWidget"; readonly raw: unknown }
+  /** The widget's frame loaded (the `waitForIframeLoad: true` start signal). */
+  | { readonly _tag: "FrameLoaded" }
+  | { readonly _tag: "ApprovalDecided"; readonly ticket: number; readonly approved: ReadonlyArray<string> }
+  | { readonly _tag: "CallAnswered"; readonly ticket: number; readonly result: CallResult }
+  | { readonly _tag: "TimerFired"; readonly timer: TimerName }
+  | { readonly _tag: "RoomEvent"; readonly event: RoomEvent }
+  | { readonly _tag: "ToDevice"; readonly event: ToDeviceEvent }
+  /** Fresh TURN credentials (or empty `uris` while the homeserver is unreachable). */
+  | { readonly _tag: "TurnServers"; readonly servers: Pick<TurnServers, "uris" | "username" | "password"> }
+  /** The user switched rooms (account widgets follow). */
+  | { readonly _tag: "ViewedRoomChanged"; readonly roomId: string | undefined }
+  | { readonly _tag: "TransportDown" }
+  | { readonly _tag: "TransportUp" }
+  | { readonly _tag: "Close"; readonly reason: string }
+
+export type TimerName = "request-timeouts" | "approval-timeout" | "capability-window"
+
+/** What a call answered: the value depends on the request the ticket was for. */
+export type CallResult =
+  | { readonly _tag: "Sent"; readonly value: SendEventResult }
+  | { readonly _tag: "Page"; readonly value: ReadEventsPage }
+  | { readonly _tag: "State"; readonly value: ReadonlyArray<RoomEvent> }
+  | { readonly _tag: "Rooms"; readonly value: ReadonlyArray<string> }
+  | { readonly _tag: "Done" }
+  | { readonly _tag: "Turn"; readonly value: Pick<TurnServers, "uris" | "username" | "password"> }
+  | { readonly _tag: "Failed"; readonly error: HomeserverError }

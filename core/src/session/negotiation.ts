@@ -1,0 +1,115 @@
+/**
+ * Capability negotiation: the initial exchange (MSC2764 + MSC2871) and re-exchange (MSC2974).
+ * Approved capabilities only ever grow; a denied one is never prompted again in the session.
+ */
+import { compilePermissions } from "../permissions.ts"
+import { classify } from "../policy.ts"
+import { ProtocolError } from "../protocol-error.ts"
+import { loadGrantedState } from "./state-sync.ts"
+import type { RawRequest } from "./state.ts"
+import type { Stepper } from "./step.ts"
+
+const union = (a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<string> => {
+  const out = [...a]
+  const seen = new Set(a)
+  for (const item of b) if (!seen.has(item)) (seen.add(item), out.push(item))
+  return out
+}
+
+/** The widget has loaded: ask for its versions and its capabilities, concurrently. */
+export const startNegotiation = (s: Stepper): void => {
+  s.set({ phase: "negotiating" })
+  s.sendRequest("supported_api_versions", {}, "versions")
+  s.sendRequest("capabilities", {}, "capabilities")
+}
+
+/** Reads the capability list out of a `capabilities` answer; anything else counts as none. */
+export const capabilitiesOf = (response: unknown): ReadonlyArray<string> => {
+  const list = (response as { capabilities?: unknown } | null)?.capabilities
+  return Array.isArray(list) ? list.filter((item): item is string => typeof item === "string") : []
+}
+
+/**
+ * Weighs requested capabilities: already approved ones need nothing, denied ones stay denied,
+ * the policy decides what it can, and only the rest goes to the approver.
+ */
+export const weigh = (s: Stepper, incoming: ReadonlyArray<string>): void => {
+  const { config } = s.state
+  const fresh = [...new Set(incoming)]
+  const considered = fresh.slice(0, config.limits.maxCapabilitiesPerRequest)
+  const approved = new Set(s.state.approved)
+  const denied = new Set(s.state.denied)
+  const autoApproved: string[] = []
+  const autoDenied: string[] = fresh.slice(config.limits.maxCapabilitiesPerRequest)
+  const ask: string[] = []
+  for (const capability of considered) {
+    if (approved.has(capability) || denied.has(capability)) continue
+    const verdict = classify(config.policy, { id: config.widgetId, ...(config.origin === undefined ? {} : { origin: config.origin }) }, capability)
+    if (verdict._tag === "Approve") autoApproved.push(capability)
+    else if (verdict._tag === "Deny") autoDenied.push(capability)
+    else ask.push(capability)
+  }
+  s.set({ requested: union(s.state.requested, fresh), denied: union(s.state.denied, autoDenied) })
+  if (ask.length === 0) return grant(s, autoApproved, [])
+  const ticket = s.nextSeq()
+  s.set({ approval: { ticket, asked: ask, autoApproved }, phase: s.state.phase === "negotiating" ? "negotiating" : "renegotiating" })
+  s.emit({ _tag: "AskApprover", ticket, requested: ask, alreadyApproved: s.state.approved })
+  s.emit({ _tag: "StartTimer", timer: "approval-timeout", ms: config.limits.approvalTimeoutMs })
+}
+
+/** Settles an approval round: grow the approved set, tell the widget, start what it unlocks. */
+const grant = (s: Stepper, newlyApproved: ReadonlyArray<string>, newlyDenied: ReadonlyArray<string>): void => {
+  const before = s.state.permissions
+  const approved = union(s.state.approved, newlyApproved)
+  const permissions = approved.length === s.state.approved.length ? before : compilePermissions(approved)
+  s.set({ approved, permissions, denied: union(s.state.denied, newlyDenied), phase: "ready", approval: undefined })
+  s.sendRequest("notify_capabilities", { requested: s.state.requested, approved }, "notify")
+  if (permissions !== before) {
+    s.emit({ _tag: "Subscribe", permissions, homeRoom: s.state.homeRoom })
+    if (before.turnServers && !permissions.turnServers) s.emit({ _tag: "UnwatchTurn" }) // cannot happen: approvals only grow
+    const known = new Set(before.receivableState.map((k) => `${k.type}\u0000${k.stateKey ?? "\u0001"}`))
+    const added = permissions.receivableState.filter((k) => !known.has(`${k.type}\u0000${k.stateKey ?? "\u0001"}`))
+    if (added.length > 0) loadGrantedState(s, added)
+  }
+  const queued = s.state.queuedCapabilities
+  if (queued.length > 0) {
+    s.set({ queuedCapabilities: [] })
+    weigh(s, queued)
+  }
+}
+
+/** The approver answered. It can only approve what it was asked; the rest of the ask is denied. */
+export const onApprovalDecided = (s: Stepper, ticket: number, decided: ReadonlyArray<string>): void => {
+  const approval = s.state.approval
+  if (approval === undefined || approval.ticket !== ticket) return // stale or forged ticket
+  const granted = new Set(decided)
+  s.emit({ _tag: "CancelTimer", timer: "approval-timeout" })
+  grant(s, [...approval.autoApproved, ...approval.asked.filter((c) => granted.has(c))], approval.asked.filter((c) => !granted.has(c)))
+}
+
+export const onApprovalTimeout = (s: Stepper): void => {
+  const approval = s.state.approval
+  if (approval === undefined) return
+  s.report({ _tag: "ApprovalTimedOut", requested: approval.asked })
+  s.emit({ _tag: "CancelApproval", ticket: approval.ticket })
+  grant(s, approval.autoApproved, approval.asked)
+}
+
+/** MSC2974 `request_capabilities`: acknowledged at once, weighed, then re-notified. */
+export const requestCapabilities = (s: Stepper, raw: RawRequest, data: Readonly<Record<string, unknown>>): void => {
+  const list = data.capabilities
+  if (!Array.isArray(list) || !list.every((c) => typeof c === "string")) {
+    return s.fail(raw, ProtocolError.Malformed({ issue: "capabilities must be an array of strings" }))
+  }
+  const { budget, windowMs } = s.state.config.limits.capabilityRequests
+  if (s.state.capabilityRequestsInWindow >= budget) return s.fail(raw, ProtocolError.RateLimited({ action: "request_capabilities" }))
+  if (s.state.capabilityRequestsInWindow === 0) s.emit({ _tag: "StartTimer", timer: "capability-window", ms: windowMs })
+  s.set({ capabilityRequestsInWindow: s.state.capabilityRequestsInWindow + 1 })
+  s.reply(raw, {})
+  if (s.state.approval !== undefined) {
+    // One prompt at a time: what is asked meanwhile is weighed when the open prompt settles.
+    s.set({ queuedCapabilities: union(s.state.queuedCapabilities, list as string[]), requested: union(s.state.requested, list as string[]) })
+    return
+  }
+  weigh(s, list as string[])
+}

@@ -1,0 +1,179 @@
+import type { WidgetRequest } from "../envelope.ts"
+import type { RoomEvent } from "../matrix.ts"
+import { compilePermissions, type Permissions } from "../permissions.ts"
+import type { ApprovalPolicy } from "../policy.ts"
+import type { Phase } from "../protocol-error.ts"
+
+export type { Phase }
+
+/** Limits protect the host from one widget; each is an option with a safe default. */
+export interface Limits {
+  /** How long a toWidget request may stay unanswered (MSC2764 recommends 10 s). */
+  readonly requestTimeoutMs: number
+  /** Homeserver calls one session may have in flight; past it the widget gets an error, never silence. */
+  readonly maxPendingCalls: number
+  /** Unanswered toWidget requests kept for matching; past it the oldest is given up as timed out. */
+  readonly maxPendingToWidget: number
+  /** MSC2974 request_capabilities budget: this many per window. */
+  readonly capabilityRequests: { readonly budget: number; readonly windowMs: number }
+  /** A prompt nobody answers is taken as "deny all" after this long. */
+  readonly approvalTimeoutMs: number
+  /** Upper bound on `read_events` results, whatever `limit` the widget asks for. */
+  readonly readEventsMaxLimit: number
+  /** Capabilities considered from one request; the rest are denied. */
+  readonly maxCapabilitiesPerRequest: number
+}
+
+export const defaultLimits: Limits = {
+  requestTimeoutMs: 10_000,
+  maxPendingCalls: 64,
+  maxPendingToWidget: 1_000,
+  capabilityRequests: { budget: 5, windowMs: 60_000 },
+  approvalTimeoutMs: 5 * 60_000,
+  readEventsMaxLimit: 100,
+  maxCapabilitiesPerRequest: 256
+}
+
+export interface SessionConfig {
+  readonly widgetId: string
+  /** `room`: acts in its own room. `account`: acts in the room the user is viewing. */
+  readonly kind: "room" | "account"
+  /** The room widget's room, or the account widget's initially viewed room. */
+  readonly homeRoom?: string
+  readonly waitForIframeLoad: boolean
+  /** Transports where the widget makes first contact (websockets): its first message starts negotiation. */
+  readonly startOnFirstContact?: boolean
+  readonly origin?: string
+  readonly policy: ApprovalPolicy
+  readonly limits: Limits
+}
+
+/** Why we are waiting for a widget's answer; data, never a closure, so state prints and replays. */
+export type ToWidgetPurpose = "versions" | "capabilities" | "notify" | "delivery" | "turn"
+
+export interface PendingToWidget {
+  readonly action: string
+  readonly purpose: ToWidgetPurpose
+  /** Timeout sweeps survived; see `sweepsToTimeout`. */
+  readonly sweeps: number
+}
+
+/** A homeserver (or engine service) call in flight, and what to do with its answer. */
+export type PendingCall =
+  | { readonly _tag: "Answer"; readonly raw: RawRequest; readonly format: "event" | "empty" }
+  | { readonly _tag: "TurnWatch"; readonly raw: RawRequest }
+  | { readonly _tag: "ReadRooms"; readonly gather: number }
+  | { readonly _tag: "ReadPart"; readonly gather: number; readonly roomIndex: number }
+  | { readonly _tag: "StateRooms"; readonly gather: number }
+  | { readonly _tag: "StatePart"; readonly gather: number }
+
+/** Several calls whose answers make one reply (multi-room reads, state loads). */
+export type Gather =
+  | {
+      readonly _tag: "Read"
+      readonly raw: RawRequest
+      readonly query: ReadRequest
+      readonly remaining: number
+      readonly parts: ReadonlyArray<{ readonly events: ReadonlyArray<RoomEvent>; readonly end?: string } | undefined>
+      readonly failed: boolean
+    }
+  | {
+      readonly _tag: "State"
+      readonly wanted: ReadonlyArray<{ readonly type: string; readonly stateKey?: string }>
+      readonly remaining: number
+      readonly events: ReadonlyArray<RoomEvent>
+    }
+
+/** A validated read_events request. */
+export interface ReadRequest {
+  readonly type: string
+  readonly stateKey?: string | true
+  readonly msgtype?: string
+  readonly limit: number
+  readonly rooms: ReadonlyArray<string> | "*"
+  readonly from?: string
+  readonly dir: "b" | "f"
+}
+
+/** The widget's request as it arrived (responses clone it, whatever spelling it used). */
+export type RawRequest = Readonly<Record<string, unknown>>
+
+export interface Counters {
+  readonly received: number
+  readonly sent: number
+  readonly errors: number
+  readonly dropped: number
+  readonly unmatched: number
+  readonly timedOut: number
+}
+
+export interface SessionState {
+  readonly config: SessionConfig
+  readonly phase: Phase
+  /** The widget has spoken at least once (versions may be asked from then on). */
+  readonly contacted: boolean
+  readonly contentLoaded: boolean
+  /** Account widgets follow the viewed room; room widgets keep theirs. */
+  readonly homeRoom: string | undefined
+  /** What the widget answered to our supported_api_versions; undefined until it did. */
+  readonly widgetVersions: ReadonlyArray<string> | undefined
+  /** Every capability the widget asked for in this session, first-asked order. */
+  readonly requested: ReadonlyArray<string>
+  readonly approved: ReadonlyArray<string>
+  /** Denied in this session: never prompted again (MSC2974 anti-nagging). */
+  readonly denied: ReadonlyArray<string>
+  /** Derived from `approved`; kept beside it because it answers every routing question. */
+  readonly permissions: Permissions
+  readonly approval: { readonly ticket: number; readonly asked: ReadonlyArray<string>; readonly autoApproved: ReadonlyArray<string> } | undefined
+  /** Capabilities asked for while a prompt was open; prompted next. */
+  readonly queuedCapabilities: ReadonlyArray<string>
+  readonly capabilityRequestsInWindow: number
+  readonly pendingToWidget: ReadonlyMap<string, PendingToWidget>
+  readonly pendingCalls: ReadonlyMap<number, PendingCall>
+  readonly gathers: ReadonlyMap<number, Gather>
+  /** fromWidget request ids being worked on, to refuse duplicates. */
+  readonly inFlight: ReadonlySet<string>
+  /** State kinds granted but not yet loaded for update_state (waiting for the widget's versions). */
+  readonly stateToLoad: ReadonlyArray<{ readonly type: string; readonly stateKey?: string }>
+  /** State changes held while an initial load is in flight, so they follow it. */
+  readonly heldState: ReadonlyArray<RoomEvent> | undefined
+  readonly turnWatching: boolean
+  /** The counter behind host request ids and tickets: no randomness, so runs replay. */
+  readonly seq: number
+  readonly counters: Counters
+}
+
+const noCounters: Counters = { received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0 }
+
+/** A fresh session in `loading`. */
+export const initialState = (config: SessionConfig): SessionState => ({
+  config,
+  phase: "loading",
+  contacted: false,
+  contentLoaded: false,
+  homeRoom: config.homeRoom,
+  widgetVersions: undefined,
+  requested: [],
+  approved: [],
+  denied: [],
+  permissions: compilePermissions([]),
+  approval: undefined,
+  queuedCapabilities: [],
+  capabilityRequestsInWindow: 0,
+  pendingToWidget: new Map(),
+  pendingCalls: new Map(),
+  gathers: new Map(),
+  inFlight: new Set(),
+  stateToLoad: [],
+  heldState: undefined,
+  turnWatching: false,
+  seq: 0,
+  counters: noCounters
+})
+
+/** A toWidget request is given up after this many timeout sweeps (sweeps run every timeout/4). */
+export const sweepsToTimeout = 4
+
+export const isServing = (state: SessionState) => state.phase === "ready" || state.phase === "renegotiating"
+
+export type { WidgetRequest }

@@ -1,0 +1,19 @@
+/**
+ * The Widget API versions this engine implements, as answered to `supported_api_versions`.
+ * Only versions whose every action is served appear here: a widget uses this list to decide
+ * what it may ask for, so advertising something half-built would be a lie.
+ */
+export const SUPPORTED_API_VERSIONS: ReadonlyArray<string> = [
+  "0.0.1",
+  "0.0.2",
+  "org.matrix.msc2762", // send/receive/read events
+  "org.matrix.msc2762_update_state", // toWidget update_state (how matrix-widget-api names it)
+  "org.matrix.msc2871", // notify_capabilities
+  "org.matrix.msc2876", // read_events
+  "org.matrix.msc2974", // request_capabilities
+  "org.matrix.msc3819", // to-device messages
+  "town.robin.msc3846" // TURN servers
+]
+
+/** Versions a widget may announce that mean "I understand toWidget update_state". */
+export const UPDATE_STATE_VERSIONS: ReadonlyArray<string> = ["org.matrix.msc2762_update_state"]

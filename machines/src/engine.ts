@@ -1,0 +1,293 @@
+/**
+ * The engine: what a Matrix client embeds to host widgets. It owns the router actor (and through
+ * it every session actor), executes the commands sessions emit against the homeserver port, the
+ * approver and the transports, and feeds the homeserver's updates to the router.
+ *
+ * @example
+ * const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
+ * const session = engine.openSession({ widget, send: (message) => iframe.postMessage(message, origin) })
+ * session.frameLoaded()
+ */
+import {
+  type Command,
+  defaultLimits,
+  type HomeserverPort,
+  type HomeserverRequest,
+  HomeserverError,
+  type ApprovalPolicy,
+  type CallResult,
+  type Limits,
+  type Report,
+  type SessionState,
+  type WidgetDefinition,
+  emptyPolicy
+} from "@widgethost/core"
+import { Cause, Effect, Exit, Option } from "effect"
+import { createActor } from "xstate"
+import { type Clock, realClock } from "./clock.ts"
+import { routerMachine, type SessionRef } from "./router-machine.ts"
+import { TurnPoller, type TurnPollerOptions } from "./turn-poller.ts"
+import type { WidgetSession, WidgetSink } from "./widget-session.ts"
+
+/** A capability prompt for the embedding client (a UI dialog, a rule engine, a test script). */
+export interface ApprovalRequest {
+  readonly sessionId: string
+  readonly widgetId: string
+  /** Only capabilities not already approved and not decided by the policy. */
+  readonly requested: ReadonlyArray<string>
+  readonly alreadyApproved: ReadonlyArray<string>
+  /** Aborted when the prompt is no longer wanted (session closed, prompt timed out). */
+  readonly signal: AbortSignal
+}
+
+/** Resolves with the capabilities to approve (a subset of `requested`; anything else is ignored). */
+export type Approver = (request: ApprovalRequest) => Promise<ReadonlyArray<string>>
+
+export interface EngineOptions {
+  readonly homeserver: HomeserverPort
+  /** Absent: whatever the policy leaves undecided is denied. */
+  readonly approver?: Approver
+  readonly policy?: ApprovalPolicy
+  readonly limits?: Partial<Limits>
+  /** The actor clock: `new SimulatedClock()` in tests; real timers otherwise. */
+  readonly clock?: Clock
+  readonly turn?: TurnPollerOptions
+  readonly onReport?: (sessionId: string, widgetId: string, report: Report) => void
+  /** Whether to subscribe to the homeserver port's updates (default true). */
+  readonly subscribe?: boolean
+}
+
+export interface OpenSessionOptions {
+  readonly widget: WidgetDefinition
+  readonly send: WidgetSink
+  /** The widget's origin, for policy rules. */
+  readonly origin?: string
+  /** Websocket-style transports: the widget's first message starts negotiation. */
+  readonly startOnFirstContact?: boolean
+  /** Overrides the definition's waitForIframeLoad (MSC3009: false for websockets). */
+  readonly waitForIframeLoad?: boolean
+}
+
+export interface SessionInfo {
+  readonly sessionId: string
+  readonly widgetId: string
+  readonly phase: SessionState["phase"]
+  readonly requested: ReadonlyArray<string>
+  readonly approved: ReadonlyArray<string>
+  readonly denied: ReadonlyArray<string>
+  readonly counters: SessionState["counters"]
+  readonly homeRoom: string | undefined
+}
+
+export interface EngineSession extends WidgetSession {
+  readonly sessionId: string
+  readonly info: () => SessionInfo
+}
+
+export interface Engine {
+  readonly openSession: (options: OpenSessionOptions) => EngineSession
+  /** The room the user is viewing; account widgets act there. */
+  readonly setViewedRoom: (roomId: string | undefined) => void
+  readonly sessions: () => ReadonlyArray<SessionInfo>
+  readonly session: (sessionId: string) => EngineSession | undefined
+  /** Feed a homeserver update by hand (when `subscribe` is false, or from a recorded run). */
+  readonly deliver: (update: Parameters<Parameters<HomeserverPort["subscribe"]>[0]>[0]) => void
+  readonly turnPoller: TurnPoller
+  readonly stop: () => void
+}
+
+/** Runs one homeserver request; failures become `Failed` results, never exceptions. */
+const runRequest = (port: HomeserverPort, request: HomeserverRequest): Effect.Effect<CallResult, HomeserverError> => {
+  switch (request._tag) {
+    case "SendEvent":
+      return Effect.map(port.sendEvent(request), (value): CallResult => ({ _tag: "Sent", value }))
+    case "Redact":
+      return Effect.map(port.redact(request), (value): CallResult => ({ _tag: "Sent", value }))
+    case "ReadEvents":
+      return Effect.map(port.readEvents(request.query), (value): CallResult => ({ _tag: "Page", value }))
+    case "ReadState":
+      return Effect.map(port.readState(request.roomId, request.type, request.stateKey), (value): CallResult => ({ _tag: "State", value }))
+    case "SendToDevice":
+      return Effect.map(port.sendToDevice(request), (): CallResult => ({ _tag: "Done" }))
+    case "JoinedRooms":
+      return Effect.map(port.joinedRooms(), (value): CallResult => ({ _tag: "Rooms", value }))
+    case "TurnServers":
+      return Effect.map(port.turnServers(), (value): CallResult => ({ _tag: "Turn", value }))
+  }
+}
+
+const toResult = (exit: Exit.Exit<CallResult, HomeserverError>): CallResult => {
+  if (Exit.isSuccess(exit)) return exit.value
+  const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+  return { _tag: "Failed", error: error ?? new HomeserverError({ message: "The homeserver adapter failed unexpectedly" }) }
+}
+
+export const createEngine = (options: EngineOptions): Engine => {
+  const limits: Limits = { ...defaultLimits, ...options.limits }
+  const policy = options.policy ?? emptyPolicy
+  const clock = options.clock ?? realClock
+  const now = clock.now?.bind(clock) ?? (() => Date.now())
+  const router = createActor(routerMachine, { clock })
+  router.start()
+
+  const handles = new Map<string, { ref: SessionRef; handle: EngineSession; send: WidgetSink; approvals: Map<number, AbortController>; closeListeners: Set<(reason: string) => void> }>()
+  const turnTickets = new Map<number, string>()
+  let nextSession = 0
+
+  const turnPoller = new TurnPoller(
+    options.homeserver,
+    clock,
+    {
+      answer: (ticket, result) => {
+        const key = turnTickets.get(ticket)
+        turnTickets.delete(ticket)
+        const entry = key === undefined ? undefined : handles.get(key)
+        entry?.ref.send({ type: "input", input: { _tag: "CallAnswered", ticket, result: result.ok ? { _tag: "Turn", value: result.servers } : { _tag: "Failed", error: result.error } } })
+      },
+      push: (keys, servers) => router.send({ type: "turn.servers", keys, servers })
+    },
+    options.turn,
+    now
+  )
+
+  const execute = (key: string, command: Command): void => {
+    const entry = handles.get(key)
+    if (entry === undefined) return
+    const answer = (ticket: number, result: CallResult) => entry.ref.send({ type: "input", input: { _tag: "CallAnswered", ticket, result } })
+    switch (command._tag) {
+      case "SendToWidget":
+        entry.send(command.message)
+        return
+      case "CallHomeserver":
+        void Effect.runPromiseExit(runRequest(options.homeserver, command.request)).then((exit) => answer(command.ticket, toResult(exit)))
+        return
+      case "AskApprover": {
+        const controller = new AbortController()
+        entry.approvals.set(command.ticket, controller)
+        const decide = (approved: ReadonlyArray<string>) => {
+          if (!entry.approvals.delete(command.ticket)) return // cancelled meanwhile
+          entry.ref.send({ type: "input", input: { _tag: "ApprovalDecided", ticket: command.ticket, approved } })
+        }
+        if (options.approver === undefined) return decide([])
+        options
+          .approver({ sessionId: key, widgetId: entry.handle.widgetId, requested: command.requested, alreadyApproved: command.alreadyApproved, signal: controller.signal })
+          .then(decide, () => decide([]))
+        return
+      }
+      case "CancelApproval":
+        entry.approvals.get(command.ticket)?.abort()
+        entry.approvals.delete(command.ticket)
+        return
+      case "WatchTurn":
+        turnTickets.set(command.ticket, key)
+        turnPoller.watch(key, command.ticket)
+        return
+      case "UnwatchTurn":
+        turnPoller.unwatch(key)
+        return
+      case "Subscribe":
+        router.send({ type: "session.subscribe", key, permissions: command.permissions, homeRoom: command.homeRoom })
+        return
+      case "Report":
+        options.onReport?.(key, entry.handle.widgetId, command.report)
+        return
+      case "Closed": {
+        for (const controller of entry.approvals.values()) controller.abort()
+        turnPoller.unwatch(key)
+        handles.delete(key)
+        router.send({ type: "session.stop", key })
+        for (const listener of entry.closeListeners) listener(command.reason)
+        return
+      }
+      case "StartTimer":
+      case "CancelTimer":
+        return // the session machine runs these on the actor clock
+    }
+  }
+
+  const infoOf = (key: string, widgetId: string, ref: SessionRef): SessionInfo => {
+    const { session } = ref.getSnapshot().context
+    return {
+      sessionId: key,
+      widgetId,
+      phase: session.phase,
+      requested: session.requested,
+      approved: session.approved,
+      denied: session.denied,
+      counters: session.counters,
+      homeRoom: session.homeRoom
+    }
+  }
+
+  let viewedRoom: string | undefined
+
+  const openSession = (open: OpenSessionOptions): EngineSession => {
+    const { widget } = open
+    const key = `${widget.id}#${nextSession++}`
+    const homeRoom = widget.kind === "room" ? widget.roomId : viewedRoom
+    let ref!: SessionRef
+    const closeListeners = new Set<(reason: string) => void>()
+    const input = (i: Parameters<SessionRef["send"]>[0]) => {
+      if (handles.has(key)) ref.send(i)
+    }
+    const handle: EngineSession = {
+      sessionId: key,
+      widgetId: widget.id,
+      receive: (raw) => input({ type: "input", input: { _tag: "FromWidget", raw } }),
+      frameLoaded: () => input({ type: "input", input: { _tag: "FrameLoaded" } }),
+      transportDown: () => input({ type: "input", input: { _tag: "TransportDown" } }),
+      transportUp: () => input({ type: "input", input: { _tag: "TransportUp" } }),
+      close: (reason = "closed by the client") => input({ type: "input", input: { _tag: "Close", reason } }),
+      onClose: (listener) => {
+        closeListeners.add(listener)
+        return () => closeListeners.delete(listener)
+      },
+      info: () => infoOf(key, widget.id, ref)
+    }
+    handles.set(key, { ref: undefined as unknown as SessionRef, handle, send: open.send, approvals: new Map(), closeListeners })
+    router.send({
+      type: "session.open",
+      key,
+      config: {
+        widgetId: widget.id,
+        kind: widget.kind,
+        ...(homeRoom === undefined ? {} : { homeRoom }),
+        waitForIframeLoad: open.waitForIframeLoad ?? widget.waitForIframeLoad,
+        ...(open.startOnFirstContact === undefined ? {} : { startOnFirstContact: open.startOnFirstContact }),
+        ...(open.origin === undefined ? {} : { origin: open.origin }),
+        policy,
+        limits
+      },
+      opened: (spawned) => {
+        ref = spawned
+        handles.get(key)!.ref = spawned
+        spawned.on("command", ({ command }) => execute(key, command))
+      }
+    })
+    return handle
+  }
+
+  const deliver: Engine["deliver"] = (update) => {
+    if (update._tag === "RoomEvent") router.send({ type: "room.event", event: update.event })
+    else router.send({ type: "to-device", event: update.event })
+  }
+  const unsubscribe = options.subscribe === false ? () => {} : options.homeserver.subscribe(deliver)
+
+  return {
+    openSession,
+    setViewedRoom: (roomId) => {
+      viewedRoom = roomId
+      router.send({ type: "viewed-room", roomId })
+    },
+    sessions: () => [...handles.entries()].map(([key, entry]) => infoOf(key, entry.handle.widgetId, entry.ref)),
+    session: (sessionId) => handles.get(sessionId)?.handle,
+    deliver,
+    turnPoller,
+    stop: () => {
+      unsubscribe()
+      for (const entry of [...handles.values()]) entry.handle.close("engine stopped")
+      turnPoller.stop()
+      router.stop()
+    }
+  }
+}

@@ -1,0 +1,6 @@
+export * from "./session-machine.ts"
+export * from "./router-machine.ts"
+export * from "./turn-poller.ts"
+export * from "./engine.ts"
+export * from "./widget-session.ts"
+export * from "./clock.ts"

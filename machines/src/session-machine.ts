@@ -1,0 +1,66 @@
+/**
+ * One widget session as an xstate machine. The core reducer decides everything; the machine
+ * names the phases, runs timers on the actor clock (simulated in tests) and emits every other
+ * command for the edges to execute (`actor.on("command", …)`).
+ */
+import { type Command, type Input, type Phase, reduce, type SessionConfig, type SessionState, initialState, type TimerName } from "@widgethost/core"
+import { enqueueActions, setup } from "xstate"
+
+export type SessionEvent =
+  | { readonly type: "input"; readonly input: Input }
+  | { readonly type: "timer"; readonly timer: TimerName }
+
+export type SessionEmitted = { readonly type: "command"; readonly command: Command }
+
+const phases: ReadonlyArray<Phase> = ["loading", "negotiating", "ready", "renegotiating", "closed"]
+
+/** Every state follows `session.phase` at once, so the machine's state always equals the reducer's phase. */
+const follow = (self: Phase) =>
+  phases.filter((p) => p !== self).map((phase) => ({ guard: { type: "phaseIs" as const, params: { phase } }, target: phase }))
+
+export const sessionMachine = setup({
+  types: {} as {
+    context: { session: SessionState }
+    events: SessionEvent
+    emitted: SessionEmitted
+    input: SessionConfig
+  },
+  actions: {
+    step: enqueueActions(({ context, event, enqueue }) => {
+      const input: Input = event.type === "timer" ? { _tag: "TimerFired", timer: event.timer } : event.input
+      const { state, commands } = reduce(context.session, input)
+      enqueue.assign({ session: state })
+      for (const command of commands) {
+        switch (command._tag) {
+          case "StartTimer":
+            enqueue.cancel(command.timer)
+            enqueue.raise({ type: "timer", timer: command.timer }, { id: command.timer, delay: command.ms })
+            break
+          case "CancelTimer":
+            enqueue.cancel(command.timer)
+            break
+          default:
+            enqueue.emit({ type: "command", command })
+        }
+      }
+    })
+  },
+  guards: {
+    phaseIs: ({ context }, params: { phase: Phase }) => context.session.phase === params.phase
+  }
+}).createMachine({
+  id: "widget-session",
+  context: ({ input }) => ({ session: initialState(input) }),
+  initial: "loading",
+  on: {
+    input: { actions: "step" },
+    timer: { actions: "step" }
+  },
+  states: {
+    loading: { always: follow("loading") },
+    negotiating: { always: follow("negotiating") },
+    ready: { always: follow("ready") },
+    renegotiating: { always: follow("renegotiating") },
+    closed: { type: "final" }
+  }
+})

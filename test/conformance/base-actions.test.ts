@@ -1,0 +1,258 @@
+/**
+ * Conformance: base Widget API (MSC2764), notify_capabilities (MSC2871) and re-exchange (MSC2974).
+ * Message in, messages out, through the real engine on a simulated clock.
+ */
+import { SUPPORTED_API_VERSIONS } from "@widgethost/core"
+import { describe, expect, it } from "vitest"
+import { approveAll, flush, Harness } from "../src/index.ts"
+
+const actions = (messages: ReadonlyArray<{ action: string }>) => messages.map((m) => m.action)
+
+describe("startup", () => {
+  it("waitForIframeLoad: true — nothing is sent before the frame loads, then versions and capabilities are asked", async () => {
+    const h = new Harness({ approver: approveAll })
+    expect(h.take()).toEqual([])
+    expect(h.phase).toBe("loading")
+    h.session.frameLoaded()
+    expect(actions(h.take())).toEqual(["supported_api_versions", "capabilities"])
+    expect(h.phase).toBe("negotiating")
+  })
+
+  it("waitForIframeLoad: false — waits for content_loaded, acknowledges it, then negotiates", async () => {
+    const h = new Harness({ widget: { waitForIframeLoad: false }, approver: approveAll })
+    h.session.frameLoaded()
+    expect(h.take()).toEqual([])
+    const id = h.request("content_loaded")
+    const out = h.take()
+    expect(out[0]).toEqual({ api: "fromWidget", widgetId: "w1", requestId: id, action: "content_loaded", data: {}, response: {} })
+    expect(actions(out.slice(1))).toEqual(["supported_api_versions", "capabilities"])
+  })
+
+  it("websocket-style first contact starts negotiation on the widget's first message", async () => {
+    const h = new Harness({ widget: { waitForIframeLoad: false }, startOnFirstContact: true, approver: approveAll })
+    const id = h.request("supported_api_versions")
+    const out = h.take()
+    expect(h.responseTo(id, out)).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
+    expect(actions(Harness.requests(out))).toEqual(["supported_api_versions", "capabilities"])
+  })
+
+  it("capabilities answered → notify_capabilities {requested, approved} → ready", async () => {
+    const h = new Harness({ approver: approveAll })
+    h.session.frameLoaded()
+    h.ackAll(["m.send.event:m.room.message", "org.example.unknown"])
+    await flush()
+    const notify = Harness.requests(h.take()).find((m) => m.action === "notify_capabilities")
+    expect(notify?.data).toEqual({ requested: ["m.send.event:m.room.message", "org.example.unknown"], approved: ["m.send.event:m.room.message"] })
+    expect(h.phase).toBe("ready")
+  })
+
+  it("supported_api_versions is answered in every phase after first contact", async () => {
+    const h = new Harness({ approver: approveAll })
+    const ask = () => h.responseTo(h.request("supported_api_versions"))
+    expect(h.phase).toBe("loading")
+    expect(ask()).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
+    h.session.frameLoaded()
+    expect(h.phase).toBe("negotiating")
+    expect(ask()).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
+    h.ackAll([])
+    await flush()
+    expect(h.phase).toBe("ready")
+    expect(ask()).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
+  })
+
+  it("a second content_loaded is an error, and the session stays usable", async () => {
+    const h = new Harness({ widget: { waitForIframeLoad: false }, approver: approveAll })
+    h.request("content_loaded")
+    const second = h.request("content_loaded")
+    expect(h.responseTo(second)).toMatchObject({ error: { message: expect.stringContaining("only once") } })
+    const v = h.request("supported_api_versions")
+    expect(h.responseTo(v)).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
+  })
+})
+
+describe("requests in a phase that cannot serve them", () => {
+  it.each(["send_event", "read_events", "org.matrix.msc2974.request_capabilities", "watch_turn_servers"])("%s before ready gets an error, never silence", async (action) => {
+    const h = new Harness({ approver: approveAll })
+    const id = h.request(action, { type: "m.room.message", content: {}, capabilities: [] })
+    expect(h.responseTo(id)).toMatchObject({ error: { message: expect.stringContaining("loading") } })
+  })
+})
+
+describe("MSC2974 request_capabilities", () => {
+  const ready = async (approved: string[], approver = approveAll) => {
+    const asked: string[][] = []
+    const h = new Harness({
+      approver: async (request) => {
+        asked.push([...request.requested])
+        return approver(request)
+      }
+    })
+    await h.ready(approved)
+    h.take()
+    asked.length = 0
+    return { h, asked }
+  }
+
+  for (const action of ["request_capabilities", "org.matrix.msc2974.request_capabilities"]) {
+    it(`${action}: ack {} at once, prompt only for new capabilities, notify the union`, async () => {
+      const { h, asked } = await ready(["m.send.event:m.room.message"])
+      const id = h.request(action, { capabilities: ["m.send.event:m.room.message", "m.receive.event:m.room.message"] })
+      expect(h.responseTo(id)).toEqual({})
+      await flush()
+      expect(asked).toEqual([["m.receive.event:m.room.message"]])
+      const notify = Harness.requests(h.take()).find((m) => m.action === "notify_capabilities")
+      expect(notify?.data).toEqual({
+        requested: ["m.send.event:m.room.message", "m.receive.event:m.room.message"],
+        approved: ["m.send.event:m.room.message", "m.receive.event:m.room.message"]
+      })
+    })
+  }
+
+  it("nothing new: prompts nobody and still re-notifies", async () => {
+    const { h, asked } = await ready(["m.send.event:m.room.message"])
+    const id = h.request("request_capabilities", { capabilities: ["m.send.event:m.room.message"] })
+    await flush()
+    const out = h.take()
+    expect(h.responseTo(id, out)).toEqual({})
+    expect(asked).toEqual([])
+    expect(Harness.requests(out).map((m) => [m.action, m.data])).toEqual([
+      ["notify_capabilities", { requested: ["m.send.event:m.room.message"], approved: ["m.send.event:m.room.message"] }]
+    ])
+  })
+
+  it("already approved capabilities are never revoked, even if the approver says no to everything", async () => {
+    let allow = true
+    const h = new Harness({ approver: async ({ requested }) => (allow ? requested : []) })
+    await h.ready(["m.send.event:m.room.message"])
+    h.take()
+    allow = false
+    h.request("request_capabilities", { capabilities: ["m.receive.event:m.room.message", "m.send.event:m.room.message"] })
+    await flush()
+    const notify = Harness.requests(h.take()).find((m) => m.action === "notify_capabilities")
+    expect(notify?.data).toMatchObject({ approved: ["m.send.event:m.room.message"] })
+  })
+
+  it("previously denied capabilities are denied again without prompting", async () => {
+    const asked: string[][] = []
+    const h = new Harness({ approver: async ({ requested }) => (asked.push([...requested]), []) })
+    await h.ready(["m.receive.event:m.room.message"])
+    h.take()
+    asked.length = 0
+    h.request("request_capabilities", { capabilities: ["m.receive.event:m.room.message"] })
+    await flush()
+    expect(asked).toEqual([])
+    expect(Harness.requests(h.take()).find((m) => m.action === "notify_capabilities")?.data).toEqual({ requested: ["m.receive.event:m.room.message"], approved: [] })
+  })
+
+  it("over budget: the standard error response; the budget refills after the window", async () => {
+    const h = new Harness({ approver: approveAll, limits: { capabilityRequests: { budget: 2, windowMs: 1_000 } } })
+    await h.ready([])
+    h.take()
+    expect(h.responseTo(h.request("request_capabilities", { capabilities: [] }))).toEqual({})
+    expect(h.responseTo(h.request("request_capabilities", { capabilities: [] }))).toEqual({})
+    expect(h.responseTo(h.request("request_capabilities", { capabilities: [] }))).toMatchObject({ error: { message: expect.stringContaining("Too many") } })
+    await h.advance(1_000)
+    expect(h.responseTo(h.request("request_capabilities", { capabilities: [] }))).toEqual({})
+  })
+
+  it("a prompt nobody answers times out as denied, and other requests are not held up meanwhile", async () => {
+    const h = new Harness({ approver: () => new Promise(() => {}), limits: { approvalTimeoutMs: 60_000 } })
+    await h.ready([])
+    h.take()
+    h.request("request_capabilities", { capabilities: ["m.receive.event:m.room.message"] })
+    expect(h.phase).toBe("renegotiating")
+    const v = h.request("supported_api_versions")
+    expect(h.responseTo(v)).toBeDefined()
+    await h.advance(60_000)
+    expect(h.phase).toBe("ready")
+    expect(h.session.info().denied).toContain("m.receive.event:m.room.message")
+  })
+})
+
+describe("toWidget requests: timeouts and matching", () => {
+  it("an unanswered capabilities request times out after 10 s by default and the session goes on with nothing approved", async () => {
+    const h = new Harness({ approver: approveAll })
+    h.session.frameLoaded()
+    h.take()
+    await h.advance(7_000)
+    expect(h.phase).toBe("negotiating")
+    await h.advance(3_000)
+    expect(h.phase).toBe("ready")
+    expect(h.session.info().counters.timedOut).toBe(2)
+  })
+
+  it("responses are matched by requestId and widgetId; unmatched and spoofed ones are dropped and counted", async () => {
+    const h = new Harness({ approver: approveAll })
+    h.session.frameLoaded()
+    const [versions, capabilities] = Harness.requests(h.take())
+    h.respond({ ...capabilities!, requestId: "nobody-asked" }, { capabilities: [] })
+    h.respond({ ...capabilities!, widgetId: "someone-else" }, { capabilities: [] })
+    expect(h.session.info().counters.unmatched).toBe(2)
+    expect(h.phase).toBe("negotiating")
+    h.respond(versions!, { supported_versions: [] })
+    h.respond(capabilities!, { capabilities: [] })
+    await flush()
+    expect(h.phase).toBe("ready")
+  })
+})
+
+describe("bad input", () => {
+  it.each([
+    ["not JSON", "{nope"],
+    ["a number", 42],
+    ["an array", [1, 2]],
+    ["null", null],
+    ["no request id", { api: "fromWidget", widgetId: "w1", action: "supported_api_versions", data: {} }]
+  ])("%s is dropped and counted; the session stays usable", async (_name, raw) => {
+    const h = new Harness({ approver: approveAll })
+    h.session.receive(raw)
+    expect(h.take()).toEqual([])
+    expect(h.session.info().counters.dropped).toBe(1)
+    expect(h.responseTo(h.request("supported_api_versions"))).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
+  })
+
+  it.each([
+    ["unknown action", { action: "frobnicate" }, "Unknown or unsupported action: frobnicate"],
+    ["wrong api direction", { api: "toWidget", action: "supported_api_versions" }, 'api must be "fromWidget"'],
+    ["data not an object", { action: "supported_api_versions", data: [1] }, "data must be an object"],
+    ["action not a string", { action: 7 }, "action must be a non-empty string"],
+    ["spoofed widgetId", { widgetId: "other", action: "supported_api_versions" }, "speaking for widget other"]
+  ])("%s gets the spec-shaped error response", async (_name, patch, message) => {
+    const h = new Harness({ approver: approveAll })
+    await h.ready([])
+    h.take()
+    h.session.receive({ api: "fromWidget", widgetId: "w1", requestId: "bad", data: {}, ...patch })
+    const [reply] = h.take()
+    expect(reply).toMatchObject({ requestId: "bad", response: { error: { message: expect.stringContaining(message) } } })
+    expect(h.responseTo(h.request("supported_api_versions"))).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
+  })
+
+  it("a duplicate requestId while the first is in flight is refused", async () => {
+    const h = new Harness({ approver: approveAll })
+    await h.ready(["m.send.event:m.room.message"])
+    h.take()
+    h.request("send_event", { type: "m.room.message", content: { msgtype: "m.text", body: "1" } }, "same")
+    h.request("send_event", { type: "m.room.message", content: { msgtype: "m.text", body: "2" } }, "same")
+    const out = h.take()
+    expect(out).toHaveLength(1)
+    expect((out[0] as { response: unknown }).response).toMatchObject({ error: { message: expect.stringContaining("already in flight") } })
+    await flush()
+    expect(h.homeserver.calls.filter((c) => c.method === "sendEvent")).toHaveLength(1)
+  })
+
+  it("pending work is bounded: past the limit the widget gets an error response", async () => {
+    const h = new Harness({ approver: approveAll, limits: { maxPendingCalls: 2 } })
+    await h.ready(["m.send.event:m.room.message"])
+    h.take()
+    const ids = [0, 1, 2].map((i) => h.request("send_event", { type: "m.room.message", content: { body: String(i) } }))
+    expect(h.responseTo(ids[2]!)).toMatchObject({ error: { message: expect.stringContaining("Too many requests in flight") } })
+    await flush()
+    expect(h.responseTo(ids[0]!)).toMatchObject({ room_id: "!room:localhost" })
+  })
+
+  it("requestid (lower case, as in the MSC2762 examples) is accepted and echoed as sent", async () => {
+    const h = new Harness({ approver: approveAll })
+    h.session.receive({ api: "fromWidget", widgetId: "w1", requestid: "generated-id-1234", action: "supported_api_versions", data: {} })
+    expect(h.take()[0]).toMatchObject({ requestid: "generated-id-1234", response: { supported_versions: SUPPORTED_API_VERSIONS } })
+  })
+})

@@ -1,0 +1,131 @@
+/**
+ * A homeserver port backed by memory: rooms with state and timelines, to-device queues and a
+ * scriptable TURN endpoint. It answers synchronously (inside Effects) and publishes the server
+ * echo of every event it accepts, like a sync loop would. For unit tests and benchmarks; the
+ * real thing is the embedded homeserver behind the HTTP adapter.
+ */
+import { Effect } from "effect"
+import {
+  HomeserverError,
+  type HomeserverPort,
+  type HomeserverUpdate,
+  type ReadEventsPage,
+  type ReadEventsQuery,
+  type RoomEvent,
+  type ToDeviceEvent,
+  type TurnServers
+} from "@widgethost/core"
+
+export interface InMemoryHomeserver extends HomeserverPort {
+  readonly rooms: Map<string, { timeline: RoomEvent[]; state: Map<string, RoomEvent> }>
+  /** Every request the engine made, in order, for assertions. */
+  readonly calls: Array<{ readonly method: string; readonly args: unknown }>
+  /** Injects an event as if another user sent it (published to subscribers). */
+  readonly inject: (event: Omit<RoomEvent, "event_id" | "origin_server_ts"> & Partial<Pick<RoomEvent, "event_id" | "origin_server_ts">>) => RoomEvent
+  readonly injectToDevice: (event: ToDeviceEvent) => void
+  /** Queue of scripted answers for turnServers(); the last one repeats. */
+  turn: Array<TurnServers | HomeserverError>
+  /** Make the next calls of a method fail with this error. */
+  failNext: (method: string, error: HomeserverError, times?: number) => void
+  readonly toDeviceSent: Array<{ type: string; encrypted: boolean; messages: unknown }>
+}
+
+export const forbidden = (url = "/_matrix/client/v3/voip/turnServer") =>
+  new HomeserverError({ message: "Forbidden", http: { status: 403, headers: {}, url, body: { errcode: "M_FORBIDDEN", error: "Forbidden" } } })
+
+export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: string; rooms?: ReadonlyArray<string> } = {}): InMemoryHomeserver => {
+  const userId = options.userId ?? "@alice:localhost"
+  const rooms = new Map<string, { timeline: RoomEvent[]; state: Map<string, RoomEvent> }>()
+  for (const roomId of options.rooms ?? ["!room:localhost"]) rooms.set(roomId, { timeline: [], state: new Map() })
+  const listeners = new Set<(update: HomeserverUpdate) => void>()
+  const calls: InMemoryHomeserver["calls"] = []
+  const failures = new Map<string, { error: HomeserverError; times: number }>()
+  let counter = 0
+  let ts = 1_700_000_000_000
+
+  const room = (roomId: string) => {
+    let r = rooms.get(roomId)
+    if (r === undefined) rooms.set(roomId, (r = { timeline: [], state: new Map() }))
+    return r
+  }
+  const publish = (update: HomeserverUpdate) => {
+    for (const listener of listeners) listener(update)
+  }
+  const append = (event: RoomEvent): RoomEvent => {
+    const r = room(event.room_id)
+    r.timeline.push(event)
+    if (event.state_key !== undefined) r.state.set(`${event.type}\u0000${event.state_key}`, event)
+    publish({ _tag: "RoomEvent", event })
+    return event
+  }
+  const guard = <A>(method: string, args: unknown, run: () => A): Effect.Effect<A, HomeserverError> =>
+    Effect.suspend(() => {
+      calls.push({ method, args })
+      const failure = failures.get(method)
+      if (failure !== undefined && failure.times > 0) {
+        failure.times--
+        return Effect.fail(failure.error)
+      }
+      return Effect.succeed(run())
+    })
+
+  const page = (query: ReadEventsQuery): ReadEventsPage => {
+    const matches = room(query.roomId).timeline.filter((event) => {
+      if (event.type !== query.type) return false
+      if (query.stateKey === undefined) return event.state_key === undefined && (query.msgtype === undefined || event.content.msgtype === query.msgtype)
+      return event.state_key !== undefined && (query.stateKey === true || event.state_key === query.stateKey)
+    })
+    const ordered = query.dir === "b" ? [...matches].reverse() : matches
+    const start = query.from === undefined ? 0 : Number(query.from)
+    const events = ordered.slice(start, start + query.limit)
+    const next = start + events.length
+    return next < ordered.length ? { events, end: String(next) } : { events }
+  }
+
+  const port: InMemoryHomeserver = {
+    userId,
+    deviceId: options.deviceId ?? "DEVICE",
+    rooms,
+    calls,
+    toDeviceSent: [],
+    turn: [{ uris: ["turn:turn.example.com:3478?transport=udp"], username: "1443779631:@user:example.com", password: "JlKfBy1QwLrO20385QyAtEyIv0=", ttl: 86_400 }],
+    failNext: (method, error, times = 1) => void failures.set(method, { error, times }),
+    inject: (event) => append({ event_id: `$injected${counter++}`, origin_server_ts: ts++, ...event } as RoomEvent),
+    injectToDevice: (event) => publish({ _tag: "ToDevice", event }),
+    sendEvent: (request) =>
+      guard("sendEvent", request, () => {
+        if (request.delayMs !== undefined) return { roomId: request.roomId, delayId: `delay${counter++}` }
+        const event = append({
+          type: request.type,
+          event_id: `$event${counter++}`,
+          room_id: request.roomId,
+          sender: userId,
+          origin_server_ts: ts++,
+          content: request.content,
+          ...(request.stateKey === undefined ? {} : { state_key: request.stateKey })
+        })
+        return { roomId: request.roomId, eventId: event.event_id }
+      }),
+    redact: (request) =>
+      guard("redact", request, () => {
+        const event = append({ type: "m.room.redaction", event_id: `$event${counter++}`, room_id: request.roomId, sender: userId, origin_server_ts: ts++, content: { redacts: request.eventId }, redacts: request.eventId })
+        return { roomId: request.roomId, eventId: event.event_id }
+      }),
+    readEvents: (query) => guard("readEvents", query, () => page(query)),
+    readState: (roomId, type, stateKey) =>
+      guard("readState", { roomId, type, stateKey }, () => [...room(roomId).state.values()].filter((e) => e.type === type && (stateKey === undefined || e.state_key === stateKey))),
+    sendToDevice: (request) => guard("sendToDevice", request, () => void port.toDeviceSent.push({ type: request.type, encrypted: request.encrypted, messages: request.messages })),
+    joinedRooms: () => guard("joinedRooms", undefined, () => [...rooms.keys()]),
+    turnServers: () =>
+      Effect.suspend(() => {
+        calls.push({ method: "turnServers", args: undefined })
+        const next = port.turn.length > 1 ? port.turn.shift()! : port.turn[0]!
+        return next instanceof HomeserverError ? Effect.fail(next) : Effect.succeed(next)
+      }),
+    subscribe: (listener) => {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    }
+  }
+  return port
+}

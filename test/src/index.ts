@@ -1,0 +1,2 @@
+export * from "./in-memory-homeserver.ts"
+export * from "./widget-harness.ts"
