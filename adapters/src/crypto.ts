@@ -393,6 +393,10 @@ export class E2ee {
   get deviceId(): string {
     return this.options.deviceId
   }
+  /** The in-process IndexedDB name prefix of this machine's store (fresh on every open). */
+  get storeName(): string {
+    return this.store.storeName
+  }
   /** The device's public identity keys (unpadded base64). */
   identityKeys(): { readonly ed25519: string; readonly curve25519: string } {
     const k = this.machine.identityKeys
@@ -423,7 +427,9 @@ export class E2ee {
       )
       const counts = new Map(Object.entries(input.oneTimeKeyCounts ?? {}))
       const fallback = input.unusedFallbackKeyTypes === undefined ? undefined : new Set(input.unusedFallbackKeyTypes)
-      const processed = await this.machine.receiveSyncChanges(JSON.stringify(input.toDevice), lists, counts, fallback, this.settings)
+      // receiveSyncChanges takes ownership of (frees) the settings object: a fresh one each call.
+      const settings = new sdk.DecryptionSettings(sdk.TrustRequirement.Untrusted)
+      const processed = await this.machine.receiveSyncChanges(JSON.stringify(input.toDevice), lists, counts, fallback, settings)
       const out: Array<ToDeviceEvent> = []
       for (const p of processed) {
         if (p instanceof sdk.DecryptedToDeviceEvent) {
@@ -798,10 +804,10 @@ export class DecryptingTimeline {
         head.heldSince ??= this.clock.now()
       }
       const overTime = this.clock.now() - (head.heldSince ?? 0) >= this.maxHoldMs
-      const overCount = queue.length - 1 >= this.maxHeldBehind
+      const overCount = queue.length - 1 > this.maxHeldBehind
       if (!overTime && !overCount) break
       queue.shift()
-      this.report(roomId, head.raw, "held-too-long", overTime ? `no room key after ${this.maxHoldMs} ms` : `${this.maxHeldBehind} later events waiting`)
+      this.report(roomId, head.raw, "held-too-long", overTime ? `no room key after ${this.maxHoldMs} ms` : `more than ${this.maxHeldBehind} later events waiting`)
       this.late.push({ roomId, entry: head })
       while (this.late.length > this.maxLate) {
         const dropped = this.late.shift()

@@ -131,18 +131,14 @@ export const createEngine = (options: EngineOptions): Engine => {
   router.start()
 
   const handles = new Map<string, { ref: SessionRef; handle: EngineSession; send: WidgetSink; approvals: Map<number, AbortController>; closeListeners: Set<(reason: string) => void> }>()
-  const turnTickets = new Map<number, string>()
   let nextSession = 0
 
   const turnPoller = new TurnPoller(
     options.homeserver,
     clock,
     {
-      answer: (ticket, result) => {
-        const key = turnTickets.get(ticket)
-        turnTickets.delete(ticket)
-        const entry = key === undefined ? undefined : handles.get(key)
-        entry?.ref.send({ type: "input", input: { _tag: "CallAnswered", ticket, result: result.ok ? { _tag: "Turn", value: result.servers } : { _tag: "Failed", error: result.error } } })
+      answer: (key, ticket, result) => {
+        handles.get(key)?.ref.send({ type: "input", input: { _tag: "CallAnswered", ticket, result: result.ok ? { _tag: "Turn", value: result.servers } : { _tag: "Failed", error: result.error } } })
       },
       push: (keys, servers) => router.send({ type: "turn.servers", keys, servers })
     },
@@ -179,7 +175,6 @@ export const createEngine = (options: EngineOptions): Engine => {
         entry.approvals.delete(command.ticket)
         return
       case "WatchTurn":
-        turnTickets.set(command.ticket, key)
         turnPoller.watch(key, command.ticket)
         return
       case "UnwatchTurn":

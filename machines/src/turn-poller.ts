@@ -25,7 +25,7 @@ export interface TurnPollerOptions {
 
 export interface TurnListener {
   /** A watch request was accepted (credentials known) or refused. */
-  readonly answer: (ticket: number, result: { ok: true; servers: TurnCredentials } | { ok: false; error: HomeserverError }) => void
+  readonly answer: (key: string, ticket: number, result: { ok: true; servers: TurnCredentials } | { ok: false; error: HomeserverError }) => void
   /** New credentials (or empty `uris`) for these watchers. */
   readonly push: (keys: ReadonlyArray<string>, servers: TurnCredentials) => void
 }
@@ -58,7 +58,7 @@ export class TurnPoller {
 
   watch(key: string, ticket: number): void {
     if (this.watchers.has(key) && this.current !== undefined) {
-      this.listener.answer(ticket, { ok: true, servers: this.current.servers })
+      this.listener.answer(key, ticket, { ok: true, servers: this.current.servers })
       return
     }
     const tickets = this.waiting.get(key) ?? []
@@ -131,7 +131,7 @@ export class TurnPoller {
     const servers = this.current?.servers ?? emptyCredentials
     for (const [key, tickets] of this.waiting) {
       this.watchers.add(key)
-      for (const ticket of tickets) this.listener.answer(ticket, { ok: true, servers })
+      for (const ticket of tickets) this.listener.answer(key, ticket, { ok: true, servers })
     }
     this.waiting.clear()
   }
@@ -140,8 +140,8 @@ export class TurnPoller {
     const status = error?.http?.status
     if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
       // Refused (e.g. 403): pending watches fail; existing watchers keep their credentials until expiry.
-      for (const tickets of this.waiting.values()) {
-        for (const ticket of tickets) this.listener.answer(ticket, { ok: false, error: error! })
+      for (const [key, tickets] of this.waiting) {
+        for (const ticket of tickets) this.listener.answer(key, ticket, { ok: false, error: error! })
       }
       this.waiting.clear()
       if (this.watchers.size === 0) return this.stop()

@@ -67,6 +67,11 @@ export class Store {
   readonly receipts = new Map<string, Array<Receipt>>()
   /** Users whose device list or keys changed, in stream order (`device_lists.changed`). */
   readonly deviceListLog: Array<Positioned<string>> = []
+  /**
+   * Signatures uploaded through `/keys/signatures/upload`, by user, key id and signer. Kept apart
+   * from the keys so a device re-uploading its keys does not drop others' signatures on them.
+   */
+  readonly signatures = new Map<string, Map<string, JsonObject>>()
   readonly openid = new Map<string, { readonly userId: string; readonly expiresAt: number }>()
   readonly delayed = new Map<string, DelayedState>()
   /** Last position handed out; the next record observable through a token gets `pos + 1`. */
@@ -311,12 +316,10 @@ export class Store {
         this.deviceListLog.push({ pos: r.pos, value: r.userId })
         return
       case "keys.signature": {
-        const user = this.user(r.userId)
-        const target = user.devices.get(r.keyId)?.keys ?? [...user.crossSigning.values()].find((k) => keyIdsOf(k).includes(r.keyId))
-        if (target !== undefined) {
-          const all = (target.signatures ??= {}) as JsonObject
-          all[r.signer] = { ...(all[r.signer] as JsonObject | undefined), ...r.signatures }
-        }
+        const byKey = this.signatures.get(r.userId) ?? new Map<string, JsonObject>()
+        this.signatures.set(r.userId, byKey)
+        const bySigner = byKey.get(r.keyId) ?? {}
+        byKey.set(r.keyId, { ...bySigner, [r.signer]: { ...(bySigner[r.signer] as JsonObject | undefined), ...r.signatures } })
         this.deviceListLog.push({ pos: r.pos, value: r.userId })
         return
       }
@@ -346,6 +349,16 @@ export class Store {
     if (user === undefined) throw new Error(`journal names unknown user ${userId}`)
     return user
   }
+}
+
+/** `key` with the separately uploaded signatures for `keyId` merged into its `signatures`. */
+export const withSignatures = (store: Store, userId: string, keyId: string, key: JsonObject): JsonObject => {
+  const extra = store.signatures.get(userId)?.get(keyId)
+  if (extra === undefined) return key
+  const own = (typeof key.signatures === "object" && key.signatures !== null ? key.signatures : {}) as JsonObject
+  const merged: JsonObject = { ...own }
+  for (const [signer, sigs] of Object.entries(extra)) merged[signer] = { ...(own[signer] as JsonObject | undefined), ...(sigs as JsonObject) }
+  return { ...key, signatures: merged }
 }
 
 /** `ed25519:<id>` key ids of a cross-signing key, which is what signatures address it by. */
