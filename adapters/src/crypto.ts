@@ -538,17 +538,26 @@ export class E2ee {
       const out: Record<string, Record<string, Record<string, unknown>>> = {}
       const unknown: Array<string> = []
       for (const user of users) {
+        // Device handles keep the store open until freed (a close would then hang): free them all.
         const devices = await this.machine.getUserDevices(new sdk.UserId(user))
-        for (const [target, content] of Object.entries(messages[user] ?? {})) {
-          const targets = target === "*" ? devices.devices() : [devices.get(new sdk.DeviceId(target))]
-          if (target !== "*" && targets[0] === undefined) unknown.push(`${user}/${target}`)
-          for (const device of targets) {
-            if (device === undefined) continue
-            const deviceId = device.deviceId.toString()
-            if (user === this.userId && deviceId === this.deviceId) continue
-            const encrypted = await device.encryptToDeviceEvent(type, content)
-            ;(out[user] ??= {})[deviceId] = JSON.parse(encrypted) as Record<string, unknown>
+        try {
+          for (const [target, content] of Object.entries(messages[user] ?? {})) {
+            const targets = target === "*" ? devices.devices() : [devices.get(new sdk.DeviceId(target))]
+            if (target !== "*" && targets[0] === undefined) unknown.push(`${user}/${target}`)
+            for (const device of targets) {
+              if (device === undefined) continue
+              try {
+                const deviceId = device.deviceId.toString()
+                if (user === this.userId && deviceId === this.deviceId) continue
+                const encrypted = await device.encryptToDeviceEvent(type, content)
+                ;(out[user] ??= {})[deviceId] = JSON.parse(encrypted) as Record<string, unknown>
+              } finally {
+                device.free()
+              }
+            }
           }
+        } finally {
+          devices.free()
         }
       }
       // The Olm ratchets moved: persist before anything encrypted with them leaves the process.

@@ -1,0 +1,131 @@
+/**
+ * Properties of whole sessions: arbitrary input never throws or escapes the five phases, and a
+ * widget receives exactly the room events an independent oracle allows — no leak across rooms or
+ * types — and every send is performed exactly when the oracle allows it.
+ */
+import fc from "fast-check"
+import { type RoomEvent } from "@widgethost/core"
+import { describe, expect, it } from "vitest"
+import { approveAll, flush, Harness, ROOM } from "../src/index.ts"
+
+const PHASES = ["loading", "negotiating", "ready", "renegotiating", "closed"]
+const ROOMS = [ROOM, "!b:localhost", "!c:localhost"]
+const TYPES = ["m.room.message", "m.room.topic", "org.example#x", "org.example\\y"]
+const MSGTYPES = ["m.text", "m.emote", undefined]
+const KEYS = ["", "a", "#b"]
+
+describe("arbitrary input", () => {
+  it("never throws, always answers identifiable requests, stays in the five phases", async () => {
+    const envelope = fc.record(
+      {
+        api: fc.oneof(fc.constant("fromWidget"), fc.constant("toWidget"), fc.jsonValue()),
+        widgetId: fc.oneof(fc.constant("w1"), fc.string()),
+        requestId: fc.oneof(fc.string({ minLength: 1 }), fc.jsonValue()),
+        action: fc.oneof(fc.constantFrom("send_event", "read_events", "request_capabilities", "content_loaded", "supported_api_versions", "watch_turn_servers", "send_to_device", "capabilities"), fc.string()),
+        data: fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom("type", "content", "state_key", "room_id", "limit", "room_ids", "capabilities", "messages", "encrypted"), fc.jsonValue())),
+        response: fc.jsonValue()
+      },
+      { requiredKeys: [] }
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(fc.jsonValue(), envelope, fc.string()), { maxLength: 12 }), fc.boolean(), async (messages, loaded) => {
+        const h = new Harness({ approver: approveAll })
+        if (loaded) await h.ready(["m.send.event:m.room.message", "m.receive.event:m.room.message"])
+        for (const message of messages) {
+          expect(() => h.session.receive(message)).not.toThrow()
+        }
+        await flush()
+        expect(PHASES).toContain(h.phase)
+        // Still usable afterwards.
+        expect(h.responseTo(h.request("supported_api_versions", {}, "probe"))).toBeDefined()
+      }),
+      { numRuns: 300 }
+    )
+  })
+})
+
+/** The oracle: capabilities read naively from their strings, independent of the engine's parser. */
+const oracle = (approved: ReadonlyArray<string>, home: string) => {
+  const unescape = (s: string) => s.replace(/\\([\\#])/g, "$1")
+  const rooms = new Set([home])
+  let allRooms = false
+  const rules: Array<{ op: string; state: boolean; type: string; sub?: string }> = []
+  for (const cap of approved) {
+    const m = /^(?:m|org\.matrix\.msc2762)\.(send|receive)\.(event|state_event):(.*)$/s.exec(cap)
+    const t = /^(?:m|org\.matrix\.msc2762)\.timeline:(.+)$/s.exec(cap)
+    if (t) t[1] === "*" ? (allRooms = true) : rooms.add(t[1]!)
+    if (!m) continue
+    const [, op, kind, rest] = m
+    // Split on the first unescaped '#'.
+    let i = 0
+    let cut = -1
+    for (; i < rest!.length; i++) {
+      if (rest![i] === "\\") i++
+      else if (rest![i] === "#") {
+        cut = i
+        break
+      }
+    }
+    const typePart = cut < 0 ? rest! : rest!.slice(0, cut)
+    const type = unescape(typePart)
+    const state = kind === "state_event"
+    if (!state && cut >= 0 && type !== "m.room.message") {
+      rules.push({ op: op!, state, type: unescape(rest!) })
+      continue
+    }
+    rules.push({ op: op!, state, type, ...(cut < 0 ? {} : { sub: rest!.slice(cut + 1) }) })
+  }
+  const allows = (op: string, e: { type: string; room_id: string; state_key?: string; content: Record<string, unknown> }) =>
+    (allRooms || rooms.has(e.room_id)) &&
+    rules.some((r) =>
+      r.op === op && r.type === e.type && r.state === (e.state_key !== undefined) &&
+      (r.sub === undefined || (r.state ? r.sub === e.state_key : e.type === "m.room.message" && r.sub === e.content.msgtype))
+    )
+  return allows
+}
+
+const capability = fc.oneof(
+  fc.tuple(fc.constantFrom("m", "org.matrix.msc2762"), fc.constantFrom("send", "receive"), fc.constantFrom("event", "state_event"), fc.constantFrom(...TYPES), fc.option(fc.constantFrom(...KEYS, ...MSGTYPES.filter(Boolean) as string[]), { nil: undefined })).map(
+    ([prefix, op, kind, type, sub]) => `${prefix}.${op}.${kind}:${type.replace(/[\\#]/g, "\\$&")}${sub === undefined ? "" : `#${sub}`}`
+  ),
+  fc.constantFrom(...ROOMS, "*").map((room) => `m.timeline:${room}`),
+  fc.string()
+)
+
+const event = fc.record({
+  type: fc.constantFrom(...TYPES),
+  room_id: fc.constantFrom(...ROOMS),
+  state_key: fc.option(fc.constantFrom(...KEYS), { nil: undefined }),
+  msgtype: fc.constantFrom(...MSGTYPES)
+}).map(({ msgtype, state_key, ...rest }) => ({ ...rest, ...(state_key === undefined ? {} : { state_key }), content: msgtype === undefined ? {} : { msgtype } }))
+
+describe("capability enforcement against an oracle", () => {
+  it("a widget receives exactly the events the oracle allows, and sends exactly what it allows", async () => {
+    let delivered = 0
+    let sent = 0
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(capability, { maxLength: 6 }), fc.array(event, { maxLength: 15 }), fc.array(event, { maxLength: 8 }), async (caps, incoming, outgoing) => {
+        const h = new Harness({ approver: approveAll })
+        await h.ready(caps, ["0.0.2"])
+        h.take()
+        const approved = h.session.info().approved
+        const allows = oracle(approved, ROOM)
+        for (const e of incoming) h.homeserver.inject({ ...e, sender: "@bob:localhost" })
+        const got = Harness.requests(h.take()).filter((m) => m.action === "send_event").map((m) => m.data as unknown as RoomEvent)
+        const want = incoming.filter((e) => allows("receive", e))
+        expect(got.map((e) => [e.type, e.room_id, e.state_key, e.content])).toEqual(want.map((e) => [e.type, e.room_id, e.state_key, e.content]))
+        delivered += got.length
+        const before = h.homeserver.calls.length
+        for (const e of outgoing) h.request("send_event", { type: e.type, content: e.content, room_id: e.room_id, ...(e.state_key === undefined ? {} : { state_key: e.state_key }) })
+        await flush()
+        const performed = h.homeserver.calls.slice(before).filter((c) => c.method === "sendEvent").map((c) => c.args as { type: string; roomId: string })
+        expect(performed.map((c) => [c.type, c.roomId])).toEqual(outgoing.filter((e) => allows("send", e)).map((e) => [e.type, e.room_id]))
+        sent += performed.length
+      }),
+      { numRuns: 1_000 }
+    )
+    // The property must have exercised both directions, not passed by refusing everything.
+    expect(delivered).toBeGreaterThan(50)
+    expect(sent).toBeGreaterThan(30)
+  })
+})
