@@ -6,7 +6,7 @@ import { DEFAULT_ROOM_VERSION, ROOM_VERSIONS } from "./discovery.ts"
 import { isRoomAlias, isUserId, newRoomId, serverNameOf } from "./ids.ts"
 import type { JournalRecord } from "./records.ts"
 import type { Proposal } from "./room-rules.ts"
-import { eventRecord, requireRoom, writeEvent } from "./room-rules.ts"
+import { eventRecord, readablePos, requireRoom, writeEvent } from "./room-rules.ts"
 import type { Auth, Env, Route } from "./routing.ts"
 import { authed, CLIENT, json, open } from "./routing.ts"
 import type { Room } from "./rooms.ts"
@@ -158,15 +158,7 @@ const aboutUser =
     return json({})
   }
 
-/** The position up to which `userId` may read a room's members: now if joined, else when they left. */
-const readablePos = (room: Room, userId: string): number => {
-  const change = room.membershipChangeAt(userId)
-  if (change?.membership === "join") return Infinity
-  if (change !== undefined && room.joinedAfter(userId, 0)) return change.pos
-  throw forbidden(`User ${userId} not in room ${room.id}`)
-}
-
-const publicRoomEntry = (store: Store, room: Room): JsonObject => {
+const publicRoomEntry = (room: Room): JsonObject => {
   const str = (type: string, key: string) => {
     const v = room.stateEvent(type, "")?.event.content[key]
     return typeof v === "string" ? v : undefined
@@ -176,7 +168,6 @@ const publicRoomEntry = (store: Store, room: Room): JsonObject => {
   const alias = str("m.room.canonical_alias", "alias")
   const avatar = str("m.room.avatar", "url")
   const roomType = str("m.room.create", "type")
-  void store
   return {
     room_id: room.id,
     num_joined_members: room.membersAt(Infinity, "join").length,
@@ -193,7 +184,7 @@ const publicRoomEntry = (store: Store, room: Room): JsonObject => {
 
 const publicRooms = (store: Store, limit: number | undefined, since: string | null, term: string | undefined): JsonObject => {
   const all = [...store.publicRooms]
-    .map((id) => publicRoomEntry(store, store.rooms.get(id)!))
+    .map((id) => publicRoomEntry(store.rooms.get(id)!))
     .filter((r) => term === undefined || [r.name, r.topic, r.canonical_alias].some((v) => typeof v === "string" && v.toLowerCase().includes(term.toLowerCase())))
     .sort((a, b) => (b.num_joined_members as number) - (a.num_joined_members as number) || String(a.room_id).localeCompare(String(b.room_id)))
   const offset = since === null || since === "" ? 0 : Number(/^p(\d{1,9})$/.exec(since)?.[1] ?? NaN)

@@ -44,6 +44,24 @@ export const authorize = (room: Room, p: Proposal): void => {
   if (isState && p.stateKey!.startsWith("@") && p.stateKey !== p.sender)
     throw forbidden("You are not allowed to set others' state.")
   if (p.type === "m.room.power_levels" && isState) authorizePowerLevels(room, p)
+  if (p.type === "m.room.redaction") {
+    // Anyone may redact their own events; others' need the `redact` level.
+    const target = p.redacts === undefined ? undefined : room.byId.get(p.redacts)
+    if (target === undefined) throw notFound("Event to redact not found.")
+    if (target.event.sender !== p.sender && has < pl.redact)
+      throw forbidden(`You don't have permission to redact events. user_level (${has}) < redact_level (${pl.redact})`)
+  }
+}
+
+/**
+ * The position up to which `userId` may read a room: everything if joined now; up to their
+ * departure if they were joined once; nothing if they never were.
+ */
+export const readablePos = (room: Room, userId: string): number => {
+  const change = room.membershipChangeAt(userId)
+  if (change?.membership === "join") return Infinity
+  if (change !== undefined && room.joinedAfter(userId, 0)) return change.pos
+  throw forbidden(`User ${userId} not in room ${room.id}`)
 }
 
 const authorizeMembership = (room: Room, p: Proposal): void => {

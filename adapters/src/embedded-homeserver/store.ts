@@ -148,6 +148,18 @@ export class Store {
     })
   }
 
+  /**
+   * Resolves once position `pos` is durable. A retried request whose first attempt is still
+   * waiting for its fsync must not be acknowledged before the first one could be.
+   */
+  whenDurable(pos: number): Promise<void> {
+    if (this.closed || this.durablePos >= pos) return Promise.resolve()
+    return new Promise((resolve) => {
+      const waiter = { after: pos - 1, wake: () => (this.waiters.delete(waiter), resolve()) }
+      this.waiters.add(waiter)
+    })
+  }
+
   /** Ends every long-poll and refuses later commits. */
   close(): void {
     this.closed = true
