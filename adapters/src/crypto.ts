@@ -230,10 +230,10 @@ const restoreDatabase = async (name: string, snapshot: SnapshotDatabase): Promis
 }
 
 /** temp file, fsync, rename over, fsync the directory: the old or the new file survives a crash. */
-export const writeFileDurably = async (file: string, bytes: Uint8Array | string): Promise<void> => {
+export const writeFileDurably = async (file: string, bytes: Uint8Array | string, mode = 0o600): Promise<void> => {
   await mkdir(dirname(file), { recursive: true })
   const tmp = `${file}.${process.pid}.tmp`
-  const handle = await open(tmp, "w")
+  const handle = await open(tmp, "w", mode)
   try {
     await handle.writeFile(bytes)
     await handle.sync()

@@ -1,0 +1,193 @@
+/**
+ * Interop: matrix-widget-api's `WidgetApi` in a real cross-origin iframe in Chromium, talking to
+ * our engine through the postMessage transport in the host page. The whole host path is real:
+ * the widget's room state event is parsed, the transport chosen, the URL templated, the engine
+ * negotiates capabilities (an approver in the page approves), and the event the widget sends lands
+ * in the in-memory homeserver and is echoed back to the widget.
+ */
+import { existsSync } from "node:fs"
+import { createServer, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { fileURLToPath } from "node:url"
+import { build } from "esbuild"
+import { type Browser, chromium, type Page } from "playwright-core"
+import { afterAll, assert, beforeAll, describe, it, vi } from "vitest"
+
+const CHROMIUM = "/usr/bin/chromium"
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+const here = (path: string) => JSON.stringify(fileURLToPath(new URL(path, import.meta.url)))
+
+const HOST_SCRIPT = `
+import { Result } from "effect"
+import { createEngine } from "@widgethost/machines"
+import { parseWidgetDefinition } from ${here("../../core/src/widget-definition.ts")}
+import { browserHost, chooseTransport } from ${here("../../core/src/transport-choice.ts")}
+import { renderWidgetUrl } from ${here("../../core/src/url-template.ts")}
+import { makeInMemoryHomeserver } from ${here("../src/in-memory-homeserver.ts")}
+import { attachPostMessageTransport } from ${here("../../adapters/src/post-message.ts")}
+
+const ROOM = "!room:localhost"
+const params = new URLSearchParams(location.search)
+const homeserver = makeInMemoryHomeserver({ rooms: [ROOM] })
+const approvals = []
+const engine = createEngine({ homeserver, approver: async ({ requested }) => { approvals.push(requested); return requested } })
+
+const parsed = parseWidgetDefinition({ source: "room-state", event: {
+  type: "im.vector.modular.widgets", state_key: "interop", room_id: ROOM, sender: homeserver.userId,
+  content: {
+    type: "m.custom", name: "Interop",
+    url: params.get("widget") + "#?widgetId=$matrix_widget_id&room=$matrix_room_id&transport=$matrix_widget_transport&host=$host",
+    data: { host: location.origin },
+    "org.matrix.msc3009.transports": ["org.matrix.msc3009.postmessage", "org.matrix.msc3009.websockets"]
+  }
+} })
+if (!Result.isSuccess(parsed)) throw new Error("widget definition rejected")
+const widget = parsed.success
+const choice = Result.getOrThrow(chooseTransport(widget, browserHost))
+const widgetUrl = renderWidgetUrl(widget.url, { widgetId: widget.id, userId: homeserver.userId, roomId: ROOM, transport: choice.transport, data: widget.data })
+
+const iframe = document.createElement("iframe")
+iframe.name = "widget"
+const transport = attachPostMessageTransport({
+  iframe, widgetUrl,
+  open: (send) => engine.openSession({ widget, send, origin: new URL(widgetUrl).origin, waitForIframeLoad: choice.waitForIframeLoad })
+})
+iframe.src = widgetUrl
+document.body.append(iframe)
+window.__host = {
+  choice, widgetUrl, approvals,
+  calls: () => homeserver.calls.map((c) => ({ method: c.method, args: c.args })),
+  info: () => transport.session.info(),
+  stats: () => transport.stats(),
+  inject: (body) => homeserver.inject({ type: "m.room.message", room_id: ROOM, sender: "@bob:localhost", content: { msgtype: "m.text", body } })
+}
+`
+
+const WIDGET_SCRIPT = `
+import { WidgetApi } from "matrix-widget-api"
+const params = new URLSearchParams(location.hash.slice(2))
+const log = []
+const api = new WidgetApi(params.get("widgetId"), params.get("host"))
+api.requestCapabilityToSendEvent("m.room.message")
+api.requestCapabilityToReceiveEvent("m.room.message")
+api.on("ready", async () => {
+  log.push({ ready: true })
+  try {
+    const sent = await api.sendRoomEvent("m.room.message", { msgtype: "m.text", body: "hello from the widget" })
+    log.push({ sent })
+  } catch (error) {
+    log.push({ error: String(error) })
+  }
+})
+api.on("action:send_event", (event) => {
+  event.preventDefault()
+  log.push({ received: event.detail.data })
+  api.transport.reply(event.detail, {})
+})
+api.start()
+window.__widget = { log, params: Object.fromEntries(params) }
+`
+
+const bundle = async (contents: string) => {
+  const result = await build({
+    stdin: { contents, resolveDir: fileURLToPath(new URL(".", import.meta.url)), loader: "ts", sourcefile: "entry.ts" },
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "browser",
+    define: { "process.env.NODE_ENV": '"production"', global: "globalThis" },
+    logLevel: "silent"
+  })
+  return result.outputFiles[0]?.text ?? ""
+}
+
+const html = (script: string) => `<!doctype html><meta charset="utf-8"><body><script type="module">${script.replaceAll("</script", "<\\/script")}</script></body>`
+
+interface HostApi {
+  readonly choice: { transport: string; waitForIframeLoad: boolean }
+  readonly widgetUrl: string
+  readonly approvals: Array<ReadonlyArray<string>>
+  readonly calls: () => Array<{ method: string; args: { type?: string; content?: { body?: string } } }>
+  readonly info: () => { phase: string; approved: ReadonlyArray<string> }
+  readonly stats: () => { received: number; sent: number; ignored: Record<string, number> }
+  readonly inject: (body: string) => void
+}
+type WidgetLog = Array<{ ready?: boolean; sent?: { event_id?: string; room_id?: string }; error?: string; received?: { sender?: string; content?: { body?: string } } }>
+
+describe.skipIf(!existsSync(CHROMIUM))("matrix-widget-api WidgetApi ↔ engine over postMessage, in Chromium", () => {
+  let browser: Browser
+  const servers: Array<Server> = []
+  let page: Page
+  let hostOrigin: string
+  let widgetOrigin: string
+
+  const listen = async (body: string) => {
+    const server = createServer((_req, res: ServerResponse) => res.writeHead(200, { "Content-Type": "text/html" }).end(body))
+    servers.push(server)
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  }
+
+  beforeAll(async () => {
+    const [host, widget] = await Promise.all([bundle(HOST_SCRIPT), bundle(WIDGET_SCRIPT)])
+    hostOrigin = await listen(html(host))
+    widgetOrigin = await listen(html(widget))
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+    page = await browser.newPage()
+    page.on("pageerror", (error) => console.error("page error:", error))
+    await page.goto(`${hostOrigin}/?widget=${encodeURIComponent(`${widgetOrigin}/widget.html`)}`)
+  }, 60_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
+  })
+
+  const hostEval = <A>(fn: (host: HostApi) => A) => page.evaluate(`(${fn.toString()})(window.__host)`) as Promise<A>
+  const widgetLog = () => {
+    const frame = page.frame({ name: "widget" })
+    if (frame === null) throw new Error("no widget frame")
+    return frame.evaluate(() => (window as unknown as { __widget?: { log: WidgetLog } }).__widget?.log ?? [])
+  }
+
+  it("the definition is parsed, postMessage chosen, the URL templated for the widget", async () => {
+    await page.waitForFunction(() => "__host" in window)
+    const { choice, widgetUrl } = await hostEval((h) => ({ choice: h.choice, widgetUrl: h.widgetUrl }))
+    assert.deepEqual(choice, { transport: "m.postmessage", waitForIframeLoad: true })
+    const fragment = new URLSearchParams(new URL(widgetUrl).hash.slice(2))
+    assert.deepEqual(Object.fromEntries(fragment), { widgetId: "interop", room: "!room:localhost", transport: "m.postmessage", host: hostOrigin })
+  })
+
+  it("WidgetApi negotiates: capabilities approved, the session is ready", async () => {
+    await vi.waitFor(async () => assert.isTrue((await widgetLog()).some((entry) => entry.ready === true)), { timeout: 10_000 })
+    const info = await hostEval((h) => h.info())
+    assert.equal(info.phase, "ready")
+    assert.includeMembers([...info.approved], ["org.matrix.msc2762.send.event:m.room.message", "org.matrix.msc2762.receive.event:m.room.message"])
+    const approvals = await hostEval((h) => h.approvals)
+    assert.lengthOf(approvals, 1)
+  })
+
+  it("the widget sends an event: it reaches the homeserver, the widget gets its id and the echo", async () => {
+    await vi.waitFor(async () => assert.isTrue((await widgetLog()).some((entry) => entry.sent !== undefined || entry.error !== undefined)), { timeout: 10_000 })
+    const log = await widgetLog()
+    const sent = log.find((entry) => entry.sent !== undefined)?.sent
+    assert.isDefined(sent, JSON.stringify(log))
+    assert.equal(sent?.room_id, "!room:localhost")
+    const calls = await hostEval((h) => h.calls())
+    const send = calls.find((c) => c.method === "sendEvent")
+    assert.equal(send?.args.type, "m.room.message")
+    assert.equal(send?.args.content?.body, "hello from the widget")
+    await vi.waitFor(async () => assert.isTrue((await widgetLog()).some((entry) => entry.received?.content?.body === "hello from the widget")))
+  })
+
+  it("an event from another user in the room reaches the widget", async () => {
+    await hostEval((h) => h.inject("hi widget"))
+    await vi.waitFor(async () => {
+      const received = (await widgetLog()).find((entry) => entry.received?.content?.body === "hi widget")
+      assert.equal(received?.received?.sender, "@bob:localhost")
+    })
+    const stats = await hostEval((h) => h.stats())
+    assert.deepEqual(stats.ignored, { source: 0, origin: 0, shape: 0 })
+    assert.isAbove(stats.received, 3)
+  })
+})
