@@ -105,7 +105,7 @@ describe("fromWidget send_event", () => {
   })
 
   it("account widgets send to the viewed room; a room change is ordered with requests", async () => {
-    const h = new Harness({ approver: approveAll, widget: { kind: "account", roomId: undefined } })
+    const h = new Harness({ approver: approveAll, widget: { kind: "account" } })
     h.engine.setViewedRoom(ROOM)
     await h.ready(["m.send.event:m.room.message"])
     const first = h.request("send_event", { type: "m.room.message", content: {} })

@@ -1,0 +1,149 @@
+/**
+ * Decryptions per second: the adapter's decrypt-and-route path (`DecryptingTimeline.push`, what
+ * the sync loop runs for every room timeline) against crypto-wasm's `OlmMachine.decryptRoomEvent`
+ * alone, on the same Megolm events and the same machine and store, in the same run.
+ *
+ * Run: `npx tsx test/bench/decryption.ts [--events 2000] [--rounds 5] [--batch 50] [--json out.json]`.
+ * Nothing is asserted.
+ */
+import * as sdk from "@matrix-org/matrix-sdk-crypto-wasm"
+import { writeFile } from "node:fs/promises"
+import { parseArgs } from "node:util"
+import { type CryptoHttp, DecryptingTimeline, E2ee, type RawEvent } from "../../adapters/src/crypto.ts"
+import type { HttpRequest } from "../../adapters/src/matrix-http.ts"
+
+type Json = Record<string, unknown>
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: "string", default: "2000" },
+    rounds: { type: "string", default: "5" },
+    batch: { type: "string", default: "50" },
+    json: { type: "string" }
+  }
+})
+const EVENTS = Number(args.events)
+const ROUNDS = Number(args.rounds)
+const BATCH = Number(args.batch)
+
+/** Keys and to-device, in memory: just enough for Alice to share a room key with Bob. */
+const keyServer = () => {
+  const deviceKeys = new Map<string, Json>()
+  const otks = new Map<string, Map<string, Json>>()
+  const inbox = new Map<string, Array<Json>>()
+  const http = (userId: string, deviceId: string): CryptoHttp => ({
+    request: async <T>(req: HttpRequest): Promise<T> => {
+      const body = (typeof req.body === "string" ? JSON.parse(req.body) : req.body) as Json
+      const route = req.path.replace("/_matrix/client/v3", "")
+      if (route === "/keys/upload") {
+        if (body["device_keys"] !== undefined) deviceKeys.set(userId, { [deviceId]: body["device_keys"] })
+        const pool = otks.get(userId) ?? new Map<string, Json>()
+        for (const [id, key] of Object.entries((body["one_time_keys"] ?? {}) as Json)) pool.set(id, key as Json)
+        otks.set(userId, pool)
+        return { one_time_key_counts: { signed_curve25519: pool.size } } as T
+      }
+      if (route === "/keys/query")
+        return { device_keys: Object.fromEntries(Object.keys(body["device_keys"] as Json).map((u) => [u, deviceKeys.get(u) ?? {}])), failures: {} } as T
+      if (route === "/keys/claim") {
+        const out: Record<string, Record<string, Json>> = {}
+        for (const [user, devices] of Object.entries(body["one_time_keys"] as Record<string, Json>))
+          for (const device of Object.keys(devices)) {
+            const pool = otks.get(user)
+            const first = pool?.keys().next().value
+            if (pool !== undefined && first !== undefined) {
+              ;(out[user] ??= {})[device] = { [first]: pool.get(first) }
+              pool.delete(first)
+            }
+          }
+        return { one_time_keys: out, failures: {} } as T
+      }
+      const m = /^\/sendToDevice\/([^/]+)\//.exec(route)
+      if (m !== null) {
+        for (const [user, devices] of Object.entries((body["messages"] ?? {}) as Record<string, Json>))
+          for (const content of Object.values(devices)) inbox.set(user, [...(inbox.get(user) ?? []), { type: decodeURIComponent(m[1] as string), sender: userId, content }])
+        return {} as T
+      }
+      return {} as T
+    }
+  })
+  const take = (user: string) => {
+    const pending = inbox.get(user) ?? []
+    inbox.set(user, [])
+    return pending
+  }
+  return { http, take }
+}
+
+const median = (xs: ReadonlyArray<number>) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}
+
+const main = async () => {
+  const server = keyServer()
+  const ALICE = "@alice:bench"
+  const BOB = "@bob:bench"
+  const ROOM = "!bench:bench"
+  const alice = await E2ee.open({ userId: ALICE, deviceId: "ALICE", http: server.http(ALICE, "ALICE") })
+  const bob = await E2ee.open({ userId: BOB, deviceId: "BOB", http: server.http(BOB, "BOB") })
+  await alice.processOutgoingRequests()
+  await bob.processOutgoingRequests()
+
+  const events: Array<RawEvent> = []
+  for (let i = 0; i < EVENTS; i++) {
+    const content = await alice.encryptRoomEvent(ROOM, [ALICE, BOB], "m.room.message", { msgtype: "m.text", body: `message ${i}` })
+    events.push({ type: "m.room.encrypted", event_id: `$e${i}`, sender: ALICE, origin_server_ts: 1_700_000_000_000 + i, content })
+  }
+  await bob.receiveSync({ toDevice: server.take(BOB), oneTimeKeyCounts: { signed_curve25519: 50 } })
+
+  const settings = new sdk.DecryptionSettings(sdk.TrustRequirement.Untrusted)
+  const roomId = new sdk.RoomId(ROOM)
+  const reference = async () => {
+    const t0 = performance.now()
+    for (const e of events) await bob.machine.decryptRoomEvent(JSON.stringify({ ...e, room_id: ROOM }), roomId, settings)
+    return performance.now() - t0
+  }
+  const adapter = async () => {
+    let delivered = 0
+    const timeline = new DecryptingTimeline(bob, () => {
+      delivered += 1
+    })
+    const t0 = performance.now()
+    for (let i = 0; i < events.length; i += BATCH) await timeline.push(ROOM, events.slice(i, i + BATCH))
+    const ms = performance.now() - t0
+    timeline.close()
+    if (delivered !== events.length || timeline.stats.decrypted !== events.length) throw new Error(`adapter delivered ${delivered}/${events.length}`)
+    return ms
+  }
+
+  await reference() // warm-up: JIT, wasm, the store's caches
+  await adapter()
+  const refMs: Array<number> = []
+  const adaptMs: Array<number> = []
+  for (let r = 0; r < ROUNDS; r++) {
+    // Alternate the order so neither side always runs on a warmer cache.
+    if (r % 2 === 0) {
+      refMs.push(await reference())
+      adaptMs.push(await adapter())
+    } else {
+      adaptMs.push(await adapter())
+      refMs.push(await reference())
+    }
+  }
+  const refRate = (EVENTS / median(refMs)) * 1000
+  const adaptRate = (EVENTS / median(adaptMs)) * 1000
+  const rows = [
+    { scenario: "OlmMachine.decryptRoomEvent (reference)", eventsPerSecond: Math.round(refRate), medianMs: Math.round(median(refMs)), ratio: 1 },
+    { scenario: `DecryptingTimeline.push, batches of ${BATCH}`, eventsPerSecond: Math.round(adaptRate), medianMs: Math.round(median(adaptMs)), ratio: Number((adaptRate / refRate).toFixed(3)) }
+  ]
+  process.stdout.write(`decryption: ${EVENTS} megolm events, ${ROUNDS} rounds (median), node ${process.version}\n`)
+  console.table(rows)
+  const report = { bench: "decryption", events: EVENTS, rounds: ROUNDS, batch: BATCH, node: process.version, rows, referenceMs: refMs, adapterMs: adaptMs }
+  process.stdout.write(`${JSON.stringify(report)}\n`)
+  if (args.json !== undefined) await writeFile(args.json, JSON.stringify(report, null, 2))
+  await alice.close()
+  await bob.close()
+}
+
+await main()

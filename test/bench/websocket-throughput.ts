@@ -1,0 +1,126 @@
+/**
+ * Websocket throughput on one connection: our MSC3009 transport (token check, JSON parse, a
+ * session that answers, JSON stringify, bounded queue) against a bare `ws` echo server measured in
+ * the same run, plus a bare `ws` echo that also parses and stringifies (the JSON share of the cost).
+ *
+ * The client keeps `WINDOW` requests in flight and counts answers; a round is `MESSAGES` answers.
+ * Warm-up rounds are discarded; the table shows the median of the measured rounds and the ratio to
+ * the bare server. Nothing asserts a time.
+ *
+ *   npx tsx test/bench/websocket-throughput.ts [--messages 20000] [--rounds 5] [--out file.json]
+ */
+import { writeFileSync } from "node:fs"
+import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { parseArgs } from "node:util"
+import { WebSocket, WebSocketServer } from "ws"
+import type { WidgetMessage } from "../../core/src/envelope.ts"
+import type { WidgetSession } from "../../machines/src/widget-session.ts"
+import { startWebsocketTransport } from "../../adapters/src/websocket.ts"
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: "string", default: "20000" },
+    rounds: { type: "string", default: "5" },
+    warmup: { type: "string", default: "2" },
+    window: { type: "string", default: "64" },
+    out: { type: "string", default: join(tmpdir(), "widgethost-websocket-throughput.json") }
+  }
+})
+const MESSAGES = Number(values.messages)
+const ROUNDS = Number(values.rounds)
+const WARMUP = Number(values.warmup)
+const WINDOW = Number(values.window)
+
+/** A typical widget request: a `send_event` with a short message body. */
+const request = (n: number) =>
+  JSON.stringify({
+    api: "fromWidget",
+    widgetId: "bench",
+    requestId: `req-${n}`,
+    action: "send_event",
+    data: { type: "m.room.message", content: { msgtype: "m.text", body: `message number ${n} from the benchmark widget` } }
+  })
+
+/** Opens a connection and measures answers per second for one round. */
+const round = (url: string) =>
+  new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false })
+    let sent = 0
+    let answered = 0
+    let started = 0
+    ws.once("error", reject)
+    ws.once("open", () => {
+      started = performance.now()
+      while (sent < Math.min(WINDOW, MESSAGES)) ws.send(request(sent++))
+    })
+    ws.on("message", () => {
+      answered++
+      if (sent < MESSAGES) ws.send(request(sent++))
+      if (answered === MESSAGES) {
+        const seconds = (performance.now() - started) / 1000
+        ws.once("close", () => resolve(MESSAGES / seconds))
+        ws.close()
+      }
+    })
+  })
+
+const median = (xs: ReadonlyArray<number>) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const measure = async (name: string, nextUrl: () => string) => {
+  for (let i = 0; i < WARMUP; i++) await round(nextUrl())
+  const rates: Array<number> = []
+  for (let i = 0; i < ROUNDS; i++) rates.push(await round(nextUrl()))
+  return { name, median: median(rates), rounds: rates }
+}
+
+const bareServer = async (json: boolean) => {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false })
+  await new Promise((resolve) => wss.once("listening", resolve))
+  wss.on("connection", (ws) =>
+    ws.on("message", (data, isBinary) => {
+      if (!json) return ws.send(data, { binary: isBinary })
+      const message = JSON.parse(String(data)) as Record<string, unknown>
+      ws.send(JSON.stringify({ ...message, response: { event_id: "$bench" } }))
+    })
+  )
+  const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`
+  return { url, close: () => new Promise((resolve) => wss.close(resolve)) }
+}
+
+/** A session that answers every request the way the engine answers `send_event`. */
+const answeringSession = (send: (message: WidgetMessage) => void): WidgetSession => ({
+  widgetId: "bench",
+  receive: (raw) => send({ ...(raw as WidgetMessage), response: { event_id: "$bench" } }),
+  frameLoaded: () => {},
+  transportDown: () => {},
+  transportUp: () => {},
+  close: () => {},
+  onClose: () => () => {}
+})
+
+const main = async () => {
+  const bare = await bareServer(false)
+  const bareJson = await bareServer(true)
+  const ours = await startWebsocketTransport({ rateLimit: { messages: Number.MAX_SAFE_INTEGER, perMs: 1000 } })
+  const rows = []
+  // Interleave the scenarios' rounds would be fairer to drift; sequential blocks keep it simple.
+  rows.push(await measure("ws echo (bare)", () => bare.url))
+  rows.push(await measure("ws echo + JSON parse/stringify", () => bareJson.url))
+  rows.push(await measure("widgethost websocket transport", () => ours.register("bench", answeringSession).uri))
+  await Promise.all([bare.close(), bareJson.close(), ours.close()])
+
+  const reference = rows[0]!.median
+  const table = rows.map((row) => ({ scenario: row.name, "messages/s (median)": Math.round(row.median), "vs bare ws": `${(row.median / reference).toFixed(2)}×` }))
+  console.log(`one connection, ${MESSAGES} request/answer pairs per round, ${WINDOW} in flight, ${WARMUP} warm-up + ${ROUNDS} rounds, node ${process.version}`)
+  console.table(table)
+  writeFileSync(values.out, JSON.stringify({ messages: MESSAGES, window: WINDOW, rounds: ROUNDS, node: process.version, rows }, null, 2))
+  console.log(`results: ${values.out}`)
+}
+
+await main()
