@@ -82,6 +82,8 @@ export interface ConnectOptions {
 }
 
 export interface HomeserverStats extends TimelineStats {
+  /** Room events waiting (an undecryptable one and those queued behind it). */
+  readonly held: number
   readonly syncs: number
   readonly syncErrors: number
   readonly toDevice: number
@@ -637,7 +639,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       for (const w of waiters.splice(0)) w()
     },
     nextSync: () => new Promise((resolve) => waiters.push(resolve)),
-    stats: () => ({ ...timeline.stats, ...counters })
+    stats: () => ({ ...timeline.stats, ...counters, held: timeline.waiting })
   }
   // Watch for releases by the hold timer between batches.
   listeners.add(() => flushSoon())

@@ -4,10 +4,15 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Result } from "effect"
 import { afterEach, assert, describe, it, vi } from "vitest"
 import { WebSocket } from "ws"
 import type { WidgetMessage } from "../../core/src/envelope.ts"
+import { chooseTransport, headlessHost } from "../../core/src/transport-choice.ts"
+import { parseWidgetDefinition } from "../../core/src/widget-definition.ts"
+import { createEngine } from "../../machines/src/engine.ts"
 import type { WidgetSession } from "../../machines/src/widget-session.ts"
+import { makeInMemoryHomeserver } from "../../test/src/in-memory-homeserver.ts"
 import {
   CloseCode,
   startWebsocketTransport,
@@ -573,5 +578,74 @@ describe("websocket transport: how connections end", () => {
     await c.closed
     await vi.waitFor(() => assert.deepEqual(transport.stats().closed, { 1003: 1, 1006: 1, 4000: 1 }))
     assert.equal(transport.stats().accepted, 3)
+  })
+})
+
+describe("websocket transport with the real engine", () => {
+  /** A scripted widget: answers every toWidget request the way matrix-widget-api would. */
+  const scriptedWidget = (client: Client, capabilities: ReadonlyArray<string>) => {
+    const answered = new Set<unknown>()
+    return () => {
+      for (const message of client.inbox) {
+        if (message["api"] !== "toWidget" || "response" in message || answered.has(message)) continue
+        answered.add(message)
+        const response =
+          message["action"] === "capabilities" ? { capabilities } : message["action"] === "supported_api_versions" ? { supported_versions: ["0.0.2"] } : {}
+        client.ws.send(JSON.stringify({ ...message, response }))
+      }
+    }
+  }
+
+  it("first contact negotiates, the widget sends an event, and an event that arrives while it is away is delivered on resume", async () => {
+    const room = "!room:localhost"
+    const homeserver = makeInMemoryHomeserver({ rooms: [room] })
+    const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
+    try {
+      const widget = Result.getOrThrow(
+        parseWidgetDefinition({
+          source: "room-state",
+          event: { type: "m.widget", state_key: "ws-widget", room_id: room, sender: homeserver.userId, content: { type: "m.custom", url: "https://w.example/", transports: ["m.websockets"] } }
+        })
+      )
+      const choice = Result.getOrThrow(chooseTransport(widget, headlessHost))
+      assert.deepEqual(choice, { transport: "m.websockets", waitForIframeLoad: false })
+      const { transport } = await start()
+      let opened = 0
+      const { uri } = transport.register(widget.id, (send) => {
+        opened++
+        return engine.openSession({ widget, send, waitForIframeLoad: choice.waitForIframeLoad, startOnFirstContact: true })
+      })
+      const capabilities = ["org.matrix.msc2762.send.event:m.room.message", "org.matrix.msc2762.receive.event:m.room.message"]
+
+      const first = await connect(uri)
+      const answerFirst = scriptedWidget(first, capabilities)
+      first.ws.send(JSON.stringify({ api: "fromWidget", widgetId: widget.id, requestId: "r0", action: "content_loaded", data: {} }))
+      await vi.waitFor(() => {
+        answerFirst()
+        assert.isTrue(first.inbox.some((m) => m["action"] === "notify_capabilities"))
+      })
+      first.ws.send(JSON.stringify({ api: "fromWidget", widgetId: widget.id, requestId: "r1", action: "send_event", data: { type: "m.room.message", content: { msgtype: "m.text", body: "hi" } } }))
+      await vi.waitFor(() => assert.isTrue(first.inbox.some((m) => m["requestId"] === "r1" && "response" in m)))
+      const sent = first.inbox.find((m) => m["requestId"] === "r1")?.["response"] as { event_id?: string } | undefined
+      assert.isString(sent?.event_id)
+      await vi.waitFor(() => {
+        answerFirst()
+        assert.isTrue(first.inbox.some((m) => m["action"] === "send_event" && (m["data"] as { event_id?: string }).event_id === sent?.event_id))
+      })
+
+      first.ws.terminate()
+      await vi.waitFor(() => assert.equal(transport.stats().closed[1006], 1))
+      homeserver.inject({ type: "m.room.message", room_id: room, sender: "@bob:localhost", content: { msgtype: "m.text", body: "while you were away" } })
+
+      const second = await connect(uri)
+      await vi.waitFor(() => assert.isAbove(second.inbox.length, 0))
+      const [missed] = second.inbox
+      assert.equal(missed?.["action"], "send_event")
+      assert.equal((missed?.["data"] as { content?: { body?: string } }).content?.body, "while you were away")
+      assert.equal(opened, 1, "the same session resumed")
+      assert.equal(engine.sessions()[0]?.phase, "ready")
+    } finally {
+      engine.stop()
+    }
   })
 })

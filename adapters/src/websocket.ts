@@ -68,8 +68,8 @@ import type { WidgetSession } from "../../machines/src/widget-session.ts"
  *
  * ## Backpressure and overflow
  * Each registration has its own queue and each connection its own socket, so a slow widget never
- * stalls another. At most `highWaterMarkBytes` (default 1 MiB) are in flight to the socket
- * (counted by ws send callbacks); beyond that, messages wait in the queue. When the queue would
+ * stalls another. Once a socket buffers `highWaterMarkBytes` (default 1 MiB, ws `bufferedAmount`)
+ * messages wait in the queue until the write that crossed the mark is flushed (its send callback). When the queue would
  * exceed `outboundQueueLimit` messages (default 1000), whether the widget is connected but not
  * reading or disconnected, the whole backlog is dropped and counted (`stats().dropped.overflow`)
  * and a live connection is closed with 4507 and the reason "outbound queue overflow". Nothing is
@@ -129,19 +129,19 @@ export interface WebsocketTransportOptions {
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer }
   /** Browser origins allowed for every widget (each registration can add its own). Default: none. */
   readonly allowedOrigins?: ReadonlyArray<string>
-  /** Largest inbound message; larger ones close the connection with 1009. Default 1 MiB. */
+  /** Largest inbound message; larger ones close with 1009. Protects the host's memory from one huge frame. Default 1 MiB. */
   readonly maxFrameBytes?: number
-  /** Inbound messages per connection; more closes with 4429. Default 500 per 1000 ms. */
+  /** Inbound messages per connection; more closes with 4429. Protects the engine and the homeserver from a flooding widget. Default 500 per 1000 ms. */
   readonly rateLimit?: { readonly messages: number; readonly perMs: number }
   /** Default 10 000 ms. */
   readonly pingIntervalMs?: number
   /** Silence after which the peer is dead. Default 30 000 ms. */
   readonly deadAfterMs?: number
-  /** How long a suspended session waits for the widget to reconnect. Default 30 000 ms; 0 disables resuming. */
+  /** How long a suspended session waits for the widget to reconnect (its queue is kept meanwhile). Default 30 000 ms; 0 disables resuming. */
   readonly resumeGraceMs?: number
-  /** Messages that may wait per widget. Default 1000. */
+  /** Messages that may wait per widget; more is an overflow (4507). Protects the host's memory from a widget that stops reading. Default 1000. */
   readonly outboundQueueLimit?: number
-  /** Bytes (UTF-16 units of the JSON text) handed to a socket and not yet written. Default 1 MiB. */
+  /** Bytes buffered in a socket (ws `bufferedAmount`) beyond which messages wait in the queue. Default 1 MiB. */
   readonly highWaterMarkBytes?: number
   /** A second connection for a connected widget: refuse it (409, default) or close the first (4409). */
   readonly onDuplicate?: "refuse" | "replace"
@@ -202,7 +202,8 @@ const realTimers: Timers = {
 /** One connection. It ends once; events after that are ignored. */
 interface Link {
   readonly ws: WebSocket
-  inflightBytes: number
+  /** A write past the high water mark is not yet flushed: new messages queue. */
+  blocked: boolean
   received: number
   active: boolean
   idleMs: number
@@ -314,11 +315,17 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
 
   // ---- outbound --------------------------------------------------------------------------------
 
+  /**
+   * Hands one message to the socket. Only the write that takes the socket's buffer past the high
+   * water mark carries a callback (a callback per message costs throughput); until it fires, which
+   * means everything before it reached the OS, the link is blocked and messages wait in the queue.
+   */
   const write = (reg: Registration, link: Link, data: string) => {
-    link.inflightBytes += data.length
     counters.messagesOut++
+    if (link.ws.bufferedAmount + data.length < highWaterMarkBytes) return link.ws.send(data)
+    link.blocked = true
     link.ws.send(data, () => {
-      link.inflightBytes -= data.length
+      link.blocked = false
       if (reg.link === link) pump(reg)
     })
   }
@@ -326,7 +333,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
   const pump = (reg: Registration) => {
     const link = reg.link
     if (link === undefined) return
-    while (reg.queue.length > 0 && link.inflightBytes < highWaterMarkBytes) write(reg, link, reg.queue.shift()!)
+    while (reg.queue.length > 0 && !link.blocked) write(reg, link, reg.queue.shift()!)
   }
 
   const overflow = (reg: Registration) => {
@@ -346,7 +353,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
 
   const enqueue = (reg: Registration, data: string) => {
     const link = reg.link
-    if (link !== undefined && reg.queue.length === 0 && link.inflightBytes < highWaterMarkBytes) return write(reg, link, data)
+    if (link !== undefined && reg.queue.length === 0 && !link.blocked) return write(reg, link, data)
     reg.queue.push(data)
     if (reg.queue.length > outboundQueueLimit) overflow(reg)
     else pump(reg)
@@ -524,7 +531,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     sockets.add(ws)
     ws.once("close", () => sockets.delete(ws))
     counters.accepted++
-    const link: Link = { ws, inflightBytes: 0, received: 0, active: true, idleMs: 0, ended: false, ticker: undefined, rateWindow: undefined }
+    const link: Link = { ws, blocked: false, received: 0, active: true, idleMs: 0, ended: false, ticker: undefined, rateWindow: undefined }
     if (reg.unregistered || closing) {
       return endLink(reg, link, { code: reg.unregistered ? CloseCode.Unregistered : CloseCode.GoingAway, reason: "not available", action: "close", after: "keep" })
     }

@@ -4,8 +4,8 @@
  * the same run, plus a bare `ws` echo that also parses and stringifies (the JSON share of the cost).
  *
  * The client keeps `WINDOW` requests in flight and counts answers; a round is `MESSAGES` answers.
- * Warm-up rounds are discarded; the table shows the median of the measured rounds and the ratio to
- * the bare server. Nothing asserts a time.
+ * Rounds of the three servers are interleaved; warm-up rounds are discarded; the table shows the
+ * median of the measured rounds and the ratio to the bare server. Nothing asserts a time.
  *
  *   npx tsx test/bench/websocket-throughput.ts [--messages 20000] [--rounds 5] [--out file.json]
  */
@@ -72,11 +72,16 @@ const median = (xs: ReadonlyArray<number>) => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-const measure = async (name: string, nextUrl: () => string) => {
-  for (let i = 0; i < WARMUP; i++) await round(nextUrl())
-  const rates: Array<number> = []
-  for (let i = 0; i < ROUNDS; i++) rates.push(await round(nextUrl()))
-  return { name, median: median(rates), rounds: rates }
+/** Rounds of every scenario interleaved, so load from elsewhere on the machine hits all alike. */
+const measure = async (scenarios: ReadonlyArray<{ readonly name: string; readonly nextUrl: () => string }>) => {
+  const rates = scenarios.map(() => [] as Array<number>)
+  for (let i = 0; i < WARMUP + ROUNDS; i++) {
+    for (const [index, scenario] of scenarios.entries()) {
+      const rate = await round(scenario.nextUrl())
+      if (i >= WARMUP) rates[index]!.push(rate)
+    }
+  }
+  return scenarios.map((scenario, index) => ({ name: scenario.name, median: median(rates[index]!), rounds: rates[index]! }))
 }
 
 const bareServer = async (json: boolean) => {
@@ -85,7 +90,7 @@ const bareServer = async (json: boolean) => {
   wss.on("connection", (ws) =>
     ws.on("message", (data, isBinary) => {
       if (!json) return ws.send(data, { binary: isBinary })
-      const message = JSON.parse(String(data)) as Record<string, unknown>
+      const message = JSON.parse((data as Buffer).toString()) as Record<string, unknown>
       ws.send(JSON.stringify({ ...message, response: { event_id: "$bench" } }))
     })
   )
@@ -108,11 +113,11 @@ const main = async () => {
   const bare = await bareServer(false)
   const bareJson = await bareServer(true)
   const ours = await startWebsocketTransport({ rateLimit: { messages: Number.MAX_SAFE_INTEGER, perMs: 1000 } })
-  const rows = []
-  // Interleave the scenarios' rounds would be fairer to drift; sequential blocks keep it simple.
-  rows.push(await measure("ws echo (bare)", () => bare.url))
-  rows.push(await measure("ws echo + JSON parse/stringify", () => bareJson.url))
-  rows.push(await measure("widgethost websocket transport", () => ours.register("bench", answeringSession).uri))
+  const rows = await measure([
+    { name: "ws echo (bare)", nextUrl: () => bare.url },
+    { name: "ws echo + JSON parse/stringify", nextUrl: () => bareJson.url },
+    { name: "widgethost websocket transport", nextUrl: () => ours.register("bench", answeringSession).uri }
+  ])
   await Promise.all([bare.close(), bareJson.close(), ours.close()])
 
   const reference = rows[0]!.median

@@ -201,8 +201,12 @@ const describe = (d: DelayedEvent): JsonObject => ({
   content: d.content
 })
 
-const errorOf = (body: JsonObject): MatrixError =>
-  new MatrixError({ status: 400, errcode: typeof body.errcode === "string" ? body.errcode : "M_UNKNOWN", error: typeof body.error === "string" ? body.error : "Failed" })
+/** Rebuilds the error a failed send recorded; the body does not hold the status, the errcode implies it. */
+const errorOf = (body: JsonObject): MatrixError => {
+  const errcode = typeof body.errcode === "string" ? body.errcode : "M_UNKNOWN"
+  const status = errcode === "M_FORBIDDEN" ? 403 : errcode === "M_NOT_FOUND" ? 404 : errcode === "M_TOO_LARGE" ? 413 : 400
+  return new MatrixError({ status, errcode, error: typeof body.error === "string" ? body.error : "Failed to send the delayed event" })
+}
 
 export const routes: ReadonlyArray<Route> = [
   // Management is unauthenticated by design: the delay id is the capability, so it can be

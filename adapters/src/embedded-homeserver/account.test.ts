@@ -1,0 +1,224 @@
+import { createHmac } from "node:crypto"
+import { afterEach, assert, describe, it } from "vitest"
+import type { EmbeddedHomeserver, EmbeddedHomeserverOptions } from "./index.ts"
+import { startEmbeddedHomeserver } from "./index.ts"
+import type { MatrixErrorBody } from "./testing.ts"
+import { Client, newUser, V3 } from "./testing.ts"
+
+let hs: EmbeddedHomeserver | undefined
+afterEach(async () => {
+  await hs?.close()
+  hs = undefined
+})
+const start = async (options: EmbeddedHomeserverOptions = {}) => (hs = await startEmbeddedHomeserver(options))
+
+describe("registration", () => {
+  it("answers a first request without auth with the m.login.dummy flow, then registers", async () => {
+    const s = await start()
+    const anon = new Client(s.baseUrl)
+    const challenge = await anon.post<{ flows: Array<{ stages: Array<string> }>; session: string }>(`${V3}/register`, {
+      username: "alice",
+      password: "pw"
+    })
+    assert.equal(challenge.status, 401)
+    assert.deepEqual(challenge.body.flows, [{ stages: ["m.login.dummy"] }])
+    assert.isString(challenge.body.session)
+
+    const done = await anon.post<{ user_id: string; access_token: string; device_id: string }>(`${V3}/register`, {
+      username: "alice",
+      password: "pw",
+      initial_device_display_name: "laptop",
+      auth: { type: "m.login.dummy", session: challenge.body.session }
+    })
+    assert.equal(done.status, 200)
+    assert.equal(done.body.user_id, "@alice:localhost")
+    assert.isString(done.body.access_token)
+    assert.isString(done.body.device_id)
+
+    const me = new Client(s.baseUrl, { userId: done.body.user_id, accessToken: done.body.access_token, deviceId: done.body.device_id })
+    const whoami = await me.get(`${V3}/account/whoami`)
+    assert.deepEqual(whoami.body, { user_id: "@alice:localhost", device_id: done.body.device_id, is_guest: false })
+  })
+
+  it("refuses a taken name with M_USER_IN_USE, before auth", async () => {
+    const s = await start()
+    await s.ensureUser("bob", "pw")
+    const res = await new Client(s.baseUrl).post<MatrixErrorBody>(`${V3}/register`, { username: "bob", password: "x" })
+    assert.equal(res.status, 400)
+    assert.equal(res.body.errcode, "M_USER_IN_USE")
+    const available = await new Client(s.baseUrl).get<MatrixErrorBody>(`${V3}/register/available?username=bob`)
+    assert.equal(available.body.errcode, "M_USER_IN_USE")
+  })
+
+  it("refuses invalid user names and honours inhibit_login", async () => {
+    const s = await start()
+    const anon = new Client(s.baseUrl)
+    const bad = await anon.post<MatrixErrorBody>(`${V3}/register`, { username: "Not Valid!", password: "x", auth: { type: "m.login.dummy" } })
+    assert.equal(bad.status, 400)
+    assert.equal(bad.body.errcode, "M_INVALID_USERNAME")
+    const inhibited = await anon.post(`${V3}/register`, { username: "carol", password: "x", inhibit_login: true, auth: { type: "m.login.dummy" } })
+    assert.equal(inhibited.status, 200)
+    assert.deepEqual(inhibited.body, { user_id: "@carol:localhost", home_server: "localhost" })
+  })
+
+  it("is closed when configured so", async () => {
+    const s = await start({ registration: "closed" })
+    const res = await new Client(s.baseUrl).post<MatrixErrorBody>(`${V3}/register`, { username: "dave", password: "x", auth: { type: "m.login.dummy" } })
+    assert.equal(res.status, 403)
+    assert.equal(res.body.errcode, "M_FORBIDDEN")
+  })
+})
+
+describe("login and logout", () => {
+  it("logs in with an identifier or the legacy user field, honouring device_id", async () => {
+    const s = await start()
+    await s.ensureUser("erin", "secret")
+    const anon = new Client(s.baseUrl)
+    assert.deepEqual((await anon.get(`${V3}/login`)).body, { flows: [{ type: "m.login.password" }] })
+    const viaIdentifier = await anon.post<{ user_id: string; device_id: string; access_token: string }>(`${V3}/login`, {
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: "erin" },
+      password: "secret",
+      device_id: "MYDEVICE"
+    })
+    assert.equal(viaIdentifier.status, 200)
+    assert.equal(viaIdentifier.body.user_id, "@erin:localhost")
+    assert.equal(viaIdentifier.body.device_id, "MYDEVICE")
+    const legacy = await anon.post<{ user_id: string }>(`${V3}/login`, { type: "m.login.password", user: "@erin:localhost", password: "secret" })
+    assert.equal(legacy.status, 200)
+    const wrong = await anon.post<MatrixErrorBody>(`${V3}/login`, { type: "m.login.password", user: "erin", password: "nope" })
+    assert.equal(wrong.status, 403)
+    assert.equal(wrong.body.errcode, "M_FORBIDDEN")
+    const unknownUser = await anon.post<MatrixErrorBody>(`${V3}/login`, { type: "m.login.password", user: "nobody", password: "x" })
+    assert.equal(unknownUser.status, 403)
+  })
+
+  it("logout invalidates the token and removes the device", async () => {
+    const s = await start()
+    const a = await newUser(s)
+    const other = new Client(s.baseUrl, await s.ensureUser(a.userId.slice(1, a.userId.indexOf(":")), "correct horse battery staple"))
+    assert.equal((await a.post(`${V3}/logout`)).status, 200)
+    const after = await a.get<MatrixErrorBody>(`${V3}/account/whoami`)
+    assert.equal(after.status, 401)
+    assert.equal(after.body.errcode, "M_UNKNOWN_TOKEN")
+    const devices = await other.get<{ devices: Array<{ device_id: string }> }>(`${V3}/devices`)
+    assert.deepEqual(
+      devices.body.devices.map((d) => d.device_id),
+      [other.session!.deviceId]
+    )
+  })
+
+  it("distinguishes a missing token from an unknown one", async () => {
+    const s = await start()
+    const anon = new Client(s.baseUrl)
+    const missing = await anon.get<MatrixErrorBody>(`${V3}/account/whoami`)
+    assert.equal(missing.status, 401)
+    assert.equal(missing.body.errcode, "M_MISSING_TOKEN")
+    const unknown = await anon.request<MatrixErrorBody>("GET", `${V3}/account/whoami`, { token: "syt_nope" })
+    assert.equal(unknown.status, 401)
+    assert.equal(unknown.body.errcode, "M_UNKNOWN_TOKEN")
+    const viaQuery = await anon.get<MatrixErrorBody>(`${V3}/account/whoami?access_token=syt_nope`)
+    assert.equal(viaQuery.body.errcode, "M_UNKNOWN_TOKEN")
+  })
+
+  it("deleting a device needs the password (user-interactive auth)", async () => {
+    const s = await start()
+    const a = await newUser(s)
+    const second = await s.ensureUser(a.userId.slice(1, a.userId.indexOf(":")), "correct horse battery staple")
+    const path = `${V3}/devices/${second.deviceId}`
+    const challenge = await a.request<{ flows: unknown }>("DELETE", path, { body: {} })
+    assert.equal(challenge.status, 401)
+    assert.deepEqual(challenge.body.flows, [{ stages: ["m.login.password"] }])
+    const wrong = await a.request("DELETE", path, { body: { auth: { type: "m.login.password", password: "wrong" } } })
+    assert.equal(wrong.status, 401)
+    const right = await a.request("DELETE", path, { body: { auth: { type: "m.login.password", password: "correct horse battery staple" } } })
+    assert.equal(right.status, 200)
+    assert.equal((await a.get(path)).status, 404)
+  })
+})
+
+describe("OpenID and TURN", () => {
+  it("issues OpenID tokens that the federation userinfo endpoint resolves", async () => {
+    const s = await start()
+    const a = await newUser(s)
+    const token = await a.post<{ access_token: string; token_type: string; matrix_server_name: string; expires_in: number }>(
+      `${V3}/user/${encodeURIComponent(a.userId)}/openid/request_token`
+    )
+    assert.equal(token.status, 200)
+    assert.equal(token.body.token_type, "Bearer")
+    assert.equal(token.body.matrix_server_name, "localhost")
+    assert.isAbove(token.body.expires_in, 0)
+    const anon = new Client(s.baseUrl)
+    const info = await anon.get(`/_matrix/federation/v1/openid/userinfo?access_token=${token.body.access_token}`)
+    assert.deepEqual(info.body, { sub: a.userId })
+    const bad = await anon.get<MatrixErrorBody>(`/_matrix/federation/v1/openid/userinfo?access_token=nope`)
+    assert.equal(bad.status, 401)
+    assert.equal(bad.body.errcode, "M_UNKNOWN_TOKEN")
+    const forOther = await a.post<MatrixErrorBody>(`${V3}/user/${encodeURIComponent("@else:localhost")}/openid/request_token`)
+    assert.equal(forOther.status, 403)
+  })
+
+  it("OpenID tokens expire by the configured clock", async () => {
+    let now = 1_000_000
+    const s = await start({ now: () => now })
+    const a = await newUser(s)
+    const token = await a.post<{ access_token: string; expires_in: number }>(`${V3}/user/${encodeURIComponent(a.userId)}/openid/request_token`)
+    now += token.body.expires_in * 1000 + 1
+    const info = await new Client(s.baseUrl).get(`/_matrix/federation/v1/openid/userinfo?access_token=${token.body.access_token}`)
+    assert.equal(info.status, 401)
+  })
+
+  it("hands out TURN REST credentials whose password is the HMAC of the username", async () => {
+    const now = 1_700_000_000_000
+    const s = await start({ now: () => now, turn: { uris: ["turn:turn.example:3478?transport=udp"], sharedSecret: "s3cret", ttlSeconds: 600 } })
+    const a = await newUser(s)
+    const res = await a.get<{ username: string; password: string; uris: Array<string>; ttl: number }>(`${V3}/voip/turnServer`)
+    assert.equal(res.status, 200)
+    assert.equal(res.body.username, `${now / 1000 + 600}:${a.userId}`)
+    assert.equal(res.body.password, createHmac("sha1", "s3cret").update(res.body.username).digest("base64"))
+    assert.deepEqual(res.body.uris, ["turn:turn.example:3478?transport=udp"])
+    assert.equal(res.body.ttl, 600)
+  })
+
+  it("answers {} for TURN when none is configured", async () => {
+    const s = await start()
+    const a = await newUser(s)
+    const res = await a.get(`${V3}/voip/turnServer`)
+    assert.equal(res.status, 200)
+    assert.deepEqual(res.body, {})
+  })
+})
+
+describe("profile and account data", () => {
+  it("stores display names (copied into member events) and account data", async () => {
+    const s = await start()
+    const a = await newUser(s)
+    const roomId = await a.createRoom()
+    const profile = `${V3}/profile/${encodeURIComponent(a.userId)}`
+    assert.equal((await a.put(`${profile}/displayname`, { displayname: "Alice A." })).status, 200)
+    assert.deepEqual((await a.get(`${profile}/displayname`)).body, { displayname: "Alice A." })
+    assert.equal((await a.get<{ displayname: string }>(profile)).body.displayname, "Alice A.")
+    const member = await a.get<{ displayname: string }>(`${V3}/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(a.userId)}`)
+    assert.equal(member.body.displayname, "Alice A.")
+    assert.equal((await a.get(`${V3}/profile/${encodeURIComponent("@ghost:localhost")}`)).status, 404)
+
+    const data = `${V3}/user/${encodeURIComponent(a.userId)}/account_data/org.example.setting`
+    assert.equal((await a.get(data)).status, 404)
+    await a.ok("PUT", data, { on: true })
+    assert.deepEqual((await a.get(data)).body, { on: true })
+    const sync = await a.sync()
+    assert.deepInclude(sync.account_data.events, { type: "org.example.setting", content: { on: true } })
+  })
+
+  it("serves a default push ruleset", async () => {
+    const s = await start()
+    const a = await newUser(s)
+    const res = await a.get<{ global: { override: Array<{ rule_id: string }>; underride: Array<{ rule_id: string }> } }>(`${V3}/pushrules/`)
+    assert.equal(res.status, 200)
+    assert.equal(res.body.global.override[0]!.rule_id, ".m.rule.master")
+    assert.include(
+      res.body.global.underride.map((r) => r.rule_id),
+      ".m.rule.message"
+    )
+  })
+})
