@@ -69,7 +69,7 @@ const round = (url: string) =>
 const median = (xs: ReadonlyArray<number>) => {
   const sorted = [...xs].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
 /** Rounds of every scenario interleaved, so load from elsewhere on the machine hits all alike. */
@@ -78,10 +78,10 @@ const measure = async (scenarios: ReadonlyArray<{ readonly name: string; readonl
   for (let i = 0; i < WARMUP + ROUNDS; i++) {
     for (const [index, scenario] of scenarios.entries()) {
       const rate = await round(scenario.nextUrl())
-      if (i >= WARMUP) rates[index]!.push(rate)
+      if (i >= WARMUP) rates[index].push(rate)
     }
   }
-  return scenarios.map((scenario, index) => ({ name: scenario.name, median: median(rates[index]!), rounds: rates[index]! }))
+  return scenarios.map((scenario, index) => ({ name: scenario.name, median: median(rates[index]), rounds: rates[index] }))
 }
 
 const bareServer = async (json: boolean) => {
@@ -120,7 +120,7 @@ const main = async () => {
   ])
   await Promise.all([bare.close(), bareJson.close(), ours.close()])
 
-  const reference = rows[0]!.median
+  const reference = rows[0].median
   const table = rows.map((row) => ({ scenario: row.name, "messages/s (median)": Math.round(row.median), "vs bare ws": `${(row.median / reference).toFixed(2)}×` }))
   console.log(`one connection, ${MESSAGES} request/answer pairs per round, ${WINDOW} in flight, ${WARMUP} warm-up + ${ROUNDS} rounds, node ${process.version}`)
   console.table(table)

@@ -143,7 +143,7 @@ describe.skipIf(!existsSync(CHROMIUM))("matrix-widget-api WidgetApi ↔ engine o
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
   })
 
-  const hostEval = <A>(fn: (host: HostApi) => A) => page.evaluate(`(${fn.toString()})(window.__host)`) as Promise<A>
+  const hostEval = <A>(fn: (host: HostApi) => A) => page.evaluate<A>(`(${fn.toString()})(window.__host)`)
   const widgetLog = () => {
     const frame = page.frame({ name: "widget" })
     if (frame === null) throw new Error("no widget frame")
