@@ -1,5 +1,6 @@
 import { Result } from "effect"
 import { deniedByDescriptor, formatCapability, parseCapability } from "./capabilities.ts"
+import { isCryptoInternalToDeviceType } from "./crypto-types.ts"
 
 /**
  * A rule of the approval policy. Every field present must match; the first matching rule wins.
@@ -28,7 +29,7 @@ export const emptyPolicy: ApprovalPolicy = { rules: [] }
 
 export type Verdict =
   | { readonly _tag: "Approve"; readonly rule: number }
-  | { readonly _tag: "Deny"; readonly reason: "invalid" | "unrecognised" | "descriptor" | "rule" }
+  | { readonly _tag: "Deny"; readonly reason: "invalid" | "unrecognised" | "descriptor" | "reserved" | "rule" }
   | { readonly _tag: "Ask" }
 
 export interface WidgetIdentity {
@@ -58,6 +59,7 @@ export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capabil
   const cap = parsed.success
   if (cap._tag === "Other" && !(policy.clientCapabilities ?? []).includes(capability)) return { _tag: "Deny", reason: "unrecognised" }
   if (deniedByDescriptor(cap)) return { _tag: "Deny", reason: "descriptor" }
+  if (cap._tag === "ToDevice" && isCryptoInternalToDeviceType(cap.eventType)) return { _tag: "Deny", reason: "reserved" }
   const canonical = formatCapability(cap, "stable")
   for (let index = 0; index < policy.rules.length; index++) {
     const rule = policy.rules[index]!

@@ -118,6 +118,25 @@ describe("fromWidget send_event", () => {
 })
 
 describe("toWidget send_event (receiving)", () => {
+  it("MSC2762 example: the event itself is the request data, acknowledged with an empty response", async () => {
+    const h = await readyWith(["m.receive.state_event:m.room.topic"], {}, ["0.0.2"])
+    const example = {
+      type: "m.room.topic",
+      sender: "@alice:example.org",
+      event_id: "$example",
+      room_id: ROOM,
+      state_key: "",
+      origin_server_ts: 1574383781154,
+      content: { topic: "Hello world!" },
+      unsigned: { age: 12345 }
+    }
+    h.homeserver.inject(example)
+    const [request] = Harness.requests(h.take())
+    expect(request).toMatchObject({ api: "toWidget", widgetId: "w1", action: "send_event", data: example })
+    h.respond(request!, {})
+    expect(h.session.info().counters.unmatched).toBe(0)
+  })
+
   it("delivers matching events once, as the server echo, in order; nothing else", async () => {
     const h = await readyWith(["m.receive.event:m.room.message#m.text"])
     h.homeserver.inject({ type: "m.room.message", room_id: ROOM, sender: "@bob:localhost", content: { msgtype: "m.text", body: "1" } })
