@@ -5,6 +5,7 @@ import { dirname } from "node:path"
 import { deserialize, serialize } from "node:v8"
 import { HomeserverError } from "../../core/src/homeserver-error.ts"
 import type { RoomEvent, ToDeviceEvent } from "../../core/src/matrix.ts"
+import { isCryptoInternalToDeviceType } from "../../core/src/crypto-types.ts"
 import { type Clock, type HttpRequest, path, systemClock } from "./matrix-http.ts"
 
 /**
@@ -263,26 +264,8 @@ class Mutex {
   }
 }
 
-/**
- * To-device types that belong to the crypto machinery (room keys, key requests, secrets,
- * verification, olm keep-alives): handled by the OlmMachine, never shown to widgets.
- */
-const cryptoInternalTypes = new Set([
-  "m.room.encrypted",
-  "m.room_key",
-  "m.forwarded_room_key",
-  "m.room_key_request",
-  "m.room_key.withheld",
-  "org.matrix.room_key.withheld",
-  "m.room_key_bundle",
-  "io.element.msc4268.room_key_bundle",
-  "m.dummy"
-])
-const cryptoInternalPrefixes = ["m.secret.", "m.key.verification.", "org.matrix.msc3814."]
-
-/** True for to-device types the crypto machinery owns. */
-export const isCryptoInternalToDeviceType = (type: string): boolean =>
-  cryptoInternalTypes.has(type) || cryptoInternalPrefixes.some((p) => type.startsWith(p))
+/** Re-exported from core: the types the crypto machinery owns, never shown to widgets. */
+export { isCryptoInternalToDeviceType }
 
 /** Raw event JSON as it comes from the homeserver (untrusted shape). */
 export type RawEvent = Readonly<Record<string, unknown>>
@@ -657,7 +640,7 @@ interface Entry {
 
 /** Held events, as saved beside the sync token so a restart neither loses nor repeats them. */
 export interface TimelineState {
-  readonly rooms: Readonly<Record<string, ReadonlyArray<{ readonly raw: RawEvent; readonly heldSince?: number }>>>
+  readonly rooms: Readonly<Record<string, ReadonlyArray<{ readonly raw: RawEvent }>>>
   readonly late: ReadonlyArray<{ readonly roomId: string; readonly raw: RawEvent }>
 }
 
@@ -696,6 +679,7 @@ export class DecryptingTimeline {
   private readonly maxHeldBehind: number
   private readonly maxLate: number
   private readonly clock: Clock
+  private readonly onUndecryptable: ((report: UndecryptableReport) => void) | undefined
   private readonly unsubscribe: () => void
 
   constructor(
@@ -710,7 +694,6 @@ export class DecryptingTimeline {
     this.onUndecryptable = options.onUndecryptable
     this.unsubscribe = decrypter.onRoomKeys((keys) => void this.keysArrived(keys))
   }
-  private readonly onUndecryptable: ((report: UndecryptableReport) => void) | undefined
 
   /** Appends a room's new timeline events (oldest first) and delivers what can be. */
   push(roomId: string, events: ReadonlyArray<RawEvent>): Promise<void> {
@@ -752,19 +735,21 @@ export class DecryptingTimeline {
 
   /** Events still waiting, in a form that survives a restart. */
   state(): TimelineState {
-    const rooms: Record<string, Array<{ raw: RawEvent; heldSince?: number }>> = {}
-    for (const [roomId, queue] of this.rooms)
-      if (queue.length > 0) rooms[roomId] = queue.map((e) => (e.heldSince === undefined ? { raw: e.raw } : { raw: e.raw, heldSince: e.heldSince }))
+    const rooms: Record<string, Array<{ raw: RawEvent }>> = {}
+    for (const [roomId, queue] of this.rooms) if (queue.length > 0) rooms[roomId] = queue.map((e) => ({ raw: e.raw }))
     return { rooms, late: this.late.map((l) => ({ roomId: l.roomId, raw: l.entry.raw })) }
   }
 
-  /** Re-adopts saved waiting events (before any new push) and tries them again. */
+  /**
+   * Re-adopts saved waiting events (before any new push) and tries them again. Their hold clock
+   * starts afresh: keys cannot arrive while the process is down, so downtime does not count.
+   */
   restore(state: TimelineState): Promise<void> {
     return this.serial(async () => {
       for (const [roomId, entries] of Object.entries(state.rooms))
         this.rooms.set(
           roomId,
-          entries.map((e) => ({ raw: e.raw, heldSince: e.heldSince, triedAt: -1, sessionId: "" }))
+          entries.map((e) => ({ raw: e.raw, heldSince: undefined, triedAt: -1, sessionId: "" }))
         )
       this.late = state.late.map((l) => ({ roomId: l.roomId, entry: { raw: l.raw, heldSince: undefined, triedAt: -1, sessionId: sessionIdOf(l.raw) } }))
       for (const roomId of Array.from(this.rooms.keys())) await this.drain(roomId)
@@ -798,7 +783,7 @@ export class DecryptingTimeline {
     const queue = this.rooms.get(roomId)
     if (queue === undefined) return
     while (queue.length > 0) {
-      const head = queue[0] as Entry
+      const head = queue[0]
       if (head.triedAt !== this.keyGeneration || head.heldSince === undefined) {
         const generation = this.keyGeneration
         const outcome = await this.decrypter.decryptRoomEvent(roomId, head.raw)

@@ -115,6 +115,8 @@ interface SyncStateFile {
   readonly timeline: TimelineState
   readonly recent: ReadonlyArray<string>
   readonly encrypted: Readonly<Record<string, Readonly<Record<string, unknown>>>>
+  /** Per room, the last timeline event taken in: where a `limited` gap fill stops. */
+  readonly lastSeen?: Readonly<Record<string, string>>
 }
 
 const RECENT_KEPT = 2000
@@ -204,15 +206,21 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   http.accessToken = session.accessToken
 
   const cryptoFile = file("crypto.v8")
-  const e2ee = await E2ee.open({
-    userId: session.userId,
-    deviceId: session.deviceId,
-    http,
-    ...(cryptoFile === undefined ? {} : { storeFile: cryptoFile }),
-    ...(options.storePassphrase === undefined ? {} : { storePassphrase: options.storePassphrase }),
-    ...(options.onToDeviceUndecryptable === undefined ? {} : { onToDeviceUndecryptable: options.onToDeviceUndecryptable }),
-    onError
-  })
+  let e2ee: E2ee
+  try {
+    e2ee = await E2ee.open({
+      userId: session.userId,
+      deviceId: session.deviceId,
+      http,
+      ...(cryptoFile === undefined ? {} : { storeFile: cryptoFile }),
+      ...(options.storePassphrase === undefined ? {} : { storePassphrase: options.storePassphrase }),
+      ...(options.onToDeviceUndecryptable === undefined ? {} : { onToDeviceUndecryptable: options.onToDeviceUndecryptable }),
+      onError
+    })
+  } catch (e) {
+    await http.close()
+    throw e
+  }
   // Publish device and one-time keys now, so others can encrypt to us before our first sync.
   await e2ee.processOutgoingRequests().catch(onError)
 
@@ -221,6 +229,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   let since = saved?.since
   const recent = new Set<string>(saved?.recent ?? [])
   const encrypted = new Map<string, Readonly<Record<string, unknown>>>(Object.entries(saved?.encrypted ?? {}))
+  const lastSeen = new Map<string, string>(Object.entries(saved?.lastSeen ?? {}))
   /** Rooms known not to be encrypted (memory only: re-asked after a restart). */
   const clearRooms = new Set<string>()
   /** Joined and invited members per room, when known (from sync, or fetched on first send). */
@@ -271,7 +280,8 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       ...(since === undefined ? {} : { since }),
       timeline: timeline.state(),
       recent: Array.from(recent).slice(-RECENT_SAVED),
-      encrypted: Object.fromEntries(encrypted)
+      encrypted: Object.fromEntries(encrypted),
+      lastSeen: Object.fromEntries(lastSeen)
     }
     await writeFileDurably(syncFile, JSON.stringify(state))
     dirtyAfterBatch = false
@@ -293,8 +303,11 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     }
   }
 
-  /** Walks back from `prevBatch` until an event we already have; returns the missed ones, oldest first. */
-  const fillGap = async (roomId: string, prevBatch: string): Promise<Array<RawEvent>> => {
+  /**
+   * Walks back from `prevBatch` to the last event taken in from this room; returns the missed
+   * ones, oldest first. Past `maxGapPages` the older part of the gap is given up (counted).
+   */
+  const fillGap = async (roomId: string, prevBatch: string, last: string): Promise<Array<RawEvent>> => {
     const missed: Array<RawEvent> = []
     let from: string | undefined = prevBatch
     for (let page = 0; page < syncCfg.maxGapPages && from !== undefined; page++) {
@@ -305,7 +318,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       })
       const chunk = arrayOf(res["chunk"]).filter(isObject)
       for (const raw of chunk) {
-        if (typeof raw["event_id"] === "string" && recent.has(raw["event_id"])) return missed.reverse()
+        if (raw["event_id"] === last || (typeof raw["event_id"] === "string" && recent.has(raw["event_id"]))) return missed.reverse()
         missed.push(raw)
       }
       from = chunk.length === 0 || typeof res["end"] !== "string" ? undefined : res["end"]
@@ -325,13 +338,17 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       for (const u of untracked) tracked.add(u)
       await e2ee.trackUsers(untracked)
     }
+    const newest = events.findLast((raw) => typeof raw["event_id"] === "string")?.["event_id"]
+    const last = lastSeen.get(roomId)
+    if (typeof newest === "string") lastSeen.set(roomId, newest)
     if (first && !syncCfg.deliverInitialTimeline) {
       for (const raw of events) if (typeof raw["event_id"] === "string") remember(raw["event_id"])
       return
     }
-    if (joined && !first && timelineSection["limited"] === true && typeof timelineSection["prev_batch"] === "string") {
+    // A room we never took events from has no gap: what precedes is history, not news.
+    if (joined && last !== undefined && timelineSection["limited"] === true && typeof timelineSection["prev_batch"] === "string") {
       try {
-        events = [...(await fillGap(roomId, timelineSection["prev_batch"])), ...events]
+        events = [...(await fillGap(roomId, timelineSection["prev_batch"], last)), ...events]
       } catch (e) {
         counters.gapsLeft += 1
         onError(e)
@@ -381,6 +398,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   }
 
   let running = false
+  let stopped = false
   let loop: Promise<void> | undefined
   let abort = new AbortController()
   let waiters: Array<() => void> = []
@@ -621,12 +639,15 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       return () => void listeners.delete(listener)
     },
     start: () => {
+      if (stopped) throw new Error("this homeserver connection was stopped; connect again")
       if (running) return
       running = true
       abort = new AbortController()
       loop = syncLoop().catch(onError)
     },
     stop: async () => {
+      if (stopped) return
+      stopped = true
       running = false
       abort.abort()
       await loop

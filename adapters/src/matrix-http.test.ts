@@ -238,7 +238,7 @@ describe("MatrixHttp", () => {
       .get(origin)
       .intercept({ path: "/_matrix/client/v3/login", method: "POST" })
       .reply(200, (opts) => {
-        const body = JSON.parse(String(opts.body)) as { identifier: { user: string }; device_id?: string }
+        const body = JSON.parse(typeof opts.body === "string" ? opts.body : "{}") as { identifier: { user: string }; device_id?: string }
         expect(opts.headers).not.toHaveProperty("authorization")
         return { user_id: `@${body.identifier.user}:x`, access_token: "t", device_id: body.device_id ?? "NEW" }
       })

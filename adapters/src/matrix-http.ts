@@ -33,10 +33,11 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   sleep: (ms, signal) =>
     new Promise((resolve, reject) => {
-      if (signal?.aborted === true) return reject(signal.reason)
+      const aborted = () => new Error("aborted", { cause: signal?.reason })
+      if (signal?.aborted === true) return reject(aborted())
       const onAbort = () => {
         clearTimeout(timer)
-        reject(signal?.reason)
+        reject(aborted())
       }
       const timer = setTimeout(() => {
         signal?.removeEventListener("abort", onAbort)
@@ -139,6 +140,8 @@ export class MatrixHttp {
   private readonly timeoutMs: number
   private readonly retry: RetryPolicy
   private txnCounter = 0
+  /** Counters for observability: attempts made, retries among them, calls that failed in the end. */
+  readonly stats = { attempts: 0, retries: 0, failures: 0 }
 
   constructor(options: MatrixHttpOptions) {
     const url = new URL(options.baseUrl)
@@ -179,14 +182,19 @@ export class MatrixHttp {
   async request<T>(req: HttpRequest): Promise<T> {
     const policy = { ...this.retry, ...req.retry }
     for (let attempt = 1; ; attempt++) {
+      this.stats.attempts += 1
+      if (attempt > 1) this.stats.retries += 1
       const outcome = await this.attempt(req)
       if (outcome._tag === "Ok") return outcome.value as T
-      if (!outcome.retry || attempt >= policy.maxAttempts) throw outcome.error
-      const waitMs = outcome.waitMs ?? this.backoffMs(attempt, policy)
-      if (waitMs > policy.maxRateLimitWaitMs) throw outcome.error
+      const waitMs = outcome.retry ? (outcome.waitMs ?? this.backoffMs(attempt, policy)) : 0
+      if (!outcome.retry || attempt >= policy.maxAttempts || waitMs > policy.maxRateLimitWaitMs) {
+        this.stats.failures += 1
+        throw outcome.error
+      }
       try {
         await this.clock.sleep(waitMs, req.signal)
       } catch {
+        this.stats.failures += 1
         throw new HomeserverError({ message: `request aborted: ${req.method} ${req.path}` })
       }
     }

@@ -60,7 +60,7 @@ const keyServer = () => {
       const m = /^\/sendToDevice\/([^/]+)\//.exec(route)
       if (m !== null) {
         for (const [user, devices] of Object.entries((body["messages"] ?? {}) as Record<string, Json>))
-          for (const content of Object.values(devices)) inbox.set(user, [...(inbox.get(user) ?? []), { type: decodeURIComponent(m[1] as string), sender: userId, content }])
+          for (const content of Object.values(devices)) inbox.set(user, [...(inbox.get(user) ?? []), { type: decodeURIComponent(m[1]), sender: userId, content }])
         return {} as T
       }
       return {} as T
@@ -77,7 +77,7 @@ const keyServer = () => {
 const median = (xs: ReadonlyArray<number>) => {
   const s = [...xs].sort((a, b) => a - b)
   const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+  return s.length % 2 === 1 ? (s[mid]) : ((s[mid - 1]) + (s[mid])) / 2
 }
 
 const main = async () => {
