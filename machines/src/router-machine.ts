@@ -56,28 +56,36 @@ export const routerMachine = setup({
       }
     },
     "room.event": {
-      actions: ({ context, event }) => {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const input = { type: "input" as const, input: { _tag: "RoomEvent" as const, event: event.event } }
         for (const key of context.index.match(event.event)) {
-          context.sessions.get(key)?.send({ type: "input", input: { _tag: "RoomEvent", event: event.event } })
+          const ref = context.sessions.get(key)
+          if (ref !== undefined) enqueue.sendTo(ref, input)
         }
-      }
+      })
     },
     "to-device": {
-      actions: ({ context, event }) => {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const input = { type: "input" as const, input: { _tag: "ToDevice" as const, event: event.event } }
         for (const key of context.index.matchToDevice(event.event.type)) {
-          context.sessions.get(key)?.send({ type: "input", input: { _tag: "ToDevice", event: event.event } })
+          const ref = context.sessions.get(key)
+          if (ref !== undefined) enqueue.sendTo(ref, input)
         }
-      }
+      })
     },
     "turn.servers": {
-      actions: ({ context, event }) => {
-        for (const key of event.keys) context.sessions.get(key)?.send({ type: "input", input: { _tag: "TurnServers", servers: event.servers } })
-      }
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const input = { type: "input" as const, input: { _tag: "TurnServers" as const, servers: event.servers } }
+        for (const key of event.keys) {
+          const ref = context.sessions.get(key)
+          if (ref !== undefined) enqueue.sendTo(ref, input)
+        }
+      })
     },
     "viewed-room": {
-      actions: ({ context, event }) => {
-        for (const ref of context.sessions.values()) ref.send({ type: "input", input: { _tag: "ViewedRoomChanged", roomId: event.roomId } })
-      }
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        for (const ref of context.sessions.values()) enqueue.sendTo(ref, { type: "input", input: { _tag: "ViewedRoomChanged", roomId: event.roomId } })
+      })
     }
   }
 })

@@ -14,17 +14,14 @@ import type { HttpRequest } from "../../adapters/src/matrix-http.ts"
 
 type Json = Record<string, unknown>
 
-const { values: args } = parseArgs({
-  options: {
-    events: { type: "string", default: "2000" },
-    rounds: { type: "string", default: "5" },
-    batch: { type: "string", default: "50" },
-    json: { type: "string" }
-  }
-})
-const EVENTS = Number(args.events)
-const ROUNDS = Number(args.rounds)
-const BATCH = Number(args.batch)
+/** The script's settings; `run.ts` passes its own. */
+export interface DecryptionSettings {
+  readonly events: number
+  readonly rounds: number
+  readonly batch: number
+}
+
+export const defaults: DecryptionSettings = { events: 2000, rounds: 5, batch: 50 }
 
 /** Keys and to-device, in memory: just enough for Alice to share a room key with Bob. */
 const keyServer = () => {
@@ -80,7 +77,9 @@ const median = (xs: ReadonlyArray<number>) => {
   return s.length % 2 === 1 ? (s[mid]) : ((s[mid - 1]) + (s[mid])) / 2
 }
 
-const main = async () => {
+/** Measures both paths on the same events; returns the rows and every round's milliseconds. */
+export const measureDecryption = async (options: DecryptionSettings = defaults) => {
+  const { events: EVENTS, rounds: ROUNDS, batch: BATCH } = options
   const server = keyServer()
   const ALICE = "@alice:bench"
   const BOB = "@bob:bench"
@@ -152,14 +151,28 @@ const main = async () => {
     row(`adapter: DecryptingTimeline.push, batches of ${BATCH}`, adaptMs),
     row("OlmMachine.decryptRoomEvent, memory store (for scale)", memMs)
   ]
-  process.stdout.write(`decryption: ${EVENTS} megolm events, ${ROUNDS} rounds (median), node ${process.version}\n`)
-  console.table(rows)
   const report = { bench: "decryption", events: EVENTS, rounds: ROUNDS, batch: BATCH, node: process.version, rows, referenceMs: refMs, adapterMs: adaptMs, memoryStoreMs: memMs }
-  process.stdout.write(`${JSON.stringify(report)}\n`)
-  if (args.json !== undefined) await writeFile(args.json, JSON.stringify(report, null, 2))
   memory.close()
   await alice.close()
   await bob.close()
+  return report
 }
 
-await main()
+const main = async () => {
+  const { values: args } = parseArgs({
+    options: {
+      events: { type: "string", default: String(defaults.events) },
+      rounds: { type: "string", default: String(defaults.rounds) },
+      batch: { type: "string", default: String(defaults.batch) },
+      json: { type: "string" }
+    }
+  })
+  const report = await measureDecryption({ events: Number(args.events), rounds: Number(args.rounds), batch: Number(args.batch) })
+  process.stdout.write(`decryption: ${report.events} megolm events, ${report.rounds} rounds (median), node ${process.version}\n`)
+  console.table(report.rows)
+  process.stdout.write(`${JSON.stringify(report)}\n`)
+  if (args.json !== undefined) await writeFile(args.json, JSON.stringify(report, null, 2))
+}
+
+// Runs as a script; `run.ts` imports `measureDecryption`.
+if (process.argv[1] === import.meta.filename) await main()

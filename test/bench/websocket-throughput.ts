@@ -19,22 +19,18 @@ import type { WidgetMessage } from "../../core/src/envelope.ts"
 import type { WidgetSession } from "../../machines/src/widget-session.ts"
 import { startWebsocketTransport } from "../../adapters/src/websocket.ts"
 
-const { values } = parseArgs({
-  options: {
-    messages: { type: "string", default: "20000" },
-    rounds: { type: "string", default: "5" },
-    warmup: { type: "string", default: "2" },
-    window: { type: "string", default: "64" },
-    out: { type: "string", default: join(tmpdir(), "widgethost-websocket-throughput.json") }
-  }
-})
-const MESSAGES = Number(values.messages)
-const ROUNDS = Number(values.rounds)
-const WARMUP = Number(values.warmup)
-const WINDOW = Number(values.window)
+/** The script's settings; importers pass their own (see `websocket.ts`). */
+export interface ThroughputSettings {
+  readonly messages: number
+  readonly rounds: number
+  readonly warmup: number
+  readonly window: number
+}
+
+export const defaults: ThroughputSettings = { messages: 20000, rounds: 5, warmup: 2, window: 64 }
 
 /** A typical widget request: a `send_event` with a short message body. */
-const request = (n: number) =>
+export const request = (n: number) =>
   JSON.stringify({
     api: "fromWidget",
     widgetId: "bench",
@@ -43,21 +39,31 @@ const request = (n: number) =>
     data: { type: "m.room.message", content: { msgtype: "m.text", body: `message number ${n} from the benchmark widget` } }
   })
 
-/** Opens a connection and measures answers per second for one round. */
-const round = (url: string) =>
+/**
+ * Opens a connection and measures answers per second for one round. With `latencies`, also
+ * records each request's round trip (answers come back in order on one connection).
+ */
+export const round = (url: string, settings: Pick<ThroughputSettings, "messages" | "window"> = defaults, latencies?: Array<number>) =>
   new Promise<number>((resolve, reject) => {
+    const { messages: MESSAGES, window: WINDOW } = settings
     const ws = new WebSocket(url, { perMessageDeflate: false })
+    const sentAt: Array<number> = []
     let sent = 0
     let answered = 0
     let started = 0
+    const send = () => {
+      if (latencies !== undefined) sentAt.push(performance.now())
+      ws.send(request(sent++))
+    }
     ws.once("error", reject)
     ws.once("open", () => {
       started = performance.now()
-      while (sent < Math.min(WINDOW, MESSAGES)) ws.send(request(sent++))
+      while (sent < Math.min(WINDOW, MESSAGES)) send()
     })
     ws.on("message", () => {
+      if (latencies !== undefined) latencies.push(performance.now() - (sentAt[answered]))
       answered++
-      if (sent < MESSAGES) ws.send(request(sent++))
+      if (sent < MESSAGES) send()
       if (answered === MESSAGES) {
         const seconds = (performance.now() - started) / 1000
         ws.once("close", () => resolve(MESSAGES / seconds))
@@ -66,25 +72,31 @@ const round = (url: string) =>
     })
   })
 
-const median = (xs: ReadonlyArray<number>) => {
+export const median = (xs: ReadonlyArray<number>) => {
   const sorted = [...xs].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
 /** Rounds of every scenario interleaved, so load from elsewhere on the machine hits all alike. */
-const measure = async (scenarios: ReadonlyArray<{ readonly name: string; readonly nextUrl: () => string }>) => {
+export const measure = async (
+  scenarios: ReadonlyArray<{ readonly name: string; readonly nextUrl: () => string; readonly latencies?: Array<number> }>,
+  settings: ThroughputSettings = defaults
+) => {
+  const { warmup: WARMUP, rounds: ROUNDS } = settings
   const rates = scenarios.map(() => [] as Array<number>)
   for (let i = 0; i < WARMUP + ROUNDS; i++) {
     for (const [index, scenario] of scenarios.entries()) {
-      const rate = await round(scenario.nextUrl())
+      // Latencies of warm-up rounds are discarded with their rates.
+      const latencies = i >= WARMUP ? scenario.latencies : undefined
+      const rate = await round(scenario.nextUrl(), settings, latencies)
       if (i >= WARMUP) rates[index].push(rate)
     }
   }
   return scenarios.map((scenario, index) => ({ name: scenario.name, median: median(rates[index]), rounds: rates[index] }))
 }
 
-const bareServer = async (json: boolean) => {
+export const bareServer = async (json: boolean) => {
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false })
   await new Promise((resolve) => wss.once("listening", resolve))
   wss.on("connection", (ws) =>
@@ -99,7 +111,7 @@ const bareServer = async (json: boolean) => {
 }
 
 /** A session that answers every request the way the engine answers `send_event`. */
-const answeringSession = (send: (message: WidgetMessage) => void): WidgetSession => ({
+export const answeringSession = (send: (message: WidgetMessage) => void): WidgetSession => ({
   widgetId: "bench",
   receive: (raw) => send({ ...(raw as WidgetMessage), response: { event_id: "$bench" } }),
   frameLoaded: () => {},
@@ -110,6 +122,17 @@ const answeringSession = (send: (message: WidgetMessage) => void): WidgetSession
 })
 
 const main = async () => {
+  const { values } = parseArgs({
+    options: {
+      messages: { type: "string", default: String(defaults.messages) },
+      rounds: { type: "string", default: String(defaults.rounds) },
+      warmup: { type: "string", default: String(defaults.warmup) },
+      window: { type: "string", default: String(defaults.window) },
+      out: { type: "string", default: join(tmpdir(), "widgethost-websocket-throughput.json") }
+    }
+  })
+  const settings: ThroughputSettings = { messages: Number(values.messages), rounds: Number(values.rounds), warmup: Number(values.warmup), window: Number(values.window) }
+  const { messages: MESSAGES, rounds: ROUNDS, warmup: WARMUP, window: WINDOW } = settings
   const bare = await bareServer(false)
   const bareJson = await bareServer(true)
   const ours = await startWebsocketTransport({ rateLimit: { messages: Number.MAX_SAFE_INTEGER, perMs: 1000 } })
@@ -117,7 +140,7 @@ const main = async () => {
     { name: "ws echo (bare)", nextUrl: () => bare.url },
     { name: "ws echo + JSON parse/stringify", nextUrl: () => bareJson.url },
     { name: "widgethost websocket transport", nextUrl: () => ours.register("bench", answeringSession).uri }
-  ])
+  ], settings)
   await Promise.all([bare.close(), bareJson.close(), ours.close()])
 
   const reference = rows[0].median
@@ -128,4 +151,5 @@ const main = async () => {
   console.log(`results: ${values.out}`)
 }
 
-await main()
+// Runs as a script; `websocket.ts` imports the functions above.
+if (process.argv[1] === import.meta.filename) await main()

@@ -215,12 +215,12 @@ export const routes: ReadonlyArray<Route> = [
     json({ devices: [...env.store.users.get(auth.userId)!.devices.values()].map(deviceInfo) })
   ),
   authed("GET", `${CLIENT}/devices/:deviceId`, ({ env, auth, params }) => {
-    const device = env.store.users.get(auth.userId)!.devices.get(params.deviceId!)
+    const device = env.store.users.get(auth.userId)!.devices.get(params.deviceId)
     if (device === undefined) throw notFound("Unknown device")
     return json(deviceInfo(device))
   }),
   authed("PUT", `${CLIENT}/devices/:deviceId`, async ({ env, auth, params, body }) => {
-    const device = env.store.users.get(auth.userId)!.devices.get(params.deviceId!)
+    const device = env.store.users.get(auth.userId)!.devices.get(params.deviceId)
     if (device === undefined) throw notFound("Unknown device")
     const displayName = optString(asObject(body), "display_name")
     if (displayName !== undefined)
@@ -231,8 +231,8 @@ export const routes: ReadonlyArray<Route> = [
     const o = asObject(body)
     await requirePassword(env, auth.userId, optObject(o, "auth"))
     const user = env.store.users.get(auth.userId)!
-    if (!user.devices.has(params.deviceId!)) throw notFound("Unknown device")
-    await env.store.commit(deleteDevices(env.store, auth.userId, [params.deviceId!]))
+    if (!user.devices.has(params.deviceId)) throw notFound("Unknown device")
+    await env.store.commit(deleteDevices(env.store, auth.userId, [params.deviceId]))
     return json({})
   }),
   authed("POST", `${CLIENT}/delete_devices`, async ({ env, auth, body }) => {
@@ -241,7 +241,7 @@ export const routes: ReadonlyArray<Route> = [
     if (!Array.isArray(ids) || !ids.every((x) => typeof x === "string")) throw badJson("'devices' must be an array of device ids.")
     await requirePassword(env, auth.userId, optObject(o, "auth"))
     const user = env.store.users.get(auth.userId)!
-    await env.store.commit(deleteDevices(env.store, auth.userId, (ids as Array<string>).filter((id) => user.devices.has(id))))
+    await env.store.commit(deleteDevices(env.store, auth.userId, (ids).filter((id) => user.devices.has(id))))
     return json({})
   }),
   authed("POST", `${CLIENT}/user/:userId/openid/request_token`, async ({ env, auth, params }) => {

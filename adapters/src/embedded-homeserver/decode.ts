@@ -88,14 +88,14 @@ export const optArray = (o: JsonObject, key: string): ReadonlyArray<unknown> | u
   const v = o[key]
   if (v === undefined || v === null) return undefined
   if (!Array.isArray(v)) throw badJson(`'${key}' must be an array.`)
-  return v
+  return v as ReadonlyArray<unknown>
 }
 
 export const optStringArray = (o: JsonObject, key: string): ReadonlyArray<string> | undefined => {
   const v = optArray(o, key)
   if (v === undefined) return undefined
   if (!v.every((x) => typeof x === "string")) throw badJson(`'${key}' must be an array of strings.`)
-  return v as ReadonlyArray<string>
+  return v
 }
 
 /** A non-negative integer query parameter, e.g. `limit` or `timeout`. */

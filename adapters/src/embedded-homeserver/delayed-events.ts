@@ -212,15 +212,15 @@ export const routes: ReadonlyArray<Route> = [
   // Management is unauthenticated by design: the delay id is the capability, so it can be
   // handed to a service (an SFU) that sends the "last will" when the client vanishes.
   open("POST", `${UNSTABLE}/:delayId`, async ({ env, params, body }) => {
-    await env.delayed.act(params.delayId!, reqString(asObject(body), "action"))
+    await env.delayed.act(params.delayId, reqString(asObject(body), "action"))
     return json({})
   }),
   open("POST", `${UNSTABLE}/:delayId/:action`, async ({ env, params }) => {
-    await env.delayed.act(params.delayId!, params.action!)
+    await env.delayed.act(params.delayId, params.action)
     return json({})
   }),
   open("POST", `${STABLE}/:delayId/:action`, async ({ env, params }) => {
-    await env.delayed.act(params.delayId!, params.action!)
+    await env.delayed.act(params.delayId, params.action)
     return json({})
   }),
   authed("GET", UNSTABLE, ({ env, auth, query }) => json(env.delayed.list(auth.userId, query.get("status"), query.getAll("delay_id")))),

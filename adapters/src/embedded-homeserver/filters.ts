@@ -35,7 +35,7 @@ const strings = (o: JsonObject, key: string): ReadonlyArray<string> | undefined 
   const v = o[key]
   if (v === undefined || v === null) return undefined
   if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw badJson(`Filter '${key}' must be an array of strings.`)
-  return v as ReadonlyArray<string>
+  return v
 }
 
 export const eventFilter = (value: unknown): EventFilter => {
@@ -110,7 +110,7 @@ export const routes: ReadonlyArray<Route> = [
   }),
   authed("GET", `${CLIENT}/user/:userId/filter/:filterId`, ({ env, auth, params }) => {
     if (params.userId !== auth.userId) throw forbidden("Cannot read filters of other users.")
-    const filter = env.store.users.get(auth.userId)?.filters.get(params.filterId!)
+    const filter = env.store.users.get(auth.userId)?.filters.get(params.filterId)
     if (filter === undefined) throw notFound("No such filter.")
     return json(filter)
   })

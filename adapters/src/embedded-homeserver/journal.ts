@@ -1,6 +1,6 @@
-import { mkdir, open, readFile, truncate } from "node:fs/promises"
+import { mkdir, open, readFile, rm, truncate, writeFile } from "node:fs/promises"
 import type { FileHandle } from "node:fs/promises"
-import { join } from "node:path"
+import { join, resolve } from "node:path"
 import type { JournalRecord } from "./records.ts"
 
 /**
@@ -15,11 +15,14 @@ import type { JournalRecord } from "./records.ts"
  */
 export class Journal {
   private pending: Array<string> = []
-  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = []
+  private waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
   private flushing: Promise<void> | undefined
-  private failure: unknown
+  private failure: Error | undefined
 
-  private constructor(private readonly file: FileHandle) {}
+  private constructor(
+    private readonly file: FileHandle,
+    private readonly dir: string
+  ) {}
 
   /**
    * Opens (creating if needed) the journal in `dir` and returns it with every record it holds.
@@ -28,8 +31,19 @@ export class Journal {
    *
    * @example const { journal, records } = await Journal.open("/var/lib/hs", "localhost")
    */
-  static async open(dir: string, serverName: string): Promise<{ journal: Journal; records: Array<JournalRecord> }> {
+  static async open(dirPath: string, serverName: string): Promise<{ journal: Journal; records: Array<JournalRecord> }> {
+    const dir = resolve(dirPath)
     await mkdir(dir, { recursive: true })
+    await lock(dir)
+    try {
+      return await Journal.load(dir, serverName)
+    } catch (e) {
+      await unlock(dir)
+      throw e
+    }
+  }
+
+  private static async load(dir: string, serverName: string): Promise<{ journal: Journal; records: Array<JournalRecord> }> {
     const path = join(dir, "journal.jsonl")
     let text = ""
     try {
@@ -59,7 +73,7 @@ export class Journal {
       records.push(value as JournalRecord)
     })
     const file = await open(path, "a")
-    const journal = new Journal(file)
+    const journal = new Journal(file, dir)
     if (lines.length === 0) {
       await file.appendFile(`${JSON.stringify({ format: FORMAT, version: 1, serverName })}\n`)
       await file.datasync()
@@ -95,8 +109,8 @@ export class Journal {
         for (const w of waiters) w.resolve()
       } catch (e) {
         // Memory is now ahead of the disk; refusing all later writes keeps the gap from growing.
-        this.failure = e
-        for (const w of [...waiters, ...this.waiters]) w.reject(e)
+        this.failure = e instanceof Error ? e : new Error(String(e))
+        for (const w of [...waiters, ...this.waiters]) w.reject(this.failure)
         this.waiters = []
         this.pending = []
       }
@@ -104,10 +118,45 @@ export class Journal {
     this.flushing = undefined
   }
 
-  /** Waits for in-flight appends, then closes the file. */
+  /** Waits for in-flight appends, then closes the file and releases the directory. */
   async close(): Promise<void> {
     while (this.flushing !== undefined) await this.flushing
     await this.file.close()
+    await unlock(this.dir)
+  }
+}
+
+/**
+ * One writer per directory: two servers appending to one journal would interleave two
+ * histories with clashing stream positions. A `journal.lock` file names the owning process; a
+ * lock left by a dead process (a crash, `kill -9`) is taken over.
+ */
+const openInThisProcess = new Set<string>()
+
+const lock = async (dir: string): Promise<void> => {
+  if (openInThisProcess.has(dir)) throw new Error(`journal ${dir} is already open in this process`)
+  const path = join(dir, "journal.lock")
+  try {
+    const owner = Number((await readFile(path, "utf8")).trim())
+    if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) throw new Error(`journal ${dir} is in use by process ${owner}`)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+  }
+  await writeFile(path, `${process.pid}\n`)
+  openInThisProcess.add(dir)
+}
+
+const unlock = async (dir: string): Promise<void> => {
+  openInThisProcess.delete(dir)
+  await rm(join(dir, "journal.lock"), { force: true })
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"
   }
 }
 

@@ -108,7 +108,7 @@ const claimKeys = (store: Store, body: JsonObject): { records: Array<JournalReco
       }
       const fb = device.fallbackKeys.get(algorithm)
       if (fb === undefined) {
-        delete claimed[userId]![deviceId]
+        delete claimed[userId][deviceId]
         continue
       }
       out[fb.keyId] = fb.key
@@ -186,7 +186,7 @@ export const routes: ReadonlyArray<Route> = [
   }),
   authed("PUT", `${CLIENT}/sendToDevice/:eventType/:txnId`, async ({ env, auth, params, body }) => {
     const { store } = env
-    const txn = { tokenKey: auth.tokenKey, scope: `sendToDevice/${params.eventType}`, txnId: params.txnId! }
+    const txn = { tokenKey: auth.tokenKey, scope: `sendToDevice/${params.eventType}`, txnId: params.txnId }
     if (store.txns.has(store.txnKey(txn))) return json({})
     const messages = optObject(asObject(body), "messages") ?? {}
     const out: Array<ToDeviceMessage> = []
@@ -202,7 +202,7 @@ export const routes: ReadonlyArray<Route> = [
         for (const target of targets) out.push({ userId, deviceId: target, content })
       }
     }
-    await store.commit([{ t: "to_device", pos: store.nextPos(), sender: auth.userId, type: params.eventType!, txn, messages: out }])
+    await store.commit([{ t: "to_device", pos: store.nextPos(), sender: auth.userId, type: params.eventType, txn, messages: out }])
     return json({})
   })
 ]

@@ -86,7 +86,10 @@ const createRoom = async (env: Env, auth: Auth, o: JsonObject): Promise<string> 
   }
   const initialState = (optArray(o, "initial_state") ?? []).map((raw) => {
     const e = asObject(raw, "initial_state entry")
-    return { type: reqString(e, "type"), stateKey: optString(e, "state_key") ?? "", content: asObject(e.content, "initial_state content") }
+    const type = reqString(e, "type")
+    // The server writes these itself (creation_content, the creator's join, `invite`).
+    if (type === "m.room.create" || type === "m.room.member") throw invalidParam(`${type} cannot be part of initial_state.`)
+    return { type, stateKey: optString(e, "state_key") ?? "", content: asObject(e.content, "initial_state content") }
   })
   const creationContent = optObject(o, "creation_content") ?? {}
   const override = optObject(o, "power_level_content_override") ?? {}
@@ -151,7 +154,7 @@ const aboutUser =
     const o = asObject(body)
     const target = reqString(o, "user_id")
     if (!isUserId(target)) throw invalidParam(`${target} is not a user id`)
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     if (membership === "invite" && serverNameOf(target) === env.serverName && !env.store.users.has(target)) throw notFound(`Unknown user ${target}`)
     if (precondition(room, target) === "skip") return json({})
     await writeEvent(env.store, { roomId: room.id, sender: auth.userId, type: "m.room.member", stateKey: target, content: { membership, ...reasonOf(o) } })
@@ -206,13 +209,13 @@ const mayManageDirectory = (room: Room, userId: string): boolean => {
 export const routes: ReadonlyArray<Route> = [
   authed("POST", `${CLIENT}/createRoom`, async ({ env, auth, body }) => json({ room_id: await createRoom(env, auth, asObject(body)) })),
   authed("POST", `${CLIENT}/join/:roomIdOrAlias`, async ({ env, auth, params, body }) =>
-    json({ room_id: await join(env, auth, params.roomIdOrAlias!, body) })
+    json({ room_id: await join(env, auth, params.roomIdOrAlias, body) })
   ),
   authed("POST", `${CLIENT}/rooms/:roomId/join`, async ({ env, auth, params, body }) =>
-    json({ room_id: await join(env, auth, params.roomId!, body) })
+    json({ room_id: await join(env, auth, params.roomId, body) })
   ),
   authed("POST", `${CLIENT}/rooms/:roomId/leave`, async ({ env, auth, params, body }) => {
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     const current = room.membershipAt(auth.userId)
     if (current === "leave") return json({})
     await writeEvent(env.store, {
@@ -225,7 +228,7 @@ export const routes: ReadonlyArray<Route> = [
     return json({})
   }),
   authed("POST", `${CLIENT}/rooms/:roomId/forget`, ({ env, auth, params }) => {
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     if (room.membershipAt(auth.userId) === "join") throw new MatrixError({ status: 400, errcode: "M_UNKNOWN", error: "User is still in the room" })
     return json({})
   }),
@@ -258,7 +261,7 @@ export const routes: ReadonlyArray<Route> = [
     })
   ),
   authed("GET", `${CLIENT}/rooms/:roomId/members`, ({ env, auth, params, query }) => {
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     let pos = readablePos(room, auth.userId)
     const at = query.get("at")
     if (at !== null && at !== "") pos = Math.min(pos, parseStreamToken(at, "at"))
@@ -272,7 +275,7 @@ export const routes: ReadonlyArray<Route> = [
     return json({ chunk })
   }),
   authed("GET", `${CLIENT}/rooms/:roomId/joined_members`, ({ env, auth, params }) => {
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     if (room.membershipAt(auth.userId) !== "join") throw forbidden(`User ${auth.userId} not in room ${room.id}`)
     const joined: JsonObject = {}
     for (const userId of room.membersAt(Infinity, "join")) {
@@ -285,12 +288,12 @@ export const routes: ReadonlyArray<Route> = [
     return json({ joined })
   }),
   open("GET", `${CLIENT}/directory/room/:alias`, ({ env, params }) => {
-    const alias = env.store.aliases.get(params.alias!)
+    const alias = env.store.aliases.get(params.alias)
     if (alias === undefined) throw notFound(`Room alias ${params.alias} not found`)
     return json({ room_id: alias.roomId, servers: [env.serverName] })
   }),
   authed("PUT", `${CLIENT}/directory/room/:alias`, async ({ env, auth, params, body }) => {
-    const alias = params.alias!
+    const alias = params.alias
     if (!isRoomAlias(alias) || serverNameOf(alias) !== env.serverName) throw invalidParam("Room alias must be local to this server.")
     if (env.store.aliases.has(alias)) throw new MatrixError({ status: 409, errcode: "M_UNKNOWN", error: "Room alias already exists" })
     const room = requireRoom(env.store, reqString(asObject(body), "room_id"))
@@ -299,24 +302,24 @@ export const routes: ReadonlyArray<Route> = [
     return json({})
   }),
   authed("DELETE", `${CLIENT}/directory/room/:alias`, async ({ env, auth, params }) => {
-    const alias = env.store.aliases.get(params.alias!)
+    const alias = env.store.aliases.get(params.alias)
     if (alias === undefined) throw notFound(`Room alias ${params.alias} not found`)
     const room = requireRoom(env.store, alias.roomId)
     if (alias.creator !== auth.userId && !mayManageDirectory(room, auth.userId)) throw forbidden("You may not delete this alias.")
-    await env.store.commit([{ t: "alias", alias: params.alias!, roomId: null, creator: alias.creator }])
+    await env.store.commit([{ t: "alias", alias: params.alias, roomId: null, creator: alias.creator }])
     return json({})
   }),
   authed("GET", `${CLIENT}/rooms/:roomId/aliases`, ({ env, auth, params }) => {
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     readablePos(room, auth.userId)
     return json({ aliases: [...env.store.aliases].filter(([, a]) => a.roomId === room.id).map(([alias]) => alias) })
   }),
   open("GET", `${CLIENT}/directory/list/room/:roomId`, ({ env, params }) => {
-    requireRoom(env.store, params.roomId!)
-    return json({ visibility: env.store.publicRooms.has(params.roomId!) ? "public" : "private" })
+    requireRoom(env.store, params.roomId)
+    return json({ visibility: env.store.publicRooms.has(params.roomId) ? "public" : "private" })
   }),
   authed("PUT", `${CLIENT}/directory/list/room/:roomId`, async ({ env, auth, params, body }) => {
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     const visibility = optString(asObject(body), "visibility") ?? "public"
     if (visibility !== "public" && visibility !== "private") throw badJson("'visibility' must be public or private.")
     if (!mayManageDirectory(room, auth.userId)) throw forbidden("You may not change this room's directory visibility.")
@@ -330,7 +333,7 @@ export const routes: ReadonlyArray<Route> = [
     if (limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0)) throw badJson("'limit' must be a non-negative integer.")
     const filter = optObject(o, "filter")
     const term = filter === undefined ? undefined : optString(filter, "generic_search_term")
-    return json(publicRooms(env.store, limit as number | undefined, optString(o, "since") ?? null, term))
+    return json(publicRooms(env.store, limit, optString(o, "since") ?? null, term))
   })
 ]
 

@@ -38,7 +38,7 @@ const setProfileField = async (store: Store, userId: string, field: "displayname
 
 const profileField = (field: "displayname" | "avatar_url"): ReadonlyArray<Route> => [
   open("GET", `${CLIENT}/profile/:userId/${field}`, ({ env, params }) => {
-    const value = profileOf(env.store, params.userId!)[field]
+    const value = profileOf(env.store, params.userId)[field]
     return json(value === undefined ? {} : { [field]: value })
   }),
   authed("PUT", `${CLIENT}/profile/:userId/${field}`, async ({ env, auth, params, body }) => {
@@ -55,7 +55,7 @@ const accountData = (store: Store, userId: string, roomId: string | undefined) =
 
 export const routes: ReadonlyArray<Route> = [
   open("GET", `${CLIENT}/profile/:userId`, ({ env, params }) => {
-    const user = profileOf(env.store, params.userId!)
+    const user = profileOf(env.store, params.userId)
     return json({
       ...(user.displayname !== undefined && { displayname: user.displayname }),
       ...(user.avatar_url !== undefined && { avatar_url: user.avatar_url })
@@ -65,35 +65,35 @@ export const routes: ReadonlyArray<Route> = [
   ...profileField("avatar_url"),
   authed("GET", `${CLIENT}/user/:userId/account_data/:type`, ({ env, auth, params }) => {
     if (params.userId !== auth.userId) throw forbidden("Cannot read another user's account data.")
-    const entry = accountData(env.store, auth.userId, undefined)?.get(params.type!)
+    const entry = accountData(env.store, auth.userId, undefined)?.get(params.type)
     if (entry === undefined) throw notFound("Account data not found")
     return json(entry.value)
   }),
   authed("PUT", `${CLIENT}/user/:userId/account_data/:type`, async ({ env, auth, params, body }) => {
     if (params.userId !== auth.userId) throw forbidden("Cannot add account data for other users.")
     const content = asObject(body)
-    await env.store.commit([{ t: "account_data", pos: env.store.nextPos(), userId: auth.userId, type: params.type!, content }])
+    await env.store.commit([{ t: "account_data", pos: env.store.nextPos(), userId: auth.userId, type: params.type, content }])
     return json({})
   }),
   authed("GET", `${CLIENT}/user/:userId/rooms/:roomId/account_data/:type`, ({ env, auth, params }) => {
     if (params.userId !== auth.userId) throw forbidden("Cannot read another user's account data.")
-    const entry = accountData(env.store, auth.userId, params.roomId)?.get(params.type!)
+    const entry = accountData(env.store, auth.userId, params.roomId)?.get(params.type)
     if (entry === undefined) throw notFound("Room account data not found")
     return json(entry.value)
   }),
   authed("PUT", `${CLIENT}/user/:userId/rooms/:roomId/account_data/:type`, async ({ env, auth, params, body }) => {
     if (params.userId !== auth.userId) throw forbidden("Cannot add account data for other users.")
-    requireRoom(env.store, params.roomId!)
+    requireRoom(env.store, params.roomId)
     const content = asObject(body)
     await env.store.commit([
-      { t: "account_data", pos: env.store.nextPos(), userId: auth.userId, roomId: params.roomId!, type: params.type!, content }
+      { t: "account_data", pos: env.store.nextPos(), userId: auth.userId, roomId: params.roomId, type: params.type, content }
     ])
     return json({})
   }),
   // Presence is not tracked (no federation, no idle detection): everyone reads as offline, and
   // setting it is accepted so clients that set it on start do not fail.
   authed("GET", `${CLIENT}/presence/:userId/status`, ({ env, params }) => {
-    profileOf(env.store, params.userId!)
+    profileOf(env.store, params.userId)
     return json({ presence: "offline" })
   }),
   authed("PUT", `${CLIENT}/presence/:userId/status`, ({ auth, params, body }) => {

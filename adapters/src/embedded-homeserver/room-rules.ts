@@ -41,7 +41,7 @@ export const authorize = (room: Room, p: Proposal): void => {
   const needed = eventLevel(pl, p.type, isState)
   const has = userLevel(pl, p.sender)
   if (has < needed) throw forbidden(`You don't have permission to post that to the room. user_level (${has}) < send_level (${needed})`)
-  if (isState && p.stateKey!.startsWith("@") && p.stateKey !== p.sender)
+  if (isState && p.stateKey.startsWith("@") && p.stateKey !== p.sender)
     throw forbidden("You are not allowed to set others' state.")
   if (p.type === "m.room.power_levels" && isState) authorizePowerLevels(room, p)
   if (p.type === "m.room.redaction") {

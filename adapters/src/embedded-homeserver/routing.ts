@@ -51,7 +51,7 @@ export interface Route {
   readonly pattern: RegExp
   readonly names: ReadonlyArray<string>
   /** "required": 401 without a valid token. "optional": resolved when present, ignored when absent. */
-  readonly auth: "required" | "optional" | "none"
+  readonly auth: "required" | "optional"
   readonly handle: (ctx: RequestContext<Auth | undefined>) => Promise<Reply> | Reply
 }
 

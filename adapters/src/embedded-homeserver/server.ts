@@ -96,7 +96,7 @@ const match = (method: string, path: string): { route: Route; params: Record<str
     const params: Record<string, string> = {}
     route.names.forEach((name, i) => {
       try {
-        params[name] = decodeURIComponent(m[i + 1]!)
+        params[name] = decodeURIComponent(m[i + 1])
       } catch {
         throw invalidParam(`Malformed percent-encoding in '${name}'.`)
       }
@@ -111,8 +111,10 @@ const readBody = (req: IncomingMessage, limit: number): Promise<Buffer> =>
     const chunks: Array<Buffer> = []
     let size = 0
     let done = false
-    const fail = (e: unknown) => {
-      if (!done) (done = true), reject(e)
+    const fail = (e: Error) => {
+      if (done) return
+      done = true
+      reject(e)
     }
     if (Number(req.headers["content-length"]) > DRAIN_LIMIT) {
       req.socket.destroy()
@@ -128,7 +130,10 @@ const readBody = (req: IncomingMessage, limit: number): Promise<Buffer> =>
     })
     req.on("end", () => {
       if (size > limit) fail(tooLarge(`Request body larger than ${limit} bytes.`))
-      else if (!done) (done = true), resolve(Buffer.concat(chunks))
+      else if (!done) {
+        done = true
+        resolve(Buffer.concat(chunks))
+      }
     })
     req.on("error", fail)
     req.on("close", () => fail(new Error("client went away")))
@@ -237,17 +242,17 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
       const raw = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(req, maxBody)
       const body = parseBody(raw)
       let auth: Auth | undefined
-      if (route.auth !== "none") {
-        const token = accessToken(req, url.searchParams)
-        const session = token === undefined ? undefined : store.tokens.get(tokenKey(token))
-        if (session !== undefined && token !== undefined) auth = { ...session, tokenKey: tokenKey(token) }
-        else if (route.auth === "required") {
-          throw token === undefined ? missingToken("Missing access token") : unknownToken("Unknown access token", { soft_logout: false })
-        }
+      const token = accessToken(req, url.searchParams)
+      const session = token === undefined ? undefined : store.tokens.get(tokenKey(token))
+      if (session !== undefined && token !== undefined) auth = { ...session, tokenKey: tokenKey(token) }
+      else if (route.auth === "required") {
+        throw token === undefined ? missingToken("Missing access token") : unknownToken("Unknown access token", { soft_logout: false })
       }
       const reply = await route.handle({ env, method, params, query: url.searchParams, body, auth, signal: controller.signal })
       send(res, reply.status ?? 200, reply.body, reply.headers)
     } catch (e) {
+      // The client hung up (mid-body, mid-long-poll): nobody is left to answer.
+      if (req.socket.destroyed || res.destroyed) return
       if (e instanceof MatrixError) {
         send(res, e.status, e.body(), e.status === 413 ? { connection: "close", ...e.headers } : e.headers)
         return
@@ -263,13 +268,19 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
   // Long-polls may hold a request for up to two minutes; Node's defaults would cut them.
   server.requestTimeout = 0
   server.keepAliveTimeout = 5_000
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject)
-      resolve()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject)
+      server.listen(options.port ?? 0, host, () => {
+        server.off("error", reject)
+        resolve()
+      })
     })
-  })
+  } catch (e) {
+    // e.g. EADDRINUSE: give the journal back so a retry can open it.
+    await opened?.journal.close()
+    throw e
+  }
   const address = server.address() as AddressInfo
   baseUrl = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
   delayed.start()

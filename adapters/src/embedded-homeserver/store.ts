@@ -1,4 +1,5 @@
 import type { JsonObject } from "./decode.ts"
+import { MatrixError } from "./errors.ts"
 import type { Journal } from "./journal.ts"
 import type { DelayedEvent, DelayedOutcome, JournalRecord, Txn } from "./records.ts"
 import { redact } from "./redaction.ts"
@@ -76,6 +77,12 @@ export class Store {
   readonly delayed = new Map<string, DelayedState>()
   /** Last position handed out; the next record observable through a token gets `pos + 1`. */
   pos = 0
+  /**
+   * Highest position of an applied record. Positions handed out to a request that then failed
+   * validation are never applied, so they are never exposed as a token either: after a restart
+   * they may be handed out again without any client having seen them.
+   */
+  appliedPos = 0
   /** Last position known to be on disk: what `/sync` may hand out. */
   durablePos = 0
   private readonly waiters = new Set<{ after: number; wake: () => void }>()
@@ -92,7 +99,8 @@ export class Store {
   /** Rebuilds state from a journal's records (no journaling, no notifications). */
   replay(records: ReadonlyArray<JournalRecord>): void {
     for (const r of records) this.apply(r)
-    this.durablePos = this.pos
+    this.pos = this.appliedPos
+    this.durablePos = this.appliedPos
   }
 
   nextPos(): number {
@@ -104,12 +112,12 @@ export class Store {
    * the checks that justify the records (no `await` in between).
    */
   commit(records: ReadonlyArray<JournalRecord>): Promise<void> {
-    if (this.closed) return Promise.reject(new Error("homeserver closed"))
+    if (this.closed) return Promise.reject(new MatrixError({ status: 503, errcode: "M_UNKNOWN", error: "The homeserver is shutting down." }))
     for (const r of records) {
       this.apply(r)
       this.onApplied(r)
     }
-    const upTo = this.pos
+    const upTo = this.appliedPos
     if (this.journal === undefined) {
       this.markDurable(upTo)
       return Promise.resolve()
@@ -175,7 +183,7 @@ export class Store {
   }
 
   private apply(r: JournalRecord): void {
-    if ("pos" in r && r.pos > this.pos) this.pos = r.pos
+    if ("pos" in r && r.pos > this.appliedPos) this.appliedPos = r.pos
     switch (r.t) {
       case "user":
         this.users.set(r.userId, {
@@ -265,7 +273,7 @@ export class Store {
         const user = this.user(r.userId)
         let map = user.accountData
         if (r.roomId !== undefined) {
-          map = user.roomAccountData.get(r.roomId) ?? new Map()
+          map = user.roomAccountData.get(r.roomId) ?? new Map<string, Positioned<JsonObject>>()
           user.roomAccountData.set(r.roomId, map)
         }
         map.set(r.type, { pos: r.pos, value: r.content })

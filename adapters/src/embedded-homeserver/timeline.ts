@@ -75,7 +75,7 @@ const paginate = (
   const accept = (e: Entry) => e.pos <= upper && keep(e) && room.canSee(userId, e)
   if (dir === "b") {
     for (let i = room.indexAfter(Math.min(from, upper)) - 1; i >= 0; i--) {
-      const e = room.timeline[i]!
+      const e = room.timeline[i]
       if (to !== undefined && e.pos <= to) break
       if (!accept(e)) continue
       if (chunk.length === limit) return { chunk, next: chunk.at(-1)!.pos - 1 }
@@ -83,7 +83,7 @@ const paginate = (
     }
   } else {
     for (let i = room.indexAfter(from); i < room.timeline.length; i++) {
-      const e = room.timeline[i]!
+      const e = room.timeline[i]
       if (e.pos > upper || (to !== undefined && e.pos > to)) break
       if (!accept(e)) continue
       if (chunk.length === limit) return { chunk, next: chunk.at(-1)!.pos }
@@ -123,7 +123,7 @@ const relatesTo = (e: Entry): { eventId?: string; relType?: string } => {
 }
 
 const relations = ({ env, auth, params, query }: RequestContext) => {
-  const { room } = visibleEvent(env, auth, params.roomId!, params.eventId!)
+  const { room } = visibleEvent(env, auth, params.roomId, params.eventId)
   const upper = Math.min(readablePos(room, auth.userId), env.store.durablePos)
   const dir = dirOf(query, "b")
   const from = tokenParam(query, "from") ?? (dir === "b" ? upper : 0)
@@ -173,8 +173,8 @@ const putState = async (ctx: RequestContext) => {
   const { env, auth, params, body } = ctx
   const content = asObject(body)
   const stateKey = params.stateKey ?? ""
-  const room = requireRoom(env.store, params.roomId!)
-  const p: Proposal = { roomId: room.id, sender: auth.userId, type: params.eventType!, stateKey, content }
+  const room = requireRoom(env.store, params.roomId)
+  const p: Proposal = { roomId: room.id, sender: auth.userId, type: params.eventType, stateKey, content }
   if (delayOf(ctx.query) === undefined) {
     // Re-sending the state that is already there is a no-op, as in Synapse: widgets and
     // reconnecting clients re-assert state and should not flood the timeline.
@@ -188,9 +188,9 @@ const putState = async (ctx: RequestContext) => {
 }
 
 const getState = ({ env, auth, params, query }: RequestContext) => {
-  const room = requireRoom(env.store, params.roomId!)
+  const room = requireRoom(env.store, params.roomId)
   const pos = readablePos(room, auth.userId)
-  const entry = room.stateEvent(params.eventType!, params.stateKey ?? "", pos)
+  const entry = room.stateEvent(params.eventType, params.stateKey ?? "", pos)
   if (entry === undefined) throw notFound("Event not found.")
   return json(query.get("format") === "event" ? clientEvent(entry, { now: env.now(), tokenKey: auth.tokenKey }) : entry.event.content)
 }
@@ -199,39 +199,39 @@ export const routes: ReadonlyArray<Route> = [
   authed("PUT", `${CLIENT}/rooms/:roomId/send/:eventType/:txnId`, async (ctx) => {
     const { env, auth, params, body } = ctx
     const content = asObject(body)
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     if (params.eventType === "m.room.redaction") {
       const redacts = optString(content, "redacts")
       if (redacts === undefined) throw badJson("A redaction needs 'redacts' in its content.")
       return json(await sendOrDelay(ctx, redactionProposal(room, auth.userId, redacts, content), params.txnId))
     }
-    return json(await sendOrDelay(ctx, { roomId: room.id, sender: auth.userId, type: params.eventType!, content }, params.txnId))
+    return json(await sendOrDelay(ctx, { roomId: room.id, sender: auth.userId, type: params.eventType, content }, params.txnId))
   }),
   authed("PUT", `${CLIENT}/rooms/:roomId/state/:eventType/:stateKey`, putState),
   authed("PUT", `${CLIENT}/rooms/:roomId/state/:eventType`, putState),
   authed("GET", `${CLIENT}/rooms/:roomId/state/:eventType/:stateKey`, getState),
   authed("GET", `${CLIENT}/rooms/:roomId/state/:eventType`, getState),
   authed("GET", `${CLIENT}/rooms/:roomId/state`, ({ env, auth, params }) => {
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     const pos = readablePos(room, auth.userId)
     const viewer = { now: env.now(), tokenKey: auth.tokenKey }
     return json([...room.stateAt(pos === Infinity ? room.lastPos : pos).values()].map((e) => clientEvent(e, viewer)))
   }),
   authed("PUT", `${CLIENT}/rooms/:roomId/redact/:eventId/:txnId`, async ({ env, auth, params, body }) => {
     const { store } = env
-    const room = requireRoom(store, params.roomId!)
+    const room = requireRoom(store, params.roomId)
     const reason = optString(asObject(body), "reason")
-    const txn = { tokenKey: auth.tokenKey, scope: `redact/${room.id}`, txnId: params.txnId! }
+    const txn = { tokenKey: auth.tokenKey, scope: `redact/${room.id}`, txnId: params.txnId }
     const earlier = store.txns.get(store.txnKey(txn))
     if (earlier !== undefined) {
       await store.whenDurable(room.byId.get(earlier)?.pos ?? 0)
       return json({ event_id: earlier })
     }
-    const p = redactionProposal(room, auth.userId, params.eventId!, reason === undefined ? {} : { reason })
+    const p = redactionProposal(room, auth.userId, params.eventId, reason === undefined ? {} : { reason })
     return json({ event_id: await writeEvent(store, p, txn) })
   }),
   authed("GET", `${CLIENT}/rooms/:roomId/messages`, ({ env, auth, params, query }) => {
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     const upper = Math.min(readablePos(room, auth.userId), env.store.durablePos)
     const dir = dirOf(query)
     const fromToken = tokenParam(query, "from")
@@ -250,18 +250,18 @@ export const routes: ReadonlyArray<Route> = [
           })
         : []
     return json({
-      start: streamToken(from === Infinity ? room.lastPos : from),
+      start: streamToken(from),
       ...(page.next !== undefined && { end: streamToken(page.next) }),
       chunk: page.chunk.map((e) => clientEvent(e, viewer)),
       state
     })
   }),
   authed("GET", `${CLIENT}/rooms/:roomId/event/:eventId`, ({ env, auth, params }) => {
-    const { entry } = visibleEvent(env, auth, params.roomId!, params.eventId!)
+    const { entry } = visibleEvent(env, auth, params.roomId, params.eventId)
     return json(clientEvent(entry, { now: env.now(), tokenKey: auth.tokenKey }))
   }),
   authed("GET", `${CLIENT}/rooms/:roomId/context/:eventId`, ({ env, auth, params, query }) => {
-    const { room, entry } = visibleEvent(env, auth, params.roomId!, params.eventId!)
+    const { room, entry } = visibleEvent(env, auth, params.roomId, params.eventId)
     const upper = Math.min(readablePos(room, auth.userId), env.store.durablePos)
     const limit = Math.min(queryInt(query, "limit") ?? 10, MAX_PAGE)
     const filter = eventFilter(queryJson(query, "filter"))
@@ -283,12 +283,12 @@ export const routes: ReadonlyArray<Route> = [
   authed("GET", "/_matrix/client/v1/rooms/:roomId/relations/:eventId/:relType", relations),
   authed("GET", "/_matrix/client/v1/rooms/:roomId/relations/:eventId/:relType/:eventType", relations),
   authed("POST", `${CLIENT}/rooms/:roomId/receipt/:receiptType/:eventId`, async ({ env, auth, params, body }) => {
-    const room = requireRoom(env.store, params.roomId!)
-    await markRead(env, auth, room, params.receiptType!, params.eventId!, optString(asObject(body), "thread_id"))
+    const room = requireRoom(env.store, params.roomId)
+    await markRead(env, auth, room, params.receiptType, params.eventId, optString(asObject(body), "thread_id"))
     return json({})
   }),
   authed("POST", `${CLIENT}/rooms/:roomId/read_markers`, async ({ env, auth, params, body }) => {
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     const o = asObject(body)
     for (const type of receiptTypes) {
       const eventId = optString(o, type)
@@ -299,7 +299,7 @@ export const routes: ReadonlyArray<Route> = [
   // Typing notifications are accepted and dropped: they are ephemeral and nothing here needs them.
   authed("PUT", `${CLIENT}/rooms/:roomId/typing/:userId`, ({ env, auth, params, body }) => {
     if (params.userId !== auth.userId) throw forbidden("Cannot set another user's typing state.")
-    const room = requireRoom(env.store, params.roomId!)
+    const room = requireRoom(env.store, params.roomId)
     if (room.membershipAt(auth.userId) !== "join") throw forbidden(`User ${auth.userId} not in room ${room.id}`)
     if (typeof asObject(body).typing !== "boolean") throw badJson("'typing' must be a boolean.")
     return json({})

@@ -1,0 +1,256 @@
+/**
+ * The service's configuration file (JSON), validated field by field so every mistake is named
+ * with its path. Absent file: the embedded homeserver in `./.widgethost`.
+ */
+import { readFileSync } from "node:fs"
+import type { ApprovalPolicy, PolicyRule, TransportName } from "../../core/src/index.ts"
+
+export type HomeserverConfig =
+  | { readonly kind: "embedded" }
+  | { readonly kind: "token"; readonly url: string; readonly accessToken: string; readonly deviceId: string; readonly userId?: string }
+  | { readonly kind: "password"; readonly url: string; readonly user: string; readonly password: string; readonly deviceId?: string }
+
+export interface ConfiguredWidget {
+  readonly id: string
+  readonly roomId?: string
+  readonly type: string
+  readonly url: string
+  readonly name?: string
+  readonly data?: Readonly<Record<string, unknown>>
+  readonly waitForIframeLoad?: boolean
+  readonly transports?: ReadonlyArray<string>
+}
+
+export interface ServiceConfig {
+  readonly homeserver: HomeserverConfig
+  readonly dataDir: string
+  /** Rooms whose widgets are hosted; empty with the embedded homeserver means "the demo room". */
+  readonly rooms: ReadonlyArray<string>
+  readonly listen: { readonly host: string; readonly port: number; readonly tls?: { readonly cert: string; readonly key: string } }
+  readonly admin: { readonly host: string; readonly port: number; readonly token?: string }
+  readonly transports: { readonly prefer: ReadonlyArray<TransportName> }
+  readonly policy: ApprovalPolicy
+  /** Prompts nobody answers are denied after this long. */
+  readonly approvalTimeoutMs: number
+  readonly widgets: ReadonlyArray<ConfiguredWidget>
+  readonly client: { readonly id: string; readonly theme: string; readonly language: string }
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError"
+}
+
+const defaults: ServiceConfig = {
+  homeserver: { kind: "embedded" },
+  dataDir: ".widgethost",
+  rooms: [],
+  listen: { host: "127.0.0.1", port: 0 },
+  admin: { host: "127.0.0.1", port: 0 },
+  transports: { prefer: ["m.websockets"] },
+  policy: { rules: [] },
+  approvalTimeoutMs: 120_000,
+  widgets: [],
+  client: { id: "io.widgethost", theme: "light", language: "en" }
+}
+
+type Json = Record<string, unknown>
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v)
+
+/** Reads one field with a type check; every complaint names the field's path. */
+class Fields {
+  constructor(private readonly value: Json, private readonly at: string) {}
+  private fail(key: string, want: string): never {
+    throw new ConfigError(`${this.at}${key}: expected ${want}, got ${JSON.stringify(this.value[key])}`)
+  }
+  known(keys: ReadonlyArray<string>): void {
+    for (const key of Object.keys(this.value)) if (!keys.includes(key)) throw new ConfigError(`${this.at}${key}: unknown field (known: ${keys.join(", ")})`)
+  }
+  string(key: string, options: { nonEmpty?: boolean } = { nonEmpty: true }): string | undefined {
+    const v = this.value[key]
+    if (v === undefined) return undefined
+    if (typeof v !== "string" || (options.nonEmpty === true && v.length === 0)) this.fail(key, "a non-empty string")
+    return v
+  }
+  required(key: string): string {
+    const v = this.string(key)
+    if (v === undefined) throw new ConfigError(`${this.at}${key}: required`)
+    return v
+  }
+  port(key: string): number | undefined {
+    const v = this.value[key]
+    if (v === undefined) return undefined
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 65_535) this.fail(key, "a port number 0-65535")
+    return v
+  }
+  positive(key: string): number | undefined {
+    const v = this.value[key]
+    if (v === undefined) return undefined
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) this.fail(key, "a positive number")
+    return v
+  }
+  boolean(key: string): boolean | undefined {
+    const v = this.value[key]
+    if (v === undefined) return undefined
+    if (typeof v !== "boolean") this.fail(key, "true or false")
+    return v
+  }
+  strings(key: string): ReadonlyArray<string> | undefined {
+    const v = this.value[key]
+    if (v === undefined) return undefined
+    if (!Array.isArray(v) || !v.every((s) => typeof s === "string" && s.length > 0)) this.fail(key, "an array of non-empty strings")
+    return v as string[]
+  }
+  object(key: string): Fields | undefined {
+    const v = this.value[key]
+    if (v === undefined) return undefined
+    if (!isObject(v)) this.fail(key, "an object")
+    return new Fields(v, `${this.at}${key}.`)
+  }
+  raw(key: string): unknown {
+    return this.value[key]
+  }
+  array(key: string): ReadonlyArray<Fields> | undefined {
+    const v = this.value[key]
+    if (v === undefined) return undefined
+    if (!Array.isArray(v)) this.fail(key, "an array")
+    return v.map((item, index) => {
+      if (!isObject(item)) throw new ConfigError(`${this.at}${key}[${index}]: expected an object`)
+      return new Fields(item, `${this.at}${key}[${index}].`)
+    })
+  }
+}
+
+const url = (value: string, at: string): string => {
+  try {
+    const parsed = new URL(value)
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error()
+    return value.replace(/\/+$/, "")
+  } catch {
+    throw new ConfigError(`${at}: expected an http(s) URL, got ${JSON.stringify(value)}`)
+  }
+}
+
+const transportNames: Record<string, TransportName> = {
+  "m.websockets": "m.websockets",
+  "org.matrix.msc3009.websockets": "m.websockets",
+  "m.postmessage": "m.postmessage",
+  "org.matrix.msc3009.postmessage": "m.postmessage"
+}
+
+/**
+ * Validates a parsed configuration object.
+ *
+ * @example parseConfig({ rooms: ["!a:hs"], homeserver: { url: "https://hs", accessToken: "t", deviceId: "D" } })
+ */
+export const parseConfig = (input: unknown): ServiceConfig => {
+  if (!isObject(input)) throw new ConfigError("configuration: expected a JSON object")
+  const root = new Fields(input, "")
+  root.known(["homeserver", "dataDir", "rooms", "listen", "admin", "transports", "policy", "approvalTimeoutMs", "widgets", "client"])
+
+  let homeserver: HomeserverConfig = defaults.homeserver
+  const hs = root.object("homeserver")
+  if (hs !== undefined) {
+    hs.known(["url", "accessToken", "deviceId", "userId", "user", "password"])
+    const base = url(hs.required("url"), "homeserver.url")
+    const accessToken = hs.string("accessToken")
+    const user = hs.string("user")
+    if (accessToken !== undefined && user !== undefined) throw new ConfigError("homeserver: give either accessToken (with deviceId) or user and password, not both")
+    if (accessToken !== undefined) {
+      const userId = hs.string("userId")
+      homeserver = { kind: "token", url: base, accessToken, deviceId: hs.required("deviceId"), ...(userId === undefined ? {} : { userId }) }
+    } else if (user !== undefined) {
+      const deviceId = hs.string("deviceId")
+      homeserver = { kind: "password", url: base, user, password: hs.required("password"), ...(deviceId === undefined ? {} : { deviceId }) }
+    } else throw new ConfigError("homeserver: needs accessToken and deviceId, or user and password")
+  }
+
+  const listen = root.object("listen")
+  listen?.known(["host", "port", "tls"])
+  const tls = listen?.object("tls")
+  tls?.known(["cert", "key"])
+  const admin = root.object("admin")
+  admin?.known(["host", "port", "token"])
+  const transports = root.object("transports")
+  transports?.known(["prefer"])
+  const prefer = (transports?.strings("prefer") ?? defaults.transports.prefer).map((name, index) => {
+    const known = transportNames[name]
+    if (known === undefined) throw new ConfigError(`transports.prefer[${index}]: unknown transport ${JSON.stringify(name)} (m.websockets or m.postmessage)`)
+    return known
+  })
+  const policy = root.object("policy")
+  policy?.known(["rules", "clientCapabilities"])
+  const rules: PolicyRule[] = (policy?.array("rules") ?? []).map((rule, index) => {
+    rule.known(["widgetId", "origin", "capability", "decision"])
+    const decision = rule.required("decision")
+    if (decision !== "approve" && decision !== "deny") throw new ConfigError(`policy.rules[${index}].decision: expected "approve" or "deny", got ${JSON.stringify(decision)}`)
+    const widgetId = rule.string("widgetId")
+    const origin = rule.string("origin")
+    return { capability: rule.required("capability"), decision, ...(widgetId === undefined ? {} : { widgetId }), ...(origin === undefined ? {} : { origin }) }
+  })
+  const clientCapabilities = policy?.strings("clientCapabilities")
+  const client = root.object("client")
+  client?.known(["id", "theme", "language"])
+
+  const widgets = (root.array("widgets") ?? []).map((widget): ConfiguredWidget => {
+    widget.known(["id", "roomId", "type", "url", "name", "data", "waitForIframeLoad", "transports"])
+    const data = widget.raw("data")
+    if (data !== undefined && !isObject(data)) throw new ConfigError(`widgets: data of ${String(widget.raw("id"))}: expected an object`)
+    const roomId = widget.string("roomId")
+    const name = widget.string("name")
+    const waitForIframeLoad = widget.boolean("waitForIframeLoad")
+    const list = widget.strings("transports")
+    return {
+      id: widget.required("id"),
+      type: widget.required("type"),
+      url: widget.required("url"),
+      ...(roomId === undefined ? {} : { roomId }),
+      ...(name === undefined ? {} : { name }),
+      ...(data === undefined ? {} : { data: data as Json }),
+      ...(waitForIframeLoad === undefined ? {} : { waitForIframeLoad }),
+      ...(list === undefined ? {} : { transports: list })
+    }
+  })
+  const ids = new Set<string>()
+  for (const w of widgets) {
+    if (ids.has(w.id)) throw new ConfigError(`widgets: duplicate id ${JSON.stringify(w.id)}`)
+    ids.add(w.id)
+  }
+
+  const token = admin?.string("token")
+  return {
+    homeserver,
+    dataDir: root.string("dataDir") ?? defaults.dataDir,
+    rooms: root.strings("rooms") ?? defaults.rooms,
+    listen: {
+      host: listen?.string("host") ?? defaults.listen.host,
+      port: listen?.port("port") ?? defaults.listen.port,
+      ...(tls === undefined ? {} : { tls: { cert: tls.required("cert"), key: tls.required("key") } })
+    },
+    admin: { host: admin?.string("host") ?? defaults.admin.host, port: admin?.port("port") ?? defaults.admin.port, ...(token === undefined ? {} : { token }) },
+    transports: { prefer },
+    policy: { rules, ...(clientCapabilities === undefined ? {} : { clientCapabilities }) },
+    approvalTimeoutMs: root.positive("approvalTimeoutMs") ?? defaults.approvalTimeoutMs,
+    widgets,
+    client: { id: client?.string("id") ?? defaults.client.id, theme: client?.string("theme") ?? defaults.client.theme, language: client?.string("language") ?? defaults.client.language }
+  }
+}
+
+/** Reads and validates a configuration file; absent path: the defaults. */
+export const loadConfig = (path: string | undefined): ServiceConfig => {
+  if (path === undefined) return defaults
+  let text: string
+  try {
+    text = readFileSync(path, "utf8")
+  } catch (error) {
+    throw new ConfigError(`cannot read configuration ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    throw new ConfigError(`configuration ${path} is not valid JSON: ${(error as Error).message}`)
+  }
+  return parseConfig(parsed)
+}
+
+export const defaultConfig = defaults

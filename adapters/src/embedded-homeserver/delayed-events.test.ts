@@ -1,0 +1,141 @@
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, assert, describe, it } from "vitest"
+import type { EmbeddedHomeserver, EmbeddedHomeserverOptions } from "./index.ts"
+import { startEmbeddedHomeserver } from "./index.ts"
+import type { ClientEvent, MatrixErrorBody } from "./testing.ts"
+import { Client, newUser, room } from "./testing.ts"
+
+const UNSTABLE = "/_matrix/client/unstable/org.matrix.msc4140/delayed_events"
+const DELAY = "org.matrix.msc4140.delay"
+
+let hs: EmbeddedHomeserver | undefined
+let dir: string | undefined
+afterEach(async () => {
+  await hs?.close()
+  hs = undefined
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  dir = undefined
+})
+const start = async (options: EmbeddedHomeserverOptions = {}) => (hs = await startEmbeddedHomeserver(options))
+
+interface Listing {
+  readonly scheduled: ReadonlyArray<{ delay_id: string; room_id: string; type: string; state_key?: string; delay: number; running_since: number; content: object }>
+  readonly finalised: ReadonlyArray<{ delayed_event: { delay_id: string }; outcome: string; reason: string; event_id?: string; error?: MatrixErrorBody }>
+}
+
+const timeline = async (c: Client, roomId: string) =>
+  (await c.get<{ chunk: Array<ClientEvent> }>(`${room(roomId)}/messages?dir=f&limit=100`)).body.chunk
+
+const eventually = async (check: () => Promise<boolean>, ms = 5000): Promise<void> => {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail("condition not met in time")
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+describe("delayed events (MSC4140)", () => {
+  it("schedules a message, lists it, and sends it when the delay elapses", async () => {
+    const s = await start()
+    const a = await newUser(s)
+    const roomId = await a.createRoom()
+    const res = await a.put<{ delay_id: string }>(`${room(roomId)}/send/m.room.message/d1?${DELAY}=150`, { body: "later" })
+    assert.equal(res.status, 200)
+    assert.isString(res.body.delay_id)
+    assert.notProperty(res.body, "event_id")
+    const retried = await a.put<{ delay_id: string }>(`${room(roomId)}/send/m.room.message/d1?${DELAY}=150`, { body: "later" })
+    assert.equal(retried.body.delay_id, res.body.delay_id)
+    const listing = (await a.get<Listing>(UNSTABLE)).body
+    assert.deepEqual(
+      listing.scheduled.map((d) => [d.delay_id, d.room_id, d.type, d.delay, d.content]),
+      [[res.body.delay_id, roomId, "m.room.message", 150, { body: "later" }]]
+    )
+    assert.isFalse((await timeline(a, roomId)).some((e) => e.content.body === "later"))
+    await eventually(async () => (await timeline(a, roomId)).some((e) => e.content.body === "later"))
+    const after = (await a.get<Listing>(UNSTABLE)).body
+    assert.deepEqual(after.scheduled, [])
+    assert.equal(after.finalised[0].outcome, "send")
+    assert.equal(after.finalised[0].reason, "delay")
+    assert.isString(after.finalised[0].event_id)
+  })
+
+  it("cancel, restart and send actions, with and without the action in the path", async () => {
+    let now = 1_000_000
+    const s = await start({ now: () => now })
+    const a = await newUser(s)
+    const roomId = await a.createRoom()
+    const schedule = async (txn: string, path = `send/m.room.message/${txn}`) =>
+      (await a.put<{ delay_id: string }>(`${room(roomId)}/${path}?${DELAY}=60000`, { body: txn })).body.delay_id
+    const cancelled = await schedule("c")
+    const restarted = await schedule("r")
+    const sent = await schedule("s")
+    const anon = new Client(s.baseUrl)
+    assert.equal((await anon.post(`${UNSTABLE}/${cancelled}`, { action: "cancel" })).status, 200)
+    now += 5000
+    assert.equal((await anon.post(`${UNSTABLE}/${restarted}/restart`)).status, 200)
+    assert.equal((await anon.post(`/_matrix/client/v1/delayed_events/${sent}/send`)).status, 200)
+    // `send` is safe to retry; a cancelled or unknown one is gone.
+    assert.equal((await anon.post(`${UNSTABLE}/${sent}`, { action: "send" })).status, 200)
+    const gone = await anon.post<MatrixErrorBody>(`${UNSTABLE}/${cancelled}`, { action: "send" })
+    assert.equal(gone.status, 404)
+    assert.equal(gone.body.errcode, "M_NOT_FOUND")
+    assert.equal((await anon.post(`${UNSTABLE}/nope`, { action: "cancel" })).status, 404)
+    assert.equal((await anon.post(`${UNSTABLE}/${restarted}`, { action: "explode" })).status, 400)
+
+    const bodies = (await timeline(a, roomId)).filter((e) => e.type === "m.room.message").map((e) => e.content.body)
+    assert.deepEqual(bodies, ["s"])
+    const listing = (await a.get<Listing>(UNSTABLE)).body
+    assert.deepEqual(
+      listing.scheduled.map((d) => [d.delay_id, d.running_since]),
+      [[restarted, 1_005_000]]
+    )
+    const scheduledOnly = (await a.get<Listing>(`${UNSTABLE}?status=scheduled`)).body
+    assert.notProperty(scheduledOnly, "finalised")
+    assert.equal((await a.get(`${UNSTABLE}?status=bogus`)).status, 400)
+    assert.sameMembers(
+      listing.finalised.map((f) => `${f.delayed_event.delay_id}:${f.outcome}:${f.reason}`),
+      [`${cancelled}:cancel:action`, `${sent}:send:action`]
+    )
+  })
+
+  it("delays state events, judges power at send time, and refuses over-long delays", async () => {
+    const s = await start()
+    const a = await newUser(s)
+    const b = await newUser(s)
+    const roomId = await a.createRoom({ preset: "public_chat" })
+    await b.join(roomId)
+    const stateKey = encodeURIComponent(`${b.userId}_DEVICE`)
+    // b may not set this state (50 needed), but scheduling is allowed: power is checked when sent.
+    const scheduled = await b.put<{ delay_id: string }>(`${room(roomId)}/state/org.example.call.member/${stateKey}?${DELAY}=60000`, { joined: true })
+    assert.equal(scheduled.status, 200)
+    const failed = await new Client(s.baseUrl).post<MatrixErrorBody>(`${UNSTABLE}/${scheduled.body.delay_id}/send`)
+    assert.equal(failed.status, 403)
+    const listing = (await b.get<Listing>(UNSTABLE)).body
+    assert.equal(listing.finalised[0].reason, "error")
+    assert.equal(listing.finalised[0].error?.errcode, "M_FORBIDDEN")
+
+    const own = await a.put<{ delay_id: string }>(`${room(roomId)}/state/org.example.call.member/${encodeURIComponent(a.userId)}?${DELAY}=60000`, {})
+    await new Client(s.baseUrl).post(`${UNSTABLE}/${own.body.delay_id}/send`)
+    assert.deepEqual((await a.get(`${room(roomId)}/state/org.example.call.member/${encodeURIComponent(a.userId)}`)).body, {})
+
+    const tooLong = await a.put<MatrixErrorBody>(`${room(roomId)}/send/m.room.message/x?${DELAY}=${30 * 24 * 3600 * 1000}`, { body: "x" })
+    assert.equal(tooLong.status, 400)
+    assert.equal(tooLong.body["org.matrix.msc4140.errcode"], "M_MAX_DELAY_EXCEEDED")
+  })
+
+  it("survives a restart and fires afterwards", async () => {
+    dir = await mkdtemp(join(tmpdir(), "widgethost-hs-delayed-"))
+    let s = await start({ dataDir: dir })
+    const session = await s.ensureUser("alice", "pw")
+    const a = new Client(s.baseUrl, session)
+    const roomId = await a.createRoom()
+    await a.put(`${room(roomId)}/send/m.room.message/later?${DELAY}=400`, { body: "after restart" })
+    await s.close()
+    s = await start({ dataDir: dir })
+    const again = new Client(s.baseUrl, session)
+    assert.lengthOf((await again.get<Listing>(UNSTABLE)).body.scheduled, 1)
+    await eventually(async () => (await timeline(again, roomId)).some((e) => e.content.body === "after restart"))
+  })
+})

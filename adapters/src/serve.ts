@@ -1,0 +1,274 @@
+/**
+ * `widgethost serve`: one process hosting the widgets of a Matrix account. With no homeserver
+ * configured it runs the embedded homeserver in the data directory, with a local account and a
+ * public demo room (with a demo websocket widget) that other local clients can join.
+ */
+import { randomBytes } from "node:crypto"
+import { mkdirSync, readFileSync, writeFileSync, accessSync, constants, renameSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { headlessHost, type HostTransports } from "../../core/src/index.ts"
+import { createEngine, type Engine } from "../../machines/src/index.ts"
+import { type ServiceConfig } from "./config.ts"
+import { startEmbeddedHomeserver, type EmbeddedHomeserver } from "./embedded-homeserver/index.ts"
+import type { Logger } from "./log.ts"
+import { connectHomeserver, type MatrixHomeserver } from "./matrix-homeserver.ts"
+import { startWebsocketTransport, type WebsocketTransport } from "./websocket.ts"
+import { WidgetHost } from "./widget-host.ts"
+import { ApprovalQueue } from "./approvals.ts"
+import { MessageLog, startAdminServer } from "./admin.ts"
+
+export interface ReadyLine {
+  readonly ready: {
+    readonly homeserver: string
+    readonly user_id: string
+    readonly device_id: string
+    readonly rooms: ReadonlyArray<string>
+    readonly admin_url: string
+    readonly admin_token: string
+    readonly widgets: ReadonlyArray<{ readonly id: string; readonly room_id: string | null; readonly transport: string; readonly url: string }>
+  }
+}
+
+export interface RunningService {
+  readonly ready: ReadyLine
+  readonly engine: Engine
+  readonly homeserver: MatrixHomeserver
+  readonly embedded?: EmbeddedHomeserver
+  readonly approvals: ApprovalQueue
+  readonly stop: () => Promise<void>
+}
+
+/** A startup failure the user can fix; the CLI prints its message in one line and exits 2. */
+export class StartupError extends Error {
+  override readonly name = "StartupError"
+}
+
+/** What the service remembers about itself between runs of the embedded default. */
+interface ServiceState {
+  readonly password: string
+  readonly demoRoom?: string
+  readonly adminToken: string
+  /** The embedded homeserver keeps its port, so its URL (and every client's session) survives restarts. */
+  readonly homeserverPort?: number
+}
+
+const writeJsonAtomically = (file: string, value: unknown) => {
+  writeFileSync(`${file}.tmp`, JSON.stringify(value, null, 2), { mode: 0o600 })
+  renameSync(`${file}.tmp`, file)
+}
+
+const prepareDataDir = (dir: string): string => {
+  const absolute = resolve(dir)
+  try {
+    mkdirSync(absolute, { recursive: true })
+    accessSync(absolute, constants.W_OK)
+    writeFileSync(join(absolute, ".write-test"), "")
+  } catch (error) {
+    throw new StartupError(`data directory ${absolute} is not writable (${(error as NodeJS.ErrnoException).code ?? String(error)})`)
+  }
+  return absolute
+}
+
+const loadState = (file: string): ServiceState => {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as ServiceState
+  } catch {
+    const state = { password: randomBytes(18).toString("base64url"), adminToken: randomBytes(24).toString("base64url") }
+    writeJsonAtomically(file, state)
+    return state
+  }
+}
+
+/** The demo widget: a websocket widget whose URL carries its websocket URI in the fragment. */
+const demoWidget = {
+  type: "m.custom",
+  url: "https://widgethost.invalid/demo#ws=$matrix_websocket_uri&room=$matrix_room_id&user=$matrix_user_id",
+  name: "Demo widget",
+  data: {},
+  waitForIframeLoad: false,
+  transports: ["m.websockets"]
+}
+
+/** Creates the public demo room once (alias #demo), with the demo widget in its state. */
+const ensureDemoRoom = async (baseUrl: string, accessToken: string, known: string | undefined): Promise<string> => {
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${baseUrl}/_matrix/client/v3${path}`, {
+      method,
+      headers: { authorization: `Bearer ${accessToken}`, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) })
+    })
+    const json = (await response.json()) as Record<string, unknown>
+    if (!response.ok) throw new StartupError(`embedded homeserver refused ${method} ${path}: ${String(json.errcode)} ${String(json.error)}`)
+    return json
+  }
+  if (known !== undefined) return known
+  const created = await call("POST", "/createRoom", {
+    preset: "public_chat",
+    visibility: "public",
+    name: "widgethost demo",
+    topic: "Widgets hosted by widgethost",
+    room_alias_name: "demo",
+    initial_state: [{ type: "im.vector.modular.widgets", state_key: "demo", content: { id: "demo", ...demoWidget } }]
+  })
+  return String(created.room_id)
+}
+
+export const serve = async (config: ServiceConfig, log: Logger): Promise<RunningService> => {
+  const dataDir = prepareDataDir(config.dataDir)
+  const stateFile = join(dataDir, "service.json")
+  let state = loadState(stateFile)
+  const cleanups: Array<() => Promise<void> | void> = []
+  const stopAll = async () => {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup()
+      } catch (error) {
+        log("warn", "error while stopping", { error: String(error) })
+      }
+    }
+    cleanups.length = 0
+  }
+
+  try {
+    let embedded: EmbeddedHomeserver | undefined
+    let baseUrl: string
+    let rooms = config.rooms
+    let auth: Parameters<typeof connectHomeserver>[0]["auth"]
+    if (config.homeserver.kind === "embedded") {
+      try {
+        embedded = await startEmbeddedHomeserver({ dataDir: join(dataDir, "homeserver"), port: state.homeserverPort ?? 0 })
+      } catch (error) {
+        throw new StartupError(`cannot start the embedded homeserver on port ${state.homeserverPort ?? 0}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+      }
+      cleanups.push(() => embedded!.close())
+      baseUrl = embedded.baseUrl
+      const port = Number(new URL(baseUrl).port)
+      if (port !== state.homeserverPort) writeJsonAtomically(stateFile, (state = { ...state, homeserverPort: port }))
+      const account = await embedded.ensureUser("widgethost", state.password)
+      if (rooms.length === 0) {
+        const demoRoom = await ensureDemoRoom(baseUrl, account.accessToken, state.demoRoom)
+        if (demoRoom !== state.demoRoom) writeJsonAtomically(stateFile, (state = { ...state, demoRoom }))
+        rooms = [demoRoom]
+      }
+      auth = { user: "widgethost", password: state.password }
+      log("info", "embedded homeserver started", { url: baseUrl })
+    } else {
+      baseUrl = config.homeserver.url
+      auth =
+        config.homeserver.kind === "token"
+          ? { accessToken: config.homeserver.accessToken, deviceId: config.homeserver.deviceId, ...(config.homeserver.userId === undefined ? {} : { userId: config.homeserver.userId }) }
+          : { user: config.homeserver.user, password: config.homeserver.password, ...(config.homeserver.deviceId === undefined ? {} : { deviceId: config.homeserver.deviceId }) }
+    }
+
+    let homeserver: MatrixHomeserver
+    try {
+      homeserver = await connectHomeserver({
+        baseUrl,
+        auth,
+        dataDir: join(dataDir, "account"),
+        retry: { maxAttempts: 2 },
+        onError: (error) => log("debug", "homeserver adapter", { error: String(error) })
+      })
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error)
+      throw new StartupError(`cannot reach the homeserver at ${baseUrl}: ${message}`)
+    }
+    cleanups.push(() => homeserver.stop())
+
+    const approvals = new ApprovalQueue()
+    const messages = new MessageLog()
+    const engine = createEngine({
+      homeserver,
+      approver: approvals.approver,
+      policy: config.policy,
+      limits: { approvalTimeoutMs: config.approvalTimeoutMs },
+      onReport: (sessionId, widgetId, report) => log("debug", "session report", { sessionId, widgetId, report })
+    })
+    cleanups.push(() => engine.stop())
+    engine.setViewedRoom(rooms[0])
+
+    // Stopping runs cleanups last-first: the transport closes first (1001 "going away" to every
+    // widget), then the widget registry lets go of what is already closed.
+    let widgets: WidgetHost | undefined
+    cleanups.push(() => widgets?.close())
+    let transport: WebsocketTransport
+    try {
+      transport = await startWebsocketTransport({
+        host: config.listen.host,
+        port: config.listen.port,
+        ...(config.listen.tls === undefined ? {} : { tls: { cert: readFileSync(config.listen.tls.cert), key: readFileSync(config.listen.tls.key) } })
+      })
+    } catch (error) {
+      throw new StartupError(`cannot listen for widgets on ${config.listen.host}:${config.listen.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+    }
+    cleanups.push(() => transport.close())
+
+    const changes = new Set<(change: { kind: "sessions" | "approvals" | "widgets" | "message"; sessionId?: string }) => void>()
+    const notify = (change: { kind: "sessions" | "approvals" | "widgets" | "message"; sessionId?: string }) => {
+      for (const listener of changes) listener(change)
+    }
+    const host: HostTransports = { ...headlessHost, prefer: config.transports.prefer.filter((t) => headlessHost.supported.includes(t)) }
+    widgets = new WidgetHost({
+      engine,
+      transport,
+      homeserver,
+      host,
+      baseUrl,
+      client: config.client,
+      onMessage: (sessionId, direction, message) => {
+        messages.record(sessionId, direction, message)
+        notify({ kind: "message", sessionId })
+      },
+      onChange: () => notify({ kind: "sessions" }),
+      onSessionClosed: (sessionId) => messages.forget(sessionId),
+      log: (level, message, fields) => log(level, message, fields)
+    })
+
+    homeserver.start()
+    await widgets.start(rooms, config.widgets)
+
+    const adminToken = config.admin.token ?? state.adminToken
+    let admin: { url: string; close(): Promise<void> }
+    try {
+      admin = await startAdminServer({
+        host: config.admin.host,
+        port: config.admin.port,
+        token: adminToken,
+        model: {
+          widgets: () => widgets!.list(),
+          sessions: () => engine.sessions().map((s) => ({ ...s, state: s.phase })),
+          approvals,
+          closeSession: (sessionId) => {
+            const session = engine.session(sessionId)
+            session?.close("closed from the admin console")
+            return session !== undefined
+          },
+          messageLog: (sessionId) => messages.get(sessionId),
+          onChange: (listener) => {
+            changes.add(listener)
+            return () => changes.delete(listener)
+          }
+        }
+      })
+    } catch (error) {
+      throw new StartupError(`cannot start the admin server on ${config.admin.host}:${config.admin.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+    }
+    cleanups.push(() => admin.close())
+
+    const ready: ReadyLine = {
+      ready: {
+        homeserver: baseUrl,
+        user_id: homeserver.userId,
+        device_id: homeserver.deviceId,
+        rooms,
+        admin_url: admin.url,
+        admin_token: adminToken,
+        widgets: widgets.list().map((w) => ({ id: w.id, room_id: w.roomId ?? null, transport: w.transport, url: w.url }))
+      }
+    }
+    return { ready, engine, homeserver, ...(embedded === undefined ? {} : { embedded }), approvals, stop: stopAll }
+  } catch (error) {
+    await stopAll()
+    throw error
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Scenario 1, fan-out: room events delivered per second to N ready widgets that all receive
+ * `m.room.message` (N = 1, 10, 100, 1000), for both engines and the bare transport floor.
+ *
+ * A round publishes enough events to last about `seconds`, at most `window` events in
+ * flight (published, not yet acknowledged by every widget), and stops the clock when the host
+ * window has dispatched the last widget's acknowledgement. Every widget must have received every
+ * event, or the round throws (a wrong count, never a time).
+ *
+ *   npx tsx test/bench/fan-out.ts [--quick] [--sizes 1,10,100,1000]
+ */
+import { parseArgs } from "node:util"
+import { interleave, median, type Row, type Settings, renderTable, settingsFor, polyfill, silenceConsole, progress } from "./harness.ts"
+import { deliver, floorHost, type Host, MESSAGE_CAPABILITIES, openReady, referenceHost, ROOM, roomMessage, widgethostHost, type BenchWidget } from "./hosts.ts"
+
+export interface FanOutOptions {
+  readonly sizes?: ReadonlyArray<number>
+  /** Seconds per round (the event count adapts to it). */
+  readonly seconds?: number
+  /** Events in flight. */
+  readonly window?: number
+}
+
+const total = (widgets: ReadonlyArray<BenchWidget>) => widgets.reduce((sum, w) => sum + w.received(), 0)
+
+/**
+ * One contestant's round: publish, wait for every acknowledgement, check every widget got every
+ * event. The number of events adapts so that a round lasts about `seconds` (warm-up rounds
+ * calibrate it), because the contestants' rates differ by orders of magnitude.
+ */
+export const deliveryRound = (
+  host: Host,
+  widgets: ReadonlyArray<BenchWidget>,
+  options: { readonly perEvent: number; readonly window: number; readonly seconds: number; readonly make: () => Parameters<Host["publish"]>[0] }
+) => {
+  const { perEvent, window, seconds, make } = options
+  let events = Math.max(1, Math.round(2_000 / perEvent))
+  return async () => {
+    const before = total(widgets)
+    const took = await deliver(host, { events, perEvent, window, make })
+    const got = total(widgets) - before
+    if (got !== events * perEvent) throw new Error(`${host.name}: ${got} deliveries, expected ${events * perEvent}`)
+    if (host.window.errors > 0 || host.window.droppedOrigin > 0) throw new Error(`${host.name}: listener errors or dropped messages on the host window`)
+    const rate = (events * perEvent) / took
+    events = Math.max(1, Math.min(1_000_000, Math.round((rate * seconds) / perEvent)))
+    return rate
+  }
+}
+
+export const fanOut = async (settings: Settings, options: FanOutOptions = {}): Promise<Row[]> => {
+  const sizes = options.sizes ?? [1, 10, 100, 1000]
+  const seconds = options.seconds ?? (settings.quick ? 0.2 : 0.5)
+  const window = options.window ?? 16
+  const rows: Row[] = []
+  for (const n of sizes) {
+    progress(`fan-out: ${n} widgets`)
+    const plans = Array.from({ length: n }, (_, i) => ({ id: `fan-${i}`, roomId: ROOM, capabilities: MESSAGE_CAPABILITIES }))
+    const hosts = [widgethostHost(), referenceHost(), floorHost()]
+    const contestants = []
+    for (const host of hosts) {
+      const widgets = await openReady(host, plans)
+      contestants.push({ name: host.name, round: deliveryRound(host, widgets, { perEvent: n, window, seconds, make: () => roomMessage() }) })
+    }
+    const samples = await interleave(settings, contestants)
+    for (const host of hosts) host.stop()
+    const ours = median(samples.get("widgethost")!)
+    const detail = { widgets: n, secondsPerRound: seconds, inFlight: window, rounds: Object.fromEntries(samples) }
+    rows.push({
+      scenario: `1 fan-out, N=${n}`,
+      metric: "deliveries/s",
+      unit: "1/s",
+      ours,
+      against: { name: "matrix-widget-api", value: median(samples.get("matrix-widget-api")!) },
+      better: "higher",
+      ...(n === 100 ? { target: { text: ">= 8x", minRatio: 8 } } : {}),
+      detail
+    })
+    rows.push({
+      scenario: `1 fan-out, N=${n}`,
+      metric: "deliveries/s",
+      unit: "1/s",
+      ours,
+      against: { name: "transport floor", value: median(samples.get("transport floor")!) },
+      better: "higher",
+      ...(n === 100 ? { target: { text: ">= 0.6x", minRatio: 0.6 } } : {}),
+      detail
+    })
+  }
+  return rows
+}
+
+if (process.argv[1] === import.meta.filename) {
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, sizes: { type: "string" } } })
+  polyfill()
+  const restore = silenceConsole()
+  const rows = await fanOut(settingsFor(values.quick), values.sizes === undefined ? {} : { sizes: values.sizes.split(",").map(Number) })
+  restore()
+  console.log(renderTable(rows))
+}

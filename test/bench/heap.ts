@@ -1,0 +1,130 @@
+/**
+ * Scenario 5, heap bytes per ready idle session at 1000 sessions. Each engine is measured in its
+ * own fresh child process (`node --expose-gc`), so neither sees the other's garbage or code:
+ *
+ *   1. build a host and negotiate a few widgets (compiles the code paths), forced GC, heap used;
+ *   2. negotiate 1000 widgets until ready, then cut the widget sides loose (their listeners and
+ *      `WidgetApi` objects go: what remains is what the host keeps per session, plus the fake
+ *      iframe and window objects, the same for both engines); forced GC, heap used;
+ *   3. bytes per session = the difference / 1000. Repeated `rounds` times in the child (a new
+ *      host each time), median reported.
+ *
+ *   npx tsx test/bench/heap.ts [--quick]          (spawns the children)
+ *   node --expose-gc --import tsx test/bench/heap.ts --child --engine widgethost --sessions 1000
+ */
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { median, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
+import { type EngineName, hostFor, MESSAGE_CAPABILITIES, openReady, ROOM } from "./hosts.ts"
+
+export interface HeapOptions {
+  readonly sessions?: number
+}
+
+interface ChildResult {
+  readonly engine: EngineName
+  readonly sessions: number
+  readonly bytesPerSession: ReadonlyArray<number>
+  readonly withWidgetSide: ReadonlyArray<number>
+}
+
+const collect = async (): Promise<number> => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error("heap: run with node --expose-gc")
+  for (let i = 0; i < 4; i++) {
+    gc()
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return process.memoryUsage().heapUsed
+}
+
+/** In the child: what one engine keeps per ready, idle session. */
+const measureHere = async (engine: EngineName, sessions: number, rounds: number): Promise<ChildResult> => {
+  const warm = hostFor(engine)
+  await openReady(warm, Array.from({ length: 50 }, (_, i) => ({ id: `warm-${i}`, roomId: ROOM, capabilities: MESSAGE_CAPABILITIES })))
+  warm.stop()
+  const bytesPerSession: number[] = []
+  const withWidgetSide: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    const host = hostFor(engine)
+    const before = await collect()
+    let widgets = await openReady(host, Array.from({ length: sessions }, (_, i) => ({ id: `idle-${i}`, roomId: ROOM, capabilities: MESSAGE_CAPABILITIES })))
+    // Let the last acknowledgements land and per-request timers be cleared.
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve))
+    withWidgetSide.push(((await collect()) - before) / sessions)
+    for (const widget of widgets) widget.detach()
+    widgets = []
+    bytesPerSession.push(((await collect()) - before) / sessions)
+    host.stop()
+  }
+  return { engine, sessions, bytesPerSession, withWidgetSide }
+}
+
+const child = (engine: EngineName, sessions: number, rounds: number): Promise<ChildResult> =>
+  new Promise((resolve, reject) => {
+    const proc = spawn(
+      process.execPath,
+      ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "--child", "--engine", engine, "--sessions", String(sessions), "--rounds", String(rounds)],
+      { stdio: ["ignore", "pipe", "inherit"] }
+    )
+    let out = ""
+    proc.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
+    proc.on("error", reject)
+    proc.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`heap child for ${engine} exited with ${code}`))
+      try {
+        resolve(JSON.parse(out.trim().split("\n").pop() ?? "") as ChildResult)
+      } catch (error) {
+        reject(new Error(`heap child for ${engine} printed no result: ${String(error)}`))
+      }
+    })
+  })
+
+export const heap = async (settings: Settings, options: HeapOptions = {}): Promise<Row[]> => {
+  const sessions = options.sessions ?? 1000
+  const rounds = settings.quick ? 1 : 3
+  progress(`heap: ${sessions} idle ready sessions, each engine in its own process`)
+  const ours = await child("widgethost", sessions, rounds)
+  const reference = await child("matrix-widget-api", sessions, rounds)
+  return [
+    {
+      scenario: `5 heap per idle ready session, ${sessions} sessions`,
+      metric: "heap per session",
+      unit: "bytes",
+      ours: median(ours.bytesPerSession),
+      against: { name: "matrix-widget-api", value: median(reference.bytesPerSession) },
+      better: "lower",
+      target: { text: "<= 0.5x bytes", minRatio: 2 },
+      detail: {
+        sessions,
+        rounds,
+        note: "host side only (widget sides cut loose); fake iframe/window objects included for both",
+        widgethost: ours,
+        "matrix-widget-api": reference
+      }
+    }
+  ]
+}
+
+if (process.argv[1] === import.meta.filename) {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      child: { type: "boolean", default: false },
+      engine: { type: "string", default: "widgethost" },
+      sessions: { type: "string", default: "1000" },
+      rounds: { type: "string", default: "3" }
+    }
+  })
+  polyfill()
+  const restore = silenceConsole()
+  if (values.child) {
+    const result = await measureHere(values.engine as EngineName, Number(values.sessions), Number(values.rounds))
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+  } else {
+    const rows = await heap(settingsFor(values.quick), { sessions: Number(values.sessions) })
+    restore()
+    console.log(renderTable(rows))
+  }
+}

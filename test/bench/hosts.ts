@@ -1,0 +1,320 @@
+/**
+ * The contestants, set up the same way: a host page (one {@link FakeWindow}) embedding widgets,
+ * each widget in its own fake iframe running matrix-widget-api's real `WidgetApi`, so the widget
+ * side costs the same whoever hosts it.
+ *
+ * - `widgethost`: `createEngine` behind our postMessage adapter (`attachPostMessageTransport`,
+ *   one `message` listener per widget on the host window, as the adapter does in a browser),
+ *   with a homeserver port that answers at once and an approver that approves everything.
+ * - `matrix-widget-api`: one `ClientWidgetApi(widget, iframe, driver)` per widget, all listening
+ *   on the one host window as in Element Web, each with a `WidgetDriver` that approves
+ *   everything and answers at once; room events reach it through `feedEvent(raw)` for every
+ *   widget, as Element Web's `StopGapWidget` does, with `setViewedRoomId(room)` set.
+ * - `transport floor`: no engine at all; the same messages through the same fake windows
+ *   (a structured clone and a task per message, both ways) with a bare echo on the widget side.
+ */
+import type { HomeserverPort, HomeserverUpdate, RoomEvent, WidgetDefinition } from "@widgethost/core"
+import { createEngine, type Engine } from "@widgethost/machines"
+import { Effect } from "effect"
+import { ClientWidgetApi, type IRoomEvent, type ISendEventDetails, type IWidgetApiRequest, Widget, WidgetApi, WidgetDriver } from "matrix-widget-api"
+import { attachPostMessageTransport, type PostMessageTransport } from "../../adapters/src/post-message.ts"
+import { asGlobalWindow, FakeFrame, FakeWindow } from "./fake-window.ts"
+
+export const ROOM = "!bench:example.org"
+export const USER = "@bench:example.org"
+export const HOST_ORIGIN = "https://client.example.org"
+export const WIDGET_ORIGIN = "https://widget.example.org"
+export const WIDGET_URL = `${WIDGET_ORIGIN}/index.html`
+
+export const receiveEvent = (type: string) => `org.matrix.msc2762.receive.event:${type}`
+export const sendEvent = (type: string) => `org.matrix.msc2762.send.event:${type}`
+
+/** The capability set of every widget that sends and receives room messages. */
+export const MESSAGE_CAPABILITIES: ReadonlyArray<string> = [sendEvent("m.room.message"), receiveEvent("m.room.message")]
+
+/** What a widget is: its id, the room it lives in, the capabilities it asks for. */
+export interface WidgetPlan {
+  readonly id: string
+  readonly roomId: string
+  readonly capabilities: ReadonlyArray<string>
+}
+
+export type EngineName = "widgethost" | "matrix-widget-api"
+
+/** One embedded widget as the scenarios drive it. */
+export interface BenchWidget {
+  readonly plan: WidgetPlan
+  /** The widget's side: matrix-widget-api's `WidgetApi` in the widget's window. */
+  readonly api: WidgetApi
+  readonly frame: FakeFrame
+  /** toWidget `send_event` requests the widget received (and acknowledged). */
+  readonly received: () => number
+  /** Resolves when the widget has been told its capabilities (`WidgetApi` emits `ready`). */
+  readonly ready: Promise<void>
+  /** The widget's script runs: `WidgetApi.start()` (it asks the client's versions at once). */
+  readonly start: () => void
+  /** The browser fires the iframe's `load`: the host starts negotiating. */
+  readonly load: () => void
+  /** Cuts the widget side loose (its listeners go), leaving only what the host keeps. */
+  readonly detach: () => void
+}
+
+export interface Host {
+  readonly name: string
+  /** The host page's window: every widget's message lands here. */
+  readonly window: FakeWindow
+  readonly open: (plan: WidgetPlan) => BenchWidget
+  /** One room event from the homeserver, as the client's sync loop hands it over. */
+  readonly publish: (event: RoomEvent) => void
+  readonly stop: () => void
+}
+
+/** The widget's side, identical for both engines: a real `WidgetApi` that acknowledges `send_event`. */
+const widgetSide = (host: FakeWindow, plan: WidgetPlan) => {
+  const window = new FakeWindow(WIDGET_ORIGIN, host)
+  const parent = window.parentProxy()
+  const frame = new FakeFrame(window)
+  const api = asGlobalWindow(window, parent, () => new WidgetApi(plan.id, HOST_ORIGIN))
+  api.requestCapabilities([...plan.capabilities])
+  let received = 0
+  // The documented way for a widget to take room events: prevent the default (an error reply), ack.
+  api.on("action:send_event", (event: CustomEvent<IWidgetApiRequest>) => {
+    event.preventDefault()
+    received++
+    api.transport.reply(event.detail, {})
+  })
+  const ready = new Promise<void>((resolve) => api.once("ready", () => resolve()))
+  return {
+    window,
+    frame,
+    api,
+    ready,
+    received: () => received,
+    start: () => asGlobalWindow(window, parent, () => api.start()),
+    detach: () => {
+      window.listeners.length = 0
+      api.removeAllListeners()
+    }
+  }
+}
+
+// ---- widgethost ------------------------------------------------------------------------------
+
+/** A homeserver that accepts everything at once and publishes only what the bench injects. */
+export const benchHomeserver = (): HomeserverPort & { readonly publish: (update: HomeserverUpdate) => void } => {
+  const listeners = new Set<(update: HomeserverUpdate) => void>()
+  let counter = 0
+  return {
+    userId: USER,
+    deviceId: "BENCH",
+    sendEvent: (request) => Effect.sync(() => ({ roomId: request.roomId, eventId: `$wh${counter++}` })),
+    redact: (request) => Effect.sync(() => ({ roomId: request.roomId, eventId: `$wh${counter++}` })),
+    readEvents: () => Effect.succeed({ events: [] }),
+    readState: () => Effect.succeed([]),
+    sendToDevice: () => Effect.void,
+    turnServers: () => Effect.succeed({ uris: [], username: "", password: "", ttl: 86_400 }),
+    joinedRooms: () => Effect.succeed([ROOM]),
+    subscribe: (listener) => {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    publish: (update) => {
+      for (const listener of listeners) listener(update)
+    }
+  }
+}
+
+export const definitionOf = (plan: WidgetPlan): WidgetDefinition => ({
+  id: plan.id,
+  kind: "room",
+  roomId: plan.roomId,
+  type: "m.custom",
+  url: WIDGET_URL,
+  data: {},
+  waitForIframeLoad: true,
+  transports: ["m.postmessage"]
+})
+
+export const widgethostHost = (): Host & { readonly engine: Engine } => {
+  const window = new FakeWindow(HOST_ORIGIN)
+  const homeserver = benchHomeserver()
+  const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
+  const transports: PostMessageTransport[] = []
+  return {
+    name: "widgethost",
+    window,
+    engine,
+    open: (plan) => {
+      const side = widgetSide(window, plan)
+      const transport = attachPostMessageTransport({
+        iframe: side.frame as unknown as HTMLIFrameElement,
+        widgetUrl: WIDGET_URL,
+        window: window as unknown as Window,
+        open: (send) => engine.openSession({ widget: definitionOf(plan), send, origin: WIDGET_ORIGIN })
+      })
+      transports.push(transport)
+      return { plan, api: side.api, frame: side.frame, ready: side.ready, received: side.received, start: side.start, load: () => side.frame.load(), detach: side.detach }
+    },
+    publish: (event) => homeserver.publish({ _tag: "RoomEvent", event }),
+    stop: () => {
+      for (const transport of transports) transport.detach()
+      engine.stop()
+    }
+  }
+}
+
+// ---- matrix-widget-api -----------------------------------------------------------------------
+
+/** Element Web's driver, minus Element: approves every capability, sends at once, reads nothing. */
+export class BenchDriver extends WidgetDriver {
+  private counter = 0
+  override validateCapabilities(requested: Set<string>): Promise<Set<string>> {
+    return Promise.resolve(requested)
+  }
+  override sendEvent(_type: string, _content: unknown, _stateKey: string | null = null, roomId: string | null = null): Promise<ISendEventDetails> {
+    return Promise.resolve({ roomId: roomId ?? ROOM, eventId: `$ref${this.counter++}` })
+  }
+  override readRoomTimeline(): Promise<IRoomEvent[]> {
+    return Promise.resolve([])
+  }
+  override readRoomState(): Promise<IRoomEvent[]> {
+    return Promise.resolve([])
+  }
+  override getKnownRooms(): string[] {
+    return [ROOM]
+  }
+}
+
+const noop = () => {}
+
+export const referenceHost = (): Host => {
+  const window = new FakeWindow(HOST_ORIGIN)
+  const apis: ClientWidgetApi[] = []
+  return {
+    name: "matrix-widget-api",
+    window,
+    open: (plan) => {
+      const side = widgetSide(window, plan)
+      const widget = new Widget({ id: plan.id, creatorUserId: USER, type: "m.custom", url: WIDGET_URL, waitForIframeLoad: true, data: {} })
+      // Its transport listens on `globalThis`: the host window while it is built.
+      const api = asGlobalWindow(window, undefined, () => new ClientWidgetApi(widget, side.frame as unknown as HTMLIFrameElement, new BenchDriver()))
+      // Element Web tells every widget the viewed room; a room widget's room is the one on screen.
+      api.setViewedRoomId(plan.roomId)
+      apis.push(api)
+      return { plan, api: side.api, frame: side.frame, ready: side.ready, received: side.received, start: side.start, load: () => side.frame.load(), detach: side.detach }
+    },
+    publish: (event) => {
+      // What StopGapWidget does for every timeline event, widget by widget.
+      for (const api of apis) api.feedEvent(event as unknown as IRoomEvent).catch(noop)
+    },
+    stop: () => {
+      for (const api of apis) asGlobalWindow(window, undefined, () => api.stop())
+      apis.length = 0
+    }
+  }
+}
+
+// ---- the transport floor ---------------------------------------------------------------------
+
+/**
+ * No engine: each event is posted to each widget window as the same toWidget `send_event`
+ * request, and a bare widget-side listener posts it back with `response: {}`. What is left is
+ * the transport: a structured clone and a task per message, both ways.
+ */
+export const floorHost = (): Host => {
+  const window = new FakeWindow(HOST_ORIGIN)
+  const widgets: Array<{ readonly window: FakeWindow; readonly plan: WidgetPlan }> = []
+  let seq = 0
+  window.addEventListener("message", noop)
+  return {
+    name: "transport floor",
+    window,
+    open: (plan) => {
+      const child = new FakeWindow(WIDGET_ORIGIN, window)
+      const parent = child.parentProxy()
+      let received = 0
+      child.addEventListener("message", (event) => {
+        received++
+        parent.postMessage({ ...(event.data as object), response: {} }, HOST_ORIGIN)
+      })
+      widgets.push({ window: child, plan })
+      return {
+        plan,
+        api: undefined as unknown as WidgetApi,
+        frame: new FakeFrame(child),
+        ready: Promise.resolve(),
+        received: () => received,
+        start: noop,
+        load: noop,
+        detach: () => void (child.listeners.length = 0)
+      }
+    },
+    publish: (event) => {
+      for (const { window: child, plan } of widgets) {
+        if (plan.roomId !== event.room_id) continue
+        child.postMessage({ api: "toWidget", widgetId: plan.id, requestId: `floor-${seq++}`, action: "send_event", data: event }, WIDGET_ORIGIN)
+      }
+    },
+    stop: () => {
+      widgets.length = 0
+    }
+  }
+}
+
+export const hostFor = (name: EngineName): Host => (name === "widgethost" ? widgethostHost() : referenceHost())
+
+let eventCounter = 0
+
+/** A room message as a homeserver would hand it over. */
+export const roomMessage = (roomId = ROOM, type = "m.room.message"): RoomEvent => {
+  const n = eventCounter++
+  return {
+    type,
+    event_id: `$event${n}:example.org`,
+    room_id: roomId,
+    sender: "@alice:example.org",
+    origin_server_ts: 1_700_000_000_000 + n,
+    content: { msgtype: "m.text", body: `benchmark message number ${n}` },
+    unsigned: { age: 10 }
+  }
+}
+
+/** Opens `plans` on `host`, starts every widget, loads every frame, and waits until all are ready. */
+export const openReady = async (host: Host, plans: ReadonlyArray<WidgetPlan>, timeoutMs = 60_000): Promise<BenchWidget[]> => {
+  const widgets = plans.map((plan) => host.open(plan))
+  for (const widget of widgets) widget.start()
+  for (const widget of widgets) widget.load()
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    Promise.all(widgets.map((w) => w.ready)),
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${host.name}: ${plans.length} widgets not ready within ${timeoutMs} ms`)), timeoutMs)))
+  ]).finally(() => clearTimeout(timer))
+  return widgets
+}
+
+/**
+ * Publishes `events` room events, keeping at most `window` of them in flight (published but not
+ * yet acknowledged by every widget that receives them), and resolves with the seconds it took
+ * until the host window had dispatched every acknowledgement: `events × perEvent` of them.
+ */
+export const deliver = (host: Host, options: { readonly events: number; readonly perEvent: number; readonly window: number; readonly make: () => RoomEvent }): Promise<number> =>
+  new Promise((resolve) => {
+    const { events, perEvent, window: inFlight, make } = options
+    const base = host.window.dispatched
+    const target = base + events * perEvent
+    let published = 0
+    const pump = () => {
+      const done = Math.floor((host.window.dispatched - base) / perEvent)
+      while (published < events && published - done < inFlight) {
+        published++
+        host.publish(make())
+      }
+    }
+    const started = performance.now()
+    host.window.onDispatched = () => {
+      if (host.window.dispatched < target) return pump()
+      host.window.onDispatched = undefined
+      resolve((performance.now() - started) / 1000)
+    }
+    pump()
+  })

@@ -1,0 +1,79 @@
+/**
+ * Scenario 3, fromWidget `send_event` round trips per second: one ready widget sends room
+ * messages with `WidgetApi.sendRoomEvent` and waits for each answer (the host asked its
+ * homeserver port or driver, which answers at once), one at a time and with 100 in flight.
+ *
+ *   npx tsx test/bench/round-trips.ts [--quick]
+ */
+import { parseArgs } from "node:util"
+import { interleave, median, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
+import { type BenchWidget, type Host, MESSAGE_CAPABILITIES, openReady, referenceHost, ROOM, widgethostHost } from "./hosts.ts"
+
+export interface RoundTripOptions {
+  readonly inFlight?: ReadonlyArray<number>
+  readonly seconds?: number
+}
+
+/** Sends `count` events keeping `inFlight` unanswered; resolves with the seconds it took. */
+export const sendMany = (widget: BenchWidget, count: number, inFlight: number): Promise<number> =>
+  new Promise((resolve, reject) => {
+    let sent = 0
+    let answered = 0
+    const started = performance.now()
+    const next = (): void => {
+      const n = sent++
+      widget.api.sendRoomEvent("m.room.message", { msgtype: "m.text", body: `round trip ${n}` }).then((answer) => {
+        if (typeof answer.event_id !== "string") return reject(new Error(`answer without event_id: ${JSON.stringify(answer)}`))
+        answered++
+        if (answered === count) return resolve((performance.now() - started) / 1000)
+        if (sent < count) next()
+      }, reject)
+    }
+    while (sent < Math.min(inFlight, count)) next()
+  })
+
+const roundOf = (widget: BenchWidget, inFlight: number, seconds: number) => {
+  let count = Math.max(inFlight, 500)
+  return async () => {
+    const took = await sendMany(widget, count, inFlight)
+    const rate = count / took
+    count = Math.max(inFlight, Math.round(rate * seconds))
+    return rate
+  }
+}
+
+export const roundTrips = async (settings: Settings, options: RoundTripOptions = {}): Promise<Row[]> => {
+  const seconds = options.seconds ?? (settings.quick ? 0.2 : 0.5)
+  const rows: Row[] = []
+  for (const inFlight of options.inFlight ?? [1, 100]) {
+    progress(`round trips: ${inFlight} in flight`)
+    const hosts: Host[] = [widgethostHost(), referenceHost()]
+    const contestants = []
+    for (const host of hosts) {
+      const [widget] = await openReady(host, [{ id: "sender", roomId: ROOM, capabilities: MESSAGE_CAPABILITIES }])
+      contestants.push({ name: host.name, round: roundOf(widget, inFlight, seconds) })
+    }
+    const samples = await interleave(settings, contestants)
+    for (const host of hosts) host.stop()
+    rows.push({
+      scenario: `3 send_event round trips, ${inFlight === 1 ? "sequential" : `${inFlight} in flight`}`,
+      metric: "round trips/s",
+      unit: "1/s",
+      ours: median(samples.get("widgethost")!),
+      against: { name: "matrix-widget-api", value: median(samples.get("matrix-widget-api")!) },
+      better: "higher",
+      target: { text: ">= 2x", minRatio: 2 },
+      detail: { inFlight, secondsPerRound: seconds, rounds: Object.fromEntries(samples) }
+    })
+  }
+  return rows
+}
+
+if (process.argv[1] === import.meta.filename) {
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } })
+  polyfill()
+  const restore = silenceConsole()
+  const rows = await roundTrips(settingsFor(values.quick))
+  restore()
+  console.log(renderTable(rows))
+}

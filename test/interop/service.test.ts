@@ -1,0 +1,240 @@
+/**
+ * The service end to end through the real command: `widgethost serve` on the embedded
+ * homeserver, a websocket widget connecting to its rendered URL, approval through the admin API,
+ * a message from another account reaching the widget, restart and resume, and every bad-input
+ * case failing with one clear line and exit code 2.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import WebSocket from "ws"
+
+const root = join(import.meta.dirname, "..", "..")
+const children: ChildProcess[] = []
+const dirs: string[] = []
+
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL")
+      await new Promise((resolve) => child.once("exit", resolve))
+    }
+  }
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "widgethost-service-"))
+  dirs.push(dir)
+  return dir
+}
+
+interface Ready {
+  ready: { homeserver: string; user_id: string; device_id: string; rooms: string[]; admin_url: string; admin_token: string; widgets: Array<{ id: string; room_id: string | null; transport: string; url: string }> }
+}
+
+const start = (args: string[]) => {
+  // One process (not the tsx wrapper, which would leave its child behind when killed).
+  const child = spawn(process.execPath, ["--import", "tsx", join(root, "adapters/src/cli.ts"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+  children.push(child)
+  let stdout = ""
+  let stderr = ""
+  child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  const ready = new Promise<Ready>((resolve, reject) => {
+    const check = () => {
+      const line = stdout.split("\n")[0]
+      if (stdout.includes("\n")) resolve(JSON.parse(line!) as Ready)
+    }
+    child.stdout!.on("data", check)
+    void exited.then((code) => reject(new Error(`exited ${code}: ${stderr}`)))
+  })
+  ready.catch(() => {}) // awaited only by tests that expect a start
+  return { child, ready, exited, output: () => ({ stdout, stderr }) }
+}
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => resolve(port))
+    })
+  })
+
+/** A scripted websocket widget: answers the host's requests, collects what it is sent. */
+const connectWidget = async (url: string, capabilities: string[]) => {
+  const wsUri = decodeURIComponent(/[#&]ws=([^&]+)/.exec(url)![1]!)
+  const socket = new WebSocket(wsUri)
+  const received: Array<Record<string, unknown>> = []
+  const waiters: Array<() => void> = []
+  socket.on("message", (data) => {
+    const message = JSON.parse(data.toString()) as Record<string, unknown>
+    received.push(message)
+    if (message.api === "toWidget" && !("response" in message)) {
+      const response = message.action === "capabilities" ? { capabilities } : message.action === "supported_api_versions" ? { supported_versions: ["0.0.2"] } : {}
+      socket.send(JSON.stringify({ ...message, response }))
+    }
+    for (const waiter of waiters.splice(0)) waiter()
+  })
+  await new Promise((resolve, reject) => (socket.once("open", resolve), socket.once("error", reject)))
+  const widgetId = /\/widget\//.test(wsUri) ? "demo" : "demo"
+  socket.send(JSON.stringify({ api: "fromWidget", widgetId, requestId: "hello", action: "supported_api_versions", data: {} }))
+  const waitFor = async (predicate: (m: Record<string, unknown>) => boolean, ms = 15_000) => {
+    const deadline = Date.now() + ms
+    for (;;) {
+      const found = received.find(predicate)
+      if (found) return found
+      if (Date.now() > deadline) throw new Error(`timed out; received ${JSON.stringify(received.map((m) => m.action))}`)
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve)
+        setTimeout(resolve, 200)
+      })
+    }
+  }
+  return { socket, received, waitFor }
+}
+
+const admin = async (ready: Ready, path: string, init: RequestInit = {}) => {
+  const response = await fetch(`${ready.ready.admin_url.replace(/\/?(\?.*)?$/, "")}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${ready.ready.admin_token}`, "content-type": "application/json", ...(init.headers ?? {}) }
+  })
+  return { status: response.status, body: (await response.json()) as unknown }
+}
+
+const matrix = async (base: string, method: string, path: string, body?: unknown, token?: string) => {
+  const response = await fetch(`${base}/_matrix/client/v3${path}`, {
+    method,
+    headers: { "content-type": "application/json", ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  return (await response.json()) as Record<string, unknown>
+}
+
+describe("widgethost serve", () => {
+  it("hosts the demo widget: approve through the admin API, receive another account's message, restart and resume", async () => {
+    const dataDir = tempDir()
+    const first = start(["serve", "--data-dir", dataDir])
+    const ready = await first.ready
+    expect(ready.ready.user_id).toMatch(/^@widgethost:/)
+    expect(ready.ready.rooms).toHaveLength(1)
+    const [widget] = ready.ready.widgets
+    expect(widget).toMatchObject({ id: "demo", room_id: ready.ready.rooms[0], transport: "m.websockets" })
+    expect(widget!.url).toContain("ws=ws%3A%2F%2F127.0.0.1")
+
+    const w = await connectWidget(widget!.url, ["m.receive.event:m.room.message"])
+    // The capability prompt waits in the admin API until approved.
+    let pending: Array<{ id: string; requested: string[] }> = []
+    for (let i = 0; i < 50 && pending.length === 0; i++) {
+      pending = ((await admin(ready, "/api/approvals")).body as { approvals: typeof pending }).approvals
+      if (pending.length === 0) await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(pending[0]!.requested).toEqual(["m.receive.event:m.room.message"])
+    expect((await admin(ready, `/api/approvals/${pending[0]!.id}`, { method: "POST", body: JSON.stringify({ approve: "all" }) })).status).toBe(200)
+    const notify = await w.waitFor((m) => m.action === "notify_capabilities")
+    expect(notify.data).toEqual({ requested: ["m.receive.event:m.room.message"], approved: ["m.receive.event:m.room.message"] })
+
+    // Another account, registered over plain client-server HTTP, joins and speaks.
+    const bob = await matrix(ready.ready.homeserver, "POST", "/register", { username: "bob", password: "bob-secret-1", auth: { type: "m.login.dummy" } })
+    const token = String(bob.access_token)
+    await matrix(ready.ready.homeserver, "POST", `/join/${encodeURIComponent(ready.ready.rooms[0]!)}`, {}, token)
+    await matrix(ready.ready.homeserver, "PUT", `/rooms/${encodeURIComponent(ready.ready.rooms[0]!)}/send/m.room.message/t1`, { msgtype: "m.text", body: "hello widget" }, token)
+    const delivered = await w.waitFor((m) => m.action === "send_event" && m.api === "toWidget")
+    expect(delivered.data).toMatchObject({ type: "m.room.message", sender: String(bob.user_id), content: { body: "hello widget" } })
+
+    const { sessions } = (await admin(ready, "/api/sessions")).body as { sessions: Array<{ state: string; approved: string[] }> }
+    expect(sessions[0]).toMatchObject({ state: "ready", approved: ["m.receive.event:m.room.message"] })
+
+    // SIGTERM: widgets are closed with a proper code, the process exits 0.
+    const closed = new Promise<number>((resolve) => w.socket.once("close", (code) => resolve(code)))
+    first.child.kill("SIGTERM")
+    const firstExit = await first.exited
+    if (firstExit !== 0) console.error(first.child.signalCode, first.output().stderr)
+    expect(firstExit).toBe(0)
+    expect(await closed).toBe(1001)
+
+    // A second start resumes: same account, same device, same room.
+    const second = start(["serve", "--data-dir", dataDir])
+    const again = await second.ready
+    expect(again.ready.user_id).toBe(ready.ready.user_id)
+    expect(again.ready.device_id).toBe(ready.ready.device_id)
+    expect(again.ready.rooms).toEqual(ready.ready.rooms)
+    second.child.kill("SIGTERM")
+    const secondExit = await second.exited
+    if (secondExit !== 0) console.error(second.child.signalCode, second.output().stderr)
+    expect(secondExit).toBe(0)
+  }, 90_000)
+
+  it("unauthorised admin requests get 401", async () => {
+    const s = start(["serve", "--data-dir", tempDir()])
+    const ready = await s.ready
+    const response = await fetch(`${new URL(ready.ready.admin_url).origin}/api/sessions`)
+    expect(response.status).toBe(401)
+  }, 60_000)
+})
+
+describe("bad input: one clear line, exit code 2, nothing half-started", () => {
+  const failsWith = async (args: string[], pattern: RegExp) => {
+    const run = start(args)
+    const code = await run.exited
+    const { stdout, stderr } = run.output()
+    expect(code).toBe(2)
+    expect(stdout).toBe("")
+    expect(stderr.trim().split("\n")[0]).toMatch(pattern)
+  }
+
+  it("an unknown flag", () => failsWith(["serve", "--frobnicate"], /unknown option --frobnicate/))
+  it("an unknown command", () => failsWith(["serverless"], /unknown command serverless/))
+  it("a missing configuration file", () => failsWith(["serve", "--config", "/nonexistent/widgethost.json"], /cannot read configuration .*ENOENT/))
+  it("malformed configuration JSON", () => {
+    const file = join(tempDir(), "bad.json")
+    writeFileSync(file, "{ nope")
+    return failsWith(["serve", "--config", file], /not valid JSON/)
+  })
+  it("a wrong-typed field names its path", () => {
+    const file = join(tempDir(), "bad.json")
+    writeFileSync(file, JSON.stringify({ listen: { port: "eighty" } }))
+    return failsWith(["serve", "--config", file], /listen\.port: expected a port number/)
+  })
+  it("an unreachable homeserver", async () => {
+    const file = join(tempDir(), "c.json")
+    writeFileSync(file, JSON.stringify({ dataDir: join(tempDir(), "d"), homeserver: { url: `http://127.0.0.1:${await freePort()}`, accessToken: "t", deviceId: "D" } }))
+    return failsWith(["serve", "--config", file], /cannot reach the homeserver/)
+  }, 60_000)
+  it("wrong credentials", async () => {
+    // A real homeserver (the embedded one from a first service run) refusing a bad password.
+    const dataDir = tempDir()
+    const s = start(["serve", "--data-dir", dataDir])
+    const ready = await s.ready
+    const file = join(tempDir(), "c.json")
+    writeFileSync(file, JSON.stringify({ dataDir: join(tempDir(), "d"), homeserver: { url: ready.ready.homeserver, user: "widgethost", password: "wrong" } }))
+    await failsWith(["serve", "--config", file], /cannot reach the homeserver.*(M_FORBIDDEN|password|Forbidden)/i)
+  }, 60_000)
+  it("a port in use", async () => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve))
+    const port = (blocker.address() as { port: number }).port
+    const file = join(tempDir(), "c.json")
+    writeFileSync(file, JSON.stringify({ dataDir: join(tempDir(), "d"), listen: { port } }))
+    try {
+      await failsWith(["serve", "--config", file], /cannot listen for widgets on 127\.0\.0\.1:\d+: EADDRINUSE/)
+    } finally {
+      blocker.close()
+    }
+  }, 60_000)
+  it("an unwritable data directory", () => {
+    const parent = tempDir()
+    const locked = join(parent, "locked")
+    mkdirSync(locked)
+    chmodSync(locked, 0o500)
+    // root ignores permission bits: use a path under a regular file instead, which nobody can create.
+    const file = join(parent, "file")
+    writeFileSync(file, "")
+    return failsWith(["serve", "--data-dir", join(file, "data")], /data directory .* is not writable/)
+  })
+})
