@@ -13,6 +13,7 @@ import {
   defaultLimits,
   type HomeserverPort,
   type HomeserverRequest,
+  type Input,
   HomeserverError,
   type ApprovalPolicy,
   type CallResult,
@@ -92,8 +93,19 @@ export interface Engine {
   readonly session: (sessionId: string) => EngineSession | undefined
   /** Feed a homeserver update by hand (when `subscribe` is false, or from a recorded run). */
   readonly deliver: (update: Parameters<Parameters<HomeserverPort["subscribe"]>[0]>[0]) => void
+  /** Runs every input still waiting in session inboxes (normally done at the end of each turn). */
+  readonly flush: () => void
   readonly turnPoller: TurnPoller
   readonly stop: () => void
+}
+
+interface Entry {
+  ref: SessionRef
+  readonly handle: EngineSession
+  readonly send: WidgetSink
+  readonly approvals: Map<number, AbortController>
+  readonly closeListeners: Set<(reason: string) => void>
+  inbox: Input[]
 }
 
 /** Runs one homeserver request; failures become `Failed` results, never exceptions. */
@@ -127,10 +139,48 @@ export const createEngine = (options: EngineOptions): Engine => {
   const policy = options.policy ?? emptyPolicy
   const clock = options.clock ?? realClock
   const now = clock.now?.bind(clock) ?? (() => Date.now())
-  const router = createActor(routerMachine, { clock })
-  router.start()
+  const handles = new Map<string, Entry>()
+  /** Sessions with inputs waiting, in the order they got their first one. */
+  const dirty = new Set<Entry>()
+  let drainScheduled = false
 
-  const handles = new Map<string, { ref: SessionRef; handle: EngineSession; send: WidgetSink; approvals: Map<number, AbortController>; closeListeners: Set<(reason: string) => void> }>()
+  /**
+   * Every input a session gets goes through its inbox. The inboxes are drained together at the
+   * end of the current turn (a microtask), one `inputs` event per session: a burst of room events
+   * or widget messages costs one statechart transition per session, not one per message.
+   */
+  const push = (key: string, input: Input): void => {
+    const entry = handles.get(key)
+    if (entry === undefined) return
+    entry.inbox.push(input)
+    dirty.add(entry)
+    if (!drainScheduled) {
+      drainScheduled = true
+      queueMicrotask(flush)
+    }
+  }
+
+  /** Runs every waiting input now. Tests and embedders call it to observe effects synchronously. */
+  const flush = (): void => {
+    drainScheduled = false
+    // Draining may queue more (an approver answering at once): keep going until all is quiet.
+    while (dirty.size > 0) {
+      for (const entry of [...dirty]) {
+        dirty.delete(entry)
+        drainEntry(entry)
+      }
+    }
+  }
+
+  const drainEntry = (entry: Entry): void => {
+    if (entry.inbox.length === 0) return
+    const inputs = entry.inbox
+    entry.inbox = []
+    if (entry.ref.getSnapshot().status === "active") entry.ref.send({ type: "inputs", inputs })
+  }
+
+  const router = createActor(routerMachine, { clock, input: { deliver: push } })
+  router.start()
   let nextSession = 0
 
   const turnPoller = new TurnPoller(
@@ -138,7 +188,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     clock,
     {
       answer: (key, ticket, result) => {
-        handles.get(key)?.ref.send({ type: "input", input: { _tag: "CallAnswered", ticket, result: result.ok ? { _tag: "Turn", value: result.servers } : { _tag: "Failed", error: result.error } } })
+        push(key, { _tag: "CallAnswered", ticket, result: result.ok ? { _tag: "Turn", value: result.servers } : { _tag: "Failed", error: result.error } })
       },
       push: (keys, servers) => router.send({ type: "turn.servers", keys, servers })
     },
@@ -149,7 +199,7 @@ export const createEngine = (options: EngineOptions): Engine => {
   const execute = (key: string, command: Command): void => {
     const entry = handles.get(key)
     if (entry === undefined) return
-    const answer = (ticket: number, result: CallResult) => entry.ref.send({ type: "input", input: { _tag: "CallAnswered", ticket, result } })
+    const answer = (ticket: number, result: CallResult) => push(key, { _tag: "CallAnswered", ticket, result })
     switch (command._tag) {
       case "SendToWidget":
         entry.send(command.message)
@@ -162,7 +212,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         entry.approvals.set(command.ticket, controller)
         const decide = (approved: ReadonlyArray<string>) => {
           if (!entry.approvals.delete(command.ticket)) return // cancelled meanwhile
-          entry.ref.send({ type: "input", input: { _tag: "ApprovalDecided", ticket: command.ticket, approved } })
+          push(key, { _tag: "ApprovalDecided", ticket: command.ticket, approved })
         }
         if (options.approver === undefined) return decide([])
         options
@@ -220,26 +270,27 @@ export const createEngine = (options: EngineOptions): Engine => {
     const { widget } = open
     const key = `${widget.id}#${nextSession++}`
     const homeRoom = widget.kind === "room" ? widget.roomId : viewedRoom
-    let ref!: SessionRef
     const closeListeners = new Set<(reason: string) => void>()
-    const input = (i: Parameters<SessionRef["send"]>[0]) => {
-      if (handles.has(key)) ref.send(i)
-    }
     const handle: EngineSession = {
       sessionId: key,
       widgetId: widget.id,
-      receive: (raw) => input({ type: "input", input: { _tag: "FromWidget", raw } }),
-      frameLoaded: () => input({ type: "input", input: { _tag: "FrameLoaded" } }),
-      transportDown: () => input({ type: "input", input: { _tag: "TransportDown" } }),
-      transportUp: () => input({ type: "input", input: { _tag: "TransportUp" } }),
-      close: (reason = "closed by the client") => input({ type: "input", input: { _tag: "Close", reason } }),
+      receive: (raw) => push(key, { _tag: "FromWidget", raw }),
+      frameLoaded: () => push(key, { _tag: "FrameLoaded" }),
+      transportDown: () => push(key, { _tag: "TransportDown" }),
+      transportUp: () => push(key, { _tag: "TransportUp" }),
+      close: (reason = "closed by the client") => push(key, { _tag: "Close", reason }),
       onClose: (listener) => {
         closeListeners.add(listener)
         return () => closeListeners.delete(listener)
       },
-      info: () => infoOf(key, widget.id, ref)
+      info: () => {
+        const entry = handles.get(key)
+        if (entry !== undefined) drainEntry(entry)
+        return infoOf(key, widget.id, entry?.ref ?? lastRef)
+      }
     }
-    handles.set(key, { ref: undefined as unknown as SessionRef, handle, send: open.send, approvals: new Map(), closeListeners })
+    let lastRef!: SessionRef
+    handles.set(key, { ref: undefined as unknown as SessionRef, handle, send: open.send, approvals: new Map(), closeListeners, inbox: [] })
     router.send({
       type: "session.open",
       key,
@@ -254,7 +305,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         limits
       },
       opened: (spawned) => {
-        ref = spawned
+        lastRef = spawned
         handles.get(key)!.ref = spawned
         spawned.on("command", ({ command }) => execute(key, command))
       }
@@ -274,13 +325,18 @@ export const createEngine = (options: EngineOptions): Engine => {
       viewedRoom = roomId
       router.send({ type: "viewed-room", roomId })
     },
-    sessions: () => [...handles.entries()].map(([key, entry]) => infoOf(key, entry.handle.widgetId, entry.ref)),
+    sessions: () => {
+      flush()
+      return [...handles.entries()].map(([key, entry]) => infoOf(key, entry.handle.widgetId, entry.ref))
+    },
     session: (sessionId) => handles.get(sessionId)?.handle,
     deliver,
+    flush,
     turnPoller,
     stop: () => {
       unsubscribe()
       for (const entry of [...handles.values()]) entry.handle.close("engine stopped")
+      flush()
       turnPoller.stop()
       router.stop()
     }

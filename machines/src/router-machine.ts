@@ -3,7 +3,7 @@
  * sessions whose permissions and room scope allow it. Work per event follows the matching
  * sessions (the routing index), not the number of sessions.
  */
-import { type Permissions, RoutingIndex, type RoomEvent, type SessionConfig, type ToDeviceEvent, type TurnServers } from "@widgethost/core"
+import { type Input, type Permissions, RoutingIndex, type RoomEvent, type SessionConfig, type ToDeviceEvent, type TurnServers } from "@widgethost/core"
 import { type ActorRefFrom, assign, enqueueActions, setup, stopChild } from "xstate"
 import { sessionMachine } from "./session-machine.ts"
 
@@ -18,7 +18,12 @@ export type RouterEvent =
   | { readonly type: "turn.servers"; readonly keys: ReadonlyArray<string>; readonly servers: Pick<TurnServers, "uris" | "username" | "password"> }
   | { readonly type: "viewed-room"; readonly roomId: string | undefined }
 
-export interface RouterContext {
+export interface RouterInput {
+  /** Hands an input to a session's inbox (the engine batches what one session gets per turn). */
+  readonly deliver: (key: string, input: Input) => void
+}
+
+export interface RouterContext extends RouterInput {
   readonly sessions: Map<string, SessionRef>
   /**
    * Mutable on purpose: it is the router's private index, rebuilt incrementally on every
@@ -28,11 +33,11 @@ export interface RouterContext {
 }
 
 export const routerMachine = setup({
-  types: {} as { context: RouterContext; events: RouterEvent },
+  types: {} as { context: RouterContext; events: RouterEvent; input: RouterInput },
   actors: { session: sessionMachine }
 }).createMachine({
   id: "widget-router",
-  context: () => ({ sessions: new Map(), index: new RoutingIndex<string>() }),
+  context: ({ input }) => ({ deliver: input.deliver, sessions: new Map(), index: new RoutingIndex<string>() }),
   on: {
     "session.open": {
       actions: assign(({ context, event, spawn }) => {
@@ -56,36 +61,28 @@ export const routerMachine = setup({
       }
     },
     "room.event": {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        const input = { type: "input" as const, input: { _tag: "RoomEvent" as const, event: event.event } }
-        for (const key of context.index.match(event.event)) {
-          const ref = context.sessions.get(key)
-          if (ref !== undefined) enqueue.sendTo(ref, input)
-        }
-      })
+      actions: ({ context, event }) => {
+        const input: Input = { _tag: "RoomEvent", event: event.event }
+        for (const key of context.index.match(event.event)) context.deliver(key, input)
+      }
     },
     "to-device": {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        const input = { type: "input" as const, input: { _tag: "ToDevice" as const, event: event.event } }
-        for (const key of context.index.matchToDevice(event.event.type)) {
-          const ref = context.sessions.get(key)
-          if (ref !== undefined) enqueue.sendTo(ref, input)
-        }
-      })
+      actions: ({ context, event }) => {
+        const input: Input = { _tag: "ToDevice", event: event.event }
+        for (const key of context.index.matchToDevice(event.event.type)) context.deliver(key, input)
+      }
     },
     "turn.servers": {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        const input = { type: "input" as const, input: { _tag: "TurnServers" as const, servers: event.servers } }
-        for (const key of event.keys) {
-          const ref = context.sessions.get(key)
-          if (ref !== undefined) enqueue.sendTo(ref, input)
-        }
-      })
+      actions: ({ context, event }) => {
+        const input: Input = { _tag: "TurnServers", servers: event.servers }
+        for (const key of event.keys) if (context.sessions.has(key)) context.deliver(key, input)
+      }
     },
     "viewed-room": {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        for (const ref of context.sessions.values()) enqueue.sendTo(ref, { type: "input", input: { _tag: "ViewedRoomChanged", roomId: event.roomId } })
-      })
+      actions: ({ context, event }) => {
+        const input: Input = { _tag: "ViewedRoomChanged", roomId: event.roomId }
+        for (const key of context.sessions.keys()) context.deliver(key, input)
+      }
     }
   }
 })

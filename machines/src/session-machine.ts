@@ -6,8 +6,13 @@
 import { type Command, type Input, type Phase, reduce, type SessionConfig, type SessionState, initialState, type TimerName } from "@widgethost/core"
 import { enqueueActions, setup } from "xstate"
 
+/**
+ * `inputs` carries every input that arrived since the session last ran, in arrival order: under
+ * load one transition serves many messages, so the statechart's fixed cost per event is paid per
+ * batch, not per message. Folding is exactly reducing one input after another.
+ */
 export type SessionEvent =
-  | { readonly type: "input"; readonly input: Input }
+  | { readonly type: "inputs"; readonly inputs: ReadonlyArray<Input> }
   | { readonly type: "timer"; readonly timer: TimerName }
 
 export type SessionEmitted = { readonly type: "command"; readonly command: Command }
@@ -27,8 +32,14 @@ export const sessionMachine = setup({
   },
   actions: {
     step: enqueueActions(({ context, event, enqueue }) => {
-      const input: Input = event.type === "timer" ? { _tag: "TimerFired", timer: event.timer } : event.input
-      const { state, commands } = reduce(context.session, input)
+      const inputs: ReadonlyArray<Input> = event.type === "timer" ? [{ _tag: "TimerFired", timer: event.timer }] : event.inputs
+      let state = context.session
+      const commands: Command[] = []
+      for (const input of inputs) {
+        const step = reduce(state, input)
+        state = step.state
+        for (const command of step.commands) commands.push(command)
+      }
       enqueue.assign({ session: state })
       for (const command of commands) {
         switch (command._tag) {
@@ -53,7 +64,7 @@ export const sessionMachine = setup({
   context: ({ input }) => ({ session: initialState(input) }),
   initial: "loading",
   on: {
-    input: { actions: "step" },
+    inputs: { actions: "step" },
     timer: { actions: "step" }
   },
   states: {

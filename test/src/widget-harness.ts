@@ -85,6 +85,7 @@ export class Harness {
 
   /** Drains and returns what the widget received since the last take. */
   take(): WidgetMessage[] {
+    this.engine.flush()
     return this.received.splice(0, this.received.length)
   }
 
@@ -94,7 +95,9 @@ export class Harness {
   }
 
   /** The response to one of our fromWidget requests. */
-  responseTo(requestId: string, messages: ReadonlyArray<WidgetMessage> = this.received): unknown {
+  responseTo(requestId: string, messages?: ReadonlyArray<WidgetMessage>): unknown {
+    this.engine.flush()
+    messages ??= this.received
     const found = messages.find((m) => m.api === "fromWidget" && m.requestId === requestId && isResponse(m))
     return found === undefined ? undefined : (found as { response: unknown }).response
   }

@@ -141,7 +141,7 @@ const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {
     s.report({ _tag: "Dropped", reason: "unmatched-response" })
     return
   }
-  settle(s, response.requestId)
+  s.settle(response.requestId)
   const error = (response.response as { error?: { message?: unknown } } | null)?.error
   if (error !== undefined) s.report({ _tag: "WidgetError", action: pending.action, message: String(error?.message ?? "no message") })
   answered(s, pending, error === undefined ? response.response : undefined)
@@ -156,13 +156,6 @@ const answered = (s: Stepper, pending: PendingToWidget, response: unknown): void
     s.set({ widgetVersions: Array.isArray(list) ? list.filter((v): v is string => typeof v === "string") : [] })
     startStateLoad(s)
   }
-}
-
-const settle = (s: Stepper, requestId: string): void => {
-  const pending = new Map(s.state.pendingToWidget)
-  pending.delete(requestId)
-  s.set({ pendingToWidget: pending })
-  if (pending.size === 0) s.emit({ _tag: "CancelTimer", timer: "request-timeouts" })
 }
 
 /** One sweep every timeout/4: a request unanswered for `sweepsToTimeout` sweeps has timed out. */

@@ -2,7 +2,7 @@ import type { WidgetMessage } from "../envelope.ts"
 import type { HomeserverRequest } from "../homeserver-port.ts"
 import { errorBody, type ProtocolError } from "../protocol-error.ts"
 import type { Command, Report } from "./command.ts"
-import { type Counters, type PendingCall, type RawRequest, type SessionState, type ToWidgetPurpose } from "./state.ts"
+import type { Counters, PendingCall, PendingToWidget, RawRequest, SessionState, ToWidgetPurpose } from "./state.ts"
 
 /** The next state and what the edges must do, in order. */
 export interface Step {
@@ -16,14 +16,60 @@ export interface Step {
  */
 export class Stepper {
   readonly commands: Command[] = []
-  constructor(public state: SessionState) {}
+  /** This step's private copy of the state, made on the first write. */
+  private draft: Mutable<SessionState> | undefined
+  /** Collections already copied in this step (so further writes mutate the copy in place). */
+  private owned = new Set<unknown>()
+
+  constructor(private readonly base: SessionState) {}
+
+  get state(): SessionState {
+    return this.draft ?? this.base
+  }
+
+  private write(): Mutable<SessionState> {
+    return (this.draft ??= { ...this.base })
+  }
 
   set(patch: Partial<SessionState>): void {
-    this.state = { ...this.state, ...patch }
+    Object.assign(this.write(), patch)
   }
 
   count(counter: keyof Counters, by = 1): void {
-    this.state = { ...this.state, counters: { ...this.state.counters, [counter]: this.state.counters[counter] + by } }
+    const draft = this.write()
+    if (!this.owned.has(draft.counters)) {
+      draft.counters = { ...draft.counters }
+      this.owned.add(draft.counters)
+    }
+    ;(draft.counters as Mutable<Counters>)[counter] += by
+  }
+
+  /** The pending toWidget map, copied once per step and then written in place. */
+  private pendingToWidget(): Map<string, PendingToWidget> {
+    const draft = this.write()
+    if (!this.owned.has(draft.pendingToWidget)) {
+      draft.pendingToWidget = new Map(draft.pendingToWidget)
+      this.owned.add(draft.pendingToWidget)
+    }
+    return draft.pendingToWidget as Map<string, PendingToWidget>
+  }
+
+  private pendingCalls(): Map<number, PendingCall> {
+    const draft = this.write()
+    if (!this.owned.has(draft.pendingCalls)) {
+      draft.pendingCalls = new Map(draft.pendingCalls)
+      this.owned.add(draft.pendingCalls)
+    }
+    return draft.pendingCalls as Map<number, PendingCall>
+  }
+
+  private inFlight(): Set<string> {
+    const draft = this.write()
+    if (!this.owned.has(draft.inFlight)) {
+      draft.inFlight = new Set(draft.inFlight)
+      this.owned.add(draft.inFlight)
+    }
+    return draft.inFlight as Set<string>
   }
 
   emit(command: Command): void {
@@ -35,28 +81,33 @@ export class Stepper {
   }
 
   nextSeq(): number {
-    const seq = this.state.seq
-    this.state = { ...this.state, seq: seq + 1 }
-    return seq
+    const draft = this.write()
+    return draft.seq++
   }
 
   /** Sends a toWidget request and remembers it so its answer can be matched and timed out. */
   sendRequest(action: string, data: object, purpose: ToWidgetPurpose): string {
     const requestId = `wh-${this.nextSeq()}`
-    const pending = new Map(this.state.pendingToWidget)
+    const pending = this.pendingToWidget()
     if (pending.size === 0) {
       this.emit({ _tag: "StartTimer", timer: "request-timeouts", ms: Math.max(1, Math.floor(this.state.config.limits.requestTimeoutMs / 4)) })
     } else if (pending.size >= this.state.config.limits.maxPendingToWidget) {
       // A widget that never acknowledges must not grow our memory: give up on its oldest request.
-      const [oldestId, oldest] = pending.entries().next().value as [string, { action: string }]
+      const [oldestId, oldest] = pending.entries().next().value as [string, PendingToWidget]
       pending.delete(oldestId)
       this.count("timedOut")
       this.report({ _tag: "RequestTimedOut", action: oldest.action, requestId: oldestId })
     }
     pending.set(requestId, { action, purpose, sweeps: 0 })
-    this.set({ pendingToWidget: pending })
     this.send({ api: "toWidget", widgetId: this.state.config.widgetId, requestId, action, data: data as Readonly<Record<string, unknown>> })
     return requestId
+  }
+
+  /** Forgets an answered (or given up) toWidget request; stops the sweep timer when none is left. */
+  settle(requestId: string): void {
+    const pending = this.pendingToWidget()
+    pending.delete(requestId)
+    if (pending.size === 0) this.emit({ _tag: "CancelTimer", timer: "request-timeouts" })
   }
 
   send(message: WidgetMessage): void {
@@ -84,40 +135,31 @@ export class Stepper {
   }
 
   track(ticket: number, pending: PendingCall): void {
-    const calls = new Map(this.state.pendingCalls)
-    calls.set(ticket, pending)
-    this.set({ pendingCalls: calls })
+    this.pendingCalls().set(ticket, pending)
   }
 
   untrack(ticket: number): PendingCall | undefined {
     const pending = this.state.pendingCalls.get(ticket)
-    if (pending !== undefined) {
-      const calls = new Map(this.state.pendingCalls)
-      calls.delete(ticket)
-      this.set({ pendingCalls: calls })
-    }
+    if (pending !== undefined) this.pendingCalls().delete(ticket)
     return pending
   }
 
   /** Marks a widget request as being worked on (duplicate ids are refused meanwhile). */
   start(raw: RawRequest): void {
-    const inFlight = new Set(this.state.inFlight)
-    inFlight.add(requestIdOf(raw))
-    this.set({ inFlight })
+    this.inFlight().add(requestIdOf(raw))
   }
 
   private finish(raw: RawRequest): void {
+    if (this.state.inFlight.size === 0) return
     const id = requestIdOf(raw)
-    if (this.state.inFlight.has(id)) {
-      const inFlight = new Set(this.state.inFlight)
-      inFlight.delete(id)
-      this.set({ inFlight })
-    }
+    if (this.state.inFlight.has(id)) this.inFlight().delete(id)
   }
 
   done(): Step {
     return { state: this.state, commands: this.commands }
   }
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 export const requestIdOf = (raw: RawRequest): string => (typeof raw.requestId === "string" ? raw.requestId : String(raw.requestid))
