@@ -3,7 +3,7 @@
  * names the phases, runs timers on the actor clock (simulated in tests) and emits every other
  * command for the edges to execute (`actor.on("command", …)`).
  */
-import { type Command, type Input, type Phase, reduce, type SessionConfig, type SessionState, initialState, type TimerName } from "@widgethost/core"
+import { type Command, type Input, type Phase, reduceAll, type SessionConfig, type SessionState, initialState, type TimerName } from "@widgethost/core"
 import { enqueueActions, setup } from "xstate"
 
 /**
@@ -33,13 +33,7 @@ export const sessionMachine = setup({
   actions: {
     step: enqueueActions(({ context, event, enqueue }) => {
       const inputs: ReadonlyArray<Input> = event.type === "timer" ? [{ _tag: "TimerFired", timer: event.timer }] : event.inputs
-      let state = context.session
-      const commands: Command[] = []
-      for (const input of inputs) {
-        const step = reduce(state, input)
-        state = step.state
-        for (const command of step.commands) commands.push(command)
-      }
+      const { state, commands } = reduceAll(context.session, inputs)
       enqueue.assign({ session: state })
       for (const command of commands) {
         switch (command._tag) {

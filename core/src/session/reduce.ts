@@ -24,9 +24,25 @@ import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServ
  */
 export const reduce = (state: SessionState, input: Input): Step => {
   const s = new Stepper(state)
+  apply(s, input)
+  return s.done()
+}
+
+/**
+ * Advances a session by several inputs, in order: the same result as reducing them one by one
+ * (state and concatenated commands), computed with one copy of the state instead of one per input.
+ */
+export const reduceAll = (state: SessionState, inputs: ReadonlyArray<Input>): Step => {
+  const s = new Stepper(state)
+  for (const input of inputs) apply(s, input)
+  return s.done()
+}
+
+const apply = (s: Stepper, input: Input): void => {
+  const state = s.state
   if (state.phase === "closed") {
     if (input._tag === "FromWidget") onClosedMessage(s, input.raw)
-    return s.done()
+    return
   }
   switch (input._tag) {
     case "FromWidget":
@@ -66,7 +82,6 @@ export const reduce = (state: SessionState, input: Input): Step => {
       close(s, input.reason)
       break
   }
-  return s.done()
 }
 
 const onWidgetMessage = (s: Stepper, raw: unknown): void => {
@@ -167,6 +182,7 @@ const sweepTimeouts = (s: Stepper): void => {
     else pending.set(id, { ...entry, sweeps: entry.sweeps + 1 })
   }
   s.set({ pendingToWidget: pending })
+  s.set({ sweepArmed: pending.size > 0 })
   if (pending.size > 0) s.emit({ _tag: "StartTimer", timer: "request-timeouts", ms: Math.max(1, Math.floor(s.state.config.limits.requestTimeoutMs / 4)) })
   for (const [requestId, entry] of expired) {
     s.count("timedOut")
@@ -209,7 +225,7 @@ const close = (s: Stepper, reason: string): void => {
   s.emit({ _tag: "CancelTimer", timer: "capability-window" })
   if (s.state.approval !== undefined) s.emit({ _tag: "CancelApproval", ticket: s.state.approval.ticket })
   if (s.state.turnWatching || [...s.state.pendingCalls.values()].some((c) => c._tag === "TurnWatch")) s.emit({ _tag: "UnwatchTurn" })
-  s.set({ phase: "closed", approval: undefined, turnWatching: false, pendingCalls: new Map(), gathers: new Map(), pendingToWidget: new Map(), inFlight: new Set() })
+  s.set({ phase: "closed", sweepArmed: false, approval: undefined, turnWatching: false, pendingCalls: new Map(), gathers: new Map(), pendingToWidget: new Map(), inFlight: new Set() })
   s.emit({ _tag: "Closed", reason })
 }
 

@@ -129,6 +129,8 @@ export interface SessionState {
   readonly queuedCapabilities: ReadonlyArray<string>
   readonly capabilityRequestsInWindow: number
   readonly pendingToWidget: ReadonlyMap<string, PendingToWidget>
+  /** The timeout sweep timer is running (it runs while anything is pending, and one sweep longer). */
+  readonly sweepArmed: boolean
   readonly pendingCalls: ReadonlyMap<number, PendingCall>
   readonly gathers: ReadonlyMap<number, Gather>
   /** fromWidget request ids being worked on, to refuse duplicates. */
@@ -161,6 +163,7 @@ export const initialState = (config: SessionConfig): SessionState => ({
   queuedCapabilities: [],
   capabilityRequestsInWindow: 0,
   pendingToWidget: new Map(),
+  sweepArmed: false,
   pendingCalls: new Map(),
   gathers: new Map(),
   inFlight: new Set(),

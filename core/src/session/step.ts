@@ -89,9 +89,11 @@ export class Stepper {
   sendRequest(action: string, data: object, purpose: ToWidgetPurpose): string {
     const requestId = `wh-${this.nextSeq()}`
     const pending = this.pendingToWidget()
-    if (pending.size === 0) {
+    if (!this.state.sweepArmed) {
+      this.set({ sweepArmed: true })
       this.emit({ _tag: "StartTimer", timer: "request-timeouts", ms: Math.max(1, Math.floor(this.state.config.limits.requestTimeoutMs / 4)) })
-    } else if (pending.size >= this.state.config.limits.maxPendingToWidget) {
+    }
+    if (pending.size >= this.state.config.limits.maxPendingToWidget) {
       // A widget that never acknowledges must not grow our memory: give up on its oldest request.
       const [oldestId, oldest] = pending.entries().next().value as [string, PendingToWidget]
       pending.delete(oldestId)
@@ -103,11 +105,13 @@ export class Stepper {
     return requestId
   }
 
-  /** Forgets an answered (or given up) toWidget request; stops the sweep timer when none is left. */
+  /**
+   * Forgets an answered toWidget request. The sweep timer is left to run out rather than
+   * cancelled: a widget that answers promptly would otherwise cost a timer cancel and re-arm per
+   * message. The next sweep finds nothing and does not re-arm.
+   */
   settle(requestId: string): void {
-    const pending = this.pendingToWidget()
-    pending.delete(requestId)
-    if (pending.size === 0) this.emit({ _tag: "CancelTimer", timer: "request-timeouts" })
+    this.pendingToWidget().delete(requestId)
   }
 
   send(message: WidgetMessage): void {
