@@ -189,8 +189,8 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
 
     // Stopping runs cleanups last-first: the transport closes first (1001 "going away" to every
     // widget), then the widget registry lets go of what is already closed.
-    let widgets: WidgetHost | undefined
-    cleanups.push(() => widgets?.close())
+    const registry: { widgets?: WidgetHost } = {}
+    cleanups.push(() => registry.widgets?.close())
     let transport: WebsocketTransport
     try {
       transport = await startWebsocketTransport({
@@ -208,7 +208,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       for (const listener of changes) listener(change)
     }
     const host: HostTransports = { ...headlessHost, prefer: config.transports.prefer.filter((t) => headlessHost.supported.includes(t)) }
-    widgets = new WidgetHost({
+    const widgets = (registry.widgets = new WidgetHost({
       engine,
       transport,
       homeserver,
@@ -222,7 +222,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       onChange: () => notify({ kind: "sessions" }),
       onSessionClosed: (sessionId) => messages.forget(sessionId),
       log: (level, message, fields) => log(level, message, fields)
-    })
+    }))
 
     homeserver.start()
     await widgets.start(rooms, config.widgets)
@@ -235,7 +235,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
         port: config.admin.port,
         token: adminToken,
         model: {
-          widgets: () => widgets!.list(),
+          widgets: () => widgets.list(),
           sessions: () => engine.sessions().map((s) => ({ ...s, state: s.phase })),
           approvals,
           closeSession: (sessionId) => {

@@ -134,8 +134,7 @@ export class WidgetHost {
     }
     const { onMessage } = this.options
     const registration = transport.register(definition.id, (send) => {
-      let session!: EngineSession
-      session = engine.openSession({
+      const session: EngineSession = engine.openSession({
         widget: definition,
         waitForIframeLoad: false,
         startOnFirstContact: true,

@@ -12,7 +12,11 @@ import type { Stepper } from "./step.ts"
 const union = (a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<string> => {
   const out = [...a]
   const seen = new Set(a)
-  for (const item of b) if (!seen.has(item)) (seen.add(item), out.push(item))
+  for (const item of b) {
+    if (seen.has(item)) continue
+    seen.add(item)
+    out.push(item)
+  }
   return out
 }
 
@@ -108,8 +112,8 @@ export const requestCapabilities = (s: Stepper, raw: RawRequest, data: Readonly<
   s.reply(raw, {})
   if (s.state.approval !== undefined) {
     // One prompt at a time: what is asked meanwhile is weighed when the open prompt settles.
-    s.set({ queuedCapabilities: union(s.state.queuedCapabilities, list as string[]), requested: union(s.state.requested, list as string[]) })
+    s.set({ queuedCapabilities: union(s.state.queuedCapabilities, list), requested: union(s.state.requested, list) })
     return
   }
-  weigh(s, list as string[])
+  weigh(s, list)
 }

@@ -158,7 +158,7 @@ const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {
   }
   s.settle(response.requestId)
   const error = (response.response as { error?: { message?: unknown } } | null)?.error
-  if (error !== undefined) s.report({ _tag: "WidgetError", action: pending.action, message: String(error?.message ?? "no message") })
+  if (error !== undefined) s.report({ _tag: "WidgetError", action: pending.action, message: typeof error?.message === "string" ? error.message : "no message" })
   answered(s, pending, error === undefined ? response.response : undefined)
 }
 
