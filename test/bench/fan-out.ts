@@ -7,10 +7,10 @@
  * window has dispatched the last widget's acknowledgement. Every widget must have received every
  * event, or the round throws (a wrong count, never a time).
  *
- *   npx tsx test/bench/fan-out.ts [--quick] [--sizes 1,10,100,1000]
+ *   npx tsx test/bench/fan-out.ts [--quick] [--sizes 1,10,100,1000] [--engines widgethost]
  */
 import { parseArgs } from "node:util"
-import { interleave, median, type Row, type Settings, renderTable, settingsFor, polyfill, silenceConsole, progress } from "./harness.ts"
+import { interleave, median, pick, type Row, type Settings, renderTable, settingsFor, polyfill, silenceConsole, progress } from "./harness.ts"
 import { deliver, floorHost, type Host, MESSAGE_CAPABILITIES, openReady, referenceHost, ROOM, roomMessage, widgethostHost, type BenchWidget } from "./hosts.ts"
 
 export interface FanOutOptions {
@@ -19,6 +19,8 @@ export interface FanOutOptions {
   readonly seconds?: number
   /** Events in flight. */
   readonly window?: number
+  /** Only these contestants (by name); all by default. */
+  readonly engines?: ReadonlyArray<string>
 }
 
 const total = (widgets: ReadonlyArray<BenchWidget>) => widgets.reduce((sum, w) => sum + w.received(), 0)
@@ -55,7 +57,7 @@ export const fanOut = async (settings: Settings, options: FanOutOptions = {}): P
   for (const n of sizes) {
     progress(`fan-out: ${n} widgets`)
     const plans = Array.from({ length: n }, (_, i) => ({ id: `fan-${i}`, roomId: ROOM, capabilities: MESSAGE_CAPABILITIES }))
-    const hosts = [widgethostHost(), referenceHost(), floorHost()]
+    const hosts = pick([widgethostHost(), referenceHost(), floorHost()], options.engines)
     const contestants = []
     for (const host of hosts) {
       const widgets = await openReady(host, plans)
@@ -63,14 +65,14 @@ export const fanOut = async (settings: Settings, options: FanOutOptions = {}): P
     }
     const samples = await interleave(settings, contestants)
     for (const host of hosts) host.stop()
-    const ours = median(samples.get("widgethost")!)
+    const ours = median(samples.get("widgethost") ?? [])
     const detail = { widgets: n, secondsPerRound: seconds, inFlight: window, rounds: Object.fromEntries(samples) }
     rows.push({
       scenario: `1 fan-out, N=${n}`,
       metric: "deliveries/s",
       unit: "1/s",
       ours,
-      against: { name: "matrix-widget-api", value: median(samples.get("matrix-widget-api")!) },
+      against: { name: "matrix-widget-api", value: median(samples.get("matrix-widget-api") ?? []) },
       better: "higher",
       ...(n === 100 ? { target: { text: ">= 8x", minRatio: 8 } } : {}),
       detail
@@ -80,7 +82,7 @@ export const fanOut = async (settings: Settings, options: FanOutOptions = {}): P
       metric: "deliveries/s",
       unit: "1/s",
       ours,
-      against: { name: "transport floor", value: median(samples.get("transport floor")!) },
+      against: { name: "transport floor", value: median(samples.get("transport floor") ?? []) },
       better: "higher",
       ...(n === 100 ? { target: { text: ">= 0.6x", minRatio: 0.6 } } : {}),
       detail
@@ -90,10 +92,13 @@ export const fanOut = async (settings: Settings, options: FanOutOptions = {}): P
 }
 
 if (process.argv[1] === import.meta.filename) {
-  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, sizes: { type: "string" } } })
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, sizes: { type: "string" }, engines: { type: "string" } } })
   polyfill()
   const restore = silenceConsole()
-  const rows = await fanOut(settingsFor(values.quick), values.sizes === undefined ? {} : { sizes: values.sizes.split(",").map(Number) })
+  const rows = await fanOut(settingsFor(values.quick), {
+    ...(values.sizes === undefined ? {} : { sizes: values.sizes.split(",").map(Number) }),
+    ...(values.engines === undefined ? {} : { engines: values.engines.split(",") })
+  })
   restore()
   console.log(renderTable(rows))
 }

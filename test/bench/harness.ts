@@ -69,6 +69,13 @@ export const interleave = async <A>(settings: Settings, contestants: ReadonlyArr
   return samples
 }
 
+/**
+ * Keeps the contestants named in `names` (all when absent): `--engines widgethost` runs our
+ * engine alone, e.g. under `node --cpu-prof`. Missing contestants' medians are NaN ("n/a").
+ */
+export const pick = <C extends { readonly name: string }>(all: ReadonlyArray<C>, names: ReadonlyArray<string> | undefined): C[] =>
+  names === undefined ? [...all] : all.filter((c) => names.includes(c.name))
+
 /** Whether bigger or smaller values are better; the ratio is always "how many times better ours is". */
 export type Better = "higher" | "lower"
 
@@ -89,7 +96,8 @@ export interface Row {
 
 export const ratioOf = (row: Row): number | undefined => {
   if (row.against === undefined) return undefined
-  return row.better === "higher" ? row.ours / row.against.value : row.against.value / row.ours
+  const ratio = row.better === "higher" ? row.ours / row.against.value : row.against.value / row.ours
+  return Number.isFinite(ratio) ? ratio : undefined
 }
 
 export const holds = (row: Row): boolean | undefined => {
@@ -129,9 +137,10 @@ export const renderTable = (rows: ReadonlyArray<Row>): string => {
   return [render(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(render)].join("\n")
 }
 
-/** Where the numbers came from. */
+/** Where the numbers came from: the machine, and the code measured (commit and uncommitted files). */
 export const machineInfo = () => {
   const limit = spawnSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).stdout.trim()
+  const git = (...args: string[]) => spawnSync("git", args, { encoding: "utf8" }).stdout?.replace(/\n+$/, "") ?? ""
   const list = cpus()
   return {
     date: new Date().toISOString(),
@@ -141,7 +150,12 @@ export const machineInfo = () => {
     cpus: list.length,
     cpuModel: list[0]?.model ?? "unknown",
     memoryBytes: totalmem(),
-    openFilesLimit: Number(limit) || limit
+    openFilesLimit: Number(limit) || limit,
+    commit: git("rev-parse", "HEAD"),
+    uncommitted: git("status", "--porcelain", "--untracked-files=no")
+      .split("\n")
+      .filter((line) => line.length > 0)
+      .map((line) => line.slice(3))
   }
 }
 

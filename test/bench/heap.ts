@@ -7,7 +7,8 @@
  *      `WidgetApi` objects go: what remains is what the host keeps per session, plus the fake
  *      iframe and window objects, the same for both engines); forced GC, heap used;
  *   3. bytes per session = the difference / 1000. Repeated `rounds` times in the child (a new
- *      host each time), median reported.
+ *      host each time, the earlier ones kept alive so none is freed during a later round),
+ *      median reported.
  *
  *   npx tsx test/bench/heap.ts [--quick]          (spawns the children)
  *   node --expose-gc --import tsx test/bench/heap.ts --child --engine widgethost --sessions 1000
@@ -46,8 +47,12 @@ const measureHere = async (engine: EngineName, sessions: number, rounds: number)
   warm.stop()
   const bytesPerSession: number[] = []
   const withWidgetSide: number[] = []
+  // Hosts stay alive until the end: a stopped host's memory may be released only later (timers,
+  // deferred actor stops), which would fall inside the next round's measurement.
+  const hosts = []
   for (let r = 0; r < rounds; r++) {
     const host = hostFor(engine)
+    hosts.push(host)
     const before = await collect()
     let widgets = await openReady(host, Array.from({ length: sessions }, (_, i) => ({ id: `idle-${i}`, roomId: ROOM, capabilities: MESSAGE_CAPABILITIES })))
     // Let the last acknowledgements land and per-request timers be cleared.
@@ -56,8 +61,8 @@ const measureHere = async (engine: EngineName, sessions: number, rounds: number)
     for (const widget of widgets) widget.detach()
     widgets = []
     bytesPerSession.push(((await collect()) - before) / sessions)
-    host.stop()
   }
+  for (const host of hosts) host.stop()
   return { engine, sessions, bytesPerSession, withWidgetSide }
 }
 

@@ -289,6 +289,13 @@ export const openReady = async (host: Host, plans: ReadonlyArray<WidgetPlan>, ti
     Promise.all(widgets.map((w) => w.ready)),
     new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${host.name}: ${plans.length} widgets not ready within ${timeoutMs} ms`)), timeoutMs)))
   ]).finally(() => clearTimeout(timer))
+  // `ready` fires before the widget's acknowledgement of notify_capabilities has reached the
+  // host: let the host window go quiet, or those acknowledgements land in the first round.
+  for (let quiet = 0; quiet < 3; ) {
+    const seen = host.window.dispatched
+    await new Promise((resolve) => setImmediate(resolve))
+    quiet = host.window.dispatched === seen ? quiet + 1 : 0
+  }
   return widgets
 }
 

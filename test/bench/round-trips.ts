@@ -3,15 +3,17 @@
  * messages with `WidgetApi.sendRoomEvent` and waits for each answer (the host asked its
  * homeserver port or driver, which answers at once), one at a time and with 100 in flight.
  *
- *   npx tsx test/bench/round-trips.ts [--quick]
+ *   npx tsx test/bench/round-trips.ts [--quick] [--in-flight 1,100] [--engines widgethost]
  */
 import { parseArgs } from "node:util"
-import { interleave, median, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
+import { interleave, median, pick, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
 import { type BenchWidget, type Host, MESSAGE_CAPABILITIES, openReady, referenceHost, ROOM, widgethostHost } from "./hosts.ts"
 
 export interface RoundTripOptions {
   readonly inFlight?: ReadonlyArray<number>
   readonly seconds?: number
+  /** Only these contestants (by name); all by default. */
+  readonly engines?: ReadonlyArray<string>
 }
 
 /** Sends `count` events keeping `inFlight` unanswered; resolves with the seconds it took. */
@@ -47,7 +49,7 @@ export const roundTrips = async (settings: Settings, options: RoundTripOptions =
   const rows: Row[] = []
   for (const inFlight of options.inFlight ?? [1, 100]) {
     progress(`round trips: ${inFlight} in flight`)
-    const hosts: Host[] = [widgethostHost(), referenceHost()]
+    const hosts: Host[] = pick([widgethostHost(), referenceHost()], options.engines)
     const contestants = []
     for (const host of hosts) {
       const [widget] = await openReady(host, [{ id: "sender", roomId: ROOM, capabilities: MESSAGE_CAPABILITIES }])
@@ -59,8 +61,8 @@ export const roundTrips = async (settings: Settings, options: RoundTripOptions =
       scenario: `3 send_event round trips, ${inFlight === 1 ? "sequential" : `${inFlight} in flight`}`,
       metric: "round trips/s",
       unit: "1/s",
-      ours: median(samples.get("widgethost")!),
-      against: { name: "matrix-widget-api", value: median(samples.get("matrix-widget-api")!) },
+      ours: median(samples.get("widgethost") ?? []),
+      against: { name: "matrix-widget-api", value: median(samples.get("matrix-widget-api") ?? []) },
       better: "higher",
       target: { text: ">= 2x", minRatio: 2 },
       detail: { inFlight, secondsPerRound: seconds, rounds: Object.fromEntries(samples) }
@@ -70,10 +72,13 @@ export const roundTrips = async (settings: Settings, options: RoundTripOptions =
 }
 
 if (process.argv[1] === import.meta.filename) {
-  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } })
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, "in-flight": { type: "string" }, engines: { type: "string" } } })
   polyfill()
   const restore = silenceConsole()
-  const rows = await roundTrips(settingsFor(values.quick))
+  const rows = await roundTrips(settingsFor(values.quick), {
+    ...(values["in-flight"] === undefined ? {} : { inFlight: values["in-flight"].split(",").map(Number) }),
+    ...(values.engines === undefined ? {} : { engines: values.engines.split(",") })
+  })
   restore()
   console.log(renderTable(rows))
 }

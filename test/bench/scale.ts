@@ -10,7 +10,7 @@
  * `m.room.message`), and acknowledges every toWidget request by echoing it with `response: {}`,
  * as matrix-widget-api does. Sessions are spread over 100 rooms.
  *
- * Ramp: for each level (1000, 2500, 5000, 10 000, 15 000 sessions) connect the new widgets, wait
+ * Ramp: for each level (1000, 2500, 5000, 7500, 10 000, 12 500, 15 000 sessions) connect the new widgets, wait
  * until every session is ready, then publish `m.room.message` events round-robin over the rooms
  * at `rate` events per second (default 100/s: every session receives 1 event per second, so the
  * server makes N deliveries per second) for a warm-up second and a measured window. Latency is
@@ -21,6 +21,7 @@
  * (closing thousands of sessions one by one is not what is measured here).
  *
  *   npx tsx test/bench/scale.ts [--quick] [--levels 1000,2500] [--rate 100] [--seconds 5] [--budget 240]
+ *   node --cpu-prof --import tsx test/bench/scale.ts --here --levels 5000     (server in this process)
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { monitorEventLoopDelay } from "node:perf_hooks"
@@ -251,16 +252,18 @@ const serve = async (plan: ScalePlan): Promise<ScaleResult> => {
   return { plan, openFilesLimit: limit, levels: results, ...(stopped === undefined ? {} : { stopped }) }
 }
 
+const planOf = (settings: Settings, options: ScaleOptions): ScalePlan => ({
+  levels: options.levels ?? (settings.quick ? [250, 500, 1000] : [1000, 2500, 5000, 7500, 10_000, 12_500, 15_000]),
+  rate: options.rate ?? 100,
+  rooms: options.rooms ?? 100,
+  seconds: options.seconds ?? (settings.quick ? 2 : 5),
+  p99LimitMs: options.p99LimitMs ?? 50,
+  budgetSeconds: options.budgetSeconds ?? (settings.quick ? 60 : 240)
+})
+
 /** Runs the server process and turns its result into table rows. */
 export const scale = async (settings: Settings, options: ScaleOptions = {}): Promise<{ rows: Row[]; result: ScaleResult }> => {
-  const plan: ScalePlan = {
-    levels: options.levels ?? (settings.quick ? [250, 500, 1000] : [1000, 2500, 5000, 10_000, 15_000]),
-    rate: options.rate ?? 100,
-    rooms: options.rooms ?? 100,
-    seconds: options.seconds ?? (settings.quick ? 2 : 5),
-    p99LimitMs: options.p99LimitMs ?? 50,
-    budgetSeconds: options.budgetSeconds ?? (settings.quick ? 60 : 240)
-  }
+  const plan = planOf(settings, options)
   const server = spawn(process.execPath, ["--import", "tsx", here, "--server", JSON.stringify(plan)], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
   const result = await new Promise<ScaleResult>((resolve, reject) => {
     server.once("message", (m) => resolve(m as ScaleResult))
@@ -357,23 +360,24 @@ if (process.argv[1] === import.meta.filename) {
       quick: { type: "boolean", default: false },
       clients: { type: "boolean", default: false },
       server: { type: "string" },
+      here: { type: "boolean", default: false },
       levels: { type: "string" },
       rate: { type: "string" },
       seconds: { type: "string" },
       budget: { type: "string" }
     }
   })
-  if (values.clients) runClients()
-  else if (values.server !== undefined) {
-    const result = await serve(JSON.parse(values.server) as ScalePlan)
-    process.send?.(result)
-  } else {
-    const { rows } = await scale(settingsFor(values.quick), {
-      ...(values.levels === undefined ? {} : { levels: values.levels.split(",").map(Number) }),
-      ...(values.rate === undefined ? {} : { rate: Number(values.rate) }),
-      ...(values.seconds === undefined ? {} : { seconds: Number(values.seconds) }),
-      ...(values.budget === undefined ? {} : { budgetSeconds: Number(values.budget) })
-    })
-    console.log(renderTable(rows))
+  const options: ScaleOptions = {
+    ...(values.levels === undefined ? {} : { levels: values.levels.split(",").map(Number) }),
+    ...(values.rate === undefined ? {} : { rate: Number(values.rate) }),
+    ...(values.seconds === undefined ? {} : { seconds: Number(values.seconds) }),
+    ...(values.budget === undefined ? {} : { budgetSeconds: Number(values.budget) })
   }
+  if (values.clients) runClients()
+  else if (values.server !== undefined) process.send?.(await serve(JSON.parse(values.server) as ScalePlan))
+  else if (values.here) {
+    // The server in this process, e.g. under `node --cpu-prof --import tsx test/bench/scale.ts --here`.
+    process.stdout.write(`${JSON.stringify(await serve(planOf(settingsFor(values.quick), options)), null, 2)}\n`)
+    process.exit(0)
+  } else console.log(renderTable((await scale(settingsFor(values.quick), options)).rows))
 }
