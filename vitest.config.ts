@@ -1,11 +1,28 @@
 import { defineConfig } from "vitest/config"
 
+const shared = { testTimeout: 30_000, hookTimeout: 30_000, pool: "forks" as const }
+
 export default defineConfig({
   test: {
-    include: ["{core,machines,adapters}/src/**/*.test.ts", "test/{conformance,model,property,interop}/**/*.test.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
-    pool: "forks",
-    reporters: ["default"]
+    reporters: ["default"],
+    projects: [
+      {
+        test: {
+          ...shared,
+          name: "all",
+          include: ["{core,machines,adapters}/src/**/*.test.ts", "test/{conformance,model,property,interop}/**/*.test.ts"]
+        }
+      },
+      {
+        // The conformance tables once more with every session running as the xstate statechart
+        // actor: both runtimes must behave the same, message for message.
+        test: {
+          ...shared,
+          name: "conformance (xstate runtime)",
+          include: ["test/conformance/**/*.test.ts"],
+          env: { WIDGETHOST_RUNTIME: "xstate" }
+        }
+      }
+    ]
   }
 })

@@ -1,7 +1,7 @@
 /**
- * The engine: what a Matrix client embeds to host widgets. It owns the router actor (and through
- * it every session actor), executes the commands sessions emit against the homeserver port, the
- * approver and the transports, and feeds the homeserver's updates to the router.
+ * The engine: what a Matrix client embeds to host widgets. It owns the router actor and every
+ * session, executes the commands sessions emit against the homeserver port, the approver and the
+ * transports, and feeds the homeserver's updates to the router.
  *
  * @example
  * const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
@@ -20,13 +20,15 @@ import {
   type Limits,
   type Report,
   type SessionState,
+  type TimerName,
   type WidgetDefinition,
   emptyPolicy
 } from "@widgethost/core"
 import { Cause, Effect, Exit, Option } from "effect"
 import { createActor } from "xstate"
 import { type Clock, realClock } from "./clock.ts"
-import { routerMachine, type SessionRef } from "./router-machine.ts"
+import { routerMachine } from "./router-machine.ts"
+import { DirectSession, type SessionRunner, XstateSession } from "./session-actor.ts"
 import { TurnPoller, type TurnPollerOptions } from "./turn-poller.ts"
 import type { WidgetSession, WidgetSink } from "./widget-session.ts"
 
@@ -56,6 +58,12 @@ export interface EngineOptions {
   readonly onReport?: (sessionId: string, widgetId: string, report: Report) => void
   /** Whether to subscribe to the homeserver port's updates (default true). */
   readonly subscribe?: boolean
+  /**
+   * How sessions run: `direct` (default) folds the reducer in place, `xstate` runs each session
+   * as the `sessionMachine` statechart actor. Same behaviour (a property test holds them equal);
+   * `xstate` costs a statechart step per batch and is there for inspection and model work.
+   */
+  readonly runtime?: "direct" | "xstate"
 }
 
 export interface OpenSessionOptions {
@@ -100,7 +108,7 @@ export interface Engine {
 }
 
 interface Entry {
-  ref: SessionRef
+  readonly runner: SessionRunner
   readonly handle: EngineSession
   readonly send: WidgetSink
   readonly approvals: Map<number, AbortController>
@@ -176,7 +184,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     if (entry.inbox.length === 0) return
     const inputs = entry.inbox
     entry.inbox = []
-    if (entry.ref.getSnapshot().status === "active") entry.ref.send({ type: "inputs", inputs })
+    entry.runner.run(inputs)
   }
 
   const router = createActor(routerMachine, { clock, input: { deliver: push } })
@@ -240,6 +248,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         for (const controller of entry.approvals.values()) controller.abort()
         turnPoller.unwatch(key)
         handles.delete(key)
+        queueMicrotask(() => entry.runner.stop()) // not from inside the runner's own step
         router.send({ type: "session.stop", key })
         for (const listener of entry.closeListeners) listener(command.reason)
         return
@@ -250,19 +259,16 @@ export const createEngine = (options: EngineOptions): Engine => {
     }
   }
 
-  const infoOf = (key: string, widgetId: string, ref: SessionRef): SessionInfo => {
-    const { session } = ref.getSnapshot().context
-    return {
-      sessionId: key,
-      widgetId,
-      phase: session.phase,
-      requested: session.requested,
-      approved: session.approved,
-      denied: session.denied,
-      counters: session.counters,
-      homeRoom: session.homeRoom
-    }
-  }
+  const infoOf = (key: string, widgetId: string, session: SessionState): SessionInfo => ({
+    sessionId: key,
+    widgetId,
+    phase: session.phase,
+    requested: session.requested,
+    approved: session.approved,
+    denied: session.denied,
+    counters: { ...session.counters },
+    homeRoom: session.homeRoom
+  })
 
   let viewedRoom: string | undefined
 
@@ -271,6 +277,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     const key = `${widget.id}#${nextSession++}`
     const homeRoom = widget.kind === "room" ? widget.roomId : viewedRoom
     const closeListeners = new Set<(reason: string) => void>()
+    let lastState: SessionState | undefined
     const handle: EngineSession = {
       sessionId: key,
       widgetId: widget.id,
@@ -286,30 +293,31 @@ export const createEngine = (options: EngineOptions): Engine => {
       info: () => {
         const entry = handles.get(key)
         if (entry !== undefined) drainEntry(entry)
-        return infoOf(key, widget.id, entry?.ref ?? lastRef)
+        return infoOf(key, widget.id, entry?.runner.state() ?? lastState!)
       }
     }
-    let lastRef!: SessionRef
-    handles.set(key, { ref: undefined as unknown as SessionRef, handle, send: open.send, approvals: new Map(), closeListeners, inbox: [] })
-    router.send({
-      type: "session.open",
-      key,
-      config: {
-        widgetId: widget.id,
-        kind: widget.kind,
-        ...(homeRoom === undefined ? {} : { homeRoom }),
-        waitForIframeLoad: open.waitForIframeLoad ?? widget.waitForIframeLoad,
-        ...(open.startOnFirstContact === undefined ? {} : { startOnFirstContact: open.startOnFirstContact }),
-        ...(open.origin === undefined ? {} : { origin: open.origin }),
-        policy,
-        limits
+    const config = {
+      widgetId: widget.id,
+      kind: widget.kind,
+      ...(homeRoom === undefined ? {} : { homeRoom }),
+      waitForIframeLoad: open.waitForIframeLoad ?? widget.waitForIframeLoad,
+      ...(open.startOnFirstContact === undefined ? {} : { startOnFirstContact: open.startOnFirstContact }),
+      ...(open.origin === undefined ? {} : { origin: open.origin }),
+      policy,
+      limits
+    }
+    const runnerOptions = {
+      config,
+      clock,
+      execute: (command: Command) => {
+        if (command._tag === "Closed") lastState = handles.get(key)?.runner.state()
+        execute(key, command)
       },
-      opened: (spawned) => {
-        lastRef = spawned
-        handles.get(key)!.ref = spawned
-        spawned.on("command", ({ command }) => execute(key, command))
-      }
-    })
+      onTimer: (timer: TimerName) => push(key, { _tag: "TimerFired", timer })
+    }
+    const runner = options.runtime === "xstate" ? new XstateSession(runnerOptions) : new DirectSession(runnerOptions)
+    handles.set(key, { runner, handle, send: open.send, approvals: new Map(), closeListeners, inbox: [] })
+    router.send({ type: "session.open", key })
     return handle
   }
 
@@ -327,7 +335,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     },
     sessions: () => {
       flush()
-      return [...handles.entries()].map(([key, entry]) => infoOf(key, entry.handle.widgetId, entry.ref))
+      return [...handles.entries()].map(([key, entry]) => infoOf(key, entry.handle.widgetId, entry.runner.state()))
     },
     session: (sessionId) => handles.get(sessionId)?.handle,
     deliver,

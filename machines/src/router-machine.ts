@@ -1,16 +1,15 @@
 /**
- * The router actor: owns every session actor, and fans homeserver traffic out to exactly the
+ * The router actor: knows every open session, and fans homeserver traffic out to exactly the
  * sessions whose permissions and room scope allow it. Work per event follows the matching
- * sessions (the routing index), not the number of sessions.
+ * sessions (the routing index), not the number of sessions. Sessions are registered by key, not
+ * spawned as statechart children: spawning copies the children table, which made opening N
+ * sessions cost O(N²).
  */
-import { type Input, type Permissions, RoutingIndex, type RoomEvent, type SessionConfig, type ToDeviceEvent, type TurnServers } from "@widgethost/core"
-import { type ActorRefFrom, assign, enqueueActions, setup, stopChild } from "xstate"
-import { sessionMachine } from "./session-machine.ts"
-
-export type SessionRef = ActorRefFrom<typeof sessionMachine>
+import { type Input, type Permissions, RoutingIndex, type RoomEvent, type ToDeviceEvent, type TurnServers } from "@widgethost/core"
+import { setup } from "xstate"
 
 export type RouterEvent =
-  | { readonly type: "session.open"; readonly key: string; readonly config: SessionConfig; readonly opened: (ref: SessionRef) => void }
+  | { readonly type: "session.open"; readonly key: string }
   | { readonly type: "session.stop"; readonly key: string }
   | { readonly type: "session.subscribe"; readonly key: string; readonly permissions: Permissions; readonly homeRoom: string | undefined }
   | { readonly type: "room.event"; readonly event: RoomEvent }
@@ -24,7 +23,7 @@ export interface RouterInput {
 }
 
 export interface RouterContext extends RouterInput {
-  readonly sessions: Map<string, SessionRef>
+  readonly sessions: Set<string>
   /**
    * Mutable on purpose: it is the router's private index, rebuilt incrementally on every
    * subscription change; copying it per event would cost what the index exists to save.
@@ -33,27 +32,19 @@ export interface RouterContext extends RouterInput {
 }
 
 export const routerMachine = setup({
-  types: {} as { context: RouterContext; events: RouterEvent; input: RouterInput },
-  actors: { session: sessionMachine }
+  types: {} as { context: RouterContext; events: RouterEvent; input: RouterInput }
 }).createMachine({
   id: "widget-router",
-  context: ({ input }) => ({ deliver: input.deliver, sessions: new Map(), index: new RoutingIndex<string>() }),
+  context: ({ input }) => ({ deliver: input.deliver, sessions: new Set(), index: new RoutingIndex<string>() }),
   on: {
     "session.open": {
-      actions: assign(({ context, event, spawn }) => {
-        const ref = spawn("session", { id: event.key, input: event.config })
-        context.sessions.set(event.key, ref)
-        event.opened(ref)
-        return {}
-      })
+      actions: ({ context, event }) => void context.sessions.add(event.key)
     },
     "session.stop": {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        const ref = context.sessions.get(event.key)
+      actions: ({ context, event }) => {
         context.sessions.delete(event.key)
         context.index.delete(event.key)
-        if (ref !== undefined) enqueue(stopChild(ref))
-      })
+      }
     },
     "session.subscribe": {
       actions: ({ context, event }) => {
@@ -81,7 +72,7 @@ export const routerMachine = setup({
     "viewed-room": {
       actions: ({ context, event }) => {
         const input: Input = { _tag: "ViewedRoomChanged", roomId: event.roomId }
-        for (const key of context.sessions.keys()) context.deliver(key, input)
+        for (const key of context.sessions) context.deliver(key, input)
       }
     }
   }

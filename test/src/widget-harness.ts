@@ -31,7 +31,11 @@ export interface HarnessOptions {
   readonly engine?: Engine
   readonly clock?: SimulatedClock
   readonly startOnFirstContact?: boolean
+  /** Default: WIDGETHOST_RUNTIME from the environment (the conformance tables run under both). */
+  readonly runtime?: "direct" | "xstate"
 }
+
+const runtimeFromEnvironment = (): "direct" | "xstate" => (process.env.WIDGETHOST_RUNTIME === "xstate" ? "xstate" : "direct")
 
 /** Lets promise-based edges (homeserver effects, approvers) settle. */
 export const flush = async (rounds = 5): Promise<void> => {
@@ -63,6 +67,7 @@ export class Harness {
       createEngine({
         homeserver: this.homeserver,
         clock: simulatedClock(this.clock),
+        runtime: options.runtime ?? runtimeFromEnvironment(),
         ...(options.approver === undefined ? {} : { approver: options.approver }),
         ...(options.policy === undefined ? {} : { policy: options.policy }),
         ...(options.limits === undefined ? {} : { limits: options.limits })

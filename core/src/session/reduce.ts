@@ -32,8 +32,8 @@ export const reduce = (state: SessionState, input: Input): Step => {
  * Advances a session by several inputs, in order: the same result as reducing them one by one
  * (state and concatenated commands), computed with one copy of the state instead of one per input.
  */
-export const reduceAll = (state: SessionState, inputs: ReadonlyArray<Input>): Step => {
-  const s = new Stepper(state)
+export const reduceAll = (state: SessionState, inputs: ReadonlyArray<Input>, options: { readonly owned?: boolean } = {}): Step => {
+  const s = new Stepper(state, options.owned === true)
   for (const input of inputs) apply(s, input)
   return s.done()
 }

@@ -2,6 +2,7 @@ import type { WidgetRequest } from "../envelope.ts"
 import type { RoomEvent } from "../matrix.ts"
 import { compilePermissions, type Permissions } from "../permissions.ts"
 import type { ApprovalPolicy } from "../policy.ts"
+import { shared } from "./step.ts"
 import type { Phase } from "../protocol-error.ts"
 
 export type { Phase }
@@ -145,7 +146,12 @@ export interface SessionState {
   readonly counters: Counters
 }
 
-const noCounters: Counters = { received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0 }
+const noCounters: Counters = shared({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0 })
+const noPendingToWidget: ReadonlyMap<string, PendingToWidget> = shared(new Map())
+const noPendingCalls: ReadonlyMap<number, PendingCall> = shared(new Map())
+const noGathers: ReadonlyMap<number, Gather> = shared(new Map())
+const noRequests: ReadonlySet<string> = shared(new Set())
+const noPermissions = compilePermissions([])
 
 /** A fresh session in `loading`. */
 export const initialState = (config: SessionConfig): SessionState => ({
@@ -158,15 +164,15 @@ export const initialState = (config: SessionConfig): SessionState => ({
   requested: [],
   approved: [],
   denied: [],
-  permissions: compilePermissions([]),
+  permissions: noPermissions,
   approval: undefined,
   queuedCapabilities: [],
   capabilityRequestsInWindow: 0,
-  pendingToWidget: new Map(),
+  pendingToWidget: noPendingToWidget,
   sweepArmed: false,
-  pendingCalls: new Map(),
-  gathers: new Map(),
-  inFlight: new Set(),
+  pendingCalls: noPendingCalls,
+  gathers: noGathers,
+  inFlight: noRequests,
   stateToLoad: [],
   heldState: undefined,
   turnWatching: false,

@@ -21,7 +21,23 @@ export class Stepper {
   /** Collections already copied in this step (so further writes mutate the copy in place). */
   private owned = new Set<unknown>()
 
-  constructor(private readonly base: SessionState) {}
+  /**
+   * With `owned`, the caller hands the state over and promises never to look at it again (the
+   * session actor does; tests and the xstate machine don't): the step then writes into it in
+   * place instead of copying, like a transient. Collections shared by every fresh state (the
+   * empty ones) are still copied on first write.
+   */
+  constructor(
+    private readonly base: SessionState,
+    owned = false
+  ) {
+    if (owned) {
+      this.draft = base as Mutable<SessionState>
+      for (const collection of [base.counters, base.pendingToWidget, base.pendingCalls, base.inFlight]) {
+        if (!sharedEmpties.has(collection)) this.owned.add(collection)
+      }
+    }
+  }
 
   get state(): SessionState {
     return this.draft ?? this.base
@@ -165,5 +181,13 @@ export class Stepper {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/** Collections every fresh session starts with; shared, so never written in place. */
+const sharedEmpties = new Set<unknown>()
+/** Marks a collection as shared by many states (written only after a copy). */
+export const shared = <T>(collection: T): T => {
+  sharedEmpties.add(collection)
+  return collection
+}
 
 export const requestIdOf = (raw: RawRequest): string => (typeof raw.requestId === "string" ? raw.requestId : String(raw.requestid))
