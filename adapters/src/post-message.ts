@@ -62,6 +62,56 @@ const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
 const isWidgetTraffic = (data: unknown): boolean =>
   isObject(data) && (data["api"] === "fromWidget" || (data["api"] === "toWidget" && "response" in data))
 
+/** One attachment as the host window's shared listener sees it. */
+interface Attachment {
+  readonly frame: WidgetFrame
+  readonly onMessage: (event: MessageEvent) => void
+  readonly ignoreForeign: () => void
+}
+
+/**
+ * One `message` listener per host window, whatever the number of widgets: each message goes to
+ * the attachment whose frame sent it, found by `event.source` in a map. A listener per widget
+ * would make every message cost one check per widget (the reference's cost at 1000 widgets).
+ */
+interface Dispatcher {
+  readonly attachments: Set<Attachment>
+  readonly bySource: Map<unknown, Attachment>
+  readonly listener: (event: MessageEvent) => void
+}
+
+const dispatchers = new WeakMap<object, Dispatcher>()
+
+const dispatcherFor = (host: Window): Dispatcher => {
+  let dispatcher = dispatchers.get(host)
+  if (dispatcher !== undefined) return dispatcher
+  const attachments = new Set<Attachment>()
+  const bySource = new Map<unknown, Attachment>()
+  const listener = (event: MessageEvent) => {
+    const source = event.source
+    let attachment = source === null ? undefined : bySource.get(source)
+    if (attachment === undefined || attachment.frame.contentWindow !== source) {
+      // A frame's window appears once it is in the document: find it, then remember it.
+      attachment = undefined
+      for (const candidate of attachments) {
+        if (source !== null && candidate.frame.contentWindow === source) {
+          attachment = candidate
+          bySource.set(source, candidate)
+          break
+        }
+      }
+    }
+    if (attachment === undefined) {
+      for (const candidate of attachments) candidate.ignoreForeign()
+      return
+    }
+    attachment.onMessage(event)
+  }
+  dispatcher = { attachments, bySource, listener }
+  dispatchers.set(host, dispatcher)
+  return dispatcher
+}
+
 /**
  * Connects one widget iframe to a new session over postMessage, with strict source and origin
  * checks both ways.
@@ -115,13 +165,18 @@ export const attachPostMessageTransport = (options: PostMessageTransportOptions)
     if (attached) session.frameLoaded()
   }
 
-  host.addEventListener("message", onMessage)
+  const dispatcher = dispatcherFor(host)
+  const attachment: Attachment = { frame, onMessage, ignoreForeign: () => void counters.ignored.source++ }
+  if (dispatcher.attachments.size === 0) host.addEventListener("message", dispatcher.listener)
+  dispatcher.attachments.add(attachment)
   frame.addEventListener?.("load", onLoad)
 
   const detachListeners = () => {
     if (!attached) return false
     attached = false
-    host.removeEventListener("message", onMessage)
+    dispatcher.attachments.delete(attachment)
+    for (const [source, entry] of dispatcher.bySource) if (entry === attachment) dispatcher.bySource.delete(source)
+    if (dispatcher.attachments.size === 0) host.removeEventListener("message", dispatcher.listener)
     frame.removeEventListener?.("load", onLoad)
     unsubscribe()
     return true

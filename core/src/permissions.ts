@@ -102,6 +102,23 @@ const allowsEvent = (events: Grants, states: Grants, event: EventShape): boolean
  * p.mayReceive({ type: "m.room.message", content: { msgtype: "m.text" } }) // true
  */
 export const compilePermissions = (approved: Iterable<string>): Permissions => {
+  // Compiled permissions are immutable, so sessions approved for the same set share one: a
+  // thousand copies of the same call widget cost one set of maps, not a thousand.
+  const list = [...approved].sort()
+  const key = JSON.stringify(list)
+  const cached = compiled.get(key)
+  if (cached !== undefined) return cached
+  const permissions = compile(list)
+  if (compiled.size >= maxCompiled) compiled.delete(compiled.keys().next().value!)
+  compiled.set(key, permissions)
+  return permissions
+}
+
+/** How many distinct approved sets stay compiled; the oldest is dropped past it. */
+const maxCompiled = 1024
+const compiled = new Map<string, Permissions>()
+
+const compile = (approved: ReadonlyArray<string>): Permissions => {
   const sendEvents: Grants = new Map()
   const receiveEvents: Grants = new Map()
   const sendState: Grants = new Map()
