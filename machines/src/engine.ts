@@ -213,7 +213,9 @@ export const createEngine = (options: EngineOptions): Engine => {
         entry.send(command.message)
         return
       case "CallHomeserver":
-        void Effect.runPromiseExit(runRequest(options.homeserver, command.request)).then((exit) => answer(command.ticket, toResult(exit)))
+        // A port that answers synchronously (a cache, an in-memory store) is answered in this same
+        // turn; an HTTP one whenever its response arrives.
+        Effect.runCallback(runRequest(options.homeserver, command.request), { onExit: (exit) => answer(command.ticket, toResult(exit)) })
         return
       case "AskApprover": {
         const controller = new AbortController()
