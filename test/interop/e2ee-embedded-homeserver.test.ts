@@ -7,98 +7,20 @@
  */
 import { Effect } from "effect"
 import { mkdtemp, rm } from "node:fs/promises"
-import { createServer, type Server } from "node:http"
-import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { request as undiciRequest } from "undici"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import type { HomeserverUpdate } from "../../core/src/homeserver-port.ts"
 import type { RoomEvent, ToDeviceEvent } from "../../core/src/matrix.ts"
 import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
 import { type ConnectOptions, type MatrixHomeserver, connectHomeserver } from "../../adapters/src/matrix-homeserver.ts"
+import { type HoldingProxy as Proxy, startHoldingProxy as startProxy } from "../src/engine-fixture.ts"
 import { MatrixHttp, path } from "../../adapters/src/matrix-http.ts"
 
 const fast: Partial<ConnectOptions> = {
   retry: { baseDelayMs: 50, maxDelayMs: 400, maxAttempts: 5 },
   sync: { timeoutMs: 2_000, backoffBaseMs: 50, backoffMaxMs: 400 },
   requestTimeoutMs: 10_000
-}
-
-/** A pass-through HTTP proxy that can lose a response (after the upstream acted) or hold a request. */
-interface ProxyRule {
-  readonly method: string
-  readonly path: RegExp
-  times: number
-  readonly action: "lose-response" | "hold"
-}
-interface Proxy {
-  readonly baseUrl: string
-  readonly log: Array<{ readonly method: string; readonly url: string }>
-  readonly rules: Array<ProxyRule>
-  readonly held: Array<{ readonly method: string; readonly url: string; readonly headers: Record<string, string>; readonly body: Buffer }>
-  /** Sends the held requests upstream now. */
-  readonly release: () => Promise<void>
-  readonly close: () => Promise<void>
-}
-
-const startProxy = async (target: () => string): Promise<Proxy> => {
-  const log: Proxy["log"] = []
-  const rules: Array<ProxyRule> = []
-  const held: Proxy["held"] = []
-  const forward = async (method: string, url: string, headers: Record<string, string>, body: Buffer) =>
-    undiciRequest(`${target()}${url}`, { method: method as "GET", headers, ...(body.length > 0 ? { body } : {}) })
-  const server: Server = createServer((req, res) => {
-    const chunks: Array<Buffer> = []
-    req.on("data", (c: Buffer) => chunks.push(c))
-    req.on("end", () => {
-      void (async () => {
-        const method = req.method ?? "GET"
-        const url = req.url ?? "/"
-        const body = Buffer.concat(chunks)
-        log.push({ method, url })
-        const headers: Record<string, string> = {}
-        for (const h of ["authorization", "content-type", "accept"]) if (typeof req.headers[h] === "string") headers[h] = req.headers[h]
-        const rule = rules.find((r) => r.times > 0 && r.method === method && r.path.test(url.split("?")[0] ?? ""))
-        if (rule !== undefined) rule.times -= 1
-        if (rule?.action === "hold") {
-          held.push({ method, url, headers, body })
-          res.writeHead(200, { "content-type": "application/json" }).end("{}")
-          return
-        }
-        try {
-          const upstream = await forward(method, url, headers, body)
-          const payload = Buffer.from(await upstream.body.arrayBuffer())
-          if (rule?.action === "lose-response") {
-            req.socket.destroy()
-            return
-          }
-          const out: Record<string, string> = { "content-type": "application/json" }
-          const retryAfter = upstream.headers["retry-after"]
-          if (typeof retryAfter === "string") out["retry-after"] = retryAfter
-          res.writeHead(upstream.statusCode, out).end(payload)
-        } catch {
-          req.socket.destroy()
-        }
-      })()
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    log,
-    rules,
-    held,
-    release: async () => {
-      for (const h of held.splice(0)) await (await forward(h.method, h.url, h.headers, h.body)).body.dump()
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      })
-  }
 }
 
 let root: string

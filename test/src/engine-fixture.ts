@@ -125,12 +125,23 @@ export const roomWidget = (id: string, roomId: string): WidgetDefinition => ({
   transports: ["m.postmessage"]
 })
 
-/** A pass-through HTTP proxy on 127.0.0.1 that can hold matching requests (answering `{}`) until released. */
+/**
+ * A pass-through HTTP proxy on 127.0.0.1 for fault tests: a matching request is held (answered
+ * `{}` at once, sent upstream on `release`) or has its response lost after upstream acted.
+ */
+export interface ProxyRule {
+  readonly method: string
+  readonly path: RegExp
+  times: number
+  /** Default `hold`. */
+  readonly action?: "hold" | "lose-response"
+}
+
 export interface HoldingProxy {
   readonly baseUrl: string
   readonly log: Array<{ readonly method: string; readonly url: string }>
-  /** Requests matching one of these are held (each rule `times` times). */
-  readonly rules: Array<{ readonly method: string; readonly path: RegExp; times: number }>
+  /** Requests matching one of these are held or lose their response (each rule `times` times). */
+  readonly rules: Array<ProxyRule>
   readonly held: Array<{ readonly method: string; readonly url: string }>
   /** Sends the held requests upstream now, in order. */
   readonly release: () => Promise<void>
@@ -155,8 +166,8 @@ export const startHoldingProxy = async (target: () => string): Promise<HoldingPr
         const headers: Record<string, string> = {}
         for (const h of ["authorization", "content-type", "accept"]) if (typeof req.headers[h] === "string") headers[h] = req.headers[h]
         const rule = rules.find((r) => r.times > 0 && r.method === method && r.path.test(url.split("?")[0] ?? ""))
-        if (rule !== undefined) {
-          rule.times -= 1
+        if (rule !== undefined) rule.times -= 1
+        if (rule !== undefined && rule.action !== "lose-response") {
           held.push({ method, url, headers, body })
           res.writeHead(200, { "content-type": "application/json" }).end("{}")
           return
@@ -164,6 +175,10 @@ export const startHoldingProxy = async (target: () => string): Promise<HoldingPr
         try {
           const upstream = await forward(method, url, headers, body)
           const payload = Buffer.from(await upstream.body.arrayBuffer())
+          if (rule?.action === "lose-response") {
+            req.socket.destroy()
+            return
+          }
           const out: Record<string, string> = { "content-type": "application/json" }
           const retryAfter = upstream.headers["retry-after"]
           if (typeof retryAfter === "string") out["retry-after"] = retryAfter
