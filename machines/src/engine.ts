@@ -111,8 +111,9 @@ interface Entry {
   readonly runner: SessionRunner
   readonly handle: EngineSession
   readonly send: WidgetSink
-  readonly approvals: Map<number, AbortController>
-  readonly closeListeners: Set<(reason: string) => void>
+  /** Open prompts; created on the first one (most sessions never prompt twice). */
+  approvals: Map<number, AbortController> | undefined
+  closeListeners: Set<(reason: string) => void> | undefined
   inbox: Input[]
 }
 
@@ -219,9 +220,9 @@ export const createEngine = (options: EngineOptions): Engine => {
         return
       case "AskApprover": {
         const controller = new AbortController()
-        entry.approvals.set(command.ticket, controller)
+        ;(entry.approvals ??= new Map()).set(command.ticket, controller)
         const decide = (approved: ReadonlyArray<string>) => {
-          if (!entry.approvals.delete(command.ticket)) return // cancelled meanwhile
+          if (entry.approvals?.delete(command.ticket) !== true) return // cancelled meanwhile
           push(key, { _tag: "ApprovalDecided", ticket: command.ticket, approved })
         }
         if (options.approver === undefined) return decide([])
@@ -231,8 +232,8 @@ export const createEngine = (options: EngineOptions): Engine => {
         return
       }
       case "CancelApproval":
-        entry.approvals.get(command.ticket)?.abort()
-        entry.approvals.delete(command.ticket)
+        entry.approvals?.get(command.ticket)?.abort()
+        entry.approvals?.delete(command.ticket)
         return
       case "WatchTurn":
         turnPoller.watch(key, command.ticket)
@@ -247,12 +248,12 @@ export const createEngine = (options: EngineOptions): Engine => {
         options.onReport?.(key, entry.handle.widgetId, command.report)
         return
       case "Closed": {
-        for (const controller of entry.approvals.values()) controller.abort()
+        for (const controller of entry.approvals?.values() ?? []) controller.abort()
         turnPoller.unwatch(key)
         handles.delete(key)
         queueMicrotask(() => entry.runner.stop()) // not from inside the runner's own step
         router.send({ type: "session.stop", key })
-        for (const listener of entry.closeListeners) listener(command.reason)
+        for (const listener of entry.closeListeners ?? []) listener(command.reason)
         return
       }
       case "StartTimer":
@@ -278,7 +279,6 @@ export const createEngine = (options: EngineOptions): Engine => {
     const { widget } = open
     const key = `${widget.id}#${nextSession++}`
     const homeRoom = widget.kind === "room" ? widget.roomId : viewedRoom
-    const closeListeners = new Set<(reason: string) => void>()
     let lastState: SessionState | undefined
     const handle: EngineSession = {
       sessionId: key,
@@ -289,8 +289,11 @@ export const createEngine = (options: EngineOptions): Engine => {
       transportUp: () => push(key, { _tag: "TransportUp" }),
       close: (reason = "closed by the client") => push(key, { _tag: "Close", reason }),
       onClose: (listener) => {
-        closeListeners.add(listener)
-        return () => closeListeners.delete(listener)
+        const entry = handles.get(key)
+        if (entry === undefined) return () => false
+        const listeners = (entry.closeListeners ??= new Set())
+        listeners.add(listener)
+        return () => listeners.delete(listener)
       },
       info: () => {
         const entry = handles.get(key)
@@ -318,7 +321,7 @@ export const createEngine = (options: EngineOptions): Engine => {
       onTimer: (timer: TimerName) => push(key, { _tag: "TimerFired", timer })
     }
     const runner = options.runtime === "xstate" ? new XstateSession(runnerOptions) : new DirectSession(runnerOptions)
-    handles.set(key, { runner, handle, send: open.send, approvals: new Map(), closeListeners, inbox: [] })
+    handles.set(key, { runner, handle, send: open.send, approvals: undefined, closeListeners: undefined, inbox: [] })
     router.send({ type: "session.open", key })
     return handle
   }

@@ -35,13 +35,14 @@ export interface RunnerOptions {
 
 export class DirectSession implements SessionRunner {
   private current: SessionState
-  private readonly timers = new Map<TimerName, unknown>()
+  /** Armed timers; created on first use. */
+  private timers: Map<TimerName, unknown> | undefined
 
   constructor(private readonly options: RunnerOptions) {
     this.current = initialState(options.config)
   }
 
-  readonly run = (inputs: ReadonlyArray<Input>): void => {
+  run(inputs: ReadonlyArray<Input>): void {
     // Like the statechart's final state: a closed session takes no more input.
     if (this.current.phase === "closed") return
     const { state, commands } = reduceAll(this.current, inputs, { owned: true })
@@ -51,10 +52,10 @@ export class DirectSession implements SessionRunner {
         case "StartTimer": {
           this.cancel(command.timer)
           const timer = command.timer
-          this.timers.set(
+          ;(this.timers ??= new Map()).set(
             timer,
             this.options.clock.setTimeout(() => {
-              this.timers.delete(timer)
+              this.timers?.delete(timer)
               this.options.onTimer(timer)
             }, command.ms)
           )
@@ -69,17 +70,19 @@ export class DirectSession implements SessionRunner {
     }
   }
 
-  readonly state = (): SessionState => this.current
+  state(): SessionState {
+    return this.current
+  }
 
-  readonly stop = (): void => {
-    for (const timer of [...this.timers.keys()]) this.cancel(timer)
+  stop(): void {
+    for (const timer of [...(this.timers?.keys() ?? [])]) this.cancel(timer)
   }
 
   private cancel(timer: TimerName): void {
-    const handle = this.timers.get(timer)
+    const handle = this.timers?.get(timer)
     if (handle === undefined) return
     this.options.clock.clearTimeout(handle)
-    this.timers.delete(timer)
+    this.timers?.delete(timer)
   }
 }
 

@@ -2,7 +2,7 @@ import type { WidgetRequest } from "../envelope.ts"
 import type { RoomEvent } from "../matrix.ts"
 import { compilePermissions, type Permissions } from "../permissions.ts"
 import type { ApprovalPolicy } from "../policy.ts"
-import { shared } from "./step.ts"
+import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, shared } from "./step.ts"
 import type { Phase } from "../protocol-error.ts"
 
 export type { Phase }
@@ -147,10 +147,7 @@ export interface SessionState {
 }
 
 const noCounters: Counters = shared({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0 })
-const noPendingToWidget: ReadonlyMap<string, PendingToWidget> = shared(new Map())
-const noPendingCalls: ReadonlyMap<number, PendingCall> = shared(new Map())
 const noGathers: ReadonlyMap<number, Gather> = shared(new Map())
-const noRequests: ReadonlySet<string> = shared(new Set())
 const noPermissions = compilePermissions([])
 
 /** A fresh session in `loading`. */
@@ -168,11 +165,11 @@ export const initialState = (config: SessionConfig): SessionState => ({
   approval: undefined,
   queuedCapabilities: [],
   capabilityRequestsInWindow: 0,
-  pendingToWidget: noPendingToWidget,
+  pendingToWidget: emptyPendingToWidget,
   sweepArmed: false,
-  pendingCalls: noPendingCalls,
+  pendingCalls: emptyPendingCalls,
   gathers: noGathers,
-  inFlight: noRequests,
+  inFlight: emptyInFlight,
   stateToLoad: [],
   heldState: undefined,
   turnWatching: false,

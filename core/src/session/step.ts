@@ -176,6 +176,13 @@ export class Stepper {
   }
 
   done(): Step {
+    // An idle session keeps no collections of its own: emptied ones go back to the shared empties.
+    const draft = this.draft
+    if (draft !== undefined) {
+      if (draft.pendingToWidget.size === 0 && this.owned.has(draft.pendingToWidget)) draft.pendingToWidget = emptyPendingToWidget
+      if (draft.pendingCalls.size === 0 && this.owned.has(draft.pendingCalls)) draft.pendingCalls = emptyPendingCalls
+      if (draft.inFlight.size === 0 && this.owned.has(draft.inFlight)) draft.inFlight = emptyInFlight
+    }
     return { state: this.state, commands: this.commands }
   }
 }
@@ -189,5 +196,9 @@ export const shared = <T>(collection: T): T => {
   sharedEmpties.add(collection)
   return collection
 }
+
+export const emptyPendingToWidget: ReadonlyMap<string, PendingToWidget> = shared(new Map())
+export const emptyPendingCalls: ReadonlyMap<number, PendingCall> = shared(new Map())
+export const emptyInFlight: ReadonlySet<string> = shared(new Set())
 
 export const requestIdOf = (raw: RawRequest): string => (typeof raw.requestId === "string" ? raw.requestId : String(raw.requestid))
