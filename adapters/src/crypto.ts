@@ -78,6 +78,25 @@ const ensureIndexedDb = () => {
   for (const [k, v] of Object.entries(globals)) if (g[k] === undefined) Object.defineProperty(g, k, { value: v, configurable: true, writable: true })
 }
 
+/**
+ * Counts write transactions opened on any IndexedDB database in this process, so a snapshot is
+ * taken only when something could have changed: reading the whole store to find it unchanged
+ * cost milliseconds on every sync, even in rooms without encryption.
+ */
+let idbWrites = 0
+let countingWrites = false
+const countIdbWrites = () => {
+  if (countingWrites) return
+  countingWrites = true
+  const proto = (globalThis as { IDBDatabase?: { prototype: IDBDatabase } }).IDBDatabase?.prototype
+  if (proto === undefined) return
+  const transaction = proto.transaction
+  proto.transaction = function (this: IDBDatabase, ...args: Parameters<IDBDatabase["transaction"]>) {
+    if (args[1] !== undefined && args[1] !== "readonly") idbWrites += 1
+    return transaction.apply(this, args)
+  } as IDBDatabase["transaction"]
+}
+
 const idbRequest = <T>(req: IDBRequest<T>): Promise<T> =>
   new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result)
@@ -113,6 +132,8 @@ let storeCounter = 0
  */
 export class IdbSnapshotStore {
   private last: Buffer | undefined
+  /** `idbWrites` when the file last matched the store; equal now means nothing to write. */
+  private persistedAt = -1
   private constructor(
     /** The database name prefix given to crypto-wasm. */
     readonly storeName: string,
@@ -123,6 +144,7 @@ export class IdbSnapshotStore {
   /** Restores `file` (if it exists) into a fresh store name; checks it belongs to `owner`. */
   static async open(file: string | undefined, owner: { readonly userId: string; readonly deviceId: string }): Promise<IdbSnapshotStore> {
     ensureIndexedDb()
+    countIdbWrites()
     storeCounter += 1
     const storeName = `widgethost-${process.pid}-${storeCounter}-${Math.random().toString(36).slice(2)}`
     const store = new IdbSnapshotStore(storeName, file, owner)
@@ -145,7 +167,8 @@ export class IdbSnapshotStore {
 
   /** Writes the current state to the file (atomically, durably), unless it is unchanged. */
   async persist(): Promise<void> {
-    if (this.file === undefined) return
+    if (this.file === undefined || this.persistedAt === idbWrites) return
+    const at = idbWrites
     const databases: Array<SnapshotDatabase> = []
     const all = await indexedDB.databases()
     for (const info of all) {
@@ -155,9 +178,11 @@ export class IdbSnapshotStore {
     }
     databases.sort((a, b) => (a.suffix < b.suffix ? -1 : 1))
     const bytes = serialize({ format: 1, userId: this.owner.userId, deviceId: this.owner.deviceId, databases } satisfies Snapshot)
-    if (this.last?.equals(bytes) === true) return
-    await writeFileDurably(this.file, bytes)
-    this.last = bytes
+    if (this.last?.equals(bytes) !== true) {
+      await writeFileDurably(this.file, bytes)
+      this.last = bytes
+    }
+    this.persistedAt = at
   }
 
   /** Frees the in-memory databases (after the machine is closed). */
