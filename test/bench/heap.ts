@@ -15,6 +15,9 @@
  */
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+
+/** Children run through the same production-like loader as this process (see loader.mjs). */
+const loader = new URL("./loader.mjs", import.meta.url).href
 import { parseArgs } from "node:util"
 import { median, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
 import { type EngineName, hostFor, MESSAGE_CAPABILITIES, openReady, ROOM } from "./hosts.ts"
@@ -70,7 +73,7 @@ const child = (engine: EngineName, sessions: number, rounds: number): Promise<Ch
   new Promise((resolve, reject) => {
     const proc = spawn(
       process.execPath,
-      ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "--child", "--engine", engine, "--sessions", String(sessions), "--rounds", String(rounds)],
+      ["--expose-gc", "--import", loader, fileURLToPath(import.meta.url), "--child", "--engine", engine, "--sessions", String(sessions), "--rounds", String(rounds)],
       { stdio: ["ignore", "pipe", "inherit"] }
     )
     let out = ""

@@ -19,6 +19,9 @@ import { spawn } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+
+/** Children run through the same production-like loader as this process (see loader.mjs). */
+const loader = new URL("./loader.mjs", import.meta.url).href
 import { parseArgs } from "node:util"
 import { measureDecryption } from "./decryption.ts"
 import { fanOut } from "./fan-out.ts"
@@ -104,7 +107,7 @@ const child = async (name: string, settings: Settings, budgetLeft: number) => {
 /** Runs one scenario in a fresh process and returns its rows. */
 const inChild = (name: string, quick: boolean, budgetLeft: number) =>
   new Promise<Row[]>((resolve, reject) => {
-    const args = ["--import", "tsx", fileURLToPath(import.meta.url), "--scenario", name, "--budget-left", String(Math.round(budgetLeft)), ...(quick ? ["--quick"] : [])]
+    const args = ["--import", loader, fileURLToPath(import.meta.url), "--scenario", name, "--budget-left", String(Math.round(budgetLeft)), ...(quick ? ["--quick"] : [])]
     const proc = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] })
     let rows: Row[] | undefined
     proc.on("message", (message) => (rows = (message as { rows: Row[] }).rows))

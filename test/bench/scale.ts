@@ -26,6 +26,9 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
+
+/** Children run through the same production-like loader as this process (see loader.mjs). */
+const loader = new URL("./loader.mjs", import.meta.url).href
 import { parseArgs } from "node:util"
 import { WebSocket } from "ws"
 import { createEngine } from "@widgethost/machines"
@@ -99,7 +102,7 @@ const serve = async (plan: ScalePlan): Promise<ScaleResult> => {
   const homeserver = benchHomeserver()
   const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
   const transport = await startWebsocketTransport()
-  const client: ChildProcess = spawn(process.execPath, ["--import", "tsx", here, "--clients"], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+  const client: ChildProcess = spawn(process.execPath, ["--import", loader, here, "--clients"], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
   const clientStats = () =>
     new Promise<FromClient>((resolve) => {
       client.once("message", (m) => resolve(m as FromClient))
@@ -264,7 +267,7 @@ const planOf = (settings: Settings, options: ScaleOptions): ScalePlan => ({
 /** Runs the server process and turns its result into table rows. */
 export const scale = async (settings: Settings, options: ScaleOptions = {}): Promise<{ rows: Row[]; result: ScaleResult }> => {
   const plan = planOf(settings, options)
-  const server = spawn(process.execPath, ["--import", "tsx", here, "--server", JSON.stringify(plan)], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+  const server = spawn(process.execPath, ["--import", loader, here, "--server", JSON.stringify(plan)], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
   const result = await new Promise<ScaleResult>((resolve, reject) => {
     server.once("message", (m) => resolve(m as ScaleResult))
     server.once("error", reject)

@@ -1,0 +1,12 @@
+// Module hooks for loader.mjs: TypeScript files outside node_modules are compiled with esbuild.
+import { readFile } from "node:fs/promises"
+import { transform } from "esbuild"
+
+export async function load(url, context, nextLoad) {
+  if (url.startsWith("file:") && /\.m?ts$/.test(new URL(url).pathname) && !url.includes("/node_modules/")) {
+    const source = await readFile(new URL(url), "utf8")
+    const { code } = await transform(source, { loader: "ts", format: "esm", target: "node20", sourcefile: url, sourcemap: "inline" })
+    return { format: "module", source: code, shortCircuit: true }
+  }
+  return nextLoad(url, context)
+}
