@@ -9,12 +9,12 @@ import { approveAll, flush, Harness } from "../src/index.ts"
 const actions = (messages: ReadonlyArray<{ action: string }>) => messages.map((m) => m.action)
 
 describe("startup", () => {
-  it("waitForIframeLoad: true — nothing is sent before the frame loads, then versions and capabilities are asked", async () => {
+  it("waitForIframeLoad: true — nothing is sent before the frame loads, then capabilities are asked", async () => {
     const h = new Harness({ approver: approveAll })
     expect(h.take()).toEqual([])
     expect(h.phase).toBe("loading")
     h.session.frameLoaded()
-    expect(actions(h.take())).toEqual(["supported_api_versions", "capabilities"])
+    expect(actions(h.take())).toEqual(["capabilities"])
     expect(h.phase).toBe("negotiating")
   })
 
@@ -25,7 +25,7 @@ describe("startup", () => {
     const id = h.request("content_loaded")
     const out = h.take()
     expect(out[0]).toEqual({ api: "fromWidget", widgetId: "w1", requestId: id, action: "content_loaded", data: {}, response: {} })
-    expect(actions(out.slice(1))).toEqual(["supported_api_versions", "capabilities"])
+    expect(actions(out.slice(1))).toEqual(["capabilities"])
   })
 
   it("websocket-style first contact starts negotiation on the widget's first message", async () => {
@@ -33,7 +33,7 @@ describe("startup", () => {
     const id = h.request("supported_api_versions")
     const out = h.take()
     expect(h.responseTo(id, out)).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
-    expect(actions(Harness.requests(out))).toEqual(["supported_api_versions", "capabilities"])
+    expect(actions(Harness.requests(out))).toEqual(["capabilities"])
   })
 
   it("capabilities answered → notify_capabilities {requested, approved} → ready", async () => {
@@ -178,18 +178,17 @@ describe("toWidget requests: timeouts and matching", () => {
     expect(h.phase).toBe("negotiating")
     await h.advance(3_000)
     expect(h.phase).toBe("ready")
-    expect(h.session.info().counters.timedOut).toBe(2)
+    expect(h.session.info().counters.timedOut).toBe(1)
   })
 
   it("responses are matched by requestId and widgetId; unmatched and spoofed ones are dropped and counted", async () => {
     const h = new Harness({ approver: approveAll })
     h.session.frameLoaded()
-    const [versions, capabilities] = Harness.requests(h.take())
+    const [capabilities] = Harness.requests(h.take())
     h.respond({ ...capabilities!, requestId: "nobody-asked" }, { capabilities: [] })
     h.respond({ ...capabilities!, widgetId: "someone-else" }, { capabilities: [] })
     expect(h.session.info().counters.unmatched).toBe(2)
     expect(h.phase).toBe("negotiating")
-    h.respond(versions!, { supported_versions: [] })
     h.respond(capabilities!, { capabilities: [] })
     await flush()
     expect(h.phase).toBe("ready")

@@ -178,6 +178,15 @@ describe("toWidget send_event (receiving)", () => {
 })
 
 describe("update_state", () => {
+  it("the widget's versions are asked only once receiving state is granted (to choose update_state or send_event)", async () => {
+    const plain = new Harness({ approver: approveAll })
+    const seenPlain = await plain.ready(["m.receive.event:m.room.message"])
+    expect(Harness.requests(seenPlain).map((m) => m.action)).not.toContain("supported_api_versions")
+    const stateful = new Harness({ approver: approveAll })
+    const seenState = await stateful.ready(["m.receive.state_event:m.room.topic"])
+    expect(Harness.requests(seenState).map((m) => m.action).filter((a) => a === "supported_api_versions")).toHaveLength(1)
+  })
+
   it("after negotiation: current state of permitted rooms, then only changes", async () => {
     const h = new Harness({ approver: approveAll })
     h.homeserver.inject({ type: "m.room.topic", room_id: ROOM, sender: "@bob:localhost", state_key: "", content: { topic: "Hello world!" } })

@@ -20,10 +20,12 @@ const union = (a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<str
   return out
 }
 
-/** The widget has loaded: ask for its versions and its capabilities, concurrently. */
+/**
+ * The widget has loaded: ask for its capabilities. Its versions are asked only when they matter
+ * (receiving state: update_state or send_event), so most sessions start with one exchange.
+ */
 export const startNegotiation = (s: Stepper): void => {
   s.set({ phase: "negotiating" })
-  s.sendRequest("supported_api_versions", {}, "versions")
   s.sendRequest("capabilities", {}, "capabilities")
 }
 

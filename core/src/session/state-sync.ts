@@ -19,6 +19,8 @@ export const supportsUpdateState = (versions: ReadonlyArray<string> | undefined)
 /** Queues newly granted state kinds for loading and starts the load when it can. */
 export const loadGrantedState = (s: Stepper, kinds: ReadonlyArray<StateKind>): void => {
   s.set({ stateToLoad: [...s.state.stateToLoad, ...kinds], heldState: s.state.heldState ?? [] })
+  const asking = [...s.state.pendingToWidget.values()].some((p) => p.purpose === "versions")
+  if (s.state.widgetVersions === undefined && !asking) s.sendRequest("supported_api_versions", {}, "versions")
   startStateLoad(s)
 }
 
