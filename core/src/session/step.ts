@@ -19,7 +19,8 @@ export class Stepper {
   /** This step's private copy of the state, made on the first write. */
   private draft: Mutable<SessionState> | undefined
   /** Collections already copied in this step (so further writes mutate the copy in place). */
-  private owned = new Set<unknown>()
+  /** Per collection, the copy this step owns (identity, so a collection replaced by `set` is not). */
+  private owned: { counters?: unknown; pendingToWidget?: unknown; pendingCalls?: unknown; inFlight?: unknown } = {}
 
   /**
    * With `owned`, the caller hands the state over and promises never to look at it again (the
@@ -33,9 +34,8 @@ export class Stepper {
   ) {
     if (owned) {
       this.draft = base as Mutable<SessionState>
-      for (const collection of [base.counters, base.pendingToWidget, base.pendingCalls, base.inFlight]) {
-        if (!sharedEmpties.has(collection)) this.owned.add(collection)
-      }
+      const own = <T>(collection: T): T | undefined => (sharedEmpties.has(collection) ? undefined : collection)
+      this.owned = { counters: own(base.counters), pendingToWidget: own(base.pendingToWidget), pendingCalls: own(base.pendingCalls), inFlight: own(base.inFlight) }
     }
   }
 
@@ -53,9 +53,9 @@ export class Stepper {
 
   count(counter: keyof Counters, by = 1): void {
     const draft = this.write()
-    if (!this.owned.has(draft.counters)) {
+    if (this.owned.counters !== draft.counters) {
       draft.counters = { ...draft.counters }
-      this.owned.add(draft.counters)
+      this.owned.counters = draft.counters
     }
     ;(draft.counters as Mutable<Counters>)[counter] += by
   }
@@ -63,27 +63,27 @@ export class Stepper {
   /** The pending toWidget map, copied once per step and then written in place. */
   private pendingToWidget(): Map<string, PendingToWidget> {
     const draft = this.write()
-    if (!this.owned.has(draft.pendingToWidget)) {
+    if (this.owned.pendingToWidget !== draft.pendingToWidget) {
       draft.pendingToWidget = new Map(draft.pendingToWidget)
-      this.owned.add(draft.pendingToWidget)
+      this.owned.pendingToWidget = draft.pendingToWidget
     }
     return draft.pendingToWidget as Map<string, PendingToWidget>
   }
 
   private pendingCalls(): Map<number, PendingCall> {
     const draft = this.write()
-    if (!this.owned.has(draft.pendingCalls)) {
+    if (this.owned.pendingCalls !== draft.pendingCalls) {
       draft.pendingCalls = new Map(draft.pendingCalls)
-      this.owned.add(draft.pendingCalls)
+      this.owned.pendingCalls = draft.pendingCalls
     }
     return draft.pendingCalls as Map<number, PendingCall>
   }
 
   private inFlight(): Set<string> {
     const draft = this.write()
-    if (!this.owned.has(draft.inFlight)) {
+    if (this.owned.inFlight !== draft.inFlight) {
       draft.inFlight = new Set(draft.inFlight)
-      this.owned.add(draft.inFlight)
+      this.owned.inFlight = draft.inFlight
     }
     return draft.inFlight as Set<string>
   }
@@ -179,9 +179,9 @@ export class Stepper {
     // An idle session keeps no collections of its own: emptied ones go back to the shared empties.
     const draft = this.draft
     if (draft !== undefined) {
-      if (draft.pendingToWidget.size === 0 && this.owned.has(draft.pendingToWidget)) draft.pendingToWidget = emptyPendingToWidget
-      if (draft.pendingCalls.size === 0 && this.owned.has(draft.pendingCalls)) draft.pendingCalls = emptyPendingCalls
-      if (draft.inFlight.size === 0 && this.owned.has(draft.inFlight)) draft.inFlight = emptyInFlight
+      if (draft.pendingToWidget.size === 0 && this.owned.pendingToWidget === draft.pendingToWidget) draft.pendingToWidget = emptyPendingToWidget
+      if (draft.pendingCalls.size === 0 && this.owned.pendingCalls === draft.pendingCalls) draft.pendingCalls = emptyPendingCalls
+      if (draft.inFlight.size === 0 && this.owned.inFlight === draft.inFlight) draft.inFlight = emptyInFlight
     }
     return { state: this.state, commands: this.commands }
   }
