@@ -107,6 +107,46 @@ export interface Engine {
   readonly stop: () => void
 }
 
+/** Engine internals a session handle calls. */
+interface HandleCore {
+  readonly push: (key: string, input: Input) => void
+  readonly info: (key: string, widgetId: string) => SessionInfo
+  readonly onClose: (key: string, listener: (reason: string) => void) => () => void
+}
+
+/**
+ * A session as the embedding client and transports hold it. Methods live on the prototype and
+ * reach the engine through one shared core: a thousand idle sessions pay for no closures.
+ */
+class SessionHandle implements EngineSession {
+  constructor(
+    private readonly core: HandleCore,
+    readonly sessionId: string,
+    readonly widgetId: string
+  ) {}
+  receive(raw: unknown): void {
+    this.core.push(this.sessionId, { _tag: "FromWidget", raw })
+  }
+  frameLoaded(): void {
+    this.core.push(this.sessionId, { _tag: "FrameLoaded" })
+  }
+  transportDown(): void {
+    this.core.push(this.sessionId, { _tag: "TransportDown" })
+  }
+  transportUp(): void {
+    this.core.push(this.sessionId, { _tag: "TransportUp" })
+  }
+  close(reason = "closed by the client"): void {
+    this.core.push(this.sessionId, { _tag: "Close", reason })
+  }
+  onClose(listener: (reason: string) => void): () => void {
+    return this.core.onClose(this.sessionId, listener)
+  }
+  info(): SessionInfo {
+    return this.core.info(this.sessionId, this.widgetId)
+  }
+}
+
 interface Entry {
   readonly runner: SessionRunner
   readonly handle: EngineSession
@@ -205,6 +245,8 @@ export const createEngine = (options: EngineOptions): Engine => {
     now
   )
 
+  const onTimer = (key: string, timer: TimerName): void => push(key, { _tag: "TimerFired", timer })
+
   const execute = (key: string, command: Command): void => {
     const entry = handles.get(key)
     if (entry === undefined) return
@@ -248,6 +290,9 @@ export const createEngine = (options: EngineOptions): Engine => {
         options.onReport?.(key, entry.handle.widgetId, command.report)
         return
       case "Closed": {
+        // Kept (bounded) so a handle asked for info() after closing still answers.
+        closedStates.set(key, entry.runner.state())
+        if (closedStates.size > 1_000) closedStates.delete(closedStates.keys().next().value!)
         for (const controller of entry.approvals?.values() ?? []) controller.abort()
         turnPoller.unwatch(key)
         handles.delete(key)
@@ -275,32 +320,31 @@ export const createEngine = (options: EngineOptions): Engine => {
 
   let viewedRoom: string | undefined
 
+  /** What every session handle calls back into: shared by all handles, so a handle holds no closures. */
+  const core: HandleCore = {
+    push,
+    info: (key, widgetId) => {
+      const entry = handles.get(key)
+      if (entry !== undefined) drainEntry(entry)
+      const state = entry?.runner.state() ?? closedStates.get(key)
+      return infoOf(key, widgetId, state!)
+    },
+    onClose: (key, listener) => {
+      const entry = handles.get(key)
+      if (entry === undefined) return () => false
+      const listeners = (entry.closeListeners ??= new Set())
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    }
+  }
+  /** The last state of closed sessions whose handles may still be asked for `info()`. */
+  const closedStates = new Map<string, SessionState>()
+
   const openSession = (open: OpenSessionOptions): EngineSession => {
     const { widget } = open
     const key = `${widget.id}#${nextSession++}`
     const homeRoom = widget.kind === "room" ? widget.roomId : viewedRoom
-    let lastState: SessionState | undefined
-    const handle: EngineSession = {
-      sessionId: key,
-      widgetId: widget.id,
-      receive: (raw) => push(key, { _tag: "FromWidget", raw }),
-      frameLoaded: () => push(key, { _tag: "FrameLoaded" }),
-      transportDown: () => push(key, { _tag: "TransportDown" }),
-      transportUp: () => push(key, { _tag: "TransportUp" }),
-      close: (reason = "closed by the client") => push(key, { _tag: "Close", reason }),
-      onClose: (listener) => {
-        const entry = handles.get(key)
-        if (entry === undefined) return () => false
-        const listeners = (entry.closeListeners ??= new Set())
-        listeners.add(listener)
-        return () => listeners.delete(listener)
-      },
-      info: () => {
-        const entry = handles.get(key)
-        if (entry !== undefined) drainEntry(entry)
-        return infoOf(key, widget.id, entry?.runner.state() ?? lastState!)
-      }
-    }
+    const handle = new SessionHandle(core, key, widget.id)
     const config = {
       widgetId: widget.id,
       kind: widget.kind,
@@ -311,15 +355,7 @@ export const createEngine = (options: EngineOptions): Engine => {
       policy,
       limits
     }
-    const runnerOptions = {
-      config,
-      clock,
-      execute: (command: Command) => {
-        if (command._tag === "Closed") lastState = handles.get(key)?.runner.state()
-        execute(key, command)
-      },
-      onTimer: (timer: TimerName) => push(key, { _tag: "TimerFired", timer })
-    }
+    const runnerOptions = { config, clock, key, execute, onTimer }
     const runner = options.runtime === "xstate" ? new XstateSession(runnerOptions) : new DirectSession(runnerOptions)
     handles.set(key, { runner, handle, send: open.send, approvals: undefined, closeListeners: undefined, inbox: [] })
     router.send({ type: "session.open", key })

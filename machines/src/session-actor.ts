@@ -27,10 +27,12 @@ export interface SessionRunner {
 export interface RunnerOptions {
   readonly config: SessionConfig
   readonly clock: Clock
+  /** The session's key, passed back to `execute` and `onTimer` (shared functions, no closures per session). */
+  readonly key: string
   /** Every command except timers, in order. */
-  readonly execute: (command: Command) => void
+  readonly execute: (key: string, command: Command) => void
   /** A timer fired: queue `TimerFired` like any other input. */
-  readonly onTimer: (timer: TimerName) => void
+  readonly onTimer: (key: string, timer: TimerName) => void
 }
 
 export class DirectSession implements SessionRunner {
@@ -56,7 +58,7 @@ export class DirectSession implements SessionRunner {
             timer,
             this.options.clock.setTimeout(() => {
               this.timers?.delete(timer)
-              this.options.onTimer(timer)
+              this.options.onTimer(this.options.key, timer)
             }, command.ms)
           )
           break
@@ -65,7 +67,7 @@ export class DirectSession implements SessionRunner {
           this.cancel(command.timer)
           break
         default:
-          this.options.execute(command)
+          this.options.execute(this.options.key, command)
       }
     }
   }
@@ -91,7 +93,7 @@ export class XstateSession implements SessionRunner {
 
   constructor(options: RunnerOptions) {
     this.actor = createActor(sessionMachine, { input: options.config, clock: options.clock })
-    this.actor.on("command", ({ command }) => options.execute(command))
+    this.actor.on("command", ({ command }) => options.execute(options.key, command))
     this.actor.start()
   }
 

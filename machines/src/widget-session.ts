@@ -5,6 +5,8 @@ import type { WidgetMessage } from "@widgethost/core"
  * handing it a `send` function; the transport feeds it what the widget says and tells it when
  * the link goes down or comes back. Queueing of outbound messages while the link is slow or down
  * is the transport's business: the session calls `send` synchronously, in order, and never blocks.
+ * The engine's sessions keep their methods on the prototype (no closures per session): to wrap
+ * one, delegate to it rather than spreading it.
  */
 export interface WidgetSession {
   readonly widgetId: string

@@ -65,13 +65,19 @@ describe.skipIf(!existsSync(CHROMIUM))("admin console in Chromium ↔ approval q
       session.onClose(() => notify({ kind: "sessions" }))
       notify({ kind: "sessions" })
       // what the widget says, for the log; the session itself is fed by the transport
+      // (delegate, don't spread: a session handle's methods live on its prototype)
       return {
-        ...session,
-        receive: (raw) => {
+        widgetId: session.widgetId,
+        receive: (raw: unknown) => {
           log.record(session.sessionId, "in", raw)
           notify({ kind: "message", sessionId: session.sessionId })
           session.receive(raw)
-        }
+        },
+        frameLoaded: () => session.frameLoaded(),
+        transportDown: () => session.transportDown(),
+        transportUp: () => session.transportUp(),
+        close: (reason?: string) => session.close(reason),
+        onClose: (listener: (reason: string) => void) => session.onClose(listener)
       }
     })
     admin = await startAdminServer({

@@ -43,7 +43,7 @@ const drive = (make: (options: ConstructorParameters<typeof DirectSession>[0]) =
   const clock = new SimulatedClock()
   const commands: Command[] = []
   const fired: TimerName[] = []
-  const runner = make({ config, clock: simulatedClock(clock), execute: (c) => commands.push(c), onTimer: (t) => fired.push(t) })
+  const runner = make({ config, clock: simulatedClock(clock), key: "s", execute: (_key, c) => commands.push(c), onTimer: (_key, t) => fired.push(t) })
   const states: unknown[] = []
   for (const { batch, wait } of steps) {
     runner.run(batch)
