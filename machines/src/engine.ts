@@ -154,7 +154,8 @@ interface Entry {
   /** Open prompts; created on the first one (most sessions never prompt twice). */
   approvals: Map<number, AbortController> | undefined
   closeListeners: Set<(reason: string) => void> | undefined
-  inbox: Input[]
+  /** Inputs waiting for the next drain; none allocated while idle. */
+  inbox: Input[] | undefined
 }
 
 /** Runs one homeserver request; failures become `Failed` results, never exceptions. */
@@ -201,7 +202,7 @@ export const createEngine = (options: EngineOptions): Engine => {
   const push = (key: string, input: Input): void => {
     const entry = handles.get(key)
     if (entry === undefined) return
-    entry.inbox.push(input)
+    ;(entry.inbox ??= []).push(input)
     dirty.add(entry)
     if (!drainScheduled) {
       drainScheduled = true
@@ -222,9 +223,9 @@ export const createEngine = (options: EngineOptions): Engine => {
   }
 
   const drainEntry = (entry: Entry): void => {
-    if (entry.inbox.length === 0) return
     const inputs = entry.inbox
-    entry.inbox = []
+    if (inputs === undefined) return
+    entry.inbox = undefined
     entry.runner.run(inputs)
   }
 
@@ -357,7 +358,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     }
     const runnerOptions = { config, clock, key, execute, onTimer }
     const runner = options.runtime === "xstate" ? new XstateSession(runnerOptions) : new DirectSession(runnerOptions)
-    handles.set(key, { runner, handle, send: open.send, approvals: undefined, closeListeners: undefined, inbox: [] })
+    handles.set(key, { runner, handle, send: open.send, approvals: undefined, closeListeners: undefined, inbox: undefined })
     router.send({ type: "session.open", key })
     return handle
   }

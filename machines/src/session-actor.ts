@@ -39,9 +39,12 @@ export class DirectSession implements SessionRunner {
   private current: SessionState
   /** Armed timers; created on first use. */
   private timers: Map<TimerName, unknown> | undefined
+  /** The options minus the config (which lives on in the state): shared functions, no copy. */
+  private readonly options: Omit<RunnerOptions, "config">
 
-  constructor(private readonly options: RunnerOptions) {
-    this.current = initialState(options.config)
+  constructor({ config, ...options }: RunnerOptions) {
+    this.current = initialState(config)
+    this.options = options
   }
 
   run(inputs: ReadonlyArray<Input>): void {

@@ -10,14 +10,15 @@ import type { RawRequest } from "./state.ts"
 import type { Stepper } from "./step.ts"
 
 const union = (a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<string> => {
-  const out = [...a]
+  let out: string[] | undefined
   const seen = new Set(a)
   for (const item of b) {
     if (seen.has(item)) continue
     seen.add(item)
-    out.push(item)
+    ;(out ??= [...a]).push(item)
   }
-  return out
+  // Nothing new: keep the same array (idle sessions share nothing they don't need to copy).
+  return out ?? a
 }
 
 /**
@@ -39,9 +40,25 @@ export const capabilitiesOf = (response: unknown): ReadonlyArray<string> => {
  * Weighs requested capabilities: already approved ones need nothing, denied ones stay denied,
  * the policy decides what it can, and only the rest goes to the approver.
  */
+/**
+ * One copy of each capability string in the process: every copy of a widget asks for the same
+ * strings, and each session keeps its requested and approved lists for its whole life.
+ */
+const interned = new Map<string, string>()
+const intern = (capability: string): string => {
+  if (capability.length > 256) return capability
+  const known = interned.get(capability)
+  if (known !== undefined) return known
+  if (interned.size >= 4096) interned.delete(interned.keys().next().value!)
+  interned.set(capability, capability)
+  return capability
+}
+
+const sameList = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => a.length === b.length && a.every((item, index) => item === b[index])
+
 export const weigh = (s: Stepper, incoming: ReadonlyArray<string>): void => {
   const { config } = s.state
-  const fresh = [...new Set(incoming)]
+  const fresh = [...new Set(incoming.map(intern))]
   const considered = fresh.slice(0, config.limits.maxCapabilitiesPerRequest)
   const approved = new Set(s.state.approved)
   const denied = new Set(s.state.denied)
@@ -66,7 +83,9 @@ export const weigh = (s: Stepper, incoming: ReadonlyArray<string>): void => {
 /** Settles an approval round: grow the approved set, tell the widget, start what it unlocks. */
 const grant = (s: Stepper, newlyApproved: ReadonlyArray<string>, newlyDenied: ReadonlyArray<string>): void => {
   const before = s.state.permissions
-  const approved = union(s.state.approved, newlyApproved)
+  const grown = union(s.state.approved, newlyApproved)
+  // Most widgets get all they ask for: then both lists are one array.
+  const approved = sameList(grown, s.state.requested) ? s.state.requested : grown
   const permissions = approved.length === s.state.approved.length ? before : compilePermissions(approved)
   s.set({ approved, permissions, denied: union(s.state.denied, newlyDenied), phase: "ready", approval: undefined })
   s.sendRequest("notify_capabilities", { requested: s.state.requested, approved }, "notify")
