@@ -18,7 +18,7 @@ import {
   WIDGET_STATE_EVENT_TYPES,
   type WidgetMessage
 } from "../../core/src/index.ts"
-import type { Engine, EngineSession, WidgetSession } from "../../machines/src/index.ts"
+import { delegateSession, type Engine, type EngineSession } from "../../machines/src/index.ts"
 import type { ConfiguredWidget } from "./config.ts"
 import type { WebsocketTransport } from "./websocket.ts"
 
@@ -150,19 +150,12 @@ export class WidgetHost {
       })
       if (onMessage === undefined) return session
       // The transport's view of the session, with inbound messages logged on the way in.
-      const logged: WidgetSession = {
-        widgetId: session.widgetId,
+      return delegateSession(session, {
         receive: (raw: unknown) => {
           onMessage(session.sessionId, "in", raw)
           session.receive(raw)
-        },
-        frameLoaded: () => session.frameLoaded(),
-        transportDown: () => session.transportDown(),
-        transportUp: () => session.transportUp(),
-        close: (reason?: string) => session.close(reason),
-        onClose: (listener) => session.onClose(listener)
-      }
-      return logged
+        }
+      })
     })
     const url = renderWidgetUrl(definition.url, { ...variables, transport: "m.websockets", websocketUri: registration.uri })
     this.entries.set(key, { widget: { ...base, transport: "m.websockets", url }, definition, fingerprint, unregister: registration.unregister })

@@ -24,3 +24,21 @@ export interface WidgetSession {
 
 /** How a transport delivers the engine's messages to the widget. */
 export type WidgetSink = (message: WidgetMessage) => void
+
+/**
+ * A session that behaves as `session` except where `overrides` say otherwise (e.g. a `receive`
+ * that logs first). Use it instead of spreading: the engine's sessions keep their methods on the
+ * prototype, which a spread does not copy.
+ *
+ * @example delegateSession(session, { receive: (raw) => { log(raw); session.receive(raw) } })
+ */
+export const delegateSession = (session: WidgetSession, overrides: Partial<WidgetSession>): WidgetSession => ({
+  widgetId: session.widgetId,
+  receive: (raw) => session.receive(raw),
+  frameLoaded: () => session.frameLoaded(),
+  transportDown: () => session.transportDown(),
+  transportUp: () => session.transportUp(),
+  close: (reason) => session.close(reason),
+  onClose: (listener) => session.onClose(listener),
+  ...overrides
+})

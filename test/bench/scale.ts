@@ -31,7 +31,7 @@ import { fileURLToPath } from "node:url"
 const loader = new URL("./loader.mjs", import.meta.url).href
 import { parseArgs } from "node:util"
 import { WebSocket } from "ws"
-import { createEngine } from "@widgethost/machines"
+import { createEngine, delegateSession } from "@widgethost/machines"
 import { startWebsocketTransport } from "../../adapters/src/websocket.ts"
 import { machineInfo, percentile, progress, renderTable, type Row, type Settings, settingsFor } from "./harness.ts"
 import { benchHomeserver, MESSAGE_CAPABILITIES } from "./hosts.ts"
@@ -123,8 +123,7 @@ const serve = async (plan: ScalePlan): Promise<ScaleResult> => {
       startOnFirstContact: true
     })
     // Watch the widget's answers on their way in: readiness, and each event's round trip.
-    return {
-      ...session,
+    return delegateSession(session, {
       receive: (raw: unknown) => {
         const m = raw as { api?: string; action?: string; response?: unknown; data?: { content?: { sent_at?: number } } }
         if (m.api === "toWidget" && m.response !== undefined) {
@@ -138,7 +137,7 @@ const serve = async (plan: ScalePlan): Promise<ScaleResult> => {
         }
         session.receive(raw)
       }
-    }
+    })
   }
 
   const results: LevelResult[] = []

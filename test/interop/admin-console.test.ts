@@ -6,7 +6,7 @@
  * stream, and a click on Approve reaches the widget as `notify_capabilities`.
  */
 import { existsSync } from "node:fs"
-import { createEngine, type Engine } from "@widgethost/machines"
+import { createEngine, delegateSession, type Engine } from "@widgethost/machines"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, assert, beforeAll, describe, it, vi } from "vitest"
 import { WebSocket } from "ws"
@@ -65,20 +65,13 @@ describe.skipIf(!existsSync(CHROMIUM))("admin console in Chromium ↔ approval q
       session.onClose(() => notify({ kind: "sessions" }))
       notify({ kind: "sessions" })
       // what the widget says, for the log; the session itself is fed by the transport
-      // (delegate, don't spread: a session handle's methods live on its prototype)
-      return {
-        widgetId: session.widgetId,
-        receive: (raw: unknown) => {
+      return delegateSession(session, {
+        receive: (raw) => {
           log.record(session.sessionId, "in", raw)
           notify({ kind: "message", sessionId: session.sessionId })
           session.receive(raw)
-        },
-        frameLoaded: () => session.frameLoaded(),
-        transportDown: () => session.transportDown(),
-        transportUp: () => session.transportUp(),
-        close: (reason?: string) => session.close(reason),
-        onClose: (listener: (reason: string) => void) => session.onClose(listener)
-      }
+        }
+      })
     })
     admin = await startAdminServer({
       token: TOKEN,
