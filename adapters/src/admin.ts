@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
+import { listen } from "./listen.ts"
 import type { SessionInfo } from "../../machines/src/engine.ts"
 import { type ApprovalQueue, parseDecision } from "./approvals.ts"
 
@@ -449,15 +449,8 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
 
   const server = createServer((req, res) => void handle(req, res))
   server.on("clientError", (_error, socket) => socket.destroy())
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject)
-      resolve()
-    })
-  })
-  const { port } = server.address() as AddressInfo
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`
+  const { authority } = await listen(server, options.port ?? 0, host)
+  const url = `http://${authority}`
 
   let closed: Promise<void> | undefined
   const close = () =>

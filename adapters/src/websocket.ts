@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from "node:crypto"
 import { createServer as createHttpServer, type IncomingMessage, type Server, STATUS_CODES } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
-import type { AddressInfo } from "node:net"
 import type { Duplex } from "node:stream"
 import { type RawData, WebSocket, WebSocketServer } from "ws"
+import { listen } from "./listen.ts"
 import type { WidgetMessage } from "../../core/src/envelope.ts"
 import type { WidgetSession } from "../../machines/src/widget-session.ts"
 
@@ -623,15 +623,8 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
   })
   server.on("clientError", (_error, socket) => socket.destroy())
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject)
-      resolve()
-    })
-  })
-  const { port } = server.address() as AddressInfo
-  const url = `${options.tls === undefined ? "ws" : "wss"}://${host.includes(":") ? `[${host}]` : host}:${port}`
+  const { authority } = await listen(server, options.port ?? 0, host)
+  const url = `${options.tls === undefined ? "ws" : "wss"}://${authority}`
 
   const register: WebsocketTransport["register"] = (widgetId, open, registrationOptions) => {
     const token = randomBytes(32).toString("base64url")
