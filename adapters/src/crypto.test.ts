@@ -2,9 +2,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { ManualClock } from "../../test/src/manual-clock.ts"
 import type { RoomEvent, ToDeviceEvent } from "../../core/src/matrix.ts"
 import { type CryptoHttp, DecryptingTimeline, E2ee, type RawEvent, type UndecryptableReport, isCryptoInternalToDeviceType } from "./crypto.ts"
-import type { Clock, HttpRequest } from "./matrix-http.ts"
+import type { HttpRequest } from "./matrix-http.ts"
 
 type Json = Record<string, unknown>
 type Messages = Record<string, Record<string, Json>>
@@ -97,29 +98,6 @@ class KeyServer {
     const set = this.changed.get(device) ?? new Set<string>()
     set.add(user)
     this.changed.set(device, set)
-  }
-}
-
-class ManualClock implements Clock {
-  t = 1_000_000
-  private timers: Array<{ at: number; fn: () => void; live: boolean }> = []
-  now = () => this.t
-  sleep = (ms: number) => {
-    this.t += ms
-    return Promise.resolve()
-  }
-  setTimer = (ms: number, fn: () => void) => {
-    const timer = { at: this.t + ms, fn, live: true }
-    this.timers.push(timer)
-    return () => {
-      timer.live = false
-    }
-  }
-  advance(ms: number) {
-    this.t += ms
-    const due = this.timers.filter((x) => x.live && x.at <= this.t)
-    this.timers = this.timers.filter((x) => !due.includes(x))
-    for (const x of due) x.fn()
   }
 }
 
@@ -248,7 +226,7 @@ describe("E2ee with two OlmMachines in memory", () => {
   it("late room key: the event and the ones behind it are held, then delivered in order once the key arrives", async () => {
     const alice = await openAccount(ALICE, "ALICEDEV")
     const bob = await openAccount(BOB, "BOBDEV")
-    const clock = new ManualClock()
+    const clock = new ManualClock(1_000_000)
     const { timeline, seen, reports } = timelineOf(bob, { clock, maxHoldMs: 60_000 })
     const e1 = await encryptFromAlice(alice, ROOM, "one")
     const c2 = wire(ALICE, "m.room.member", { membership: "join" })
@@ -282,7 +260,7 @@ describe("E2ee with two OlmMachines in memory", () => {
   it("a key that comes after the hold bound: reported, later events go ahead, then delivered late exactly once", async () => {
     const alice = await openAccount(ALICE, "ALICEDEV")
     const bob = await openAccount(BOB, "BOBDEV")
-    const clock = new ManualClock()
+    const clock = new ManualClock(1_000_000)
     const { timeline, seen, reports } = timelineOf(bob, { clock, maxHoldMs: 5_000, maxHeldBehind: 100 })
     const e1 = await encryptFromAlice(alice, ROOM, "late")
     const withheldKey = server.sync(BOB, "BOBDEV") // Bob does not get the key yet
@@ -306,7 +284,7 @@ describe("E2ee with two OlmMachines in memory", () => {
   it("the count bound releases a room held up by too many later events", async () => {
     const alice = await openAccount(ALICE, "ALICEDEV")
     const bob = await openAccount(BOB, "BOBDEV")
-    const { timeline, seen, reports } = timelineOf(bob, { clock: new ManualClock(), maxHoldMs: 1e9, maxHeldBehind: 2 }) // at most 2 wait behind it
+    const { timeline, seen, reports } = timelineOf(bob, { clock: new ManualClock(1_000_000), maxHoldMs: 1e9, maxHeldBehind: 2 }) // at most 2 wait behind it
     const e1 = await encryptFromAlice(alice, ROOM, "never")
     server.sync(BOB, "BOBDEV") // the key is lost
     const later = [1, 2, 3].map((i) => wire(ALICE, "m.room.message", { msgtype: "m.text", body: `clear ${i}` }))

@@ -14,7 +14,7 @@ import type { HomeserverUpdate } from "../../core/src/homeserver-port.ts"
 import type { RoomEvent, ToDeviceEvent } from "../../core/src/matrix.ts"
 import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
 import { type ConnectOptions, type MatrixHomeserver, connectHomeserver } from "../../adapters/src/matrix-homeserver.ts"
-import { type HoldingProxy as Proxy, startHoldingProxy as startProxy } from "../src/engine-fixture.ts"
+import { type HoldingProxy as Proxy, startHoldingProxy as startProxy, startInEncryptedRoom } from "../src/engine-fixture.ts"
 import { MatrixHttp, path } from "../../adapters/src/matrix-http.ts"
 
 const fast: Partial<ConnectOptions> = {
@@ -83,20 +83,7 @@ const setup = async (options: { readonly aliceVia?: Proxy } = {}) => {
     dataDir: join(root, "alice")
   })
   const bob = await connect({ auth: { user: "bob", password: "bob-password" }, dataDir: join(root, "bob") })
-  const { room_id: roomId } = await alice.port.http.request<{ room_id: string }>({
-    method: "POST",
-    path: "/_matrix/client/v3/createRoom",
-    body: {
-      preset: "private_chat",
-      invite: [bob.port.userId],
-      initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }]
-    }
-  })
-  await bob.port.http.request({ method: "POST", path: path`/_matrix/client/v3/rooms/${roomId}/join`, body: {} })
-  const synced = [alice.port.nextSync(), bob.port.nextSync()]
-  alice.port.start()
-  bob.port.start()
-  await Promise.all(synced)
+  const roomId = await startInEncryptedRoom(alice.port, bob.port)
   return { alice, bob, roomId }
 }
 

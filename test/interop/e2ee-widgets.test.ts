@@ -10,7 +10,7 @@ import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "../../adapters
 import { type ConnectOptions, type MatrixHomeserver, connectHomeserver } from "../../adapters/src/matrix-homeserver.ts"
 import { MatrixHttp, path } from "../../adapters/src/matrix-http.ts"
 import { type Engine, createEngine } from "@widgethost/machines"
-import { type HoldingProxy, RealtimeWidget, roomWidget, startHoldingProxy, waitUntil } from "../src/engine-fixture.ts"
+import { type HoldingProxy, RealtimeWidget, roomWidget, startHoldingProxy, startInEncryptedRoom, waitUntil } from "../src/engine-fixture.ts"
 import { approveAll } from "../src/widget-harness.ts"
 
 const fast: Partial<ConnectOptions> = {
@@ -65,20 +65,7 @@ const side = async (localpart: string, via?: HoldingProxy): Promise<Side> => {
 const setup = async (options: { readonly aliceVia?: HoldingProxy } = {}) => {
   const alice = await side("alice", options.aliceVia)
   const bob = await side("bob")
-  const { room_id: roomId } = await alice.port.http.request<{ room_id: string }>({
-    method: "POST",
-    path: "/_matrix/client/v3/createRoom",
-    body: {
-      preset: "private_chat",
-      invite: [bob.port.userId],
-      initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }]
-    }
-  })
-  await bob.port.http.request({ method: "POST", path: path`/_matrix/client/v3/rooms/${roomId}/join`, body: {} })
-  const synced = [alice.port.nextSync(), bob.port.nextSync()]
-  alice.port.start()
-  bob.port.start()
-  await Promise.all(synced)
+  const roomId = await startInEncryptedRoom(alice.port, bob.port)
   const aliceWidget = new RealtimeWidget({ engine: alice.engine, widget: roomWidget("alice-widget", roomId), capabilities: ALICE_CAPS })
   const bobWidget = new RealtimeWidget({ engine: bob.engine, widget: roomWidget("bob-widget", roomId), capabilities: BOB_CAPS })
   await Promise.all([aliceWidget.ready(), bobWidget.ready()])

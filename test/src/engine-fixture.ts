@@ -12,6 +12,8 @@ import type { AddressInfo } from "node:net"
 import { request as undiciRequest } from "undici"
 import { isResponse, type WidgetDefinition, type WidgetMessage, type WidgetRequest } from "@widgethost/core"
 import type { Engine, EngineSession } from "@widgethost/machines"
+import type { MatrixHomeserver } from "../../adapters/src/matrix-homeserver.ts"
+import { path } from "../../adapters/src/matrix-http.ts"
 
 /** Polls `cond` until it holds; fails naming `what` (and the `detail`, if given) after `timeoutMs`. */
 export const waitUntil = async (what: string, cond: () => boolean, timeoutMs = 30_000, detail?: () => unknown): Promise<void> => {
@@ -205,4 +207,26 @@ export const startHoldingProxy = async (target: () => string): Promise<HoldingPr
         server.close(() => resolve())
       })
   }
+}
+
+/**
+ * Alice creates an encrypted room and invites Bob, Bob joins, and both ports start syncing;
+ * resolves with the room id once each has finished its first sync.
+ */
+export const startInEncryptedRoom = async (alice: MatrixHomeserver, bob: MatrixHomeserver): Promise<string> => {
+  const { room_id: roomId } = await alice.http.request<{ room_id: string }>({
+    method: "POST",
+    path: "/_matrix/client/v3/createRoom",
+    body: {
+      preset: "private_chat",
+      invite: [bob.userId],
+      initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }]
+    }
+  })
+  await bob.http.request({ method: "POST", path: path`/_matrix/client/v3/rooms/${roomId}/join`, body: {} })
+  const synced = [alice.nextSync(), bob.nextSync()]
+  alice.start()
+  bob.start()
+  await Promise.all(synced)
+  return roomId
 }

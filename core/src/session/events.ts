@@ -109,22 +109,15 @@ export const readEvents = (s: Stepper, raw: RawRequest, data: Readonly<Record<st
   s.start(raw)
   const gather = s.nextSeq()
   if (everyRoom) {
-    putGather(s, gather, { _tag: "Read", raw, query, remaining: 1, parts: [], failed: false })
+    s.putGather(gather, { _tag: "Read", raw, query, remaining: 1, parts: [], failed: false })
     s.call({ _tag: "JoinedRooms" }, { _tag: "ReadRooms", gather })
     return
   }
   readIn(s, gather, raw, query, rooms)
 }
 
-const putGather = (s: Stepper, id: number, gather: Gather | undefined): void => {
-  const gathers = new Map(s.state.gathers)
-  if (gather === undefined) gathers.delete(id)
-  else gathers.set(id, gather)
-  s.set({ gathers })
-}
-
 const readIn = (s: Stepper, gather: number, raw: RawRequest, query: ReadRequest, rooms: ReadonlyArray<string>): void => {
-  putGather(s, gather, { _tag: "Read", raw, query, remaining: rooms.length, parts: rooms.map(() => undefined), failed: false })
+  s.putGather(gather, { _tag: "Read", raw, query, remaining: rooms.length, parts: rooms.map(() => undefined), failed: false })
   if (rooms.length === 0) return finishRead(s, gather)
   rooms.forEach((roomId, roomIndex) => {
     s.call(
@@ -149,7 +142,7 @@ export const onReadRooms = (s: Stepper, gather: number, result: CallResult): voi
   const pending = s.state.gathers.get(gather)
   if (pending?._tag !== "Read") return
   if (result._tag !== "Rooms") {
-    putGather(s, gather, undefined)
+    s.putGather(gather, undefined)
     return failCall(s, pending.raw, result)
   }
   const { permissions, homeRoom } = s.state
@@ -166,7 +159,7 @@ export const onReadPart = (s: Stepper, gather: number, roomIndex: number, result
   const parts = [...pending.parts]
   if (result._tag === "Page") parts[roomIndex] = result.value
   const next: Gather = { ...pending, parts, remaining: pending.remaining - 1, failed: pending.failed || result._tag === "Failed" }
-  putGather(s, gather, next)
+  s.putGather(gather, next)
   if (next.remaining === 0) finishRead(s, gather)
 }
 
@@ -179,7 +172,7 @@ const answers = (query: ReadRequest, event: RoomEvent): boolean => {
 
 const finishRead = (s: Stepper, gather: number): void => {
   const pending = s.state.gathers.get(gather)
-  putGather(s, gather, undefined)
+  s.putGather(gather, undefined)
   if (pending?._tag !== "Read" || pending.failed) return
   const { permissions, homeRoom } = s.state
   const { query } = pending

@@ -91,7 +91,6 @@ const grant = (s: Stepper, newlyApproved: ReadonlyArray<string>, newlyDenied: Re
   s.sendRequest("notify_capabilities", { requested: s.state.requested, approved }, "notify")
   if (permissions !== before) {
     s.emit({ _tag: "Subscribe", permissions, homeRoom: s.state.homeRoom })
-    if (before.turnServers && !permissions.turnServers) s.emit({ _tag: "UnwatchTurn" }) // cannot happen: approvals only grow
     const known = new Set(before.receivableState.map((k) => `${k.type}\u0000${k.stateKey ?? "\u0001"}`))
     const added = permissions.receivableState.filter((k) => !known.has(`${k.type}\u0000${k.stateKey ?? "\u0001"}`))
     if (added.length > 0) loadGrantedState(s, added)

@@ -11,7 +11,7 @@ import type { CallResult, Input } from "./input.ts"
 import { capabilitiesOf, onApprovalDecided, onApprovalTimeout, requestCapabilities, startNegotiation, weigh } from "./negotiation.ts"
 import { loadGrantedState, onStatePart, onStateRooms, startStateLoad } from "./state-sync.ts"
 import { isServing, sweepsToTimeout, type PendingToWidget, type RawRequest, type SessionState } from "./state.ts"
-import { requestIdOf, type Step, Stepper } from "./step.ts"
+import { type Step, Stepper } from "./step.ts"
 import { deliverToDevice, sendToDevice } from "./to-device.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
 
@@ -236,4 +236,3 @@ const onClosedMessage = (s: Stepper, raw: unknown): void => {
   else s.count("dropped")
 }
 
-export { requestIdOf }

@@ -8,7 +8,7 @@
 import type { RoomEvent } from "../matrix.ts"
 import { UPDATE_STATE_VERSIONS } from "../versions.ts"
 import type { CallResult } from "./input.ts"
-import { isServing, type Gather } from "./state.ts"
+import { isServing } from "./state.ts"
 import type { Stepper } from "./step.ts"
 
 type StateKind = { readonly type: string; readonly stateKey?: string }
@@ -40,7 +40,7 @@ export const startStateLoad = (s: Stepper): void => {
   s.set({ stateToLoad: [] })
   const gather = s.nextSeq()
   if (state.permissions.allRooms) {
-    putGather(s, gather, { _tag: "State", wanted, remaining: 1, events: [] })
+    s.putGather(gather, { _tag: "State", wanted, remaining: 1, events: [] })
     s.call({ _tag: "JoinedRooms" }, { _tag: "StateRooms", gather })
     return
   }
@@ -53,16 +53,9 @@ const permittedRooms = (s: Stepper): ReadonlyArray<string> => {
   return [...rooms]
 }
 
-const putGather = (s: Stepper, id: number, gather: Gather | undefined): void => {
-  const gathers = new Map(s.state.gathers)
-  if (gather === undefined) gathers.delete(id)
-  else gathers.set(id, gather)
-  s.set({ gathers })
-}
-
 const readStateIn = (s: Stepper, gather: number, wanted: ReadonlyArray<StateKind>, rooms: ReadonlyArray<string>): void => {
   const remaining = rooms.length * wanted.length
-  putGather(s, gather, { _tag: "State", wanted, remaining, events: [] })
+  s.putGather(gather, { _tag: "State", wanted, remaining, events: [] })
   if (remaining === 0) return finishStateLoad(s, gather, [])
   for (const roomId of rooms) {
     for (const kind of wanted) {
@@ -89,12 +82,12 @@ export const onStatePart = (s: Stepper, gather: number, result: CallResult): voi
   const { permissions, homeRoom } = s.state
   const arrived = result._tag === "State" ? result.value.filter((e) => permissions.mayReceive(e) && permissions.mayUseRoom(e.room_id, homeRoom)) : []
   const events = arrived.length === 0 ? pending.events : [...pending.events, ...arrived]
-  if (pending.remaining > 1) return putGather(s, gather, { ...pending, remaining: pending.remaining - 1, events })
+  if (pending.remaining > 1) return s.putGather(gather, { ...pending, remaining: pending.remaining - 1, events })
   finishStateLoad(s, gather, events)
 }
 
 const finishStateLoad = (s: Stepper, gather: number, events: ReadonlyArray<RoomEvent>): void => {
-  putGather(s, gather, undefined)
+  s.putGather(gather, undefined)
   s.sendRequest("update_state", { state: events }, "delivery")
   const held = s.state.heldState ?? []
   if (s.state.stateToLoad.length > 0) {

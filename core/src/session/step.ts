@@ -2,7 +2,7 @@ import type { WidgetMessage } from "../envelope.ts"
 import type { HomeserverRequest } from "../homeserver-port.ts"
 import { errorBody, type ProtocolError } from "../protocol-error.ts"
 import type { Command, Report } from "./command.ts"
-import type { Counters, PendingCall, PendingToWidget, RawRequest, SessionState, ToWidgetPurpose } from "./state.ts"
+import type { Counters, Gather, PendingCall, PendingToWidget, RawRequest, SessionState, ToWidgetPurpose } from "./state.ts"
 
 /** The next state and what the edges must do, in order. */
 export interface Step {
@@ -162,6 +162,14 @@ export class Stepper {
     const pending = this.state.pendingCalls.get(ticket)
     if (pending !== undefined) this.pendingCalls().delete(ticket)
     return pending
+  }
+
+  /** Records (or, with undefined, forgets) a multi-call gather. */
+  putGather(id: number, gather: Gather | undefined): void {
+    const gathers = new Map(this.state.gathers)
+    if (gather === undefined) gathers.delete(id)
+    else gathers.set(id, gather)
+    this.set({ gathers })
   }
 
   /** Marks a widget request as being worked on (duplicate ids are refused meanwhile). */
