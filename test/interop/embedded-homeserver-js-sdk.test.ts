@@ -2,6 +2,7 @@ import * as sdk from "matrix-js-sdk"
 import type { Logger } from "matrix-js-sdk/lib/logger.js"
 import { logger as sdkGlobalLogger } from "matrix-js-sdk/lib/logger.js"
 import { afterAll, afterEach, assert, beforeAll, describe, it } from "vitest"
+import { quietLogger } from "../src/js-sdk-logger.ts"
 import type { EmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
 import { startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
 
@@ -12,18 +13,6 @@ import { startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/
  * from a server, the embedded homeserver has to provide.
  */
 
-/** Collects the SDK's warnings and errors instead of printing them, so a failure can show them. */
-const quietLogger = (sink: Array<string>): Logger => {
-  const logger: Logger = {
-    trace: () => {},
-    debug: () => {},
-    info: () => {},
-    warn: (...msg: Array<unknown>) => sink.push(`warn: ${msg.map(String).join(" ")}`),
-    error: (...msg: Array<unknown>) => sink.push(`error: ${msg.map(String).join(" ")}`),
-    getChild: () => logger
-  }
-  return logger
-}
 
 // Modules of the SDK that log through its global logger (sync, RTC) are silenced for the run;
 // the clients' own loggers collect into `logs` below.

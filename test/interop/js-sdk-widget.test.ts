@@ -9,24 +9,13 @@ import * as sdk from "matrix-js-sdk"
 import type { Logger } from "matrix-js-sdk/lib/logger.js"
 import { logger as sdkGlobalLogger } from "matrix-js-sdk/lib/logger.js"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { quietLogger } from "../src/js-sdk-logger.ts"
 import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
 import { connectHomeserver } from "../../adapters/src/matrix-homeserver.ts"
 import { createEngine } from "@widgethost/machines"
 import { RealtimeWidget, roomWidget, waitUntil } from "../src/engine-fixture.ts"
 import { approveAll } from "../src/widget-harness.ts"
 
-/** Collects the SDK's warnings and errors instead of printing them, so a failure can show them. */
-const quietLogger = (sink: Array<string>): Logger => {
-  const logger: Logger = {
-    trace: () => {},
-    debug: () => {},
-    info: () => {},
-    warn: (...msg: Array<unknown>) => sink.push(`warn: ${msg.map(String).join(" ")}`),
-    error: (...msg: Array<unknown>) => sink.push(`error: ${msg.map(String).join(" ")}`),
-    getChild: () => logger
-  }
-  return logger
-}
 
 // Modules of the SDK that log through its global logger or a child made when they load (sync,
 // RTC) are silenced for the run; the client's own logger collects into `logs` below.
