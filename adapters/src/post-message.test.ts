@@ -12,34 +12,38 @@ import { attachPostMessageTransport, type PostMessageTransport } from "./post-me
 // ---- in Node, with fake windows: every rule, one by one ----------------------------------------
 
 /** Just enough of a Window: message listeners and a recording postMessage. */
+/** A DOM listener: a function, or an object with `handleEvent` (what the transport registers). */
+type Listener<E> = ((event: E) => void) | { handleEvent(event: E): void }
+const call = <E>(listener: Listener<E>, event: E) => (typeof listener === "function" ? listener(event) : listener.handleEvent(event))
+
 class FakeWindow {
-  readonly listeners = new Set<(event: MessageEvent) => void>()
+  readonly listeners = new Set<Listener<MessageEvent>>()
   readonly posted: Array<{ readonly message: unknown; readonly targetOrigin: string }> = []
-  addEventListener(_type: "message", listener: (event: MessageEvent) => void) {
+  addEventListener(_type: "message", listener: Listener<MessageEvent>) {
     this.listeners.add(listener)
   }
-  removeEventListener(_type: "message", listener: (event: MessageEvent) => void) {
+  removeEventListener(_type: "message", listener: Listener<MessageEvent>) {
     this.listeners.delete(listener)
   }
   postMessage(message: unknown, targetOrigin: string) {
     this.posted.push({ message, targetOrigin })
   }
   dispatch(data: unknown, origin: string, source: FakeWindow | null) {
-    for (const listener of [...this.listeners]) listener({ data, origin, source } as unknown as MessageEvent)
+    for (const listener of [...this.listeners]) call(listener, { data, origin, source } as unknown as MessageEvent)
   }
 }
 
 class FakeFrame {
-  readonly loadListeners = new Set<() => void>()
+  readonly loadListeners = new Set<Listener<Event>>()
   constructor(public contentWindow: FakeWindow | null) {}
-  addEventListener(_type: "load", listener: () => void) {
+  addEventListener(_type: "load", listener: Listener<Event>) {
     this.loadListeners.add(listener)
   }
-  removeEventListener(_type: "load", listener: () => void) {
+  removeEventListener(_type: "load", listener: Listener<Event>) {
     this.loadListeners.delete(listener)
   }
   load() {
-    for (const listener of [...this.loadListeners]) listener()
+    for (const listener of [...this.loadListeners]) call(listener, new Event("load"))
   }
 }
 

@@ -45,14 +45,15 @@ export interface PostMessageTransportStats {
   readonly dropped: number
 }
 
+/** Methods live on the prototype: call them on the transport (`transport.detach()`), don't pass them around bare. */
 export interface PostMessageTransport {
   readonly session: WidgetSession
   readonly origin: string
   /** For frames given without `addEventListener`: report a load yourself. */
-  readonly frameLoaded: () => void
-  readonly stats: () => PostMessageTransportStats
+  frameLoaded(): void
+  stats(): PostMessageTransportStats
   /** Removes the listeners and closes the session. Idempotent. */
-  readonly detach: () => void
+  detach(): void
 }
 
 const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
@@ -62,54 +63,144 @@ const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
 const isWidgetTraffic = (data: unknown): boolean =>
   isObject(data) && (data["api"] === "fromWidget" || (data["api"] === "toWidget" && "response" in data))
 
-/** One attachment as the host window's shared listener sees it. */
-interface Attachment {
-  readonly frame: WidgetFrame
-  readonly onMessage: (event: MessageEvent) => void
-  readonly ignoreForeign: () => void
-}
-
 /**
  * One `message` listener per host window, whatever the number of widgets: each message goes to
  * the attachment whose frame sent it, found by `event.source` in a map. A listener per widget
  * would make every message cost one check per widget (the reference's cost at 1000 widgets).
  */
-interface Dispatcher {
-  readonly attachments: Set<Attachment>
-  readonly bySource: Map<unknown, Attachment>
-  readonly listener: (event: MessageEvent) => void
-}
+class Dispatcher {
+  readonly attachments = new Set<PostMessageAttachment>()
+  private readonly bySource = new Map<unknown, PostMessageAttachment>()
 
-const dispatchers = new WeakMap<object, Dispatcher>()
+  constructor(private readonly host: Window) {}
 
-const dispatcherFor = (host: Window): Dispatcher => {
-  let dispatcher = dispatchers.get(host)
-  if (dispatcher !== undefined) return dispatcher
-  const attachments = new Set<Attachment>()
-  const bySource = new Map<unknown, Attachment>()
-  const listener = (event: MessageEvent) => {
+  static for(host: Window): Dispatcher {
+    let dispatcher = dispatchers.get(host)
+    if (dispatcher === undefined) dispatchers.set(host, (dispatcher = new Dispatcher(host)))
+    return dispatcher
+  }
+
+  add(attachment: PostMessageAttachment): void {
+    if (this.attachments.size === 0) this.host.addEventListener("message", this)
+    this.attachments.add(attachment)
+  }
+
+  remove(attachment: PostMessageAttachment): void {
+    this.attachments.delete(attachment)
+    for (const [source, entry] of this.bySource) if (entry === attachment) this.bySource.delete(source)
+    if (this.attachments.size === 0) this.host.removeEventListener("message", this)
+  }
+
+  /** The host window's `message` listener (an EventListener object: no closure per window). */
+  handleEvent(event: MessageEvent): void {
     const source = event.source
-    let attachment = source === null ? undefined : bySource.get(source)
+    let attachment = source === null ? undefined : this.bySource.get(source)
     if (attachment === undefined || attachment.frame.contentWindow !== source) {
       // A frame's window appears once it is in the document: find it, then remember it.
       attachment = undefined
-      for (const candidate of attachments) {
+      for (const candidate of this.attachments) {
         if (source !== null && candidate.frame.contentWindow === source) {
           attachment = candidate
-          bySource.set(source, candidate)
+          this.bySource.set(source, candidate)
           break
         }
       }
     }
     if (attachment === undefined) {
-      for (const candidate of attachments) candidate.ignoreForeign()
+      for (const candidate of this.attachments) candidate.ignoredSource++
       return
     }
     attachment.onMessage(event)
   }
-  dispatcher = { attachments, bySource, listener }
-  dispatchers.set(host, dispatcher)
-  return dispatcher
+}
+
+const dispatchers = new WeakMap<object, Dispatcher>()
+
+/**
+ * One widget frame connected to its session. A class with its methods on the prototype, and
+ * itself the frame's `load` listener (`handleEvent`): a host with a thousand idle widgets pays
+ * for one object each, not a dozen closures.
+ */
+class PostMessageAttachment implements PostMessageTransport {
+  readonly session: WidgetSession
+  received = 0
+  sent = 0
+  ignoredSource = 0
+  ignoredOrigin = 0
+  ignoredShape = 0
+  dropped = 0
+  private attached = true
+
+  constructor(
+    readonly frame: WidgetFrame,
+    readonly origin: string,
+    private readonly dispatcher: Dispatcher,
+    open: (send: (message: WidgetMessage) => void) => WidgetSession
+  ) {
+    this.session = open(this.send.bind(this))
+    dispatcher.add(this)
+    frame.addEventListener?.("load", this)
+    // Never unsubscribed: once detached, the session is closed and its listeners go with it.
+    this.session.onClose(this.detachListeners.bind(this))
+  }
+
+  private send(message: WidgetMessage): void {
+    const target = this.frame.contentWindow
+    if (!this.attached || target === null) {
+      this.dropped++
+      return
+    }
+    this.sent++
+    target.postMessage(message, this.origin)
+  }
+
+  onMessage(event: MessageEvent): void {
+    if (!this.attached) return
+    if (event.source === null || event.source !== this.frame.contentWindow) {
+      this.ignoredSource++
+      return
+    }
+    if (event.origin !== this.origin) {
+      this.ignoredOrigin++
+      return
+    }
+    if (!isWidgetTraffic(event.data)) {
+      this.ignoredShape++
+      return
+    }
+    this.received++
+    this.session.receive(event.data)
+  }
+
+  /** The frame's `load` listener. */
+  handleEvent(): void {
+    this.frameLoaded()
+  }
+
+  frameLoaded(): void {
+    if (this.attached) this.session.frameLoaded()
+  }
+
+  stats(): PostMessageTransportStats {
+    return {
+      received: this.received,
+      sent: this.sent,
+      ignored: { source: this.ignoredSource, origin: this.ignoredOrigin, shape: this.ignoredShape },
+      dropped: this.dropped
+    }
+  }
+
+  detach(): void {
+    if (this.detachListeners()) this.session.close("transport detached")
+  }
+
+  private detachListeners(): boolean {
+    if (!this.attached) return false
+    this.attached = false
+    this.dispatcher.remove(this)
+    this.frame.removeEventListener?.("load", this)
+    return true
+  }
 }
 
 /**
@@ -125,71 +216,5 @@ const dispatcherFor = (host: Window): Dispatcher => {
 export const attachPostMessageTransport = (options: PostMessageTransportOptions): PostMessageTransport => {
   const url = new URL(options.widgetUrl)
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(`widget URL must be http(s): ${url.protocol}`)
-  const origin = url.origin
-  const host = options.window ?? window
-  const frame = options.iframe
-  const counters = { received: 0, sent: 0, ignored: { source: 0, origin: 0, shape: 0 }, dropped: 0 }
-  let attached = true
-
-  const send = (message: WidgetMessage) => {
-    const target = frame.contentWindow
-    if (!attached || target === null) {
-      counters.dropped++
-      return
-    }
-    counters.sent++
-    target.postMessage(message, origin)
-  }
-
-  const session = options.open(send)
-
-  const onMessage = (event: MessageEvent) => {
-    if (!attached) return
-    if (event.source === null || event.source !== frame.contentWindow) {
-      counters.ignored.source++
-      return
-    }
-    if (event.origin !== origin) {
-      counters.ignored.origin++
-      return
-    }
-    if (!isWidgetTraffic(event.data)) {
-      counters.ignored.shape++
-      return
-    }
-    counters.received++
-    session.receive(event.data)
-  }
-
-  const onLoad = () => {
-    if (attached) session.frameLoaded()
-  }
-
-  const dispatcher = dispatcherFor(host)
-  const attachment: Attachment = { frame, onMessage, ignoreForeign: () => void counters.ignored.source++ }
-  if (dispatcher.attachments.size === 0) host.addEventListener("message", dispatcher.listener)
-  dispatcher.attachments.add(attachment)
-  frame.addEventListener?.("load", onLoad)
-
-  const detachListeners = () => {
-    if (!attached) return false
-    attached = false
-    dispatcher.attachments.delete(attachment)
-    for (const [source, entry] of dispatcher.bySource) if (entry === attachment) dispatcher.bySource.delete(source)
-    if (dispatcher.attachments.size === 0) host.removeEventListener("message", dispatcher.listener)
-    frame.removeEventListener?.("load", onLoad)
-    unsubscribe()
-    return true
-  }
-  const unsubscribe = session.onClose(() => void detachListeners())
-
-  return {
-    session,
-    origin,
-    frameLoaded: onLoad,
-    stats: () => ({ ...counters, ignored: { ...counters.ignored } }),
-    detach: () => {
-      if (detachListeners()) session.close("transport detached")
-    }
-  }
+  return new PostMessageAttachment(options.iframe, url.origin, Dispatcher.for(options.window ?? window), options.open)
 }

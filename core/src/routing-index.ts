@@ -17,11 +17,10 @@ export interface RoutableEvent {
   readonly content?: unknown
 }
 
+/** What a subscriber was indexed with; its buckets follow from these (see `roomsOf`, `bucketKeys`). */
 interface Entry {
   readonly permissions: Permissions
-  /** The rooms it is bucketed under, or "any" for `m.timeline:*`. */
-  readonly rooms: ReadonlyArray<string> | "any"
-  readonly keys: ReadonlyArray<string>
+  readonly homeRoom: string | undefined
 }
 
 type Buckets<K> = Map<string, Set<K>>
@@ -30,11 +29,27 @@ type Buckets<K> = Map<string, Set<K>>
 const messageKey = (type: string) => `m${type}`
 const stateKey = (type: string) => `s${type}`
 
-/** Every bucket key a subscriber with these permissions belongs to. */
-const bucketKeys = (permissions: Permissions): string[] => [
-  ...Array.from(permissions.receiveMessageTypes, messageKey),
-  ...Array.from(permissions.receiveStateTypes, stateKey)
-]
+/**
+ * Every bucket key a subscriber with these permissions belongs to. Cached per permissions object:
+ * sessions with the same approvals share one (see `compilePermissions`), and so one key list.
+ */
+const bucketKeys = (permissions: Permissions): ReadonlyArray<string> => {
+  let keys = keysOf.get(permissions)
+  if (keys === undefined) {
+    keys = [...Array.from(permissions.receiveMessageTypes, messageKey), ...Array.from(permissions.receiveStateTypes, stateKey)]
+    keysOf.set(permissions, keys)
+  }
+  return keys
+}
+const keysOf = new WeakMap<Permissions, ReadonlyArray<string>>()
+
+/** The rooms a subscriber is bucketed under, or "any" for `m.timeline:*`. */
+const roomsOf = ({ permissions, homeRoom }: Entry): Iterable<string> | "any" => {
+  if (permissions.allRooms) return "any"
+  const rooms = permissions.timelineRooms
+  if (homeRoom === undefined || rooms.has(homeRoom)) return rooms
+  return rooms.size === 0 ? [homeRoom] : [homeRoom, ...rooms]
+}
 
 const add = <K>(buckets: Buckets<K>, type: string, key: K): void => {
   let set = buckets.get(type)
@@ -75,11 +90,10 @@ export class RoutingIndex<K> {
   /** (Re)index a subscriber: its permissions and its home room (undefined when it has none yet). */
   set(key: K, permissions: Permissions, homeRoom: string | undefined): void {
     this.delete(key)
-    const rooms = permissions.allRooms
-      ? "any"
-      : [...new Set(homeRoom === undefined ? permissions.timelineRooms : [homeRoom, ...permissions.timelineRooms])]
+    const entry: Entry = { permissions, homeRoom }
+    const rooms = roomsOf(entry)
     const keys = bucketKeys(permissions)
-    this.#entries.set(key, { permissions, rooms, keys })
+    this.#entries.set(key, entry)
     for (const type of permissions.receiveToDeviceTypes) add(this.#toDevice, type, key)
     if (keys.length === 0) return
     if (rooms === "any") {
@@ -97,7 +111,9 @@ export class RoutingIndex<K> {
     const entry = this.#entries.get(key)
     if (entry === undefined) return
     this.#entries.delete(key)
-    const { permissions, rooms, keys } = entry
+    const { permissions } = entry
+    const rooms = roomsOf(entry)
+    const keys = bucketKeys(permissions)
     for (const type of permissions.receiveToDeviceTypes) remove(this.#toDevice, type, key)
     if (rooms === "any") {
       for (const k of keys) remove(this.#anyRoom, k, key)

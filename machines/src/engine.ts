@@ -28,7 +28,7 @@ import { Cause, Effect, Exit, Option } from "effect"
 import { createActor } from "xstate"
 import { type Clock, realClock } from "./clock.ts"
 import { routerMachine } from "./router-machine.ts"
-import { DirectSession, type SessionRunner, XstateSession } from "./session-actor.ts"
+import { DirectSession, type SessionRunner, sessionServices, XstateSession } from "./session-actor.ts"
 import { TurnPoller, type TurnPollerOptions } from "./turn-poller.ts"
 import type { WidgetSession, WidgetSink } from "./widget-session.ts"
 
@@ -152,8 +152,9 @@ interface Entry {
   readonly handle: EngineSession
   readonly send: WidgetSink
   /** Open prompts; created on the first one (most sessions never prompt twice). */
+  /** Open prompts by ticket; none allocated while no prompt is open. */
   approvals: Map<number, AbortController> | undefined
-  closeListeners: Set<(reason: string) => void> | undefined
+  closeListeners: Array<(reason: string) => void> | undefined
   /** Inputs waiting for the next drain; none allocated while idle. */
   inbox: Input[] | undefined
 }
@@ -176,6 +177,14 @@ const runRequest = (port: HomeserverPort, request: HomeserverRequest): Effect.Ef
     case "TurnServers":
       return Effect.map(port.turnServers(), (value): CallResult => ({ _tag: "Turn", value }))
   }
+}
+
+/** Forgets an open prompt; false when it was not open. */
+const settleApproval = (entry: Entry, ticket: number): boolean => {
+  const approvals = entry.approvals
+  if (approvals?.delete(ticket) !== true) return false
+  if (approvals.size === 0) entry.approvals = undefined
+  return true
 }
 
 const toResult = (exit: Exit.Exit<CallResult, HomeserverError>): CallResult => {
@@ -265,7 +274,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         const controller = new AbortController()
         ;(entry.approvals ??= new Map()).set(command.ticket, controller)
         const decide = (approved: ReadonlyArray<string>) => {
-          if (entry.approvals?.delete(command.ticket) !== true) return // cancelled meanwhile
+          if (!settleApproval(entry, command.ticket)) return // cancelled meanwhile
           push(key, { _tag: "ApprovalDecided", ticket: command.ticket, approved })
         }
         if (options.approver === undefined) return decide([])
@@ -276,7 +285,7 @@ export const createEngine = (options: EngineOptions): Engine => {
       }
       case "CancelApproval":
         entry.approvals?.get(command.ticket)?.abort()
-        entry.approvals?.delete(command.ticket)
+        settleApproval(entry, command.ticket)
         return
       case "WatchTurn":
         turnPoller.watch(key, command.ticket)
@@ -299,7 +308,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         handles.delete(key)
         queueMicrotask(() => entry.runner.stop()) // not from inside the runner's own step
         router.send({ type: "session.stop", key })
-        for (const listener of entry.closeListeners ?? []) listener(command.reason)
+        for (const listener of [...(entry.closeListeners ?? [])]) listener(command.reason)
         return
       }
       case "StartTimer":
@@ -307,6 +316,9 @@ export const createEngine = (options: EngineOptions): Engine => {
         return // the session machine runs these on the actor clock
     }
   }
+
+  /** Shared by every session's runner (one timer queue on the clock for all of them). */
+  const services = sessionServices({ clock, execute, onTimer })
 
   const infoOf = (key: string, widgetId: string, session: SessionState): SessionInfo => ({
     sessionId: key,
@@ -333,9 +345,12 @@ export const createEngine = (options: EngineOptions): Engine => {
     onClose: (key, listener) => {
       const entry = handles.get(key)
       if (entry === undefined) return () => false
-      const listeners = (entry.closeListeners ??= new Set())
-      listeners.add(listener)
-      return () => listeners.delete(listener)
+      const listeners = (entry.closeListeners ??= [])
+      listeners.push(listener)
+      return () => {
+        const at = listeners.indexOf(listener)
+        if (at >= 0) listeners.splice(at, 1)
+      }
     }
   }
   /** The last state of closed sessions whose handles may still be asked for `info()`. */
@@ -356,8 +371,7 @@ export const createEngine = (options: EngineOptions): Engine => {
       policy,
       limits
     }
-    const runnerOptions = { config, clock, key, execute, onTimer }
-    const runner = options.runtime === "xstate" ? new XstateSession(runnerOptions) : new DirectSession(runnerOptions)
+    const runner = options.runtime === "xstate" ? new XstateSession(config, key, services) : new DirectSession(config, key, services)
     handles.set(key, { runner, handle, send: open.send, approvals: undefined, closeListeners: undefined, inbox: undefined })
     router.send({ type: "session.open", key })
     return handle

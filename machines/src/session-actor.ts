@@ -3,8 +3,8 @@
  * reducer, keeps the session's timers on the clock and hands every other command to the engine.
  *
  * Two runners share that contract:
- * - `DirectSession` (the default): the reducer in owned mode (state updated in place), timers on
- *   the clock. Nothing else runs per message, which is what lets one process fan events out to
+ * - `DirectSession` (the default): the reducer in owned mode (state updated in place), timers in
+ *   the engine's timer queue on the clock. Nothing else runs per message, which is what lets one process fan events out to
  *   thousands of widgets.
  * - `XstateSession`: the same reducer inside the `sessionMachine` statechart actor, with delayed
  *   events on the actor clock. Its states name the phases; it is the executable model the
@@ -15,6 +15,7 @@ import { type Command, initialState, type Input, reduceAll, type SessionConfig, 
 import { type Actor, createActor } from "xstate"
 import type { Clock } from "./clock.ts"
 import { sessionMachine } from "./session-machine.ts"
+import { Scheduled, TimerQueue } from "./timer-queue.ts"
 
 export interface SessionRunner {
   /** Runs these inputs, in order, now. */
@@ -24,27 +25,44 @@ export interface SessionRunner {
   readonly stop: () => void
 }
 
-export interface RunnerOptions {
-  readonly config: SessionConfig
+/** What the runners of one engine share: one object for all sessions, so a session holds no closures. */
+export interface SessionServices {
   readonly clock: Clock
-  /** The session's key, passed back to `execute` and `onTimer` (shared functions, no closures per session). */
-  readonly key: string
-  /** Every command except timers, in order. */
+  /** Every command except timers, in order, with the session's key. */
   readonly execute: (key: string, command: Command) => void
   /** A timer fired: queue `TimerFired` like any other input. */
   readonly onTimer: (key: string, timer: TimerName) => void
+  /** Where direct sessions keep their timers (one clock timer for all of them). */
+  readonly timers: TimerQueue
+}
+
+/** Services for runners on `clock`, with a timer queue of their own. */
+export const sessionServices = (options: Omit<SessionServices, "timers">): SessionServices => ({ ...options, timers: new TimerQueue(options.clock) })
+
+/** One armed timer of a direct session. */
+class ArmedTimer extends Scheduled {
+  constructor(
+    readonly session: DirectSession,
+    readonly name: TimerName
+  ) {
+    super()
+  }
+  fire(): void {
+    this.session.timerFired(this)
+  }
 }
 
 export class DirectSession implements SessionRunner {
   private current: SessionState
-  /** Armed timers; created on first use. */
-  private timers: Map<TimerName, unknown> | undefined
-  /** The options minus the config (which lives on in the state): shared functions, no copy. */
-  private readonly options: Omit<RunnerOptions, "config">
+  /** Armed timers (at most one per name); none allocated while none is armed. */
+  private armed: ArmedTimer[] | undefined
 
-  constructor({ config, ...options }: RunnerOptions) {
+  constructor(
+    config: SessionConfig,
+    private readonly key: string,
+    private readonly services: SessionServices
+  ) {
     this.current = initialState(config)
-    this.options = options
   }
 
   run(inputs: ReadonlyArray<Input>): void {
@@ -55,22 +73,16 @@ export class DirectSession implements SessionRunner {
     for (const command of commands) {
       switch (command._tag) {
         case "StartTimer": {
-          this.cancel(command.timer)
-          const timer = command.timer
-          ;(this.timers ??= new Map()).set(
-            timer,
-            this.options.clock.setTimeout(() => {
-              this.timers?.delete(timer)
-              this.options.onTimer(this.options.key, timer)
-            }, command.ms)
-          )
+          const armed = (this.armed ??= [])
+          const timer = armed.find((t) => t.name === command.timer) ?? armed[armed.push(new ArmedTimer(this, command.timer)) - 1]!
+          this.services.timers.schedule(timer, command.ms)
           break
         }
         case "CancelTimer":
           this.cancel(command.timer)
           break
         default:
-          this.options.execute(this.options.key, command)
+          this.services.execute(this.key, command)
       }
     }
   }
@@ -80,23 +92,37 @@ export class DirectSession implements SessionRunner {
   }
 
   stop(): void {
-    for (const timer of [...(this.timers?.keys() ?? [])]) this.cancel(timer)
+    for (const timer of this.armed ?? []) this.services.timers.cancel(timer)
+    this.armed = undefined
   }
 
-  private cancel(timer: TimerName): void {
-    const handle = this.timers?.get(timer)
-    if (handle === undefined) return
-    this.options.clock.clearTimeout(handle)
-    this.timers?.delete(timer)
+  /** Called by the timer queue. */
+  timerFired(timer: ArmedTimer): void {
+    this.forget(timer)
+    this.services.onTimer(this.key, timer.name)
+  }
+
+  private cancel(name: TimerName): void {
+    const timer = this.armed?.find((t) => t.name === name)
+    if (timer === undefined) return
+    this.services.timers.cancel(timer)
+    this.forget(timer)
+  }
+
+  private forget(timer: ArmedTimer): void {
+    const armed = this.armed
+    if (armed === undefined) return
+    armed.splice(armed.indexOf(timer), 1)
+    if (armed.length === 0) this.armed = undefined
   }
 }
 
 export class XstateSession implements SessionRunner {
   private readonly actor: Actor<typeof sessionMachine>
 
-  constructor(options: RunnerOptions) {
-    this.actor = createActor(sessionMachine, { input: options.config, clock: options.clock })
-    this.actor.on("command", ({ command }) => options.execute(options.key, command))
+  constructor(config: SessionConfig, key: string, services: SessionServices) {
+    this.actor = createActor(sessionMachine, { input: config, clock: services.clock })
+    this.actor.on("command", ({ command }) => services.execute(key, command))
     this.actor.start()
   }
 

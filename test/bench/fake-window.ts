@@ -10,7 +10,9 @@
  * at a fake window while such an object is built and started.
  */
 
-export type MessageListener = (event: MessageEvent) => void
+/** A DOM listener: a function, or an object with `handleEvent` (our postMessage adapter registers one). */
+export type MessageListener = ((event: MessageEvent) => void) | { handleEvent(event: MessageEvent): void }
+type LoadListener = (() => void) | { handleEvent(event: Event): void }
 
 /** One window: its origin, its `message` listeners, and what has been dispatched to it. */
 export class FakeWindow {
@@ -72,7 +74,9 @@ const dispatch = (target: FakeWindow, event: MessageEvent): void => {
   // Listeners added during the dispatch are not called for it, as in the DOM.
   for (let i = 0, n = listeners.length; i < n; i++) {
     try {
-      ;(listeners[i])(event)
+      const listener = listeners[i]!
+      if (typeof listener === "function") listener(event)
+      else listener.handleEvent(event)
     } catch {
       target.errors++
     }
@@ -83,18 +87,21 @@ const dispatch = (target: FakeWindow, event: MessageEvent): void => {
 
 /** An iframe element: its window and its `load` listeners. */
 export class FakeFrame {
-  private readonly loadListeners: Array<() => void> = []
+  private readonly loadListeners: LoadListener[] = []
   constructor(readonly contentWindow: FakeWindow) {}
-  addEventListener(type: string, listener: () => void): void {
+  addEventListener(type: string, listener: LoadListener): void {
     if (type === "load") this.loadListeners.push(listener)
   }
-  removeEventListener(type: string, listener: () => void): void {
+  removeEventListener(type: string, listener: LoadListener): void {
     const at = this.loadListeners.indexOf(listener)
     if (type === "load" && at >= 0) this.loadListeners.splice(at, 1)
   }
   /** The browser fires `load` on the iframe element. */
   load(): void {
-    for (const listener of [...this.loadListeners]) listener()
+    for (const listener of [...this.loadListeners]) {
+      if (typeof listener === "function") listener()
+      else listener.handleEvent(new Event("load"))
+    }
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import fc from "fast-check"
 import { type Command, defaultLimits, type Input, type SessionConfig, type TimerName } from "@widgethost/core"
-import { DirectSession, type SessionRunner, XstateSession } from "@widgethost/machines"
+import { DirectSession, type SessionRunner, type SessionServices, sessionServices, XstateSession } from "@widgethost/machines"
 import { describe, expect, it } from "vitest"
 import { SimulatedClock } from "xstate"
 import { simulatedClock } from "../src/index.ts"
@@ -39,11 +39,11 @@ const input: fc.Arbitrary<Input> = fc.oneof(
 /** A step: a batch of inputs, then some simulated time passing. */
 const step = fc.record({ batch: fc.array(input, { minLength: 1, maxLength: 4 }), wait: fc.constantFrom(0, 50, 150, 600) })
 
-const drive = (make: (options: ConstructorParameters<typeof DirectSession>[0]) => SessionRunner, steps: ReadonlyArray<{ batch: Input[]; wait: number }>) => {
+const drive = (make: (services: SessionServices) => SessionRunner, steps: ReadonlyArray<{ batch: Input[]; wait: number }>) => {
   const clock = new SimulatedClock()
   const commands: Command[] = []
   const fired: TimerName[] = []
-  const runner = make({ config, clock: simulatedClock(clock), key: "s", execute: (_key, c) => commands.push(c), onTimer: (_key, t) => fired.push(t) })
+  const runner = make(sessionServices({ clock: simulatedClock(clock), execute: (_key, c) => commands.push(c), onTimer: (_key, t) => fired.push(t) }))
   const states: unknown[] = []
   for (const { batch, wait } of steps) {
     runner.run(batch)
@@ -63,8 +63,8 @@ describe("session runtimes", () => {
     let commandsSeen = 0
     fc.assert(
       fc.property(fc.array(step, { maxLength: 12 }), (steps) => {
-        const direct = drive((o) => new DirectSession(o), steps)
-        const xstate = drive((o) => new XstateSession(o), steps)
+        const direct = drive((services) => new DirectSession(config, "s", services), steps)
+        const xstate = drive((services) => new XstateSession(config, "s", services), steps)
         expect(direct.commands).toEqual(xstate.commands)
         expect(direct.states).toEqual(xstate.states)
         commandsSeen += direct.commands.length

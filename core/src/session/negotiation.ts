@@ -6,7 +6,7 @@ import { compilePermissions } from "../permissions.ts"
 import { classify } from "../policy.ts"
 import { ProtocolError } from "../protocol-error.ts"
 import { loadGrantedState } from "./state-sync.ts"
-import type { RawRequest } from "./state.ts"
+import { none, type RawRequest } from "./state.ts"
 import type { Stepper } from "./step.ts"
 
 const union = (a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<string> => {
@@ -97,7 +97,7 @@ const grant = (s: Stepper, newlyApproved: ReadonlyArray<string>, newlyDenied: Re
   }
   const queued = s.state.queuedCapabilities
   if (queued.length > 0) {
-    s.set({ queuedCapabilities: [] })
+    s.set({ queuedCapabilities: none })
     weigh(s, queued)
   }
 }

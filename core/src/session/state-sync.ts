@@ -8,7 +8,7 @@
 import type { RoomEvent } from "../matrix.ts"
 import { UPDATE_STATE_VERSIONS } from "../versions.ts"
 import type { CallResult } from "./input.ts"
-import { isServing } from "./state.ts"
+import { isServing, none } from "./state.ts"
 import type { Stepper } from "./step.ts"
 
 type StateKind = { readonly type: string; readonly stateKey?: string }
@@ -32,12 +32,12 @@ export const startStateLoad = (s: Stepper): void => {
   if (!supportsUpdateState(state.widgetVersions)) {
     // Widgets without update_state get state changes as send_event, as the reference does.
     const held = state.heldState ?? []
-    s.set({ stateToLoad: [], heldState: undefined })
+    s.set({ stateToLoad: none, heldState: undefined })
     for (const event of held) s.sendRequest("send_event", event, "delivery")
     return
   }
   const wanted = state.stateToLoad
-  s.set({ stateToLoad: [] })
+  s.set({ stateToLoad: none })
   const gather = s.nextSeq()
   if (state.permissions.allRooms) {
     s.putGather(gather, { _tag: "State", wanted, remaining: 1, events: [] })

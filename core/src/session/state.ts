@@ -146,6 +146,8 @@ export interface SessionState {
   readonly counters: Counters
 }
 
+/** The empty list every fresh state starts with (lists in the state are replaced, never written in place). */
+export const none: ReadonlyArray<never> = Object.freeze([])
 const noCounters: Counters = shared({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0 })
 const noGathers: ReadonlyMap<number, Gather> = shared(new Map())
 const noPermissions = compilePermissions([])
@@ -158,19 +160,19 @@ export const initialState = (config: SessionConfig): SessionState => ({
   contentLoaded: false,
   homeRoom: config.homeRoom,
   widgetVersions: undefined,
-  requested: [],
-  approved: [],
-  denied: [],
+  requested: none,
+  approved: none,
+  denied: none,
   permissions: noPermissions,
   approval: undefined,
-  queuedCapabilities: [],
+  queuedCapabilities: none,
   capabilityRequestsInWindow: 0,
   pendingToWidget: emptyPendingToWidget,
   sweepArmed: false,
   pendingCalls: emptyPendingCalls,
   gathers: noGathers,
   inFlight: emptyInFlight,
-  stateToLoad: [],
+  stateToLoad: none,
   heldState: undefined,
   turnWatching: false,
   seq: 0,
