@@ -159,25 +159,52 @@ interface Entry {
   inbox: Input[] | undefined
 }
 
-/** Runs one homeserver request; failures become `Failed` results, never exceptions. */
-const runRequest = (port: HomeserverPort, request: HomeserverRequest): Effect.Effect<CallResult, HomeserverError> => {
+/**
+ * Runs one homeserver request and hands its result to `answer`; failures become `Failed` results,
+ * never exceptions. The port's effect runs as it is (no mapping step: one primitive less per call),
+ * and its value is tagged in the exit callback.
+ */
+const callPort = (port: HomeserverPort, request: HomeserverRequest, answer: (result: CallResult) => void): void => {
   switch (request._tag) {
     case "SendEvent":
-      return Effect.map(port.sendEvent(request), (value): CallResult => ({ _tag: "Sent", value }))
+      return run(port.sendEvent(request), tagged.sent, answer)
     case "Redact":
-      return Effect.map(port.redact(request), (value): CallResult => ({ _tag: "Sent", value }))
+      return run(port.redact(request), tagged.sent, answer)
     case "ReadEvents":
-      return Effect.map(port.readEvents(request.query), (value): CallResult => ({ _tag: "Page", value }))
+      return run(port.readEvents(request.query), tagged.page, answer)
     case "ReadState":
-      return Effect.map(port.readState(request.roomId, request.type, request.stateKey), (value): CallResult => ({ _tag: "State", value }))
+      return run(port.readState(request.roomId, request.type, request.stateKey), tagged.state, answer)
     case "SendToDevice":
-      return Effect.map(port.sendToDevice(request), (): CallResult => ({ _tag: "Done" }))
+      return run(port.sendToDevice(request), tagged.done, answer)
     case "JoinedRooms":
-      return Effect.map(port.joinedRooms(), (value): CallResult => ({ _tag: "Rooms", value }))
+      return run(port.joinedRooms(), tagged.rooms, answer)
     case "TurnServers":
-      return Effect.map(port.turnServers(), (value): CallResult => ({ _tag: "Turn", value }))
+      return run(port.turnServers(), tagged.turn, answer)
   }
 }
+
+type ValueOf<T extends CallResult["_tag"]> = Extract<CallResult, { _tag: T; value: unknown }>["value"]
+const done: CallResult = { _tag: "Done" }
+/** A port's value as the reducer takes it. */
+const tagged = {
+  sent: (value: ValueOf<"Sent">): CallResult => ({ _tag: "Sent", value }),
+  page: (value: ValueOf<"Page">): CallResult => ({ _tag: "Page", value }),
+  state: (value: ValueOf<"State">): CallResult => ({ _tag: "State", value }),
+  rooms: (value: ValueOf<"Rooms">): CallResult => ({ _tag: "Rooms", value }),
+  turn: (value: ValueOf<"Turn">): CallResult => ({ _tag: "Turn", value }),
+  done: (): CallResult => done
+}
+
+const run = <A>(effect: Effect.Effect<A, HomeserverError>, tag: (value: A) => CallResult, answer: (result: CallResult) => void): void => {
+  Effect.runCallback(effect, { onExit: (exit) => answer(Exit.isSuccess(exit) ? tag(exit.value) : failed(exit.cause)) })
+}
+
+const failed = (cause: Cause.Cause<HomeserverError>): CallResult => {
+  const error = Option.getOrUndefined(Cause.findErrorOption(cause))
+  return { _tag: "Failed", error: error ?? new HomeserverError({ message: "The homeserver adapter failed unexpectedly" }) }
+}
+
+const settled = Promise.resolve()
 
 /** Forgets an open prompt; false when it was not open. */
 const settleApproval = (entry: Entry, ticket: number): boolean => {
@@ -187,20 +214,18 @@ const settleApproval = (entry: Entry, ticket: number): boolean => {
   return true
 }
 
-const toResult = (exit: Exit.Exit<CallResult, HomeserverError>): CallResult => {
-  if (Exit.isSuccess(exit)) return exit.value
-  const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-  return { _tag: "Failed", error: error ?? new HomeserverError({ message: "The homeserver adapter failed unexpectedly" }) }
-}
-
 export const createEngine = (options: EngineOptions): Engine => {
   const limits: Limits = { ...defaultLimits, ...options.limits }
   const policy = options.policy ?? emptyPolicy
   const clock = options.clock ?? realClock
   const now = clock.now?.bind(clock) ?? (() => Date.now())
   const handles = new Map<string, Entry>()
-  /** Sessions with inputs waiting, in the order they got their first one. */
-  const dirty = new Set<Entry>()
+  /**
+   * Sessions with inputs waiting, in the order they got their first one: a session is appended
+   * when its inbox goes from none to one input. (One that `info()` drained early may appear twice;
+   * the second visit finds no inbox.)
+   */
+  const dirty: Entry[] = []
   let drainScheduled = false
 
   /**
@@ -211,24 +236,23 @@ export const createEngine = (options: EngineOptions): Engine => {
   const push = (key: string, input: Input): void => {
     const entry = handles.get(key)
     if (entry === undefined) return
-    ;(entry.inbox ??= []).push(input)
-    dirty.add(entry)
+    if (entry.inbox !== undefined) return void entry.inbox.push(input)
+    entry.inbox = [input]
+    dirty.push(entry)
     if (!drainScheduled) {
       drainScheduled = true
-      queueMicrotask(flush)
+      // A promise reaction rather than queueMicrotask, which wraps each callback in an AsyncResource.
+      settled.then(flush)
     }
   }
 
   /** Runs every waiting input now. Tests and embedders call it to observe effects synchronously. */
   const flush = (): void => {
     drainScheduled = false
-    // Draining may queue more (an approver answering at once): keep going until all is quiet.
-    while (dirty.size > 0) {
-      for (const entry of [...dirty]) {
-        dirty.delete(entry)
-        drainEntry(entry)
-      }
-    }
+    // Draining may queue more (an approver answering at once): those sessions are appended and
+    // run in this same loop, until all is quiet.
+    for (let i = 0; i < dirty.length; i++) drainEntry(dirty[i]!)
+    dirty.length = 0
   }
 
   const drainEntry = (entry: Entry): void => {
@@ -260,7 +284,6 @@ export const createEngine = (options: EngineOptions): Engine => {
   const execute = (key: string, command: Command): void => {
     const entry = handles.get(key)
     if (entry === undefined) return
-    const answer = (ticket: number, result: CallResult) => push(key, { _tag: "CallAnswered", ticket, result })
     switch (command._tag) {
       case "SendToWidget":
         entry.send(command.message)
@@ -268,7 +291,7 @@ export const createEngine = (options: EngineOptions): Engine => {
       case "CallHomeserver":
         // A port that answers synchronously (a cache, an in-memory store) is answered in this same
         // turn; an HTTP one whenever its response arrives.
-        Effect.runCallback(runRequest(options.homeserver, command.request), { onExit: (exit) => answer(command.ticket, toResult(exit)) })
+        callPort(options.homeserver, command.request, (result) => push(key, { _tag: "CallAnswered", ticket: command.ticket, result }))
         return
       case "AskApprover": {
         const controller = new AbortController()

@@ -226,6 +226,18 @@ describe("bad input", () => {
     expect(h.responseTo(h.request("supported_api_versions"))).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
   })
 
+  it("a request with an own __proto__ key (as JSON.parse makes) is echoed as it came, without touching prototypes", async () => {
+    const h = new Harness({ approver: approveAll })
+    const raw = JSON.parse('{"api":"fromWidget","widgetId":"w1","requestId":"p","action":"supported_api_versions","data":{},"__proto__":{"polluted":true}}') as object
+    h.session.receive(raw)
+    const [reply] = h.take() as unknown as [Record<string, unknown>]
+    expect(Object.getPrototypeOf(reply)).toBe(Object.prototype)
+    expect(Object.hasOwn(reply, "__proto__")).toBe(true)
+    expect(Object.getOwnPropertyDescriptor(reply, "__proto__")?.value).toEqual({ polluted: true })
+    expect(reply["response"]).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
+    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined()
+  })
+
   it("a duplicate requestId while the first is in flight is refused", async () => {
     const h = new Harness({ approver: approveAll })
     await h.ready(["m.send.event:m.room.message"])

@@ -64,7 +64,8 @@ export class Stepper {
   private pendingToWidget(): Map<string, PendingToWidget> {
     const draft = this.write()
     if (this.owned.pendingToWidget !== draft.pendingToWidget) {
-      draft.pendingToWidget = new Map(draft.pendingToWidget)
+      // An empty source is the shared empty: a bare constructor is several times cheaper than a copy.
+      draft.pendingToWidget = draft.pendingToWidget.size === 0 ? new Map() : new Map(draft.pendingToWidget)
       this.owned.pendingToWidget = draft.pendingToWidget
     }
     return draft.pendingToWidget as Map<string, PendingToWidget>
@@ -73,7 +74,7 @@ export class Stepper {
   private pendingCalls(): Map<number, PendingCall> {
     const draft = this.write()
     if (this.owned.pendingCalls !== draft.pendingCalls) {
-      draft.pendingCalls = new Map(draft.pendingCalls)
+      draft.pendingCalls = draft.pendingCalls.size === 0 ? new Map() : new Map(draft.pendingCalls)
       this.owned.pendingCalls = draft.pendingCalls
     }
     return draft.pendingCalls as Map<number, PendingCall>
@@ -82,7 +83,7 @@ export class Stepper {
   private inFlight(): Set<string> {
     const draft = this.write()
     if (this.owned.inFlight !== draft.inFlight) {
-      draft.inFlight = new Set(draft.inFlight)
+      draft.inFlight = draft.inFlight.size === 0 ? new Set() : new Set(draft.inFlight)
       this.owned.inFlight = draft.inFlight
     }
     return draft.inFlight as Set<string>
@@ -138,7 +139,7 @@ export class Stepper {
   /** Answers a widget's request: the request echoed with `response` added. */
   reply(raw: RawRequest, response: unknown): void {
     this.finish(raw)
-    this.send({ ...(raw as unknown as WidgetMessage), response })
+    this.send(echo(raw, response))
   }
 
   fail(raw: RawRequest, error: ProtocolError): void {
@@ -208,5 +209,17 @@ export const shared = <T>(collection: T): T => {
 export const emptyPendingToWidget: ReadonlyMap<string, PendingToWidget> = shared(new Map())
 export const emptyPendingCalls: ReadonlyMap<number, PendingCall> = shared(new Map())
 export const emptyInFlight: ReadonlySet<string> = shared(new Set())
+
+/**
+ * `{ ...raw, response }`: the request echoed with `response` added. `Object.assign` does the same
+ * copy several times faster on V8, whose object spread of a cloned or parsed message takes a slow
+ * path (~0.5 µs a reply). It would run the `__proto__` setter for an own `__proto__` key, which
+ * JSON.parse can produce; spread defines that key instead, so such a message takes the spread.
+ */
+const echo = (raw: RawRequest, response: unknown): WidgetMessage => {
+  const out: Record<string, unknown> = Object.hasOwn(raw, "__proto__") ? { ...raw } : Object.assign({}, raw)
+  out["response"] = response
+  return out as unknown as WidgetMessage
+}
 
 export const requestIdOf = (raw: RawRequest): string => (typeof raw.requestId === "string" ? raw.requestId : String(raw.requestid))
