@@ -27,7 +27,7 @@ import {
 import { Cause, Effect, Exit, Option } from "effect"
 import { createActor } from "xstate"
 import { type Clock, realClock } from "./clock.ts"
-import { routerMachine } from "./router-machine.ts"
+import { DirectRouter, type Router, routerMachine } from "./router-machine.ts"
 import { DirectSession, type SessionRunner, sessionServices, XstateSession } from "./session-actor.ts"
 import { TurnPoller, type TurnPollerOptions } from "./turn-poller.ts"
 import type { WidgetSession, WidgetSink } from "./widget-session.ts"
@@ -41,6 +41,37 @@ export interface ApprovalRequest {
   readonly alreadyApproved: ReadonlyArray<string>
   /** Aborted when the prompt is no longer wanted (session closed, prompt timed out). */
   readonly signal: AbortSignal
+}
+
+/**
+ * The approval request an approver gets. Its `signal` is made when first read: Node's
+ * AbortController costs microseconds, and most approvers answer without looking at it. (A
+ * prototype getter: destructure or read `request.signal`; a spread copy has no signal.)
+ */
+class Prompt implements ApprovalRequest {
+  private controller: AbortController | undefined
+  private withdrawn = false
+
+  constructor(
+    readonly sessionId: string,
+    readonly widgetId: string,
+    readonly requested: ReadonlyArray<string>,
+    readonly alreadyApproved: ReadonlyArray<string>
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController()
+      if (this.withdrawn) this.controller.abort()
+    }
+    return this.controller.signal
+  }
+
+  /** The prompt is no longer wanted: its signal aborts (now, or as it is made). */
+  withdraw(): void {
+    this.withdrawn = true
+    this.controller?.abort()
+  }
 }
 
 /** Resolves with the capabilities to approve (a subset of `requested`; anything else is ignored). */
@@ -59,9 +90,11 @@ export interface EngineOptions {
   /** Whether to subscribe to the homeserver port's updates (default true). */
   readonly subscribe?: boolean
   /**
-   * How sessions run: `direct` (default) folds the reducer in place, `xstate` runs each session
-   * as the `sessionMachine` statechart actor. Same behaviour (a property test holds them equal);
-   * `xstate` costs a statechart step per batch and is there for inspection and model work.
+   * How sessions and the router run: `direct` (default) folds the session reducer in place and
+   * calls the router's actions, `xstate` runs each session as the `sessionMachine` statechart
+   * actor and the router as the `routerMachine` actor. Same behaviour (a property test and the
+   * conformance suite hold them equal); `xstate` costs a statechart step per batch and per
+   * router event, and is there for inspection and model work.
    */
   readonly runtime?: "direct" | "xstate"
 }
@@ -153,7 +186,7 @@ interface Entry {
   readonly send: WidgetSink
   /** Open prompts; created on the first one (most sessions never prompt twice). */
   /** Open prompts by ticket; none allocated while no prompt is open. */
-  approvals: Map<number, AbortController> | undefined
+  approvals: Map<number, Prompt> | undefined
   closeListeners: Array<(reason: string) => void> | undefined
   /** Inputs waiting for the next drain; none allocated while idle. */
   inbox: Input[] | undefined
@@ -262,8 +295,8 @@ export const createEngine = (options: EngineOptions): Engine => {
     entry.runner.run(inputs)
   }
 
-  const router = createActor(routerMachine, { clock, input: { deliver: push } })
-  router.start()
+  // The router runs like the sessions: directly by default, as the statechart actor with `xstate`.
+  const router: Router = options.runtime === "xstate" ? createActor(routerMachine, { clock, input: { deliver: push } }).start() : new DirectRouter({ deliver: push })
   let nextSession = 0
 
   const turnPoller = new TurnPoller(
@@ -294,20 +327,18 @@ export const createEngine = (options: EngineOptions): Engine => {
         callPort(options.homeserver, command.request, (result) => push(key, { _tag: "CallAnswered", ticket: command.ticket, result }))
         return
       case "AskApprover": {
-        const controller = new AbortController()
-        ;(entry.approvals ??= new Map()).set(command.ticket, controller)
+        const prompt = new Prompt(key, entry.handle.widgetId, command.requested, command.alreadyApproved)
+        ;(entry.approvals ??= new Map()).set(command.ticket, prompt)
         const decide = (approved: ReadonlyArray<string>) => {
           if (!settleApproval(entry, command.ticket)) return // cancelled meanwhile
           push(key, { _tag: "ApprovalDecided", ticket: command.ticket, approved })
         }
         if (options.approver === undefined) return decide([])
-        options
-          .approver({ sessionId: key, widgetId: entry.handle.widgetId, requested: command.requested, alreadyApproved: command.alreadyApproved, signal: controller.signal })
-          .then(decide, () => decide([]))
+        options.approver(prompt).then(decide, () => decide([]))
         return
       }
       case "CancelApproval":
-        entry.approvals?.get(command.ticket)?.abort()
+        entry.approvals?.get(command.ticket)?.withdraw()
         settleApproval(entry, command.ticket)
         return
       case "WatchTurn":
@@ -326,7 +357,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         // Kept (bounded) so a handle asked for info() after closing still answers.
         closedStates.set(key, entry.runner.state())
         if (closedStates.size > 1_000) closedStates.delete(closedStates.keys().next().value!)
-        for (const controller of entry.approvals?.values() ?? []) controller.abort()
+        for (const prompt of entry.approvals?.values() ?? []) prompt.withdraw()
         turnPoller.unwatch(key)
         handles.delete(key)
         queueMicrotask(() => entry.runner.stop()) // not from inside the runner's own step

@@ -12,6 +12,10 @@
  *   widget, as Element Web's `StopGapWidget` does, with `setViewedRoomId(room)` set.
  * - `transport floor`: no engine at all; the same messages through the same fake windows
  *   (a structured clone and a task per message, both ways) with a bare echo on the widget side.
+ * - `widget side alone`: the real `WidgetApi` on the widget side and, on the host side, no engine:
+ *   a listener that answers each request and runs the capability exchange by hand, with no checks.
+ *   What round trips and negotiation cost before any host engine does anything; no engine can
+ *   beat it, so it bounds the ratio any engine can reach against the reference.
  */
 import type { HomeserverPort, HomeserverUpdate, RoomEvent, WidgetDefinition } from "@widgethost/core"
 import { createEngine, type Engine } from "@widgethost/machines"
@@ -39,7 +43,7 @@ export interface WidgetPlan {
   readonly capabilities: ReadonlyArray<string>
 }
 
-export type EngineName = "widgethost" | "matrix-widget-api"
+export type EngineName = "widgethost" | "matrix-widget-api" | "widget side alone"
 
 /** One embedded widget as the scenarios drive it. */
 export interface BenchWidget {
@@ -235,7 +239,8 @@ export const floorHost = (): Host => {
       let received = 0
       child.addEventListener("message", (event) => {
         received++
-        parent.postMessage({ ...(event.data as object), response: {} }, HOST_ORIGIN)
+        // Object.assign, not a spread: V8's spread of a cloned object is slow, and this is a floor.
+        parent.postMessage(Object.assign({}, event.data as object, { response: {} }), HOST_ORIGIN)
       })
       widgets.push({ window: child, plan })
       return {
@@ -261,7 +266,51 @@ export const floorHost = (): Host => {
   }
 }
 
-export const hostFor = (name: EngineName): Host => (name === "widgethost" ? widgethostHost() : referenceHost())
+// ---- the widget side alone ---------------------------------------------------------------------
+
+/**
+ * The real `WidgetApi` against a host that does the least the protocol needs, by hand: on the
+ * frame's `load` it asks the widget's capabilities, answers with `notify_capabilities` approving
+ * all of them, and answers every fromWidget request at once (`send_event` with an event id,
+ * `supported_api_versions` with one version, anything else with `{}`). No decoding, no checks.
+ */
+export const widgetSideAloneHost = (): Host => {
+  const window = new FakeWindow(HOST_ORIGIN)
+  const children = new Map<unknown, { readonly window: FakeWindow; readonly plan: WidgetPlan }>()
+  let seq = 0
+  const post = (child: FakeWindow, message: object) => child.postMessage(message, WIDGET_ORIGIN)
+  window.addEventListener("message", (event) => {
+    const child = children.get(event.source)
+    const data = event.data as { api?: string; action?: string; widgetId?: string; response?: { capabilities?: string[] } }
+    if (child === undefined) return
+    if (data.api === "fromWidget" && data.response === undefined) {
+      const response = data.action === "send_event" ? { room_id: ROOM, event_id: `$alone${seq++}` } : data.action === "supported_api_versions" ? { supported_versions: ["0.0.2", "org.matrix.msc2871"] } : {}
+      // Object.assign, not a spread: V8's spread of a cloned object is slow, and this is a floor.
+      return post(child.window, Object.assign({}, data, { response }))
+    }
+    if (data.api === "toWidget" && data.action === "capabilities") {
+      const requested = data.response?.capabilities ?? []
+      post(child.window, { api: "toWidget", widgetId: child.plan.id, requestId: `alone-${seq++}`, action: "notify_capabilities", data: { requested, approved: requested } })
+    }
+  })
+  return {
+    name: "widget side alone",
+    window,
+    open: (plan) => {
+      const side = widgetSide(window, plan)
+      children.set(side.window, { window: side.window, plan })
+      const load = () => post(side.window, { api: "toWidget", widgetId: plan.id, requestId: `alone-${seq++}`, action: "capabilities", data: {} })
+      return { plan, api: side.api, frame: side.frame, ready: side.ready, received: side.received, start: side.start, load, detach: side.detach }
+    },
+    publish: () => {
+      throw new Error("the widget side alone has no room events")
+    },
+    stop: () => children.clear()
+  }
+}
+
+export const hostFor = (name: EngineName): Host =>
+  name === "widgethost" ? widgethostHost() : name === "matrix-widget-api" ? referenceHost() : widgetSideAloneHost()
 
 let eventCounter = 0
 

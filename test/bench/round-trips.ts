@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util"
 import { interleave, median, pick, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
-import { type BenchWidget, type Host, MESSAGE_CAPABILITIES, openReady, referenceHost, ROOM, widgethostHost } from "./hosts.ts"
+import { type BenchWidget, type Host, MESSAGE_CAPABILITIES, openReady, referenceHost, ROOM, widgethostHost, widgetSideAloneHost } from "./hosts.ts"
 
 export interface RoundTripOptions {
   readonly inFlight?: ReadonlyArray<number>
@@ -49,7 +49,7 @@ export const roundTrips = async (settings: Settings, options: RoundTripOptions =
   const rows: Row[] = []
   for (const inFlight of options.inFlight ?? [1, 100]) {
     progress(`round trips: ${inFlight} in flight`)
-    const hosts: Host[] = pick([widgethostHost(), referenceHost()], options.engines)
+    const hosts: Host[] = pick([widgethostHost(), referenceHost(), widgetSideAloneHost()], options.engines)
     const contestants = []
     for (const host of hosts) {
       const [widget] = await openReady(host, [{ id: "sender", roomId: ROOM, capabilities: MESSAGE_CAPABILITIES }])
@@ -57,16 +57,21 @@ export const roundTrips = async (settings: Settings, options: RoundTripOptions =
     }
     const samples = await interleave(settings, contestants)
     for (const host of hosts) host.stop()
+    const scenario = `3 send_event round trips, ${inFlight === 1 ? "sequential" : `${inFlight} in flight`}`
+    const ours = median(samples.get("widgethost") ?? [])
+    const detail = { inFlight, secondsPerRound: seconds, rounds: Object.fromEntries(samples) }
     rows.push({
-      scenario: `3 send_event round trips, ${inFlight === 1 ? "sequential" : `${inFlight} in flight`}`,
+      scenario,
       metric: "round trips/s",
       unit: "1/s",
-      ours: median(samples.get("widgethost") ?? []),
+      ours,
       against: { name: "matrix-widget-api", value: median(samples.get("matrix-widget-api") ?? []) },
       better: "higher",
       target: { text: ">= 2x", minRatio: 2 },
-      detail: { inFlight, secondsPerRound: seconds, rounds: Object.fromEntries(samples) }
+      detail
     })
+    // The ceiling: the widget side and the transport with no engine at all.
+    rows.push({ scenario, metric: "round trips/s", unit: "1/s", ours, against: { name: "widget side alone", value: median(samples.get("widget side alone") ?? []) }, better: "higher", detail })
   }
   return rows
 }

@@ -3,6 +3,7 @@
  * Message in, messages out, through the real engine on a simulated clock.
  */
 import { SUPPORTED_API_VERSIONS } from "@widgethost/core"
+import type { ApprovalRequest } from "@widgethost/machines"
 import { describe, expect, it } from "vitest"
 import { approveAll, flush, Harness } from "../src/index.ts"
 
@@ -166,6 +167,34 @@ describe("MSC2974 request_capabilities", () => {
     await h.advance(60_000)
     expect(h.phase).toBe("ready")
     expect(h.session.info().denied).toContain("m.receive.event:m.room.message")
+  })
+
+  it("the prompt's signal aborts when the prompt is withdrawn, whether it was read before or after", async () => {
+    const prompts: ApprovalRequest[] = []
+    const h = new Harness({ approver: (request) => (prompts.push(request), new Promise(() => {})), limits: { approvalTimeoutMs: 60_000 } })
+    h.session.frameLoaded()
+    h.ackAll(["m.receive.event:m.room.message"])
+    await flush()
+    expect(prompts).toHaveLength(1)
+    const readEarly = prompts[0]!.signal
+    expect(readEarly.aborted).toBe(false)
+    await h.advance(60_000) // the prompt times out: withdrawn
+    expect(readEarly.aborted).toBe(true)
+    h.request("request_capabilities", { capabilities: ["m.send.event:m.room.message"] })
+    await flush()
+    expect(prompts).toHaveLength(2)
+    h.session.close("gone") // withdrawn before anyone read its signal
+    await flush()
+    expect(prompts[1]!.signal.aborted).toBe(true)
+  })
+
+  it("an answered prompt's signal never aborts", async () => {
+    let prompt: ApprovalRequest | undefined
+    const h = new Harness({ approver: async (request) => ((prompt = request), request.requested) })
+    await h.ready(["m.receive.event:m.room.message"])
+    h.session.close("done")
+    await flush()
+    expect(prompt?.signal.aborted).toBe(false)
   })
 })
 
