@@ -34,8 +34,7 @@ export class Stepper {
   ) {
     if (owned) {
       this.draft = base as Mutable<SessionState>
-      const own = <T>(collection: T): T | undefined => (sharedEmpties.has(collection) ? undefined : collection)
-      this.owned = { counters: own(base.counters), pendingToWidget: own(base.pendingToWidget), pendingCalls: own(base.pendingCalls), inFlight: own(base.inFlight) }
+      this.owned = { counters: ownable(base.counters), pendingToWidget: ownable(base.pendingToWidget), pendingCalls: ownable(base.pendingCalls), inFlight: ownable(base.inFlight) }
     }
   }
 
@@ -117,7 +116,7 @@ export class Stepper {
       this.count("timedOut")
       this.report({ _tag: "RequestTimedOut", action: oldest.action, requestId: oldestId })
     }
-    pending.set(requestId, { action, purpose, sweeps: 0 })
+    pending.set(requestId, freshPending(action, purpose))
     this.send({ api: "toWidget", widgetId: this.state.config.widgetId, requestId, action, data: data as Readonly<Record<string, unknown>> })
     return requestId
   }
@@ -205,6 +204,24 @@ export const shared = <T>(collection: T): T => {
   sharedEmpties.add(collection)
   return collection
 }
+
+/**
+ * The pending entry of a request that has survived no sweep yet, one per (action, purpose):
+ * entries are immutable (a sweep replaces them), so a burst of deliveries shares one instead of
+ * allocating one per message that lives as long as the widget takes to answer.
+ */
+const freshPending = (action: string, purpose: ToWidgetPurpose): PendingToWidget => {
+  let byPurpose = freshEntries.get(action)
+  if (byPurpose === undefined) freshEntries.set(action, (byPurpose = new Map()))
+  let entry = byPurpose.get(purpose)
+  if (entry === undefined) byPurpose.set(purpose, (entry = Object.freeze({ action, purpose, sweeps: 0 })))
+  return entry
+}
+/** Bounded by the toWidget actions the engine itself sends. */
+const freshEntries = new Map<string, Map<ToWidgetPurpose, PendingToWidget>>()
+
+/** A collection an owned step may write in place: any but the shared ones. */
+const ownable = <T>(collection: T): T | undefined => (sharedEmpties.has(collection) ? undefined : collection)
 
 export const emptyPendingToWidget: ReadonlyMap<string, PendingToWidget> = shared(new Map())
 export const emptyPendingCalls: ReadonlyMap<number, PendingCall> = shared(new Map())
