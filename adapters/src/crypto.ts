@@ -371,6 +371,17 @@ const toRoomEvent = (raw: RawEvent, roomId: string): RoomEvent | undefined => {
 export class E2ee {
   private readonly lock = new Mutex()
   private readonly settings = new sdk.DecryptionSettings(sdk.TrustRequirement.Untrusted)
+  /** One wasm RoomId per room, kept: decrypting made one per event, each waiting on a finalizer. */
+  private readonly roomIds = new Map<string, sdk.RoomId>()
+
+  private roomIdOf(roomId: string): sdk.RoomId {
+    let id = this.roomIds.get(roomId)
+    if (id === undefined) {
+      if (this.roomIds.size >= 1024) this.roomIds.clear()
+      this.roomIds.set(roomId, (id = new sdk.RoomId(roomId)))
+    }
+    return id
+  }
   private readonly keyListeners = new Set<(keys: ReadonlyArray<{ readonly roomId: string; readonly sessionId: string }>) => void>()
   private closed = false
 
@@ -479,9 +490,12 @@ export class E2ee {
     const content = raw["content"]
     if (!isObject(content) || typeof content["ciphertext"] === "undefined") return { _tag: "Failed", reason: "redacted or malformed encrypted event" }
     const sessionId = typeof content["session_id"] === "string" ? content["session_id"] : ""
-    let decrypted: sdk.DecryptedRoomEvent
+    let clearJson: string
     try {
-      decrypted = await this.machine.decryptRoomEvent(JSON.stringify({ ...raw, room_id: roomId }), new sdk.RoomId(roomId), this.settings)
+      const decrypted = await this.machine.decryptRoomEvent(JSON.stringify({ ...raw, room_id: roomId }), this.roomIdOf(roomId), this.settings)
+      clearJson = decrypted.event
+      // Freed now rather than by a finalizer some collections later: one wasm object per event.
+      decrypted.free()
     } catch (e) {
       if (e instanceof sdk.MegolmDecryptionError) {
         const transient = e.code === sdk.DecryptionErrorCode.MissingRoomKey || e.code === sdk.DecryptionErrorCode.UnknownMessageIndex
@@ -490,7 +504,7 @@ export class E2ee {
       }
       return { _tag: "Failed", reason: e instanceof Error ? e.message : String(e) }
     }
-    const clear = JSON.parse(decrypted.event) as RawEvent
+    const clear = JSON.parse(clearJson) as RawEvent
     const clearContent: Record<string, unknown> = isObject(clear["content"]) ? { ...clear["content"] } : {}
     // Relations stay in clear on the wire (so servers can aggregate them); put them back.
     if (clearContent["m.relates_to"] === undefined && content["m.relates_to"] !== undefined) clearContent["m.relates_to"] = content["m.relates_to"]
