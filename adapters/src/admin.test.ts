@@ -133,6 +133,7 @@ const withPrompt = async (capabilities: ReadonlyArray<string> = [SEND, READ]) =>
   const widget = w.widget("w1", capabilities)
   await vi.waitFor(() => assert.equal(w.approvals.size, 1))
   const prompt = w.approvals.pending()[0]
+  assert.isDefined(prompt, "a prompt is waiting")
   return { ...w, ...widget, prompt }
 }
 

@@ -16,7 +16,7 @@ export class UsageError extends Error {
 export const parseFlags = (args: ReadonlyArray<string>, known: Readonly<Record<string, "value" | "switch">>): Record<string, string | true> => {
   const flags: Record<string, string | true> = {}
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i]
+    const arg = args[i]!
     const [name, inline] = arg.startsWith("--") ? arg.slice(2).split(/=(.*)/s, 2) : [undefined, undefined]
     const kind = name === undefined ? undefined : known[name]
     if (name === undefined || kind === undefined) throw new UsageError(`unknown option ${arg}`)

@@ -205,7 +205,7 @@ export const parseConfig = (input: unknown): ServiceConfig => {
       url: widget.required("url"),
       ...(roomId === undefined ? {} : { roomId }),
       ...(name === undefined ? {} : { name }),
-      ...(data === undefined ? {} : { data: data as Json }),
+      ...(data === undefined ? {} : { data }),
       ...(waitForIframeLoad === undefined ? {} : { waitForIframeLoad }),
       ...(list === undefined ? {} : { transports: list })
     }

@@ -67,7 +67,7 @@ class KeyServer {
         }
         const toDevice = /^\/sendToDevice\/([^/]+)\/([^/]+)$/.exec(route)
         if (toDevice !== null) {
-          this.deliverToDevice(userId, decodeURIComponent(toDevice[1]), (body["messages"] ?? {}) as Messages)
+          this.deliverToDevice(userId, decodeURIComponent(toDevice[1]!), (body["messages"] ?? {}) as Messages)
           return {} as T
         }
         if (route === "/keys/signatures/upload") return { failures: {} } as T
@@ -290,7 +290,7 @@ describe("E2ee with two OlmMachines in memory", () => {
     const later = [1, 2, 3].map((i) => wire(ALICE, "m.room.message", { msgtype: "m.text", body: `clear ${i}` }))
     await timeline.push(ROOM, [e1, ...later.slice(0, 2)])
     expect(seen).toEqual([])
-    await timeline.push(ROOM, [later[2]])
+    await timeline.push(ROOM, [later[2]!])
     expect(seen.map((e) => e.content["body"])).toEqual(["clear 1", "clear 2", "clear 3"])
     expect(reports.map((r) => [r.eventId, r.kind])).toEqual([[e1["event_id"], "held-too-long"]])
     timeline.close()

@@ -90,7 +90,9 @@ const countIdbWrites = () => {
   countingWrites = true
   const proto = (globalThis as { IDBDatabase?: { prototype: IDBDatabase } }).IDBDatabase?.prototype
   if (proto === undefined) return
-  const transaction = proto.transaction
+  // The original method, taken as a plain value (not `proto.transaction`, an unbound method
+  // reference) because it is called below with each database as `this`.
+  const transaction = Reflect.get(proto, "transaction")
   proto.transaction = function (this: IDBDatabase, ...args: Parameters<IDBDatabase["transaction"]>) {
     if (args[1] !== undefined && args[1] !== "readonly") idbWrites += 1
     return transaction.apply(this, args)
@@ -822,7 +824,7 @@ export class DecryptingTimeline {
     const queue = this.rooms.get(roomId)
     if (queue === undefined) return
     while (queue.length > 0) {
-      const head = queue[0]
+      const head = queue[0]!
       if (head.triedAt !== this.keyGeneration || head.heldSince === undefined) {
         const generation = this.keyGeneration
         const outcome = await this.decrypter.decryptRoomEvent(roomId, head.raw)

@@ -49,7 +49,7 @@ describe("planWorkload", () => {
     const plan = planWorkload(o)
     expect(plan.messages).toHaveLength(100)
     expect(plan.messages.map((m) => m.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
-    expect(plan.messages[10].atMs).toBe(200)
+    expect(plan.messages[10]?.atMs).toBe(200)
     expect(plan.messages.filter((m) => m.state).map((m) => m.seq)).toEqual([7, 14, 21, 28, 35, 42, 49, 56, 63, 70, 77, 84, 91, 98])
     const toDevice = plan.messages.filter((m) => m.toDevice !== undefined)
     expect(toDevice.map((m) => m.seq)).toEqual(Array.from({ length: 20 }, (_, i) => (i + 1) * 5))
@@ -166,7 +166,7 @@ describe("widgethost simulate (the real command)", () => {
     expect(code).toBe(0)
     const lines = stdout.trim().split("\n")
     expect(lines).toHaveLength(1)
-    const report = JSON.parse(lines[0]) as Report
+    const report = JSON.parse(lines[0]!) as Report
     expectClean(report, { ...defaultSimulateOptions, accounts: 2, widgets: 2, until: { events: 20 } })
     expect(report.messagesSent).toBe(20)
     expect(report.deliveries).toBe(80)

@@ -270,7 +270,7 @@ export const planWorkload = (o: SimulateOptions): Plan => {
   const order = Array.from({ length: total }, (_, i) => i)
   for (let i = total - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1))
-    ;[order[i], order[j]] = [order[j], order[i]]
+    ;[order[i], order[j]] = [order[j]!, order[i]!]
   }
   const turnWatchers = order.slice(0, Math.round(o.turnWatchers * total)).sort((a, b) => a - b)
   const count = "events" in o.until ? o.until.events : Math.max(1, Math.floor(o.until.durationSeconds * o.rate))
@@ -506,7 +506,7 @@ class SimWidget {
     this.tally.deliveries++
     const now = performance.now()
     this.tally.lastDelivery = now
-    const sentAt = this.tally.sentAt[seq]
+    const sentAt = this.tally.sentAt[seq] ?? Number.NaN
     if (!Number.isNaN(sentAt)) this.tally.latencies.push(now - sentAt)
   }
 
@@ -544,7 +544,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /** Nearest-rank percentile of an ascending array. */
 const percentile = (sorted: Float64Array, p: number): number | null =>
-  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]
+  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
 
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
 const mb = (bytes: number) => round(bytes / (1024 * 1024), 1)
@@ -609,7 +609,9 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
         })
       )
     }
-    const { room_id: roomId } = await ports[0].http.request<{ room_id: string }>({
+    const [first, ...others] = ports
+    if (first === undefined) throw new SimulationError("no account to create the room with")
+    const { room_id: roomId } = await first.http.request<{ room_id: string }>({
       method: "POST",
       path: "/_matrix/client/v3/createRoom",
       body: {
@@ -620,7 +622,7 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
         initial_state: options.encrypted ? [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }] : []
       }
     })
-    for (const port of ports.slice(1)) await port.http.request({ method: "POST", path: path`/_matrix/client/v3/rooms/${roomId}/join`, body: {} })
+    for (const port of others) await port.http.request({ method: "POST", path: path`/_matrix/client/v3/rooms/${roomId}/join`, body: {} })
     // Start syncing and let each port take in the room (membership, encryption) before any widget speaks.
     const firstSyncs = ports.map((port) => port.nextSync())
     for (const port of ports) {
@@ -637,9 +639,9 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
       rateLimit: { messages: Math.max(500, Math.ceil(options.rate * 4) + 100), perMs: 1000 }
     })
     const ws = transport
-    for (let a = 0; a < options.accounts; a++) {
+    for (const [a, port] of ports.entries()) {
       const engine = createEngine({
-        homeserver: ports[a],
+        homeserver: port,
         policy: { rules: [{ capability: "*", decision: "approve" }] },
         onReport: (_session, widgetId, report) => {
           if (report._tag === "RequestTimedOut") tally.error("timeouts", `${widgetId}: ${report.action} ${report.requestId}`)
@@ -662,7 +664,13 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
       }
     }
     await withTimeout(Promise.all(widgets.map((w) => w.ready)), setupTimeoutMs, () => `only ${tally.widgetsReady} of ${totalWidgets} widgets were ready`)
-    const watched = await withTimeout(Promise.all(plan.turnWatchers.map((i) => widgets[i].watchTurn())), setupTimeoutMs, () => "the TURN watchers got no answer")
+    /** The plan's indexes come from the same options: they name widgets and accounts that exist. */
+    const widgetAt = (i: number): SimWidget => {
+      const widget = widgets[i]
+      if (widget === undefined) throw new SimulationError(`the plan names widget ${i} of ${widgets.length}`)
+      return widget
+    }
+    const watched = await withTimeout(Promise.all(plan.turnWatchers.map((i) => widgetAt(i).watchTurn())), setupTimeoutMs, () => "the TURN watchers got no answer")
     if (watched.some((ok) => !ok)) throw new SimulationError("a TURN watch was refused")
     const setupSeconds = (performance.now() - started) / 1000
 
@@ -678,16 +686,20 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
       const fire = () => {
         sendTimer = undefined
         const now = performance.now() - t0
-        while (next < plan.messages.length && plan.messages[next].atMs <= now && options.signal?.aborted !== true) {
-          const m = plan.messages[next++]
-          const sender = widgets[m.sender]
+        while (next < plan.messages.length && plan.messages[next]!.atMs <= now && options.signal?.aborted !== true) {
+          const m = plan.messages[next++]!
+          const sender = widgetAt(m.sender)
           if (sender.sendMessage(m.seq)) tally.messagesSent++
           if (m.state && sender.sendState(m.seq)) tally.stateSent++
-          if (m.toDevice !== undefined && sender.sendToDevice(userIds[m.toDevice.account], m.toDevice.seq, m.toDevice.account)) tally.toDeviceSent++
+          if (m.toDevice !== undefined) {
+            const target = userIds[m.toDevice.account]
+            if (target === undefined) throw new SimulationError(`the plan names account ${m.toDevice.account} of ${userIds.length}`)
+            if (sender.sendToDevice(target, m.toDevice.seq, m.toDevice.account)) tally.toDeviceSent++
+          }
         }
         lastSend = performance.now()
         if (next >= plan.messages.length || options.signal?.aborted === true) return finish()
-        sendTimer = setTimeout(fire, Math.max(0, plan.messages[next].atMs - (performance.now() - t0)))
+        sendTimer = setTimeout(fire, Math.max(0, plan.messages[next]!.atMs - (performance.now() - t0)))
       }
       const onAbort = () => {
         clearTimeout(sendTimer)

@@ -53,6 +53,6 @@ export const decodeFromWidget = (input: unknown): Decoded => {
   return {
     _tag: "Request",
     raw: value,
-    request: { api: "fromWidget", widgetId: value.widgetId, requestId, action: value.action, data: (value.data as Record<string, unknown> | undefined) ?? {} }
+    request: { api: "fromWidget", widgetId: value.widgetId, requestId, action: value.action, data: value.data ?? {} }
   }
 }

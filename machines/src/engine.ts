@@ -275,7 +275,9 @@ export const createEngine = (options: EngineOptions): Engine => {
     if (!drainScheduled) {
       drainScheduled = true
       // A promise reaction rather than queueMicrotask, which wraps each callback in an AsyncResource.
-      settled.then(flush)
+      // A throw while draining becomes an unhandled rejection, which Node (by default) and
+      // browsers report like the uncaught exception queueMicrotask would have raised.
+      void settled.then(flush)
     }
   }
 

@@ -67,6 +67,8 @@ const run = ({ context, event }: { readonly context: RouterContext; readonly eve
   (routerActions[event.type] as Handler<RouterEvent["type"]>)(context, event)
 
 export const routerMachine = setup({
+  // Not unnecessary: xstate infers the machine's context, events and input from this assertion.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   types: {} as { context: RouterContext; events: RouterEvent; input: RouterInput }
 }).createMachine({
   id: "widget-router",

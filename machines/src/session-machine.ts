@@ -24,6 +24,8 @@ const follow = (self: Phase) =>
   phases.filter((p) => p !== self).map((phase) => ({ guard: { type: "phaseIs" as const, params: { phase } }, target: phase }))
 
 export const sessionMachine = setup({
+  // Not unnecessary: xstate infers the machine's context, events, emitted events and input from this assertion.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   types: {} as {
     context: { session: SessionState }
     events: SessionEvent

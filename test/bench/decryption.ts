@@ -57,7 +57,7 @@ const keyServer = () => {
       const m = /^\/sendToDevice\/([^/]+)\//.exec(route)
       if (m !== null) {
         for (const [user, devices] of Object.entries((body["messages"] ?? {}) as Record<string, Json>))
-          for (const content of Object.values(devices)) inbox.set(user, [...(inbox.get(user) ?? []), { type: decodeURIComponent(m[1]), sender: userId, content }])
+          for (const content of Object.values(devices)) inbox.set(user, [...(inbox.get(user) ?? []), { type: decodeURIComponent(m[1]!), sender: userId, content }])
         return {} as T
       }
       return {} as T
@@ -72,9 +72,10 @@ const keyServer = () => {
 }
 
 const median = (xs: ReadonlyArray<number>) => {
+  if (xs.length === 0) return Number.NaN
   const s = [...xs].sort((a, b) => a - b)
   const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? (s[mid]) : ((s[mid - 1]) + (s[mid])) / 2
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
 /** Measures both paths on the same events; returns the rows and every round's milliseconds. */

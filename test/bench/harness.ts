@@ -21,14 +21,14 @@ export const median = (xs: ReadonlyArray<number>): number => {
   if (xs.length === 0) return Number.NaN
   const s = [...xs].sort((a, b) => a - b)
   const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? (s[mid]) : ((s[mid - 1]) + (s[mid])) / 2
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
 /** Nearest-rank percentile, `p` in 0..100. */
 export const percentile = (xs: ReadonlyArray<number>, p: number): number => {
   if (xs.length === 0) return Number.NaN
   const s = Float64Array.from(xs).sort()
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!
 }
 
 /** Lets pending tasks (setImmediate, I/O callbacks) run; many rounds for promise chains. */
@@ -61,7 +61,7 @@ export const interleave = async <A>(settings: Settings, contestants: ReadonlyArr
   const total = settings.warmup + settings.rounds
   for (let r = 0; r < total; r++) {
     for (let i = 0; i < contestants.length; i++) {
-      const contestant = contestants[(i + r) % contestants.length]
+      const contestant = contestants[(i + r) % contestants.length]!
       const sample = await contestant.round()
       if (r >= settings.warmup) samples.get(contestant.name)!.push(sample)
     }
@@ -130,10 +130,10 @@ export const renderTable = (rows: ReadonlyArray<Row>): string => {
       verdict === undefined ? "" : verdict ? "yes" : "NO"
     ]
   })
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i]).length)))
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
   const numeric = new Set([2, 4, 5])
   const render = (cells: ReadonlyArray<string>) =>
-    cells.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join("  ").trimEnd()
+    cells.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join("  ").trimEnd()
   return [render(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(render)].join("\n")
 }
 

@@ -53,6 +53,7 @@ export const roundTrips = async (settings: Settings, options: RoundTripOptions =
     const contestants = []
     for (const host of hosts) {
       const [widget] = await openReady(host, [{ id: "sender", roomId: ROOM, capabilities: MESSAGE_CAPABILITIES }])
+      if (widget === undefined) throw new Error(`${host.name}: no widget opened`)
       contestants.push({ name: host.name, round: roundOf(widget, inFlight, seconds) })
     }
     const samples = await interleave(settings, contestants)

@@ -149,7 +149,7 @@ const main = async () => {
       progress(`${scenario.name} failed: ${failures[scenario.name]}`)
     }
     timings[scenario.name] = (performance.now() - t0) / 1000
-    progress(`${scenario.name}: ${timings[scenario.name].toFixed(0)} s`)
+    progress(`${scenario.name}: ${timings[scenario.name]!.toFixed(0)} s`)
   }
   const seconds = (performance.now() - started) / 1000
 

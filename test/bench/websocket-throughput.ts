@@ -61,7 +61,7 @@ export const round = (url: string, settings: Pick<ThroughputSettings, "messages"
       while (sent < Math.min(WINDOW, MESSAGES)) send()
     })
     ws.on("message", () => {
-      if (latencies !== undefined) latencies.push(performance.now() - (sentAt[answered]))
+      if (latencies !== undefined) latencies.push(performance.now() - sentAt[answered]!)
       answered++
       if (sent < MESSAGES) send()
       if (answered === MESSAGES) {
@@ -73,9 +73,10 @@ export const round = (url: string, settings: Pick<ThroughputSettings, "messages"
   })
 
 export const median = (xs: ReadonlyArray<number>) => {
+  if (xs.length === 0) return Number.NaN
   const sorted = [...xs].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 /** Rounds of every scenario interleaved, so load from elsewhere on the machine hits all alike. */
@@ -90,10 +91,10 @@ export const measure = async (
       // Latencies of warm-up rounds are discarded with their rates.
       const latencies = i >= WARMUP ? scenario.latencies : undefined
       const rate = await round(scenario.nextUrl(), settings, latencies)
-      if (i >= WARMUP) rates[index].push(rate)
+      if (i >= WARMUP) rates[index]!.push(rate)
     }
   }
-  return scenarios.map((scenario, index) => ({ name: scenario.name, median: median(rates[index]), rounds: rates[index] }))
+  return scenarios.map((scenario, index) => ({ name: scenario.name, median: median(rates[index]!), rounds: rates[index]! }))
 }
 
 export const bareServer = async (json: boolean) => {
@@ -143,7 +144,7 @@ const main = async () => {
   ], settings)
   await Promise.all([bare.close(), bareJson.close(), ours.close()])
 
-  const reference = rows[0].median
+  const reference = rows[0]!.median
   const table = rows.map((row) => ({ scenario: row.name, "messages/s (median)": Math.round(row.median), "vs bare ws": `${(row.median / reference).toFixed(2)}×` }))
   console.log(`one connection, ${MESSAGES} request/answer pairs per round, ${WINDOW} in flight, ${WARMUP} warm-up + ${ROUNDS} rounds, node ${process.version}`)
   console.table(table)

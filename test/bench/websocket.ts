@@ -44,7 +44,7 @@ export const roundMany = async (urls: ReadonlyArray<string>, perConnection: numb
         ws.send(request(counter++))
       }
       ws.on("message", () => {
-        latencies.push(performance.now() - (sentAt[answered]))
+        latencies.push(performance.now() - sentAt[answered]!)
         answered++
         if (sent < perConnection) send()
         else if (answered === perConnection && ++finished === sockets.length) resolve((performance.now() - started) / 1000)

@@ -6,6 +6,7 @@ import { SUPPORTED_API_VERSIONS } from "@widgethost/core"
 import type { ApprovalRequest } from "@widgethost/machines"
 import { describe, expect, it } from "vitest"
 import { approveAll, flush, Harness } from "../src/index.ts"
+import { objectContaining, stringContaining } from "../src/matchers.ts"
 
 const actions = (messages: ReadonlyArray<{ action: string }>) => messages.map((m) => m.action)
 
@@ -65,7 +66,7 @@ describe("startup", () => {
     const h = new Harness({ widget: { waitForIframeLoad: false }, approver: approveAll })
     h.request("content_loaded")
     const second = h.request("content_loaded")
-    expect(h.responseTo(second)).toMatchObject({ error: { message: expect.stringContaining("only once") } })
+    expect(h.responseTo(second)).toMatchObject({ error: { message: stringContaining("only once") } })
     const v = h.request("supported_api_versions")
     expect(h.responseTo(v)).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
   })
@@ -75,7 +76,7 @@ describe("requests in a phase that cannot serve them", () => {
   it.each(["send_event", "read_events", "org.matrix.msc2974.request_capabilities", "watch_turn_servers"])("%s before ready gets an error, never silence", async (action) => {
     const h = new Harness({ approver: approveAll })
     const id = h.request(action, { type: "m.room.message", content: {}, capabilities: [] })
-    expect(h.responseTo(id)).toMatchObject({ error: { message: expect.stringContaining("loading") } })
+    expect(h.responseTo(id)).toMatchObject({ error: { message: stringContaining("loading") } })
   })
 })
 
@@ -151,7 +152,7 @@ describe("MSC2974 request_capabilities", () => {
     h.take()
     expect(h.responseTo(h.request("request_capabilities", { capabilities: [] }))).toEqual({})
     expect(h.responseTo(h.request("request_capabilities", { capabilities: [] }))).toEqual({})
-    expect(h.responseTo(h.request("request_capabilities", { capabilities: [] }))).toMatchObject({ error: { message: expect.stringContaining("Too many") } })
+    expect(h.responseTo(h.request("request_capabilities", { capabilities: [] }))).toMatchObject({ error: { message: stringContaining("Too many") } })
     await h.advance(1_000)
     expect(h.responseTo(h.request("request_capabilities", { capabilities: [] }))).toEqual({})
   })
@@ -251,7 +252,7 @@ describe("bad input", () => {
     h.take()
     h.session.receive({ api: "fromWidget", widgetId: "w1", requestId: "bad", data: {}, ...patch })
     const [reply] = h.take()
-    expect(reply).toMatchObject({ requestId: "bad", response: { error: { message: expect.stringContaining(message) } } })
+    expect(reply).toMatchObject({ requestId: "bad", response: { error: { message: stringContaining(message) } } })
     expect(h.responseTo(h.request("supported_api_versions"))).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
   })
 
@@ -276,7 +277,7 @@ describe("bad input", () => {
     await flush()
     const replies = h.take().map((m) => (m as { response: unknown }).response)
     expect(replies).toHaveLength(2)
-    expect(replies.filter((r) => (r as { error?: unknown }).error !== undefined)).toEqual([{ error: expect.objectContaining({ message: expect.stringContaining("already in flight") }) }])
+    expect(replies.filter((r) => (r as { error?: unknown }).error !== undefined)).toEqual([{ error: objectContaining({ message: stringContaining("already in flight") }) }])
     expect(h.homeserver.calls.filter((c) => c.method === "sendEvent")).toHaveLength(1)
   })
 
@@ -285,7 +286,7 @@ describe("bad input", () => {
     await h.ready(["m.send.event:m.room.message"])
     h.take()
     const ids = [0, 1, 2].map((i) => h.request("send_event", { type: "m.room.message", content: { body: String(i) } }))
-    expect(h.responseTo(ids[2]!)).toMatchObject({ error: { message: expect.stringContaining("Too many requests in flight") } })
+    expect(h.responseTo(ids[2]!)).toMatchObject({ error: { message: stringContaining("Too many requests in flight") } })
     await flush()
     expect(h.responseTo(ids[0]!)).toMatchObject({ room_id: "!room:localhost" })
   })

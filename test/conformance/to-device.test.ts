@@ -1,6 +1,7 @@
 /** Conformance: MSC3819 to-device messages, session side (encryption is the homeserver port's). */
 import { describe, expect, it } from "vitest"
 import { approveAll, flush, Harness } from "../src/index.ts"
+import { stringContaining } from "../src/matchers.ts"
 
 const readyWith = async (capabilities: string[]) => {
   const h = new Harness({ approver: approveAll })
@@ -30,7 +31,7 @@ describe("fromWidget send_to_device", () => {
   it("the MSC's literal example carries no type: refused with an error, nothing sent", async () => {
     const h = await readyWith(["m.send.to_device:m.call.invite"])
     const id = h.request("send_to_device", messages)
-    expect(h.responseTo(id)).toMatchObject({ error: { message: expect.stringContaining("type") } })
+    expect(h.responseTo(id)).toMatchObject({ error: { message: stringContaining("type") } })
     await flush()
     expect(h.homeserver.toDeviceSent).toEqual([])
   })
@@ -44,7 +45,7 @@ describe("fromWidget send_to_device", () => {
   ])("refuses %j: %s", async (data, message) => {
     const h = await readyWith(["m.send.to_device:m.call.invite", "m.send.to_device:m.room_key"])
     const id = h.request("send_to_device", data)
-    expect(h.responseTo(id)).toMatchObject({ error: { message: expect.stringContaining(message) } })
+    expect(h.responseTo(id)).toMatchObject({ error: { message: stringContaining(message) } })
     await flush()
     expect(h.homeserver.toDeviceSent).toEqual([])
   })

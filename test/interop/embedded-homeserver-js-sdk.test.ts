@@ -136,7 +136,7 @@ describe("matrix-js-sdk against the embedded homeserver", () => {
         .getEvents()
         .filter((e) => e.getContent().body === "hello bob")
       assert.lengthOf(ownMessages, 1)
-      assert.equal(ownMessages[0].status, null)
+      assert.equal(ownMessages[0]!.status, null)
     } catch (e) {
       // The SDK's own complaints are the fastest route to what the server got wrong.
       console.error(logs.join("\n"))

@@ -42,15 +42,15 @@ const start = (args: string[]) => {
   children.push(child)
   let stdout = ""
   let stderr = ""
-  child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
   const ready = new Promise<Ready>((resolve, reject) => {
     const check = () => {
       const line = stdout.split("\n")[0]
       if (stdout.includes("\n")) resolve(JSON.parse(line!) as Ready)
     }
-    child.stdout!.on("data", check)
+    child.stdout.on("data", check)
     void exited.then((code) => reject(new Error(`exited ${code}: ${stderr}`)))
   })
   ready.catch(() => {}) // awaited only by tests that expect a start
@@ -73,7 +73,8 @@ const connectWidget = async (url: string, capabilities: string[]) => {
   const received: Array<Record<string, unknown>> = []
   const waiters: Array<() => void> = []
   socket.on("message", (data) => {
-    const message = JSON.parse(data.toString()) as Record<string, unknown>
+    // A Buffer: the socket's binaryType is the default, "nodebuffer".
+    const message = JSON.parse((data as Buffer).toString()) as Record<string, unknown>
     received.push(message)
     if (message.api === "toWidget" && !("response" in message)) {
       const response = message.action === "capabilities" ? { capabilities } : message.action === "supported_api_versions" ? { supported_versions: ["0.0.2"] } : {}

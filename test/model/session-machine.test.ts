@@ -6,7 +6,7 @@
  * - the machine's state always equals the reducer's phase;
  * - every fromWidget request is answered, at once or when its call completes.
  */
-import { type Command, defaultLimits, type Input, type SessionConfig, type WidgetMessage } from "@widgethost/core"
+import { type Command, defaultLimits, type Input, type SessionConfig } from "@widgethost/core"
 import { type SessionEvent, sessionMachine } from "@widgethost/machines"
 import { describe, expect, it } from "vitest"
 import { createActor, SimulatedClock, type SnapshotFrom } from "xstate"
@@ -101,7 +101,7 @@ const replay = (waitForIframeLoad: boolean, steps: ReadonlyArray<SessionEvent>) 
     for (const capability of approved) expect(session.approved).toContain(capability)
     approved = session.approved
     // Nothing is pushed to a widget before it was ever ready.
-    const sent = commands.slice(before).filter((c): c is Extract<Command, { _tag: "SendToWidget" }> => c._tag === "SendToWidget").map((c) => c.message as WidgetMessage)
+    const sent = commands.slice(before).filter((c): c is Extract<Command, { _tag: "SendToWidget" }> => c._tag === "SendToWidget").map((c) => c.message)
     if (!everReady) {
       expect(sent.filter((m) => m.api === "toWidget" && ["send_event", "update_state", "update_turn_servers", "send_to_device"].includes(m.action))).toEqual([])
     }
@@ -125,7 +125,7 @@ describe.each([true, false])("session machine model (waitForIframeLoad: %s)", (w
   const paths = getShortestPaths(logic, {
     input: config(waitForIframeLoad),
     events: eventsFor,
-    serializeState: (snapshot) => serializeState(snapshot as Snapshot)
+    serializeState: (snapshot) => serializeState(snapshot)
   })
 
   it("covers every phase of the machine", () => {
@@ -136,7 +136,7 @@ describe.each([true, false])("session machine model (waitForIframeLoad: %s)", (w
 
   // Every transition: each reachable state's path, extended by each event possible there.
   const transitions = paths.flatMap((path) =>
-    eventsFor(path.state as Snapshot).map((event) => [...path.steps.map((s) => s.event as SessionEvent), event])
+    eventsFor(path.state).map((event) => [...path.steps.map((s) => s.event), event])
   )
   const kindOf = (e: SessionEvent) => (e.type === "timer" ? `timer:${e.timer}` : e.inputs.length > 1 ? "Batch" : e.inputs[0]!._tag)
 

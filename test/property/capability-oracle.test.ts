@@ -39,7 +39,7 @@ const unescape = (s: string) => s.replace(/\\([\\#])/g, "$1")
 const oracleState = (text: string): readonly [string, string | null] | null => {
   const m = HEAD_REST.exec(text)
   if (m === null) return null
-  const type = unescape(m[1])
+  const type = unescape(m[1]!)
   if (type === "") return null
   return [type, m[2] ?? null]
 }
@@ -47,7 +47,7 @@ const oracleState = (text: string): readonly [string, string | null] | null => {
 /** Message capability text → [type, msgtype or null for any], or null when invalid. */
 const oracleMessage = (text: string): readonly [string, string | null] | null => {
   const m = HEAD_REST.exec(text)
-  if (m !== null && m[2] !== undefined && unescape(m[1]) === "m.room.message") return ["m.room.message", m[2]]
+  if (m !== null && m[2] !== undefined && unescape(m[1]!) === "m.room.message") return ["m.room.message", m[2]]
   if (!WHOLE.test(text)) return null
   const type = unescape(text)
   return type === "" ? null : [type, null]
@@ -217,17 +217,17 @@ const derivedEvents = (subs: ReadonlyArray<Subscriber>, salt: number): OEvent[] 
   subs.forEach((s, i) => {
     s.approved.forEach((cap, j) => {
       const n = salt + i * 7 + j * 3
-      const room = n % 3 === 0 && s.home !== undefined ? s.home : ROOMS[n % ROOMS.length]
+      const room = n % 3 === 0 && s.home !== undefined ? s.home : ROOMS[n % ROOMS.length]!
       for (const dir of ["send", "receive"] as const) {
         const state = afterPrefix(cap, dir, "state_event")
         const stateParsed = state === null ? null : oracleState(state)
         if (stateParsed !== null) {
-          out.push({ type: stateParsed[0], room_id: room, state_key: stateParsed[1] ?? KEYS[n % KEYS.length] })
+          out.push({ type: stateParsed[0], room_id: room, state_key: stateParsed[1] ?? KEYS[n % KEYS.length]! })
         }
         const message = afterPrefix(cap, dir, "event")
         const messageParsed = message === null ? null : oracleMessage(message)
         if (messageParsed !== null) {
-          const msgtype = n % 4 === 0 ? KEYS[n % KEYS.length] : (messageParsed[1] ?? "m.text")
+          const msgtype = n % 4 === 0 ? KEYS[n % KEYS.length]! : (messageParsed[1] ?? "m.text")
           out.push({ type: messageParsed[0], room_id: room, content: { msgtype } })
         }
       }

@@ -53,7 +53,10 @@ const oracle = (approved: ReadonlyArray<string>, home: string) => {
   for (const cap of approved) {
     const m = /^(?:m|org\.matrix\.msc2762)\.(send|receive)\.(event|state_event):(.*)$/s.exec(cap)
     const t = /^(?:m|org\.matrix\.msc2762)\.timeline:(.+)$/s.exec(cap)
-    if (t) t[1] === "*" ? (allRooms = true) : rooms.add(t[1]!)
+    if (t) {
+      if (t[1] === "*") allRooms = true
+      else rooms.add(t[1]!)
+    }
     if (!m) continue
     const [, op, kind, rest] = m
     // Split on the first unescaped '#'.

@@ -90,7 +90,7 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
     toDeviceSent: [],
     turn: [{ uris: ["turn:turn.example.com:3478?transport=udp"], username: "1443779631:@user:example.com", password: "JlKfBy1QwLrO20385QyAtEyIv0=", ttl: 86_400 }],
     failNext: (method, error, times = 1) => void failures.set(method, { error, times }),
-    inject: (event) => append({ event_id: `$injected${counter++}`, origin_server_ts: ts++, ...event } as RoomEvent),
+    inject: (event) => append({ event_id: `$injected${counter++}`, origin_server_ts: ts++, ...event }),
     injectToDevice: (event) => publish({ _tag: "ToDevice", event }),
     sendEvent: (request) =>
       guard("sendEvent", request, () => {

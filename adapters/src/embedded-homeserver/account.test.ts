@@ -215,7 +215,7 @@ describe("profile and account data", () => {
     const a = await newUser(s)
     const res = await a.get<{ global: { override: Array<{ rule_id: string }>; underride: Array<{ rule_id: string }> } }>(`${V3}/pushrules/`)
     assert.equal(res.status, 200)
-    assert.equal(res.body.global.override[0].rule_id, ".m.rule.master")
+    assert.equal(res.body.global.override[0]?.rule_id, ".m.rule.master")
     assert.include(
       res.body.global.underride.map((r) => r.rule_id),
       ".m.rule.message"

@@ -56,9 +56,11 @@ describe("delayed events (MSC4140)", () => {
     await eventually(async () => (await timeline(a, roomId)).some((e) => e.content.body === "later"))
     const after = (await a.get<Listing>(UNSTABLE)).body
     assert.deepEqual(after.scheduled, [])
-    assert.equal(after.finalised[0].outcome, "send")
-    assert.equal(after.finalised[0].reason, "delay")
-    assert.isString(after.finalised[0].event_id)
+    const [sent] = after.finalised
+    assert.isDefined(sent)
+    assert.equal(sent.outcome, "send")
+    assert.equal(sent.reason, "delay")
+    assert.isString(sent.event_id)
   })
 
   it("cancel, restart and send actions, with and without the action in the path", async () => {
@@ -113,8 +115,10 @@ describe("delayed events (MSC4140)", () => {
     const failed = await new Client(s.baseUrl).post<MatrixErrorBody>(`${UNSTABLE}/${scheduled.body.delay_id}/send`)
     assert.equal(failed.status, 403)
     const listing = (await b.get<Listing>(UNSTABLE)).body
-    assert.equal(listing.finalised[0].reason, "error")
-    assert.equal(listing.finalised[0].error?.errcode, "M_FORBIDDEN")
+    const [failedSend] = listing.finalised
+    assert.isDefined(failedSend)
+    assert.equal(failedSend.reason, "error")
+    assert.equal(failedSend.error?.errcode, "M_FORBIDDEN")
 
     const own = await a.put<{ delay_id: string }>(`${room(roomId)}/state/org.example.call.member/${encodeURIComponent(a.userId)}?${DELAY}=60000`, {})
     await new Client(s.baseUrl).post(`${UNSTABLE}/${own.body.delay_id}/send`)

@@ -122,7 +122,7 @@ describe("persistence across restarts", () => {
     const alice2 = new Client(s.baseUrl, alice.session)
     await alice2.send(roomId, "unseen 2")
     const sync: SyncResponse = await alice2.sync({ since: token })
-    assert.deepEqual(messageBodies(sync.rooms.join[roomId].timeline.events), ["unseen 1", "unseen 2"])
+    assert.deepEqual(messageBodies(sync.rooms.join[roomId]!.timeline.events), ["unseen 1", "unseen 2"])
     const next = await alice2.sync({ since: sync.next_batch, timeout: "0" })
     assert.deepEqual(next.rooms.join, {})
   })

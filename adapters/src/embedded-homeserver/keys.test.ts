@@ -68,10 +68,11 @@ describe("keys", () => {
       user_signing_keys: Record<string, object>
     }
     const query = await b.post<Query>(`${V3}/keys/query`, { device_keys: { [a.userId]: [], "@nobody:localhost": [] } })
-    const device = query.body.device_keys[a.userId][a.session!.deviceId]
+    const device = query.body.device_keys[a.userId]?.[a.session!.deviceId]
+    assert.isDefined(device)
     assert.deepEqual(device.keys, deviceKeys(a).keys)
-    assert.equal(device.signatures[a.userId]["ed25519:sspub"], "cross-sig")
-    assert.equal(device.signatures[a.userId][`ed25519:${a.session!.deviceId}`], "sig")
+    assert.equal(device.signatures[a.userId]?.["ed25519:sspub"], "cross-sig")
+    assert.equal(device.signatures[a.userId]?.[`ed25519:${a.session!.deviceId}`], "sig")
     assert.deepEqual(query.body.master_keys[a.userId], master)
     assert.deepEqual(query.body.self_signing_keys[a.userId], selfSigning)
     assert.deepEqual(query.body.device_keys["@nobody:localhost"], {})
@@ -90,9 +91,9 @@ describe("keys", () => {
     type Claim = { one_time_keys: Record<string, Record<string, Record<string, object>>> }
     const claim = () => b.post<Claim>(`${V3}/keys/claim`, { one_time_keys: { [a.userId]: { [a.session!.deviceId]: "signed_curve25519" } } })
     const first = await claim()
-    assert.deepEqual(first.body.one_time_keys[a.userId][a.session!.deviceId], { "signed_curve25519:K1": otk(1) })
+    assert.deepEqual(first.body.one_time_keys[a.userId]?.[a.session!.deviceId], { "signed_curve25519:K1": otk(1) })
     const second = await claim()
-    assert.deepEqual(second.body.one_time_keys[a.userId][a.session!.deviceId], { "signed_curve25519:FB": { key: "fb", fallback: true } })
+    assert.deepEqual(second.body.one_time_keys[a.userId]?.[a.session!.deviceId], { "signed_curve25519:FB": { key: "fb", fallback: true } })
     const sync = await a.sync()
     assert.deepEqual(sync.device_one_time_keys_count, { signed_curve25519: 0 })
     assert.deepEqual(sync.device_unused_fallback_key_types, [])
@@ -210,7 +211,7 @@ describe("with matrix-sdk-crypto", () => {
     // Bob's sync brings the Olm-encrypted room key and the Megolm-encrypted message.
     const sync = await feed(bobMachine, bob, bobSince)
     assert.isAbove(sync.to_device.events.length, 0)
-    const event = sync.rooms.join[roomId].timeline.events.find((e: ClientEvent) => e.type === "m.room.encrypted")!
+    const event = sync.rooms.join[roomId]!.timeline.events.find((e: ClientEvent) => e.type === "m.room.encrypted")!
     const decrypted = await bobMachine.decryptRoomEvent(
       JSON.stringify({ ...event, room_id: roomId }),
       new Crypto.RoomId(roomId),

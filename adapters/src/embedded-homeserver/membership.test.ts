@@ -105,7 +105,7 @@ describe("membership rules", () => {
     const invited = await b.sync()
     assert.property(invited.rooms.invite, roomId)
     assert.include(
-      invited.rooms.invite[roomId].invite_state.events.map((e) => e.type),
+      invited.rooms.invite[roomId]!.invite_state.events.map((e) => e.type),
       "m.room.join_rules"
     )
     assert.equal((await b.post(`${room(roomId)}/join`)).status, 200)
@@ -132,7 +132,7 @@ describe("membership rules", () => {
     assert.notProperty(left.rooms.join, roomId)
     // The leave is reported once, with the leave event, and nothing after it.
     assert.deepEqual(
-      left.rooms.leave[roomId].timeline.events.map((e) => [e.type, e.content.membership]),
+      left.rooms.leave[roomId]!.timeline.events.map((e) => [e.type, e.content.membership]),
       [["m.room.member", "leave"]]
     )
     assert.notProperty((await b.sync()).rooms.leave, roomId)

@@ -150,7 +150,7 @@ const join = async (env: Env, auth: Auth, idOrAlias: string, body: unknown): Pro
 /** invite / kick / ban / unban: one member event about `user_id`, sent by the requester. */
 const aboutUser =
   (membership: "invite" | "leave" | "ban", precondition: (room: Room, target: string) => "skip" | "go") =>
-  async ({ env, auth, params, body }: { env: Env; auth: Auth; params: Readonly<Record<string, string>>; body: unknown }) => {
+  async ({ env, auth, params, body }: { env: Env; auth: Auth; params: Readonly<Record<"roomId", string>>; body: unknown }) => {
     const o = asObject(body)
     const target = reqString(o, "user_id")
     if (!isUserId(target)) throw invalidParam(`${target} is not a user id`)

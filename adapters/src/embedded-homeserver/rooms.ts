@@ -152,7 +152,7 @@ export class Room {
     let hi = this.timeline.length
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      if (this.timeline[mid].pos <= pos) lo = mid + 1
+      if (this.timeline[mid]!.pos <= pos) lo = mid + 1
       else hi = mid
     }
     return lo
@@ -164,7 +164,7 @@ const lastAtOrBefore = <A>(sorted: ReadonlyArray<A>, pos: number, posOf: (a: A) 
   let hi = sorted.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    if (posOf(sorted[mid]) <= pos) lo = mid + 1
+    if (posOf(sorted[mid]!) <= pos) lo = mid + 1
     else hi = mid
   }
   return lo === 0 ? undefined : sorted[lo - 1]

@@ -29,10 +29,25 @@ export interface Env {
   readonly delayed: DelayedEvents
 }
 
-export interface RequestContext<A extends Auth | undefined = Auth> {
+/**
+ * The `:name` segments of a route path: `"/rooms/:roomId/send/:eventType"` gives
+ * `"roomId" | "eventType"`. The router fills every one of them (each is a non-optional group of
+ * the compiled pattern), so a handler's `params` has exactly these keys.
+ */
+export type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}`
+  ? Name | ParamNames<Rest>
+  : P extends `${string}:${infer Name}`
+    ? Name
+    : never
+
+/**
+ * `N` names the path parameters a handler needs, `O` those it reads when its route has them
+ * (a handler shared by `/state/:eventType` and `/state/:eventType/:stateKey`).
+ */
+export interface RequestContext<A extends Auth | undefined = Auth, N extends string = string, O extends string = never> {
   readonly env: Env
   readonly method: string
-  readonly params: Readonly<Record<string, string>>
+  readonly params: Readonly<Record<N, string> & Partial<Record<O, string>>>
   readonly query: URLSearchParams
   readonly body: unknown
   readonly auth: A
@@ -78,17 +93,17 @@ const compile = (path: string): { pattern: RegExp; names: Array<string> } => {
 }
 
 /** A route that needs a valid access token. */
-export const authed = (
+export const authed = <P extends string>(
   method: string,
-  path: string,
-  handle: (ctx: RequestContext<Auth>) => Promise<Reply> | Reply
-): Route => ({ method, ...compile(path), auth: "required", handle: (ctx) => handle(ctx as RequestContext<Auth>) })
+  path: P,
+  handle: (ctx: RequestContext<Auth, ParamNames<P>>) => Promise<Reply> | Reply
+): Route => ({ method, ...compile(path), auth: "required", handle: (ctx) => handle(ctx as RequestContext<Auth, ParamNames<P>>) })
 
 /** A route anyone may call (`auth` is set when a valid token came along anyway). */
-export const open = (
+export const open = <P extends string>(
   method: string,
-  path: string,
-  handle: (ctx: RequestContext<Auth | undefined>) => Promise<Reply> | Reply
+  path: P,
+  handle: (ctx: RequestContext<Auth | undefined, ParamNames<P>>) => Promise<Reply> | Reply
 ): Route => ({ method, ...compile(path), auth: "optional", handle })
 
 export const json = (body: unknown, status = 200): Reply => ({ status, body })

@@ -96,7 +96,7 @@ const match = (method: string, path: string): { route: Route; params: Record<str
     const params: Record<string, string> = {}
     route.names.forEach((name, i) => {
       try {
-        params[name] = decodeURIComponent(m[i + 1])
+        params[name] = decodeURIComponent(m[i + 1]!)
       } catch {
         throw invalidParam(`Malformed percent-encoding in '${name}'.`)
       }

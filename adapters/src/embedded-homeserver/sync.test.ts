@@ -22,7 +22,7 @@ describe("/sync", () => {
     await a.send(roomId, "hello")
     const sync = await a.sync()
     assert.match(sync.next_batch, /^s\d+$/)
-    const joined = sync.rooms.join[roomId]
+    const joined = sync.rooms.join[roomId]!
     const all = [...joined.state.events, ...joined.timeline.events]
     assert.isTrue(all.some((e) => e.type === "m.room.create"))
     assert.isTrue(all.some((e) => e.type === "m.room.name"))
@@ -89,7 +89,7 @@ describe("/sync", () => {
     for (let i = 0; i < 6; i++) await a.send(roomId, `p${i}`)
     const filter = JSON.stringify({ room: { timeline: { limit: 2 } } })
     const sync = await a.sync({ since: next_batch, filter })
-    const timeline = sync.rooms.join[roomId].timeline
+    const timeline = sync.rooms.join[roomId]!.timeline
     assert.isTrue(timeline.limited)
     assert.deepEqual(messages(sync, roomId), ["p4", "p5"])
     const rest = await a.get<{ chunk: Array<ClientEvent> }>(`${room(roomId)}/messages?dir=b&limit=3&from=${timeline.prev_batch}`)
@@ -111,11 +111,11 @@ describe("/sync", () => {
     assert.deepEqual(stored.body, { room: { timeline: { limit: 1, types: ["m.room.message"] } } })
     const sync = await a.sync({ filter: created.body.filter_id })
     assert.deepEqual(
-      sync.rooms.join[roomId].timeline.events.map((e) => e.type),
+      sync.rooms.join[roomId]!.timeline.events.map((e) => e.type),
       ["m.room.message"]
     )
     const incremental = await a.sync({ since: sync.next_batch, full_state: "true" })
-    assert.isTrue(incremental.rooms.join[roomId].state.events.some((e) => e.type === "m.room.create"))
+    assert.isTrue(incremental.rooms.join[roomId]!.state.events.some((e) => e.type === "m.room.create"))
     assert.equal((await a.get(`${V3}/sync?filter=999`)).status, 400)
   })
 
@@ -132,7 +132,7 @@ describe("/sync", () => {
     assert.property(joined.rooms.join, roomId)
     assert.notProperty(joined.rooms.invite, roomId)
     // A room new to this client comes with its full state (before or in the timeline).
-    const section = joined.rooms.join[roomId]
+    const section = joined.rooms.join[roomId]!
     assert.isTrue([...section.state.events, ...section.timeline.events].some((e) => e.type === "m.room.create"))
     await a.post(`${room(roomId)}/kick`, { user_id: b.userId })
     const kicked = await b.sync({ since: joined.next_batch })
@@ -147,10 +147,10 @@ describe("/sync", () => {
     await a.ok("POST", `${room(roomId)}/receipt/m.read/${encodeURIComponent(eventId)}`, {})
     await a.ok("POST", `${room(roomId)}/read_markers`, { "m.fully_read": eventId })
     const sync = await a.sync({ since: next_batch })
-    const joined = sync.rooms.join[roomId]
+    const joined = sync.rooms.join[roomId]!
     const receipt = joined.ephemeral!.events[0] as { type: string; content: Record<string, Record<string, Record<string, unknown>>> }
     assert.equal(receipt.type, "m.receipt")
-    assert.property(receipt.content[eventId]["m.read"], a.userId)
+    assert.property(receipt.content[eventId]?.["m.read"], a.userId)
     assert.deepInclude(joined.account_data!.events, { type: "m.fully_read", content: { event_id: eventId } })
   })
 })

@@ -59,7 +59,7 @@ const roomSlice = (
   const collected: Array<Entry> = []
   let limited = false
   for (let i = room.indexAfter(to) - 1; i >= start; i--) {
-    const entry = room.timeline[i]
+    const entry = room.timeline[i]!
     if (!matchesEvent(filter.timeline, entry.event) || !room.canSee(userId, entry)) continue
     if (collected.length === limit) {
       limited = true
@@ -68,7 +68,8 @@ const roomSlice = (
     collected.push(entry)
   }
   const timeline = collected.reverse()
-  const before = timeline.length > 0 ? timeline[0].pos - 1 : to
+  const first = timeline[0]
+  const before = first !== undefined ? first.pos - 1 : to
   const state: Array<Entry> = []
   if (from === undefined || fullState || limited) {
     for (const entry of room.stateAt(before).values()) {
@@ -141,11 +142,11 @@ export const deviceListChanges = (store: Store, userId: string, from: number, to
   let hi = log.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    if (log[mid].pos <= from) lo = mid + 1
+    if (log[mid]!.pos <= from) lo = mid + 1
     else hi = mid
   }
-  for (let i = lo; i < log.length && log[i].pos <= to; i++) {
-    const other = log[i].value
+  for (let i = lo; i < log.length && log[i]!.pos <= to; i++) {
+    const other = log[i]!.value
     if (shareRoom(store, userId, other, to)) changed.add(other)
   }
   for (const roomId of store.userRooms.get(userId) ?? []) {
@@ -161,8 +162,8 @@ export const deviceListChanges = (store: Store, userId: string, from: number, to
       continue
     }
     if (mine !== "join") continue
-    for (let i = room.indexAfter(from); i < room.timeline.length && room.timeline[i].pos <= to; i++) {
-      const e = room.timeline[i].event
+    for (let i = room.indexAfter(from); i < room.timeline.length && room.timeline[i]!.pos <= to; i++) {
+      const e = room.timeline[i]!.event
       if (e.type !== "m.room.member" || e.state_key === undefined || e.state_key === userId) continue
       if (e.content.membership === "join") changed.add(e.state_key)
       else if (!shareRoom(store, userId, e.state_key, to)) left.add(e.state_key)
@@ -285,8 +286,8 @@ export const routes: ReadonlyArray<Route> = [
 
     // Syncing from `since` acknowledges every to-device message up to it: they may go. Losing
     // this record in a crash only means redelivery to a client that reuses an old token.
-    const inbox = store.users.get(auth.userId)?.devices.get(auth.deviceId)?.inbox
-    if (since !== undefined && inbox !== undefined && inbox.length > 0 && inbox[0].pos <= since)
+    const oldest = store.users.get(auth.userId)?.devices.get(auth.deviceId)?.inbox[0]
+    if (since !== undefined && oldest !== undefined && oldest.pos <= since)
       store.commitLazily([{ t: "to_device.acked", userId: auth.userId, deviceId: auth.deviceId, upTo: since }])
 
     const deadline = Date.now() + timeout

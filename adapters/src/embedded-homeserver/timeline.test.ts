@@ -144,14 +144,14 @@ describe("events, context, relations and redaction", () => {
     const roomId = await a.createRoom()
     const ids: Array<string> = []
     for (let i = 0; i < 5; i++) ids.push(await a.send(roomId, `c${i}`))
-    const event = await a.get<ClientEvent>(`${room(roomId)}/event/${encodeURIComponent(ids[2])}`)
+    const event = await a.get<ClientEvent>(`${room(roomId)}/event/${encodeURIComponent(ids[2]!)}`)
     assert.equal(event.body.content.body, "c2")
     assert.equal(event.body.room_id, roomId)
     const missing = await a.get<MatrixErrorBody>(`${room(roomId)}/event/${encodeURIComponent("$nope")}`)
     assert.equal(missing.status, 404)
     const filter = encodeURIComponent(JSON.stringify({ types: ["m.room.message"] }))
     const context = await a.get<{ events_before: Array<ClientEvent>; events_after: Array<ClientEvent>; event: ClientEvent; state: Array<ClientEvent> }>(
-      `${room(roomId)}/context/${encodeURIComponent(ids[2])}?limit=4&filter=${filter}`
+      `${room(roomId)}/context/${encodeURIComponent(ids[2]!)}?limit=4&filter=${filter}`
     )
     assert.equal(context.body.event.event_id, ids[2])
     assert.deepEqual(bodies(context.body.events_before), ["c1", "c0"])

@@ -75,7 +75,7 @@ const paginate = (
   const accept = (e: Entry) => e.pos <= upper && keep(e) && room.canSee(userId, e)
   if (dir === "b") {
     for (let i = room.indexAfter(Math.min(from, upper)) - 1; i >= 0; i--) {
-      const e = room.timeline[i]
+      const e = room.timeline[i]!
       if (to !== undefined && e.pos <= to) break
       if (!accept(e)) continue
       if (chunk.length === limit) return { chunk, next: chunk.at(-1)!.pos - 1 }
@@ -83,7 +83,7 @@ const paginate = (
     }
   } else {
     for (let i = room.indexAfter(from); i < room.timeline.length; i++) {
-      const e = room.timeline[i]
+      const e = room.timeline[i]!
       if (e.pos > upper || (to !== undefined && e.pos > to)) break
       if (!accept(e)) continue
       if (chunk.length === limit) return { chunk, next: chunk.at(-1)!.pos }
@@ -122,7 +122,7 @@ const relatesTo = (e: Entry): { eventId?: string; relType?: string } => {
   }
 }
 
-const relations = ({ env, auth, params, query }: RequestContext) => {
+const relations = ({ env, auth, params, query }: RequestContext<Auth, "roomId" | "eventId", "relType" | "eventType">) => {
   const { room } = visibleEvent(env, auth, params.roomId, params.eventId)
   const upper = Math.min(readablePos(room, auth.userId), env.store.durablePos)
   const dir = dirOf(query, "b")
@@ -169,7 +169,7 @@ const markRead = async (env: Env, auth: Auth, room: Room, receiptType: string, e
   ])
 }
 
-const putState = async (ctx: RequestContext) => {
+const putState = async (ctx: RequestContext<Auth, "roomId" | "eventType", "stateKey">) => {
   const { env, auth, params, body } = ctx
   const content = asObject(body)
   const stateKey = params.stateKey ?? ""
@@ -187,7 +187,7 @@ const putState = async (ctx: RequestContext) => {
   return json(await sendOrDelay(ctx, p, undefined))
 }
 
-const getState = ({ env, auth, params, query }: RequestContext) => {
+const getState = ({ env, auth, params, query }: RequestContext<Auth, "roomId" | "eventType", "stateKey">) => {
   const room = requireRoom(env.store, params.roomId)
   const pos = readablePos(room, auth.userId)
   const entry = room.stateEvent(params.eventType, params.stateKey ?? "", pos)

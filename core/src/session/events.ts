@@ -73,12 +73,12 @@ const readQuery = (data: Readonly<Record<string, unknown>>, maxLimit: number): R
   if (dir !== undefined && dir !== "b" && dir !== "f") return 'dir must be "b" or "f"'
   return {
     type,
-    ...(stateKey === undefined ? {} : { stateKey: stateKey as string | true }),
-    ...(msgtype === undefined ? {} : { msgtype: msgtype as string }),
+    ...(stateKey === undefined ? {} : { stateKey }),
+    ...(msgtype === undefined ? {} : { msgtype }),
     limit: Math.min(typeof limit === "number" ? limit : maxLimit, maxLimit),
-    rooms: roomIds === "*" ? "*" : ((roomIds as ReadonlyArray<string> | undefined) ?? []),
-    ...(from === undefined ? {} : { from: from as string }),
-    dir: (dir as "b" | "f" | undefined) ?? "b"
+    rooms: roomIds === "*" ? "*" : (roomIds ?? []),
+    ...(from === undefined ? {} : { from }),
+    dir: dir ?? "b"
   }
 }
 

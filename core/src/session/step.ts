@@ -33,7 +33,7 @@ export class Stepper {
     owned = false
   ) {
     if (owned) {
-      this.draft = base as Mutable<SessionState>
+      this.draft = base
       this.owned = { counters: ownable(base.counters), pendingToWidget: ownable(base.pendingToWidget), pendingCalls: ownable(base.pendingCalls), inFlight: ownable(base.inFlight) }
     }
   }
@@ -212,7 +212,7 @@ export const shared = <T>(collection: T): T => {
  */
 const freshPending = (action: string, purpose: ToWidgetPurpose): PendingToWidget => {
   let byPurpose = freshEntries.get(action)
-  if (byPurpose === undefined) freshEntries.set(action, (byPurpose = new Map()))
+  if (byPurpose === undefined) freshEntries.set(action, (byPurpose = new Map<ToWidgetPurpose, PendingToWidget>()))
   let entry = byPurpose.get(purpose)
   if (entry === undefined) byPurpose.set(purpose, (entry = Object.freeze({ action, purpose, sweeps: 0 })))
   return entry
