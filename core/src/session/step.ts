@@ -18,9 +18,11 @@ export class Stepper {
   readonly commands: Command[] = []
   /** This step's private copy of the state, made on the first write. */
   private draft: Mutable<SessionState> | undefined
-  /** Collections already copied in this step (so further writes mutate the copy in place). */
   /** Per collection, the copy this step owns (identity, so a collection replaced by `set` is not). */
-  private owned: { counters?: unknown; pendingToWidget?: unknown; pendingCalls?: unknown; inFlight?: unknown } = {}
+  private ownedCounters: unknown
+  private ownedPendingToWidget: unknown
+  private ownedPendingCalls: unknown
+  private ownedInFlight: unknown
 
   /**
    * With `owned`, the caller hands the state over and promises never to look at it again (the
@@ -34,7 +36,10 @@ export class Stepper {
   ) {
     if (owned) {
       this.draft = base
-      this.owned = { counters: ownable(base.counters), pendingToWidget: ownable(base.pendingToWidget), pendingCalls: ownable(base.pendingCalls), inFlight: ownable(base.inFlight) }
+      this.ownedCounters = ownable(base.counters)
+      this.ownedPendingToWidget = ownable(base.pendingToWidget)
+      this.ownedPendingCalls = ownable(base.pendingCalls)
+      this.ownedInFlight = ownable(base.inFlight)
     }
   }
 
@@ -52,9 +57,9 @@ export class Stepper {
 
   count(counter: keyof Counters, by = 1): void {
     const draft = this.write()
-    if (this.owned.counters !== draft.counters) {
+    if (this.ownedCounters !== draft.counters) {
       draft.counters = { ...draft.counters }
-      this.owned.counters = draft.counters
+      this.ownedCounters = draft.counters
     }
     ;(draft.counters as Mutable<Counters>)[counter] += by
   }
@@ -62,28 +67,28 @@ export class Stepper {
   /** The pending toWidget map, copied once per step and then written in place. */
   private pendingToWidget(): Map<string, PendingToWidget> {
     const draft = this.write()
-    if (this.owned.pendingToWidget !== draft.pendingToWidget) {
+    if (this.ownedPendingToWidget !== draft.pendingToWidget) {
       // An empty source is the shared empty: a bare constructor is several times cheaper than a copy.
       draft.pendingToWidget = draft.pendingToWidget.size === 0 ? new Map() : new Map(draft.pendingToWidget)
-      this.owned.pendingToWidget = draft.pendingToWidget
+      this.ownedPendingToWidget = draft.pendingToWidget
     }
     return draft.pendingToWidget as Map<string, PendingToWidget>
   }
 
   private pendingCalls(): Map<number, PendingCall> {
     const draft = this.write()
-    if (this.owned.pendingCalls !== draft.pendingCalls) {
+    if (this.ownedPendingCalls !== draft.pendingCalls) {
       draft.pendingCalls = draft.pendingCalls.size === 0 ? new Map() : new Map(draft.pendingCalls)
-      this.owned.pendingCalls = draft.pendingCalls
+      this.ownedPendingCalls = draft.pendingCalls
     }
     return draft.pendingCalls as Map<number, PendingCall>
   }
 
   private inFlight(): Set<string> {
     const draft = this.write()
-    if (this.owned.inFlight !== draft.inFlight) {
+    if (this.ownedInFlight !== draft.inFlight) {
       draft.inFlight = draft.inFlight.size === 0 ? new Set() : new Set(draft.inFlight)
-      this.owned.inFlight = draft.inFlight
+      this.ownedInFlight = draft.inFlight
     }
     return draft.inFlight as Set<string>
   }
@@ -187,9 +192,9 @@ export class Stepper {
     // An idle session keeps no collections of its own: emptied ones go back to the shared empties.
     const draft = this.draft
     if (draft !== undefined) {
-      if (draft.pendingToWidget.size === 0 && this.owned.pendingToWidget === draft.pendingToWidget) draft.pendingToWidget = emptyPendingToWidget
-      if (draft.pendingCalls.size === 0 && this.owned.pendingCalls === draft.pendingCalls) draft.pendingCalls = emptyPendingCalls
-      if (draft.inFlight.size === 0 && this.owned.inFlight === draft.inFlight) draft.inFlight = emptyInFlight
+      if (draft.pendingToWidget.size === 0 && this.ownedPendingToWidget === draft.pendingToWidget) draft.pendingToWidget = emptyPendingToWidget
+      if (draft.pendingCalls.size === 0 && this.ownedPendingCalls === draft.pendingCalls) draft.pendingCalls = emptyPendingCalls
+      if (draft.inFlight.size === 0 && this.ownedInFlight === draft.inFlight) draft.inFlight = emptyInFlight
     }
     return { state: this.state, commands: this.commands }
   }
