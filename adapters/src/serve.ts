@@ -182,7 +182,8 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       approver: approvals.approver,
       policy: config.policy,
       limits: { approvalTimeoutMs: config.approvalTimeoutMs },
-      onReport: (sessionId, widgetId, report) => log("debug", "session report", { sessionId, widgetId, report })
+      onReport: (sessionId, widgetId, report) => log("debug", "session report", { sessionId, widgetId, report }),
+      onError: (error, where) => log("error", "embedder callback failed", { ...where, error: error instanceof Error ? error.message : String(error) })
     })
     cleanups.push(() => engine.stop())
     engine.setViewedRoom(rooms[0])

@@ -87,6 +87,13 @@ export interface EngineOptions {
   readonly clock?: Clock
   readonly turn?: TurnPollerOptions
   readonly onReport?: (sessionId: string, widgetId: string, report: Report) => void
+  /**
+   * A callback of the embedder threw or rejected (a widget sink, the approver, the homeserver
+   * port, `onReport`, a close listener). The engine carries on: that message is lost, that
+   * prompt is denied, that homeserver call answers the widget with an error; other sessions
+   * never notice. Default: `console.error`.
+   */
+  readonly onError?: (error: unknown, where: EngineFault) => void
   /** Whether to subscribe to the homeserver port's updates (default true). */
   readonly subscribe?: boolean
   /**
@@ -97,6 +104,13 @@ export interface EngineOptions {
    * router event, and is there for inspection and model work.
    */
   readonly runtime?: "direct" | "xstate"
+}
+
+/** Which embedder callback failed, for which session. */
+export interface EngineFault {
+  readonly fault: "send" | "approver" | "homeserver" | "report" | "close-listener"
+  readonly sessionId: string
+  readonly widgetId: string
 }
 
 export interface OpenSessionOptions {
@@ -239,6 +253,8 @@ const failed = (cause: Cause.Cause<HomeserverError>): CallResult => {
 
 const settled = Promise.resolve()
 
+const defaultOnError = (error: unknown, where: EngineFault): void => console.error(`widgethost: ${where.fault} failed for session ${where.sessionId}`, error)
+
 /** Forgets an open prompt; false when it was not open. */
 const settleApproval = (entry: Entry, ticket: number): boolean => {
   const approvals = entry.approvals
@@ -316,18 +332,41 @@ export const createEngine = (options: EngineOptions): Engine => {
 
   const onTimer = (key: string, timer: TimerName): void => push(key, { _tag: "TimerFired", timer })
 
+  /** An embedder callback failed: tell `onError` (whose own failure is swallowed: nowhere left to go). */
+  const fault = (error: unknown, kind: EngineFault["fault"], key: string, widgetId: string): void => {
+    try {
+      ;(options.onError ?? defaultOnError)(error, { fault: kind, sessionId: key, widgetId })
+    } catch {
+      // ignored
+    }
+  }
+
+  // Every call into embedder code below is guarded: one session's broken sink or approver must
+  // not stop the drain of the others (try/catch costs nothing on V8 while nothing throws).
   const execute = (key: string, command: Command): void => {
     const entry = handles.get(key)
     if (entry === undefined) return
     switch (command._tag) {
       case "SendToWidget":
-        entry.send(command.message)
+        try {
+          entry.send(command.message)
+        } catch (error) {
+          fault(error, "send", key, entry.handle.widgetId)
+        }
         return
-      case "CallHomeserver":
+      case "CallHomeserver": {
         // A port that answers synchronously (a cache, an in-memory store) is answered in this same
         // turn; an HTTP one whenever its response arrives.
-        callPort(options.homeserver, command.request, (result) => push(key, { _tag: "CallAnswered", ticket: command.ticket, result }))
+        const answer = (result: CallResult) => push(key, { _tag: "CallAnswered", ticket: command.ticket, result })
+        try {
+          callPort(options.homeserver, command.request, answer)
+        } catch (error) {
+          // The port threw instead of returning a failing effect.
+          fault(error, "homeserver", key, entry.handle.widgetId)
+          answer(failed(Cause.die(error)))
+        }
         return
+      }
       case "AskApprover": {
         const prompt = new Prompt(key, entry.handle.widgetId, command.requested, command.alreadyApproved)
         ;(entry.approvals ??= new Map()).set(command.ticket, prompt)
@@ -336,7 +375,16 @@ export const createEngine = (options: EngineOptions): Engine => {
           push(key, { _tag: "ApprovalDecided", ticket: command.ticket, approved })
         }
         if (options.approver === undefined) return decide([])
-        options.approver(prompt).then(decide, () => decide([]))
+        const refuse = (error: unknown) => {
+          // A withdrawn prompt's approver may well reject (an AbortError): that is no fault.
+          if (entry.approvals?.has(command.ticket) === true) fault(error, "approver", key, entry.handle.widgetId)
+          decide([])
+        }
+        try {
+          options.approver(prompt).then(decide, refuse)
+        } catch (error) {
+          refuse(error)
+        }
         return
       }
       case "CancelApproval":
@@ -353,7 +401,11 @@ export const createEngine = (options: EngineOptions): Engine => {
         router.send({ type: "session.subscribe", key, permissions: command.permissions, homeRoom: command.homeRoom })
         return
       case "Report":
-        options.onReport?.(key, entry.handle.widgetId, command.report)
+        try {
+          options.onReport?.(key, entry.handle.widgetId, command.report)
+        } catch (error) {
+          fault(error, "report", key, entry.handle.widgetId)
+        }
         return
       case "Closed": {
         // Kept (bounded) so a handle asked for info() after closing still answers.
@@ -364,7 +416,13 @@ export const createEngine = (options: EngineOptions): Engine => {
         handles.delete(key)
         queueMicrotask(() => entry.runner.stop()) // not from inside the runner's own step
         router.send({ type: "session.stop", key })
-        for (const listener of [...(entry.closeListeners ?? [])]) listener(command.reason)
+        for (const listener of [...(entry.closeListeners ?? [])]) {
+          try {
+            listener(command.reason)
+          } catch (error) {
+            fault(error, "close-listener", key, entry.handle.widgetId)
+          }
+        }
         return
       }
       case "StartTimer":

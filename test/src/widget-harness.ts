@@ -4,7 +4,7 @@
  * structured-clones every message, as postMessage does.
  */
 import { type ApprovalPolicy, type Limits, type WidgetDefinition, type WidgetMessage, isResponse } from "@widgethost/core"
-import { type Approver, createEngine, type Engine, type EngineSession } from "@widgethost/machines"
+import { type Approver, createEngine, type Engine, type EngineOptions, type EngineSession } from "@widgethost/machines"
 import { SimulatedClock } from "xstate"
 import { type InMemoryHomeserver, makeInMemoryHomeserver } from "./in-memory-homeserver.ts"
 
@@ -27,6 +27,8 @@ export interface HarnessOptions {
   readonly approver?: Approver
   readonly policy?: ApprovalPolicy
   readonly limits?: Partial<Limits>
+  readonly onError?: EngineOptions["onError"]
+  readonly onReport?: EngineOptions["onReport"]
   readonly homeserver?: InMemoryHomeserver
   readonly engine?: Engine
   readonly clock?: SimulatedClock
@@ -70,7 +72,9 @@ export class Harness {
         runtime: options.runtime ?? runtimeFromEnvironment(),
         ...(options.approver === undefined ? {} : { approver: options.approver }),
         ...(options.policy === undefined ? {} : { policy: options.policy }),
-        ...(options.limits === undefined ? {} : { limits: options.limits })
+        ...(options.limits === undefined ? {} : { limits: options.limits }),
+        ...(options.onError === undefined ? {} : { onError: options.onError }),
+        ...(options.onReport === undefined ? {} : { onReport: options.onReport })
       })
     const widget = widgetDefinition(options.widget)
     this.widgetId = widget.id
