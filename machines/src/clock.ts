@@ -5,11 +5,14 @@
 export interface Clock {
   setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown
   clearTimeout(id: unknown): void
+  /** Milliseconds on any monotonic scale: the engine only ever takes differences. */
   now?(): number
 }
 
 export const realClock: Clock & { now(): number } = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
-  now: () => Date.now()
+  // Monotonic: every use is a duration (timer deadlines, TURN credential lifetimes), which a
+  // wall-clock step (NTP, a suspended laptop's resync) must not stretch or shrink.
+  now: () => performance.now()
 }

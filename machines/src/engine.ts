@@ -267,7 +267,7 @@ export const createEngine = (options: EngineOptions): Engine => {
   const limits: Limits = { ...defaultLimits, ...options.limits }
   const policy = options.policy ?? emptyPolicy
   const clock = options.clock ?? realClock
-  const now = clock.now?.bind(clock) ?? (() => Date.now())
+  const now = clock.now?.bind(clock) ?? (() => performance.now())
   const handles = new Map<string, Entry>()
   /**
    * Sessions with inputs waiting, in the order they got their first one: a session is appended

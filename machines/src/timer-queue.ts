@@ -27,7 +27,8 @@ export class TimerQueue {
   private readonly now: () => number
 
   constructor(private readonly clock: Clock) {
-    this.now = clock.now === undefined ? Date.now : clock.now.bind(clock)
+    // Without a clock of its own, a monotonic one: deadlines are durations from now.
+    this.now = clock.now === undefined ? () => performance.now() : clock.now.bind(clock)
   }
 
   get size(): number {

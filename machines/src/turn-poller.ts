@@ -50,7 +50,7 @@ export class TurnPoller {
     private readonly clock: Clock,
     private readonly listener: TurnListener,
     private readonly options: TurnPollerOptions = {},
-    private readonly now: () => number = () => Date.now()
+    private readonly now: () => number = () => performance.now()
   ) {}
 
   /** How many homeserver calls were made (for tests and stats). */
