@@ -9,6 +9,9 @@ export interface Clock {
   now?(): number
 }
 
+/** The clock's `now`, or a monotonic one when it has none. */
+export const nowOf = (clock: Clock): (() => number) => (clock.now === undefined ? () => performance.now() : clock.now.bind(clock))
+
 export const realClock: Clock & { now(): number } = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),

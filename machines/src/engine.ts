@@ -198,7 +198,6 @@ interface Entry {
   readonly runner: SessionRunner
   readonly handle: EngineSession
   readonly send: WidgetSink
-  /** Open prompts; created on the first one (most sessions never prompt twice). */
   /** Open prompts by ticket; none allocated while no prompt is open. */
   approvals: Map<number, Prompt> | undefined
   closeListeners: Array<(reason: string) => void> | undefined
@@ -246,10 +245,10 @@ const run = <A>(effect: Effect.Effect<A, HomeserverError>, tag: (value: A) => Ca
   Effect.runCallback(effect, { onExit: (exit) => answer(Exit.isSuccess(exit) ? tag(exit.value) : failed(exit.cause)) })
 }
 
-const failed = (cause: Cause.Cause<HomeserverError>): CallResult => {
-  const error = Option.getOrUndefined(Cause.findErrorOption(cause))
-  return { _tag: "Failed", error: error ?? new HomeserverError({ message: "The homeserver adapter failed unexpectedly" }) }
-}
+const failed = (cause: Cause.Cause<HomeserverError>): CallResult => ({ _tag: "Failed", error: Option.getOrUndefined(Cause.findErrorOption(cause)) ?? adapterFailed() })
+
+/** What the widget hears when the port died or threw instead of failing with a HomeserverError. */
+const adapterFailed = () => new HomeserverError({ message: "The homeserver adapter failed unexpectedly" })
 
 const settled = Promise.resolve()
 
@@ -267,7 +266,6 @@ export const createEngine = (options: EngineOptions): Engine => {
   const limits: Limits = { ...defaultLimits, ...options.limits }
   const policy = options.policy ?? emptyPolicy
   const clock = options.clock ?? realClock
-  const now = clock.now?.bind(clock) ?? (() => performance.now())
   const handles = new Map<string, Entry>()
   /**
    * Sessions with inputs waiting, in the order they got their first one: a session is appended
@@ -326,8 +324,7 @@ export const createEngine = (options: EngineOptions): Engine => {
       },
       push: (keys, servers) => router.send({ type: "turn.servers", keys, servers })
     },
-    options.turn,
-    now
+    options.turn
   )
 
   const onTimer = (key: string, timer: TimerName): void => push(key, { _tag: "TimerFired", timer })
@@ -363,7 +360,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         } catch (error) {
           // The port threw instead of returning a failing effect.
           fault(error, "homeserver", key, entry.handle.widgetId)
-          answer(failed(Cause.die(error)))
+          answer({ _tag: "Failed", error: adapterFailed() })
         }
         return
       }
@@ -427,7 +424,7 @@ export const createEngine = (options: EngineOptions): Engine => {
       }
       case "StartTimer":
       case "CancelTimer":
-        return // the session machine runs these on the actor clock
+        return // the runners keep timers themselves (the timer queue, or the statechart's delays)
     }
   }
 

@@ -74,7 +74,8 @@ export class DirectSession implements SessionRunner {
       switch (command._tag) {
         case "StartTimer": {
           const armed = (this.armed ??= [])
-          const timer = armed.find((t) => t.name === command.timer) ?? armed[armed.push(new ArmedTimer(this, command.timer)) - 1]!
+          let timer = armed.find((t) => t.name === command.timer)
+          if (timer === undefined) armed.push((timer = new ArmedTimer(this, command.timer)))
           this.services.timers.schedule(timer, command.ms)
           break
         }

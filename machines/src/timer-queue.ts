@@ -7,7 +7,7 @@
  * Timers with the same deadline fire in the order they were scheduled. When the clock timer fires,
  * every entry due by then fires, earliest first; entries scheduled meanwhile wait for the next arming.
  */
-import type { Clock } from "./clock.ts"
+import { type Clock, nowOf } from "./clock.ts"
 
 /** An entry of the queue; the queue owns `deadline`, `order` and `index`. */
 export abstract class Scheduled {
@@ -27,8 +27,7 @@ export class TimerQueue {
   private readonly now: () => number
 
   constructor(private readonly clock: Clock) {
-    // Without a clock of its own, a monotonic one: deadlines are durations from now.
-    this.now = clock.now === undefined ? () => performance.now() : clock.now.bind(clock)
+    this.now = nowOf(clock)
   }
 
   get size(): number {

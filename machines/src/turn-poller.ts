@@ -14,7 +14,7 @@
  */
 import type { HomeserverError, HomeserverPort, TurnServers } from "@widgethost/core"
 import { Effect, Exit, Cause, Option } from "effect"
-import type { Clock } from "./clock.ts"
+import { type Clock, nowOf } from "./clock.ts"
 
 export type TurnCredentials = Pick<TurnServers, "uris" | "username" | "password">
 
@@ -44,14 +44,16 @@ export class TurnPoller {
   private fetching = false
   private attempt = 0
   private generation = 0
+  private readonly now: () => number
 
   constructor(
     private readonly port: Pick<HomeserverPort, "turnServers">,
     private readonly clock: Clock,
     private readonly listener: TurnListener,
-    private readonly options: TurnPollerOptions = {},
-    private readonly now: () => number = () => performance.now()
-  ) {}
+    private readonly options: TurnPollerOptions = {}
+  ) {
+    this.now = nowOf(clock)
+  }
 
   /** How many homeserver calls were made (for tests and stats). */
   calls = 0

@@ -11,6 +11,7 @@ import { writeFile } from "node:fs/promises"
 import { parseArgs } from "node:util"
 import { type CryptoHttp, DecryptingTimeline, E2ee, type RawEvent } from "../../adapters/src/crypto.ts"
 import type { HttpRequest } from "../../adapters/src/matrix-http.ts"
+import { median } from "./harness.ts"
 
 type Json = Record<string, unknown>
 
@@ -69,13 +70,6 @@ const keyServer = () => {
     return pending
   }
   return { http, take }
-}
-
-const median = (xs: ReadonlyArray<number>) => {
-  if (xs.length === 0) return Number.NaN
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
 /** Measures both paths on the same events; returns the rows and every round's milliseconds. */

@@ -20,6 +20,9 @@ type Outbox = Array<{ readonly session: EngineSession; readonly message: WidgetM
 
 const isRequest = (message: WidgetMessage) => message.api === "toWidget" && !("response" in message)
 
+/** The widget's answer to a toWidget request: every capability it wants, or a bare acknowledgement. */
+const answerTo = (message: WidgetMessage) => Object.assign({}, message, { response: message.action === "capabilities" ? { capabilities: MESSAGE_CAPABILITIES } : {} })
+
 /** An engine with `n` widgets that answer every toWidget request from `outbox` when told to. */
 const setup = async (n: number) => {
   const homeserver = benchHomeserver()
@@ -38,9 +41,7 @@ const setup = async (n: number) => {
   const answerAll = () => {
     while (outbox.length > 0) {
       for (const { session, message } of outbox.splice(0)) {
-        if (!isRequest(message)) continue
-        const response = message.action === "capabilities" ? { capabilities: MESSAGE_CAPABILITIES } : {}
-        session.receive(structuredClone(Object.assign({}, message, { response })))
+        if (isRequest(message)) session.receive(structuredClone(answerTo(message)))
       }
       engine.flush()
     }
@@ -87,7 +88,7 @@ const fanOut = async (n: number, events: number): Promise<number> => {
     engineMs += performance.now() - t0
     if (outbox.length !== n) throw new Error(`${outbox.length} deliveries for ${n} widgets`)
     // The widget side, untimed: each acknowledgement as postMessage would hand it over.
-    const acks = outbox.splice(0).map(({ session, message }) => ({ session, ack: structuredClone(Object.assign({}, message, { response: {} })) }))
+    const acks = outbox.splice(0).map(({ session, message }) => ({ session, ack: structuredClone(answerTo(message)) }))
     const t1 = performance.now()
     for (const { session, ack } of acks) session.receive(ack)
     engine.flush()
@@ -108,8 +109,7 @@ const negotiation = async (count: number): Promise<number> => {
         origin: WIDGET_ORIGIN,
         send: (message) => {
           if (!isRequest(message)) return
-          const response = message.action === "capabilities" ? { capabilities: MESSAGE_CAPABILITIES } : {}
-          holder.session!.receive(Object.assign({}, message, { response }))
+          holder.session!.receive(answerTo(message))
           if (message.action === "notify_capabilities") resolve()
         }
       })

@@ -276,21 +276,23 @@ export const floorHost = (): Host => {
  */
 export const widgetSideAloneHost = (): Host => {
   const window = new FakeWindow(HOST_ORIGIN)
-  const children = new Map<unknown, { readonly window: FakeWindow; readonly plan: WidgetPlan }>()
+  /** Each widget's window, and its plan. */
+  const children = new Map<unknown, WidgetPlan>()
   let seq = 0
   const post = (child: FakeWindow, message: object) => child.postMessage(message, WIDGET_ORIGIN)
   window.addEventListener("message", (event) => {
-    const child = children.get(event.source)
+    const child = event.source as unknown as FakeWindow
+    const plan = children.get(child)
     const data = event.data as { api?: string; action?: string; widgetId?: string; response?: { capabilities?: string[] } }
-    if (child === undefined) return
+    if (plan === undefined) return
     if (data.api === "fromWidget" && data.response === undefined) {
       const response = data.action === "send_event" ? { room_id: ROOM, event_id: `$alone${seq++}` } : data.action === "supported_api_versions" ? { supported_versions: ["0.0.2", "org.matrix.msc2871"] } : {}
       // Object.assign, not a spread: V8's spread of a cloned object is slow, and this is a floor.
-      return post(child.window, Object.assign({}, data, { response }))
+      return post(child, Object.assign({}, data, { response }))
     }
     if (data.api === "toWidget" && data.action === "capabilities") {
       const requested = data.response?.capabilities ?? []
-      post(child.window, { api: "toWidget", widgetId: child.plan.id, requestId: `alone-${seq++}`, action: "notify_capabilities", data: { requested, approved: requested } })
+      post(child, { api: "toWidget", widgetId: plan.id, requestId: `alone-${seq++}`, action: "notify_capabilities", data: { requested, approved: requested } })
     }
   })
   return {
@@ -298,7 +300,7 @@ export const widgetSideAloneHost = (): Host => {
     window,
     open: (plan) => {
       const side = widgetSide(window, plan)
-      children.set(side.window, { window: side.window, plan })
+      children.set(side.window, plan)
       const load = () => post(side.window, { api: "toWidget", widgetId: plan.id, requestId: `alone-${seq++}`, action: "capabilities", data: {} })
       return { plan, api: side.api, frame: side.frame, ready: side.ready, received: side.received, start: side.start, load, detach: side.detach }
     },

@@ -18,6 +18,7 @@ import { WebSocket, WebSocketServer } from "ws"
 import type { WidgetMessage } from "../../core/src/envelope.ts"
 import type { WidgetSession } from "../../machines/src/widget-session.ts"
 import { startWebsocketTransport } from "../../adapters/src/websocket.ts"
+import { median } from "./harness.ts"
 
 /** The script's settings; importers pass their own (see `websocket.ts`). */
 export interface ThroughputSettings {
@@ -71,13 +72,6 @@ export const round = (url: string, settings: Pick<ThroughputSettings, "messages"
       }
     })
   })
-
-export const median = (xs: ReadonlyArray<number>) => {
-  if (xs.length === 0) return Number.NaN
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 /** Rounds of every scenario interleaved, so load from elsewhere on the machine hits all alike. */
 export const measure = async (
