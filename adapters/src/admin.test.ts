@@ -3,7 +3,7 @@ import type { WidgetMessage } from "../../core/src/envelope.ts"
 import { createEngine, type Engine } from "../../machines/src/engine.ts"
 import { makeInMemoryHomeserver } from "../../test/src/in-memory-homeserver.ts"
 import { ROOM, widgetDefinition } from "../../test/src/widget-harness.ts"
-import { type AdminChange, type AdminModel, type AdminServer, type AdminWidget, MessageLog, startAdminServer } from "./admin.ts"
+import { type AdminChange, type AdminModel, type AdminServer, type AdminWidget, engineAdminModel, MessageLog, startAdminServer } from "./admin.ts"
 import { ApprovalQueue } from "./approvals.ts"
 
 const TOKEN = "admin-token-0123456789abcdef"
@@ -35,26 +35,9 @@ const world = async (options: { maxEventStreams?: number; maxBodyBytes?: number 
   const log = new MessageLog()
   const engine = createEngine({ homeserver: makeInMemoryHomeserver({ rooms: [ROOM] }), approver: approvals.approver })
   cleanups.push(() => engine.stop())
-  const listeners = new Set<(change: AdminChange) => void>()
-  const notify = (change: AdminChange) => {
-    for (const listener of listeners) listener(change)
-  }
   const widgets: AdminWidget[] = [{ id: "w1", roomId: ROOM, name: "Widget one", transport: "m.websockets", url: "https://widget.example/" }]
-  const model: AdminModel = {
-    widgets: () => widgets,
-    sessions: () => engine.sessions().map((info) => ({ ...info, state: info.phase })),
-    approvals,
-    closeSession: (sessionId) => {
-      const session = engine.session(sessionId)
-      session?.close("closed from the admin console")
-      return session !== undefined
-    },
-    messageLog: (sessionId) => log.get(sessionId),
-    onChange: (listener) => {
-      listeners.add(listener)
-      return () => void listeners.delete(listener)
-    }
-  }
+  const model = engineAdminModel({ engine, widgets: () => widgets, approvals, messages: log })
+  const notify = model.notify
   const server = await startAdminServer({ token: TOKEN, model, coalesceMs: 5, ...options })
   cleanups.push(() => server.close())
 

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { listen } from "./listen.ts"
-import type { SessionInfo } from "../../machines/src/engine.ts"
+import type { Engine, SessionInfo } from "../../machines/src/engine.ts"
 import { type ApprovalQueue, parseDecision } from "./approvals.ts"
 
 /*
@@ -283,6 +283,38 @@ const segment = (raw: string): string | undefined => {
  * console.log(`console: ${admin.url}/?token=${token}`)
  * await admin.close()
  */
+/**
+ * The admin model of an engine: its sessions (with `phase` as the connection `state`), its approval
+ * queue and message log, and a change feed that `notify` fans out to every open event stream.
+ */
+export const engineAdminModel = (parts: {
+  readonly engine: Pick<Engine, "sessions" | "session">
+  readonly widgets: () => ReadonlyArray<AdminWidget>
+  readonly approvals: ApprovalQueue
+  readonly messages: Pick<MessageLog, "get">
+}): AdminModel & { readonly notify: (change: AdminChange) => void } => {
+  const { engine, widgets, approvals, messages } = parts
+  const listeners = new Set<(change: AdminChange) => void>()
+  return {
+    widgets,
+    sessions: () => engine.sessions().map((info) => ({ ...info, state: info.phase })),
+    approvals,
+    closeSession: (sessionId) => {
+      const session = engine.session(sessionId)
+      session?.close("closed from the admin console")
+      return session !== undefined
+    },
+    messageLog: (sessionId) => messages.get(sessionId),
+    onChange: (listener) => {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
+    },
+    notify: (change) => {
+      for (const listener of listeners) listener(change)
+    }
+  }
+}
+
 export const startAdminServer = async (options: AdminServerOptions): Promise<AdminServer> => {
   if (typeof options.token !== "string" || options.token.length < 16) throw new Error("startAdminServer: the token must be at least 16 characters")
   const { model } = options

@@ -15,7 +15,7 @@ import { connectHomeserver, type MatrixHomeserver } from "./matrix-homeserver.ts
 import { startWebsocketTransport, type WebsocketTransport } from "./websocket.ts"
 import { WidgetHost } from "./widget-host.ts"
 import { ApprovalQueue } from "./approvals.ts"
-import { MessageLog, startAdminServer } from "./admin.ts"
+import { engineAdminModel, MessageLog, startAdminServer } from "./admin.ts"
 
 export interface ReadyLine {
   readonly ready: {
@@ -204,10 +204,8 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     }
     cleanups.push(() => transport.close())
 
-    const changes = new Set<(change: { kind: "sessions" | "approvals" | "widgets" | "message"; sessionId?: string }) => void>()
-    const notify = (change: { kind: "sessions" | "approvals" | "widgets" | "message"; sessionId?: string }) => {
-      for (const listener of changes) listener(change)
-    }
+    const adminModel = engineAdminModel({ engine, widgets: () => registry.widgets?.list() ?? [], approvals, messages })
+    const notify = adminModel.notify
     const host: HostTransports = { ...headlessHost, prefer: config.transports.prefer.filter((t) => headlessHost.supported.includes(t)) }
     const widgets = (registry.widgets = new WidgetHost({
       engine,
@@ -235,21 +233,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
         host: config.admin.host,
         port: config.admin.port,
         token: adminToken,
-        model: {
-          widgets: () => widgets.list(),
-          sessions: () => engine.sessions().map((s) => ({ ...s, state: s.phase })),
-          approvals,
-          closeSession: (sessionId) => {
-            const session = engine.session(sessionId)
-            session?.close("closed from the admin console")
-            return session !== undefined
-          },
-          messageLog: (sessionId) => messages.get(sessionId),
-          onChange: (listener) => {
-            changes.add(listener)
-            return () => changes.delete(listener)
-          }
-        }
+        model: adminModel
       })
     } catch (error) {
       throw new StartupError(`cannot start the admin server on ${config.admin.host}:${config.admin.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)

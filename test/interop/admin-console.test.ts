@@ -10,7 +10,7 @@ import { createEngine, delegateSession, type Engine } from "@widgethost/machines
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, assert, beforeAll, describe, it, vi } from "vitest"
 import { WebSocket } from "ws"
-import { type AdminChange, type AdminServer, MessageLog, startAdminServer } from "../../adapters/src/admin.ts"
+import { type AdminServer, engineAdminModel, MessageLog, startAdminServer } from "../../adapters/src/admin.ts"
 import { ApprovalQueue } from "../../adapters/src/approvals.ts"
 import { startWebsocketTransport, type WebsocketTransport } from "../../adapters/src/websocket.ts"
 import { makeInMemoryHomeserver } from "../src/in-memory-homeserver.ts"
@@ -44,11 +44,14 @@ describe.skipIf(!existsSync(CHROMIUM))("admin console in Chromium ↔ approval q
 
   beforeAll(async () => {
     engine = createEngine({ homeserver: makeInMemoryHomeserver({ rooms: [ROOM] }), approver: approvals.approver })
-    const listeners = new Set<(change: AdminChange) => void>()
-    const notify = (change: AdminChange) => {
-      for (const listener of listeners) listener(change)
-    }
     const widget = widgetDefinition({ id: "console-widget", name: "Console widget", waitForIframeLoad: false, transports: ["m.websockets"] })
+    const model = engineAdminModel({
+      engine,
+      widgets: () => [{ id: widget.id, roomId: ROOM, name: "Console widget", transport: "m.websockets", url: widget.url }],
+      approvals,
+      messages: log
+    })
+    const notify = model.notify
     transport = await startWebsocketTransport()
     const { uri } = transport.register(widget.id, (send) => {
       const session = engine.openSession({
@@ -75,21 +78,7 @@ describe.skipIf(!existsSync(CHROMIUM))("admin console in Chromium ↔ approval q
     })
     admin = await startAdminServer({
       token: TOKEN,
-      model: {
-        widgets: () => [{ id: widget.id, roomId: ROOM, name: "Console widget", transport: "m.websockets", url: widget.url }],
-        sessions: () => engine.sessions().map((info) => ({ ...info, state: info.phase })),
-        approvals,
-        closeSession: (id) => {
-          const session = engine.session(id)
-          session?.close("closed from the admin console")
-          return session !== undefined
-        },
-        messageLog: (id) => log.get(id),
-        onChange: (listener) => {
-          listeners.add(listener)
-          return () => void listeners.delete(listener)
-        }
-      }
+      model
     })
 
     // The widget: first contact, then answers every toWidget request as matrix-widget-api would.
