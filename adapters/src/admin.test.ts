@@ -1,4 +1,5 @@
 import { afterEach, assert, describe, it, vi } from "vitest"
+import { describeCapability } from "../../core/src/capability-description.ts"
 import type { WidgetMessage } from "../../core/src/envelope.ts"
 import { createEngine, type Engine } from "../../machines/src/engine.ts"
 import { makeInMemoryHomeserver } from "../../test/src/in-memory-homeserver.ts"
@@ -56,7 +57,6 @@ const world = async (options: { maxEventStreams?: number; maxBodyBytes?: number 
       })
     const session = engine.openSession({
       widget: widgetDefinition({ id, waitForIframeLoad: false }),
-      startOnFirstContact: true,
       send: (message) => {
         log.record(sessionId, "out", message)
         notify({ kind: "message", sessionId })
@@ -227,7 +227,8 @@ describe("admin API: reading", () => {
     const w = await withPrompt()
     const list = await call(w.server, "GET", "/api/approvals")
     assert.deepEqual(list.json, { approvals: [{ ...w.prompt }] })
-    assert.deepEqual(Object.keys(w.prompt).sort(), ["alreadyApproved", "createdAt", "id", "requested", "sessionId", "widgetId"])
+    assert.deepEqual(Object.keys(w.prompt).sort(), ["alreadyApproved", "createdAt", "id", "meanings", "requested", "sessionId", "widgetId"])
+    assert.deepEqual(w.prompt.meanings, w.prompt.requested.map(describeCapability))
     assert.equal(w.prompt.sessionId, w.sessionId)
     const one = await call(w.server, "GET", `/api/approvals/${w.prompt.id}`)
     assert.deepEqual(one.json, { approval: { ...w.prompt } })

@@ -700,7 +700,7 @@ const PAGE_SCRIPT = `
       h("div", {}, [h("strong", { text: a.widgetId }), " ", h("span", { class: "muted mono", text: a.sessionId })]),
       h("div", { class: "muted", text: "asked at " + time(a.createdAt) }),
       a.alreadyApproved.length === 0 ? null : h("div", {}, [h("span", { class: "muted", text: "already approved" }), chips(a.alreadyApproved, "approved")]),
-      h("fieldset", {}, [h("legend", { text: "Approve these capabilities:" }), ...boxes.map((b) => h("label", {}, [b, " ", h("span", { class: "mono", text: b.value })]))]),
+      h("fieldset", {}, [h("legend", { text: "Approve these capabilities:" }), ...boxes.map((b, i) => h("label", {}, [b, " ", h("span", { text: (a.meanings || [])[i] || "" }), " ", h("span", { class: "mono muted", text: b.value })]))]),
       h("div", {}, [approve, " ", deny]),
       status
     ]);

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto"
+import { describeCapability } from "../../core/src/capability-description.ts"
 import type { ApprovalRequest, Approver } from "../../machines/src/engine.ts"
 
 /*
@@ -22,6 +23,8 @@ export interface PendingApproval {
   readonly widgetId: string
   /** The capabilities to decide: not yet approved and not decided by the policy. */
   readonly requested: ReadonlyArray<string>
+  /** Each of `requested` in words, in the same order: exactly what approving it grants. */
+  readonly meanings: ReadonlyArray<string>
   readonly alreadyApproved: ReadonlyArray<string>
   /** Milliseconds since the epoch (the queue's `now`). */
   readonly createdAt: number
@@ -125,6 +128,7 @@ export class ApprovalQueue {
         sessionId: request.sessionId,
         widgetId: request.widgetId,
         requested: [...request.requested],
+        meanings: request.requested.map(describeCapability),
         alreadyApproved: [...request.alreadyApproved],
         createdAt: this.now()
       }

@@ -613,7 +613,7 @@ describe("websocket transport with the real engine", () => {
       let opened = 0
       const { uri } = transport.register(widget.id, (send) => {
         opened++
-        return engine.openSession({ widget, send, waitForIframeLoad: choice.waitForIframeLoad, startOnFirstContact: true })
+        return engine.openSession({ widget, send, waitForIframeLoad: choice.waitForIframeLoad })
       })
       const capabilities = ["org.matrix.msc2762.send.event:m.room.message", "org.matrix.msc2762.receive.event:m.room.message"]
 

@@ -137,7 +137,6 @@ export class WidgetHost {
       const session: EngineSession = engine.openSession({
         widget: definition,
         waitForIframeLoad: false,
-        startOnFirstContact: true,
         send: (message: WidgetMessage) => {
           onMessage?.(session.sessionId, "out", message)
           send(message)

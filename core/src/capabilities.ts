@@ -5,20 +5,21 @@
  * Stable (`m.`) and unstable (`org.matrix.msc2762.`, `org.matrix.msc3819.`, `town.robin.msc3846.`,
  * `org.matrix.msc4157.`) spellings parse to the same value; `formatCapability` picks one naming.
  *
- * Escaping (MSC2762), applied to the *type part* of every event-shaped capability
- * (`send.event`, `receive.event`, `send.state_event`, `receive.state_event`, `send.to_device`,
- * `receive.to_device`):
- * - `\#` is a literal `#`, `\\` is a literal `\`; any other `\` sequence, or a lone `\` at the end,
- *   makes the capability invalid (it is rejected, never half-parsed);
- * - state events: the first unescaped `#` ends the type; everything after it is the state key,
- *   taken literally (`m.room.name##test` is type `m.room.name`, state key `#test`);
- * - message events: only when the type read so far is exactly `m.room.message` does an unescaped
- *   `#` start the msgtype (taken literally). For every other type an unescaped `#` is a literal
- *   character of the type ("do not get parsed in any special way"), while `\#` and `\\` are still
- *   unescaped, so `m.send.event:org.example#a` and `m.send.event:org.example\#a` both mean the type
- *   `org.example#a`. The canonical form always escapes: `m.send.event:org.example\#a`;
- * - to-device types have no separator at all: an unescaped `#` is literal, escapes as above.
- * `formatCapability` escapes every `\` and `#` of the type, which makes it the exact inverse of
+ * The `#` rules, read exactly as MSC2762 states them:
+ * - state events (`send.state_event`, `receive.state_event`) take `#<state key>`, and only they
+ *   take escapes: `\#` is a literal `#` and `\\` a literal `\` in the type; any other `\` sequence,
+ *   or a lone `\` at the end, makes the capability invalid (rejected, never half-parsed). The first
+ *   unescaped `#` ends the type and the rest is the state key, taken literally
+ *   (`m.room.name##test` is type `m.room.name`, state key `#test`);
+ * - message events (`send.event`, `receive.event`): only `m.room.message` takes a `#<msgtype>`,
+ *   so only a segment that starts with `m.room.message#` is split. "Other non-state event types
+ *   with `#` in them do not get parsed in any special way, and do not need escaping": every other
+ *   segment is the event type exactly as written, backslashes included
+ *   (`m.receive.event:org.example.\#hash` is the type `org.example.\#hash`, and
+ *   `m.receive.event:m.room.message\#m.text` is the type `m.room.message\#m.text`, which is not
+ *   `m.room.message`);
+ * - to-device types (MSC3819) have no separator and no escapes: the segment is the type.
+ * `formatCapability` escapes `\` and `#` in state types only, which makes it the exact inverse of
  * `parseCapability` on every value `parseCapability` can produce.
  *
  * `m.read.event:` / `org.matrix.msc2762.read.*` (MSC2876) are deliberately `Other`: reading is
@@ -97,10 +98,10 @@ const exact = new Map<string, Capability>(
 type Split = { readonly type: string; readonly key?: string } | { readonly error: string }
 
 /**
- * Reads an escaped type up to the first unescaped `#` that `separates` accepts (given the type
- * read so far); the remainder after that `#` is returned literally as `key`.
+ * Reads an escaped state event type up to the first unescaped `#`; the remainder after that `#`
+ * is returned literally as `key`.
  */
-const splitType = (segment: string, separates: (typeSoFar: string) => boolean): Split => {
+const splitStateType = (segment: string): Split => {
   let type = ""
   for (let i = 0; i < segment.length; i++) {
     const c = segment[i]
@@ -110,7 +111,7 @@ const splitType = (segment: string, separates: (typeSoFar: string) => boolean): 
       if (next !== "\\" && next !== "#") return { error: `invalid escape \\${next} in the event type` }
       type += next
       i++
-    } else if (c === "#" && separates(type)) {
+    } else if (c === "#") {
       return { type, key: segment.slice(i + 1) }
     } else {
       type += c
@@ -119,9 +120,7 @@ const splitType = (segment: string, separates: (typeSoFar: string) => boolean): 
   return { type }
 }
 
-const always = () => true
-const never = () => false
-const isMessage = (typeSoFar: string) => typeSoFar === MESSAGE
+const MESSAGE_WITH_MSGTYPE = `${MESSAGE}#`
 
 /**
  * Parses one capability string; unknown names are `Other`, malformed event capabilities fail.
@@ -142,27 +141,26 @@ export const parseCapability = (capability: string): Result.Result<Capability, I
   if (family._tag === "Timeline") {
     return segment.length === 0 ? invalid("empty room id") : Result.succeed({ _tag: "Timeline", room: segment })
   }
-  const split = splitType(
-    segment,
-    family._tag === "StateEvent" ? always : family._tag === "RoomEvent" ? isMessage : never
-  )
-  if ("error" in split) return invalid(split.error)
-  if (split.type.length === 0) return invalid("empty event type")
+  if (segment.length === 0) return invalid("empty event type")
   switch (family._tag) {
-    case "StateEvent":
+    case "StateEvent": {
+      const split = splitStateType(segment)
+      if ("error" in split) return invalid(split.error)
+      if (split.type.length === 0) return invalid("empty event type")
       return Result.succeed(
         split.key === undefined
           ? { _tag: "StateEvent", op: family.op, eventType: split.type }
           : { _tag: "StateEvent", op: family.op, eventType: split.type, stateKey: split.key }
       )
+    }
     case "RoomEvent":
       return Result.succeed(
-        split.key === undefined
-          ? { _tag: "RoomEvent", op: family.op, eventType: split.type }
-          : { _tag: "RoomEvent", op: family.op, eventType: split.type, msgtype: split.key }
+        segment.startsWith(MESSAGE_WITH_MSGTYPE)
+          ? { _tag: "RoomEvent", op: family.op, eventType: MESSAGE, msgtype: segment.slice(MESSAGE_WITH_MSGTYPE.length) }
+          : { _tag: "RoomEvent", op: family.op, eventType: segment }
       )
     case "ToDevice":
-      return Result.succeed({ _tag: "ToDevice", op: family.op, eventType: split.type })
+      return Result.succeed({ _tag: "ToDevice", op: family.op, eventType: segment })
   }
 }
 
@@ -170,7 +168,8 @@ const escapeType = (type: string): string => type.replace(/[\\#]/g, (c) => `\\${
 
 /**
  * Prints the canonical string of a capability (stable `m.` names unless `"unstable"` is asked).
- * A `msgtype` on a `RoomEvent` other than `m.room.message` cannot be expressed and is dropped.
+ * A `msgtype` on a `RoomEvent` other than `m.room.message` cannot be expressed and is dropped, and
+ * neither can a message type that itself starts with `m.room.message#` (no parse produces one).
  *
  * @example
  * formatCapability({ _tag: "StateEvent", op: "receive", eventType: "org.example.#test", stateKey: "hello" })
@@ -188,7 +187,7 @@ export const formatCapability = (capability: Capability, naming: Naming = "stabl
     case "Timeline":
       return prefixOf(capability, naming) + capability.room
     case "ToDevice":
-      return prefixOf(capability, naming) + escapeType(capability.eventType)
+      return prefixOf(capability, naming) + capability.eventType
     case "StateEvent": {
       const key = capability.stateKey === undefined ? "" : `#${capability.stateKey}`
       return prefixOf(capability, naming) + escapeType(capability.eventType) + key
@@ -196,7 +195,7 @@ export const formatCapability = (capability: Capability, naming: Naming = "stabl
     case "RoomEvent": {
       const key =
         capability.msgtype === undefined || capability.eventType !== MESSAGE ? "" : `#${capability.msgtype}`
-      return prefixOf(capability, naming) + escapeType(capability.eventType) + key
+      return prefixOf(capability, naming) + capability.eventType + key
     }
   }
 }

@@ -3,7 +3,8 @@ import type { WidgetRequest, WidgetResponse } from "./envelope.ts"
 /**
  * What an untrusted inbound message turned out to be. Decoding never throws.
  * - `Request` / `Response`: well-formed.
- * - `Invalid`: identifiable (it has a request id) but wrong: answer it with an error response.
+ * - `Invalid`: identifiable (it has a request id) but wrong: answer it with an error response
+ *   (echoing `raw`, which is the envelope alone when the body itself cannot be handled).
  * - `Dropped`: not even identifiable: nothing can be answered, so count it and move on.
  */
 export type Decoded =
@@ -16,6 +17,55 @@ export type DropReason = "not-json" | "not-an-object" | "no-request-id" | "respo
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * Bounds on a request (its `data` above all). JSON allows any nesting, but what we do with data (echo it in a
+ * reply, serialise it for a websocket frame or the homeserver) recurses, and a deep enough value
+ * overflows the stack there, after the request was accepted: the widget then never gets an
+ * answer. No Matrix event comes near these (an event is at most 64 KiB). The object and array
+ * count also bounds a structured-cloned value that shares one object many times (postMessage
+ * keeps shared references and cycles), whose serialisation would be exponentially large.
+ */
+export const MAX_REQUEST_DEPTH = 100
+export const MAX_REQUEST_CONTAINERS = 100_000
+
+/** Why a request is outside the bounds, or undefined when it is within them. Iterative: never recurses. */
+const exceedsBounds = (data: object): string | undefined => {
+  const stack: Array<object> = [data]
+  const depths: Array<number> = [1]
+  let containers = 0
+  while (stack.length > 0) {
+    const value = stack.pop()!
+    const depth = depths.pop()!
+    if (depth > MAX_REQUEST_DEPTH) return `the request is nested deeper than ${MAX_REQUEST_DEPTH} levels`
+    if (++containers > MAX_REQUEST_CONTAINERS) return `the request holds more than ${MAX_REQUEST_CONTAINERS} objects and arrays`
+    // for…in rather than Object.values: no array allocated per object on every message.
+    if (Array.isArray(value)) {
+      for (const child of value as ReadonlyArray<unknown>) {
+        if (typeof child === "object" && child !== null) {
+          stack.push(child)
+          depths.push(depth + 1)
+        }
+      }
+    } else {
+      for (const key in value) {
+        const child = (value as Record<string, unknown>)[key]
+        if (typeof child === "object" && child !== null) {
+          stack.push(child)
+          depths.push(depth + 1)
+        }
+      }
+    }
+  }
+  return undefined
+}
+
+/** The request's envelope alone, for an error answer that must not echo what it refuses. */
+const envelopeOf = (value: Record<string, unknown>): Record<string, unknown> => {
+  const envelope: Record<string, unknown> = {}
+  for (const key of ["api", "widgetId", "requestId", "requestid", "action"]) if (key in value) envelope[key] = value[key]
+  return envelope
+}
 
 /**
  * Decodes one message arriving from a widget, as a JSON string (websocket frame) or an already
@@ -37,6 +87,12 @@ export const decodeFromWidget = (input: unknown): Decoded => {
   const requestId = typeof value.requestId === "string" ? value.requestId : value.requestid
   if (typeof requestId !== "string" || requestId.length === 0) return { _tag: "Dropped", reason: "no-request-id" }
 
+  const outOfBounds = exceedsBounds(value)
+  if (outOfBounds !== undefined) {
+    // A response this large is nobody's answer; a request gets its error without the body.
+    if ("response" in value) return { _tag: "Dropped", reason: "bad-response" }
+    return { _tag: "Invalid", raw: envelopeOf(value), issue: outOfBounds }
+  }
   if ("response" in value) {
     // A response to one of our toWidget requests. It can't be answered, only matched or dropped.
     if (value.api !== "toWidget") return { _tag: "Dropped", reason: "response-without-request" }

@@ -52,7 +52,10 @@ const receiveCases: ReadonlyArray<EventCase> = [
   // unstable names and garbage
   { name: "unstable names grant the same", approved: ["org.matrix.msc2762.receive.state_event:m.room.topic"], event: { type: "m.room.topic", state_key: "" }, want: true },
   { name: "invalid strings grant nothing", approved: ["m.receive.state_event:m.room.topic\\"], event: { type: "m.room.topic", state_key: "" }, want: false },
-  { name: "invalid escapes grant nothing", approved: ["m.receive.event:m.reaction\\x"], event: { type: "m.reaction\\x" }, want: false },
+  { name: "invalid escapes grant nothing", approved: ["m.receive.state_event:m.reaction\\x"], event: { type: "m.reaction\\x", state_key: "" }, want: false },
+  { name: "a message type is taken as written, backslashes included", approved: ["m.receive.event:org.example.\\#hash"], event: { type: "org.example.\\#hash" }, want: true },
+  { name: "an escaped # in a message type is not unescaped", approved: ["m.receive.event:org.example.\\#hash"], event: { type: "org.example.#hash" }, want: false },
+  { name: "m.room.message\\#m.text is a literal type, not m.room.message", approved: ["m.receive.event:m.room.message\\#m.text"], event: { type: "m.room.message", content: text }, want: false },
   { name: "read capabilities are not receive capabilities", approved: ["m.read.event:m.reaction"], event: { type: "m.reaction" }, want: false },
   { name: "to-device capabilities are not room capabilities", approved: ["m.receive.to_device:m.reaction"], event: { type: "m.reaction" }, want: false },
   { name: "nothing approved", approved: [], event: { type: "m.room.message", content: text }, want: false }
@@ -105,7 +108,7 @@ describe("to-device", () => {
     const p = compilePermissions([
       "m.send.to_device:m.call.invite",
       "org.matrix.msc3819.receive.to_device:io.element.call.encryption_keys",
-      "m.receive.to_device:a\\#b"
+      "m.receive.to_device:a#b"
     ])
     expect(p.maySendToDevice("m.call.invite")).toBe(true)
     expect(p.mayReceiveToDevice("m.call.invite")).toBe(false)
@@ -113,6 +116,8 @@ describe("to-device", () => {
     expect(p.maySendToDevice("io.element.call.encryption_keys")).toBe(false)
     expect(p.mayReceiveToDevice("a#b")).toBe(true)
     expect(p.mayReceiveToDevice("a\\#b")).toBe(false)
+    // MSC3819 names no escapes: the text after the prefix is the type
+    expect(compilePermissions(["m.receive.to_device:a\\#b"]).mayReceiveToDevice("a\\#b")).toBe(true)
     expect([...p.receiveToDeviceTypes].sort()).toStrictEqual(["a#b", "io.element.call.encryption_keys"])
     expect(p.receiveTypes.size).toBe(0)
   })
@@ -171,7 +176,7 @@ describe("flags and indexes", () => {
       "m.receive.state_event:m.room.member#@a:b",
       "m.send.event:m.reaction",
       "m.receive.to_device:m.call.invite",
-      "m.receive.event:bad\\"
+      "m.receive.state_event:bad\\"
     ])
     expect([...p.receiveTypes].sort()).toStrictEqual(["m.room.member", "m.room.message"])
     expect([...p.receiveMessageTypes]).toStrictEqual(["m.room.message"])

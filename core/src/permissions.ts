@@ -191,3 +191,6 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
     receiveToDeviceTypes: receiveToDevice
   }
 }
+
+/** What a session may do before anything is approved: nothing. */
+export const emptyPermissions: Permissions = compilePermissions([])

@@ -15,7 +15,6 @@ export type ProtocolError = Data.TaggedEnum<{
   WrongPhase: { readonly phase: Phase; readonly action: string }
   RateLimited: { readonly action: string }
   TooManyPending: { readonly limit: number }
-  DuplicateRequest: { readonly requestId: string }
   Homeserver: { readonly error: HomeserverError }
 }>
 export const ProtocolError = Data.taggedEnum<ProtocolError>()
@@ -27,7 +26,6 @@ const describe = ProtocolError.$match({
   WrongPhase: ({ phase, action }) => `Cannot handle ${action} while the session is ${phase}`,
   RateLimited: ({ action }) => `Too many ${action} requests; try again later`,
   TooManyPending: ({ limit }) => `Too many requests in flight (limit ${limit}); wait for answers first`,
-  DuplicateRequest: ({ requestId }) => `A request with id ${requestId} is already in flight`,
   Homeserver: ({ error }) => error.message
 })
 

@@ -118,8 +118,6 @@ export interface OpenSessionOptions {
   readonly send: WidgetSink
   /** The widget's origin, for policy rules. */
   readonly origin?: string
-  /** Websocket-style transports: the widget's first message starts negotiation. */
-  readonly startOnFirstContact?: boolean
   /** Overrides the definition's waitForIframeLoad (MSC3009: false for websockets). */
   readonly waitForIframeLoad?: boolean
 }
@@ -477,7 +475,6 @@ export const createEngine = (options: EngineOptions): Engine => {
       kind: widget.kind,
       ...(homeRoom === undefined ? {} : { homeRoom }),
       waitForIframeLoad: open.waitForIframeLoad ?? widget.waitForIframeLoad,
-      ...(open.startOnFirstContact === undefined ? {} : { startOnFirstContact: open.startOnFirstContact }),
       ...(open.origin === undefined ? {} : { origin: open.origin }),
       policy,
       limits

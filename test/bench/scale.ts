@@ -119,8 +119,7 @@ const serve = async (plan: ScalePlan): Promise<ScaleResult> => {
     const session = engine.openSession({
       widget: { id, kind: "room", roomId, type: "m.custom", url: "https://widget.example.org/index.html", data: {}, waitForIframeLoad: false, transports: ["m.websockets"] },
       send,
-      waitForIframeLoad: false,
-      startOnFirstContact: true
+      waitForIframeLoad: false
     })
     // Watch the widget's answers on their way in: readiness, and each event's round trip.
     return delegateSession(session, {

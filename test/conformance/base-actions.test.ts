@@ -30,12 +30,17 @@ describe("startup", () => {
     expect(actions(out.slice(1))).toEqual(["capabilities"])
   })
 
-  it("websocket-style first contact starts negotiation on the widget's first message", async () => {
-    const h = new Harness({ widget: { waitForIframeLoad: false }, startOnFirstContact: true, approver: approveAll })
-    const id = h.request("supported_api_versions")
-    const out = h.take()
-    expect(h.responseTo(id, out)).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
-    expect(actions(Harness.requests(out))).toEqual(["capabilities"])
+  it("websocket widgets (MSC3009: waitForIframeLoad false) wait for content_loaded, whatever they say first", async () => {
+    // matrix-widget-api's WidgetApi asks supported_api_versions before it sends content_loaded.
+    const h = new Harness({ widget: { waitForIframeLoad: false, transports: ["m.websockets"] }, approver: approveAll })
+    const versions = h.request("supported_api_versions")
+    const first = h.take()
+    expect(h.responseTo(versions, first)).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
+    expect(Harness.requests(first)).toEqual([])
+    expect(h.phase).toBe("loading")
+    h.request("content_loaded")
+    expect(actions(Harness.requests(h.take()))).toEqual(["capabilities"])
+    expect(h.phase).toBe("negotiating")
   })
 
   it("capabilities answered → notify_capabilities {requested, approved} → ready", async () => {
@@ -62,13 +67,11 @@ describe("startup", () => {
     expect(ask()).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
   })
 
-  it("a second content_loaded is an error, and the session stays usable", async () => {
-    const h = new Harness({ widget: { waitForIframeLoad: false }, approver: approveAll })
-    h.request("content_loaded")
-    const second = h.request("content_loaded")
-    expect(h.responseTo(second)).toMatchObject({ error: { message: stringContaining("only once") } })
-    const v = h.request("supported_api_versions")
-    expect(h.responseTo(v)).toEqual({ supported_versions: SUPPORTED_API_VERSIONS })
+  it("waitForIframeLoad: true — content_loaded is acknowledged and changes nothing (the load is the signal)", async () => {
+    const h = new Harness({ approver: approveAll })
+    for (const id of [h.request("content_loaded"), h.request("content_loaded")]) expect(h.responseTo(id)).toEqual({})
+    expect(h.phase).toBe("loading")
+    expect(Harness.requests(h.take())).toEqual([])
   })
 })
 
@@ -268,17 +271,72 @@ describe("bad input", () => {
     expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined()
   })
 
-  it("a duplicate requestId while the first is in flight is refused", async () => {
+  it("frames reusing the id of a request in flight are not served: one answer for the id, the original's", async () => {
+    const reports: string[] = []
+    const h = new Harness({ approver: approveAll, onReport: (_session, _widget, report) => reports.push(report._tag) })
+    await h.ready(["m.send.event:m.room.message"])
+    h.take()
+    // Three frames back to back, as a widget writes them: all arrive before the first send answers.
+    for (const body of ["1", "2", "3"]) h.request("send_event", { type: "m.room.message", content: { msgtype: "m.text", body } }, "same")
+    await flush()
+    const replies = h.take().filter((m) => m.requestId === "same").map((m) => (m as { response: unknown }).response)
+    expect(replies).toEqual([objectContaining({ room_id: "!room:localhost", event_id: expect.any(String) as unknown })])
+    const sends = h.homeserver.calls.filter((c) => c.method === "sendEvent").map((c) => (c.args as { content: { body: string } }).content.body)
+    expect(sends).toEqual(["1"])
+    expect(h.session.info().counters.duplicates).toBe(2)
+    expect(reports.filter((r) => r === "DuplicateRequest")).toHaveLength(2)
+    // Once answered, the id is free again: a new request with it is served.
+    h.request("send_event", { type: "m.room.message", content: { msgtype: "m.text", body: "4" } }, "same")
+    await flush()
+    expect(h.take().filter((m) => m.requestId === "same")).toHaveLength(1)
+  })
+
+  it("a request nested deeper than the bound gets one error answer, without its data, and the session goes on", async () => {
     const h = new Harness({ approver: approveAll })
     await h.ready(["m.send.event:m.room.message"])
     h.take()
-    h.request("send_event", { type: "m.room.message", content: { msgtype: "m.text", body: "1" } }, "same")
-    h.request("send_event", { type: "m.room.message", content: { msgtype: "m.text", body: "2" } }, "same")
+    // About 20,000 levels, as the attack sent it (about 240 KB as JSON, under the frame limit).
+    let content: Record<string, unknown> = {}
+    for (let i = 0; i < 20_000; i++) content = { a: content }
+    h.session.receive({ api: "fromWidget", widgetId: "w1", requestId: "deep", action: "send_event", data: { type: "m.room.message", content } })
+    const out = h.take()
+    expect(out).toEqual([{ api: "fromWidget", widgetId: "w1", requestId: "deep", action: "send_event", response: { error: objectContaining({ message: stringContaining("nested deeper than 100"), code: "Malformed" }) } }])
+    expect(() => JSON.stringify(out)).not.toThrow()
+    expect(h.homeserver.calls.filter((c) => c.method === "sendEvent")).toHaveLength(0)
+    const next = h.request("send_event", { type: "m.room.message", content: { body: "fine" } })
     await flush()
-    const replies = h.take().map((m) => (m as { response: unknown }).response)
-    expect(replies).toHaveLength(2)
-    expect(replies.filter((r) => (r as { error?: unknown }).error !== undefined)).toEqual([{ error: objectContaining({ message: stringContaining("already in flight") }) }])
-    expect(h.homeserver.calls.filter((c) => c.method === "sendEvent")).toHaveLength(1)
+    expect(h.responseTo(next)).toMatchObject({ room_id: "!room:localhost" })
+  })
+
+  it("a structured clone that shares one object exponentially often is refused before anything walks it", async () => {
+    const h = new Harness({ approver: approveAll })
+    await h.ready(["m.send.event:m.room.message"])
+    h.take()
+    // 2^40 paths through 40 objects: fine for structured clone, fatal for JSON.stringify.
+    let shared: unknown = {}
+    for (let i = 0; i < 40; i++) shared = [shared, shared]
+    h.session.receive({ api: "fromWidget", widgetId: "w1", requestId: "dag", action: "send_event", data: { type: "m.room.message", content: { shared } } })
+    expect(h.responseTo("dag")).toMatchObject({ error: { message: stringContaining("more than 100000 objects and arrays") } })
+  })
+
+  it("a cyclic request (postMessage clones cycles) gets its error answer", async () => {
+    const h = new Harness({ approver: approveAll })
+    const data: Record<string, unknown> = {}
+    data["self"] = data
+    h.session.receive({ api: "fromWidget", widgetId: "w1", requestId: "cycle", action: "supported_api_versions", data })
+    expect(h.responseTo("cycle")).toMatchObject({ error: { code: "Malformed" } })
+  })
+
+  it("just inside the bound is served", async () => {
+    const h = new Harness({ approver: approveAll })
+    await h.ready(["m.send.event:m.room.message"])
+    h.take()
+    // envelope (1) → data (2) → content (3) → 97 more levels = 100
+    let inner: Record<string, unknown> = {}
+    for (let i = 0; i < 96; i++) inner = { a: inner }
+    h.request("send_event", { type: "m.room.message", content: inner }, "edge")
+    await flush()
+    expect(h.responseTo("edge")).toMatchObject({ room_id: "!room:localhost" })
   })
 
   it("pending work is bounded: past the limit the widget gets an error response", async () => {

@@ -57,7 +57,6 @@ describe.skipIf(!existsSync(CHROMIUM))("admin console in Chromium ↔ approval q
       const session = engine.openSession({
         widget,
         waitForIframeLoad: false,
-        startOnFirstContact: true,
         send: (message) => {
           log.record(session.sessionId, "out", message)
           notify({ kind: "message", sessionId: session.sessionId })

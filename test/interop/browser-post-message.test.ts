@@ -30,7 +30,13 @@ const ROOM = "!room:localhost"
 const params = new URLSearchParams(location.search)
 const homeserver = makeInMemoryHomeserver({ rooms: [ROOM] })
 const approvals = []
-const engine = createEngine({ homeserver, approver: async ({ requested }) => { approvals.push(requested); return requested } })
+// While held, prompts wait for release(): a test can look at a document that is not yet approved.
+let held = undefined
+const engine = createEngine({ homeserver, approver: async ({ requested }) => {
+  approvals.push(requested)
+  if (held !== undefined) await held.promise
+  return requested
+} })
 
 const parsed = parseWidgetDefinition({ source: "room-state", event: {
   type: "im.vector.modular.widgets", state_key: "interop", room_id: ROOM, sender: homeserver.userId,
@@ -59,6 +65,8 @@ window.__host = {
   calls: () => homeserver.calls.map((c) => ({ method: c.method, args: c.args })),
   info: () => transport.session.info(),
   stats: () => transport.stats(),
+  hold: () => { let release; const promise = new Promise((resolve) => (release = resolve)); held = { promise, release } },
+  release: () => { held?.release(); held = undefined },
   inject: (body) => homeserver.inject({ type: "m.room.message", room_id: ROOM, sender: "@bob:localhost", content: { msgtype: "m.text", body } })
 }
 `
@@ -85,7 +93,13 @@ api.on("action:send_event", (event) => {
   api.transport.reply(event.detail, {})
 })
 api.start()
-window.__widget = { log, params: Object.fromEntries(params) }
+// Answers the host sends to requests made by hand (not through WidgetApi), by request id.
+const answers = {}
+window.addEventListener("message", (event) => {
+  if (event.data?.api === "fromWidget" && String(event.data.requestId).startsWith("raw-")) answers[event.data.requestId] = event.data.response
+})
+const raw = (requestId, action, data) => window.parent.postMessage({ api: "fromWidget", widgetId: params.get("widgetId"), requestId, action, data }, params.get("host"))
+window.__widget = { log, answers, raw, params: Object.fromEntries(params) }
 `
 
 const bundle = async (contents: string) => {
@@ -108,7 +122,9 @@ interface HostApi {
   readonly widgetUrl: string
   readonly approvals: Array<ReadonlyArray<string>>
   readonly calls: () => Array<{ method: string; args: { type?: string; content?: { body?: string } } }>
-  readonly info: () => { phase: string; approved: ReadonlyArray<string> }
+  readonly info: () => { phase: string; approved: ReadonlyArray<string>; counters: { documents: number } }
+  readonly hold: () => void
+  readonly release: () => void
   readonly stats: () => { received: number; sent: number; ignored: Record<string, number> }
   readonly inject: (body: string) => void
 }
@@ -189,5 +205,34 @@ describe.skipIf(!existsSync(CHROMIUM))("matrix-widget-api WidgetApi ↔ engine o
     const stats = await hostEval((h) => h.stats())
     assert.deepEqual(stats.ignored, { source: 0, origin: 0, shape: 0 })
     assert.isAbove(stats.received, 3)
+  })
+
+  it("a reloaded widget document renegotiates: nothing the old document was granted serves it until approved again", async () => {
+    const frame = page.frame({ name: "widget" })!
+    await hostEval((h) => h.hold())
+    await frame.evaluate(() => location.reload())
+    // The new document's WidgetApi asked for its capabilities; the prompt is held.
+    await vi.waitFor(async () => assert.lengthOf(await hostEval((h) => h.approvals), 2), { timeout: 10_000 })
+    const info = await hostEval((h) => h.info())
+    assert.equal(info.phase, "negotiating")
+    assert.deepEqual(info.approved, [])
+    assert.equal(info.counters.documents, 1)
+    // The new document tries to send with the old document's grant.
+    const widgetFrame = page.frame({ name: "widget" })!
+    await widgetFrame.evaluate(() =>
+      (window as unknown as { __widget: { raw: (id: string, action: string, data: unknown) => void } }).__widget.raw("raw-early", "send_event", { type: "m.room.message", content: { msgtype: "m.text", body: "early" } })
+    )
+    const early = await vi.waitFor(async () => {
+      const answer = await widgetFrame.evaluate(() => (window as unknown as { __widget: { answers: Record<string, unknown> } }).__widget.answers["raw-early"])
+      assert.isDefined(answer)
+      return answer as { error?: { code?: string } }
+    })
+    assert.equal(early.error?.code, "WrongPhase")
+    assert.isFalse((await hostEval((h) => h.calls())).some((c) => c.args.content?.body === "early"))
+    // Approved again: the new document is served.
+    await hostEval((h) => h.release())
+    await vi.waitFor(async () => assert.isTrue((await widgetLog()).some((entry) => entry.sent !== undefined)), { timeout: 10_000 })
+    assert.equal((await hostEval((h) => h.info())).phase, "ready")
+    assert.lengthOf((await hostEval((h) => h.calls())).filter((c) => c.args.content?.body === "hello from the widget"), 2)
   })
 })

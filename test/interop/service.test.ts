@@ -83,8 +83,10 @@ const connectWidget = async (url: string, capabilities: string[]) => {
     for (const waiter of waiters.splice(0)) waiter()
   })
   await new Promise((resolve, reject) => (socket.once("open", resolve), socket.once("error", reject)))
-  const widgetId = /\/widget\//.test(wsUri) ? "demo" : "demo"
+  const widgetId = "demo"
+  // As matrix-widget-api's WidgetApi does: versions first, then content_loaded, which starts negotiation (MSC3009).
   socket.send(JSON.stringify({ api: "fromWidget", widgetId, requestId: "hello", action: "supported_api_versions", data: {} }))
+  socket.send(JSON.stringify({ api: "fromWidget", widgetId, requestId: "loaded", action: "content_loaded", data: {} }))
   const waitFor = async (predicate: (m: Record<string, unknown>) => boolean, ms = 15_000) => {
     const deadline = Date.now() + ms
     for (;;) {

@@ -4,6 +4,7 @@
  * - nothing reaches the widget (send_event, update_state, update_turn_servers) before ready;
  * - the approved set only grows;
  * - the machine's state always equals the reducer's phase;
+ * - a new document (a reload) starts from nothing: no grant, prompt or call of the old one;
  * - every fromWidget request is answered, at once or when its call completes.
  */
 import { type Command, defaultLimits, type Input, type SessionConfig } from "@widgethost/core"
@@ -78,7 +79,11 @@ const serializeState = (snapshot: Snapshot): string => {
     s.pendingCalls.size,
     s.contentLoaded,
     s.widgetVersions !== undefined,
-    s.capabilityRequestsInWindow
+    s.capabilityRequestsInWindow,
+    // Documents: whether one was seen, and whether loads run ahead of or behind it (clamped, so
+    // that repeated reloads do not make the state space infinite).
+    s.document > 0,
+    Math.max(-1, Math.min(1, s.frameLoads - s.document))
   ])
 }
 
@@ -88,6 +93,7 @@ const replay = (waitForIframeLoad: boolean, steps: ReadonlyArray<SessionEvent>) 
   actor.on("command", ({ command }) => commands.push(command))
   actor.start()
   let approved: ReadonlyArray<string> = []
+  let document = 0
   let everReady = false
   for (const step of steps) {
     if (actor.getSnapshot().status !== "active") break
@@ -97,10 +103,21 @@ const replay = (waitForIframeLoad: boolean, steps: ReadonlyArray<SessionEvent>) 
     const { session } = snapshot.context
     // The machine's state is the reducer's phase.
     expect(snapshot.value).toBe(session.phase)
-    // Approved capabilities only grow.
+    if (session.document > document && document > 0) {
+      // A new document starts from nothing: no grant, no prompt, nothing in flight for the old one.
+      expect(session.approved).toEqual([])
+      expect(session.approval).toBeUndefined()
+      expect(session.pendingCalls.size).toBe(0)
+      expect(session.inFlight.size).toBe(0)
+      expect(commands.slice(before).some((c) => c._tag === "Report" && c.report._tag === "DocumentReplaced")).toBe(true)
+      approved = []
+      everReady = false
+    }
+    document = session.document
+    // Within a document, approved capabilities only grow.
     for (const capability of approved) expect(session.approved).toContain(capability)
     approved = session.approved
-    // Nothing is pushed to a widget before it was ever ready.
+    // Nothing is pushed to a document before it was ready.
     const sent = commands.slice(before).filter((c): c is Extract<Command, { _tag: "SendToWidget" }> => c._tag === "SendToWidget").map((c) => c.message)
     if (!everReady) {
       expect(sent.filter((m) => m.api === "toWidget" && ["send_event", "update_state", "update_turn_servers", "send_to_device"].includes(m.action))).toEqual([])
@@ -132,6 +149,15 @@ describe.each([true, false])("session machine model (waitForIframeLoad: %s)", (w
     const phases = new Set(paths.map((p) => String(p.state.value)))
     expect([...phases].sort()).toEqual(["closed", "loading", "negotiating", "ready", "renegotiating"])
     expect(paths.length).toBeGreaterThan(50)
+  })
+
+  it("reaches new documents from ready and mid-negotiation", () => {
+    const replacedFrom = new Set(
+      paths.filter((p) => p.state.context.session.counters.documents > 0).map((p) => String(p.steps.at(-2)?.state.value ?? ""))
+    )
+    expect(replacedFrom.size).toBeGreaterThan(0)
+    const reached = paths.filter((p) => p.state.context.session.counters.documents > 0).map((p) => String(p.state.value))
+    expect(new Set(reached)).toContain("ready")
   })
 
   // Every transition: each reachable state's path, extended by each event possible there.

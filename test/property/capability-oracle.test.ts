@@ -29,8 +29,6 @@ const afterPrefix = (cap: string, dir: Dir, kind: "event" | "state_event" | "to_
   return null
 }
 
-/** A whole type in which `\#` and `\\` are the only escapes and `#` may appear bare. */
-const WHOLE = /^(?:[^\\]|\\[\\#])*$/
 /** An escaped head up to the first unescaped `#`, then (optionally) the literal rest. */
 const HEAD_REST = /^((?:[^\\#]|\\[\\#])*)(?:#([\s\S]*))?$/
 const unescape = (s: string) => s.replace(/\\([\\#])/g, "$1")
@@ -44,13 +42,14 @@ const oracleState = (text: string): readonly [string, string | null] | null => {
   return [type, m[2] ?? null]
 }
 
-/** Message capability text → [type, msgtype or null for any], or null when invalid. */
+/**
+ * Message capability text → [type, msgtype or null for any], or null when invalid. MSC2762:
+ * "`m.room.message` is the only non-state event which also makes use of this `#` system" and
+ * "Other non-state event types with `#` in them do not get parsed in any special way".
+ */
 const oracleMessage = (text: string): readonly [string, string | null] | null => {
-  const m = HEAD_REST.exec(text)
-  if (m !== null && m[2] !== undefined && unescape(m[1]!) === "m.room.message") return ["m.room.message", m[2]]
-  if (!WHOLE.test(text)) return null
-  const type = unescape(text)
-  return type === "" ? null : [type, null]
+  if (text.startsWith("m.room.message#")) return ["m.room.message", text.slice("m.room.message#".length)]
+  return text === "" ? null : [text, null]
 }
 
 const contentMsgtype = (content: unknown): string | null => {
@@ -103,7 +102,8 @@ const oracleMayRead = (
 const oracleToDevice = (approved: ReadonlyArray<string>, dir: Dir, type: string): boolean =>
   approved.some((cap) => {
     const text = afterPrefix(cap, dir, "to_device")
-    return text !== null && text !== "" && WHOLE.test(text) && unescape(text) === type
+    // MSC3819 defines no separator and no escapes: the text is the type.
+    return text !== null && text !== "" && text === type
   })
 
 const oracleUseRoom = (approved: ReadonlyArray<string>, room: string, home: string | undefined): boolean => {
@@ -121,7 +121,9 @@ const oracleUseRoom = (approved: ReadonlyArray<string>, room: string, home: stri
 // --- generators -------------------------------------------------------------------------------
 
 const ROOMS = ["!a:x", "!b:x", "!c:x", "!d:y"]
-const TYPES = ["m.room.message", "m.room.name", "m.room.member", "m.reaction", "org.example.#test", "a\\b", "#", "m.room.message#m.text", "x"]
+// Types with `#` and `\` in them, escaped or not: the issue's `org.example.\#hash` and
+// `m.room.message\#m.text` among them (literal message types, not escapes).
+const TYPES = ["m.room.message", "m.room.name", "m.room.member", "m.reaction", "org.example.#test", "a\\b", "#", "m.room.message#m.text", "x", "org.example.\\#hash", "org.example.#hash", "m.room.message\\#m.text"]
 const KEYS = ["", "m.text", "m.emote", "#m.text", "@a:x", "\\", "hello", "a#b"]
 
 const escapeType = (t: string) => t.replace(/\\/g, "\\\\").replace(/#/g, "\\#")

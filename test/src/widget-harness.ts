@@ -32,7 +32,6 @@ export interface HarnessOptions {
   readonly homeserver?: InMemoryHomeserver
   readonly engine?: Engine
   readonly clock?: SimulatedClock
-  readonly startOnFirstContact?: boolean
   /** Default: WIDGETHOST_RUNTIME from the environment (the conformance tables run under both). */
   readonly runtime?: "direct" | "xstate"
 }
@@ -80,8 +79,7 @@ export class Harness {
     this.widgetId = widget.id
     this.session = this.engine.openSession({
       widget,
-      send: (message) => this.received.push(structuredClone(message)),
-      ...(options.startOnFirstContact === undefined ? {} : { startOnFirstContact: options.startOnFirstContact })
+      send: (message) => this.received.push(structuredClone(message))
     })
     this.session.onClose((reason) => (this.closedWith = reason))
   }

@@ -28,3 +28,7 @@ export type Report =
   | { readonly _tag: "WidgetError"; readonly action: string; readonly message: string }
   | { readonly _tag: "ApprovalTimedOut"; readonly requested: ReadonlyArray<string> }
   | { readonly _tag: "CallFailed"; readonly request: string; readonly message: string }
+  /** The frame holds a new document: the old one's grants are gone and negotiation starts afresh. */
+  | { readonly _tag: "DocumentReplaced"; readonly document: number }
+  /** A frame reused the id of a request still in flight: not served; the original answers. */
+  | { readonly _tag: "DuplicateRequest"; readonly action: string; readonly requestId: string }

@@ -8,7 +8,8 @@ import { ProtocolError } from "../protocol-error.ts"
 import { SUPPORTED_API_VERSIONS } from "../versions.ts"
 import { deliverRoomEvent, onAnswer, onReadPart, onReadRooms, readEvents, sendEvent } from "./events.ts"
 import type { CallResult, Input } from "./input.ts"
-import { capabilitiesOf, onApprovalDecided, onApprovalTimeout, requestCapabilities, startNegotiation, weigh } from "./negotiation.ts"
+import { onContentLoaded, onFrameLoaded } from "./document.ts"
+import { capabilitiesOf, onApprovalDecided, onApprovalTimeout, requestCapabilities, weigh } from "./negotiation.ts"
 import { loadGrantedState, onStatePart, onStateRooms, startStateLoad } from "./state-sync.ts"
 import { isServing, sweepsToTimeout, type PendingToWidget, type RawRequest, type SessionState } from "./state.ts"
 import { type Step, Stepper } from "./step.ts"
@@ -49,7 +50,7 @@ const apply = (s: Stepper, input: Input): void => {
       onWidgetMessage(s, input.raw)
       break
     case "FrameLoaded":
-      if (state.phase === "loading" && state.config.waitForIframeLoad) startNegotiation(s)
+      onFrameLoaded(s)
       break
     case "ApprovalDecided":
       onApprovalDecided(s, input.ticket, input.approved)
@@ -101,15 +102,18 @@ const onWidgetMessage = (s: Stepper, raw: unknown): void => {
   }
   const { request, raw: message } = decoded
   s.count("received")
-  const firstContact = !s.state.contacted
-  s.set({ contacted: true })
+  if (!s.state.contacted) s.set({ contacted: true })
+  if (s.state.inFlight.has(request.requestId)) {
+    // Answering the copy would clear the original's entry, and an error for the id could reach the
+    // widget before the original's answer: the widget gets one answer for the id, the original's.
+    s.count("duplicates")
+    s.report({ _tag: "DuplicateRequest", action: request.action, requestId: request.requestId })
+    return
+  }
   if (request.widgetId !== s.state.config.widgetId) {
     return s.fail(message, ProtocolError.NotAllowed({ what: `speaking for widget ${request.widgetId} on a session of another widget` }))
   }
-  if (s.state.inFlight.has(request.requestId)) return s.fail(message, ProtocolError.DuplicateRequest({ requestId: request.requestId }))
   onRequest(s, message, request.action, request.data)
-  // Transports where the widget makes first contact start negotiating on its first word.
-  if (firstContact && s.state.phase === "loading" && !s.state.config.waitForIframeLoad && s.state.config.startOnFirstContact === true) startNegotiation(s)
 }
 
 const needsCall = new Set(["send_event", "read_events", "org.matrix.msc2876.read_events", "send_to_device"])
@@ -119,11 +123,7 @@ const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<R
     case "supported_api_versions":
       return s.reply(raw, { supported_versions: SUPPORTED_API_VERSIONS })
     case "content_loaded":
-      if (s.state.contentLoaded) return s.fail(raw, ProtocolError.Malformed({ issue: "content_loaded may be sent only once" }))
-      s.set({ contentLoaded: true })
-      s.reply(raw, {})
-      if (s.state.phase === "loading" && !s.state.config.waitForIframeLoad) startNegotiation(s)
-      return
+      return onContentLoaded(s, () => s.reply(raw, {}))
   }
   const handler = handlers[action]
   if (handler === undefined) return s.fail(raw, ProtocolError.UnknownAction({ action }))

@@ -1,6 +1,6 @@
 import type { WidgetRequest } from "../envelope.ts"
 import type { RoomEvent } from "../matrix.ts"
-import { compilePermissions, type Permissions } from "../permissions.ts"
+import { emptyPermissions, type Permissions } from "../permissions.ts"
 import type { ApprovalPolicy } from "../policy.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, shared } from "./step.ts"
 import type { Phase } from "../protocol-error.ts"
@@ -42,8 +42,6 @@ export interface SessionConfig {
   /** The room widget's room, or the account widget's initially viewed room. */
   readonly homeRoom?: string
   readonly waitForIframeLoad: boolean
-  /** Transports where the widget makes first contact (websockets): its first message starts negotiation. */
-  readonly startOnFirstContact?: boolean
   readonly origin?: string
   readonly policy: ApprovalPolicy
   readonly limits: Limits
@@ -106,6 +104,10 @@ export interface Counters {
   readonly dropped: number
   readonly unmatched: number
   readonly timedOut: number
+  /** Frames whose request id was already in flight: not served, not answered (the original answers). */
+  readonly duplicates: number
+  /** New documents in the widget's frame (reloads): each renegotiated from nothing. */
+  readonly documents: number
 }
 
 export interface SessionState {
@@ -113,7 +115,11 @@ export interface SessionState {
   readonly phase: Phase
   /** The widget has spoken at least once (versions may be asked from then on). */
   readonly contacted: boolean
+  /** The current document said `content_loaded`. */
   readonly contentLoaded: boolean
+  /** Frame `load` events seen, and documents seen (see `document.ts`). */
+  readonly frameLoads: number
+  readonly document: number
   /** Account widgets follow the viewed room; room widgets keep theirs. */
   readonly homeRoom: string | undefined
   /** What the widget answered to our supported_api_versions; undefined until it did. */
@@ -148,9 +154,8 @@ export interface SessionState {
 
 /** The empty list every fresh state starts with (lists in the state are replaced, never written in place). */
 export const none: ReadonlyArray<never> = Object.freeze([])
-const noCounters: Counters = shared({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0 })
+const noCounters: Counters = shared({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0, duplicates: 0, documents: 0 })
 const noGathers: ReadonlyMap<number, Gather> = shared(new Map())
-const noPermissions = compilePermissions([])
 
 /** A fresh session in `loading`. */
 export const initialState = (config: SessionConfig): SessionState => ({
@@ -158,12 +163,14 @@ export const initialState = (config: SessionConfig): SessionState => ({
   phase: "loading",
   contacted: false,
   contentLoaded: false,
+  frameLoads: 0,
+  document: 0,
   homeRoom: config.homeRoom,
   widgetVersions: undefined,
   requested: none,
   approved: none,
   denied: none,
-  permissions: noPermissions,
+  permissions: emptyPermissions,
   approval: undefined,
   queuedCapabilities: none,
   capabilityRequestsInWindow: 0,

@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest"
+import { describeCapability } from "./capability-description.ts"
+
+/** given a capability string, want the sentence the person approving it reads. */
+const table: ReadonlyArray<readonly [given: string, want: string]> = [
+  ["m.receive.event:m.room.message#m.text", "receive and read “m.room.message” events with msgtype “m.text”"],
+  ["m.send.event:m.room.message", "send “m.room.message” events"],
+  // MSC2762: message types other than m.room.message are not parsed: the prompt shows the literal type
+  ["m.receive.event:m.room.message\\#m.text", "receive and read “m.room.message\\#m.text” events"],
+  ["m.receive.event:org.example.\\#hash", "receive and read “org.example.\\#hash” events"],
+  ["org.matrix.msc2762.send.event:org.example#hash", "send “org.example#hash” events"],
+  // state events do take escapes
+  ["m.send.state_event:org.example.\\#test#hello", "change “org.example.#test” room state with state key “hello”"],
+  ["m.receive.state_event:m.room.member", "receive and read “m.room.member” room state with any state key"],
+  ["m.send.state_event:m.room.name#", "change “m.room.name” room state with state key “”"],
+  ["m.timeline:*", "act in every room you have joined, not only the widget's own"],
+  ["m.timeline:!a:example.org", "act in room “!a:example.org” as well as the widget's own"],
+  ["m.send.to_device:m.call.invite", "send “m.call.invite” messages to devices directly (to-device)"],
+  ["town.robin.msc3846.turn_servers", "get TURN server credentials for calls"],
+  ["m.send.delayed_event", "schedule events to be sent later (delayed events)"],
+  ["org.matrix.msc4157.update_delayed_event", "cancel, restart or send its scheduled events"],
+  ["m.sticker", "“m.sticker”: a capability served by the client, if the client knows it"],
+  ["m.send.state_event:a\\x", "invalid capability (invalid escape \\x in the event type): it grants nothing and is always denied"]
+]
+
+describe("describeCapability", () => {
+  it.each(table)("%s", (given, want) => {
+    expect(describeCapability(given)).toBe(want)
+  })
+})
