@@ -43,7 +43,7 @@ const hostOneWidget = async () => {
   const settle = async (predicate: () => boolean) => {
     for (let i = 0; i < 100 && !predicate(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
   }
-  return { received, say, settle }
+  return { received, say, settle, socket }
 }
 
 describe("websocket widgets negotiate on content_loaded (MSC3009)", () => {
@@ -61,5 +61,23 @@ describe("websocket widgets negotiate on content_loaded (MSC3009)", () => {
       ["fromWidget", "content_loaded", true],
       ["toWidget", "capabilities", false]
     ])
+  })
+
+  it("a frame nested 20,000 levels deep (under the frame limit) gets its error answer, and the connection stays open", async () => {
+    const { received, say, settle, socket } = await hostOneWidget()
+    const deep = `${"{\"a\":".repeat(20_000)}{}${"}".repeat(20_000)}`
+    socket.send(`{"api":"fromWidget","widgetId":"ws-widget","requestId":"deep","action":"send_event","data":{"type":"m.room.message","content":${deep}}}`)
+    await settle(() => received.some((m) => m["requestId"] === "deep"))
+    expect(received.find((m) => m["requestId"] === "deep")).toEqual({
+      api: "fromWidget",
+      widgetId: "ws-widget",
+      requestId: "deep",
+      action: "send_event",
+      response: { error: { message: "Malformed request: the request is nested deeper than 100 levels", code: "Malformed" } }
+    })
+    say("after", "supported_api_versions")
+    await settle(() => received.some((m) => m["requestId"] === "after"))
+    expect(socket.readyState).toBe(WebSocket.OPEN)
+    expect(received.find((m) => m["requestId"] === "after")).toMatchObject({ response: { supported_versions: expect.any(Array) as unknown } })
   })
 })

@@ -92,10 +92,12 @@ const oracle = (approved: ReadonlyArray<string>, home: string) => {
 }
 
 const capability = fc.oneof(
-  fc.tuple(fc.constantFrom("m", "org.matrix.msc2762"), fc.constantFrom("send", "receive"), fc.constantFrom("event", "state_event"), eventType, fc.option(fc.constantFrom(...KEYS, ...MSGTYPES.filter(Boolean) as string[]), { nil: undefined }), fc.boolean()).map(
+  fc.tuple(fc.constantFrom("m", "org.matrix.msc2762"), fc.constantFrom("send", "receive"), fc.constantFrom("event", "state_event"), eventType, fc.option(fc.constantFrom(...KEYS, ...MSGTYPES.filter(Boolean) as string[]), { nil: undefined }), fc.constantFrom(false, false, false, true)).map(
     ([prefix, op, kind, type, sub, escaped]) => `${prefix}.${op}.${kind}:${escaped ? type.replace(/[\\#]/g, "\\$&") : type}${sub === undefined ? "" : `#${sub}`}`
   ),
   fc.constantFrom(...ROOMS, "*").map((room) => `m.timeline:${room}`),
+  // Broad grants, so that deliveries and sends happen often enough to be checked.
+  fc.constantFrom("m.receive.event:m.room.message", "m.send.event:m.room.message", "m.receive.state_event:m.room.topic", "m.receive.event:org.example.\\#hash", "m.send.event:org.example#x"),
   fc.string()
 )
 
