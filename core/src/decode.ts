@@ -87,12 +87,6 @@ export const decodeFromWidget = (input: unknown): Decoded => {
   const requestId = typeof value.requestId === "string" ? value.requestId : value.requestid
   if (typeof requestId !== "string" || requestId.length === 0) return { _tag: "Dropped", reason: "no-request-id" }
 
-  const outOfBounds = exceedsBounds(value)
-  if (outOfBounds !== undefined) {
-    // A response this large is nobody's answer; a request gets its error without the body.
-    if ("response" in value) return { _tag: "Dropped", reason: "bad-response" }
-    return { _tag: "Invalid", raw: envelopeOf(value), issue: outOfBounds }
-  }
   if ("response" in value) {
     // A response to one of our toWidget requests. It can't be answered, only matched or dropped.
     if (value.api !== "toWidget") return { _tag: "Dropped", reason: "response-without-request" }
@@ -102,6 +96,10 @@ export const decodeFromWidget = (input: unknown): Decoded => {
       response: { api: "toWidget", widgetId: value.widgetId, requestId, action: value.action, data: isObject(value.data) ? value.data : {}, response: value.response }
     }
   }
+  // Responses are only read, never echoed or serialised, so only requests are walked: an ack (which
+  // echoes the delivered event) costs no walk.
+  const outOfBounds = exceedsBounds(value)
+  if (outOfBounds !== undefined) return { _tag: "Invalid", raw: envelopeOf(value), issue: outOfBounds }
   if (value.api !== "fromWidget") return { _tag: "Invalid", raw: value, issue: `api must be "fromWidget" for a widget's request, got ${JSON.stringify(value.api) ?? "nothing"}` }
   if (typeof value.widgetId !== "string") return { _tag: "Invalid", raw: value, issue: "widgetId must be a string" }
   if (typeof value.action !== "string" || value.action.length === 0) return { _tag: "Invalid", raw: value, issue: "action must be a non-empty string" }
