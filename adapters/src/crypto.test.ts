@@ -198,6 +198,31 @@ describe("E2ee with two OlmMachines in memory", () => {
     ])
   })
 
+  it("a sync with nothing for the machine is not handed to it (no account load per sync); anything new is", async () => {
+    const bob = await openAccount(BOB, "BOBDEV")
+    await syncCrypto(bob) // first sync: the key counts are news
+    const skippedBefore = bob.syncsSkipped
+    for (let i = 0; i < 5; i++) expect(await syncCrypto(bob)).toEqual([])
+    expect(bob.syncsSkipped - skippedBefore).toBe(5)
+    // A device-list change is news: Alice's new device marks Bob's list changed.
+    const alice = await openAccount(ALICE, "ALICEDEV")
+    await syncCrypto(bob)
+    expect(bob.syncsSkipped - skippedBefore).toBe(5)
+    // So is a to-device message, and it still decrypts after the skipped syncs (claiming Bob's
+    // one-time key also changes his key count).
+    const { messages } = await alice.encryptToDevice("m.call.invite", { [BOB]: { BOBDEV: { call_id: "after-idle" } } })
+    server.deliverToDevice(ALICE, "m.room.encrypted", messages)
+    expect(await syncCrypto(bob)).toEqual([{ type: "m.call.invite", sender: ALICE, content: { call_id: "after-idle" }, encrypted: true }])
+    expect(bob.syncsSkipped - skippedBefore).toBe(5)
+    // A changed key count alone is news too.
+    server.otks.get(`${BOB}|BOBDEV`)?.clear()
+    await syncCrypto(bob)
+    expect(bob.syncsSkipped - skippedBefore).toBe(5)
+    await syncCrypto(bob) // the machine re-uploaded: counts change once more
+    await syncCrypto(bob)
+    expect(bob.syncsSkipped - skippedBefore).toBeGreaterThanOrEqual(6)
+  })
+
   it("olm: a named unknown device is reported, not sent to", async () => {
     const alice = await openAccount(ALICE, "ALICEDEV")
     await openAccount(BOB, "BOBDEV")
