@@ -21,8 +21,19 @@ export interface ConfiguredWidget {
   readonly transports?: ReadonlyArray<string>
 }
 
+/** Settings of the embedded homeserver; only meaningful when `homeserver` is absent. */
+export interface EmbeddedHomeserverConfig {
+  /**
+   * `m.login.dummy` registration for anyone who can reach the port. The homeserver answers every
+   * origin's CORS preflight (the spec requires it), so any web page could then create accounts.
+   * Default false: registering needs the service's registration token (its ready line prints it).
+   */
+  readonly openRegistration: boolean
+}
+
 export interface ServiceConfig {
   readonly homeserver: HomeserverConfig
+  readonly embeddedHomeserver: EmbeddedHomeserverConfig
   readonly dataDir: string
   /** Rooms whose widgets are hosted; empty with the embedded homeserver means "the demo room". */
   readonly rooms: ReadonlyArray<string>
@@ -42,6 +53,7 @@ export class ConfigError extends Error {
 
 const defaults: ServiceConfig = {
   homeserver: { kind: "embedded" },
+  embeddedHomeserver: { openRegistration: false },
   dataDir: ".widgethost",
   rooms: [],
   listen: { host: "127.0.0.1", port: 0 },
@@ -145,7 +157,7 @@ const transportNames: Record<string, TransportName> = {
 export const parseConfig = (input: unknown): ServiceConfig => {
   if (!isObject(input)) throw new ConfigError("configuration: expected a JSON object")
   const root = new Fields(input, "")
-  root.known(["homeserver", "dataDir", "rooms", "listen", "admin", "transports", "policy", "approvalTimeoutMs", "widgets", "client"])
+  root.known(["homeserver", "embeddedHomeserver", "dataDir", "rooms", "listen", "admin", "transports", "policy", "approvalTimeoutMs", "widgets", "client"])
 
   let homeserver: HomeserverConfig = defaults.homeserver
   const hs = root.object("homeserver")
@@ -163,6 +175,11 @@ export const parseConfig = (input: unknown): ServiceConfig => {
       homeserver = { kind: "password", url: base, user, password: hs.required("password"), ...(deviceId === undefined ? {} : { deviceId }) }
     } else throw new ConfigError("homeserver: needs accessToken and deviceId, or user and password")
   }
+
+  const embedded = root.object("embeddedHomeserver")
+  if (embedded !== undefined && hs !== undefined) throw new ConfigError("embeddedHomeserver: only applies without a homeserver section (the embedded homeserver); remove one of them")
+  embedded?.known(["openRegistration"])
+  const embeddedHomeserver: EmbeddedHomeserverConfig = { openRegistration: embedded?.boolean("openRegistration") ?? false }
 
   const listen = root.object("listen")
   listen?.known(["host", "port", "tls"])
@@ -219,6 +236,7 @@ export const parseConfig = (input: unknown): ServiceConfig => {
   const token = admin?.string("token")
   return {
     homeserver,
+    embeddedHomeserver,
     dataDir: root.string("dataDir") ?? defaults.dataDir,
     rooms: root.strings("rooms") ?? defaults.rooms,
     listen: {

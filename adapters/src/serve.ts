@@ -16,6 +16,7 @@ import { startWebsocketTransport, type WebsocketTransport } from "./websocket.ts
 import { WidgetHost } from "./widget-host.ts"
 import { ApprovalQueue } from "./approvals.ts"
 import { engineAdminModel, MessageLog, startAdminServer } from "./admin.ts"
+import { embeddedUserCreator } from "./admin-users.ts"
 
 export interface ReadyLine {
   readonly ready: {
@@ -25,6 +26,8 @@ export interface ReadyLine {
     readonly rooms: ReadonlyArray<string>
     readonly admin_url: string
     readonly admin_token: string
+    /** What `/register` on the embedded homeserver asks for; null with open registration or another homeserver. */
+    readonly registration_token: string | null
     readonly widgets: ReadonlyArray<{ readonly id: string; readonly room_id: string | null; readonly transport: string; readonly url: string }>
   }
 }
@@ -50,6 +53,8 @@ interface ServiceState {
   readonly adminToken: string
   /** The embedded homeserver keeps its port, so its URL (and every client's session) survives restarts. */
   readonly homeserverPort?: number
+  /** The embedded homeserver's registration token, kept so what was handed out stays valid. */
+  readonly registrationToken?: string
 }
 
 const writeJsonAtomically = (file: string, value: unknown) => {
@@ -135,8 +140,15 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     let rooms = config.rooms
     let auth: Parameters<typeof connectHomeserver>[0]["auth"]
     if (config.homeserver.kind === "embedded") {
+      const { openRegistration } = config.embeddedHomeserver
+      if (!openRegistration && state.registrationToken === undefined)
+        writeJsonAtomically(stateFile, (state = { ...state, registrationToken: randomBytes(24).toString("base64url") }))
       try {
-        embedded = await startEmbeddedHomeserver({ dataDir: join(dataDir, "homeserver"), port: state.homeserverPort ?? 0 })
+        embedded = await startEmbeddedHomeserver({
+          dataDir: join(dataDir, "homeserver"),
+          port: state.homeserverPort ?? 0,
+          ...(openRegistration ? { registration: "open" as const } : { registrationToken: state.registrationToken! })
+        })
       } catch (error) {
         throw new StartupError(`cannot start the embedded homeserver on port ${state.homeserverPort ?? 0}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
       }
@@ -204,7 +216,13 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     }
     cleanups.push(() => transport.close())
 
-    const adminModel = engineAdminModel({ engine, widgets: () => registry.widgets?.list() ?? [], approvals, messages })
+    const adminModel = engineAdminModel({
+      engine,
+      widgets: () => registry.widgets?.list() ?? [],
+      approvals,
+      messages,
+      ...(embedded === undefined ? {} : { createUser: embeddedUserCreator(embedded) })
+    })
     const notify = adminModel.notify
     const host: HostTransports = { ...headlessHost, prefer: config.transports.prefer.filter((t) => headlessHost.supported.includes(t)) }
     const widgets = (registry.widgets = new WidgetHost({
@@ -248,6 +266,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
         rooms,
         admin_url: admin.url,
         admin_token: adminToken,
+        registration_token: embedded?.registrationToken ?? null,
         widgets: widgets.list().map((w) => ({ id: w.id, room_id: w.roomId ?? null, transport: w.transport, url: w.url }))
       }
     }

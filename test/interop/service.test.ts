@@ -11,6 +11,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
+import { anyOf } from "../src/matchers.ts"
 
 const root = join(import.meta.dirname, "..", "..")
 const children: ChildProcess[] = []
@@ -33,7 +34,16 @@ const tempDir = () => {
 }
 
 interface Ready {
-  ready: { homeserver: string; user_id: string; device_id: string; rooms: string[]; admin_url: string; admin_token: string; widgets: Array<{ id: string; room_id: string | null; transport: string; url: string }> }
+  ready: {
+    homeserver: string
+    user_id: string
+    device_id: string
+    rooms: string[]
+    admin_url: string
+    admin_token: string
+    registration_token: string | null
+    widgets: Array<{ id: string; room_id: string | null; transport: string; url: string }>
+  }
 }
 
 const start = (args: string[]) => {
@@ -108,13 +118,20 @@ const admin = async (ready: Ready, path: string, init: RequestInit = {}) => {
   return { status: response.status, body: (await response.json()) as unknown }
 }
 
-const matrix = async (base: string, method: string, path: string, body?: unknown, token?: string) => {
-  const response = await fetch(`${base}/_matrix/client/v3${path}`, {
+const matrixCall = async (base: string, method: string, path: string, body?: unknown, token?: string) => {
+  const response = await fetch(`${base}${path.startsWith("/_matrix/") ? "" : "/_matrix/client/v3"}${path}`, {
     method,
     headers: { "content-type": "application/json", ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) })
   })
-  return (await response.json()) as Record<string, unknown>
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+}
+const matrix = async (base: string, method: string, path: string, body?: unknown, token?: string) => (await matrixCall(base, method, path, body, token)).body
+
+const writeConfig = (config: unknown) => {
+  const file = join(tempDir(), "widgethost.json")
+  writeFileSync(file, JSON.stringify(config))
+  return file
 }
 
 describe("widgethost serve", () => {
@@ -140,8 +157,13 @@ describe("widgethost serve", () => {
     const notify = await w.waitFor((m) => m.action === "notify_capabilities")
     expect(notify.data).toEqual({ requested: ["m.receive.event:m.room.message"], approved: ["m.receive.event:m.room.message"] })
 
-    // Another account, registered over plain client-server HTTP, joins and speaks.
-    const bob = await matrix(ready.ready.homeserver, "POST", "/register", { username: "bob", password: "bob-secret-1", auth: { type: "m.login.dummy" } })
+    // Another account, registered over plain client-server HTTP with the ready line's token, joins and speaks.
+    expect(ready.ready.registration_token).toMatch(/^[A-Za-z0-9._~-]{16,64}$/)
+    const bob = await matrix(ready.ready.homeserver, "POST", "/register", {
+      username: "bob",
+      password: "bob-secret-1",
+      auth: { type: "m.login.registration_token", token: ready.ready.registration_token }
+    })
     const token = String(bob.access_token)
     await matrix(ready.ready.homeserver, "POST", `/join/${encodeURIComponent(ready.ready.rooms[0]!)}`, {}, token)
     await matrix(ready.ready.homeserver, "PUT", `/rooms/${encodeURIComponent(ready.ready.rooms[0]!)}/send/m.room.message/t1`, { msgtype: "m.text", body: "hello widget" }, token)
@@ -165,11 +187,69 @@ describe("widgethost serve", () => {
     expect(again.ready.user_id).toBe(ready.ready.user_id)
     expect(again.ready.device_id).toBe(ready.ready.device_id)
     expect(again.ready.rooms).toEqual(ready.ready.rooms)
+    expect(again.ready.registration_token).toBe(ready.ready.registration_token)
     second.child.kill("SIGTERM")
     const secondExit = await second.exited
     if (secondExit !== 0) console.error(second.child.signalCode, second.output().stderr)
     expect(secondExit).toBe(0)
   }, 90_000)
+
+  it("registration needs the ready line's token; the admin API creates users", async () => {
+    const s = start(["serve", "--data-dir", tempDir()])
+    const ready = await s.ready
+    const hs = ready.ready.homeserver
+    const token = ready.ready.registration_token
+    expect(token).toEqual(anyOf(String))
+
+    // What any web page could try: open registration is gone, and the first challenge is bare.
+    const first = await matrixCall(hs, "POST", "/register", { username: "mallory", password: "pw" })
+    expect(first.status).toBe(401)
+    expect(Object.keys(first.body).sort()).toEqual(["flows", "params", "session"])
+    expect(first.body.flows).toEqual([{ stages: ["m.login.registration_token"] }])
+    const dummy = await matrixCall(hs, "POST", "/register", { username: "mallory", password: "pw", auth: { type: "m.login.dummy", session: first.body.session } })
+    expect(dummy.status).toBe(401)
+    const wrong = await matrixCall(hs, "POST", "/register", { username: "mallory", password: "pw", auth: { type: "m.login.registration_token", token: "guess", session: first.body.session } })
+    expect(wrong.status).toBe(401)
+    expect(wrong.body.errcode).toBe("M_FORBIDDEN")
+    expect(wrong.body.flows).toEqual([{ stages: ["m.login.registration_token"] }])
+    const validity = "/_matrix/client/v1/register/m.login.registration_token/validity"
+    expect((await matrixCall(hs, "GET", `${validity}?token=${encodeURIComponent(token!)}`)).body).toEqual({ valid: true })
+    expect((await matrixCall(hs, "GET", `${validity}?token=guess`)).body).toEqual({ valid: false })
+
+    const created = await admin(ready, "/api/users", { method: "POST", body: JSON.stringify({ username: "carol" }) })
+    expect(created.status).toBe(201)
+    const carol = created.body as { user_id: string; access_token: string; device_id: string; password: string }
+    expect(carol).toMatchObject({ user_id: "@carol:localhost", access_token: anyOf(String), device_id: anyOf(String), password: anyOf(String) })
+    expect(await matrix(hs, "GET", "/account/whoami", undefined, carol.access_token)).toMatchObject({ user_id: "@carol:localhost" })
+    const login = await matrixCall(hs, "POST", "/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "carol" }, password: carol.password })
+    expect(login.status).toBe(200)
+    const chosen = await admin(ready, "/api/users", { method: "POST", body: JSON.stringify({ username: "dave", password: "dave-secret-1" }) })
+    expect(chosen.status).toBe(201)
+    expect(chosen.body).not.toHaveProperty("password")
+
+    const taken = await admin(ready, "/api/users", { method: "POST", body: JSON.stringify({ username: "carol" }) })
+    expect(taken).toEqual({ status: 409, body: { error: { code: "Conflict", message: anyOf(String), errcode: "M_USER_IN_USE" } } })
+    const invalid = await admin(ready, "/api/users", { method: "POST", body: JSON.stringify({ username: "Not Valid!" }) })
+    expect(invalid.status).toBe(400)
+    expect(invalid.body).toMatchObject({ error: { code: "BadRequest", errcode: "M_INVALID_USERNAME" } })
+    expect((await admin(ready, "/api/users", { method: "POST", body: JSON.stringify({ name: "x" }) })).status).toBe(400)
+    const anonymous = await fetch(`${new URL(ready.ready.admin_url).origin}/api/users`, { method: "POST", body: JSON.stringify({ username: "eve" }) })
+    expect(anonymous.status).toBe(401)
+    expect((await matrixCall(hs, "GET", "/register/available?username=eve")).status).toBe(200)
+  }, 60_000)
+
+  it("embeddedHomeserver.openRegistration opens m.login.dummy registration, and the ready line has no token", async () => {
+    const file = writeConfig({ embeddedHomeserver: { openRegistration: true } })
+    const s = start(["serve", "--config", file, "--data-dir", tempDir()])
+    const ready = await s.ready
+    expect(ready.ready.registration_token).toBeNull()
+    const first = await matrixCall(ready.ready.homeserver, "POST", "/register", { username: "olive", password: "pw" })
+    expect(first.status).toBe(401)
+    expect(first.body.flows).toEqual([{ stages: ["m.login.dummy"] }])
+    const done = await matrixCall(ready.ready.homeserver, "POST", "/register", { username: "olive", password: "pw", auth: { type: "m.login.dummy", session: first.body.session } })
+    expect(done.status).toBe(200)
+    expect(done.body.user_id).toBe("@olive:localhost")
+  }, 60_000)
 
   it("unauthorised admin requests get 401", async () => {
     const s = start(["serve", "--data-dir", tempDir()])
