@@ -21,6 +21,21 @@ export interface ConfiguredWidget {
   readonly transports?: ReadonlyArray<string>
 }
 
+/**
+ * TURN credentials in coturn's REST scheme (`use-auth-secret`): for each request the embedded
+ * homeserver mints `username = "<expiry unix seconds>:<user id>"` and
+ * `password = base64(HMAC-SHA1(sharedSecret, username))`, which coturn checks with the same
+ * secret; nothing per user is stored on either side.
+ */
+export interface TurnConfig {
+  /** `turn:` / `turns:` URIs handed to clients. */
+  readonly uris: ReadonlyArray<string>
+  /** coturn's `static-auth-secret`. */
+  readonly sharedSecret: string
+  /** How long minted credentials last. Default 3600 (Synapse's `turn_user_lifetime`). */
+  readonly ttlSeconds: number
+}
+
 /** Settings of the embedded homeserver; only meaningful when `homeserver` is absent. */
 export interface EmbeddedHomeserverConfig {
   /**
@@ -29,6 +44,8 @@ export interface EmbeddedHomeserverConfig {
    * Default false: registering needs the service's registration token (its ready line prints it).
    */
   readonly openRegistration: boolean
+  /** Absent: `/voip/turnServer` answers `{}` (no TURN server), as Synapse does without `turn_uris`. */
+  readonly turn?: TurnConfig
 }
 
 export interface ServiceConfig {
@@ -178,8 +195,22 @@ export const parseConfig = (input: unknown): ServiceConfig => {
 
   const embedded = root.object("embeddedHomeserver")
   if (embedded !== undefined && hs !== undefined) throw new ConfigError("embeddedHomeserver: only applies without a homeserver section (the embedded homeserver); remove one of them")
-  embedded?.known(["openRegistration"])
-  const embeddedHomeserver: EmbeddedHomeserverConfig = { openRegistration: embedded?.boolean("openRegistration") ?? false }
+  embedded?.known(["openRegistration", "turn"])
+  const turnFields = embedded?.object("turn")
+  turnFields?.known(["uris", "sharedSecret", "ttlSeconds"])
+  let turn: TurnConfig | undefined
+  if (turnFields !== undefined) {
+    const uris = turnFields.strings("uris")
+    if (uris === undefined || uris.length === 0) throw new ConfigError("embeddedHomeserver.turn.uris: required, a non-empty array of turn: or turns: URIs")
+    uris.forEach((uri, index) => {
+      // The client-server spec's pattern for these URIs.
+      if (!/^turns?:/.test(uri)) throw new ConfigError(`embeddedHomeserver.turn.uris[${index}]: expected a turn: or turns: URI, got ${JSON.stringify(uri)}`)
+    })
+    const ttlSeconds = turnFields.positive("ttlSeconds") ?? 3600
+    if (!Number.isInteger(ttlSeconds)) throw new ConfigError(`embeddedHomeserver.turn.ttlSeconds: expected a whole number of seconds, got ${ttlSeconds}`)
+    turn = { uris, sharedSecret: turnFields.required("sharedSecret"), ttlSeconds }
+  }
+  const embeddedHomeserver: EmbeddedHomeserverConfig = { openRegistration: embedded?.boolean("openRegistration") ?? false, ...(turn === undefined ? {} : { turn }) }
 
   const listen = root.object("listen")
   listen?.known(["host", "port", "tls"])

@@ -5,6 +5,7 @@
  * case failing with one clear line and exit code 2.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { createHmac } from "node:crypto"
 import { mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -223,6 +224,8 @@ describe("widgethost serve", () => {
     expect(await matrix(hs, "GET", "/account/whoami", undefined, carol.access_token)).toMatchObject({ user_id: "@carol:localhost" })
     const login = await matrixCall(hs, "POST", "/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "carol" }, password: carol.password })
     expect(login.status).toBe(200)
+    // No TURN configured: the answer Synapse gives without turn_uris.
+    expect(await matrixCall(hs, "GET", "/voip/turnServer", undefined, carol.access_token)).toEqual({ status: 200, body: {} })
     const chosen = await admin(ready, "/api/users", { method: "POST", body: JSON.stringify({ username: "dave", password: "dave-secret-1" }) })
     expect(chosen.status).toBe(201)
     expect(chosen.body).not.toHaveProperty("password")
@@ -249,6 +252,27 @@ describe("widgethost serve", () => {
     const done = await matrixCall(ready.ready.homeserver, "POST", "/register", { username: "olive", password: "pw", auth: { type: "m.login.dummy", session: first.body.session } })
     expect(done.status).toBe(200)
     expect(done.body.user_id).toBe("@olive:localhost")
+  }, 60_000)
+
+  it("embeddedHomeserver.turn: /voip/turnServer hands out coturn REST credentials (HMAC-SHA1 of an expiring username)", async () => {
+    const secret = "coturn-static-auth-secret"
+    const uris = ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349?transport=tcp"]
+    const file = writeConfig({ embeddedHomeserver: { turn: { uris, sharedSecret: secret, ttlSeconds: 600 } } })
+    const s = start(["serve", "--config", file, "--data-dir", tempDir()])
+    const ready = await s.ready
+    const caller = (await admin(ready, "/api/users", { method: "POST", body: JSON.stringify({ username: "caller" }) })).body as { user_id: string; access_token: string }
+    const before = Math.floor(Date.now() / 1000)
+    const res = await matrixCall(ready.ready.homeserver, "GET", "/voip/turnServer", undefined, caller.access_token)
+    const after = Math.ceil(Date.now() / 1000)
+    expect(res.status).toBe(200)
+    const { username, password, ttl } = res.body as { username: string; password: string; ttl: number }
+    expect(res.body.uris).toEqual(uris)
+    expect(ttl).toBe(600)
+    const [expiry, ...rest] = username.split(":")
+    expect(rest.join(":")).toBe(caller.user_id)
+    expect(Number(expiry)).toBeGreaterThanOrEqual(before + 600)
+    expect(Number(expiry)).toBeLessThanOrEqual(after + 600)
+    expect(password).toBe(createHmac("sha1", secret).update(username).digest("base64"))
   }, 60_000)
 
   it("unauthorised admin requests get 401", async () => {

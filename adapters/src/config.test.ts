@@ -1,0 +1,46 @@
+import { assert, describe, it } from "vitest"
+import { ConfigError, parseConfig } from "./config.ts"
+
+/** The message of the ConfigError `input` is refused with. */
+const refusal = (input: unknown): string => {
+  try {
+    parseConfig(input)
+  } catch (error) {
+    assert.instanceOf(error, ConfigError)
+    return error.message
+  }
+  return assert.fail(`accepted ${JSON.stringify(input)}`)
+}
+
+describe("embeddedHomeserver", () => {
+  it("defaults to token registration and no TURN", () => {
+    assert.deepEqual(parseConfig({}).embeddedHomeserver, { openRegistration: false })
+    assert.deepEqual(parseConfig({ embeddedHomeserver: { openRegistration: true } }).embeddedHomeserver, { openRegistration: true })
+  })
+
+  it("takes TURN URIs and a shared secret, with a default lifetime", () => {
+    const turn = { uris: ["turn:t.example:3478?transport=udp", "turns:t.example:5349"], sharedSecret: "s3cret" }
+    assert.deepEqual(parseConfig({ embeddedHomeserver: { turn } }).embeddedHomeserver.turn, { ...turn, ttlSeconds: 3600 })
+    assert.equal(parseConfig({ embeddedHomeserver: { turn: { ...turn, ttlSeconds: 60 } } }).embeddedHomeserver.turn?.ttlSeconds, 60)
+  })
+
+  it.each([
+    [{ turn: { sharedSecret: "s" } }, /^embeddedHomeserver\.turn\.uris: required/],
+    [{ turn: { uris: [], sharedSecret: "s" } }, /^embeddedHomeserver\.turn\.uris: required/],
+    [{ turn: { uris: ["stun:t.example"], sharedSecret: "s" } }, /^embeddedHomeserver\.turn\.uris\[0\]: expected a turn: or turns: URI/],
+    [{ turn: { uris: ["turn:t"] } }, /^embeddedHomeserver\.turn\.sharedSecret: required/],
+    [{ turn: { uris: ["turn:t"], sharedSecret: "s", ttlSeconds: 1.5 } }, /^embeddedHomeserver\.turn\.ttlSeconds: expected a whole number/],
+    [{ turn: { uris: ["turn:t"], sharedSecret: "s", ttlSeconds: 0 } }, /^embeddedHomeserver\.turn\.ttlSeconds: expected a positive number/],
+    [{ turn: { uris: ["turn:t"], sharedSecret: "s", secret: "x" } }, /^embeddedHomeserver\.turn\.secret: unknown field/],
+    [{ openRegistration: "yes" }, /^embeddedHomeserver\.openRegistration: expected true or false/]
+  ])("refuses %j", (embeddedHomeserver, message) => {
+    assert.match(refusal({ embeddedHomeserver }), message)
+  })
+
+  it("is refused next to a homeserver of one's own", () => {
+    assert.match(
+      refusal({ homeserver: { url: "https://hs.example", accessToken: "t", deviceId: "D" }, embeddedHomeserver: { openRegistration: true } }),
+      /^embeddedHomeserver: only applies without a homeserver section/
+    )
+  })
+})
