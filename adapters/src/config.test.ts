@@ -44,3 +44,10 @@ describe("embeddedHomeserver", () => {
     )
   })
 })
+
+describe("admin", () => {
+  it("refuses a token shorter than 16 characters, naming admin.token", () => {
+    assert.match(refusal({ admin: { token: "short" } }), /^admin\.token: expected at least 16 characters, got 5$/)
+    assert.equal(parseConfig({ admin: { token: "sixteen-chars-ok" } }).admin.token, "sixteen-chars-ok")
+  })
+})

@@ -265,6 +265,8 @@ export const parseConfig = (input: unknown): ServiceConfig => {
   }
 
   const token = admin?.string("token")
+  // The admin API refuses shorter tokens; saying so here names the field and stops before anything starts.
+  if (token !== undefined && token.length < 16) throw new ConfigError(`admin.token: expected at least 16 characters, got ${token.length}`)
   return {
     homeserver,
     embeddedHomeserver,

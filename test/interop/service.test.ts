@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHmac } from "node:crypto"
-import { mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -291,6 +291,12 @@ describe("bad input: one clear line, exit code 2, nothing half-started", () => {
     expect(code).toBe(2)
     expect(stdout).toBe("")
     expect(stderr.trim().split("\n")[0]).toMatch(pattern)
+    return { stderr }
+  }
+  /** As `failsWith`, and the line is all there is on stderr: no stack trace, no log chatter. */
+  const failsWithOneLine = async (args: string[], pattern: RegExp) => {
+    const { stderr } = await failsWith(args, pattern)
+    expect(stderr.trimEnd().split("\n"), stderr).toHaveLength(1)
   }
 
   it("an unknown flag", () => failsWith(["serve", "--frobnicate"], /unknown option --frobnicate/))
@@ -332,6 +338,12 @@ describe("bad input: one clear line, exit code 2, nothing half-started", () => {
       blocker.close()
     }
   }, 60_000)
+  it("an admin token under 16 characters names admin.token, before anything starts", async () => {
+    const dataDir = join(tempDir(), "never-created")
+    const file = writeConfig({ dataDir, admin: { token: "too-short" } })
+    await failsWithOneLine(["serve", "--config", file], /^widgethost: admin\.token: expected at least 16 characters, got 9$/)
+    expect(existsSync(dataDir), "no data directory, no homeserver: nothing started").toBe(false)
+  })
   it("an unwritable data directory", () => {
     const parent = tempDir()
     const locked = join(parent, "locked")
