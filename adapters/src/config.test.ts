@@ -51,3 +51,25 @@ describe("admin", () => {
     assert.equal(parseConfig({ admin: { token: "sixteen-chars-ok" } }).admin.token, "sixteen-chars-ok")
   })
 })
+
+describe("widgets", () => {
+  const widget = (fields: Record<string, unknown>) => ({ widgets: [{ id: "clock", type: "m.custom", url: "https://clock.example/", ...fields }] })
+
+  it.each([
+    [{ transports: ["m.websockets"] }],
+    [{ transports: ["m.postmessage", "m.websockets"] }],
+    [{ transports: ["org.matrix.msc3009.websockets"] }],
+    [{ "org.matrix.msc3009.transports": ["org.matrix.msc3009.websockets"] }],
+    [{ "org.matrix.msc3009.transports": ["m.websockets"] }]
+  ])("hosts a widget offering websockets: %j", (fields) => {
+    const [parsed] = parseConfig(widget(fields)).widgets
+    assert.deepInclude(parsed, { id: "clock", ...fields })
+  })
+
+  it.each([[{}], [{ transports: ["m.postmessage"] }], [{ transports: ["m.websocket"] }], [{ "org.matrix.msc3009.transports": ["org.matrix.msc3009.postmessage"] }]])(
+    "refuses a widget without websockets, naming it: %j",
+    (fields) => {
+      assert.match(refusal(widget(fields)), /^widgets: "clock" does not offer websockets, the only transport this headless service serves/)
+    }
+  )
+})

@@ -3,7 +3,7 @@
  * with its path. Absent file: the embedded homeserver in `./.widgethost`.
  */
 import { readFileSync } from "node:fs"
-import type { ApprovalPolicy, PolicyRule, TransportName } from "../../core/src/index.ts"
+import { type ApprovalPolicy, type PolicyRule, type TransportName, transportsOf } from "../../core/src/index.ts"
 
 export type HomeserverConfig =
   | { readonly kind: "embedded" }
@@ -19,6 +19,8 @@ export interface ConfiguredWidget {
   readonly data?: Readonly<Record<string, unknown>>
   readonly waitForIframeLoad?: boolean
   readonly transports?: ReadonlyArray<string>
+  /** MSC3009's unstable spelling of `transports`, read when `transports` is absent. */
+  readonly "org.matrix.msc3009.transports"?: ReadonlyArray<string>
 }
 
 /**
@@ -240,22 +242,35 @@ export const parseConfig = (input: unknown): ServiceConfig => {
   client?.known(["id", "theme", "language"])
 
   const widgets = (root.array("widgets") ?? []).map((widget): ConfiguredWidget => {
-    widget.known(["id", "roomId", "type", "url", "name", "data", "waitForIframeLoad", "transports"])
+    widget.known(["id", "roomId", "type", "url", "name", "data", "waitForIframeLoad", "transports", "org.matrix.msc3009.transports"])
     const data = widget.raw("data")
     if (data !== undefined && !isObject(data)) throw new ConfigError(`widgets: data of ${String(widget.raw("id"))}: expected an object`)
     const roomId = widget.string("roomId")
     const name = widget.string("name")
     const waitForIframeLoad = widget.boolean("waitForIframeLoad")
     const list = widget.strings("transports")
+    const unstableList = widget.strings("org.matrix.msc3009.transports")
+    const id = widget.required("id")
+    // The service is headless: it has no frame to post into, so websockets are the only transport
+    // it can host a widget over. A declared widget without them is refused rather than listed
+    // with transport "none" (the old behaviour: it looked hosted and never could be), and not
+    // hosted over websockets anyway: a postMessage widget does not read `$matrix_websocket_uri`,
+    // so it would never connect. The operator wrote this entry, so the operator can fix it now.
+    // Room-state widgets are not ours to refuse; those stay listed as "none" with a warning.
+    if (!transportsOf({ transports: list, "org.matrix.msc3009.transports": unstableList }).includes("m.websockets"))
+      throw new ConfigError(
+        `widgets: ${JSON.stringify(id)} does not offer websockets, the only transport this headless service serves; declare "transports": ["m.websockets"] (or "org.matrix.msc3009.websockets") if the widget speaks MSC3009 websockets`
+      )
     return {
-      id: widget.required("id"),
+      id,
       type: widget.required("type"),
       url: widget.required("url"),
       ...(roomId === undefined ? {} : { roomId }),
       ...(name === undefined ? {} : { name }),
       ...(data === undefined ? {} : { data }),
       ...(waitForIframeLoad === undefined ? {} : { waitForIframeLoad }),
-      ...(list === undefined ? {} : { transports: list })
+      ...(list === undefined ? {} : { transports: list }),
+      ...(unstableList === undefined ? {} : { "org.matrix.msc3009.transports": unstableList })
     }
   })
   const ids = new Set<string>()

@@ -344,6 +344,10 @@ describe("bad input: one clear line, exit code 2, nothing half-started", () => {
     await failsWithOneLine(["serve", "--config", file], /^widgethost: admin\.token: expected at least 16 characters, got 9$/)
     expect(existsSync(dataDir), "no data directory, no homeserver: nothing started").toBe(false)
   })
+  it("a declared widget without websockets names the widget", () => {
+    const file = writeConfig({ dataDir: join(tempDir(), "d"), widgets: [{ id: "postmessage-only", type: "m.custom", url: "https://widget.example/" }] })
+    return failsWithOneLine(["serve", "--config", file], /^widgethost: widgets: "postmessage-only" does not offer websockets/)
+  })
   it("an unwritable data directory", () => {
     const parent = tempDir()
     const locked = join(parent, "locked")
