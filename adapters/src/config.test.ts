@@ -73,3 +73,11 @@ describe("widgets", () => {
     }
   )
 })
+
+describe("rooms", () => {
+  it("takes room ids and aliases, and names an entry that is neither", () => {
+    assert.deepEqual(parseConfig({ rooms: ["!abc:hs.example", "#demo:hs.example"] }).rooms, ["!abc:hs.example", "#demo:hs.example"])
+    assert.match(refusal({ rooms: ["!abc:hs.example", "demo"] }), /^rooms\[1\]: expected a room id \(!id:server\) or alias \(#alias:server\), got "demo"$/)
+    assert.match(refusal({ rooms: ["#nohost"] }), /^rooms\[0\]: expected a room id/)
+  })
+})

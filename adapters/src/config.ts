@@ -54,7 +54,10 @@ export interface ServiceConfig {
   readonly homeserver: HomeserverConfig
   readonly embeddedHomeserver: EmbeddedHomeserverConfig
   readonly dataDir: string
-  /** Rooms whose widgets are hosted; empty with the embedded homeserver means "the demo room". */
+  /**
+   * Rooms whose widgets are hosted, by id or alias (resolved and joined at start); empty with the
+   * embedded homeserver means "the demo room".
+   */
   readonly rooms: ReadonlyArray<string>
   readonly listen: { readonly host: string; readonly port: number; readonly tls?: { readonly cert: string; readonly key: string } }
   readonly admin: { readonly host: string; readonly port: number; readonly token?: string }
@@ -214,6 +217,11 @@ export const parseConfig = (input: unknown): ServiceConfig => {
   }
   const embeddedHomeserver: EmbeddedHomeserverConfig = { openRegistration: embedded?.boolean("openRegistration") ?? false, ...(turn === undefined ? {} : { turn }) }
 
+  const rooms = root.strings("rooms") ?? defaults.rooms
+  rooms.forEach((room, index) => {
+    if (!/^[!#][^:]+:.+$/.test(room)) throw new ConfigError(`rooms[${index}]: expected a room id (!id:server) or alias (#alias:server), got ${JSON.stringify(room)}`)
+  })
+
   const listen = root.object("listen")
   listen?.known(["host", "port", "tls"])
   const tls = listen?.object("tls")
@@ -286,7 +294,7 @@ export const parseConfig = (input: unknown): ServiceConfig => {
     homeserver,
     embeddedHomeserver,
     dataDir: root.string("dataDir") ?? defaults.dataDir,
-    rooms: root.strings("rooms") ?? defaults.rooms,
+    rooms,
     listen: {
       host: listen?.string("host") ?? defaults.listen.host,
       port: listen?.port("port") ?? defaults.listen.port,

@@ -15,6 +15,7 @@ import { connectHomeserver, type MatrixHomeserver } from "./matrix-homeserver.ts
 import { startWebsocketTransport, type WebsocketTransport } from "./websocket.ts"
 import { WidgetHost } from "./widget-host.ts"
 import { ApprovalQueue } from "./approvals.ts"
+import { resolveRooms } from "./configured-rooms.ts"
 import { engineAdminModel, MessageLog, startAdminServer } from "./admin.ts"
 import { embeddedUserCreator } from "./admin-users.ts"
 
@@ -188,6 +189,19 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     }
     cleanups.push(() => homeserver.stop())
 
+    // Aliases become ids, rooms the account is not in are joined, each is checked readable.
+    const resolved = await resolveRooms(homeserver.http, rooms).catch((error: unknown) => {
+      throw new StartupError(error instanceof Error ? error.message : String(error))
+    })
+    rooms = resolved.rooms
+    for (const widget of config.widgets) {
+      if (widget.roomId !== undefined && !resolved.joined.has(widget.roomId))
+        log("warn", `widget ${widget.id} names room ${widget.roomId}, which this account has not joined: it is hosted, but sees nothing of that room and cannot act in it`, {
+          widgetId: widget.id,
+          roomId: widget.roomId
+        })
+    }
+
     const approvals = new ApprovalQueue()
     const messages = new MessageLog()
     const engine = createEngine({
@@ -243,7 +257,9 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     }))
 
     homeserver.start()
-    await widgets.start(rooms, config.widgets)
+    await widgets.start(rooms, config.widgets).catch((error: unknown) => {
+      throw new StartupError(`cannot read the widgets of rooms ${rooms.join(", ")}: ${error instanceof Error ? error.message : String(error)}`)
+    })
 
     const adminToken = config.admin.token ?? state.adminToken
     let admin: { url: string; close(): Promise<void> }

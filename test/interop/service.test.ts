@@ -12,7 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
-import { anyOf } from "../src/matchers.ts"
+import { anyOf, stringContaining } from "../src/matchers.ts"
 
 const root = join(import.meta.dirname, "..", "..")
 const children: ChildProcess[] = []
@@ -275,6 +275,47 @@ describe("widgethost serve", () => {
     expect(password).toBe(createHmac("sha1", secret).update(username).digest("base64"))
   }, 60_000)
 
+  it("rooms by alias: resolved through the directory, joined when the account is not in them; a widget in an unjoined room is a warning", async () => {
+    const dataDir = tempDir()
+    const first = start(["serve", "--data-dir", dataDir])
+    const ready = await first.ready
+    const hs = ready.ready.homeserver
+    // Someone else's public room with a widget of its own, known to the service only by its alias.
+    const owner = (await admin(ready, "/api/users", { method: "POST", body: JSON.stringify({ username: "owner" }) })).body as { access_token: string }
+    const created = await matrix(
+      hs,
+      "POST",
+      "/createRoom",
+      {
+        preset: "public_chat",
+        room_alias_name: "side",
+        initial_state: [{ type: "m.widget", state_key: "side-widget", content: { type: "m.custom", url: "https://side.example/#ws=$matrix_websocket_uri", transports: ["m.websockets"] } }]
+      },
+      owner.access_token
+    )
+    const sideRoom = String(created.room_id)
+    first.child.kill("SIGTERM")
+    expect(await first.exited).toBe(0)
+
+    const file = writeConfig({
+      rooms: ["#side:localhost"],
+      widgets: [{ id: "stray", roomId: "!nowhere:localhost", type: "m.custom", url: "https://stray.example/", transports: ["m.websockets"] }]
+    })
+    const second = start(["serve", "--config", file, "--data-dir", dataDir])
+    const again = await second.ready
+    expect(again.ready.rooms).toEqual([sideRoom])
+    expect(again.ready.widgets).toContainEqual({ id: "side-widget", room_id: sideRoom, transport: "m.websockets", url: stringContaining("https://side.example/#ws=ws%3A%2F%2F127.0.0.1") })
+    expect(again.ready.widgets.map((w) => w.id)).toContain("stray")
+    const members = await matrix(hs, "GET", `/rooms/${encodeURIComponent(sideRoom)}/joined_members`, undefined, owner.access_token)
+    expect(Object.keys(members.joined as object)).toContain(again.ready.user_id)
+    // Logs are released after the ready line: wait for the warning.
+    for (let i = 0; i < 100 && !second.output().stderr.includes("stray"); i++) await new Promise((r) => setTimeout(r, 100))
+    const warnings = second.output().stderr.split("\n").filter((line) => line.includes("!nowhere:localhost") && / warn /.test(line))
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatch(/ warn .*widget stray names room !nowhere:localhost, which this account has not joined/)
+    expect(second.child.exitCode).toBeNull()
+  }, 90_000)
+
   it("unauthorised admin requests get 401", async () => {
     const s = start(["serve", "--data-dir", tempDir()])
     const ready = await s.ready
@@ -347,6 +388,18 @@ describe("bad input: one clear line, exit code 2, nothing half-started", () => {
   it("a declared widget without websockets names the widget", () => {
     const file = writeConfig({ dataDir: join(tempDir(), "d"), widgets: [{ id: "postmessage-only", type: "m.custom", url: "https://widget.example/" }] })
     return failsWithOneLine(["serve", "--config", file], /^widgethost: widgets: "postmessage-only" does not offer websockets/)
+  })
+  it("a configured room that does not exist", () => {
+    const file = writeConfig({ dataDir: join(tempDir(), "d"), rooms: ["!missing:localhost"] })
+    return failsWithOneLine(["serve", "--config", file], /^widgethost: room !missing:localhost: cannot join it \(404 M_NOT_FOUND/)
+  }, 60_000)
+  it("a configured alias that does not exist", () => {
+    const file = writeConfig({ dataDir: join(tempDir(), "d"), rooms: ["#nowhere:localhost"] })
+    return failsWithOneLine(["serve", "--config", file], /^widgethost: room #nowhere:localhost: cannot resolve the alias \(404 M_NOT_FOUND/)
+  }, 60_000)
+  it("a configured room that is neither an id nor an alias", () => {
+    const file = writeConfig({ dataDir: join(tempDir(), "d"), rooms: ["demo"] })
+    return failsWithOneLine(["serve", "--config", file], /^widgethost: rooms\[0\]: expected a room id \(!id:server\) or alias \(#alias:server\)/)
   })
   it("an unwritable data directory", () => {
     const parent = tempDir()
