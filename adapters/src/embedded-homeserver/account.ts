@@ -11,9 +11,9 @@ import type { Store } from "./store.ts"
 
 /**
  * Accounts and sessions: registration (with the user-interactive auth dance matrix-js-sdk and
- * others expect; who may register is `registration.ts`'s policy), password login, logout, devices, and OpenID tokens for widgets. An access
- * token names one device; logging out deletes the device, as Synapse does, so its keys and
- * to-device inbox go with it.
+ * others expect; who may register is `registration.ts`'s policy), password login, logout,
+ * devices, and OpenID tokens for widgets. An access token names one device; logging out deletes
+ * the device, as Synapse does, so its keys and to-device inbox go with it.
  */
 export interface Credentials {
   readonly userId: string
