@@ -31,15 +31,16 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-const world = async (options: { maxEventStreams?: number; maxBodyBytes?: number } = {}): Promise<World> => {
+const world = async (options: { maxEventStreams?: number; maxBodyBytes?: number; createUser?: AdminModel["createUser"] } = {}): Promise<World> => {
+  const { createUser, ...serverOptions } = options
   const approvals = new ApprovalQueue()
   const log = new MessageLog()
   const engine = createEngine({ homeserver: makeInMemoryHomeserver({ rooms: [ROOM] }), approver: approvals.approver })
   cleanups.push(() => engine.stop())
   const widgets: AdminWidget[] = [{ id: "w1", roomId: ROOM, name: "Widget one", transport: "m.websockets", url: "https://widget.example/" }]
-  const model = engineAdminModel({ engine, widgets: () => widgets, approvals, messages: log })
+  const model = engineAdminModel({ engine, widgets: () => widgets, approvals, messages: log, ...(createUser === undefined ? {} : { createUser }) })
   const notify = model.notify
-  const server = await startAdminServer({ token: TOKEN, model, coalesceMs: 5, ...options })
+  const server = await startAdminServer({ token: TOKEN, model, coalesceMs: 5, ...serverOptions })
   cleanups.push(() => server.close())
 
   const widget = (id: string, capabilities: ReadonlyArray<string>) => {
@@ -348,6 +349,43 @@ describe("admin API: routes and methods", () => {
     }
     assert.equal((await call(w.server, "GET", "/api/approvals/%E0%A4%A")).status, 400, "malformed percent-encoding")
     assert.equal(w.approvals.size, 1)
+  })
+})
+
+describe("admin API: creating users", () => {
+  it("POST /api/users answers 201 with the account, keeps the homeserver's errcode on a refusal, 400 for a bad body", async () => {
+    const asked: Array<unknown> = []
+    const w = await world({
+      createUser: (request) => {
+        asked.push(request)
+        return Promise.resolve(
+          request.username === "taken"
+            ? { _tag: "Refused", code: "Conflict", errcode: "M_USER_IN_USE", message: "User ID already taken." }
+            : { _tag: "Created", user: { user_id: `@${request.username}:hs`, access_token: "syt_x", device_id: "DEV", password: "generated" } }
+        )
+      }
+    })
+    const created = await call(w.server, "POST", "/api/users", { body: { username: "bob" } })
+    assert.equal(created.status, 201)
+    assert.deepEqual(created.json, { user_id: "@bob:hs", access_token: "syt_x", device_id: "DEV", password: "generated" })
+    const taken = await call(w.server, "POST", "/api/users", { body: { username: "taken", password: "pw" } })
+    assert.equal(taken.status, 409)
+    assert.deepEqual(taken.json, { error: { code: "Conflict", message: "User ID already taken.", errcode: "M_USER_IN_USE" } })
+    for (const body of [[], { username: "" }, { username: 7 }, { username: "x", password: "" }, { username: "x", admin: true }, "{not json"]) {
+      const res = await call(w.server, "POST", "/api/users", { body })
+      assert.equal(res.status, 400, JSON.stringify(body))
+      assert.equal(errorCode(res.json), "BadRequest")
+    }
+    assert.equal((await call(w.server, "POST", "/api/users", { token: null, body: { username: "eve" } })).status, 401)
+    assert.equal((await call(w.server, "GET", "/api/users")).status, 405)
+    assert.deepEqual(asked, [{ username: "bob" }, { username: "taken", password: "pw" }], "only valid, authorised requests reach the homeserver")
+  })
+
+  it("has no /api/users without a homeserver of the service's own", async () => {
+    const w = await world()
+    const res = await call(w.server, "POST", "/api/users", { body: { username: "bob" } })
+    assert.equal(res.status, 404)
+    assert.equal(errorCode(res.json), "NotFound")
   })
 })
 

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { listen } from "./listen.ts"
 import type { Engine, SessionInfo } from "../../machines/src/engine.ts"
 import { type ApprovalQueue, parseDecision } from "./approvals.ts"
+import { type CreateUserOutcome, type NewUserRequest, parseNewUser } from "./admin-users.ts"
 
 /*
  * The admin API and console: what the service shows a person about its widgets, and where that
@@ -20,6 +21,10 @@ import { type ApprovalQueue, parseDecision } from "./approvals.ts"
  *                                   → { id, approved, denied }   400 bad JSON or a capability not asked
  *   GET  /api/events                Server-Sent Events (`?token=` accepted): `ready` once per
  *                                   connection, then `change` { kind, sessionId? }, coalesced
+ *   POST /api/users                 body { username, password? } → 201 { user_id, access_token,
+ *                                   device_id, password? } (password only when generated); 409 a
+ *                                   taken name, 400 an invalid one (with the homeserver's `errcode`
+ *                                   in `error`); the route exists only on the embedded homeserver
  * Ids are path segments: percent-encode them (session ids contain `#`).
  *
  * ## Who may call
@@ -66,6 +71,8 @@ export interface AdminModel {
   /** Recent messages per session (both directions), bounded ring buffer kept by the service. */
   messageLog(sessionId: string): ReadonlyArray<LogEntry>
   onChange(listener: (change: AdminChange) => void): () => void
+  /** Creates a homeserver account; absent when the service has no homeserver of its own. */
+  readonly createUser?: (request: NewUserRequest) => Promise<CreateUserOutcome>
 }
 
 export interface AdminServerOptions {
@@ -195,9 +202,10 @@ export class MessageLog {
 
 // ---- the server --------------------------------------------------------------------------------
 
-type ErrorCode = "Unauthorized" | "NotFound" | "MethodNotAllowed" | "BadRequest" | "PayloadTooLarge" | "Unavailable" | "Internal"
+type ErrorCode = "Unauthorized" | "NotFound" | "MethodNotAllowed" | "Conflict" | "BadRequest" | "PayloadTooLarge" | "Unavailable" | "Internal"
 const statusOf: Record<ErrorCode, number> = {
   BadRequest: 400,
+  Conflict: 409,
   Unauthorized: 401,
   NotFound: 404,
   MethodNotAllowed: 405,
@@ -222,8 +230,8 @@ const sendJson = (res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text)
 }
 
-const sendError = (res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}) =>
-  sendJson(res, statusOf[code], { error: { code, message } }, headers)
+const sendError = (res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}, detail: Record<string, string> = {}) =>
+  sendJson(res, statusOf[code], { error: { code, message, ...detail } }, headers)
 
 /** A route: which methods it has, whether it takes `?token=`, and its handler. */
 interface Route {
@@ -292,6 +300,7 @@ export const engineAdminModel = (parts: {
   readonly widgets: () => ReadonlyArray<AdminWidget>
   readonly approvals: ApprovalQueue
   readonly messages: Pick<MessageLog, "get">
+  readonly createUser?: AdminModel["createUser"]
 }): AdminModel & { readonly notify: (change: AdminChange) => void } => {
   const { engine, widgets, approvals, messages } = parts
   const listeners = new Set<(change: AdminChange) => void>()
@@ -311,7 +320,8 @@ export const engineAdminModel = (parts: {
     },
     notify: (change) => {
       for (const listener of listeners) listener(change)
-    }
+    },
+    ...(parts.createUser === undefined ? {} : { createUser: parts.createUser })
   }
 }
 
@@ -390,6 +400,20 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
     if (rest.length > 0) return undefined
     if (resource === "widgets" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { widgets: model.widgets() }) }
     if (resource === "events" && rawId === undefined) return { methods: ["GET"], queryToken: true, handle: openStream }
+    const { createUser } = model
+    if (resource === "users" && rawId === undefined && createUser !== undefined) {
+      return {
+        methods: ["POST"],
+        queryToken: false,
+        handle: async (req, res) => {
+          const parsed = parseNewUser(await readJson(req, maxBodyBytes))
+          if (!parsed.ok) return sendError(res, "BadRequest", parsed.issue)
+          const outcome = await createUser(parsed.request)
+          if (outcome._tag === "Refused") return sendError(res, outcome.code, outcome.message, {}, { errcode: outcome.errcode })
+          sendJson(res, 201, outcome.user)
+        }
+      }
+    }
     if (resource === "sessions") {
       if (rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { sessions: model.sessions() }) }
       const id = segment(rawId)

@@ -3,7 +3,7 @@
  * with its path. Absent file: the embedded homeserver in `./.widgethost`.
  */
 import { readFileSync } from "node:fs"
-import type { ApprovalPolicy, PolicyRule, TransportName } from "../../core/src/index.ts"
+import { type ApprovalPolicy, type PolicyRule, type TransportName, transportsOf } from "../../core/src/index.ts"
 
 export type HomeserverConfig =
   | { readonly kind: "embedded" }
@@ -19,12 +19,45 @@ export interface ConfiguredWidget {
   readonly data?: Readonly<Record<string, unknown>>
   readonly waitForIframeLoad?: boolean
   readonly transports?: ReadonlyArray<string>
+  /** MSC3009's unstable spelling of `transports`, read when `transports` is absent. */
+  readonly "org.matrix.msc3009.transports"?: ReadonlyArray<string>
+}
+
+/**
+ * TURN credentials in coturn's REST scheme (`use-auth-secret`): for each request the embedded
+ * homeserver mints `username = "<expiry unix seconds>:<user id>"` and
+ * `password = base64(HMAC-SHA1(sharedSecret, username))`, which coturn checks with the same
+ * secret; nothing per user is stored on either side.
+ */
+export interface TurnConfig {
+  /** `turn:` / `turns:` URIs handed to clients. */
+  readonly uris: ReadonlyArray<string>
+  /** coturn's `static-auth-secret`. */
+  readonly sharedSecret: string
+  /** How long minted credentials last. Default 3600 (Synapse's `turn_user_lifetime`). */
+  readonly ttlSeconds: number
+}
+
+/** Settings of the embedded homeserver; only meaningful when `homeserver` is absent. */
+export interface EmbeddedHomeserverConfig {
+  /**
+   * `m.login.dummy` registration for anyone who can reach the port. The homeserver answers every
+   * origin's CORS preflight (the spec requires it), so any web page could then create accounts.
+   * Default false: registering needs the service's registration token (its ready line prints it).
+   */
+  readonly openRegistration: boolean
+  /** Absent: `/voip/turnServer` answers `{}` (no TURN server), as Synapse does without `turn_uris`. */
+  readonly turn?: TurnConfig
 }
 
 export interface ServiceConfig {
   readonly homeserver: HomeserverConfig
+  readonly embeddedHomeserver: EmbeddedHomeserverConfig
   readonly dataDir: string
-  /** Rooms whose widgets are hosted; empty with the embedded homeserver means "the demo room". */
+  /**
+   * Rooms whose widgets are hosted, by id or alias (resolved and joined at start); empty with the
+   * embedded homeserver means "the demo room".
+   */
   readonly rooms: ReadonlyArray<string>
   readonly listen: { readonly host: string; readonly port: number; readonly tls?: { readonly cert: string; readonly key: string } }
   readonly admin: { readonly host: string; readonly port: number; readonly token?: string }
@@ -42,6 +75,7 @@ export class ConfigError extends Error {
 
 const defaults: ServiceConfig = {
   homeserver: { kind: "embedded" },
+  embeddedHomeserver: { openRegistration: false },
   dataDir: ".widgethost",
   rooms: [],
   listen: { host: "127.0.0.1", port: 0 },
@@ -145,7 +179,7 @@ const transportNames: Record<string, TransportName> = {
 export const parseConfig = (input: unknown): ServiceConfig => {
   if (!isObject(input)) throw new ConfigError("configuration: expected a JSON object")
   const root = new Fields(input, "")
-  root.known(["homeserver", "dataDir", "rooms", "listen", "admin", "transports", "policy", "approvalTimeoutMs", "widgets", "client"])
+  root.known(["homeserver", "embeddedHomeserver", "dataDir", "rooms", "listen", "admin", "transports", "policy", "approvalTimeoutMs", "widgets", "client"])
 
   let homeserver: HomeserverConfig = defaults.homeserver
   const hs = root.object("homeserver")
@@ -163,6 +197,30 @@ export const parseConfig = (input: unknown): ServiceConfig => {
       homeserver = { kind: "password", url: base, user, password: hs.required("password"), ...(deviceId === undefined ? {} : { deviceId }) }
     } else throw new ConfigError("homeserver: needs accessToken and deviceId, or user and password")
   }
+
+  const embedded = root.object("embeddedHomeserver")
+  if (embedded !== undefined && hs !== undefined) throw new ConfigError("embeddedHomeserver: only applies without a homeserver section (the embedded homeserver); remove one of them")
+  embedded?.known(["openRegistration", "turn"])
+  const turnFields = embedded?.object("turn")
+  turnFields?.known(["uris", "sharedSecret", "ttlSeconds"])
+  let turn: TurnConfig | undefined
+  if (turnFields !== undefined) {
+    const uris = turnFields.strings("uris")
+    if (uris === undefined || uris.length === 0) throw new ConfigError("embeddedHomeserver.turn.uris: required, a non-empty array of turn: or turns: URIs")
+    uris.forEach((uri, index) => {
+      // The client-server spec's pattern for these URIs.
+      if (!/^turns?:/.test(uri)) throw new ConfigError(`embeddedHomeserver.turn.uris[${index}]: expected a turn: or turns: URI, got ${JSON.stringify(uri)}`)
+    })
+    const ttlSeconds = turnFields.positive("ttlSeconds") ?? 3600
+    if (!Number.isInteger(ttlSeconds)) throw new ConfigError(`embeddedHomeserver.turn.ttlSeconds: expected a whole number of seconds, got ${ttlSeconds}`)
+    turn = { uris, sharedSecret: turnFields.required("sharedSecret"), ttlSeconds }
+  }
+  const embeddedHomeserver: EmbeddedHomeserverConfig = { openRegistration: embedded?.boolean("openRegistration") ?? false, ...(turn === undefined ? {} : { turn }) }
+
+  const rooms = root.strings("rooms") ?? defaults.rooms
+  rooms.forEach((room, index) => {
+    if (!/^[!#][^:]+:.+$/.test(room)) throw new ConfigError(`rooms[${index}]: expected a room id (!id:server) or alias (#alias:server), got ${JSON.stringify(room)}`)
+  })
 
   const listen = root.object("listen")
   listen?.known(["host", "port", "tls"])
@@ -192,22 +250,35 @@ export const parseConfig = (input: unknown): ServiceConfig => {
   client?.known(["id", "theme", "language"])
 
   const widgets = (root.array("widgets") ?? []).map((widget): ConfiguredWidget => {
-    widget.known(["id", "roomId", "type", "url", "name", "data", "waitForIframeLoad", "transports"])
+    widget.known(["id", "roomId", "type", "url", "name", "data", "waitForIframeLoad", "transports", "org.matrix.msc3009.transports"])
     const data = widget.raw("data")
     if (data !== undefined && !isObject(data)) throw new ConfigError(`widgets: data of ${String(widget.raw("id"))}: expected an object`)
     const roomId = widget.string("roomId")
     const name = widget.string("name")
     const waitForIframeLoad = widget.boolean("waitForIframeLoad")
     const list = widget.strings("transports")
+    const unstableList = widget.strings("org.matrix.msc3009.transports")
+    const id = widget.required("id")
+    // The service is headless: it has no frame to post into, so websockets are the only transport
+    // it can host a widget over. A declared widget without them is refused rather than listed
+    // with transport "none" (the old behaviour: it looked hosted and never could be), and not
+    // hosted over websockets anyway: a postMessage widget does not read `$matrix_websocket_uri`,
+    // so it would never connect. The operator wrote this entry, so the operator can fix it now.
+    // Room-state widgets are not ours to refuse; those stay listed as "none" with a warning.
+    if (!transportsOf({ transports: list, "org.matrix.msc3009.transports": unstableList }).includes("m.websockets"))
+      throw new ConfigError(
+        `widgets: ${JSON.stringify(id)} does not offer websockets, the only transport this headless service serves; declare "transports": ["m.websockets"] (or "org.matrix.msc3009.websockets") if the widget speaks MSC3009 websockets`
+      )
     return {
-      id: widget.required("id"),
+      id,
       type: widget.required("type"),
       url: widget.required("url"),
       ...(roomId === undefined ? {} : { roomId }),
       ...(name === undefined ? {} : { name }),
       ...(data === undefined ? {} : { data }),
       ...(waitForIframeLoad === undefined ? {} : { waitForIframeLoad }),
-      ...(list === undefined ? {} : { transports: list })
+      ...(list === undefined ? {} : { transports: list }),
+      ...(unstableList === undefined ? {} : { "org.matrix.msc3009.transports": unstableList })
     }
   })
   const ids = new Set<string>()
@@ -217,10 +288,13 @@ export const parseConfig = (input: unknown): ServiceConfig => {
   }
 
   const token = admin?.string("token")
+  // The admin API refuses shorter tokens; saying so here names the field and stops before anything starts.
+  if (token !== undefined && token.length < 16) throw new ConfigError(`admin.token: expected at least 16 characters, got ${token.length}`)
   return {
     homeserver,
+    embeddedHomeserver,
     dataDir: root.string("dataDir") ?? defaults.dataDir,
-    rooms: root.strings("rooms") ?? defaults.rooms,
+    rooms,
     listen: {
       host: listen?.string("host") ?? defaults.listen.host,
       port: listen?.port("port") ?? defaults.listen.port,

@@ -15,7 +15,9 @@ import { connectHomeserver, type MatrixHomeserver } from "./matrix-homeserver.ts
 import { startWebsocketTransport, type WebsocketTransport } from "./websocket.ts"
 import { WidgetHost } from "./widget-host.ts"
 import { ApprovalQueue } from "./approvals.ts"
+import { resolveRooms } from "./configured-rooms.ts"
 import { engineAdminModel, MessageLog, startAdminServer } from "./admin.ts"
+import { embeddedUserCreator } from "./admin-users.ts"
 
 export interface ReadyLine {
   readonly ready: {
@@ -25,6 +27,8 @@ export interface ReadyLine {
     readonly rooms: ReadonlyArray<string>
     readonly admin_url: string
     readonly admin_token: string
+    /** What `/register` on the embedded homeserver asks for; null with open registration or another homeserver. */
+    readonly registration_token: string | null
     readonly widgets: ReadonlyArray<{ readonly id: string; readonly room_id: string | null; readonly transport: string; readonly url: string }>
   }
 }
@@ -50,6 +54,8 @@ interface ServiceState {
   readonly adminToken: string
   /** The embedded homeserver keeps its port, so its URL (and every client's session) survives restarts. */
   readonly homeserverPort?: number
+  /** The embedded homeserver's registration token, kept so what was handed out stays valid. */
+  readonly registrationToken?: string
 }
 
 const writeJsonAtomically = (file: string, value: unknown) => {
@@ -135,8 +141,16 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     let rooms = config.rooms
     let auth: Parameters<typeof connectHomeserver>[0]["auth"]
     if (config.homeserver.kind === "embedded") {
+      const { openRegistration } = config.embeddedHomeserver
+      if (!openRegistration && state.registrationToken === undefined)
+        writeJsonAtomically(stateFile, (state = { ...state, registrationToken: randomBytes(24).toString("base64url") }))
       try {
-        embedded = await startEmbeddedHomeserver({ dataDir: join(dataDir, "homeserver"), port: state.homeserverPort ?? 0 })
+        embedded = await startEmbeddedHomeserver({
+          dataDir: join(dataDir, "homeserver"),
+          port: state.homeserverPort ?? 0,
+          ...(openRegistration ? { registration: "open" as const } : { registrationToken: state.registrationToken! }),
+          ...(config.embeddedHomeserver.turn === undefined ? {} : { turn: config.embeddedHomeserver.turn })
+        })
       } catch (error) {
         throw new StartupError(`cannot start the embedded homeserver on port ${state.homeserverPort ?? 0}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
       }
@@ -175,6 +189,19 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     }
     cleanups.push(() => homeserver.stop())
 
+    // Aliases become ids, rooms the account is not in are joined, each is checked readable.
+    const resolved = await resolveRooms(homeserver.http, rooms).catch((error: unknown) => {
+      throw new StartupError(error instanceof Error ? error.message : String(error))
+    })
+    rooms = resolved.rooms
+    for (const widget of config.widgets) {
+      if (widget.roomId !== undefined && !resolved.joined.has(widget.roomId))
+        log("warn", `widget ${widget.id} names room ${widget.roomId}, which this account has not joined: it is hosted, but sees nothing of that room and cannot act in it`, {
+          widgetId: widget.id,
+          roomId: widget.roomId
+        })
+    }
+
     const approvals = new ApprovalQueue()
     const messages = new MessageLog()
     const engine = createEngine({
@@ -204,7 +231,13 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     }
     cleanups.push(() => transport.close())
 
-    const adminModel = engineAdminModel({ engine, widgets: () => registry.widgets?.list() ?? [], approvals, messages })
+    const adminModel = engineAdminModel({
+      engine,
+      widgets: () => registry.widgets?.list() ?? [],
+      approvals,
+      messages,
+      ...(embedded === undefined ? {} : { createUser: embeddedUserCreator(embedded) })
+    })
     const notify = adminModel.notify
     const host: HostTransports = { ...headlessHost, prefer: config.transports.prefer.filter((t) => headlessHost.supported.includes(t)) }
     const widgets = (registry.widgets = new WidgetHost({
@@ -224,7 +257,9 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     }))
 
     homeserver.start()
-    await widgets.start(rooms, config.widgets)
+    await widgets.start(rooms, config.widgets).catch((error: unknown) => {
+      throw new StartupError(`cannot read the widgets of rooms ${rooms.join(", ")}: ${error instanceof Error ? error.message : String(error)}`)
+    })
 
     const adminToken = config.admin.token ?? state.adminToken
     let admin: { url: string; close(): Promise<void> }
@@ -248,6 +283,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
         rooms,
         admin_url: admin.url,
         admin_token: adminToken,
+        registration_token: embedded?.registrationToken ?? null,
         widgets: widgets.list().map((w) => ({ id: w.id, room_id: w.roomId ?? null, transport: w.transport, url: w.url }))
       }
     }

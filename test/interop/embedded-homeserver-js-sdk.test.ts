@@ -31,8 +31,11 @@ afterEach(async () => {
   hs = undefined
 })
 
-/** Registers through the UIA dance a client performs: first request → 401 with flows, then m.login.dummy. */
-const register = async (baseUrl: string, username: string, password: string, log: Logger): Promise<void> => {
+/**
+ * Registers through the UIA dance a client performs: first request → a bare 401 with the flows
+ * (no errcode: nothing failed yet), then the registration token stage with the operator's token.
+ */
+const register = async (baseUrl: string, token: string, username: string, password: string, log: Logger): Promise<void> => {
   const anon = sdk.createClient({ baseUrl, logger: log })
   let session: string | undefined
   try {
@@ -41,10 +44,11 @@ const register = async (baseUrl: string, username: string, password: string, log
   } catch (e) {
     assert.instanceOf(e, sdk.MatrixError)
     assert.equal(e.httpStatus, 401)
+    assert.isUndefined((e.data as { errcode?: unknown }).errcode)
     session = (e.data as { session?: string }).session
-    assert.deepEqual((e.data as { flows?: unknown }).flows, [{ stages: ["m.login.dummy"] }])
+    assert.deepEqual((e.data as { flows?: unknown }).flows, [{ stages: [sdk.AuthType.RegistrationToken] }])
   }
-  const done = await anon.registerRequest({ username, password, auth: { type: "m.login.dummy", ...(session !== undefined && { session }) } })
+  const done = await anon.registerRequest({ username, password, auth: { type: sdk.AuthType.RegistrationToken, token, ...(session !== undefined && { session }) } })
   assert.equal(done.user_id, `@${username}:localhost`)
 }
 
@@ -86,8 +90,8 @@ describe("matrix-js-sdk against the embedded homeserver", () => {
     const logs: Array<string> = []
     const log = quietLogger(logs)
     try {
-      await register(hs.baseUrl, "alice", "alice-password", log)
-      await register(hs.baseUrl, "bob", "bob-password", log)
+      await register(hs.baseUrl, hs.registrationToken!, "alice", "alice-password", log)
+      await register(hs.baseUrl, hs.registrationToken!, "bob", "bob-password", log)
       const alice = await login(hs.baseUrl, "alice", "alice-password", log)
       const bob = await login(hs.baseUrl, "bob", "bob-password", log)
       const alicePrepared = prepared(alice)

@@ -36,8 +36,8 @@ afterEach(async () => {
   hs = undefined
 })
 
-/** Registers through user-interactive auth as a client does (401 with flows, then m.login.dummy), then logs in. */
-const registerAndLogin = async (baseUrl: string, username: string, password: string, log: Logger): Promise<sdk.MatrixClient> => {
+/** Registers through user-interactive auth as a client does (401 with flows, then the registration token), then logs in. */
+const registerAndLogin = async (baseUrl: string, token: string, username: string, password: string, log: Logger): Promise<sdk.MatrixClient> => {
   const anon = sdk.createClient({ baseUrl, logger: log })
   let session: string | undefined
   try {
@@ -47,7 +47,7 @@ const registerAndLogin = async (baseUrl: string, username: string, password: str
     if (!(e instanceof sdk.MatrixError) || e.httpStatus !== 401) throw e
     session = (e.data as { session?: string }).session
   }
-  await anon.registerRequest({ username, password, auth: { type: "m.login.dummy", ...(session !== undefined && { session }) } })
+  await anon.registerRequest({ username, password, auth: { type: sdk.AuthType.RegistrationToken, token, ...(session !== undefined && { session }) } })
   const res = await anon.loginRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: username }, password })
   const client = sdk.createClient({ baseUrl, userId: res.user_id, accessToken: res.access_token, deviceId: res.device_id, logger: log })
   cleanups.push(() => client.stopClient())
@@ -111,7 +111,7 @@ describe("matrix-js-sdk and an engine-hosted widget on the embedded homeserver",
       await firstSync
 
       // The client: registers, logs in, syncs, joins the room by alias.
-      const carol = await registerAndLogin(hs.baseUrl, "carol", "carol-password", log)
+      const carol = await registerAndLogin(hs.baseUrl, hs.registrationToken!, "carol", "carol-password", log)
       const carolPrepared = prepared(carol)
       await carol.startClient({ initialSyncLimit: 10 })
       await carolPrepared

@@ -1,6 +1,7 @@
 import { createHmac } from "node:crypto"
 import { afterEach, assert, describe, it } from "vitest"
 import type { EmbeddedHomeserver, EmbeddedHomeserverOptions } from "./index.ts"
+import { MatrixError } from "./errors.ts"
 import { startEmbeddedHomeserver } from "./index.ts"
 import type { MatrixErrorBody } from "./testing.ts"
 import { Client, newUser, V3 } from "./testing.ts"
@@ -12,32 +13,84 @@ afterEach(async () => {
 })
 const start = async (options: EmbeddedHomeserverOptions = {}) => (hs = await startEmbeddedHomeserver(options))
 
-describe("registration", () => {
-  it("answers a first request without auth with the m.login.dummy flow, then registers", async () => {
-    const s = await start()
-    const anon = new Client(s.baseUrl)
-    const challenge = await anon.post<{ flows: Array<{ stages: Array<string> }>; session: string }>(`${V3}/register`, {
-      username: "alice",
-      password: "pw"
-    })
-    assert.equal(challenge.status, 401)
-    assert.deepEqual(challenge.body.flows, [{ stages: ["m.login.dummy"] }])
-    assert.isString(challenge.body.session)
+type Challenge = { flows: Array<{ stages: Array<string> }>; params: object; session: string; errcode?: string; error?: string }
+type Registered = { user_id: string; access_token: string; device_id: string }
+const VALIDITY = "/_matrix/client/v1/register/m.login.registration_token/validity"
 
-    const done = await anon.post<{ user_id: string; access_token: string; device_id: string }>(`${V3}/register`, {
+describe("registration", () => {
+  it("by default needs a registration token: a bare first challenge, M_FORBIDDEN for a wrong token, then registers", async () => {
+    const s = await start()
+    assert.isString(s.registrationToken)
+    const anon = new Client(s.baseUrl)
+    const challenge = await anon.post<Challenge>(`${V3}/register`, { username: "alice", password: "pw" })
+    assert.equal(challenge.status, 401)
+    // Only flows, params and session: an errcode here would mean a stage was tried and failed.
+    assert.deepEqual(Object.keys(challenge.body).sort(), ["flows", "params", "session"])
+    assert.deepEqual(challenge.body.flows, [{ stages: ["m.login.registration_token"] }])
+    assert.deepEqual(challenge.body.params, {})
+    assert.isString(challenge.body.session)
+    const { session } = challenge.body
+
+    const wrong = await anon.post<Challenge>(`${V3}/register`, { username: "alice", password: "pw", auth: { type: "m.login.registration_token", token: "not-it", session } })
+    assert.equal(wrong.status, 401)
+    assert.equal(wrong.body.errcode, "M_FORBIDDEN")
+    assert.deepEqual(wrong.body.flows, [{ stages: ["m.login.registration_token"] }])
+    assert.equal(wrong.body.session, session)
+    const dummy = await anon.post<Challenge>(`${V3}/register`, { username: "alice", password: "pw", auth: { type: "m.login.dummy", session } })
+    assert.equal(dummy.status, 401)
+    assert.isString(dummy.body.errcode)
+    assert.deepEqual(dummy.body.flows, [{ stages: ["m.login.registration_token"] }])
+    assert.equal((await anon.get(`${V3}/register/available?username=alice`)).status, 200, "nothing was created by the refused attempts")
+
+    const done = await anon.post<Registered>(`${V3}/register`, {
       username: "alice",
       password: "pw",
       initial_device_display_name: "laptop",
-      auth: { type: "m.login.dummy", session: challenge.body.session }
+      auth: { type: "m.login.registration_token", token: s.registrationToken, session }
     })
     assert.equal(done.status, 200)
     assert.equal(done.body.user_id, "@alice:localhost")
     assert.isString(done.body.access_token)
     assert.isString(done.body.device_id)
-
     const me = new Client(s.baseUrl, { userId: done.body.user_id, accessToken: done.body.access_token, deviceId: done.body.device_id })
     const whoami = await me.get(`${V3}/account/whoami`)
     assert.deepEqual(whoami.body, { user_id: "@alice:localhost", device_id: done.body.device_id, is_guest: false })
+  })
+
+  it("uses the configured token, refuses a malformed one, and answers the token validity endpoint", async () => {
+    try {
+      await startEmbeddedHomeserver({ registrationToken: "has spaces" })
+      assert.fail("a token outside the spec's grammar should be refused")
+    } catch (e) {
+      assert.instanceOf(e, RangeError)
+    }
+    const s = await start({ registrationToken: "operator.Token_~-1" })
+    assert.equal(s.registrationToken, "operator.Token_~-1")
+    const anon = new Client(s.baseUrl)
+    assert.deepEqual((await anon.get(`${VALIDITY}?token=operator.Token_~-1`)).body, { valid: true })
+    assert.deepEqual((await anon.get(`${VALIDITY}?token=operator.Token_~-2`)).body, { valid: false })
+    assert.deepEqual((await anon.get(`${VALIDITY}?token=${encodeURIComponent("not valid at all!")}`)).body, { valid: false })
+    const missing = await anon.get<MatrixErrorBody>(VALIDITY)
+    assert.equal(missing.status, 400)
+    assert.equal(missing.body.errcode, "M_MISSING_PARAM")
+    const done = await anon.post<Registered>(`${V3}/register`, { username: "frank", password: "pw", auth: { type: "m.login.registration_token", token: "operator.Token_~-1" } })
+    assert.equal(done.status, 200)
+    assert.equal(done.body.user_id, "@frank:localhost")
+  })
+
+  it("registers with m.login.dummy only when opened explicitly, still with a bare first challenge", async () => {
+    const s = await start({ registration: "open" })
+    assert.isUndefined(s.registrationToken)
+    const anon = new Client(s.baseUrl)
+    const challenge = await anon.post<Challenge>(`${V3}/register`, { username: "alice", password: "pw" })
+    assert.equal(challenge.status, 401)
+    assert.deepEqual(Object.keys(challenge.body).sort(), ["flows", "params", "session"])
+    assert.deepEqual(challenge.body.flows, [{ stages: ["m.login.dummy"] }])
+    const done = await anon.post<Registered>(`${V3}/register`, { username: "alice", password: "pw", auth: { type: "m.login.dummy", session: challenge.body.session } })
+    assert.equal(done.status, 200)
+    assert.equal(done.body.user_id, "@alice:localhost")
+    // No token opens anything here, so none is valid.
+    assert.deepEqual((await anon.get(`${VALIDITY}?token=anything`)).body, { valid: false })
   })
 
   it("refuses a taken name with M_USER_IN_USE, before auth", async () => {
@@ -53,10 +106,11 @@ describe("registration", () => {
   it("refuses invalid user names and honours inhibit_login", async () => {
     const s = await start()
     const anon = new Client(s.baseUrl)
-    const bad = await anon.post<MatrixErrorBody>(`${V3}/register`, { username: "Not Valid!", password: "x", auth: { type: "m.login.dummy" } })
+    const auth = { type: "m.login.registration_token", token: s.registrationToken }
+    const bad = await anon.post<MatrixErrorBody>(`${V3}/register`, { username: "Not Valid!", password: "x", auth })
     assert.equal(bad.status, 400)
     assert.equal(bad.body.errcode, "M_INVALID_USERNAME")
-    const inhibited = await anon.post(`${V3}/register`, { username: "carol", password: "x", inhibit_login: true, auth: { type: "m.login.dummy" } })
+    const inhibited = await anon.post(`${V3}/register`, { username: "carol", password: "x", inhibit_login: true, auth })
     assert.equal(inhibited.status, 200)
     assert.deepEqual(inhibited.body, { user_id: "@carol:localhost", home_server: "localhost" })
   })
@@ -66,6 +120,23 @@ describe("registration", () => {
     const res = await new Client(s.baseUrl).post<MatrixErrorBody>(`${V3}/register`, { username: "dave", password: "x", auth: { type: "m.login.dummy" } })
     assert.equal(res.status, 403)
     assert.equal(res.body.errcode, "M_FORBIDDEN")
+    const validity = await new Client(s.baseUrl).get<MatrixErrorBody>(`${VALIDITY}?token=x`)
+    assert.equal(validity.status, 403)
+    assert.equal(validity.body.errcode, "M_FORBIDDEN")
+  })
+
+  it("createUser registers without user-interactive auth and refuses a taken name", async () => {
+    const s = await start({ registration: "closed" })
+    const created = await s.createUser("grace", "pw")
+    assert.equal(created.userId, "@grace:localhost")
+    const whoami = await new Client(s.baseUrl, created).get(`${V3}/account/whoami`)
+    assert.equal(whoami.body.user_id, "@grace:localhost")
+    const again = await s.createUser("grace", "other").then(
+      () => undefined,
+      (e: unknown) => e
+    )
+    assert.instanceOf(again, MatrixError)
+    assert.equal(again.errcode, "M_USER_IN_USE")
   })
 })
 
@@ -126,11 +197,14 @@ describe("login and logout", () => {
     const a = await newUser(s)
     const second = await s.ensureUser(a.userId.slice(1, a.userId.indexOf(":")), "correct horse battery staple")
     const path = `${V3}/devices/${second.deviceId}`
-    const challenge = await a.request<{ flows: unknown }>("DELETE", path, { body: {} })
+    const challenge = await a.request<Challenge>("DELETE", path, { body: {} })
     assert.equal(challenge.status, 401)
     assert.deepEqual(challenge.body.flows, [{ stages: ["m.login.password"] }])
-    const wrong = await a.request("DELETE", path, { body: { auth: { type: "m.login.password", password: "wrong" } } })
+    assert.notProperty(challenge.body, "errcode", "nothing was tried yet")
+    const wrong = await a.request<Challenge>("DELETE", path, { body: { auth: { type: "m.login.password", password: "wrong", session: challenge.body.session } } })
     assert.equal(wrong.status, 401)
+    assert.equal(wrong.body.errcode, "M_FORBIDDEN")
+    assert.equal(wrong.body.session, challenge.body.session)
     const right = await a.request("DELETE", path, { body: { auth: { type: "m.login.password", password: "correct horse battery staple" } } })
     assert.equal(right.status, 200)
     assert.equal((await a.get(path)).status, 404)

@@ -1,18 +1,19 @@
 import type { JsonObject } from "./decode.ts"
-import { asObject, isObject, optBoolean, optObject, optString, reqString } from "./decode.ts"
-import { badJson, forbidden, invalidParam, invalidUsername, MatrixError, missingParam, notFound, unknownToken, userInUse } from "./errors.ts"
+import { asObject, optBoolean, optObject, optString, reqString } from "./decode.ts"
+import { authChallenge, badJson, forbidden, invalidParam, invalidUsername, MatrixError, missingParam, notFound, unknownToken, userInUse } from "./errors.ts"
 import { isValidLocalpart, newAccessToken, newDeviceId, randomString, tokenKey } from "./ids.ts"
 import { hashPassword, verifyPassword } from "./passwords.ts"
 import type { JournalRecord } from "./records.ts"
+import { requireRegistrationAuth } from "./registration.ts"
 import type { Env, Route } from "./routing.ts"
 import { authed, CLIENT, json, open } from "./routing.ts"
 import type { Store } from "./store.ts"
 
 /**
  * Accounts and sessions: registration (with the user-interactive auth dance matrix-js-sdk and
- * others expect), password login, logout, devices, and OpenID tokens for widgets. An access
- * token names one device; logging out deletes the device, as Synapse does, so its keys and
- * to-device inbox go with it.
+ * others expect; who may register is `registration.ts`'s policy), password login, logout,
+ * devices, and OpenID tokens for widgets. An access token names one device; logging out deletes
+ * the device, as Synapse does, so its keys and to-device inbox go with it.
  */
 export interface Credentials {
   readonly userId: string
@@ -80,6 +81,19 @@ const checkLocalpart = (env: Env, localpart: string): void => {
 }
 
 /**
+ * Registers `localpart` (no user-interactive auth: the caller is the server's owner) with a first
+ * session; refuses a taken or invalid name as `/register` does (`M_USER_IN_USE`, `M_INVALID_USERNAME`).
+ *
+ * @example const { userId, accessToken } = await registerUser(env, "bob", "secret")
+ */
+export const registerUser = async (env: Env, localpart: string, password: string): Promise<Credentials> => {
+  checkLocalpart(env, localpart)
+  checkPassword(password)
+  const { credentials } = await createUser(env, localpart, password, {})
+  return credentials!
+}
+
+/**
  * Registers `localpart` or, when it exists, logs in with `password`; either way a new device.
  *
  * @example const { accessToken } = await ensureUser(env, "alice", "secret")
@@ -105,23 +119,15 @@ export const ensureUser = async (env: Env, localpart: string, password: string):
   return session.credentials
 }
 
-/** The user-interactive auth challenge: a 401 listing the flows, with an optional error. */
-const uiaChallenge = (stages: ReadonlyArray<string>, error?: { errcode: string; error: string }): MatrixError =>
-  new MatrixError({
-    status: 401,
-    errcode: error?.errcode ?? "M_FORBIDDEN",
-    error: error?.error ?? "Additional authentication required",
-    extra: { flows: [{ stages }], params: {}, session: randomString(18) }
-  })
-
 /** UIA for sensitive operations on an existing account: the account's password. */
 const requirePassword = async (env: Env, userId: string, auth: JsonObject | undefined): Promise<void> => {
-  if (auth === undefined) throw uiaChallenge(["m.login.password"])
-  if (auth.type !== "m.login.password") throw uiaChallenge(["m.login.password"], { errcode: "M_UNRECOGNIZED", error: "Unsupported auth type" })
+  const stages = ["m.login.password"]
+  if (auth === undefined) throw authChallenge(stages, randomString(18))
+  const session = typeof auth.session === "string" && auth.session !== "" ? auth.session : randomString(18)
+  if (auth.type !== "m.login.password") throw authChallenge(stages, session, { errcode: "M_UNRECOGNIZED", error: "Unsupported auth type" })
   const password = typeof auth.password === "string" ? auth.password : ""
   const user = env.store.users.get(userId)!
-  if (!(await verifyPassword(password, user.passwordHash)))
-    throw uiaChallenge(["m.login.password"], { errcode: "M_FORBIDDEN", error: "Invalid password" })
+  if (!(await verifyPassword(password, user.passwordHash))) throw authChallenge(stages, session, { errcode: "M_FORBIDDEN", error: "Invalid password" })
 }
 
 const deleteDevices = (store: Store, userId: string, deviceIds: Iterable<string>): Array<JournalRecord> =>
@@ -174,7 +180,7 @@ export const routes: ReadonlyArray<Route> = [
     const kind = query.get("kind") ?? "user"
     if (kind === "guest") throw new MatrixError({ status: 403, errcode: "M_GUEST_ACCESS_FORBIDDEN", error: "Guest access is disabled" })
     if (kind !== "user") throw invalidParam(`Unknown kind '${kind}'.`)
-    if (env.registration === "closed") throw forbidden("Registration has been disabled")
+    if (env.registration.kind === "closed") throw forbidden("Registration has been disabled")
     const o = asObject(body)
     // Checks that do not need authentication come first, as in Synapse, so a client learns
     // that a name is taken before completing auth.
@@ -183,10 +189,7 @@ export const routes: ReadonlyArray<Route> = [
     const password = optString(o, "password")
     if (password === undefined) throw missingParam("Missing password.")
     checkPassword(password)
-    const auth = o.auth
-    if (auth === undefined || auth === null) throw uiaChallenge(["m.login.dummy"])
-    if (!isObject(auth)) throw badJson("'auth' must be an object.")
-    if (auth.type !== "m.login.dummy") throw uiaChallenge(["m.login.dummy"], { errcode: "M_UNRECOGNIZED", error: "Unsupported auth type" })
+    requireRegistrationAuth(env.registration, o.auth)
     const deviceId = optString(o, "device_id")
     const displayName = optString(o, "initial_device_display_name")
     const inhibitLogin = optBoolean(o, "inhibit_login") === true

@@ -73,18 +73,17 @@ describe("delayed events (MSC4140)", () => {
     const cancelled = await schedule("c")
     const restarted = await schedule("r")
     const sent = await schedule("s")
-    const anon = new Client(s.baseUrl)
-    assert.equal((await anon.post(`${UNSTABLE}/${cancelled}`, { action: "cancel" })).status, 200)
+    assert.equal((await a.post(`${UNSTABLE}/${cancelled}`, { action: "cancel" })).status, 200)
     now += 5000
-    assert.equal((await anon.post(`${UNSTABLE}/${restarted}/restart`)).status, 200)
-    assert.equal((await anon.post(`/_matrix/client/v1/delayed_events/${sent}/send`)).status, 200)
+    assert.equal((await a.post(`${UNSTABLE}/${restarted}/restart`)).status, 200)
+    assert.equal((await a.post(`/_matrix/client/v1/delayed_events/${sent}/send`)).status, 200)
     // `send` is safe to retry; a cancelled or unknown one is gone.
-    assert.equal((await anon.post(`${UNSTABLE}/${sent}`, { action: "send" })).status, 200)
-    const gone = await anon.post<MatrixErrorBody>(`${UNSTABLE}/${cancelled}`, { action: "send" })
+    assert.equal((await a.post(`${UNSTABLE}/${sent}`, { action: "send" })).status, 200)
+    const gone = await a.post<MatrixErrorBody>(`${UNSTABLE}/${cancelled}`, { action: "send" })
     assert.equal(gone.status, 404)
     assert.equal(gone.body.errcode, "M_NOT_FOUND")
-    assert.equal((await anon.post(`${UNSTABLE}/nope`, { action: "cancel" })).status, 404)
-    assert.equal((await anon.post(`${UNSTABLE}/${restarted}`, { action: "explode" })).status, 400)
+    assert.equal((await a.post(`${UNSTABLE}/nope`, { action: "cancel" })).status, 404)
+    assert.equal((await a.post(`${UNSTABLE}/${restarted}`, { action: "explode" })).status, 400)
 
     const bodies = (await timeline(a, roomId)).filter((e) => e.type === "m.room.message").map((e) => e.content.body)
     assert.deepEqual(bodies, ["s"])
@@ -112,7 +111,7 @@ describe("delayed events (MSC4140)", () => {
     // b may not set this state (50 needed), but scheduling is allowed: power is checked when sent.
     const scheduled = await b.put<{ delay_id: string }>(`${room(roomId)}/state/org.example.call.member/${stateKey}?${DELAY}=60000`, { joined: true })
     assert.equal(scheduled.status, 200)
-    const failed = await new Client(s.baseUrl).post<MatrixErrorBody>(`${UNSTABLE}/${scheduled.body.delay_id}/send`)
+    const failed = await b.post<MatrixErrorBody>(`${UNSTABLE}/${scheduled.body.delay_id}/send`)
     assert.equal(failed.status, 403)
     const listing = (await b.get<Listing>(UNSTABLE)).body
     const [failedSend] = listing.finalised
@@ -121,12 +120,53 @@ describe("delayed events (MSC4140)", () => {
     assert.equal(failedSend.error?.errcode, "M_FORBIDDEN")
 
     const own = await a.put<{ delay_id: string }>(`${room(roomId)}/state/org.example.call.member/${encodeURIComponent(a.userId)}?${DELAY}=60000`, {})
-    await new Client(s.baseUrl).post(`${UNSTABLE}/${own.body.delay_id}/send`)
+    await a.post(`${UNSTABLE}/${own.body.delay_id}/send`)
     assert.deepEqual((await a.get(`${room(roomId)}/state/org.example.call.member/${encodeURIComponent(a.userId)}`)).body, {})
 
     const tooLong = await a.put<MatrixErrorBody>(`${room(roomId)}/send/m.room.message/x?${DELAY}=${30 * 24 * 3600 * 1000}`, { body: "x" })
     assert.equal(tooLong.status, 400)
     assert.equal(tooLong.body["org.matrix.msc4140.errcode"], "M_MAX_DELAY_EXCEEDED")
+  })
+
+  it("management needs an access token, and only the owner may act: others get M_NOT_FOUND", async () => {
+    const s = await start()
+    const a = await newUser(s)
+    const b = await newUser(s)
+    const roomId = await a.createRoom({ preset: "public_chat" })
+    await b.join(roomId)
+    const delayId = (await a.put<{ delay_id: string }>(`${room(roomId)}/send/m.room.message/w?${DELAY}=60000`, { body: "will" })).body.delay_id
+    const paths = [
+      { path: `${UNSTABLE}/${delayId}`, body: { action: "send" } },
+      { path: `${UNSTABLE}/${delayId}/cancel`, body: {} },
+      { path: `/_matrix/client/v1/delayed_events/${delayId}/restart`, body: {} }
+    ]
+    const anon = new Client(s.baseUrl)
+    for (const { path, body } of paths) {
+      const missing = await anon.post<MatrixErrorBody>(path, body)
+      assert.equal(missing.status, 401, path)
+      assert.equal(missing.body.errcode, "M_MISSING_TOKEN", path)
+      const unknown = await anon.request<MatrixErrorBody>("POST", path, { body, token: "syt_not_a_token" })
+      assert.equal(unknown.status, 401, path)
+      assert.equal(unknown.body.errcode, "M_UNKNOWN_TOKEN", path)
+      // Someone else's delay reads exactly as one that does not exist.
+      const foreign = await b.post<MatrixErrorBody>(path, body)
+      const absent = await b.post<MatrixErrorBody>(path.replace(delayId, "syd_doesnotexist"), body)
+      assert.equal(foreign.status, 404, path)
+      assert.deepEqual(foreign.body, absent.body, path)
+      assert.equal(foreign.body.errcode, "M_NOT_FOUND", path)
+    }
+    for (const listing of ["", "/_matrix/client/v1/delayed_events"]) {
+      const res = await anon.get<MatrixErrorBody>(listing === "" ? UNSTABLE : listing)
+      assert.equal(res.status, 401)
+      assert.equal(res.body.errcode, "M_MISSING_TOKEN")
+    }
+    // None of that touched it: still scheduled with its first start, nothing sent, b lists nothing.
+    const mine = (await a.get<Listing>(UNSTABLE)).body
+    assert.deepEqual(mine.scheduled.map((d) => d.delay_id), [delayId])
+    assert.deepEqual(mine.finalised, [])
+    assert.deepEqual((await b.get<Listing>(UNSTABLE)).body.scheduled, [])
+    assert.isFalse((await timeline(a, roomId)).some((e) => e.content.body === "will"))
+    assert.equal((await a.post(`${UNSTABLE}/${delayId}/cancel`)).status, 200)
   })
 
   it("survives a restart and fires afterwards", async () => {

@@ -6,15 +6,18 @@ import type { DelayedEvent, DelayedOutcome, JournalRecord } from "./records.ts"
 import type { Proposal } from "./room-rules.ts"
 import { authorize, errorBody, eventRecord, requireRoom } from "./room-rules.ts"
 import type { Auth, Route } from "./routing.ts"
-import { authed, json, open } from "./routing.ts"
+import { authed, json } from "./routing.ts"
 import type { DelayedState, Store } from "./store.ts"
 
 /**
  * MSC4140 delayed events, in the query-parameter revision deployed servers speak:
  * `?org.matrix.msc4140.delay=<ms>` on `/send` and `/state` schedules instead of sending, and the
- * `delay_id` returned is the capability to cancel, restart or send it early. Power levels are
- * checked when the event is finally sent (the MSC's rule), so a delayed event can fail then;
- * the failure is recorded in the `finalised` list.
+ * `delay_id` returned names it for cancelling, restarting or sending it early. Every endpoint
+ * needs an access token (MSC4140, "Security considerations: all new endpoints are authenticated"),
+ * and only the user who scheduled a delayed event may act on it: anyone else is told it does not
+ * exist, so a leaked or guessed id says nothing. Power levels are checked when the event is
+ * finally sent (the MSC's rule), so a delayed event can fail then; the failure is recorded in the
+ * `finalised` list.
  *
  * Schedules are journaled like everything else, so a restart re-arms them; one that fell due
  * while the server was down is sent as soon as it is back.
@@ -85,11 +88,14 @@ export class DelayedEvents {
     return delayed.delayId
   }
 
-  /** `cancel`, `restart` or `send` a scheduled event (the management endpoint). */
-  async act(delayId: string, action: string): Promise<void> {
+  /**
+   * `cancel`, `restart` or `send` one of `userId`'s scheduled events (the management endpoint).
+   * Another user's delayed event answers exactly as an unknown one does.
+   */
+  async act(userId: string, delayId: string, action: string): Promise<void> {
     const state = this.store.delayed.get(delayId)
     if (!["cancel", "restart", "send"].includes(action)) throw invalidParam(`Unknown action '${action}'.`)
-    if (state === undefined) throw notFound("Unknown delayed event")
+    if (state === undefined || state.delayed.userId !== userId) throw notFound("Unknown delayed event")
     if (state.finalised !== undefined) {
       // `send` is safe to retry: once sent, asking again succeeds.
       if (action === "send" && state.finalised.outcome === "send") return
@@ -209,18 +215,20 @@ const errorOf = (body: JsonObject): MatrixError => {
 }
 
 export const routes: ReadonlyArray<Route> = [
-  // Management is unauthenticated by design: the delay id is the capability, so it can be
-  // handed to a service (an SFU) that sends the "last will" when the client vanishes.
-  open("POST", `${UNSTABLE}/:delayId`, async ({ env, params, body }) => {
-    await env.delayed.act(params.delayId, reqString(asObject(body), "action"))
+  // Authenticated and owner-only (MSC4140's current text). The query-parameter revision deployed
+  // servers once spoke left management unauthenticated, the delay id acting as a bearer
+  // capability; then any holder of an id (a log line, a proxy) could send or cancel someone
+  // else's "last will", so we do not.
+  authed("POST", `${UNSTABLE}/:delayId`, async ({ env, auth, params, body }) => {
+    await env.delayed.act(auth.userId, params.delayId, reqString(asObject(body), "action"))
     return json({})
   }),
-  open("POST", `${UNSTABLE}/:delayId/:action`, async ({ env, params }) => {
-    await env.delayed.act(params.delayId, params.action)
+  authed("POST", `${UNSTABLE}/:delayId/:action`, async ({ env, auth, params }) => {
+    await env.delayed.act(auth.userId, params.delayId, params.action)
     return json({})
   }),
-  open("POST", `${STABLE}/:delayId/:action`, async ({ env, params }) => {
-    await env.delayed.act(params.delayId, params.action)
+  authed("POST", `${STABLE}/:delayId/:action`, async ({ env, auth, params }) => {
+    await env.delayed.act(auth.userId, params.delayId, params.action)
     return json({})
   }),
   authed("GET", UNSTABLE, ({ env, auth, query }) => json(env.delayed.list(auth.userId, query.get("status"), query.getAll("delay_id")))),

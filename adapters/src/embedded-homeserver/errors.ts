@@ -41,3 +41,24 @@ export const roomInUse = make(400, "M_ROOM_IN_USE")
 export const unsupportedRoomVersion = make(400, "M_UNSUPPORTED_ROOM_VERSION")
 export const unknown = make(400, "M_UNKNOWN")
 export const internal = make(500, "M_UNKNOWN")
+
+/**
+ * A user-interactive authentication challenge (HTTP 401): `flows`, `params` and `session`, plus
+ * `errcode`/`error` only when a stage was attempted and failed. The client-server spec keeps the
+ * two apart, and clients rely on it: an `errcode` on the first challenge reads as "your auth
+ * failed" (matrix-js-sdk's interactive auth shows it as an error before anything was tried).
+ * Handlers throw it like a `MatrixError`; the server writes `body` as it is.
+ */
+export class AuthChallenge extends Data.TaggedError("AuthChallenge")<{ readonly body: Readonly<Record<string, unknown>> }> {}
+
+/**
+ * The 401 for `stages` in `session`; `failure` only when the client's attempt at a stage failed.
+ *
+ * @example throw authChallenge(["m.login.password"], "abc")                           // first ask
+ * @example throw authChallenge(["m.login.password"], "abc", { errcode: "M_FORBIDDEN", error: "Invalid password" })
+ */
+export const authChallenge = (
+  stages: ReadonlyArray<string>,
+  session: string,
+  failure?: { readonly errcode: string; readonly error: string }
+): AuthChallenge => new AuthChallenge({ body: { ...failure, flows: [{ stages }], params: {}, session } })

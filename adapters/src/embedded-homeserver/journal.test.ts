@@ -174,7 +174,7 @@ describe("persistence across restarts", () => {
         "tsx",
         "--input-type=module",
         "-e",
-        "const m = await import(process.argv[1]); const hs = await m.startEmbeddedHomeserver({ dataDir: process.argv[2] }); console.log(hs.baseUrl)",
+        "const m = await import(process.argv[1]); const hs = await m.startEmbeddedHomeserver({ dataDir: process.argv[2], registrationToken: 'crash-test' }); console.log(hs.baseUrl)",
         index,
         dir
       ],
@@ -189,7 +189,7 @@ describe("persistence across restarts", () => {
       const reg = await anon.post<{ user_id: string; access_token: string; device_id: string }>(`${V3}/register`, {
         username: "crash",
         password: "pw",
-        auth: { type: "m.login.dummy" }
+        auth: { type: "m.login.registration_token", token: "crash-test" }
       })
       const alice = new Client(baseUrl, { userId: reg.body.user_id, accessToken: reg.body.access_token, deviceId: reg.body.device_id })
       const roomId = await alice.createRoom()

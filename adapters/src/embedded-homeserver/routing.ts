@@ -1,4 +1,5 @@
 import type { DelayedEvents } from "./delayed-events.ts"
+import type { RegistrationPolicy } from "./registration.ts"
 import type { Store } from "./store.ts"
 
 /**
@@ -23,7 +24,7 @@ export interface Env {
   readonly store: Store
   readonly serverName: string
   readonly baseUrl: () => string
-  readonly registration: "open" | "closed"
+  readonly registration: RegistrationPolicy
   readonly turn: TurnOptions | undefined
   readonly now: () => number
   readonly delayed: DelayedEvents

@@ -6,13 +6,14 @@ import { parseBody } from "./decode.ts"
 import { DelayedEvents } from "./delayed-events.ts"
 import * as delayedEvents from "./delayed-events.ts"
 import * as discovery from "./discovery.ts"
-import { internal, invalidParam, MatrixError, methodNotAllowed, missingToken, tooLarge, unknownToken, unrecognized } from "./errors.ts"
+import { AuthChallenge, internal, invalidParam, MatrixError, methodNotAllowed, missingToken, tooLarge, unknownToken, unrecognized } from "./errors.ts"
 import * as filters from "./filters.ts"
 import { tokenKey } from "./ids.ts"
 import { Journal } from "./journal.ts"
 import * as keys from "./keys.ts"
 import * as membership from "./membership.ts"
 import * as profile from "./profile.ts"
+import * as registration from "./registration.ts"
 import type { Auth, Env, Reply, Route, TurnOptions } from "./routing.ts"
 import { Store } from "./store.ts"
 import * as sync from "./sync.ts"
@@ -32,7 +33,14 @@ export interface EmbeddedHomeserverOptions {
   readonly serverName?: string
   /** Absent: `/voip/turnServer` answers `{}` (no TURN). */
   readonly turn?: { readonly uris: ReadonlyArray<string>; readonly sharedSecret: string; readonly ttlSeconds: number }
-  readonly registration?: "open" | "closed"
+  /**
+   * Who may register over `/register` (see `registration.ts`). Default "token": the
+   * `m.login.registration_token` stage with `registrationToken`. "open": `m.login.dummy` for
+   * anyone, including any web page (CORS is `*`): only by explicit choice. "closed": nobody.
+   */
+  readonly registration?: "token" | "open" | "closed"
+  /** The token "token" registration asks for (1-64 of `A-Za-z0-9._~-`); absent: a random one. */
+  readonly registrationToken?: string
   /** Clock for `origin_server_ts`, TURN and OpenID expiry and delayed events. */
   readonly now?: () => number
   /** Largest accepted request body; bigger ones get 413 `M_TOO_LARGE`. Default 1 MiB. */
@@ -59,6 +67,10 @@ export interface EmbeddedHomeserver {
   injectFault(fault: Fault): void
   /** Registers `localpart` (or logs in if it exists) and returns a fresh session. */
   ensureUser(localpart: string, password: string): Promise<{ userId: string; accessToken: string; deviceId: string }>
+  /** Registers `localpart` with a first session; rejects with a `MatrixError` (`M_USER_IN_USE`, `M_INVALID_USERNAME`). */
+  createUser(localpart: string, password: string): Promise<{ userId: string; accessToken: string; deviceId: string }>
+  /** The token `/register` asks for; undefined unless registration is "token". */
+  readonly registrationToken: string | undefined
 }
 
 const DEFAULT_MAX_BODY = 1024 * 1024
@@ -82,7 +94,8 @@ const ROUTES: ReadonlyArray<Route> = [
   ...timeline.routes,
   ...sync.routes,
   ...keys.routes,
-  ...delayedEvents.routes
+  ...delayedEvents.routes,
+  ...registration.routes
 ]
 
 const match = (method: string, path: string): { route: Route; params: Record<string, string> } => {
@@ -182,6 +195,8 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
   const host = options.host ?? "127.0.0.1"
   const now = options.now ?? Date.now
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY
+  // Before the journal opens: a malformed token throws with nothing to close.
+  const policy = registration.registrationPolicy(options.registration, options.registrationToken)
   const opened = options.dataDir === undefined ? undefined : await Journal.open(options.dataDir, serverName)
   const store = new Store(serverName, now, opened?.journal)
   store.replay(opened?.records ?? [])
@@ -192,7 +207,7 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
     store,
     serverName,
     baseUrl: () => baseUrl,
-    registration: options.registration ?? "open",
+    registration: policy,
     turn,
     now,
     delayed
@@ -253,6 +268,10 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
     } catch (e) {
       // The client hung up (mid-body, mid-long-poll): nobody is left to answer.
       if (req.socket.destroyed || res.destroyed) return
+      if (e instanceof AuthChallenge) {
+        send(res, 401, e.body)
+        return
+      }
       if (e instanceof MatrixError) {
         send(res, e.status, e.body(), e.status === 413 ? { connection: "close", ...e.headers } : e.headers)
         return
@@ -309,6 +328,8 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
       if (!Number.isInteger(fault.times) || fault.times < 1) throw new RangeError("fault.times must be a positive integer")
       faults.push({ fault, left: fault.times })
     },
-    ensureUser: (localpart, password) => account.ensureUser(env, localpart, password)
+    ensureUser: (localpart, password) => account.ensureUser(env, localpart, password),
+    createUser: (localpart, password) => account.registerUser(env, localpart, password),
+    registrationToken: policy.kind === "token" ? policy.token : undefined
   }
 }
