@@ -23,6 +23,7 @@ import { fileURLToPath } from "node:url"
 /** Children run through the same production-like loader as this process (see loader.mjs). */
 const loader = new URL("./loader.mjs", import.meta.url).href
 import { parseArgs } from "node:util"
+import { measureAccountPath } from "./account-path.ts"
 import { measureDecryption } from "./decryption.ts"
 import { fanOut } from "./fan-out.ts"
 import { holds, machineInfo, polyfill, progress, ratioOf, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
@@ -80,6 +81,7 @@ const SETUP: ReadonlyArray<string> = [
   "Heap: each engine in its own node --expose-gc child; widget sides cut loose before measuring; fake iframe/window objects (same for both) included.",
   "Websocket (ours only): our transport with a stub session that answers at once and its rate limit lifted, against bare ws echo servers in the same process.",
   "Decryption (ours only): the adapter's DecryptingTimeline.push up to the HomeserverPort listener, against OlmMachine.decryptRoomEvent on the same events and store, taking turns batch by batch (the fake-indexeddb store slows as a back-to-back run goes on, for both alike).",
+  "Account path (ours only): the embedded homeserver in the same process over real HTTP; Bob sends while Alice is offline, Alice's port reopens on her saved sync position and is timed to the last event reaching the port's subscribers (what the router receives); the idle-sync rows sync with a zero long-poll timeout and divide the process's CPU time (client and server) by the syncs made.",
   "Scale (ours only): server and widgets in separate processes; latency = publish to the widget's acknowledgement back at the server."
 ]
 
@@ -91,6 +93,7 @@ const scenarios: ReadonlyArray<{ readonly name: string; readonly run: (settings:
   { name: "heap", run: (s) => heap(s) },
   { name: "websocket", run: (s) => websocket(s) },
   { name: "decryption", run: (s) => decryption(s) },
+  { name: "account-path", run: (s) => { progress("account path: /sync through the HTTP adapter to the router, clear and encrypted"); return measureAccountPath({ events: s.quick ? 300 : 1000, rounds: s.quick ? 1 : s.rounds, idleSeconds: s.quick ? 1 : 3 }) } },
   { name: "scale", run: async (s, left) => (await scale(s, s.quick ? {} : { budgetSeconds: Math.max(60, Math.min(240, left)) })).rows }
 ]
 
