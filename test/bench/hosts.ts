@@ -4,7 +4,8 @@
  * side costs the same whoever hosts it.
  *
  * - `widgethost`: `createEngine` behind our postMessage adapter (`attachPostMessageTransport`,
- *   one `message` listener per widget on the host window, as the adapter does in a browser),
+ *   one `message` listener per host window that dispatches by `event.source` to the widget's
+ *   attachment, as the adapter does in a browser),
  *   with a homeserver port that answers at once and an approver that approves everything.
  * - `matrix-widget-api`: one `ClientWidgetApi(widget, iframe, driver)` per widget, all listening
  *   on the one host window as in Element Web, each with a `WidgetDriver` that approves
