@@ -1,5 +1,6 @@
 import type { DelayedEvents } from "./delayed-events.ts"
 import type { RegistrationPolicy } from "./registration.ts"
+import type { RtcTransport } from "./rtc-transports.ts"
 import type { Store } from "./store.ts"
 
 /**
@@ -26,6 +27,7 @@ export interface Env {
   readonly baseUrl: () => string
   readonly registration: RegistrationPolicy
   readonly turn: TurnOptions | undefined
+  readonly rtcTransports: ReadonlyArray<RtcTransport>
   readonly now: () => number
   readonly delayed: DelayedEvents
 }

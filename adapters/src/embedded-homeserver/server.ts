@@ -14,6 +14,9 @@ import * as keys from "./keys.ts"
 import * as membership from "./membership.ts"
 import * as profile from "./profile.ts"
 import * as registration from "./registration.ts"
+import * as rtcTransports from "./rtc-transports.ts"
+import type { RtcTransport } from "./rtc-transports.ts"
+import * as userDirectory from "./user-directory.ts"
 import type { Auth, Env, Reply, Route, TurnOptions } from "./routing.ts"
 import { Store } from "./store.ts"
 import * as sync from "./sync.ts"
@@ -41,6 +44,12 @@ export interface EmbeddedHomeserverOptions {
   readonly registration?: "token" | "open" | "closed"
   /** The token "token" registration asks for (1-64 of `A-Za-z0-9._~-`); absent: a random one. */
   readonly registrationToken?: string
+  /**
+   * MatrixRTC transports served at `/_matrix/client/v1/rtc/transports` (MSC4143), e.g.
+   * `[{ type: "livekit", livekit_service_url: "https://livekit-jwt.example.org" }]`. Absent or
+   * empty: 404 `M_UNRECOGNIZED`.
+   */
+  readonly rtcTransports?: ReadonlyArray<RtcTransport>
   /** Clock for `origin_server_ts`, TURN and OpenID expiry and delayed events. */
   readonly now?: () => number
   /** Largest accepted request body; bigger ones get 413 `M_TOO_LARGE`. Default 1 MiB. */
@@ -95,7 +104,9 @@ const ROUTES: ReadonlyArray<Route> = [
   ...sync.routes,
   ...keys.routes,
   ...delayedEvents.routes,
-  ...registration.routes
+  ...registration.routes,
+  ...rtcTransports.routes,
+  ...userDirectory.routes
 ]
 
 const match = (method: string, path: string): { route: Route; params: Record<string, string> } => {
@@ -209,6 +220,7 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
     baseUrl: () => baseUrl,
     registration: policy,
     turn,
+    rtcTransports: options.rtcTransports ?? [],
     now,
     delayed
   }
