@@ -1,5 +1,6 @@
 import type { DelayedEvents } from "./delayed-events.ts"
 import type { RegistrationPolicy } from "./registration.ts"
+import type { MediaStore } from "./media-store.ts"
 import type { RtcTransport } from "./rtc-transports.ts"
 import type { Store } from "./store.ts"
 
@@ -28,6 +29,8 @@ export interface Env {
   readonly registration: RegistrationPolicy
   readonly turn: TurnOptions | undefined
   readonly rtcTransports: ReadonlyArray<RtcTransport>
+  readonly media: MediaStore
+  readonly maxUploadBytes: number
   readonly now: () => number
   readonly delayed: DelayedEvents
 }
@@ -53,6 +56,10 @@ export interface RequestContext<A extends Auth | undefined = Auth, N extends str
   readonly params: Readonly<Record<N, string> & Partial<Record<O, string>>>
   readonly query: URLSearchParams
   readonly body: unknown
+  /** The body's bytes, for routes that take them as they are (`rawBody`); `body` is then `{}`. */
+  readonly raw?: Buffer
+  /** Request headers, lower-cased names (the last value of a repeated one). */
+  readonly headers: Readonly<Record<string, string | undefined>>
   readonly auth: A
   /** Aborted when the client hangs up or the server closes: long-polls stop waiting. */
   readonly signal: AbortSignal
@@ -60,6 +67,7 @@ export interface RequestContext<A extends Auth | undefined = Auth, N extends str
 
 export interface Reply {
   readonly status?: number
+  /** JSON, or a Buffer sent as it is (its `content-type` in `headers`). */
   readonly body: unknown
   readonly headers?: Readonly<Record<string, string>>
 }
@@ -70,6 +78,8 @@ export interface Route {
   readonly names: ReadonlyArray<string>
   /** "required": 401 without a valid token. "optional": resolved when present, ignored when absent. */
   readonly auth: "required" | "optional"
+  /** The body is bytes (media uploads), up to `maxUploadBytes`: never parsed as JSON. */
+  readonly rawBody?: boolean
   readonly handle: (ctx: RequestContext<Auth | undefined>) => Promise<Reply> | Reply
 }
 

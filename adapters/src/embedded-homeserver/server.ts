@@ -1,6 +1,7 @@
 import { createServer } from "node:http"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
+import { join } from "node:path"
 import * as account from "./account.ts"
 import { parseBody } from "./decode.ts"
 import { DelayedEvents } from "./delayed-events.ts"
@@ -17,6 +18,8 @@ import * as registration from "./registration.ts"
 import * as rtcTransports from "./rtc-transports.ts"
 import type { RtcTransport } from "./rtc-transports.ts"
 import * as userDirectory from "./user-directory.ts"
+import * as media from "./media.ts"
+import { MediaStore } from "./media-store.ts"
 import type { Auth, Env, Reply, Route, TurnOptions } from "./routing.ts"
 import { Store } from "./store.ts"
 import * as sync from "./sync.ts"
@@ -50,6 +53,8 @@ export interface EmbeddedHomeserverOptions {
    * empty: 404 `M_UNRECOGNIZED`.
    */
   readonly rtcTransports?: ReadonlyArray<RtcTransport>
+  /** Largest media upload (`m.upload.size`). Default 10 MiB. */
+  readonly maxUploadBytes?: number
   /** Clock for `origin_server_ts`, TURN and OpenID expiry and delayed events. */
   readonly now?: () => number
   /** Largest accepted request body; bigger ones get 413 `M_TOO_LARGE`. Default 1 MiB. */
@@ -106,7 +111,8 @@ const ROUTES: ReadonlyArray<Route> = [
   ...delayedEvents.routes,
   ...registration.routes,
   ...rtcTransports.routes,
-  ...userDirectory.routes
+  ...userDirectory.routes,
+  ...media.routes
 ]
 
 const match = (method: string, path: string): { route: Route; params: Record<string, string> } => {
@@ -174,6 +180,11 @@ const accessToken = (req: IncomingMessage, query: URLSearchParams): string | und
 
 const send = (res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void => {
   if (res.headersSent || res.destroyed) return
+  if (Buffer.isBuffer(body)) {
+    res.writeHead(status, { ...CORS, "content-type": "application/octet-stream", ...headers, "content-length": body.length })
+    res.end(body)
+    return
+  }
   const text = JSON.stringify(body)
   res.writeHead(status, { ...CORS, ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) })
   res.end(text)
@@ -221,6 +232,8 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
     registration: policy,
     turn,
     rtcTransports: options.rtcTransports ?? [],
+    media: new MediaStore(options.dataDir === undefined ? undefined : join(options.dataDir, "media")),
+    maxUploadBytes: options.maxUploadBytes ?? 10 * 1024 * 1024,
     now,
     delayed
   }
@@ -266,8 +279,10 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
         return
       }
       const { route, params } = match(method, path)
-      const raw = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(req, maxBody)
-      const body = parseBody(raw)
+      const raw = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(req, route.rawBody === true ? env.maxUploadBytes : maxBody)
+      const body = route.rawBody === true ? {} : parseBody(raw)
+      const headers: Record<string, string | undefined> = {}
+      for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.at(-1) : value
       let auth: Auth | undefined
       const token = accessToken(req, url.searchParams)
       const session = token === undefined ? undefined : store.tokens.get(tokenKey(token))
@@ -275,7 +290,7 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
       else if (route.auth === "required") {
         throw token === undefined ? missingToken("Missing access token") : unknownToken("Unknown access token", { soft_logout: false })
       }
-      const reply = await route.handle({ env, method, params, query: url.searchParams, body, auth, signal: controller.signal })
+      const reply = await route.handle({ env, method, params, query: url.searchParams, body, ...(route.rawBody === true && { raw }), headers, auth, signal: controller.signal })
       send(res, reply.status ?? 200, reply.body, reply.headers)
     } catch (e) {
       // The client hung up (mid-body, mid-long-poll): nobody is left to answer.
