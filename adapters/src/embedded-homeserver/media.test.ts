@@ -18,7 +18,7 @@ const http = async (baseUrl: string, method: string, path: string, options: { to
   const headers: Record<string, string> = {}
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
   if (options.type !== undefined) headers["content-type"] = options.type
-  const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(options.body === undefined ? {} : { body: options.body }) })
+  const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(options.body === undefined ? {} : { body: new Uint8Array(options.body) }) })
   return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) }
 }
 
