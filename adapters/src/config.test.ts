@@ -13,6 +13,13 @@ const refusal = (input: unknown): string => {
 }
 
 describe("embeddedHomeserver", () => {
+  it("takes MatrixRTC transports as written, each with a type", () => {
+    const livekit = { type: "livekit", livekit_service_url: "https://livekit-jwt.example.org" }
+    assert.deepEqual(parseConfig({ embeddedHomeserver: { rtcTransports: [livekit] } }).embeddedHomeserver.rtcTransports, [livekit])
+    assert.throws(() => parseConfig({ embeddedHomeserver: { rtcTransports: [{ livekit_service_url: "x" }] } }), /embeddedHomeserver\.rtcTransports\[0\]\.type: required/)
+    assert.throws(() => parseConfig({ embeddedHomeserver: { rtcTransports: "livekit" } }), /embeddedHomeserver\.rtcTransports: expected an array/)
+  })
+
   it("defaults to token registration and no TURN", () => {
     assert.deepEqual(parseConfig({}).embeddedHomeserver, { openRegistration: false })
     assert.deepEqual(parseConfig({ embeddedHomeserver: { openRegistration: true } }).embeddedHomeserver, { openRegistration: true })

@@ -48,6 +48,12 @@ export interface EmbeddedHomeserverConfig {
   readonly openRegistration: boolean
   /** Absent: `/voip/turnServer` answers `{}` (no TURN server), as Synapse does without `turn_uris`. */
   readonly turn?: TurnConfig
+  /**
+   * MatrixRTC transports (MSC4143) served at `/_matrix/client/v1/rtc/transports`, e.g.
+   * `[{ "type": "livekit", "livekit_service_url": "https://livekit-jwt.example.org" }]`: where a
+   * call widget such as Element Call finds its media server. Absent: that endpoint is 404.
+   */
+  readonly rtcTransports?: ReadonlyArray<{ readonly type: string } & Readonly<Record<string, unknown>>>
 }
 
 export interface ServiceConfig {
@@ -200,7 +206,7 @@ export const parseConfig = (input: unknown): ServiceConfig => {
 
   const embedded = root.object("embeddedHomeserver")
   if (embedded !== undefined && hs !== undefined) throw new ConfigError("embeddedHomeserver: only applies without a homeserver section (the embedded homeserver); remove one of them")
-  embedded?.known(["openRegistration", "turn"])
+  embedded?.known(["openRegistration", "turn", "rtcTransports"])
   const turnFields = embedded?.object("turn")
   turnFields?.known(["uris", "sharedSecret", "ttlSeconds"])
   let turn: TurnConfig | undefined
@@ -215,7 +221,17 @@ export const parseConfig = (input: unknown): ServiceConfig => {
     if (!Number.isInteger(ttlSeconds)) throw new ConfigError(`embeddedHomeserver.turn.ttlSeconds: expected a whole number of seconds, got ${ttlSeconds}`)
     turn = { uris, sharedSecret: turnFields.required("sharedSecret"), ttlSeconds }
   }
-  const embeddedHomeserver: EmbeddedHomeserverConfig = { openRegistration: embedded?.boolean("openRegistration") ?? false, ...(turn === undefined ? {} : { turn }) }
+  const rtcTransports = embedded?.array("rtcTransports")?.map((entry, index) => {
+    const type = entry.string("type")
+    if (type === undefined) throw new ConfigError(`embeddedHomeserver.rtcTransports[${index}].type: required, a non-empty string (e.g. "livekit")`)
+    // The other fields belong to the transport's own specification: passed on as written.
+    return { ...(embedded?.raw("rtcTransports") as ReadonlyArray<Json>)[index], type }
+  })
+  const embeddedHomeserver: EmbeddedHomeserverConfig = {
+    openRegistration: embedded?.boolean("openRegistration") ?? false,
+    ...(turn === undefined ? {} : { turn }),
+    ...(rtcTransports === undefined ? {} : { rtcTransports })
+  }
 
   const rooms = root.strings("rooms") ?? defaults.rooms
   rooms.forEach((room, index) => {

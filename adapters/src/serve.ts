@@ -149,7 +149,8 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
           dataDir: join(dataDir, "homeserver"),
           port: state.homeserverPort ?? 0,
           ...(openRegistration ? { registration: "open" as const } : { registrationToken: state.registrationToken! }),
-          ...(config.embeddedHomeserver.turn === undefined ? {} : { turn: config.embeddedHomeserver.turn })
+          ...(config.embeddedHomeserver.turn === undefined ? {} : { turn: config.embeddedHomeserver.turn }),
+          ...(config.embeddedHomeserver.rtcTransports === undefined ? {} : { rtcTransports: config.embeddedHomeserver.rtcTransports })
         })
       } catch (error) {
         throw new StartupError(`cannot start the embedded homeserver on port ${state.homeserverPort ?? 0}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
