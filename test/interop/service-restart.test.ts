@@ -12,7 +12,7 @@
  * - away: the widget disconnected first, so new messages wait in the host's queue when it dies;
  *   none of them reached a socket, so none may be lost.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
@@ -99,7 +99,8 @@ const homeserverEvents = async (bob: MatrixHomeserver, roomId: string) => {
 
 /** The widget's position in the delivery journal, read from the file the killed process left. */
 const journalPosition = (dataDir: string, roomId: string) => {
-  const lines = readFileSync(join(dataDir, "deliveries.jsonl"), "utf8").split("\n").filter((l) => l.length > 0)
+  const file = join(dataDir, "deliveries.jsonl")
+  const lines = existsSync(file) ? readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0) : []
   const mine = lines.map((l) => JSON.parse(l) as { widget: string; room: string; event: string }).filter((r) => r.widget === "demo" && r.room === roomId)
   return mine.at(-1)?.event
 }
