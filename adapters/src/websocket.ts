@@ -354,7 +354,11 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     if (typeof item === "string") data = item
     else {
       data = item.data
-      reg.onWrite?.written(item.mark)
+      try {
+        reg.onWrite?.written(item.mark)
+      } catch {
+        // The hook's owner keeps its own books; its failure must not cost the widget the message.
+      }
     }
     if (link.ws.bufferedAmount + data.length < highWaterMarkBytes) return link.ws.send(data)
     link.blocked = true
