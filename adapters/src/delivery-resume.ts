@@ -77,6 +77,7 @@ export class DeliveryResume {
   private seq = 0
   private readonly abort = new AbortController()
   private versions: ((versions: ReadonlyArray<string> | undefined) => void) | undefined
+  private versionsTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(private readonly options: DeliveryResumeOptions) {}
 
@@ -111,6 +112,7 @@ export class DeliveryResume {
     this.phase = "closed"
     this.held = []
     this.abort.abort()
+    this.versions?.(undefined)
   }
 
   private begin(approved: unknown): void {
@@ -123,12 +125,13 @@ export class DeliveryResume {
       permissions.receiveStateTypes.size === 0
         ? Promise.resolve(undefined)
         : new Promise<ReadonlyArray<string> | undefined>((resolve) => {
-            const timer = setTimeout(() => resolve(undefined), this.options.versionsTimeoutMs ?? 10_000)
-            this.versions = (list) => {
-              clearTimeout(timer)
+            const settle = (list: ReadonlyArray<string> | undefined) => {
+              clearTimeout(this.versionsTimer)
               this.versions = undefined
               resolve(list)
             }
+            this.versions = settle
+            this.versionsTimer = setTimeout(() => settle(undefined), this.options.versionsTimeoutMs ?? 10_000)
           })
     void this.catchUp(positions, permissions, versions)
   }
