@@ -720,7 +720,8 @@ export interface TimelineStats {
  * case. When a bound is hit the event is reported (`held-too-long`), the room moves on, and the
  * event waits in a bounded late set: if its key still comes it is delivered then, late and out of
  * order but exactly once. An event that can never decrypt is reported (`failed`), never delivered.
- * Clear events of other rooms are never held up.
+ * Clear events of other rooms are never held up. `deliver` is told which events come late (out
+ * of timeline order), so a reader of positions can keep to the in-order ones.
  *
  * @example
  * const timeline = new DecryptingTimeline(e2ee, (event) => route(event), { onUndecryptable: log })
@@ -742,7 +743,7 @@ export class DecryptingTimeline {
 
   constructor(
     private readonly decrypter: RoomDecrypter,
-    private readonly deliver: (event: RoomEvent) => void,
+    private readonly deliver: (event: RoomEvent, late: boolean) => void,
     options: HoldOptions & { readonly clock?: Clock; readonly onUndecryptable?: (report: UndecryptableReport) => void } = {}
   ) {
     this.maxHoldMs = options.maxHoldMs ?? 10_000
@@ -778,7 +779,7 @@ export class DecryptingTimeline {
         if (outcome._tag === "Failed") this.report(l.roomId, l.entry.raw, "failed", outcome.reason)
         else {
           this.stats.lateDelivered += 1
-          this.emit(outcome)
+          this.emit(outcome, true)
         }
       }
     })
@@ -885,10 +886,10 @@ export class DecryptingTimeline {
     })
   }
 
-  private emit(outcome: Extract<DecryptOutcome, { _tag: "Clear" | "Decrypted" }>): void {
+  private emit(outcome: Extract<DecryptOutcome, { _tag: "Clear" | "Decrypted" }>, late = false): void {
     if (outcome._tag === "Decrypted") this.stats.decrypted += 1
     this.stats.delivered += 1
-    this.deliver(outcome.event)
+    this.deliver(outcome.event, late)
   }
 
   private report(roomId: string, raw: RawEvent, kind: UndecryptableReport["kind"], reason: string): void {

@@ -31,7 +31,10 @@ import { type Clock, MatrixHttp, type RetryPolicy, type Session, login, path, sy
  *   ids and the encrypted rooms. It is written (atomically) only after the batch it follows was
  *   handed to subscribers and the crypto store was saved, so a restart resumes after the last
  *   batch delivered: nothing is lost; a crash between delivery and write repeats at most that
- *   one batch (at-least-once there; the recent-id filter drops what it still remembers).
+ *   one batch (at-least-once there; the recent-id filter drops what it still remembers). With it,
+ *   per room, the position: the last event handed to subscribers in timeline order (or, for the
+ *   history before the first sync, the newest event passed over). Saved with `since`, it splits
+ *   a room's timeline exactly: what follows it is (re)delivered to subscribers after a restart.
  *
  * Sync errors never stop the loop (except an invalid token): it retries with exponential backoff
  * and jitter, so it rides out homeserver restarts. Models: matrix-org/matrix-rust-sdk
@@ -101,6 +104,12 @@ export interface MatrixHomeserver extends HomeserverPort {
   /** Resolves when the next sync batch has been handed to subscribers and saved. */
   readonly nextSync: () => Promise<void>
   readonly stats: () => HomeserverStats
+  /**
+   * Per room, the last event handed to subscribers in timeline order (events decrypted late, out
+   * of order, do not move it), or the newest of the history before the first sync: everything
+   * after it reaches subscribers from now on. Persisted across restarts. A copy.
+   */
+  readonly roomPositions: () => ReadonlyMap<string, string>
   readonly e2ee: E2ee
   readonly http: MatrixHttp
 }
@@ -117,6 +126,8 @@ interface SyncStateFile {
   readonly encrypted: Readonly<Record<string, Readonly<Record<string, unknown>>>>
   /** Per room, the last timeline event taken in: where a `limited` gap fill stops. */
   readonly lastSeen?: Readonly<Record<string, string>>
+  /** Per room, the last event handed to subscribers in timeline order (see `roomPositions`). */
+  readonly positions?: Readonly<Record<string, string>>
 }
 
 const RECENT_KEPT = 2000
@@ -230,6 +241,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   const recent = new Set<string>(saved?.recent ?? [])
   const encrypted = new Map<string, Readonly<Record<string, unknown>>>(Object.entries(saved?.encrypted ?? {}))
   const lastSeen = new Map<string, string>(Object.entries(saved?.lastSeen ?? {}))
+  const positions = new Map<string, string>(Object.entries(saved?.positions ?? {}))
   /** Rooms known not to be encrypted (memory only: re-asked after a restart). */
   const clearRooms = new Set<string>()
   /** Joined and invited members per room, when known (from sync, or fetched on first send). */
@@ -251,8 +263,9 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   let dirtyAfterBatch = false
   const timeline = new DecryptingTimeline(
     e2ee,
-    (event) => {
+    (event, late) => {
       dirtyAfterBatch = true
+      if (!late) positions.set(event.room_id, event.event_id)
       emit({ _tag: "RoomEvent", event })
     },
     { clock, ...options.hold, ...(options.onUndecryptable === undefined ? {} : { onUndecryptable: options.onUndecryptable }) }
@@ -281,7 +294,8 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       timeline: timeline.state(),
       recent: Array.from(recent).slice(-RECENT_SAVED),
       encrypted: Object.fromEntries(encrypted),
-      lastSeen: Object.fromEntries(lastSeen)
+      lastSeen: Object.fromEntries(lastSeen),
+      positions: Object.fromEntries(positions)
     }
     await writeFileDurably(syncFile, JSON.stringify(state))
     dirtyAfterBatch = false
@@ -343,6 +357,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     if (typeof newest === "string") lastSeen.set(roomId, newest)
     if (first && !syncCfg.deliverInitialTimeline) {
       for (const raw of events) if (typeof raw["event_id"] === "string") remember(raw["event_id"])
+      if (typeof newest === "string") positions.set(roomId, newest)
       return
     }
     // A room we never took events from has no gap: what precedes is history, not news.
@@ -660,7 +675,8 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       for (const w of waiters.splice(0)) w()
     },
     nextSync: () => new Promise((resolve) => waiters.push(resolve)),
-    stats: () => ({ ...timeline.stats, ...counters, held: timeline.waiting })
+    stats: () => ({ ...timeline.stats, ...counters, held: timeline.waiting }),
+    roomPositions: () => new Map(positions)
   }
   // Watch for releases by the hold timer between batches.
   listeners.add(() => flushSoon())

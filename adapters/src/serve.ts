@@ -12,8 +12,11 @@ import { type ServiceConfig } from "./config.ts"
 import { startEmbeddedHomeserver, type EmbeddedHomeserver } from "./embedded-homeserver/index.ts"
 import type { Logger } from "./log.ts"
 import { connectHomeserver, type MatrixHomeserver } from "./matrix-homeserver.ts"
-import { startWebsocketTransport, type WebsocketTransport } from "./websocket.ts"
+import type { WebsocketTransport } from "./websocket.ts"
 import { WidgetHost } from "./widget-host.ts"
+import { startOnStablePort, widgetToken } from "./widget-uris.ts"
+import { DeliveryJournal } from "./delivery-journal.ts"
+import { readMissedEvents } from "./missed-events.ts"
 import { ApprovalQueue } from "./approvals.ts"
 import { resolveRooms } from "./configured-rooms.ts"
 import { engineAdminModel, MessageLog, startAdminServer } from "./admin.ts"
@@ -56,6 +59,9 @@ interface ServiceState {
   readonly homeserverPort?: number
   /** The embedded homeserver's registration token, kept so what was handed out stays valid. */
   readonly registrationToken?: string
+  /** Widget tokens derive from it, and the widget transport keeps its port: widget URIs survive restarts. */
+  readonly widgetSecret?: string
+  readonly widgetPort?: number
 }
 
 const writeJsonAtomically = (file: string, value: unknown) => {
@@ -123,6 +129,8 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
   const dataDir = prepareDataDir(config.dataDir)
   const stateFile = join(dataDir, "service.json")
   let state = loadState(stateFile)
+  if (state.widgetSecret === undefined) writeJsonAtomically(stateFile, (state = { ...state, widgetSecret: randomBytes(32).toString("base64url") }))
+  const widgetSecret = state.widgetSecret!
   const cleanups: Array<() => Promise<void> | void> = []
   const stopAll = async () => {
     for (const cleanup of cleanups.reverse()) {
@@ -220,17 +228,26 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     // widget), then the widget registry lets go of what is already closed.
     const registry: { widgets?: WidgetHost } = {}
     cleanups.push(() => registry.widgets?.close())
+    // Closed after the transport (cleanups run last-first): the transport's last writes are journaled.
+    const journal = DeliveryJournal.open(join(dataDir, "deliveries.jsonl"), { onError: (error) => log("error", "delivery journal", { error: String(error) }) })
+    cleanups.push(() => journal.close())
     let transport: WebsocketTransport
     try {
-      transport = await startWebsocketTransport({
-        host: config.listen.host,
-        port: config.listen.port,
-        ...(config.listen.tls === undefined ? {} : { tls: { cert: readFileSync(config.listen.tls.cert), key: readFileSync(config.listen.tls.key) } })
-      })
+      transport = await startOnStablePort(
+        {
+          host: config.listen.host,
+          port: config.listen.port,
+          ...(config.listen.tls === undefined ? {} : { tls: { cert: readFileSync(config.listen.tls.cert), key: readFileSync(config.listen.tls.key) } })
+        },
+        state.widgetPort,
+        (from, error) => log("warn", `widget port ${from} is taken (${(error as NodeJS.ErrnoException).code}): widget URIs change, widgets cannot resume`)
+      )
     } catch (error) {
       throw new StartupError(`cannot listen for widgets on ${config.listen.host}:${config.listen.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
     }
     cleanups.push(() => transport.close())
+    const widgetPort = Number(new URL(transport.url).port)
+    if (config.listen.port === 0 && widgetPort !== state.widgetPort) writeJsonAtomically(stateFile, (state = { ...state, widgetPort }))
 
     const adminModel = engineAdminModel({
       engine,
@@ -254,7 +271,13 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       },
       onChange: () => notify({ kind: "sessions" }),
       onSessionClosed: (sessionId) => messages.forget(sessionId),
-      log: (level, message, fields) => log(level, message, fields)
+      log: (level, message, fields) => log(level, message, fields),
+      tokenFor: (definition) => widgetToken(widgetSecret, definition),
+      resume: {
+        journal,
+        source: { roomPositions: () => homeserver.roomPositions(), readMissed: (request) => readMissedEvents(homeserver, request) },
+        ...(rooms[0] === undefined ? {} : { viewedRoom: rooms[0] })
+      }
     }))
 
     homeserver.start()

@@ -197,6 +197,22 @@ describe("websocket transport: who may connect", () => {
     assert.match(transport.url, /^ws:\/\/127\.0\.0\.1:\d+$/)
   })
 
+  it("a given token keeps the URI across transports on the same port; a malformed or taken token is refused", async () => {
+    const token = "A".repeat(43)
+    const first = await start()
+    const { uri } = first.transport.register("w", (send) => new FakeSession("w", send), { token })
+    assert.equal(uri, `${first.transport.url}/widget/${token}`)
+    assert.throws(() => first.transport.register("v", (send) => new FakeSession("v", send), { token }), /already registered/)
+    assert.throws(() => first.transport.register("v", (send) => new FakeSession("v", send), { token: "short" }), /43 base64url/)
+    const port = Number(new URL(first.transport.url).port)
+    await first.transport.close()
+    const second = await start({ port })
+    const again = second.transport.register("w", (send) => new FakeSession("w", send), { token })
+    assert.equal(again.uri, uri)
+    await connect(again.uri)
+    assert.equal(second.transport.stats().accepted, 1)
+  })
+
   it("refuses a browser Origin that is not allowed (403); allows listed origins and clients without Origin", async () => {
     const { transport, register, sessions } = await start({ allowedOrigins: ["https://global.example"] })
     const plain = register("plain")
@@ -516,6 +532,49 @@ describe("websocket transport: backpressure", () => {
     second.ws.send(JSON.stringify({ ...gap, response: { error: { message: "unknown action" } } }))
     await roundTrip(second, sessions[0]!)
     assert.equal(sessions[0]!.received.length, 1, "only the marker reached the session")
+  })
+})
+
+describe("websocket transport: write hook", () => {
+  it("hears of each marked message right before it reaches the socket: not while it waits, never once dropped", async () => {
+    const { transport } = await start({ outboundQueueLimit: 3 })
+    const written: Array<number> = []
+    const sessions: Array<FakeSession> = []
+    const { uri } = transport.register(
+      "w",
+      (send) => {
+        const session = new FakeSession("w", send)
+        sessions.push(session)
+        return session
+      },
+      {
+        onWrite: {
+          mark: (message) => (message.action === "test" ? (message.data["n"] as number) : undefined),
+          written: (n: number) => void written.push(n)
+        }
+      }
+    )
+    const first = await connect(uri)
+    const session = sessions[0]!
+    session.send(toWidget("w", 1))
+    session.send({ ...toWidget("w", 99), action: "other" })
+    assert.deepEqual(written, [1], "written at once on a live link; unmarked messages are not reported")
+    first.ws.terminate()
+    await vi.waitFor(() => assert.deepEqual(session.events, ["transportDown"]))
+    session.send(toWidget("w", 2))
+    session.send(toWidget("w", 3))
+    assert.deepEqual(written, [1], "queued while the widget is away: not yet written")
+    const second = await connect(uri)
+    await vi.waitFor(() => assert.equal(second.inbox.length, 2))
+    assert.deepEqual(written, [1, 2, 3])
+    second.ws.terminate()
+    await vi.waitFor(() => assert.deepEqual(session.events, ["transportDown", "transportUp", "transportDown"]))
+    for (let n = 4; n <= 7; n++) session.send(toWidget("w", n))
+    assert.equal(transport.stats().dropped.overflow, 4)
+    session.send(toWidget("w", 8))
+    const third = await connect(uri)
+    await vi.waitFor(() => assert.equal(third.inbox.length, 2))
+    assert.deepEqual(written, [1, 2, 3, 8], "the dropped backlog is never reported")
   })
 })
 

@@ -13,8 +13,8 @@ import type { WidgetSession } from "../../machines/src/widget-session.ts"
  *
  * ## Who may connect
  * `register` hands out a URI `ws://127.0.0.1:PORT/widget/<token>` (token: 32 random bytes,
- * base64url) for `$matrix_websocket_uri`. Everything is refused in the HTTP upgrade, before a
- * single frame is read:
+ * base64url, or the caller's own of that shape, so a widget can keep its URI across restarts) for
+ * `$matrix_websocket_uri`. Everything is refused in the HTTP upgrade, before a single frame is read:
  *   401  no token, or a token that is not registered (the two are indistinguishable)
  *   403  the request carries `Origin` and the origin is not allowed
  *   409  the widget already has a live connection (`onDuplicate: "refuse"`, the default)
@@ -65,6 +65,9 @@ import type { WidgetSession } from "../../machines/src/widget-session.ts"
  * - Limits of "exactly once": there are no acknowledgements in the Widget API, so messages already
  *   handed to the operating system when a link silently dies may be lost (at most once). The
  *   guarantee covers what was queued: messages sent while the link was down or backpressured.
+ * - A registration's `onWrite` hook hears of each message it marked right before the message is
+ *   handed to the socket (`ws.send`), never for one still queued or dropped: the service journals
+ *   delivery positions there, so a position never runs ahead of what left the process.
  *
  * ## Backpressure and overflow
  * Each registration has its own queue and each connection its own socket, so a slow widget never
@@ -167,6 +170,25 @@ export interface WebsocketTransportStats {
   readonly sessionErrors: number
 }
 
+/**
+ * Tells a registration's owner which of its messages reached the socket. `mark` is asked once per
+ * message as the session sends it (`undefined`: not of interest); `written` gets that mark,
+ * synchronously, right before the message is handed to `ws.send`. Messages dropped (overflow, a
+ * session that ended with its queue) are never reported.
+ */
+export interface WriteHook<M = unknown> {
+  readonly mark: (message: WidgetMessage) => M | undefined
+  readonly written: (mark: M) => void
+}
+
+export interface RegistrationOptions<M = unknown> {
+  /** Browser origins allowed for this widget besides `allowedOrigins`. */
+  readonly origins?: ReadonlyArray<string>
+  /** The widget's token (43 base64url characters, as `register` makes them), to keep its URI across restarts; default: a fresh random one. */
+  readonly token?: string
+  readonly onWrite?: WriteHook<M>
+}
+
 export interface WebsocketRegistration {
   /** The URI for `$matrix_websocket_uri`; it carries the widget's secret token. */
   readonly uri: string
@@ -179,14 +201,10 @@ export interface WebsocketTransport {
   readonly url: string
   /**
    * Registers a widget before it is rendered. `open` is called when the widget makes first contact
-   * (and again after a resume window expired) to create its session; `origins` are browser origins
-   * allowed for this widget besides `allowedOrigins`.
+   * (and again after a resume window expired) to create its session. Throws on a malformed or
+   * already registered `token`.
    */
-  readonly register: (
-    widgetId: string,
-    open: (send: (message: WidgetMessage) => void) => WidgetSession,
-    options?: { readonly origins?: ReadonlyArray<string> }
-  ) => WebsocketRegistration
+  readonly register: <M>(widgetId: string, open: (send: (message: WidgetMessage) => void) => WidgetSession, options?: RegistrationOptions<M>) => WebsocketRegistration
   readonly stats: () => WebsocketTransportStats
   /** Closes every connection (1001) and session, then the server. */
   readonly close: () => Promise<void>
@@ -212,18 +230,28 @@ interface Link {
   rateWindow: unknown
 }
 
+/** A queued message whose writing the registration's `onWrite` hook wants to hear of. */
+interface Marked {
+  readonly data: string
+  readonly mark: unknown
+}
+
+/** One outbound message, serialised: most are plain strings. */
+type Outbound = string | Marked
+
 /** One registered widget: its token, its session (if any) and its outbound queue. */
 interface Registration {
   readonly widgetId: string
   readonly digest: string
   readonly open: (send: (message: WidgetMessage) => void) => WidgetSession
   readonly origins: ReadonlySet<string>
+  readonly onWrite: WriteHook | undefined
   /** Bumped whenever a session ends; a `send` of an older session is stale. */
   generation: number
   session: { readonly session: WidgetSession; readonly unsubscribe: () => void } | undefined
   suspended: boolean
   link: Link | undefined
-  queue: Array<string>
+  queue: Array<Outbound>
   /** Messages dropped since the widget last heard from us; announced on the next connection. */
   dropped: number
   gapSeq: number
@@ -320,8 +348,18 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
    * water mark carries a callback (a callback per message costs throughput); until it fires, which
    * means everything before it reached the OS, the link is blocked and messages wait in the queue.
    */
-  const write = (reg: Registration, link: Link, data: string) => {
+  const write = (reg: Registration, link: Link, item: Outbound) => {
     counters.messagesOut++
+    let data: string
+    if (typeof item === "string") data = item
+    else {
+      data = item.data
+      try {
+        reg.onWrite?.written(item.mark)
+      } catch {
+        // The hook's owner keeps its own books; its failure must not cost the widget the message.
+      }
+    }
     if (link.ws.bufferedAmount + data.length < highWaterMarkBytes) return link.ws.send(data)
     link.blocked = true
     link.ws.send(data, () => {
@@ -351,10 +389,10 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     }
   }
 
-  const enqueue = (reg: Registration, data: string) => {
+  const enqueue = (reg: Registration, item: Outbound) => {
     const link = reg.link
-    if (link !== undefined && reg.queue.length === 0 && !link.blocked) return write(reg, link, data)
-    reg.queue.push(data)
+    if (link !== undefined && reg.queue.length === 0 && !link.blocked) return write(reg, link, item)
+    reg.queue.push(item)
     if (reg.queue.length > outboundQueueLimit) overflow(reg)
     else pump(reg)
   }
@@ -372,7 +410,8 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       counters.dropped.unserialisable++
       return
     }
-    enqueue(reg, data)
+    const mark = reg.onWrite?.mark(message)
+    enqueue(reg, mark === undefined ? data : { data, mark })
   }
 
   const gapNotice = (reg: Registration): string => {
@@ -462,7 +501,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
   /** The engine closed the session: flush what it said last, then close the link with 1000. */
   const forgetSessionAfterEngineClose = (reg: Registration, reason: string) => {
     const link = reg.link
-    if (link !== undefined) for (const data of reg.queue) write(reg, link, data)
+    if (link !== undefined) for (const item of reg.queue) write(reg, link, item)
     reg.queue = []
     forgetSession(reg)
     if (link !== undefined) endLink(reg, link, { code: CloseCode.Normal, reason: reason || "session closed", action: "close", after: "keep" })
@@ -627,12 +666,16 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
   const url = `${options.tls === undefined ? "ws" : "wss"}://${authority}`
 
   const register: WebsocketTransport["register"] = (widgetId, open, registrationOptions) => {
-    const token = randomBytes(32).toString("base64url")
+    const token = registrationOptions?.token ?? randomBytes(32).toString("base64url")
+    if (!TOKEN_PATTERN.test(token)) throw new Error(`register ${widgetId}: a token is 43 base64url characters`)
+    const digest = digestOf(token)
+    if (registrations.has(digest)) throw new Error(`register ${widgetId}: that token is already registered`)
     const reg: Registration = {
       widgetId,
-      digest: digestOf(token),
+      digest,
       open,
       origins: new Set(registrationOptions?.origins ?? []),
+      onWrite: registrationOptions?.onWrite as WriteHook | undefined,
       generation: 0,
       session: undefined,
       suspended: false,

@@ -20,6 +20,8 @@ import {
 } from "../../core/src/index.ts"
 import { delegateSession, type Engine, type EngineSession } from "../../machines/src/index.ts"
 import type { ConfiguredWidget } from "./config.ts"
+import type { DeliveryJournal } from "./delivery-journal.ts"
+import { type Delivered, deliveredEvent, DeliveryResume, type ResumeSource } from "./delivery-resume.ts"
 import type { WebsocketTransport } from "./websocket.ts"
 
 export interface HostedWidget {
@@ -44,6 +46,10 @@ export interface WidgetHostOptions {
   readonly onChange?: () => void
   readonly onSessionClosed?: (sessionId: string) => void
   readonly log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void
+  /** The websocket token of a widget, to keep its URI across restarts; absent: a fresh one per registration. */
+  readonly tokenFor?: (definition: WidgetDefinition) => string
+  /** Journal what reaches each widget, and start its every new session where the last one stopped (see delivery-resume.ts). */
+  readonly resume?: { readonly journal: DeliveryJournal; readonly source: ResumeSource; readonly viewedRoom?: string }
 }
 
 interface Entry {
@@ -132,30 +138,53 @@ export class WidgetHost {
       this.options.onChange?.()
       return
     }
-    const { onMessage } = this.options
-    const registration = transport.register(definition.id, (send) => {
-      const session: EngineSession = engine.openSession({
-        widget: definition,
-        waitForIframeLoad: false,
-        send: (message: WidgetMessage) => {
+    const { onMessage, resume } = this.options
+    const ref = { id: definition.id, ...(definition.roomId === undefined ? {} : { roomId: definition.roomId }) }
+    const homeRoom = definition.roomId ?? resume?.viewedRoom
+    const registration = transport.register<Delivered>(
+      definition.id,
+      (send) => {
+        const out = (message: WidgetMessage) => {
           onMessage?.(session.sessionId, "out", message)
           send(message)
         }
-      })
-      this.options.onChange?.()
-      session.onClose(() => {
-        this.options.onSessionClosed?.(session.sessionId)
+        const gate =
+          resume === undefined
+            ? undefined
+            : new DeliveryResume({
+                widget: ref,
+                homeRoom,
+                journal: resume.journal,
+                source: resume.source,
+                answer: (message) => session.receive(message),
+                send: out,
+                ...(this.options.log === undefined ? {} : { log: this.options.log })
+              })
+        const session: EngineSession = engine.openSession({
+          widget: definition,
+          waitForIframeLoad: false,
+          send: gate?.sink ?? out
+        })
         this.options.onChange?.()
-      })
-      if (onMessage === undefined) return session
-      // The transport's view of the session, with inbound messages logged on the way in.
-      return delegateSession(session, {
-        receive: (raw: unknown) => {
-          onMessage(session.sessionId, "in", raw)
-          session.receive(raw)
-        }
-      })
-    })
+        session.onClose(() => {
+          gate?.close()
+          this.options.onSessionClosed?.(session.sessionId)
+          this.options.onChange?.()
+        })
+        if (onMessage === undefined && gate === undefined) return session
+        // The transport's view of the session: inbound messages logged, answers to the resume's own requests kept from it.
+        return delegateSession(session, {
+          receive: (raw: unknown) => {
+            onMessage?.(session.sessionId, "in", raw)
+            if (gate?.consume(raw) !== true) session.receive(raw)
+          }
+        })
+      },
+      {
+        ...(this.options.tokenFor === undefined ? {} : { token: this.options.tokenFor(definition) }),
+        ...(resume === undefined ? {} : { onWrite: { mark: deliveredEvent, written: (d: Delivered) => resume.journal.record(ref, d.room, d.event) } })
+      }
+    )
     const url = renderWidgetUrl(definition.url, { ...variables, transport: "m.websockets", websocketUri: registration.uri })
     this.entries.set(key, { widget: { ...base, transport: "m.websockets", url }, definition, fingerprint, unregister: registration.unregister })
     this.options.log?.("info", `hosting widget ${definition.id}`, { roomId: definition.roomId, transport: "m.websockets" })
