@@ -118,6 +118,14 @@ describe("/messages", () => {
     const bounded = await page(`dir=b&from=${b1.start}&to=${b2.end}&limit=10`)
     assert.deepEqual(bodies(bounded.chunk), ["m6", "m5", "m4", "m3", "m2", "m1"])
 
+    // limit=0 (was a 500): an empty page whose `end` continues exactly where it stands.
+    const none = await page("dir=b&limit=0")
+    assert.deepEqual(none.chunk, [])
+    assert.deepEqual(bodies((await page(`dir=b&limit=2&from=${none.end}`)).chunk), ["m6", "m5"])
+    const noneForward = await page("dir=f&limit=0")
+    assert.deepEqual(noneForward.chunk, [])
+    assert.deepEqual(bodies((await page(`dir=f&limit=2&from=${noneForward.end}`)).chunk), ["m0", "m1"])
+
     const notTypes = await a.get<Messages>(
       `${room(roomId)}/messages?dir=f&limit=100&filter=${encodeURIComponent(JSON.stringify({ not_types: ["m.room.message"] }))}`
     )
@@ -157,6 +165,10 @@ describe("events, context, relations and redaction", () => {
     assert.deepEqual(bodies(context.body.events_before), ["c1", "c0"])
     assert.deepEqual(bodies(context.body.events_after), ["c3", "c4"])
     assert.isTrue(context.body.state.some((e) => e.type === "m.room.create"))
+    // limit=0 (was a 500): the event alone.
+    const alone = await a.get<{ events_before: Array<ClientEvent>; events_after: Array<ClientEvent>; event: ClientEvent }>(`${room(roomId)}/context/${encodeURIComponent(ids[2]!)}?limit=0`)
+    assert.equal(alone.status, 200)
+    assert.deepEqual([alone.body.events_before, alone.body.events_after, alone.body.event.event_id], [[], [], ids[2]])
   })
 
   it("lists relations, filtered by relation type and event type, paginated", async () => {

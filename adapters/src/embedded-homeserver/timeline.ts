@@ -78,7 +78,8 @@ const paginate = (
       const e = room.timeline[i]!
       if (to !== undefined && e.pos <= to) break
       if (!accept(e)) continue
-      if (chunk.length === limit) return { chunk, next: chunk.at(-1)!.pos - 1 }
+      // With `limit` 0 the chunk is empty: the next page starts at this event.
+      if (chunk.length === limit) return { chunk, next: (chunk.at(-1)?.pos ?? e.pos + 1) - 1 }
       chunk.push(e)
     }
   } else {
@@ -86,7 +87,7 @@ const paginate = (
       const e = room.timeline[i]!
       if (e.pos > upper || (to !== undefined && e.pos > to)) break
       if (!accept(e)) continue
-      if (chunk.length === limit) return { chunk, next: chunk.at(-1)!.pos }
+      if (chunk.length === limit) return { chunk, next: chunk.at(-1)?.pos ?? e.pos - 1 }
       chunk.push(e)
     }
   }
