@@ -13,6 +13,7 @@ import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import { anyOf, stringContaining } from "../src/matchers.ts"
+import { decodeRecoveryKey } from "../../adapters/src/secret-storage.ts"
 
 const root = join(import.meta.dirname, "..", "..")
 const children: ChildProcess[] = []
@@ -204,7 +205,9 @@ describe("widgethost serve", () => {
     const file = join(dataDir, "recovery-key.txt")
     expect(statSync(file).mode & 0o777).toBe(0o600)
     const recoveryKey = readFileSync(file, "utf8")
-    expect(recoveryKey).toMatch(/^EsT[1-9A-HJ-NP-Za-km-z ]+\n$/)
+    // The spec's encoding: base58 in groups of four, decoding to a 32-byte key (prefix and parity checked).
+    expect(recoveryKey).toMatch(/^([1-9A-HJ-NP-Za-km-z]{4} )+[1-9A-HJ-NP-Za-km-z]{1,4}\n$/)
+    expect(decodeRecoveryKey(recoveryKey)).toHaveLength(32)
     const identity = (await admin(ready, "/api/identity")).body as { identity: { status: string; detail: string } }
     expect(identity.identity.status).toBe("cross-signed")
     expect(identity.identity.detail).toContain(file)
