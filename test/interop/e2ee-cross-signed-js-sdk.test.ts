@@ -3,8 +3,10 @@
  * embedded homeserver, in an encrypted room with a widgethost account (the HTTP + E2EE adapter).
  * After widgethost bootstraps cross-signing, the peer sees the device as signed by its owner, and
  * with the peer excluding devices not signed by their owner (MSC4153's
- * `OnlySignedDevicesIsolationMode`, where Element is heading) messages still flow both ways. The
- * control: an account that never bootstrapped gets neither the peer's room key nor its trust.
+ * `OnlySignedDevicesIsolationMode`, where Element is heading) messages still flow both ways. With
+ * an account whose identity and secret storage the SDK set up, a widgethost device signs itself
+ * from 4S with the SDK's recovery key. The control: an account that never bootstrapped gets
+ * neither the peer's room key nor its trust.
  */
 import { Effect } from "effect"
 import * as sdk from "matrix-js-sdk"
@@ -94,10 +96,23 @@ const widgethost = async (name: string, options: { readonly crossSign: boolean }
  * up; the SDK refuses to encrypt in this mode without it) that encrypts to and decrypts from
  * owner-signed devices only.
  */
-const peer = async (name: string): Promise<sdk.MatrixClient> => {
+const peer = async (name: string, storageKey?: { current?: Uint8Array }): Promise<sdk.MatrixClient> => {
   const password = `${name}-password`
   const session = await hs.createUser(name, password)
-  const client = sdk.createClient({ baseUrl: hs.baseUrl, userId: session.userId, accessToken: session.accessToken, deviceId: session.deviceId, logger: quietLogger(logs) })
+  const client = sdk.createClient({
+    baseUrl: hs.baseUrl,
+    userId: session.userId,
+    accessToken: session.accessToken,
+    deviceId: session.deviceId,
+    logger: quietLogger(logs),
+    // The SDK asks for the 4S key it just made when it stores secrets under it.
+    cryptoCallbacks: {
+      getSecretStorageKey: ({ keys }) => {
+        const keyId = Object.keys(keys)[0]
+        return Promise.resolve(keyId === undefined || storageKey?.current === undefined ? null : [keyId, storageKey.current])
+      }
+    }
+  })
   await client.initRustCrypto({ useIndexedDB: false })
   client.getCrypto()!.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode())
   cleanups.push(() => client.stopClient())
@@ -162,6 +177,33 @@ describe("a cross-signed widgethost device, seen by matrix-js-sdk with Rust cryp
     await bob.sendMessage(roomId, { msgtype: sdk.MsgType.Text, body: "from bob" })
     await waitFor("the widgethost decrypting bob's message", () => hostBodies(host, roomId).includes("from bob"))
     expect(host.undecryptable).toEqual([])
+  })
+
+  it("recovery-key path: the peer bootstraps its account with secret storage; a widgethost device of that account signs itself with the peer's recovery key", async () => {
+    const storageKey: { current?: Uint8Array } = {}
+    const bob = await peer("bob", storageKey)
+    const crypto = bob.getCrypto()!
+    let recoveryKey = ""
+    await crypto.bootstrapSecretStorage({
+      setupNewSecretStorage: true,
+      createSecretStorageKey: async () => {
+        const key = await crypto.createRecoveryKeyFromPassphrase()
+        recoveryKey = key.encodedPrivateKey!
+        storageKey.current = key.privateKey
+        return key
+      }
+    })
+    expect(await bob.secretStorage.isStored("m.cross_signing.master")).toBeTruthy()
+
+    const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "bob", password: "bob-password" }, dataDir: join(root, "bob-widgethost"), sync: { timeoutMs: 1_000 } })
+    cleanups.push(() => port.stop())
+    expect(await ensureCrossSigned({ e2ee: port.e2ee, http: port.http })).toMatchObject({ _tag: "Unverified" })
+    expect(await ensureCrossSigned({ e2ee: port.e2ee, http: port.http, recoveryKey })).toEqual({ _tag: "Trusted", restored: true })
+    await waitFor("bob's client seeing the widgethost device as verified", async () => {
+      await crypto.getUserDeviceInfo([bob.getUserId()!], true)
+      const status = await crypto.getDeviceVerificationStatus(bob.getUserId()!, port.deviceId)
+      return status?.signedByOwner === true && status.crossSigningVerified
+    })
   })
 
   it("control: a device that never cross-signed is not signed in the peer's eyes and gets no room key from it", async () => {
