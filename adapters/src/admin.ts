@@ -12,6 +12,7 @@ import { type CreateUserOutcome, type NewUserRequest, parseNewUser } from "./adm
  * ## Routes (all answers `Cache-Control: no-store`; errors `{ error: { code, message } }`)
  *   GET  /                          the console page (HTML; `?token=` accepted)
  *   GET  /api/widgets               { widgets: [{ id, roomId?, name?, transport, url }] }
+ *   GET  /api/identity              { identity: { status, detail } | null }: device trust
  *   GET  /api/sessions              { sessions: [SessionInfo & { state }] }
  *   POST /api/sessions/{id}/close   { closed: true }                       404 unknown session
  *   GET  /api/sessions/{id}/log     { sessionId, entries: [{ at, direction, message }] }
@@ -73,6 +74,14 @@ export interface AdminModel {
   onChange(listener: (change: AdminChange) => void): () => void
   /** Creates a homeserver account; absent when the service has no homeserver of its own. */
   readonly createUser?: (request: NewUserRequest) => Promise<CreateUserOutcome>
+  /** Whether other users' clients trust this device (cross-signing), and what the operator should do. */
+  readonly identity?: () => DeviceTrust
+}
+
+/** The console's "Device trust" line: `status` in a word, `detail` in a sentence or two. */
+export interface DeviceTrust {
+  readonly status: "cross-signed" | "unverified"
+  readonly detail: string
 }
 
 export interface AdminServerOptions {
@@ -301,6 +310,7 @@ export const engineAdminModel = (parts: {
   readonly approvals: ApprovalQueue
   readonly messages: Pick<MessageLog, "get">
   readonly createUser?: AdminModel["createUser"]
+  readonly identity?: AdminModel["identity"]
 }): AdminModel & { readonly notify: (change: AdminChange) => void } => {
   const { engine, widgets, approvals, messages } = parts
   const listeners = new Set<(change: AdminChange) => void>()
@@ -321,7 +331,8 @@ export const engineAdminModel = (parts: {
     notify: (change) => {
       for (const listener of listeners) listener(change)
     },
-    ...(parts.createUser === undefined ? {} : { createUser: parts.createUser })
+    ...(parts.createUser === undefined ? {} : { createUser: parts.createUser }),
+    ...(parts.identity === undefined ? {} : { identity: parts.identity })
   }
 }
 
@@ -400,6 +411,7 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
     if (rest.length > 0) return undefined
     if (resource === "widgets" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { widgets: model.widgets() }) }
     if (resource === "events" && rawId === undefined) return { methods: ["GET"], queryToken: true, handle: openStream }
+    if (resource === "identity" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { identity: model.identity?.() ?? null }) }
     const { createUser } = model
     if (resource === "users" && rawId === undefined && createUser !== undefined) {
       return {
@@ -619,6 +631,13 @@ const PAGE_SCRIPT = `
       ]))));
   };
 
+  // ---- device trust (cross-signing, where the recovery key is)
+  const renderIdentity = async () => {
+    const { identity } = await api("GET", "/api/identity");
+    $("identity").textContent = identity === null ? "Unknown." : identity.status + ": " + identity.detail;
+    $("identity").className = identity !== null && identity.status === "cross-signed" ? "" : "muted";
+  };
+
   // ---- sessions
   let selected = null;
   const renderSessions = async () => {
@@ -740,7 +759,7 @@ const PAGE_SCRIPT = `
   };
 
   // ---- live updates: one fetch in flight per resource; a change meanwhile fetches once more
-  const refreshers = { widgets: renderWidgets, sessions: renderSessions, approvals: renderApprovals, log: renderLog };
+  const refreshers = { identity: renderIdentity, widgets: renderWidgets, sessions: renderSessions, approvals: renderApprovals, log: renderLog };
   const running = {};
   const schedule = (name) => {
     const r = running[name] || (running[name] = { busy: false, again: false });
@@ -792,6 +811,7 @@ const PAGE_HTML = `<!doctype html>
 <header><h1>widgethost console</h1><span id="status" class="down">connecting…</span><span id="error" role="alert"></span></header>
 <main>
 <section aria-labelledby="h-approvals"><h2 id="h-approvals">Pending approvals <span id="approval-count" class="muted"></span></h2><div id="approvals"><p id="approvals-empty" class="muted">None.</p></div></section>
+<section aria-labelledby="h-identity"><h2 id="h-identity">Device trust</h2><p id="identity" class="muted"></p></section>
 <section aria-labelledby="h-widgets"><h2 id="h-widgets">Widgets</h2><div id="widgets"></div></section>
 <section class="wide" aria-labelledby="h-sessions"><h2 id="h-sessions">Sessions</h2>
 <table><thead><tr><th>Session</th><th>State</th><th>Capabilities</th><th>Counters</th><th></th></tr></thead><tbody id="sessions"></tbody></table></section>

@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, it } from "vitest"
 import { ConfigError, parseConfig } from "./config.ts"
+import { encodeRecoveryKey } from "./secret-storage.ts"
 
 /** The message of the ConfigError `input` is refused with. */
 const refusal = (input: unknown): string => {
@@ -86,5 +90,27 @@ describe("rooms", () => {
     assert.deepEqual(parseConfig({ rooms: ["!abc:hs.example", "#demo:hs.example"] }).rooms, ["!abc:hs.example", "#demo:hs.example"])
     assert.match(refusal({ rooms: ["!abc:hs.example", "demo"] }), /^rooms\[1\]: expected a room id \(!id:server\) or alias \(#alias:server\), got "demo"$/)
     assert.match(refusal({ rooms: ["#nohost"] }), /^rooms\[0\]: expected a room id/)
+  })
+})
+
+describe("homeserver.recoveryKey", () => {
+  const account = { url: "https://hs.example", user: "alice", password: "pw" }
+  const key = encodeRecoveryKey(Buffer.alloc(32, 1))
+
+  it("takes a recovery key, or a file holding one", () => {
+    assert.deepInclude(parseConfig({ homeserver: { ...account, recoveryKey: key } }).homeserver, { kind: "password", recoveryKey: key })
+    const dir = mkdtempSync(join(tmpdir(), "widgethost-config-"))
+    try {
+      writeFileSync(join(dir, "key.txt"), `${key}\n`)
+      assert.deepInclude(parseConfig({ homeserver: { ...account, recoveryKeyFile: join(dir, "key.txt") } }).homeserver, { recoveryKey: key })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("refuses a mistyped key, an unreadable file, and both at once", () => {
+    assert.match(refusal({ homeserver: { ...account, recoveryKey: key.replace(/.$/, key.endsWith("a") ? "b" : "a") } }), /^homeserver\.recoveryKey: not a recovery key/)
+    assert.match(refusal({ homeserver: { ...account, recoveryKeyFile: "/nonexistent/key" } }), /^homeserver\.recoveryKeyFile: cannot read .*ENOENT/)
+    assert.match(refusal({ homeserver: { ...account, recoveryKey: key, recoveryKeyFile: "/k" } }), /recoveryKey or recoveryKeyFile, not both/)
   })
 })

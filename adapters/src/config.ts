@@ -4,11 +4,12 @@
  */
 import { readFileSync } from "node:fs"
 import { type ApprovalPolicy, type PolicyRule, type TransportName, transportsOf } from "../../core/src/index.ts"
+import { decodeRecoveryKey } from "./secret-storage.ts"
 
 export type HomeserverConfig =
   | { readonly kind: "embedded" }
-  | { readonly kind: "token"; readonly url: string; readonly accessToken: string; readonly deviceId: string; readonly userId?: string }
-  | { readonly kind: "password"; readonly url: string; readonly user: string; readonly password: string; readonly deviceId?: string }
+  | { readonly kind: "token"; readonly url: string; readonly accessToken: string; readonly deviceId: string; readonly userId?: string; readonly recoveryKey?: string }
+  | { readonly kind: "password"; readonly url: string; readonly user: string; readonly password: string; readonly deviceId?: string; readonly recoveryKey?: string }
 
 export interface ConfiguredWidget {
   readonly id: string
@@ -160,6 +161,28 @@ class Fields {
   }
 }
 
+/** `homeserver.recoveryKey`, or the first line of `homeserver.recoveryKeyFile`; checked (prefix, parity) here. */
+const configuredRecoveryKey = (key: string | undefined, file: string | undefined): string | undefined => {
+  if (key !== undefined && file !== undefined) throw new ConfigError("homeserver: give recoveryKey or recoveryKeyFile, not both")
+  let value = key
+  let at = "homeserver.recoveryKey"
+  if (file !== undefined) {
+    at = "homeserver.recoveryKeyFile"
+    try {
+      value = readFileSync(file, "utf8").trim()
+    } catch (error) {
+      throw new ConfigError(`${at}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`)
+    }
+  }
+  if (value === undefined) return undefined
+  try {
+    decodeRecoveryKey(value)
+  } catch (error) {
+    throw new ConfigError(`${at}: not a recovery key (${error instanceof Error ? error.message : String(error)})`)
+  }
+  return value
+}
+
 const url = (value: string, at: string): string => {
   try {
     const parsed = new URL(value)
@@ -190,17 +213,20 @@ export const parseConfig = (input: unknown): ServiceConfig => {
   let homeserver: HomeserverConfig = defaults.homeserver
   const hs = root.object("homeserver")
   if (hs !== undefined) {
-    hs.known(["url", "accessToken", "deviceId", "userId", "user", "password"])
+    hs.known(["url", "accessToken", "deviceId", "userId", "user", "password", "recoveryKey", "recoveryKeyFile"])
     const base = url(hs.required("url"), "homeserver.url")
+    // The account's secret storage recovery key (or a file holding it): the device signs itself with it.
+    const recoveryKey = configuredRecoveryKey(hs.string("recoveryKey"), hs.string("recoveryKeyFile"))
+    const withKey = recoveryKey === undefined ? {} : { recoveryKey }
     const accessToken = hs.string("accessToken")
     const user = hs.string("user")
     if (accessToken !== undefined && user !== undefined) throw new ConfigError("homeserver: give either accessToken (with deviceId) or user and password, not both")
     if (accessToken !== undefined) {
       const userId = hs.string("userId")
-      homeserver = { kind: "token", url: base, accessToken, deviceId: hs.required("deviceId"), ...(userId === undefined ? {} : { userId }) }
+      homeserver = { kind: "token", url: base, accessToken, deviceId: hs.required("deviceId"), ...(userId === undefined ? {} : { userId }), ...withKey }
     } else if (user !== undefined) {
       const deviceId = hs.string("deviceId")
-      homeserver = { kind: "password", url: base, user, password: hs.required("password"), ...(deviceId === undefined ? {} : { deviceId }) }
+      homeserver = { kind: "password", url: base, user, password: hs.required("password"), ...(deviceId === undefined ? {} : { deviceId }), ...withKey }
     } else throw new ConfigError("homeserver: needs accessToken and deviceId, or user and password")
   }
 

@@ -281,6 +281,16 @@ export const writeFileDurably = async (file: string, bytes: Uint8Array | string,
 // The machine
 // ---------------------------------------------------------------------------------------------
 
+/** A request the machine hands out for the HTTP edge to send. */
+export type OutgoingRequest =
+  | sdk.KeysUploadRequest
+  | sdk.KeysQueryRequest
+  | sdk.KeysClaimRequest
+  | sdk.ToDeviceRequest
+  | sdk.SignatureUploadRequest
+  | sdk.RoomMessageRequest
+  | sdk.KeysBackupRequest
+
 /** One-at-a-time lock: the crypto loop and session-changing calls never interleave. */
 class Mutex {
   private tail: Promise<unknown> = Promise.resolve()
@@ -607,6 +617,21 @@ export class E2ee {
     })
   }
 
+  /**
+   * Runs `fn` on the machine under the crypto lock (no sync, encryption or request round runs
+   * meanwhile), with `send` for the requests it makes (answers are marked as sent), then persists.
+   * Cross-signing setup (`cross-signing.ts`) uses it.
+   */
+  exclusive<T>(fn: (machine: sdk.OlmMachine, send: (request: OutgoingRequest) => Promise<void>) => Promise<T>): Promise<T> {
+    return this.lock.run(async () => {
+      try {
+        return await fn(this.machine, (r) => this.send(r))
+      } finally {
+        await this.store.persist()
+      }
+    })
+  }
+
   /** Writes the store to disk now (the sync loop calls it before saving its token). */
   persist(): Promise<void> {
     return this.lock.run(() => this.store.persist())
@@ -652,7 +677,7 @@ export class E2ee {
     }
   }
 
-  private async send(r: sdk.KeysUploadRequest | sdk.KeysQueryRequest | sdk.KeysClaimRequest | sdk.ToDeviceRequest | sdk.SignatureUploadRequest | sdk.RoomMessageRequest | sdk.KeysBackupRequest): Promise<void> {
+  private async send(r: OutgoingRequest): Promise<void> {
     const http = this.options.http
     let response: unknown
     if (r instanceof sdk.KeysUploadRequest) response = await http.request({ method: "POST", path: "/_matrix/client/v3/keys/upload", body: r.body })

@@ -21,6 +21,7 @@ import { ApprovalQueue } from "./approvals.ts"
 import { resolveRooms } from "./configured-rooms.ts"
 import { engineAdminModel, MessageLog, startAdminServer } from "./admin.ts"
 import { embeddedUserCreator } from "./admin-users.ts"
+import { establishDeviceTrust } from "./device-trust.ts"
 
 export interface ReadyLine {
   readonly ready: {
@@ -197,6 +198,14 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       throw new StartupError(`cannot reach the homeserver at ${baseUrl}: ${message}`)
     }
     cleanups.push(() => homeserver.stop())
+    const configuredKey = config.homeserver.kind === "embedded" ? undefined : config.homeserver.recoveryKey
+    const deviceTrust = await establishDeviceTrust({
+      homeserver,
+      ...(embedded === undefined ? {} : { ownAccountPassword: state.password }),
+      ...(configuredKey === undefined ? {} : { recoveryKey: configuredKey }),
+      recoveryKeyFile: join(dataDir, "recovery-key.txt"),
+      log
+    })
 
     // Aliases become ids, rooms the account is not in are joined, each is checked readable.
     const resolved = await resolveRooms(homeserver.http, rooms).catch((error: unknown) => {
@@ -254,7 +263,8 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       widgets: () => registry.widgets?.list() ?? [],
       approvals,
       messages,
-      ...(embedded === undefined ? {} : { createUser: embeddedUserCreator(embedded) })
+      ...(embedded === undefined ? {} : { createUser: embeddedUserCreator(embedded) }),
+      identity: () => deviceTrust
     })
     const notify = adminModel.notify
     const host: HostTransports = { ...headlessHost, prefer: config.transports.prefer.filter((t) => headlessHost.supported.includes(t)) }

@@ -6,13 +6,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHmac } from "node:crypto"
-import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, mkdirSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import { anyOf, stringContaining } from "../src/matchers.ts"
+import { decodeRecoveryKey } from "../../adapters/src/secret-storage.ts"
 
 const root = join(import.meta.dirname, "..", "..")
 const children: ChildProcess[] = []
@@ -195,6 +196,42 @@ describe("widgethost serve", () => {
     const secondExit = await second.exited
     if (secondExit !== 0) console.error(second.child.signalCode, second.output().stderr)
     expect(secondExit).toBe(0)
+  }, 90_000)
+
+  it("cross-signs its own device on the first start, writes the recovery key once (0600), and the console says where it is", async () => {
+    const dataDir = tempDir()
+    const first = start(["serve", "--data-dir", dataDir])
+    const ready = await first.ready
+    const file = join(dataDir, "recovery-key.txt")
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+    const recoveryKey = readFileSync(file, "utf8")
+    // The spec's encoding: base58 in groups of four, decoding to a 32-byte key (prefix and parity checked).
+    expect(recoveryKey).toMatch(/^([1-9A-HJ-NP-Za-km-z]{4} )+[1-9A-HJ-NP-Za-km-z]{1,4}\n$/)
+    expect(decodeRecoveryKey(recoveryKey)).toHaveLength(32)
+    const identity = (await admin(ready, "/api/identity")).body as { identity: { status: string; detail: string } }
+    expect(identity.identity.status).toBe("cross-signed")
+    expect(identity.identity.detail).toContain(file)
+    expect(identity.identity.detail).toMatch(/somewhere safe/)
+    // What any other client reads: a master key, and the device signed by the self-signing key.
+    const bob = (await admin(ready, "/api/users", { method: "POST", body: JSON.stringify({ username: "bob" }) })).body as { access_token: string }
+    type Query = {
+      master_keys: Record<string, unknown>
+      self_signing_keys: Record<string, { keys: Record<string, string> }>
+      device_keys: Record<string, Record<string, { signatures: Record<string, Record<string, string>> }>>
+    }
+    const query = (await matrix(ready.ready.homeserver, "POST", "/keys/query", { device_keys: { [ready.ready.user_id]: [] } }, bob.access_token)) as unknown as Query
+    expect(query.master_keys[ready.ready.user_id]).toBeDefined()
+    const selfSigningKeyId = Object.keys(query.self_signing_keys[ready.ready.user_id]!.keys)[0]!
+    expect(Object.keys(query.device_keys[ready.ready.user_id]![ready.ready.device_id]!.signatures[ready.ready.user_id]!)).toContain(selfSigningKeyId)
+    first.child.kill("SIGTERM")
+    expect(await first.exited).toBe(0)
+
+    const second = start(["serve", "--data-dir", dataDir])
+    const again = await second.ready
+    expect(((await admin(again, "/api/identity")).body as { identity: { status: string } }).identity.status).toBe("cross-signed")
+    expect(readFileSync(file, "utf8")).toBe(recoveryKey)
+    second.child.kill("SIGTERM")
+    expect(await second.exited).toBe(0)
   }, 90_000)
 
   it("registration needs the ready line's token; the admin API creates users", async () => {

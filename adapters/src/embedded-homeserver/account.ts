@@ -119,8 +119,13 @@ export const ensureUser = async (env: Env, localpart: string, password: string):
   return session.credentials
 }
 
-/** UIA for sensitive operations on an existing account: the account's password. */
-const requirePassword = async (env: Env, userId: string, auth: JsonObject | undefined): Promise<void> => {
+/**
+ * UIA for sensitive operations on an existing account: the account's password. Without `auth`
+ * the 401 is bare (flows, params, session); a wrong password or another stage adds the errcode.
+ *
+ * @example await requirePassword(env, "@a:hs", { type: "m.login.password", password: "pw", session: "s" })
+ */
+export const requirePassword = async (env: Env, userId: string, auth: JsonObject | undefined): Promise<void> => {
   const stages = ["m.login.password"]
   if (auth === undefined) throw authChallenge(stages, randomString(18))
   const session = typeof auth.session === "string" && auth.session !== "" ? auth.session : randomString(18)

@@ -80,6 +80,50 @@ describe("keys", () => {
     assert.equal(badCrossSigning.status, 400)
   })
 
+  it("device_signing/upload: the first identity without UIA, a replacement only with the account's password", async () => {
+    const a = await newUser(hs)
+    const key = (usage: string, pub: string) => ({ user_id: a.userId, usage: [usage], keys: { [`ed25519:${pub}`]: pub } })
+    const first = { master_key: key("master", "m1"), self_signing_key: key("self_signing", "s1") }
+    assert.equal((await a.post(`${V3}/keys/device_signing/upload`, first)).status, 200)
+    // The same keys again change nothing: no UIA.
+    assert.equal((await a.post(`${V3}/keys/device_signing/upload`, first)).status, 200)
+    const replace = { master_key: key("master", "m2"), self_signing_key: key("self_signing", "s2") }
+    const challenge = await a.post<{ flows: unknown; session: string; errcode?: string }>(`${V3}/keys/device_signing/upload`, replace)
+    assert.equal(challenge.status, 401)
+    assert.deepEqual(challenge.body.flows, [{ stages: ["m.login.password"] }])
+    assert.isUndefined(challenge.body.errcode)
+    const identifier = { type: "m.id.user", user: a.userId }
+    const wrong = await a.post<{ errcode?: string }>(`${V3}/keys/device_signing/upload`, {
+      ...replace,
+      auth: { type: "m.login.password", identifier, password: "wrong", session: challenge.body.session }
+    })
+    assert.equal(wrong.status, 401)
+    assert.equal(wrong.body.errcode, "M_FORBIDDEN")
+    type Query = { master_keys: Record<string, { keys: object }> }
+    const query = () => a.post<Query>(`${V3}/keys/query`, { device_keys: { [a.userId]: [] } })
+    assert.deepEqual((await query()).body.master_keys[a.userId]?.keys, { "ed25519:m1": "m1" })
+    const done = await a.post(`${V3}/keys/device_signing/upload`, {
+      ...replace,
+      auth: { type: "m.login.password", identifier, password: "correct horse battery staple", session: challenge.body.session }
+    })
+    assert.equal(done.status, 200)
+    assert.deepEqual((await query()).body.master_keys[a.userId]?.keys, { "ed25519:m2": "m2" })
+  })
+
+  it("a signature on another user's master key is shown to its signer and the owner's own, not to third parties", async () => {
+    const [a, b, c] = [await newUser(hs), await newUser(hs), await newUser(hs)]
+    const master = { user_id: a.userId, usage: ["master"], keys: { "ed25519:am": "am" } }
+    await a.ok("POST", `${V3}/keys/device_signing/upload`, { master_key: master })
+    const signed = await b.post<{ failures: object }>(`${V3}/keys/signatures/upload`, {
+      [a.userId]: { am: { ...master, signatures: { [b.userId]: { "ed25519:bu": "b-vouches-for-a" } } } }
+    })
+    assert.deepEqual(signed.body.failures, {})
+    type Query = { master_keys: Record<string, { signatures?: Record<string, unknown> }> }
+    const seenBy = async (viewer: typeof a) => (await viewer.post<Query>(`${V3}/keys/query`, { device_keys: { [a.userId]: [] } })).body.master_keys[a.userId]?.signatures ?? {}
+    assert.deepEqual(await seenBy(b), { [b.userId]: { "ed25519:bu": "b-vouches-for-a" } })
+    assert.deepEqual(await seenBy(c), {})
+  })
+
   it("claims consume one-time keys, then fall back to the fallback key", async () => {
     const a = await newUser(hs)
     const b = await newUser(hs)

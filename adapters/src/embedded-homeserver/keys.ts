@@ -10,6 +10,7 @@ import type { Store } from "./store.ts"
 import { keyIdsOf, withSignatures } from "./store.ts"
 import { parseStreamToken } from "./stream-token.ts"
 import { deviceListChanges, oneTimeKeyCounts } from "./sync.ts"
+import { requirePassword } from "./account.ts"
 
 /**
  * End-to-end encryption plumbing as matrix-sdk-crypto drives it: device and one-time keys,
@@ -72,11 +73,11 @@ const queryKeys = (store: Store, requester: string, body: JsonObject): JsonObjec
     if (user === undefined) continue
     for (const device of user.devices.values()) {
       if (device.keys === undefined || (ids.length > 0 && !ids.includes(device.deviceId))) continue
-      devices[device.deviceId] = { ...withSignatures(store, userId, device.deviceId, device.keys), unsigned: device.displayName === undefined ? {} : { device_display_name: device.displayName } }
+      devices[device.deviceId] = { ...withSignatures(store, userId, device.deviceId, device.keys, requester), unsigned: device.displayName === undefined ? {} : { device_display_name: device.displayName } }
     }
     const signed = (usage: CrossSigningUsage) => {
       const key = user.crossSigning.get(usage)
-      return key === undefined ? undefined : withSignatures(store, userId, keyIdsOf(key)[0] ?? "", key)
+      return key === undefined ? undefined : withSignatures(store, userId, keyIdsOf(key)[0] ?? "", key, requester)
     }
     const master = signed("master")
     const selfSigning = signed("self_signing")
@@ -147,13 +148,17 @@ export const routes: ReadonlyArray<Route> = [
   authed("POST", `${CLIENT}/keys/device_signing/upload`, async ({ env, auth, body }) => {
     const o = asObject(body)
     const user = env.store.users.get(auth.userId)!
-    const records: Array<JournalRecord> = []
+    const changed: Array<[CrossSigningUsage, JsonObject]> = []
     for (const [field, usage] of CROSS_SIGNING) {
       if (o[field] === undefined) continue
       const key = crossSigningKey(o[field], auth.userId, usage)
-      if (!isDeepStrictEqual(key, user.crossSigning.get(usage)))
-        records.push({ t: "keys.cross_signing", pos: env.store.nextPos(), userId: auth.userId, usage, key })
+      if (!isDeepStrictEqual(key, user.crossSigning.get(usage))) changed.push([usage, key])
     }
+    // Spec v1.11 (MSC3967): replacing an identity takes UIA with the account's password; the first
+    // upload, or one that changes nothing, does not. An `auth` sent anyway is checked all the same.
+    const given = optObject(o, "auth")
+    if ((user.crossSigning.has("master") && changed.length > 0) || given !== undefined) await requirePassword(env, auth.userId, given)
+    const records: Array<JournalRecord> = changed.map(([usage, key]) => ({ t: "keys.cross_signing", pos: env.store.nextPos(), userId: auth.userId, usage, key }))
     if (records.length > 0) await env.store.commit(records)
     return json({})
   }),

@@ -371,13 +371,20 @@ export class Store {
   }
 }
 
-/** `key` with the separately uploaded signatures for `keyId` merged into its `signatures`. */
-export const withSignatures = (store: Store, userId: string, keyId: string, key: JsonObject): JsonObject => {
+/**
+ * `key` with the separately uploaded signatures for `keyId` merged into its `signatures`. With
+ * `viewer`, only the owner's signatures and the viewer's own are merged: who else has verified a
+ * user (a user-signing key's signature on their master key) is the signer's business alone.
+ */
+export const withSignatures = (store: Store, userId: string, keyId: string, key: JsonObject, viewer?: string): JsonObject => {
   const extra = store.signatures.get(userId)?.get(keyId)
   if (extra === undefined) return key
   const own = (typeof key.signatures === "object" && key.signatures !== null ? key.signatures : {}) as JsonObject
   const merged: JsonObject = { ...own }
-  for (const [signer, sigs] of Object.entries(extra)) merged[signer] = { ...(own[signer] as JsonObject | undefined), ...(sigs as JsonObject) }
+  for (const [signer, sigs] of Object.entries(extra)) {
+    if (viewer !== undefined && signer !== userId && signer !== viewer) continue
+    merged[signer] = { ...(own[signer] as JsonObject | undefined), ...(sigs as JsonObject) }
+  }
   return { ...key, signatures: merged }
 }
 

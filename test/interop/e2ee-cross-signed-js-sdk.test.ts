@@ -1,0 +1,222 @@
+/**
+ * widgethost's device as a real client sees it: matrix-js-sdk 36 with its Rust crypto, against the
+ * embedded homeserver, in an encrypted room with a widgethost account (the HTTP + E2EE adapter).
+ * After widgethost bootstraps cross-signing, the peer sees the device as signed by its owner, and
+ * with the peer excluding devices not signed by their owner (MSC4153's
+ * `OnlySignedDevicesIsolationMode`, where Element is heading) messages still flow both ways. With
+ * an account whose identity and secret storage the SDK set up, a widgethost device signs itself
+ * from 4S with the SDK's recovery key. The control: an account that never bootstrapped gets
+ * neither the peer's room key nor its trust.
+ */
+import { Effect } from "effect"
+import * as sdk from "matrix-js-sdk"
+import { OnlySignedDevicesIsolationMode } from "matrix-js-sdk/lib/crypto-api/index.js"
+import { logger as sdkGlobalLogger } from "matrix-js-sdk/lib/logger.js"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest"
+import type { RoomEvent } from "../../core/src/matrix.ts"
+import { ensureCrossSigned } from "../../adapters/src/cross-signing.ts"
+import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
+import { connectHomeserver, type MatrixHomeserver } from "../../adapters/src/matrix-homeserver.ts"
+import type { UndecryptableReport } from "../../adapters/src/crypto.ts"
+import { quietLogger } from "../src/js-sdk-logger.ts"
+
+// The SDK's global logger is silenced, and the Rust crypto's tracing (which the SDK turns on at
+// debug level, straight to the console) is collected into `logs`, shown only when a test fails.
+let globalLevel: number
+const consoleMethods = ["log", "debug", "info", "warn"] as const
+beforeAll(() => {
+  globalLevel = sdkGlobalLogger.getLevel()
+  sdkGlobalLogger.setLevel("silent")
+  for (const m of consoleMethods) vi.spyOn(console, m).mockImplementation((...args: Array<unknown>) => void logs.push(`${m}: ${args.map(String).join(" ")}`))
+})
+afterAll(() => {
+  sdkGlobalLogger.setLevel(globalLevel as Parameters<typeof sdkGlobalLogger.setLevel>[0])
+  vi.restoreAllMocks()
+})
+
+let hs: EmbeddedHomeserver
+let root: string
+const cleanups: Array<() => unknown> = []
+const logs: Array<string> = []
+beforeEach(async () => {
+  hs = await startEmbeddedHomeserver()
+  root = await mkdtemp(join(tmpdir(), "widgethost-xsigned-"))
+})
+afterEach(async (context) => {
+  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined)
+  await hs.close()
+  await rm(root, { recursive: true, force: true })
+  if (context.task.result?.state === "fail") process.stderr.write(`${logs.slice(-200).join("\n")}\n`)
+  logs.length = 0
+})
+
+const waitFor = async (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+interface Widgethost {
+  readonly port: MatrixHomeserver
+  readonly events: Array<RoomEvent>
+  readonly undecryptable: Array<UndecryptableReport>
+}
+
+const widgethost = async (name: string, options: { readonly crossSign: boolean }): Promise<Widgethost> => {
+  const password = `${name}-password`
+  await hs.createUser(name, password)
+  const undecryptable: Array<UndecryptableReport> = []
+  const port = await connectHomeserver({
+    baseUrl: hs.baseUrl,
+    auth: { user: name, password },
+    dataDir: join(root, name),
+    sync: { timeoutMs: 1_000 },
+    hold: { maxHoldMs: 1_500 },
+    onUndecryptable: (r) => undecryptable.push(r)
+  })
+  cleanups.push(() => port.stop())
+  if (options.crossSign) {
+    const outcome = await ensureCrossSigned({ e2ee: port.e2ee, http: port.http, password, recoveryKeyFile: join(root, name, "recovery-key.txt") })
+    expect(outcome._tag).toBe("Bootstrapped")
+  }
+  const events: Array<RoomEvent> = []
+  port.subscribe((u) => {
+    if (u._tag === "RoomEvent") events.push(u.event)
+  })
+  return { port, events, undecryptable }
+}
+
+/**
+ * A matrix-js-sdk client with Rust crypto (in memory) and its own cross-signing (as Element sets it
+ * up; the SDK refuses to encrypt in this mode without it) that encrypts to and decrypts from
+ * owner-signed devices only.
+ */
+const peer = async (name: string, storageKey?: { current?: Uint8Array }): Promise<sdk.MatrixClient> => {
+  const password = `${name}-password`
+  const session = await hs.createUser(name, password)
+  const client = sdk.createClient({
+    baseUrl: hs.baseUrl,
+    userId: session.userId,
+    accessToken: session.accessToken,
+    deviceId: session.deviceId,
+    logger: quietLogger(logs),
+    // The SDK asks for the 4S key it just made when it stores secrets under it.
+    cryptoCallbacks: {
+      getSecretStorageKey: ({ keys }) => {
+        const keyId = Object.keys(keys)[0]
+        return Promise.resolve(keyId === undefined || storageKey?.current === undefined ? null : [keyId, storageKey.current])
+      }
+    }
+  })
+  await client.initRustCrypto({ useIndexedDB: false })
+  client.getCrypto()!.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode())
+  cleanups.push(() => client.stopClient())
+  const prepared = new Promise<void>((resolve) => {
+    client.on(sdk.ClientEvent.Sync, (state) => {
+      if (state === sdk.SyncState.Prepared) resolve()
+    })
+  })
+  await client.startClient()
+  await prepared
+  await client.getCrypto()!.bootstrapCrossSigning({
+    authUploadDeviceSigningKeys: async (makeRequest) => {
+      await makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: session.userId }, password })
+    }
+  })
+  expect((await client.getCrypto()!.getCrossSigningStatus()).publicKeysOnDevice).toBe(true)
+  return client
+}
+
+/** The widgethost account makes an encrypted room and invites the peer, who joins; both are syncing. */
+const encryptedRoom = async (host: Widgethost, client: sdk.MatrixClient): Promise<string> => {
+  const { room_id: roomId } = await host.port.http.request<{ room_id: string }>({
+    method: "POST",
+    path: "/_matrix/client/v3/createRoom",
+    body: { preset: "private_chat", invite: [client.getUserId()], initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }] }
+  })
+  const synced = host.port.nextSync()
+  host.port.start()
+  await synced
+  await waitFor("the invite", () => client.getRoom(roomId) !== null)
+  await client.joinRoom(roomId)
+  await waitFor("the peer's view of the encrypted room", async () => (await client.getCrypto()!.isEncryptionEnabledInRoom(roomId)) && client.getRoom(roomId)?.getMember(host.port.userId)?.membership === "join")
+  return roomId
+}
+
+/** The peer's decrypted view of the room's messages. */
+const peerBodies = (client: sdk.MatrixClient, roomId: string): Array<unknown> =>
+  (client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? []).filter((e) => e.getType() === "m.room.message" && !e.isDecryptionFailure()).map((e): unknown => e.getContent<{ body?: unknown }>().body)
+
+const hostBodies = (host: Widgethost, roomId: string) => host.events.filter((e) => e.room_id === roomId && e.type === "m.room.message").map((e) => e.content["body"])
+
+const say = (host: Widgethost, roomId: string, body: string) =>
+  Effect.runPromise(host.port.sendEvent({ _tag: "SendEvent", roomId, type: "m.room.message", content: { msgtype: "m.text", body } }))
+
+describe("a cross-signed widgethost device, seen by matrix-js-sdk with Rust crypto", () => {
+  it("is signed by its owner in the peer's eyes, and messages flow both ways with the peer excluding insecure devices", async () => {
+    const host = await widgethost("widgethost", { crossSign: true })
+    const bob = await peer("bob")
+    const roomId = await encryptedRoom(host, bob)
+    const crypto = bob.getCrypto()!
+    await crypto.getUserDeviceInfo([host.port.userId], true)
+    const status = await crypto.getDeviceVerificationStatus(host.port.userId, host.port.deviceId)
+    expect(status?.signedByOwner).toBe(true)
+    expect(status?.crossSigningVerified).toBe(false) // bob has not verified the widgethost user himself
+
+    await say(host, roomId, "from the widgethost")
+    await waitFor("bob decrypting the widgethost's message", () => peerBodies(bob, roomId).includes("from the widgethost"))
+    const received = bob.getRoom(roomId)!.getLiveTimeline().getEvents().find((e) => e.getContent<{ body?: unknown }>().body === "from the widgethost")!
+    expect(received.isEncrypted()).toBe(true)
+    expect(received.getSender()).toBe(host.port.userId)
+
+    await bob.sendMessage(roomId, { msgtype: sdk.MsgType.Text, body: "from bob" })
+    await waitFor("the widgethost decrypting bob's message", () => hostBodies(host, roomId).includes("from bob"))
+    expect(host.undecryptable).toEqual([])
+  })
+
+  it("recovery-key path: the peer bootstraps its account with secret storage; a widgethost device of that account signs itself with the peer's recovery key", async () => {
+    const storageKey: { current?: Uint8Array } = {}
+    const bob = await peer("bob", storageKey)
+    const crypto = bob.getCrypto()!
+    let recoveryKey = ""
+    await crypto.bootstrapSecretStorage({
+      setupNewSecretStorage: true,
+      createSecretStorageKey: async () => {
+        const key = await crypto.createRecoveryKeyFromPassphrase()
+        recoveryKey = key.encodedPrivateKey!
+        storageKey.current = key.privateKey
+        return key
+      }
+    })
+    expect(await bob.secretStorage.isStored("m.cross_signing.master")).toBeTruthy()
+
+    const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "bob", password: "bob-password" }, dataDir: join(root, "bob-widgethost"), sync: { timeoutMs: 1_000 } })
+    cleanups.push(() => port.stop())
+    expect(await ensureCrossSigned({ e2ee: port.e2ee, http: port.http })).toMatchObject({ _tag: "Unverified" })
+    expect(await ensureCrossSigned({ e2ee: port.e2ee, http: port.http, recoveryKey })).toEqual({ _tag: "Trusted", restored: true })
+    await waitFor("bob's client seeing the widgethost device as verified", async () => {
+      await crypto.getUserDeviceInfo([bob.getUserId()!], true)
+      const status = await crypto.getDeviceVerificationStatus(bob.getUserId()!, port.deviceId)
+      return status?.signedByOwner === true && status.crossSigningVerified
+    })
+  })
+
+  it("control: a device that never cross-signed is not signed in the peer's eyes and gets no room key from it", async () => {
+    const host = await widgethost("unsigned", { crossSign: false })
+    const bob = await peer("bob")
+    const roomId = await encryptedRoom(host, bob)
+    const crypto = bob.getCrypto()!
+    await crypto.getUserDeviceInfo([host.port.userId], true)
+    expect((await crypto.getDeviceVerificationStatus(host.port.userId, host.port.deviceId))?.signedByOwner).toBe(false)
+    await bob.sendMessage(roomId, { msgtype: sdk.MsgType.Text, body: "not for unsigned devices" })
+    await waitFor("the widgethost giving up on bob's message", () => host.undecryptable.length > 0)
+    // The peer withholds its room key from the unsigned device and says why (m.room_key.withheld).
+    expect(host.undecryptable).toMatchObject([{ roomId, kind: "failed", reason: "m.unverified" }])
+    expect(hostBodies(host, roomId)).toEqual([])
+  })
+})
