@@ -20,6 +20,36 @@ type Snapshot = SnapshotFrom<typeof sessionMachine>
 /** The actor scope xstate's transition algorithm runs a session's chart in. */
 type Scope = Parameters<typeof sessionMachine.transition>[2]
 
+type PlainAction = (args: { context: Snapshot["context"]; event: SessionEvent; self: unknown; system: unknown }, params: unknown) => void
+interface PlainTransition {
+  readonly exec: PlainAction
+  readonly params: unknown
+}
+
+/** Per atomic state: its `inputs` transition when that is one unguarded, targetless plain action. */
+const plainTransitions = new Map<unknown, PlainTransition | null>()
+
+const plainTransition = (snapshot: Snapshot): PlainTransition | undefined => {
+  const leaf = snapshot._nodes[snapshot._nodes.length - 1]
+  let known = plainTransitions.get(leaf)
+  if (known === undefined) {
+    known = null
+    // xstate takes the deepest state's transition for the event: find it the same way.
+    for (let node = leaf; node !== undefined && known === null; node = node.parent) {
+      const list = node.transitions.get("inputs")
+      if (list === undefined) continue
+      const only = list.length === 1 ? list[0]! : undefined
+      const action = only?.actions.length === 1 ? (only.actions[0] as { type?: unknown; params?: unknown }) : undefined
+      const exec = typeof action?.type === "string" ? (sessionMachine.implementations.actions[action.type] as unknown) : undefined
+      const plain = only !== undefined && only.guard === undefined && only.target === undefined && typeof exec === "function" && !("resolve" in exec)
+      known = plain ? { exec: exec as PlainAction, params: action!.params } : null
+      break
+    }
+    plainTransitions.set(leaf, known)
+  }
+  return known ?? undefined
+}
+
 /** One session: its chart's snapshot and its armed delayed events. */
 export class ChartSession {
   /** Armed delayed events by id; none allocated while none is armed. */
@@ -53,6 +83,11 @@ export interface SessionChartsOptions {
   readonly onDelayed: (session: ChartSession, event: SessionEvent) => void
   /** Tests: every delayed event armed, cancelled or fired. */
   readonly trace?: (key: string, what: "armed" | "cancelled" | "fired", id: string) => void
+  /**
+   * Tests: take every event through xstate's macrostep, plain `inputs` transitions included (a
+   * property test holds the shortcut equal to it). Default false.
+   */
+  readonly macrostepAlways?: boolean
 }
 
 export class SessionCharts {
@@ -92,7 +127,24 @@ export class SessionCharts {
   /** Runs one event through the session's chart, now. A session in its final state takes none. */
   send(session: ChartSession, event: SessionEvent): void {
     if (session.snapshot.status !== "active") return
-    this.enter(session, () => sessionMachine.transition(session.snapshot, event, this.scope))
+    const plain = event.type === "inputs" && this.options.macrostepAlways !== true ? plainTransition(session.snapshot) : undefined
+    if (plain !== undefined) {
+      // The state's `inputs` transition is one unguarded, targetless plain action: taking it is
+      // running that action (no exit, entry, context copy or eventless step follows), which is
+      // what xstate's macrostep would do, without its per-event allocations.
+      const snapshot = session.snapshot
+      plain.exec({ context: snapshot.context, event, self: this.scope.self, system: this.scope.system }, plain.params)
+    } else {
+      this.enter(session, () => sessionMachine.transition(session.snapshot, event, this.scope))
+    }
+    // What the actions raised, in order, each before what it raises in turn (xstate's internal queue).
+    const raised = session.snapshot.context.raised
+    if (raised === undefined) return
+    while (raised.length > 0 && session.snapshot.status === "active") {
+      const next = raised.shift()!
+      this.enter(session, () => sessionMachine.transition(session.snapshot, next, this.scope))
+    }
+    session.snapshot.context.raised = undefined
   }
 
   /** Cancels whatever the session still has armed (a closed chart has none left). */

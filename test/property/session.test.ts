@@ -161,6 +161,11 @@ describe("batching", () => {
         expect(strip(batched)).toEqual(strip(oneByOne))
         const wire = (d: typeof batched) => d.commands.map((c) => JSON.stringify({ ...c, permissions: undefined }))
         expect(wire(batched)).toEqual(wire(oneByOne))
+        // The runtime's shortcut for plain `inputs` transitions is xstate's macrostep, exactly.
+        const macrostep = new ChartDriver(config, { macrostepAlways: true })
+        for (const i of inputs) macrostep.send([i])
+        expect(strip(macrostep)).toEqual(strip(oneByOne))
+        expect(wire(macrostep)).toEqual(wire(oneByOne))
       }),
       { numRuns: 500 }
     )

@@ -21,8 +21,9 @@ export class ChartDriver {
   private readonly charts: SessionCharts
   readonly session: ChartSession
 
-  constructor(config: SessionConfig) {
+  constructor(config: SessionConfig, options: { readonly macrostepAlways?: boolean } = {}) {
     this.charts = new SessionCharts({
+      ...options,
       timers: new TimerQueue(simulatedClock(this.clock)),
       outbox: this.outbox,
       onDelayed: (session, event) => {
