@@ -12,16 +12,6 @@ export default defineConfig({
           name: "all",
           include: ["{core,machines,adapters}/src/**/*.test.ts", "test/{conformance,model,property,interop}/**/*.test.ts"]
         }
-      },
-      {
-        // The conformance tables once more with every session running as the xstate statechart
-        // actor: both runtimes must behave the same, message for message.
-        test: {
-          ...shared,
-          name: "conformance (xstate runtime)",
-          include: ["test/conformance/**/*.test.ts"],
-          env: { WIDGETHOST_RUNTIME: "xstate" }
-        }
       }
     ]
   }

@@ -1,6 +1,6 @@
 /**
- * The engine: what a Matrix client embeds to host widgets. It owns the router actor and every
- * session, executes the commands sessions emit against the homeserver port, the approver and the
+ * The engine: what a Matrix client embeds to host widgets. It owns the router and every
+ * session (each one the session chart, run by `SessionCharts`), executes the commands sessions emit against the homeserver port, the approver and the
  * transports, and feeds the homeserver's updates to the router.
  *
  * @example
@@ -19,16 +19,17 @@ import {
   type CallResult,
   type Limits,
   type Report,
+  type Phase,
   type SessionState,
-  type TimerName,
   type WidgetDefinition,
   emptyPolicy
 } from "@widgethost/core"
 import { Cause, Effect, Exit, Option } from "effect"
-import { createActor } from "xstate"
 import { type Clock, realClock } from "./clock.ts"
-import { DirectRouter, type Router, routerMachine } from "./router-machine.ts"
-import { DirectSession, type SessionRunner, sessionServices, XstateSession } from "./session-actor.ts"
+import { Router } from "./router.ts"
+import { type ChartSession, SessionCharts } from "./session-charts.ts"
+import { phaseOf, type SessionEvent } from "./session-machine.ts"
+import { TimerQueue } from "./timer-queue.ts"
 import { TurnPoller, type TurnPollerOptions } from "./turn-poller.ts"
 import type { WidgetSession, WidgetSink } from "./widget-session.ts"
 
@@ -96,14 +97,6 @@ export interface EngineOptions {
   readonly onError?: (error: unknown, where: EngineFault) => void
   /** Whether to subscribe to the homeserver port's updates (default true). */
   readonly subscribe?: boolean
-  /**
-   * How sessions and the router run: `direct` (default) folds the session reducer in place and
-   * calls the router's actions, `xstate` runs each session as the `sessionMachine` statechart
-   * actor and the router as the `routerMachine` actor. Same behaviour (a property test and the
-   * conformance suite hold them equal); `xstate` costs a statechart step per batch and per
-   * router event, and is there for inspection and model work.
-   */
-  readonly runtime?: "direct" | "xstate"
 }
 
 /** Which embedder callback failed, for which session. */
@@ -125,7 +118,8 @@ export interface OpenSessionOptions {
 export interface SessionInfo {
   readonly sessionId: string
   readonly widgetId: string
-  readonly phase: SessionState["phase"]
+  /** The session chart's state (its phase). */
+  readonly phase: Phase
   readonly requested: ReadonlyArray<string>
   readonly approved: ReadonlyArray<string>
   readonly denied: ReadonlyArray<string>
@@ -193,7 +187,8 @@ class SessionHandle implements EngineSession {
 }
 
 interface Entry {
-  readonly runner: SessionRunner
+  /** The session: its chart. */
+  readonly chart: ChartSession
   readonly handle: EngineSession
   readonly send: WidgetSink
   /** Open prompts by ticket; none allocated while no prompt is open. */
@@ -306,11 +301,20 @@ export const createEngine = (options: EngineOptions): Engine => {
     const inputs = entry.inbox
     if (inputs === undefined) return
     entry.inbox = undefined
-    entry.runner.run(inputs)
+    run(entry, { type: "inputs", inputs })
   }
 
-  // The router runs like the sessions: directly by default, as the statechart actor with `xstate`.
-  const router: Router = options.runtime === "xstate" ? createActor(routerMachine, { clock, input: { deliver: push } }).start() : new DirectRouter({ deliver: push })
+  /** Sends one event to a session's chart and executes the commands its actions built, in order. */
+  const run = (entry: Entry, event: SessionEvent): void => {
+    charts.send(entry.chart, event)
+    if (outbox.length === 0) return
+    // Executing may run another session's chart (an embedder callback asking `info()`): take these first.
+    const commands = outbox.slice()
+    outbox.length = 0
+    for (const command of commands) execute(entry.chart.key, command)
+  }
+
+  const router = new Router({ deliver: push })
   let nextSession = 0
 
   const turnPoller = new TurnPoller(
@@ -320,12 +324,11 @@ export const createEngine = (options: EngineOptions): Engine => {
       answer: (key, ticket, result) => {
         push(key, { _tag: "CallAnswered", ticket, result: result.ok ? { _tag: "Turn", value: result.servers } : { _tag: "Failed", error: result.error } })
       },
-      push: (keys, servers) => router.send({ type: "turn.servers", keys, servers })
+      push: (keys, servers) => router.turnServers(keys, servers)
     },
     options.turn
   )
 
-  const onTimer = (key: string, timer: TimerName): void => push(key, { _tag: "TimerFired", timer })
 
   /** An embedder callback failed: tell `onError` (whose own failure is swallowed: nowhere left to go). */
   const fault = (error: unknown, kind: EngineFault["fault"], key: string, widgetId: string): void => {
@@ -393,7 +396,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         turnPoller.unwatch(key)
         return
       case "Subscribe":
-        router.send({ type: "session.subscribe", key, permissions: command.permissions, homeRoom: command.homeRoom })
+        router.subscribe(key, command.permissions, command.homeRoom)
         return
       case "Report":
         try {
@@ -404,13 +407,13 @@ export const createEngine = (options: EngineOptions): Engine => {
         return
       case "Closed": {
         // Kept (bounded) so a handle asked for info() after closing still answers.
-        closedStates.set(key, entry.runner.state())
+        closedStates.set(key, entry.chart)
         if (closedStates.size > 1_000) closedStates.delete(closedStates.keys().next().value!)
         for (const prompt of entry.approvals?.values() ?? []) prompt.withdraw()
         turnPoller.unwatch(key)
         handles.delete(key)
-        queueMicrotask(() => entry.runner.stop()) // not from inside the runner's own step
-        router.send({ type: "session.stop", key })
+        charts.stop(entry.chart) // the closed chart cancelled its timers; this is belt and braces
+        router.close(key)
         for (const listener of [...(entry.closeListeners ?? [])]) {
           try {
             listener(command.reason)
@@ -420,19 +423,30 @@ export const createEngine = (options: EngineOptions): Engine => {
         }
         return
       }
-      case "StartTimer":
-      case "CancelTimer":
-        return // the runners keep timers themselves (the timer queue, or the statechart's delays)
     }
   }
 
-  /** Shared by every session's runner (one timer queue on the clock for all of them). */
-  const services = sessionServices({ clock, execute, onTimer })
+  /** Every command of every session's chart lands here, and is executed right after the event. */
+  const outbox: Command[] = []
+  /** All sessions' charts, with their delayed events in one timer queue (one clock timer for all). */
+  const charts = new SessionCharts({
+    timers: new TimerQueue(clock),
+    outbox,
+    onDelayed: (chart, event) => {
+      const entry = handles.get(chart.key)
+      if (entry === undefined) return
+      // What arrived before the timer fired runs first, as it would have in the turn's drain.
+      drainEntry(entry)
+      run(entry, event)
+    }
+  })
 
-  const infoOf = (key: string, widgetId: string, session: SessionState): SessionInfo => ({
+  const infoOf = (key: string, widgetId: string, chart: ChartSession): SessionInfo => infoFrom(key, widgetId, phaseOf(chart.snapshot.value), chart.snapshot.context.state)
+
+  const infoFrom = (key: string, widgetId: string, phase: SessionInfo["phase"], session: SessionState): SessionInfo => ({
     sessionId: key,
     widgetId,
-    phase: session.phase,
+    phase,
     requested: session.requested,
     approved: session.approved,
     denied: session.denied,
@@ -448,8 +462,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     info: (key, widgetId) => {
       const entry = handles.get(key)
       if (entry !== undefined) drainEntry(entry)
-      const state = entry?.runner.state() ?? closedStates.get(key)
-      return infoOf(key, widgetId, state!)
+      return infoOf(key, widgetId, entry?.chart ?? closedStates.get(key)!)
     },
     onClose: (key, listener) => {
       const entry = handles.get(key)
@@ -462,8 +475,8 @@ export const createEngine = (options: EngineOptions): Engine => {
       }
     }
   }
-  /** The last state of closed sessions whose handles may still be asked for `info()`. */
-  const closedStates = new Map<string, SessionState>()
+  /** The charts of closed sessions whose handles may still be asked for `info()`. */
+  const closedStates = new Map<string, ChartSession>()
 
   const openSession = (open: OpenSessionOptions): EngineSession => {
     const { widget } = open
@@ -479,15 +492,15 @@ export const createEngine = (options: EngineOptions): Engine => {
       policy,
       limits
     }
-    const runner = options.runtime === "xstate" ? new XstateSession(config, key, services) : new DirectSession(config, key, services)
-    handles.set(key, { runner, handle, send: open.send, approvals: undefined, closeListeners: undefined, inbox: undefined })
-    router.send({ type: "session.open", key })
+    const chart = charts.open(key, { config })
+    handles.set(key, { chart, handle, send: open.send, approvals: undefined, closeListeners: undefined, inbox: undefined })
+    router.open(key)
     return handle
   }
 
   const deliver: Engine["deliver"] = (update) => {
-    if (update._tag === "RoomEvent") router.send({ type: "room.event", event: update.event })
-    else router.send({ type: "to-device", event: update.event })
+    if (update._tag === "RoomEvent") router.roomEvent(update.event)
+    else router.toDevice(update.event)
   }
   const unsubscribe = options.subscribe === false ? () => {} : options.homeserver.subscribe(deliver)
 
@@ -495,11 +508,11 @@ export const createEngine = (options: EngineOptions): Engine => {
     openSession,
     setViewedRoom: (roomId) => {
       viewedRoom = roomId
-      router.send({ type: "viewed-room", roomId })
+      router.viewedRoom(roomId)
     },
     sessions: () => {
       flush()
-      return [...handles.entries()].map(([key, entry]) => infoOf(key, entry.handle.widgetId, entry.runner.state()))
+      return [...handles.entries()].map(([key, entry]) => infoOf(key, entry.handle.widgetId, entry.chart))
     },
     session: (sessionId) => handles.get(sessionId)?.handle,
     deliver,
@@ -510,7 +523,6 @@ export const createEngine = (options: EngineOptions): Engine => {
       for (const entry of [...handles.values()]) entry.handle.close("engine stopped")
       flush()
       turnPoller.stop()
-      router.stop()
     }
   }
 }

@@ -1,73 +1,260 @@
 /**
- * One widget session as an xstate machine. The core reducer decides everything; the machine
- * names the phases, runs timers on the actor clock (simulated in tests) and emits every other
- * command for the edges to execute (`actor.on("command", …)`).
+ * One widget session: this statechart is the session. Its states are the phases (there is no
+ * phase field anywhere else); its transitions, guards and delays decide when a session starts
+ * negotiating, is ready, re-negotiates, starts over for a new document and closes. The pure
+ * handlers of `@widgethost/core` (decode, capability checks, building commands) are its actions
+ * and guards: an action runs one handler on the session's data and appends the commands it
+ * builds to the outbox, which the engine drains after each event.
+ *
+ * Execution: production runs this chart through `SessionCharts` (`session-charts.ts`), xstate's
+ * own transition algorithm on one actor scope for all of an engine's sessions. Actions mutate
+ * the context the chart owns (`context.state`), never the snapshot, so a step that changes no
+ * phase allocates no snapshot; every input of one turn arrives as one `inputs` event. What an
+ * action raises (`context.raised`) the runtime sends next, before anything else.
+ *
+ * Timers are the chart's: `after` for the capabilities request (`requestTimeout`) and open
+ * prompts (`approvalTimeout`), delayed events for the toWidget timeout sweep (`sweepInterval`)
+ * and the MSC2974 rate window (`capabilityWindow`). Leaving a state cancels its `after`; the
+ * final state cancels the delayed events.
  */
-import { type Command, type Input, type Phase, reduceAll, type SessionConfig, type SessionState, initialState, type TimerName } from "@widgethost/core"
-import { enqueueActions, setup } from "xstate"
+import {
+  acknowledge,
+  askCapabilities,
+  type ChartSignal,
+  closeSession,
+  type Command,
+  contentBringsNewDocument,
+  initialState,
+  type Input,
+  loadBringsNewDocument,
+  onApprovalTimeout,
+  onCapabilitiesTimeout,
+  onCapabilityWindowEnd,
+  onContentLoadedOfNewDocument,
+  onFirstContentLoaded,
+  onFrameLoad,
+  onFrameLoadOfNewDocument,
+  onInput,
+  type Phase,
+  type SessionConfig,
+  type SessionState,
+  startStateLoad,
+  type Stepper,
+  stepInPlace,
+  sweepTimeouts
+} from "@widgethost/core"
+import { and, cancel, raise, setup } from "xstate"
 
 /**
  * `inputs` carries every input that arrived since the session last ran, in arrival order: under
- * load one transition serves many messages, so the statechart's fixed cost per event is paid per
- * batch, not per message. Folding is exactly reducing one input after another.
+ * load one event serves many messages, so the chart's fixed cost per event is paid per batch.
+ * The other events are the chart's own: signals its handlers raise, and its delayed events.
  */
 export type SessionEvent =
   | { readonly type: "inputs"; readonly inputs: ReadonlyArray<Input> }
-  | { readonly type: "timer"; readonly timer: TimerName }
+  | ChartSignal
+  | { readonly type: "requests.pending" }
+  | { readonly type: "requests.sweep" }
+  | { readonly type: "capabilities.windowOpened" }
+  | { readonly type: "capabilities.windowEnds" }
 
-export type SessionEmitted = { readonly type: "command"; readonly command: Command }
+export interface SessionContext {
+  /** The session's data. Written only by this chart's actions, in place (the chart owns it). */
+  state: SessionState
+  /** Where actions append commands; the runner drains it after every event. */
+  readonly outbox: Command[]
+  /** Events the actions raised, for the chart next (the runtime sends them before anything else). */
+  raised?: SessionEvent[] | undefined
+}
 
-const phases: ReadonlyArray<Phase> = ["loading", "negotiating", "ready", "renegotiating", "closed"]
+export interface SessionInput {
+  readonly config: SessionConfig
+  readonly outbox: Command[]
+}
 
-/** Every state follows `session.phase` at once, so the machine's state always equals the reducer's phase. */
-const follow = (self: Phase) =>
-  phases.filter((p) => p !== self).map((phase) => ({ guard: { type: "phaseIs" as const, params: { phase } }, target: phase }))
+/** Ids of the chart's delayed events (cancelled by id). */
+const SWEEP = "sweep"
+const WINDOW = "capability-window"
+
+type Params = { readonly phase: Phase }
+
+/**
+ * Keeps a step's state and queues what it asks the chart: its signals in order, and the arming
+ * of its delayed events. The runtime sends queued events next, before anything else (what
+ * `raise` does; a plain action costs a fraction of an `enqueueActions` on the hot path).
+ */
+const commit = (context: SessionContext, s: Stepper): void => {
+  context.state = s.done().state
+  if (!s.arm.sweep && !s.arm.window && s.signals.length === 0) return
+  const raised = (context.raised ??= [])
+  if (s.arm.sweep) raised.push({ type: "requests.pending" })
+  if (s.arm.window) raised.push({ type: "capabilities.windowOpened" })
+  raised.push(...s.signals)
+}
+
+/** Runs `handler` on the session's data in the chart's phase. */
+const runHandler = (context: SessionContext, params: Params, handler: (s: Stepper) => void): void =>
+  commit(context, stepInPlace(context.state, params.phase, context.outbox, handler))
+
+/**
+ * The turn's inputs, one by one, until one needs the chart (a signal): the chart takes that
+ * first, then the rest of the batch in whatever state it is then in.
+ */
+const fold = (context: SessionContext, event: SessionEvent, params: Params): void => {
+  if (event.type !== "inputs") return
+  const { inputs } = event
+  let next = 0
+  const s = stepInPlace(context.state, params.phase, context.outbox, (s) => {
+    while (next < inputs.length) {
+      onInput(s, inputs[next++]!)
+      if (s.signals.length > 0) break
+    }
+  })
+  commit(context, s)
+  if (next < inputs.length) (context.raised ??= []).push({ type: "inputs", inputs: inputs.slice(next) })
+}
+
+const rawOf = (event: SessionEvent) => (event.type === "widget.contentLoaded" ? event.raw : {})
+const reasonOf = (event: SessionEvent) => (event.type === "close" ? event.reason : "closed")
 
 export const sessionMachine = setup({
-  // Not unnecessary: xstate infers the machine's context, events, emitted events and input from this assertion.
+  // Not unnecessary: xstate infers the machine's context, events and input from this assertion.
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-  types: {} as {
-    context: { session: SessionState }
-    events: SessionEvent
-    emitted: SessionEmitted
-    input: SessionConfig
-  },
-  actions: {
-    step: enqueueActions(({ context, event, enqueue }) => {
-      const inputs: ReadonlyArray<Input> = event.type === "timer" ? [{ _tag: "TimerFired", timer: event.timer }] : event.inputs
-      const { state, commands } = reduceAll(context.session, inputs)
-      enqueue.assign({ session: state })
-      for (const command of commands) {
-        switch (command._tag) {
-          case "StartTimer":
-            enqueue.cancel(command.timer)
-            enqueue.raise({ type: "timer", timer: command.timer }, { id: command.timer, delay: command.ms })
-            break
-          case "CancelTimer":
-            enqueue.cancel(command.timer)
-            break
-          default:
-            enqueue.emit({ type: "command", command })
-        }
-      }
-    })
+  types: {} as { context: SessionContext; events: SessionEvent; input: SessionInput },
+  delays: {
+    requestTimeout: ({ context }) => context.state.config.limits.requestTimeoutMs,
+    sweepInterval: ({ context }) => Math.max(1, Math.floor(context.state.config.limits.requestTimeoutMs / 4)),
+    approvalTimeout: ({ context }) => context.state.config.limits.approvalTimeoutMs,
+    capabilityWindow: ({ context }) => context.state.config.limits.capabilityRequests.windowMs
   },
   guards: {
-    phaseIs: ({ context }, params: { phase: Phase }) => context.session.phase === params.phase
+    // Guards read the session's data; only the actions change it.
+    waitsForLoad: ({ context }) => context.state.config.waitForIframeLoad,
+    loadBringsNewDocument: ({ context }) => loadBringsNewDocument(context.state),
+    contentBringsNewDocument: ({ context }) => contentBringsNewDocument(context.state)
+  },
+  actions: {
+    // Each runs a pure handler on the session's data (plain actions: see `commit`).
+    fold: ({ context, event }, params: Params) => fold(context, event, params),
+    noteFrameLoad: ({ context }, params: Params) => runHandler(context, params, onFrameLoad),
+    replaceDocumentByLoad: ({ context }, params: Params) => runHandler(context, params, onFrameLoadOfNewDocument),
+    noteContentLoaded: ({ context }, params: Params) => runHandler(context, params, onFirstContentLoaded),
+    replaceDocumentByContent: ({ context }, params: Params) => runHandler(context, params, onContentLoadedOfNewDocument),
+    acknowledge: ({ context, event }, params: Params) => runHandler(context, params, (s) => acknowledge(s, rawOf(event))),
+    askCapabilities: ({ context }, params: Params) => runHandler(context, params, askCapabilities),
+    capabilitiesTimedOut: ({ context }, params: Params) => runHandler(context, params, onCapabilitiesTimeout),
+    approvalTimedOut: ({ context }, params: Params) => runHandler(context, params, onApprovalTimeout),
+    startStateLoad: ({ context }, params: Params) => runHandler(context, params, startStateLoad),
+    sweep: ({ context }, params: Params) => runHandler(context, params, sweepTimeouts),
+    endWindow: ({ context }, params: Params) => runHandler(context, params, onCapabilityWindowEnd),
+    close: ({ context, event }, params: Params) => runHandler(context, params, (s) => closeSession(s, reasonOf(event)))
   }
 }).createMachine({
-  id: "widget-session",
-  context: ({ input }) => ({ session: initialState(input) }),
+  id: "session",
+  context: ({ input }) => ({ state: initialState(input.config), outbox: input.outbox }),
   initial: "loading",
   on: {
-    inputs: { actions: "step" },
-    timer: { actions: "step" }
+    // A step asked for the sweep or the rate window: the chart's delayed events, by id.
+    "requests.pending": { actions: raise({ type: "requests.sweep" }, { id: SWEEP, delay: "sweepInterval" }) },
+    "capabilities.windowOpened": { actions: raise({ type: "capabilities.windowEnds" }, { id: WINDOW, delay: "capabilityWindow" }) }
   },
   states: {
-    loading: { always: follow("loading") },
-    negotiating: { always: follow("negotiating") },
-    ready: { always: follow("ready") },
-    renegotiating: { always: follow("renegotiating") },
-    closed: { type: "final" }
+    loading: {
+      on: {
+        ...common("loading"),
+        "frame.loaded": [
+          { guard: and(["loadBringsNewDocument", "waitsForLoad"]), target: "negotiating", actions: at("replaceDocumentByLoad", "loading") },
+          { guard: "loadBringsNewDocument", actions: at("replaceDocumentByLoad", "loading") },
+          { guard: "waitsForLoad", target: "negotiating", actions: at("noteFrameLoad", "loading") },
+          { actions: at("noteFrameLoad", "loading") }
+        ],
+        "widget.contentLoaded": [
+          { guard: "waitsForLoad", actions: at("acknowledge", "loading") },
+          { guard: "contentBringsNewDocument", target: "negotiating", actions: [at("replaceDocumentByContent", "loading"), at("acknowledge", "loading")] },
+          { target: "negotiating", actions: [at("noteContentLoaded", "loading"), at("acknowledge", "loading")] }
+        ]
+      }
+    },
+    negotiating: {
+      entry: at("askCapabilities", "negotiating"),
+      initial: "asking",
+      states: {
+        // An unanswered capabilities request counts as asking for nothing.
+        asking: { after: { requestTimeout: { actions: at("capabilitiesTimedOut", "negotiating") } } },
+        // A prompt nobody answers is taken as "deny all".
+        prompting: { after: { approvalTimeout: { actions: at("approvalTimedOut", "negotiating") } } }
+      },
+      on: {
+        ...common("negotiating"),
+        ...documents("negotiating"),
+        "negotiation.prompted": ".prompting",
+        "negotiation.granted": "ready"
+      }
+    },
+    ready: {
+      // What the grant unlocked (state for update_state) loads once the session serves.
+      entry: at("startStateLoad", "ready"),
+      on: {
+        ...common("ready"),
+        ...documents("ready"),
+        "negotiation.prompted": "renegotiating"
+      }
+    },
+    renegotiating: {
+      after: { approvalTimeout: { actions: at("approvalTimedOut", "renegotiating") } },
+      on: {
+        ...common("renegotiating"),
+        ...documents("renegotiating"),
+        "negotiation.granted": "ready",
+        // What was asked meanwhile needs a prompt of its own: its timeout starts afresh.
+        "negotiation.prompted": { target: "renegotiating", reenter: true }
+      }
+    },
+    closed: {
+      type: "final",
+      entry: [cancel(SWEEP), cancel(WINDOW)]
+    }
   }
 })
+
+/** An action of the chart, told the phase it runs in. */
+function at<T extends string>(type: T, phase: Phase) {
+  return { type, params: { phase } }
+}
+
+/** What every open phase does with the turn's inputs, its delayed events and a close. */
+function common(phase: Phase) {
+  return {
+    inputs: { actions: at("fold", phase) },
+    "requests.sweep": { actions: at("sweep", phase) },
+    "capabilities.windowEnds": { actions: at("endWindow", phase) },
+    close: { target: "#session.closed", actions: at("close", phase) }
+  } as const
+}
+
+/**
+ * A new document in a negotiating or serving session (a reload): back to `loading`, or straight
+ * into a fresh negotiation for widgets that start on the frame's load.
+ */
+function documents(phase: Phase) {
+  return {
+    "frame.loaded": [
+      { guard: and(["loadBringsNewDocument", "waitsForLoad"]), target: "#session.negotiating", reenter: true, actions: at("replaceDocumentByLoad", phase) },
+      { guard: "loadBringsNewDocument", target: "#session.loading", actions: at("replaceDocumentByLoad", phase) },
+      { actions: at("noteFrameLoad", phase) }
+    ],
+    "widget.contentLoaded": [
+      { guard: "waitsForLoad", actions: at("acknowledge", phase) },
+      {
+        guard: "contentBringsNewDocument",
+        target: "#session.negotiating",
+        reenter: true,
+        actions: [at("replaceDocumentByContent", phase), at("acknowledge", phase)]
+      },
+      { actions: [at("noteContentLoaded", phase), at("acknowledge", phase)] }
+    ]
+  } as const
+}
+
+/** The chart's phase in a snapshot's state value (`negotiating` has sub-states). */
+export const phaseOf = (value: unknown): Phase => (typeof value === "string" ? value : Object.keys(value as object)[0]!) as Phase

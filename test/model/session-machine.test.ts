@@ -1,23 +1,33 @@
 /**
- * Model-based tests: paths generated from the session machine itself (xstate/graph), replayed
- * on a live actor with a simulated clock, with invariants checked after every step:
- * - nothing reaches the widget (send_event, update_state, update_turn_servers) before ready;
- * - the approved set only grows;
- * - the machine's state always equals the reducer's phase;
- * - a new document (a reload) starts from nothing: no grant, prompt or call of the old one;
- * - every fromWidget request is answered, at once or when its call completes.
+ * Model-based tests of the session chart: `xstate/graph` walks every reachable state of the
+ * chart as production runs it (`SessionCharts`, the real handlers, delayed events on a simulated
+ * clock), and every transition of every reachable state is replayed with invariants checked
+ * after each step:
+ * - nothing is pushed to a document (send_event, update_state, update_turn_servers,
+ *   send_to_device) before that document's session was ready;
+ * - within a document, the approved set only grows;
+ * - every fromWidget request is answered at most once; a request whose id is already in flight
+ *   is never answered (the original is); one left unanswered is still in flight, or its
+ *   document or session is gone;
+ * - every delayed event armed is cancelled or fires (never re-armed while armed), a closed chart
+ *   keeps none, and with time the session goes quiet: nothing stays armed.
+ *
+ * A model state is the path that reaches it: each transition replays the path on a fresh chart,
+ * so the walk branches without copying a live session.
  */
 import { type Command, defaultLimits, type Input, type SessionConfig } from "@widgethost/core"
-import { type SessionEvent, sessionMachine } from "@widgethost/machines"
 import { describe, expect, it } from "vitest"
-import { createActor, SimulatedClock, type SnapshotFrom } from "xstate"
+import type { ActorLogic, EventObject } from "xstate"
 import { getShortestPaths } from "xstate/graph"
+import { ChartDriver } from "../src/index.ts"
 
 const CAP_A = "m.receive.event:m.room.message"
 const CAP_B = "m.send.event:m.room.message"
 /** Only ever asked for mid-session, so the model reaches renegotiating. */
 const CAP_C = "m.receive.state_event:m.room.topic"
 const ROOM = "!room:localhost"
+const REQUEST_TIMEOUT = 400
+const APPROVAL_TIMEOUT = 1_000
 
 const config = (waitForIframeLoad: boolean): SessionConfig => ({
   widgetId: "w1",
@@ -25,31 +35,42 @@ const config = (waitForIframeLoad: boolean): SessionConfig => ({
   homeRoom: ROOM,
   waitForIframeLoad,
   policy: { rules: [{ capability: CAP_A, decision: "approve" }] },
-  limits: { ...defaultLimits, capabilityRequests: { budget: 2, windowMs: 1_000 } }
+  limits: { ...defaultLimits, requestTimeoutMs: REQUEST_TIMEOUT, approvalTimeoutMs: APPROVAL_TIMEOUT, capabilityRequests: { budget: 2, windowMs: 1_000 } }
 })
 
-type Snapshot = SnapshotFrom<typeof sessionMachine>
-const one = (input: Input): SessionEvent => ({ type: "inputs", inputs: [input] })
-const fromWidget = (action: string, data: Record<string, unknown> = {}, requestId = action): SessionEvent =>
-  one({ _tag: "FromWidget", raw: { api: "fromWidget", widgetId: "w1", requestId, action, data } })
-const roomEvent: SessionEvent = one({
+/** What the model does to a session: a turn's inputs, or time passing. */
+type ModelEvent = { readonly type: "inputs"; readonly inputs: ReadonlyArray<Input> } | { readonly type: "elapse"; readonly ms: number }
+
+interface ModelState {
+  readonly path: ReadonlyArray<ModelEvent>
+  readonly driver: ChartDriver
+}
+
+const fromWidget = (action: string, data: Record<string, unknown> = {}, requestId = action): Input => ({
+  _tag: "FromWidget",
+  raw: { api: "fromWidget", widgetId: "w1", requestId, action, data }
+})
+const roomEvent: Input = {
   _tag: "RoomEvent",
   event: { type: "m.room.message", event_id: "$e", room_id: ROOM, sender: "@bob:localhost", origin_server_ts: 1, content: { body: "hi" } }
-})
+}
+const one = (input: Input): ModelEvent => ({ type: "inputs", inputs: [input] })
 
-/** The events that make sense in a snapshot: fixed ones, plus answers to whatever is pending. */
-const eventsFor = (snapshot: Snapshot): SessionEvent[] => {
-  const s = snapshot.context.session
-  const events: SessionEvent[] = [
+/** The events that make sense in a state: fixed ones, plus answers to whatever is pending. */
+const eventsFor = ({ driver }: ModelState): ModelEvent[] => {
+  if (driver.done) return []
+  const s = driver.state
+  const events: ModelEvent[] = [
     one({ _tag: "FrameLoaded" }),
-    fromWidget("content_loaded"),
-    fromWidget("org.matrix.msc2974.request_capabilities", { capabilities: [CAP_B, CAP_C] }),
-    fromWidget("send_event", { type: "m.room.message", content: { body: "x" } }),
-    roomEvent,
+    one(fromWidget("content_loaded")),
+    one(fromWidget("org.matrix.msc2974.request_capabilities", { capabilities: [CAP_B, CAP_C] })),
+    // The same id while the first is in flight (its call unanswered) is a duplicate.
+    one(fromWidget("send_event", { type: "m.room.message", content: { body: "x" } }, "send")),
+    one(roomEvent),
     // A batch, as the engine sends when several inputs arrive in one turn.
-    { type: "inputs", inputs: [...(roomEvent.type === "inputs" ? roomEvent.inputs : []), { _tag: "FromWidget", raw: { api: "fromWidget", widgetId: "w1", requestId: "batched", action: "supported_api_versions", data: {} } }] },
-    { type: "timer", timer: "request-timeouts" },
-    { type: "timer", timer: "approval-timeout" },
+    { type: "inputs", inputs: [roomEvent, fromWidget("supported_api_versions", {}, "batched"), { _tag: "FrameLoaded" }] },
+    { type: "elapse", ms: REQUEST_TIMEOUT / 4 },
+    { type: "elapse", ms: APPROVAL_TIMEOUT },
     one({ _tag: "Close", reason: "test" })
   ]
   for (const [requestId, pending] of s.pendingToWidget) {
@@ -67,19 +88,21 @@ const eventsFor = (snapshot: Snapshot): SessionEvent[] => {
   return events
 }
 
-/** The model's state: phase and what matters for behaviour, never counters (else it never ends). */
-const serializeState = (snapshot: Snapshot): string => {
-  const s = snapshot.context.session
+/** The model's state: the chart's state and what matters for behaviour, never counters (else it never ends). */
+const serializeState = ({ driver }: ModelState): string => {
+  const s = driver.state
   return JSON.stringify([
-    snapshot.value,
+    driver.value,
     [...s.approved].sort(),
     [...s.denied].sort(),
     s.approval?.asked ?? null,
     [...new Set([...s.pendingToWidget.values()].map((p) => p.action))].sort(),
     s.pendingCalls.size,
+    s.inFlight.size > 0,
     s.contentLoaded,
     s.widgetVersions !== undefined,
     s.capabilityRequestsInWindow,
+    driver.armed,
     // Documents: whether one was seen, and whether loads run ahead of or behind it (clamped, so
     // that repeated reloads do not make the state space infinite).
     s.document > 0,
@@ -87,97 +110,140 @@ const serializeState = (snapshot: Snapshot): string => {
   ])
 }
 
-const replay = (waitForIframeLoad: boolean, steps: ReadonlyArray<SessionEvent>) => {
-  const actor = createActor(sessionMachine, { input: config(waitForIframeLoad), clock: new SimulatedClock() })
-  const commands: Command[] = []
-  actor.on("command", ({ command }) => commands.push(command))
-  actor.start()
+const apply = (driver: ChartDriver, event: ModelEvent): void => {
+  if (driver.done) return
+  if (event.type === "inputs") driver.send(event.inputs)
+  else driver.elapse(event.ms)
+}
+
+const replayPath = (waitForIframeLoad: boolean, path: ReadonlyArray<ModelEvent>): ChartDriver => {
+  const driver = new ChartDriver(config(waitForIframeLoad))
+  for (const event of path) apply(driver, event)
+  return driver
+}
+
+/** The chart as production runs it, as logic `xstate/graph` can walk. */
+const modelLogic = (waitForIframeLoad: boolean) =>
+  ({
+    config: {},
+    getInitialSnapshot: () => ({ path: [], driver: replayPath(waitForIframeLoad, []) }),
+    transition: (state: ModelState, event: ModelEvent) => {
+      const path = [...state.path, event]
+      return { path, driver: replayPath(waitForIframeLoad, path) }
+    }
+  }) as unknown as ActorLogic<ModelState & { status: "active"; output: undefined; error: undefined }, ModelEvent & EventObject>
+
+const PUSHED = ["send_event", "update_state", "update_turn_servers", "send_to_device"]
+type Sent = Extract<Command, { _tag: "SendToWidget" }>
+
+/** Replays `path` step by step, checking every invariant after each step. */
+const check = (waitForIframeLoad: boolean, path: ReadonlyArray<ModelEvent>) => {
+  const driver = new ChartDriver(config(waitForIframeLoad))
   let approved: ReadonlyArray<string> = []
-  let document = 0
   let everReady = false
-  for (const step of steps) {
-    if (actor.getSnapshot().status !== "active") break
-    const before = commands.length
-    actor.send(step)
-    const snapshot = actor.getSnapshot()
-    const { session } = snapshot.context
-    // The machine's state is the reducer's phase.
-    expect(snapshot.value).toBe(session.phase)
-    if (session.document > document && document > 0) {
+  /**
+   * Requests by id: how often served (not a duplicate), answered, and given up (dropped with
+   * their document by a reload; answers on their way to it never reach the new one).
+   */
+  const requests = new Map<string, { served: number; answered: number; dropped: number }>()
+  for (const event of path) {
+    if (driver.done) break
+    const before = driver.commands.length
+    const inFlightBefore = new Set(driver.state.inFlight)
+    apply(driver, event)
+    const commands = driver.commands.slice(before)
+    const s = driver.state
+    const replaced = commands.some((c) => c._tag === "Report" && c.report._tag === "DocumentReplaced")
+    if (replaced) {
       // A new document starts from nothing: no grant, no prompt, nothing in flight for the old one.
-      expect(session.approved).toEqual([])
-      expect(session.approval).toBeUndefined()
-      expect(session.pendingCalls.size).toBe(0)
-      expect(session.inFlight.size).toBe(0)
-      expect(commands.slice(before).some((c) => c._tag === "Report" && c.report._tag === "DocumentReplaced")).toBe(true)
+      expect(s.approved).toEqual([])
+      expect(s.approval).toBeUndefined()
       approved = []
       everReady = false
     }
-    document = session.document
     // Within a document, approved capabilities only grow.
-    for (const capability of approved) expect(session.approved).toContain(capability)
-    approved = session.approved
+    for (const capability of approved) expect(s.approved).toContain(capability)
+    approved = s.approved
     // Nothing is pushed to a document before it was ready.
-    const sent = commands.slice(before).filter((c): c is Extract<Command, { _tag: "SendToWidget" }> => c._tag === "SendToWidget").map((c) => c.message)
-    if (!everReady) {
-      expect(sent.filter((m) => m.api === "toWidget" && ["send_event", "update_state", "update_turn_servers", "send_to_device"].includes(m.action))).toEqual([])
-    }
-    everReady ||= session.phase === "ready"
-    // A fromWidget request is answered now unless it waits for a call.
-    const only = step.type === "inputs" && step.inputs.length === 1 ? step.inputs[0]! : undefined
-    if (only?._tag === "FromWidget") {
-      const raw = only.raw as { api: string; requestId: string }
-      if (raw.api === "fromWidget") {
-        const answered = sent.some((m) => m.api === "fromWidget" && m.requestId === raw.requestId)
-        expect(answered || session.inFlight.has(raw.requestId)).toBe(true)
+    const sent = commands.filter((c): c is Sent => c._tag === "SendToWidget").map((c) => c.message)
+    if (!everReady && !replaced) expect(sent.filter((m) => m.api === "toWidget" && PUSHED.includes(m.action))).toEqual([])
+    // Every fromWidget request is answered at most once; one whose id is in flight, never.
+    if (event.type === "inputs") {
+      const seen = new Set(inFlightBefore)
+      for (const input of event.inputs) {
+        const raw = input._tag === "FromWidget" ? (input.raw as { api: string; requestId: string }) : undefined
+        if (raw?.api !== "fromWidget") continue
+        const entry = requests.get(raw.requestId) ?? { served: 0, answered: 0, dropped: 0 }
+        if (!seen.has(raw.requestId)) entry.served++
+        requests.set(raw.requestId, entry)
       }
     }
+    for (const message of sent) {
+      if (message.api !== "fromWidget") continue
+      const entry = requests.get(message.requestId)
+      expect(entry, `an answer to ${message.requestId}, never asked`).toBeDefined()
+      entry!.answered++
+      expect(entry!.answered + entry!.dropped, `${message.requestId} answered twice`).toBeLessThanOrEqual(entry!.served)
+    }
+    if (replaced) for (const entry of requests.values()) entry.dropped = entry.served - entry.answered
+    everReady ||= driver.phase === "ready"
   }
-  actor.stop()
-  return { commands, everReady }
+  // A request left unanswered is still in flight, or its session is gone.
+  for (const [requestId, entry] of requests) {
+    if (entry.answered + entry.dropped < entry.served) {
+      expect(driver.state.inFlight.has(requestId) || driver.done, `${requestId} unanswered after ${JSON.stringify(path)}`).toBe(true)
+    }
+  }
+  // Timers: each armed one is cancelled or fires before it is armed again.
+  const armed = new Set<string>()
+  for (const { what, id } of driver.timerTrace) {
+    if (what === "armed") {
+      expect(armed.has(id), `${id} armed twice`).toBe(false)
+      armed.add(id)
+    } else {
+      expect(armed.has(id), `${id} ${what} while not armed`).toBe(true)
+      armed.delete(id)
+    }
+  }
+  expect([...armed].sort()).toEqual([...driver.armed])
+  if (driver.done) expect(driver.armed).toEqual([])
+  // With time and no answers, every timer fires or is cancelled: nothing stays armed.
+  driver.elapse(5 * APPROVAL_TIMEOUT + 10 * REQUEST_TIMEOUT)
+  expect(driver.armed).toEqual([])
+  return driver
 }
 
-describe.each([true, false])("session machine model (waitForIframeLoad: %s)", (waitForIframeLoad) => {
-  const logic = sessionMachine.provide({})
-  const paths = getShortestPaths(logic, {
-    input: config(waitForIframeLoad),
-    events: eventsFor,
-    serializeState: (snapshot) => serializeState(snapshot)
-  })
+describe.each([true, false])("session chart model (waitForIframeLoad: %s)", (waitForIframeLoad) => {
+  const paths = getShortestPaths(modelLogic(waitForIframeLoad), { events: eventsFor, serializeState })
+  const phaseOfPath = (p: (typeof paths)[number]) => p.state.driver.phase
 
-  it("covers every phase of the machine", () => {
-    const phases = new Set(paths.map((p) => String(p.state.value)))
-    expect([...phases].sort()).toEqual(["closed", "loading", "negotiating", "ready", "renegotiating"])
+  it("reaches every state of the chart", () => {
+    const values = new Set(paths.map((p) => JSON.stringify(p.state.driver.value)))
+    for (const value of ["loading", { negotiating: "asking" }, { negotiating: "prompting" }, "ready", "renegotiating", "closed"]) {
+      expect(values).toContain(JSON.stringify(value))
+    }
     expect(paths.length).toBeGreaterThan(50)
   })
 
   it("reaches new documents from ready and mid-negotiation", () => {
-    const replacedFrom = new Set(
-      paths.filter((p) => p.state.context.session.counters.documents > 0).map((p) => String(p.steps.at(-2)?.state.value ?? ""))
-    )
-    expect(replacedFrom.size).toBeGreaterThan(0)
-    const reached = paths.filter((p) => p.state.context.session.counters.documents > 0).map((p) => String(p.state.value))
-    expect(new Set(reached)).toContain("ready")
+    const replaced = paths.filter((p) => p.state.driver.state.counters.documents > 0)
+    const from = new Set(replaced.map((p) => (p.steps.length > 1 ? p.steps.at(-2)!.state.driver.phase : "loading")))
+    expect(from).toContain("ready")
+    expect(from).toContain("negotiating")
+    expect(new Set(replaced.map(phaseOfPath))).toContain("ready")
+  })
+
+  it("reaches a duplicate request id in flight", () => {
+    expect(paths.some((p) => p.state.driver.state.counters.duplicates > 0)).toBe(true)
   })
 
   // Every transition: each reachable state's path, extended by each event possible there.
-  const transitions = paths.flatMap((path) =>
-    eventsFor(path.state).map((event) => [...path.steps.map((s) => s.event), event])
-  )
-  const kindOf = (e: SessionEvent) => (e.type === "timer" ? `timer:${e.timer}` : e.inputs.length > 1 ? "Batch" : e.inputs[0]!._tag)
-
-  it("covers every kind of event from some state", () => {
-    const kinds = new Set(transitions.map((t) => kindOf(t.at(-1)!)))
-    for (const kind of ["FrameLoaded", "FromWidget", "ApprovalDecided", "CallAnswered", "RoomEvent", "Close", "Batch", "timer:request-timeouts", "timer:approval-timeout"]) expect(kinds).toContain(kind)
-  })
+  const transitions = paths.flatMap((path) => eventsFor(path.state).map((event) => [...path.state.path, event]))
 
   it("holds the invariants on every transition of every reachable state", () => {
-    let checked = 0
-    for (const steps of transitions) {
-      replay(waitForIframeLoad, steps)
-      checked++
-    }
-    expect(checked).toBe(transitions.length)
-    console.info(`model (waitForIframeLoad: ${waitForIframeLoad}): ${paths.length} states, ${transitions.length} transitions replayed`)
+    for (const steps of transitions) check(waitForIframeLoad, steps)
+    const kinds = new Set(transitions.map((t) => { const e = t.at(-1)!; return e.type === "elapse" ? `elapse:${e.ms}` : e.inputs.length > 1 ? "Batch" : e.inputs[0]!._tag }))
+    for (const kind of ["FrameLoaded", "FromWidget", "ApprovalDecided", "CallAnswered", "RoomEvent", "Close", "Batch", `elapse:${REQUEST_TIMEOUT / 4}`, `elapse:${APPROVAL_TIMEOUT}`]) expect(kinds).toContain(kind)
+    console.info(`session chart model (waitForIframeLoad: ${waitForIframeLoad}): ${paths.length} states, ${transitions.length} transitions replayed`)
   })
 })

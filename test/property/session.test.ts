@@ -140,29 +140,32 @@ describe("capability enforcement against an oracle", () => {
 })
 
 describe("batching", () => {
-  it("reduceAll over a batch equals reducing the inputs one by one", async () => {
-    const { reduce, reduceAll, initialState, defaultLimits } = await import("@widgethost/core")
+  it("the chart given a turn's inputs as one event does what it does given them one by one", async () => {
+    const { defaultLimits } = await import("@widgethost/core")
+    const { ChartDriver } = await import("../src/index.ts")
     const config = { widgetId: "w1", kind: "room" as const, homeRoom: ROOM, waitForIframeLoad: true, policy: { rules: [{ capability: "*", decision: "approve" as const }] }, limits: defaultLimits }
     const input = fc.oneof(
       fc.constant({ _tag: "FrameLoaded" as const }),
       fc.constantFrom("supported_api_versions", "content_loaded", "send_event", "request_capabilities").map((action) => ({ _tag: "FromWidget" as const, raw: { api: "fromWidget", widgetId: "w1", requestId: action, action, data: { type: "m.room.message", content: {}, capabilities: ["m.receive.event:m.room.message"] } } })),
       fc.nat(6).map((n) => ({ _tag: "FromWidget" as const, raw: { api: "toWidget", widgetId: "w1", requestId: `wh-${n}`, action: n === 1 ? "capabilities" : "supported_api_versions", data: {}, response: { capabilities: ["m.receive.event:m.room.message"], supported_versions: [] } } })),
       event.map((e) => ({ _tag: "RoomEvent" as const, event: { ...e, event_id: "$x", sender: "@b:hs", origin_server_ts: 1 } })),
-      fc.constant({ _tag: "TimerFired" as const, timer: "request-timeouts" as const })
+      fc.constant({ _tag: "Close" as const, reason: "test" })
     )
     fc.assert(
       fc.property(fc.array(input, { maxLength: 25 }), (inputs) => {
-        let state = initialState(config)
-        const commands: unknown[] = []
-        for (const i of inputs) {
-          const step = reduce(state, i)
-          state = step.state
-          commands.push(...step.commands)
-        }
-        const batched = reduceAll(initialState(config), inputs)
-        const strip = (s: typeof state) => ({ ...s, permissions: s.approved })
-        expect(strip(batched.state)).toEqual(strip(state))
-        expect(batched.commands.map((c) => JSON.stringify({ ...c, permissions: undefined }))).toEqual(commands.map((c) => JSON.stringify({ ...(c as object), permissions: undefined })))
+        const oneByOne = new ChartDriver(config)
+        for (const i of inputs) oneByOne.send([i])
+        const batched = new ChartDriver(config)
+        batched.send(inputs)
+        const strip = (d: typeof batched) => ({ value: d.value, state: { ...d.state, permissions: d.state.approved }, armed: d.armed })
+        expect(strip(batched)).toEqual(strip(oneByOne))
+        const wire = (d: typeof batched) => d.commands.map((c) => JSON.stringify({ ...c, permissions: undefined }))
+        expect(wire(batched)).toEqual(wire(oneByOne))
+        // The runtime's shortcut for plain `inputs` transitions is xstate's macrostep, exactly.
+        const macrostep = new ChartDriver(config, { macrostepAlways: true })
+        for (const i of inputs) macrostep.send([i])
+        expect(strip(macrostep)).toEqual(strip(oneByOne))
+        expect(wire(macrostep)).toEqual(wire(oneByOne))
       }),
       { numRuns: 500 }
     )

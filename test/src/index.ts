@@ -1,2 +1,3 @@
 export * from "./in-memory-homeserver.ts"
 export * from "./widget-harness.ts"
+export * from "./chart-driver.ts"

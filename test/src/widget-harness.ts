@@ -1,5 +1,5 @@
 /**
- * Runs one widget session end to end in memory: the real engine (router + session actors) on a
+ * Runs one widget session end to end in memory: the real engine (router + session charts) on a
  * simulated clock, an in-memory homeserver, and a scripted widget on an in-memory transport that
  * structured-clones every message, as postMessage does.
  */
@@ -32,11 +32,7 @@ export interface HarnessOptions {
   readonly homeserver?: InMemoryHomeserver
   readonly engine?: Engine
   readonly clock?: SimulatedClock
-  /** Default: WIDGETHOST_RUNTIME from the environment (the conformance tables run under both). */
-  readonly runtime?: "direct" | "xstate"
 }
-
-const runtimeFromEnvironment = (): "direct" | "xstate" => (process.env.WIDGETHOST_RUNTIME === "xstate" ? "xstate" : "direct")
 
 /** Lets promise-based edges (homeserver effects, approvers) settle. */
 export const flush = async (rounds = 5): Promise<void> => {
@@ -68,7 +64,6 @@ export class Harness {
       createEngine({
         homeserver: this.homeserver,
         clock: simulatedClock(this.clock),
-        runtime: options.runtime ?? runtimeFromEnvironment(),
         ...(options.approver === undefined ? {} : { approver: options.approver }),
         ...(options.policy === undefined ? {} : { policy: options.policy }),
         ...(options.limits === undefined ? {} : { limits: options.limits }),

@@ -1,9 +1,8 @@
 import type { WidgetMessage } from "../envelope.ts"
 import type { HomeserverRequest } from "../homeserver-port.ts"
 import type { Permissions } from "../permissions.ts"
-import type { TimerName } from "./input.ts"
 
-/** What the reducer asks the edges to do, as data. */
+/** What a session's handlers ask the edges to do, as data. */
 export type Command =
   | { readonly _tag: "SendToWidget"; readonly message: WidgetMessage }
   /** Ask the embedding client's approver; answer with `ApprovalDecided` of the same ticket. */
@@ -14,8 +13,6 @@ export type Command =
   /** Join the engine's shared TURN poller; answer with `CallAnswered` (`Turn` or `Failed`). */
   | { readonly _tag: "WatchTurn"; readonly ticket: number }
   | { readonly _tag: "UnwatchTurn" }
-  | { readonly _tag: "StartTimer"; readonly timer: TimerName; readonly ms: number }
-  | { readonly _tag: "CancelTimer"; readonly timer: TimerName }
   /** The widget's receive permissions or home room changed: re-index its subscriptions. */
   | { readonly _tag: "Subscribe"; readonly permissions: Permissions; readonly homeRoom: string | undefined }
   | { readonly _tag: "Report"; readonly report: Report }

@@ -13,40 +13,45 @@
  * twice.
  */
 import { emptyPermissions } from "../permissions.ts"
-import { none } from "./state.ts"
+import { none, type SessionState } from "./state.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, type Stepper } from "./step.ts"
-import { startNegotiation } from "./negotiation.ts"
 
-/** The frame fired `load`. */
-export const onFrameLoaded = (s: Stepper): void => {
-  const { state } = s
-  const frameLoads = state.frameLoads + 1
+/** Guard: this frame `load` brings a new document (one beyond the first, not yet seen speaking). */
+export const loadBringsNewDocument = (state: SessionState): boolean => state.frameLoads + 1 > state.document && state.document > 0
+
+/** Guard: this `content_loaded` (from a widget that starts with it) is a new document speaking first. */
+export const contentBringsNewDocument = (state: SessionState): boolean => state.contentLoaded
+
+/** The frame fired `load` and no new document came with it (the first one, or one that already spoke). */
+export const onFrameLoad = (s: Stepper): void => {
+  const frameLoads = s.state.frameLoads + 1
   s.set({ frameLoads })
-  if (frameLoads > state.document) {
-    if (state.document > 0) replaceDocument(s, frameLoads)
-    else s.set({ document: frameLoads })
-  }
-  if (s.state.phase === "loading" && state.config.waitForIframeLoad) startNegotiation(s)
+  if (frameLoads > s.state.document && s.state.document === 0) s.set({ document: frameLoads })
 }
 
-/**
- * The widget said `content_loaded`. Acknowledged either way; for widgets that start with it, the
- * first one of a document starts negotiation and any later one announces a new document.
- */
-export const onContentLoaded = (s: Stepper, acknowledge: () => void): void => {
-  const { state } = s
-  if (state.config.waitForIframeLoad) return acknowledge() // the load is the signal; this is a courtesy
-  if (state.contentLoaded) replaceDocument(s, state.document + 1)
-  else if (state.document === 0) s.set({ document: 1 })
+/** The frame fired `load` with a new document in it. */
+export const onFrameLoadOfNewDocument = (s: Stepper): void => {
+  const frameLoads = s.state.frameLoads + 1
+  s.set({ frameLoads })
+  replaceDocument(s, frameLoads)
+}
+
+/** A widget that starts with `content_loaded` said it: its first document speaks. */
+export const onFirstContentLoaded = (s: Stepper): void => {
+  if (s.state.document === 0) s.set({ document: 1 })
   s.set({ contentLoaded: true })
-  acknowledge()
-  if (s.state.phase === "loading") startNegotiation(s)
+}
+
+/** A second `content_loaded`: a new document speaks before its frame's `load` reached the host. */
+export const onContentLoadedOfNewDocument = (s: Stepper): void => {
+  replaceDocument(s, s.state.document + 1)
+  s.set({ contentLoaded: true })
 }
 
 /**
  * Ends the old document's part of the session: its prompt is withdrawn, its deliveries stop, its
  * TURN watch ends, answers still on their way to it are dropped (their calls may complete at the
- * homeserver, but no reply reaches the new document), and the session goes back to `loading`.
+ * homeserver, but no reply reaches the new document); the chart goes back to `loading`.
  * Denials stay: a widget must not be able to re-prompt the user by reloading itself. Counters,
  * the id sequence and the MSC2974 rate window stay: they belong to the session.
  */
@@ -54,14 +59,11 @@ const replaceDocument = (s: Stepper, document: number): void => {
   const { state } = s
   s.count("documents")
   s.report({ _tag: "DocumentReplaced", document })
-  if (state.approval !== undefined) {
-    s.emit({ _tag: "CancelTimer", timer: "approval-timeout" })
-    s.emit({ _tag: "CancelApproval", ticket: state.approval.ticket })
-  }
+  // The chart leaves the old document's phase (and with it the approval timeout).
+  if (state.approval !== undefined) s.emit({ _tag: "CancelApproval", ticket: state.approval.ticket })
   if (state.turnWatching || [...state.pendingCalls.values()].some((call) => call._tag === "TurnWatch")) s.emit({ _tag: "UnwatchTurn" })
   if (state.approved.length > 0) s.emit({ _tag: "Subscribe", permissions: emptyPermissions, homeRoom: state.homeRoom })
   s.set({
-    phase: "loading",
     document,
     contentLoaded: false,
     widgetVersions: undefined,

@@ -210,7 +210,7 @@ export const onAnswer = (s: Stepper, raw: RawRequest, format: "event" | "empty",
 
 /** A new room event from the homeserver; the router already picked this session, we check again. */
 export const deliverRoomEvent = (s: Stepper, event: RoomEvent): void => {
-  if (!isServing(s.state)) return // MSC2762: only events received after the session is established
+  if (!isServing(s.phase)) return // MSC2762: only events received after the session is established
   const { permissions, homeRoom } = s.state
   if (!permissions.mayUseRoom(event.room_id, homeRoom) || !permissions.mayReceive(event)) return
   if (isStateEvent(event)) return deliverStateChange(s, event)

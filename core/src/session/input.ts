@@ -2,7 +2,7 @@ import type { HomeserverError } from "../homeserver-error.ts"
 import type { ReadEventsPage, SendEventResult } from "../homeserver-port.ts"
 import type { RoomEvent, ToDeviceEvent, TurnServers } from "../matrix.ts"
 
-/** Everything that can happen to a session, as data. */
+/** Everything the edges tell a session, as data (time is the chart's own: its delayed events). */
 export type Input =
   /** A message from the widget: untrusted, decoded inside the reducer. */
   | { readonly _tag: "FromWidget"; readonly raw: unknown }
@@ -10,7 +10,6 @@ export type Input =
   | { readonly _tag: "FrameLoaded" }
   | { readonly _tag: "ApprovalDecided"; readonly ticket: number; readonly approved: ReadonlyArray<string> }
   | { readonly _tag: "CallAnswered"; readonly ticket: number; readonly result: CallResult }
-  | { readonly _tag: "TimerFired"; readonly timer: TimerName }
   | { readonly _tag: "RoomEvent"; readonly event: RoomEvent }
   | { readonly _tag: "ToDevice"; readonly event: ToDeviceEvent }
   /** Fresh TURN credentials (or empty `uris` while the homeserver is unreachable). */
@@ -20,8 +19,6 @@ export type Input =
   | { readonly _tag: "TransportDown" }
   | { readonly _tag: "TransportUp" }
   | { readonly _tag: "Close"; readonly reason: string }
-
-export type TimerName = "request-timeouts" | "approval-timeout" | "capability-window"
 
 /** What a call answered: the value depends on the request the ticket was for. */
 export type CallResult =

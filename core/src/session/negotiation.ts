@@ -22,12 +22,23 @@ const union = (a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<str
 }
 
 /**
- * The widget has loaded: ask for its capabilities. Its versions are asked only when they matter
- * (receiving state: update_state or send_event), so most sessions start with one exchange.
+ * The chart entered `negotiating`: ask for the widget's capabilities. Its versions are asked only
+ * when they matter (receiving state: update_state or send_event), so most sessions start with one
+ * exchange. The request's timeout is the chart's (`negotiating.asking`), not the sweep's.
  */
-export const startNegotiation = (s: Stepper): void => {
-  s.set({ phase: "negotiating" })
+export const askCapabilities = (s: Stepper): void => {
   s.sendRequest("capabilities", {}, "capabilities")
+}
+
+/** The chart's capabilities timeout: an unanswered `capabilities` request counts as asking for nothing. */
+export const onCapabilitiesTimeout = (s: Stepper): void => {
+  for (const [requestId, pending] of s.state.pendingToWidget) {
+    if (pending.purpose !== "capabilities") continue
+    s.settle(requestId)
+    s.count("timedOut")
+    s.report({ _tag: "RequestTimedOut", action: pending.action, requestId })
+  }
+  if (s.state.approval === undefined) weigh(s, [])
 }
 
 /** Reads the capability list out of a `capabilities` answer; anything else counts as none. */
@@ -75,19 +86,24 @@ export const weigh = (s: Stepper, incoming: ReadonlyArray<string>): void => {
   s.set({ requested: union(s.state.requested, fresh), denied: union(s.state.denied, autoDenied) })
   if (ask.length === 0) return grant(s, autoApproved, [])
   const ticket = s.nextSeq()
-  s.set({ approval: { ticket, asked: ask, autoApproved }, phase: s.state.phase === "negotiating" ? "negotiating" : "renegotiating" })
+  s.set({ approval: { ticket, asked: ask, autoApproved } })
   s.emit({ _tag: "AskApprover", ticket, requested: ask, alreadyApproved: s.state.approved })
-  s.emit({ _tag: "StartTimer", timer: "approval-timeout", ms: config.limits.approvalTimeoutMs })
+  // The chart waits for the answer, with the approval timeout (`limits.approvalTimeoutMs`).
+  s.signal({ type: "negotiation.prompted" })
 }
 
-/** Settles an approval round: grow the approved set, tell the widget, start what it unlocks. */
+/**
+ * Settles an approval round: grow the approved set, tell the widget, queue what it unlocks (state
+ * loads start as the chart enters `ready`), then weigh what was asked meanwhile.
+ */
 const grant = (s: Stepper, newlyApproved: ReadonlyArray<string>, newlyDenied: ReadonlyArray<string>): void => {
   const before = s.state.permissions
   const grown = union(s.state.approved, newlyApproved)
   // Most widgets get all they ask for: then both lists are one array.
   const approved = sameList(grown, s.state.requested) ? s.state.requested : grown
   const permissions = approved.length === s.state.approved.length ? before : compilePermissions(approved)
-  s.set({ approved, permissions, denied: union(s.state.denied, newlyDenied), phase: "ready", approval: undefined })
+  s.set({ approved, permissions, denied: union(s.state.denied, newlyDenied), approval: undefined })
+  s.signal({ type: "negotiation.granted" })
   s.sendRequest("notify_capabilities", { requested: s.state.requested, approved }, "notify")
   if (permissions !== before) {
     s.emit({ _tag: "Subscribe", permissions, homeRoom: s.state.homeRoom })
@@ -107,7 +123,6 @@ export const onApprovalDecided = (s: Stepper, ticket: number, decided: ReadonlyA
   const approval = s.state.approval
   if (approval === undefined || approval.ticket !== ticket) return // stale or forged ticket
   const granted = new Set(decided)
-  s.emit({ _tag: "CancelTimer", timer: "approval-timeout" })
   grant(s, [...approval.autoApproved, ...approval.asked.filter((c) => granted.has(c))], approval.asked.filter((c) => !granted.has(c)))
 }
 
@@ -119,15 +134,18 @@ export const onApprovalTimeout = (s: Stepper): void => {
   grant(s, approval.autoApproved, approval.asked)
 }
 
+/** The chart's MSC2974 rate window ended: the budget is whole again. */
+export const onCapabilityWindowEnd = (s: Stepper): void => s.set({ capabilityRequestsInWindow: 0 })
+
 /** MSC2974 `request_capabilities`: acknowledged at once, weighed, then re-notified. */
 export const requestCapabilities = (s: Stepper, raw: RawRequest, data: Readonly<Record<string, unknown>>): void => {
   const list = data.capabilities
   if (!Array.isArray(list) || !list.every((c) => typeof c === "string")) {
     return s.fail(raw, ProtocolError.Malformed({ issue: "capabilities must be an array of strings" }))
   }
-  const { budget, windowMs } = s.state.config.limits.capabilityRequests
+  const { budget } = s.state.config.limits.capabilityRequests
   if (s.state.capabilityRequestsInWindow >= budget) return s.fail(raw, ProtocolError.RateLimited({ action: "request_capabilities" }))
-  if (s.state.capabilityRequestsInWindow === 0) s.emit({ _tag: "StartTimer", timer: "capability-window", ms: windowMs })
+  if (s.state.capabilityRequestsInWindow === 0) s.arm.window = true // the chart ends the window after `windowMs`
   s.set({ capabilityRequestsInWindow: s.state.capabilityRequestsInWindow + 1 })
   s.reply(raw, {})
   if (s.state.approval !== undefined) {

@@ -1,6 +1,8 @@
 /**
- * The session reducer: `(state, input) -> (state, commands)`. Same state and input, same step:
- * no clock, no randomness, no I/O. Time arrives as `TimerFired`, ids come from `state.seq`.
+ * The session's handlers: what the session chart's actions run. Each is `(stepper, …) -> void`
+ * over the session's data and the phase the chart is in: no clock, no randomness, no I/O. Time
+ * arrives as the chart's delayed events, ids come from `state.seq`. Where a handler learns
+ * something that changes the phase, it signals the chart (`Stepper.signal`), which decides.
  */
 import { decodeFromWidget } from "../decode.ts"
 import type { WidgetResponse } from "../envelope.ts"
@@ -8,60 +10,56 @@ import { ProtocolError } from "../protocol-error.ts"
 import { SUPPORTED_API_VERSIONS } from "../versions.ts"
 import { deliverRoomEvent, onAnswer, onReadPart, onReadRooms, readEvents, sendEvent } from "./events.ts"
 import type { CallResult, Input } from "./input.ts"
-import { onContentLoaded, onFrameLoaded } from "./document.ts"
-import { capabilitiesOf, onApprovalDecided, onApprovalTimeout, requestCapabilities, weigh } from "./negotiation.ts"
+import { capabilitiesOf, onApprovalDecided, requestCapabilities, weigh } from "./negotiation.ts"
 import { loadGrantedState, onStatePart, onStateRooms, startStateLoad } from "./state-sync.ts"
-import { isServing, sweepsToTimeout, type PendingToWidget, type RawRequest, type SessionState } from "./state.ts"
-import { type Step, Stepper } from "./step.ts"
+import { isServing, sweepsToTimeout, type PendingToWidget, type Phase, type RawRequest, type SessionState } from "./state.ts"
+import { Stepper } from "./step.ts"
 import { deliverToDevice, sendToDevice } from "./to-device.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
+import type { Command } from "./command.ts"
 
 /**
- * Advances a session by one input.
+ * Runs one handler on a copy of `state`: the state passed in is left as it was.
  *
  * @example
- * const { state, commands } = reduce(initialState(config), { _tag: "FrameLoaded" })
- * // commands: supported_api_versions and capabilities requests to the widget
+ * const s = step(initialState(config), "loading", (s) => onInput(s, { _tag: "TransportUp" }))
+ * s.done() // { state, commands }
  */
-export const reduce = (state: SessionState, input: Input): Step => {
-  const s = new Stepper(state)
-  apply(s, input)
-  return s.done()
+export const step = (state: SessionState, phase: Phase, handler: (s: Stepper) => void): Stepper => {
+  const s = new Stepper(state, phase)
+  handler(s)
+  return s
 }
 
 /**
- * Advances a session by several inputs, in order: the same result as reducing them one by one
- * (state and concatenated commands), computed with one copy of the state instead of one per input.
+ * Runs one handler writing into `state` itself and appending its commands to `outbox`: for the
+ * session chart, which owns its state and hands it to nobody. `state` must not be read by anyone
+ * else afterwards; the result's `state` is the one to keep (a fresh state's shared empties are
+ * copied on first write, so it may be a new object).
  */
-export const reduceAll = (state: SessionState, inputs: ReadonlyArray<Input>, options: { readonly owned?: boolean } = {}): Step => {
-  const s = new Stepper(state, options.owned === true)
-  for (const input of inputs) apply(s, input)
-  return s.done()
+export const stepInPlace = (state: SessionState, phase: Phase, outbox: Command[], handler: (s: Stepper) => void): Stepper => {
+  const s = new Stepper(state, phase, true, outbox)
+  handler(s)
+  return s
 }
 
-const apply = (s: Stepper, input: Input): void => {
-  const state = s.state
-  if (state.phase === "closed") {
-    if (input._tag === "FromWidget") onClosedMessage(s, input.raw)
-    return
-  }
+/**
+ * One input of a turn, in the phase the chart is in. Inputs that the chart decides on (a frame
+ * load, `content_loaded`, a close) become signals; the chart acts on them before the rest.
+ */
+export const onInput = (s: Stepper, input: Input): void => {
   switch (input._tag) {
     case "FromWidget":
       onWidgetMessage(s, input.raw)
       break
     case "FrameLoaded":
-      onFrameLoaded(s)
+      s.signal({ type: "frame.loaded" })
       break
     case "ApprovalDecided":
       onApprovalDecided(s, input.ticket, input.approved)
       break
     case "CallAnswered":
       onCallAnswered(s, input.ticket, input.result)
-      break
-    case "TimerFired":
-      if (input.timer === "request-timeouts") sweepTimeouts(s)
-      else if (input.timer === "approval-timeout") onApprovalTimeout(s)
-      else s.set({ capabilityRequestsInWindow: 0 })
       break
     case "RoomEvent":
       deliverRoomEvent(s, input.event)
@@ -80,7 +78,7 @@ const apply = (s: Stepper, input: Input): void => {
       // The transport queues for us while down; nothing in the protocol changes.
       break
     case "Close":
-      close(s, input.reason)
+      s.signal({ type: "close", reason: input.reason })
       break
   }
 }
@@ -123,11 +121,12 @@ const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<R
     case "supported_api_versions":
       return s.reply(raw, { supported_versions: SUPPORTED_API_VERSIONS })
     case "content_loaded":
-      return onContentLoaded(s, () => s.reply(raw, {}))
+      // Acknowledged either way, by the chart, which decides what else it means.
+      return s.signal({ type: "widget.contentLoaded", raw })
   }
   const handler = handlers[action]
   if (handler === undefined) return s.fail(raw, ProtocolError.UnknownAction({ action }))
-  if (!isServing(s.state)) return s.fail(raw, ProtocolError.WrongPhase({ phase: s.state.phase, action }))
+  if (!isServing(s.phase)) return s.fail(raw, ProtocolError.WrongPhase({ phase: s.phase, action }))
   if (needsCall.has(action) && s.state.pendingCalls.size >= s.state.config.limits.maxPendingCalls) {
     return s.fail(raw, ProtocolError.TooManyPending({ limit: s.state.config.limits.maxPendingCalls }))
   }
@@ -165,7 +164,7 @@ const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {
 /** Acts on the widget's answer to one of our requests (`undefined` when it failed or timed out). */
 const answered = (s: Stepper, pending: PendingToWidget, response: unknown): void => {
   if (pending.purpose === "capabilities") {
-    if (s.state.phase === "negotiating" && s.state.approval === undefined) weigh(s, capabilitiesOf(response))
+    if (s.phase === "negotiating" && s.state.approval === undefined) weigh(s, capabilitiesOf(response))
   } else if (pending.purpose === "versions") {
     const list = (response as { supported_versions?: unknown } | undefined)?.supported_versions
     s.set({ widgetVersions: Array.isArray(list) ? list.filter((v): v is string => typeof v === "string") : [] })
@@ -173,17 +172,27 @@ const answered = (s: Stepper, pending: PendingToWidget, response: unknown): void
   }
 }
 
-/** One sweep every timeout/4: a request unanswered for `sweepsToTimeout` sweeps has timed out. */
-const sweepTimeouts = (s: Stepper): void => {
+/** Acknowledges `content_loaded` (the chart's action, whatever else the message means). */
+export const acknowledge = (s: Stepper, raw: RawRequest): void => s.reply(raw, {})
+
+/**
+ * The chart's timeout sweep, every timeout/4: a request unanswered for `sweepsToTimeout` sweeps
+ * has timed out. The `capabilities` request is not swept: the chart times it (`negotiating.asking`).
+ */
+export const sweepTimeouts = (s: Stepper): void => {
   const expired: Array<[string, PendingToWidget]> = []
   const pending = new Map<string, PendingToWidget>()
+  let swept = 0
   for (const [id, entry] of s.state.pendingToWidget) {
-    if (entry.sweeps + 1 >= sweepsToTimeout) expired.push([id, entry])
-    else pending.set(id, { ...entry, sweeps: entry.sweeps + 1 })
+    if (entry.purpose === "capabilities") pending.set(id, entry)
+    else if (entry.sweeps + 1 >= sweepsToTimeout) expired.push([id, entry])
+    else {
+      pending.set(id, { ...entry, sweeps: entry.sweeps + 1 })
+      swept++
+    }
   }
-  s.set({ pendingToWidget: pending })
-  s.set({ sweepArmed: pending.size > 0 })
-  if (pending.size > 0) s.emit({ _tag: "StartTimer", timer: "request-timeouts", ms: Math.max(1, Math.floor(s.state.config.limits.requestTimeoutMs / 4)) })
+  s.set({ pendingToWidget: pending, sweepArmed: swept > 0 })
+  s.arm.sweep = swept > 0
   for (const [requestId, entry] of expired) {
     s.count("timedOut")
     s.report({ _tag: "RequestTimedOut", action: entry.action, requestId })
@@ -213,26 +222,16 @@ const onCallAnswered = (s: Stepper, ticket: number, result: CallResult): void =>
 const onViewedRoomChanged = (s: Stepper, roomId: string | undefined): void => {
   if (s.state.config.kind !== "account" || roomId === s.state.homeRoom) return
   s.set({ homeRoom: roomId })
-  if (!isServing(s.state)) return
+  if (!isServing(s.phase)) return
   s.emit({ _tag: "Subscribe", permissions: s.state.permissions, homeRoom: roomId })
   // The widget now acts in another room: it gets that room's state as a fresh load.
   if (roomId !== undefined && s.state.permissions.receivableState.length > 0) loadGrantedState(s, s.state.permissions.receivableState)
 }
 
-const close = (s: Stepper, reason: string): void => {
-  s.emit({ _tag: "CancelTimer", timer: "request-timeouts" })
-  s.emit({ _tag: "CancelTimer", timer: "approval-timeout" })
-  s.emit({ _tag: "CancelTimer", timer: "capability-window" })
+/** The chart is closing the session: withdraw what is open, tell the edges. (Its timers are the chart's.) */
+export const closeSession = (s: Stepper, reason: string): void => {
   if (s.state.approval !== undefined) s.emit({ _tag: "CancelApproval", ticket: s.state.approval.ticket })
   if (s.state.turnWatching || [...s.state.pendingCalls.values()].some((c) => c._tag === "TurnWatch")) s.emit({ _tag: "UnwatchTurn" })
-  s.set({ phase: "closed", sweepArmed: false, approval: undefined, turnWatching: false, pendingCalls: new Map(), gathers: new Map(), pendingToWidget: new Map(), inFlight: new Set() })
+  s.set({ sweepArmed: false, approval: undefined, turnWatching: false, pendingCalls: new Map(), gathers: new Map(), pendingToWidget: new Map(), inFlight: new Set() })
   s.emit({ _tag: "Closed", reason })
 }
-
-/** A closed session still answers requests (the transport may deliver a straggler), never acts. */
-const onClosedMessage = (s: Stepper, raw: unknown): void => {
-  const decoded = decodeFromWidget(raw)
-  if (decoded._tag === "Request") s.fail(decoded.raw, ProtocolError.WrongPhase({ phase: "closed", action: decoded.request.action }))
-  else s.count("dropped")
-}
-

@@ -27,7 +27,7 @@ export const loadGrantedState = (s: Stepper, kinds: ReadonlyArray<StateKind>): v
 /** Starts the queued load once the widget's versions are known and no other load runs. */
 export const startStateLoad = (s: Stepper): void => {
   const { state } = s
-  if (!isServing(state) || state.stateToLoad.length === 0 || state.widgetVersions === undefined) return
+  if (!isServing(s.phase) || state.stateToLoad.length === 0 || state.widgetVersions === undefined) return
   if ([...state.gathers.values()].some((g) => g._tag === "State")) return
   if (!supportsUpdateState(state.widgetVersions)) {
     // Widgets without update_state get state changes as send_event, as the reference does.

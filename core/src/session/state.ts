@@ -110,9 +110,12 @@ export interface Counters {
   readonly documents: number
 }
 
+/**
+ * A session's data. Its phase is not here: it is the session chart's state
+ * (`machines/src/session-machine.ts`), and handlers are told it (`Stepper.phase`).
+ */
 export interface SessionState {
   readonly config: SessionConfig
-  readonly phase: Phase
   /** The widget has spoken at least once (versions may be asked from then on). */
   readonly contacted: boolean
   /** The current document said `content_loaded`. */
@@ -136,7 +139,10 @@ export interface SessionState {
   readonly queuedCapabilities: ReadonlyArray<string>
   readonly capabilityRequestsInWindow: number
   readonly pendingToWidget: ReadonlyMap<string, PendingToWidget>
-  /** The timeout sweep timer is running (it runs while anything is pending, and one sweep longer). */
+  /**
+   * The chart's timeout sweep is armed (it runs while a request other than `capabilities` is
+   * pending, and one sweep longer).
+   */
   readonly sweepArmed: boolean
   readonly pendingCalls: ReadonlyMap<number, PendingCall>
   readonly gathers: ReadonlyMap<number, Gather>
@@ -157,10 +163,9 @@ export const none: ReadonlyArray<never> = Object.freeze([])
 const noCounters: Counters = shared({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0, duplicates: 0, documents: 0 })
 const noGathers: ReadonlyMap<number, Gather> = shared(new Map())
 
-/** A fresh session in `loading`. */
+/** A fresh session's data (the chart starts it in `loading`). */
 export const initialState = (config: SessionConfig): SessionState => ({
   config,
-  phase: "loading",
   contacted: false,
   contentLoaded: false,
   frameLoads: 0,
@@ -189,6 +194,6 @@ export const initialState = (config: SessionConfig): SessionState => ({
 /** A toWidget request is given up after this many timeout sweeps (sweeps run every timeout/4). */
 export const sweepsToTimeout = 4
 
-export const isServing = (state: SessionState) => state.phase === "ready" || state.phase === "renegotiating"
+export const isServing = (phase: Phase) => phase === "ready" || phase === "renegotiating"
 
 export type { WidgetRequest }

@@ -2,7 +2,7 @@ import type { WidgetMessage } from "../envelope.ts"
 import type { HomeserverRequest } from "../homeserver-port.ts"
 import { errorBody, type ProtocolError } from "../protocol-error.ts"
 import type { Command, Report } from "./command.ts"
-import type { Counters, Gather, PendingCall, PendingToWidget, RawRequest, SessionState, ToWidgetPurpose } from "./state.ts"
+import type { Counters, Gather, PendingCall, PendingToWidget, Phase, RawRequest, SessionState, ToWidgetPurpose } from "./state.ts"
 
 /** The next state and what the edges must do, in order. */
 export interface Step {
@@ -11,11 +11,37 @@ export interface Step {
 }
 
 /**
- * Accumulates one step. It is mutable, but lives only inside one `reduce` call, so `reduce`
- * itself stays a pure function of its arguments.
+ * What a handler tells the session chart: something happened that the chart, not the handler,
+ * turns into a phase change (the chart's transitions say where each leads, and from where).
+ */
+export type ChartSignal =
+  /** The frame fired `load` (start or new document: the chart's guards decide). */
+  | { readonly type: "frame.loaded" }
+  /** The widget said `content_loaded`; `raw` is the request to acknowledge. */
+  | { readonly type: "widget.contentLoaded"; readonly raw: RawRequest }
+  /** A prompt is open: the chart waits for its answer (or its timeout). */
+  | { readonly type: "negotiation.prompted" }
+  /** The approved set is settled for now and notified: the chart serves. */
+  | { readonly type: "negotiation.granted" }
+  | { readonly type: "close"; readonly reason: string }
+
+/** Delayed chart events a step asks to arm (the chart owns them: see `session-machine.ts`). */
+export interface ArmRequests {
+  /** A toWidget request is pending and no timeout sweep is armed. */
+  sweep: boolean
+  /** The first MSC2974 request of a rate window: arm the window's end. */
+  window: boolean
+}
+
+/**
+ * Accumulates one step. It is mutable, but lives only inside one handler call, so a handler
+ * is a function of the state and input it is given (plus the phase the chart is in).
  */
 export class Stepper {
-  readonly commands: Command[] = []
+  readonly commands: Command[]
+  /** Signals for the chart, in order; the chart acts on each before the rest of the batch. */
+  readonly signals: ChartSignal[] = []
+  readonly arm: ArmRequests = { sweep: false, window: false }
   /** This step's private copy of the state, made on the first write. */
   private draft: Mutable<SessionState> | undefined
   /** Per collection, the copy this step owns (identity, so a collection replaced by `set` is not). */
@@ -32,8 +58,13 @@ export class Stepper {
    */
   constructor(
     private readonly base: SessionState,
-    owned = false
+    /** The chart's phase while this step runs (the chart changes it between steps, never during one). */
+    readonly phase: Phase,
+    owned = false,
+    /** Where commands go (an outbox the caller drains), or a fresh list. */
+    commands: Command[] = []
   ) {
+    this.commands = commands
     if (owned) {
       this.draft = base
       this.ownedCounters = ownable(base.counters)
@@ -97,6 +128,11 @@ export class Stepper {
     this.commands.push(command)
   }
 
+  /** Tells the chart something it decides on (see `ChartSignal`). */
+  signal(signal: ChartSignal): void {
+    this.signals.push(signal)
+  }
+
   report(report: Report): void {
     this.commands.push({ _tag: "Report", report })
   }
@@ -110,9 +146,10 @@ export class Stepper {
   sendRequest(action: string, data: object, purpose: ToWidgetPurpose): string {
     const requestId = `wh-${this.nextSeq()}`
     const pending = this.pendingToWidget()
-    if (!this.state.sweepArmed) {
+    if (!this.state.sweepArmed && purpose !== "capabilities") {
+      // The capabilities request has its own timeout in the chart (`negotiating.asking`).
       this.set({ sweepArmed: true })
-      this.emit({ _tag: "StartTimer", timer: "request-timeouts", ms: Math.max(1, Math.floor(this.state.config.limits.requestTimeoutMs / 4)) })
+      this.arm.sweep = true
     }
     if (pending.size >= this.state.config.limits.maxPendingToWidget) {
       // A widget that never acknowledges must not grow our memory: give up on its oldest request.

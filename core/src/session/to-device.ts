@@ -23,6 +23,6 @@ export const sendToDevice = (s: Stepper, raw: RawRequest, data: Readonly<Record<
 }
 
 export const deliverToDevice = (s: Stepper, event: ToDeviceEvent): void => {
-  if (!isServing(s.state) || isCryptoInternalToDeviceType(event.type) || !s.state.permissions.mayReceiveToDevice(event.type)) return
+  if (!isServing(s.phase) || isCryptoInternalToDeviceType(event.type) || !s.state.permissions.mayReceiveToDevice(event.type)) return
   s.sendRequest("send_to_device", { type: event.type, sender: event.sender, content: event.content, encrypted: event.encrypted }, "delivery")
 }

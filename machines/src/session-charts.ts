@@ -1,0 +1,203 @@
+/**
+ * The one runtime: every session of an engine is the `sessionMachine` chart, run by xstate's own
+ * transition algorithm (`machine.transition(snapshot, event, scope)`, what an actor runs) on one
+ * actor scope shared by all of them. A session is its snapshot, nothing more: an xstate actor
+ * per session would add about 2 KB each (mailbox, observers, a scope of closures, an actor
+ * system of its own) for machinery the engine already has (its inboxes batch and order the
+ * inputs, its timer queue keeps the timers).
+ *
+ * Delayed events (`after`, delayed raises) go to the scope's scheduler, which keeps them in the
+ * engine's timer queue (one clock timer for all sessions); a fired one is sent to its session
+ * like any event. Actions run as the transition selects them; what they defer (scheduling,
+ * cancelling) runs right after the transition, as in an actor.
+ */
+import type { Command } from "@widgethost/core"
+import type { AnyActorRef, EventObject, SnapshotFrom } from "xstate"
+import { type SessionEvent, type SessionInput, sessionMachine } from "./session-machine.ts"
+import { Scheduled, type TimerQueue } from "./timer-queue.ts"
+
+type Snapshot = SnapshotFrom<typeof sessionMachine>
+/** The actor scope xstate's transition algorithm runs a session's chart in. */
+type Scope = Parameters<typeof sessionMachine.transition>[2]
+
+type PlainAction = (args: { context: Snapshot["context"]; event: SessionEvent; self: unknown; system: unknown }, params: unknown) => void
+interface PlainTransition {
+  readonly exec: PlainAction
+  readonly params: unknown
+}
+
+/** Per atomic state: its `inputs` transition when that is one unguarded, targetless plain action. */
+const plainTransitions = new Map<unknown, PlainTransition | null>()
+
+const plainTransition = (snapshot: Snapshot): PlainTransition | undefined => {
+  const leaf = snapshot._nodes[snapshot._nodes.length - 1]
+  let known = plainTransitions.get(leaf)
+  if (known === undefined) {
+    known = null
+    // xstate takes the deepest state's transition for the event: find it the same way.
+    for (let node = leaf; node !== undefined && known === null; node = node.parent) {
+      const list = node.transitions.get("inputs")
+      if (list === undefined) continue
+      const only = list.length === 1 ? list[0]! : undefined
+      const action = only?.actions.length === 1 ? (only.actions[0] as { type?: unknown; params?: unknown }) : undefined
+      const exec = typeof action?.type === "string" ? (sessionMachine.implementations.actions[action.type] as unknown) : undefined
+      const plain = only !== undefined && only.guard === undefined && only.target === undefined && typeof exec === "function" && !("resolve" in exec)
+      known = plain ? { exec: exec as PlainAction, params: action!.params } : null
+      break
+    }
+    plainTransitions.set(leaf, known)
+  }
+  return known ?? undefined
+}
+
+/** One session: its chart's snapshot and its armed delayed events. */
+export class ChartSession {
+  /** Armed delayed events by id; none allocated while none is armed. */
+  timers: DelayedEvent[] | undefined
+  constructor(
+    readonly key: string,
+    public snapshot: Snapshot
+  ) {}
+}
+
+/** A delayed chart event, waiting in the timer queue. */
+class DelayedEvent extends Scheduled {
+  constructor(
+    readonly charts: SessionCharts,
+    readonly session: ChartSession,
+    readonly id: string,
+    readonly event: EventObject
+  ) {
+    super()
+  }
+  fire(): void {
+    this.charts.fired(this)
+  }
+}
+
+export interface SessionChartsOptions {
+  readonly timers: TimerQueue
+  /** Where every session's actions put their commands; drained by the caller after each send. */
+  readonly outbox: Command[]
+  /** A delayed event is due for `session` (the engine runs its waiting inputs first, then `send`s it). */
+  readonly onDelayed: (session: ChartSession, event: SessionEvent) => void
+  /** Tests: every delayed event armed, cancelled or fired. */
+  readonly trace?: (key: string, what: "armed" | "cancelled" | "fired", id: string) => void
+  /**
+   * Tests: take every event through xstate's macrostep, plain `inputs` transitions included (a
+   * property test holds the shortcut equal to it). Default false.
+   */
+  readonly macrostepAlways?: boolean
+}
+
+export class SessionCharts {
+  private current: ChartSession | undefined
+  private readonly deferred: Array<() => void> = []
+  private readonly scope: Scope
+
+  constructor(private readonly options: SessionChartsOptions) {
+    const scheduler = {
+      schedule: (_source: AnyActorRef, _target: AnyActorRef, event: EventObject, delay: number, id: string) => this.schedule(event, delay, id),
+      cancel: (_source: AnyActorRef, id: string) => this.cancel(this.current!, id),
+      cancelAll: () => this.cancelAll(this.current!)
+    }
+    // The scope xstate's transition algorithm needs. No session has children or invokes, so the
+    // system is only the scheduler (and a silent inspector); `self` is never sent to.
+    const system = { scheduler, _sendInspectionEvent: () => {}, _clock: undefined, _logger: () => {} }
+    this.scope = {
+      self: undefined as unknown as Scope["self"],
+      id: "session",
+      sessionId: "session",
+      logger: () => {},
+      defer: (fn) => void this.deferred.push(fn),
+      emit: () => {},
+      system: system as unknown as Scope["system"],
+      stopChild: () => {},
+      actionExecutor: (action) => action.exec?.(action.info, action.params)
+    }
+  }
+
+  /** A new session in `loading`. */
+  open(key: string, input: Omit<SessionInput, "outbox">): ChartSession {
+    const session = new ChartSession(key, undefined as unknown as Snapshot)
+    this.enter(session, () => sessionMachine.getInitialSnapshot(this.scope, { ...input, outbox: this.options.outbox }))
+    return session
+  }
+
+  /** Runs one event through the session's chart, now. A session in its final state takes none. */
+  send(session: ChartSession, event: SessionEvent): void {
+    if (session.snapshot.status !== "active") return
+    const plain = event.type === "inputs" && this.options.macrostepAlways !== true ? plainTransition(session.snapshot) : undefined
+    if (plain !== undefined) {
+      // The state's `inputs` transition is one unguarded, targetless plain action: taking it is
+      // running that action (no exit, entry, context copy or eventless step follows), which is
+      // what xstate's macrostep would do, without its per-event allocations.
+      const snapshot = session.snapshot
+      plain.exec({ context: snapshot.context, event, self: this.scope.self, system: this.scope.system }, plain.params)
+    } else {
+      this.enter(session, () => sessionMachine.transition(session.snapshot, event, this.scope))
+    }
+    // What the actions raised, in order, each before what it raises in turn (xstate's internal queue).
+    const raised = session.snapshot.context.raised
+    if (raised === undefined) return
+    while (raised.length > 0 && session.snapshot.status === "active") {
+      const next = raised.shift()!
+      this.enter(session, () => sessionMachine.transition(session.snapshot, next, this.scope))
+    }
+    session.snapshot.context.raised = undefined
+  }
+
+  /** Cancels whatever the session still has armed (a closed chart has none left). */
+  stop(session: ChartSession): void {
+    this.cancelAll(session)
+  }
+
+  /** Called by the timer queue. */
+  fired(timer: DelayedEvent): void {
+    this.forget(timer)
+    this.options.trace?.(timer.session.key, "fired", timer.id)
+    this.options.onDelayed(timer.session, timer.event as SessionEvent)
+  }
+
+  private enter(session: ChartSession, transition: () => Snapshot): void {
+    const outer = this.current
+    this.current = session
+    try {
+      session.snapshot = transition()
+      // What the transition deferred (delayed events armed and cancelled), as an actor runs it.
+      for (let i = 0; i < this.deferred.length; i++) this.deferred[i]!()
+    } finally {
+      this.deferred.length = 0
+      this.current = outer
+    }
+  }
+
+  private schedule(event: EventObject, delay: number, id: string): void {
+    const session = this.current!
+    // Re-arming an id replaces it: one timer per id, as the chart's ids are meant.
+    this.cancel(session, id)
+    const timer = new DelayedEvent(this, session, id, event)
+    ;(session.timers ??= []).push(timer)
+    this.options.trace?.(session.key, "armed", id)
+    this.options.timers.schedule(timer, delay)
+  }
+
+  private cancel(session: ChartSession, id: string): void {
+    const timer = session.timers?.find((t) => t.id === id)
+    if (timer === undefined) return
+    this.options.timers.cancel(timer)
+    this.forget(timer)
+    this.options.trace?.(session.key, "cancelled", id)
+  }
+
+  private cancelAll(session: ChartSession): void {
+    for (const timer of [...(session.timers ?? [])]) this.cancel(session, timer.id)
+  }
+
+  private forget(timer: DelayedEvent): void {
+    const timers = timer.session.timers
+    if (timers === undefined) return
+    timers.splice(timers.indexOf(timer), 1)
+    if (timers.length === 0) timer.session.timers = undefined
+  }
+}
