@@ -4,28 +4,22 @@
  * a message from another account reaching the widget, restart and resume, and every bad-input
  * case failing with one clear line and exit code 2.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { createHmac } from "node:crypto"
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, mkdirSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
+import { createServer } from "node:net"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import { anyOf, stringContaining } from "../src/matchers.ts"
 import { decodeRecoveryKey } from "../../adapters/src/secret-storage.ts"
+import { freePort, type ReadyLine, type ServiceProcess, startService } from "../src/service-process.ts"
 
-const root = join(import.meta.dirname, "..", "..")
-const children: ChildProcess[] = []
+const services: ServiceProcess[] = []
 const dirs: string[] = []
 
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGKILL")
-      await new Promise((resolve) => child.once("exit", resolve))
-    }
-  }
+  for (const service of services.splice(0)) await service.kill()
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
@@ -35,48 +29,13 @@ const tempDir = () => {
   return dir
 }
 
-interface Ready {
-  ready: {
-    homeserver: string
-    user_id: string
-    device_id: string
-    rooms: string[]
-    admin_url: string
-    admin_token: string
-    registration_token: string | null
-    widgets: Array<{ id: string; room_id: string | null; transport: string; url: string }>
-  }
-}
+type Ready = ReadyLine
 
 const start = (args: string[]) => {
-  // One process (not the tsx wrapper, which would leave its child behind when killed).
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, "adapters/src/cli.ts"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-  children.push(child)
-  let stdout = ""
-  let stderr = ""
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  const ready = new Promise<Ready>((resolve, reject) => {
-    const check = () => {
-      const line = stdout.split("\n")[0]
-      if (stdout.includes("\n")) resolve(JSON.parse(line!) as Ready)
-    }
-    child.stdout.on("data", check)
-    void exited.then((code) => reject(new Error(`exited ${code}: ${stderr}`)))
-  })
-  ready.catch(() => {}) // awaited only by tests that expect a start
-  return { child, ready, exited, output: () => ({ stdout, stderr }) }
+  const service = startService(args)
+  services.push(service)
+  return service
 }
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port
-      server.close(() => resolve(port))
-    })
-  })
 
 /** A scripted websocket widget: answers the host's requests, collects what it is sent. */
 const connectWidget = async (url: string, capabilities: string[]) => {

@@ -7,22 +7,11 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { join } from "node:path"
+import type { ReadyLine } from "../../adapters/src/serve.ts"
 
 const root = join(import.meta.dirname, "..", "..")
 
-export interface ReadyLine {
-  readonly ready: {
-    readonly homeserver: string
-    readonly user_id: string
-    readonly device_id: string
-    readonly rooms: ReadonlyArray<string>
-    readonly admin_url: string
-    readonly admin_token: string
-    /** The embedded homeserver's registration token; null when registration is open or the homeserver is not the service's own. */
-    readonly registration_token: string | null
-    readonly widgets: ReadonlyArray<{ readonly id: string; readonly room_id: string | null; readonly transport: string; readonly url: string }>
-  }
-}
+export type { ReadyLine }
 
 export interface ServiceProcess {
   readonly child: ChildProcess
