@@ -631,6 +631,26 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       }
     })
 
+  /**
+   * MSC4143's discovery endpoint, then its unstable path on servers that do not know the stable
+   * one yet; the body is returned as the server sent it. When neither path exists, the stable
+   * path's error (404 `M_UNRECOGNIZED`) is what the widget sees.
+   */
+  const rtcTransports = (): Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError> =>
+    tryPromise("RTC transports", async (signal) => {
+      try {
+        return await http.request<Record<string, unknown>>({ method: "GET", path: "/_matrix/client/v1/rtc/transports", signal })
+      } catch (stable) {
+        const body = stable instanceof HomeserverError ? (stable.http?.body as { errcode?: unknown } | undefined) : undefined
+        if (!(stable instanceof HomeserverError) || stable.http?.status !== 404 || body?.errcode !== "M_UNRECOGNIZED") throw stable
+        try {
+          return await http.request<Record<string, unknown>>({ method: "GET", path: "/_matrix/client/unstable/org.matrix.msc4143/rtc/transports", signal })
+        } catch {
+          throw stable
+        }
+      }
+    })
+
   const joinedRooms = (): Effect.Effect<ReadonlyArray<string>, HomeserverError> =>
     tryPromise("joined rooms", async (signal) => {
       const res = await http.request<{ joined_rooms?: unknown }>({ method: "GET", path: "/_matrix/client/v3/joined_rooms", signal })
@@ -648,6 +668,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     readState,
     sendToDevice,
     turnServers,
+    rtcTransports,
     joinedRooms,
     subscribe: (listener) => {
       listeners.add(listener)

@@ -135,7 +135,8 @@ describe("stable and unstable names", () => {
     ["m.receive.to_device:m.call.invite", "org.matrix.msc3819.receive.to_device:m.call.invite", { _tag: "ToDevice", op: receive, eventType: "m.call.invite" }],
     ["m.turn_servers", "town.robin.msc3846.turn_servers", { _tag: "TurnServers" }],
     ["m.send.delayed_event", "org.matrix.msc4157.send.delayed_event", { _tag: "SendDelayedEvent" }],
-    ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event", { _tag: "UpdateDelayedEvent" }]
+    ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event", { _tag: "UpdateDelayedEvent" }],
+    ["rtc_transports", "org.matrix.msc4515.rtc_transports", { _tag: "RtcTransports" }]
   ]
   it.each(families)("%s = %s", (stable, unstable, want) => {
     expect(parsed(stable)).toStrictEqual(want)
@@ -205,7 +206,9 @@ const reserved = new Set([
   "m.send.delayed_event",
   "org.matrix.msc4157.send.delayed_event",
   "m.update_delayed_event",
-  "org.matrix.msc4157.update_delayed_event"
+  "org.matrix.msc4157.update_delayed_event",
+  "rtc_transports",
+  "org.matrix.msc4515.rtc_transports"
 ])
 
 const capability: fc.Arbitrary<Capability> = fc.oneof(
@@ -224,7 +227,7 @@ const capability: fc.Arbitrary<Capability> = fc.oneof(
   ),
   fc.record({ op, eventType: text(1) }).map(({ op, eventType }): Capability => ({ _tag: "ToDevice", op, eventType })),
   text(1).map((room): Capability => ({ _tag: "Timeline", room })),
-  fc.constantFrom<Capability>({ _tag: "TurnServers" }, { _tag: "SendDelayedEvent" }, { _tag: "UpdateDelayedEvent" }),
+  fc.constantFrom<Capability>({ _tag: "TurnServers" }, { _tag: "SendDelayedEvent" }, { _tag: "UpdateDelayedEvent" }, { _tag: "RtcTransports" }),
   fc.oneof(
     text(1).filter((s) => !s.includes(":") && !reserved.has(s)),
     text(0).map((s) => `com.example.x:${s}`)

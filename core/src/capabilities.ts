@@ -44,6 +44,8 @@ export type Capability =
   | { readonly _tag: "SendDelayedEvent" }
   /** `m.update_delayed_event` (MSC4157). */
   | { readonly _tag: "UpdateDelayedEvent" }
+  /** `rtc_transports` (MSC4515): the homeserver's MatrixRTC transports, for call widgets. */
+  | { readonly _tag: "RtcTransports" }
   /** Anything else (`m.sticker`, `m.always_on_screen`, custom names): compared as an opaque string. */
   | { readonly _tag: "Other"; readonly name: string }
 
@@ -86,7 +88,9 @@ const prefixOf = (family: Family, naming: Naming): string => {
 const exactNames = {
   TurnServers: ["m.turn_servers", "town.robin.msc3846.turn_servers"],
   SendDelayedEvent: ["m.send.delayed_event", "org.matrix.msc4157.send.delayed_event"],
-  UpdateDelayedEvent: ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event"]
+  UpdateDelayedEvent: ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event"],
+  // MSC4515 names the capability `rtc_transports`, without an `m.` prefix.
+  RtcTransports: ["rtc_transports", "org.matrix.msc4515.rtc_transports"]
 } as const
 
 const exact = new Map<string, Capability>(
@@ -183,6 +187,7 @@ export const formatCapability = (capability: Capability, naming: Naming = "stabl
     case "TurnServers":
     case "SendDelayedEvent":
     case "UpdateDelayedEvent":
+    case "RtcTransports":
       return pick(exactNames[capability._tag])
     case "Timeline":
       return prefixOf(capability, naming) + capability.room

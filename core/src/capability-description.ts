@@ -36,6 +36,8 @@ export const describeCapability = (capability: string): string => {
       return "get TURN server credentials for calls"
     case "SendDelayedEvent":
       return "schedule events to be sent later (delayed events)"
+    case "RtcTransports":
+      return "find the homeserver's media servers for calls (MatrixRTC transports)"
     case "UpdateDelayedEvent":
       return "cancel, restart or send its scheduled events"
     case "Other":

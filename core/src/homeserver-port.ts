@@ -14,6 +14,7 @@ export type HomeserverRequest =
   | { readonly _tag: "SendToDevice"; readonly type: string; readonly encrypted: boolean; readonly messages: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, unknown>>>>>> }
   | { readonly _tag: "JoinedRooms" }
   | { readonly _tag: "TurnServers" }
+  | { readonly _tag: "RtcTransports" }
 
 /** `read_events` for one room, as the homeserver port answers it. */
 export interface ReadEventsQuery {
@@ -62,6 +63,12 @@ export interface HomeserverPort {
   readonly readState: (roomId: string, type: string, stateKey?: string) => Effect.Effect<ReadonlyArray<RoomEvent>, HomeserverError>
   readonly sendToDevice: (request: Extract<HomeserverRequest, { _tag: "SendToDevice" }>) => Effect.Effect<void, HomeserverError>
   readonly turnServers: () => Effect.Effect<TurnServers, HomeserverError>
+  /**
+   * The body of `GET /_matrix/client/v1/rtc/transports` (MSC4143), as the homeserver sent it:
+   * `{ rtc_transports: [{ type, ... }] }`. MSC4515 forwards it to the widget verbatim. A server
+   * without the endpoint fails with its error (typically 404 `M_UNRECOGNIZED`).
+   */
+  readonly rtcTransports: () => Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError>
   /** Rooms the account has joined, for `m.timeline:*` reads. */
   readonly joinedRooms: () => Effect.Effect<ReadonlyArray<string>, HomeserverError>
   /**

@@ -48,6 +48,8 @@ export interface Permissions {
   /** The home room (the widget's own room, or for account widgets the viewed room) is always usable; others need m.timeline. */
   readonly mayUseRoom: (roomId: string, homeRoom: string | undefined) => boolean
   readonly turnServers: boolean
+  /** `rtc_transports` (MSC4515). */
+  readonly rtcTransports: boolean
   readonly sendDelayedEvents: boolean
   readonly updateDelayedEvents: boolean
   /** Event types this widget may receive (message-like or state); used to index subscriptions. */
@@ -128,6 +130,7 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
   const timelineRooms = new Set<string>()
   let allRooms = false
   let turnServers = false
+  let rtcTransports = false
   let sendDelayedEvents = false
   let updateDelayedEvents = false
 
@@ -151,6 +154,9 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
         break
       case "TurnServers":
         turnServers = true
+        break
+      case "RtcTransports":
+        rtcTransports = true
         break
       case "SendDelayedEvent":
         sendDelayedEvents = true
@@ -182,6 +188,7 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
     timelineRooms,
     mayUseRoom: (roomId, homeRoom) => roomId === homeRoom || allRooms || timelineRooms.has(roomId),
     turnServers,
+    rtcTransports,
     sendDelayedEvents,
     updateDelayedEvents,
     receiveTypes: new Set([...receiveEvents.keys(), ...receiveState.keys()]),

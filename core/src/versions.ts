@@ -12,7 +12,8 @@ export const SUPPORTED_API_VERSIONS: ReadonlyArray<string> = [
   "org.matrix.msc2876", // read_events
   "org.matrix.msc2974", // request_capabilities
   "org.matrix.msc3819", // to-device messages
-  "town.robin.msc3846" // TURN servers
+  "town.robin.msc3846", // TURN servers
+  "org.matrix.msc4515" // get_rtc_transports
 ]
 
 /** Versions a widget may announce that mean "I understand toWidget update_state". */

@@ -219,6 +219,8 @@ const callPort = (port: HomeserverPort, request: HomeserverRequest, answer: (res
       return run(port.joinedRooms(), tagged.rooms, answer)
     case "TurnServers":
       return run(port.turnServers(), tagged.turn, answer)
+    case "RtcTransports":
+      return run(port.rtcTransports(), tagged.body, answer)
   }
 }
 
@@ -231,6 +233,7 @@ const tagged = {
   state: (value: ValueOf<"State">): CallResult => ({ _tag: "State", value }),
   rooms: (value: ValueOf<"Rooms">): CallResult => ({ _tag: "Rooms", value }),
   turn: (value: ValueOf<"Turn">): CallResult => ({ _tag: "Turn", value }),
+  body: (value: ValueOf<"Body">): CallResult => ({ _tag: "Body", value }),
   done: (): CallResult => done
 }
 

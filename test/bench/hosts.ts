@@ -118,6 +118,7 @@ export const benchHomeserver = (): HomeserverPort & { readonly publish: (update:
     readState: () => Effect.succeed([]),
     sendToDevice: () => Effect.void,
     turnServers: () => Effect.succeed({ uris: [], username: "", password: "", ttl: 86_400 }),
+    rtcTransports: () => Effect.succeed({ rtc_transports: [] }),
     joinedRooms: () => Effect.succeed([ROOM]),
     subscribe: (listener) => {
       listeners.add(listener)

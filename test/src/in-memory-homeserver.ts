@@ -25,6 +25,8 @@ export interface InMemoryHomeserver extends HomeserverPort {
   readonly injectToDevice: (event: ToDeviceEvent) => void
   /** Queue of scripted answers for turnServers(); the last one repeats. */
   turn: Array<TurnServers | HomeserverError>
+  /** What rtcTransports() answers: a response body, or the homeserver's error. */
+  rtc: Readonly<Record<string, unknown>> | HomeserverError
   /** Make the next calls of a method fail with this error. */
   failNext: (method: string, error: HomeserverError, times?: number) => void
   readonly toDeviceSent: Array<{ type: string; encrypted: boolean; messages: unknown }>
@@ -89,6 +91,7 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
     calls,
     toDeviceSent: [],
     turn: [{ uris: ["turn:turn.example.com:3478?transport=udp"], username: "1443779631:@user:example.com", password: "JlKfBy1QwLrO20385QyAtEyIv0=", ttl: 86_400 }],
+    rtc: { rtc_transports: [{ type: "livekit", livekit_service_url: "https://livekit-jwt.example.org" }] },
     failNext: (method, error, times = 1) => void failures.set(method, { error, times }),
     inject: (event) => append({ event_id: `$injected${counter++}`, origin_server_ts: ts++, ...event }),
     injectToDevice: (event) => publish({ _tag: "ToDevice", event }),
@@ -116,6 +119,11 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
       guard("readState", { roomId, type, stateKey }, () => [...room(roomId).state.values()].filter((e) => e.type === type && (stateKey === undefined || e.state_key === stateKey))),
     sendToDevice: (request) => guard("sendToDevice", request, () => void port.toDeviceSent.push({ type: request.type, encrypted: request.encrypted, messages: request.messages })),
     joinedRooms: () => guard("joinedRooms", undefined, () => [...rooms.keys()]),
+    rtcTransports: () =>
+      Effect.suspend(() => {
+        calls.push({ method: "rtcTransports", args: undefined })
+        return port.rtc instanceof HomeserverError ? Effect.fail(port.rtc) : Effect.succeed(port.rtc)
+      }),
     turnServers: () =>
       Effect.suspend(() => {
         calls.push({ method: "turnServers", args: undefined })

@@ -200,9 +200,10 @@ const failCall = (s: Stepper, raw: RawRequest, result: CallResult): void => {
 }
 
 /** A homeserver answer for a single-call request: shape the response for the widget. */
-export const onAnswer = (s: Stepper, raw: RawRequest, format: "event" | "empty", result: CallResult): void => {
+export const onAnswer = (s: Stepper, raw: RawRequest, format: "event" | "empty" | "body", result: CallResult): void => {
   if (result._tag === "Failed") return failCall(s, raw, result)
   if (format === "empty") return s.reply(raw, {})
+  if (format === "body") return result._tag === "Body" ? s.reply(raw, result.value) : failCall(s, raw, result)
   if (result._tag !== "Sent") return failCall(s, raw, result)
   const { roomId, eventId, delayId } = result.value
   s.reply(raw, { room_id: roomId, ...(eventId === undefined ? {} : { event_id: eventId }), ...(delayId === undefined ? {} : { delay_id: delayId }) })

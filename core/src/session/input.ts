@@ -27,5 +27,7 @@ export type CallResult =
   | { readonly _tag: "State"; readonly value: ReadonlyArray<RoomEvent> }
   | { readonly _tag: "Rooms"; readonly value: ReadonlyArray<string> }
   | { readonly _tag: "Done" }
+  /** A homeserver response body passed to the widget as it is (MSC4515). */
+  | { readonly _tag: "Body"; readonly value: Readonly<Record<string, unknown>> }
   | { readonly _tag: "Turn"; readonly value: Pick<TurnServers, "uris" | "username" | "password"> }
   | { readonly _tag: "Failed"; readonly error: HomeserverError }

@@ -59,7 +59,7 @@ export interface PendingToWidget {
 
 /** A homeserver (or engine service) call in flight, and what to do with its answer. */
 export type PendingCall =
-  | { readonly _tag: "Answer"; readonly raw: RawRequest; readonly format: "event" | "empty" }
+  | { readonly _tag: "Answer"; readonly raw: RawRequest; readonly format: "event" | "empty" | "body" }
   | { readonly _tag: "TurnWatch"; readonly raw: RawRequest }
   | { readonly _tag: "ReadRooms"; readonly gather: number }
   | { readonly _tag: "ReadPart"; readonly gather: number; readonly roomIndex: number }
