@@ -651,6 +651,12 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       }
     })
 
+  /** MSC4140 in the shape deployed servers implement (its 2025 revision): one POST with the action. */
+  const updateDelayedEvent = (request: Extract<HomeserverRequest, { _tag: "UpdateDelayedEvent" }>): Effect.Effect<void, HomeserverError> =>
+    tryPromise("update delayed event", async (signal) => {
+      await http.request({ method: "POST", path: path`/_matrix/client/unstable/org.matrix.msc4140/delayed_events/${request.delayId}`, body: { action: request.action }, signal })
+    })
+
   const joinedRooms = (): Effect.Effect<ReadonlyArray<string>, HomeserverError> =>
     tryPromise("joined rooms", async (signal) => {
       const res = await http.request<{ joined_rooms?: unknown }>({ method: "GET", path: "/_matrix/client/v3/joined_rooms", signal })
@@ -669,6 +675,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     sendToDevice,
     turnServers,
     rtcTransports,
+    updateDelayedEvent,
     joinedRooms,
     subscribe: (listener) => {
       listeners.add(listener)

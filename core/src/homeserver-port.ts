@@ -15,6 +15,8 @@ export type HomeserverRequest =
   | { readonly _tag: "JoinedRooms" }
   | { readonly _tag: "TurnServers" }
   | { readonly _tag: "RtcTransports" }
+  /** MSC4140: act on one of the account's delayed events (`restart` is MSC4157's `refresh`). */
+  | { readonly _tag: "UpdateDelayedEvent"; readonly delayId: string; readonly action: "cancel" | "restart" | "send" }
 
 /** `read_events` for one room, as the homeserver port answers it. */
 export interface ReadEventsQuery {
@@ -69,6 +71,8 @@ export interface HomeserverPort {
    * without the endpoint fails with its error (typically 404 `M_UNRECOGNIZED`).
    */
   readonly rtcTransports: () => Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError>
+  /** Cancels, restarts (the timeout begins again) or sends now one of the account's delayed events. */
+  readonly updateDelayedEvent: (request: Extract<HomeserverRequest, { _tag: "UpdateDelayedEvent" }>) => Effect.Effect<void, HomeserverError>
   /** Rooms the account has joined, for `m.timeline:*` reads. */
   readonly joinedRooms: () => Effect.Effect<ReadonlyArray<string>, HomeserverError>
   /**

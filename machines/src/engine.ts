@@ -221,6 +221,8 @@ const callPort = (port: HomeserverPort, request: HomeserverRequest, answer: (res
       return run(port.turnServers(), tagged.turn, answer)
     case "RtcTransports":
       return run(port.rtcTransports(), tagged.body, answer)
+    case "UpdateDelayedEvent":
+      return run(port.updateDelayedEvent(request), tagged.done, answer)
   }
 }
 

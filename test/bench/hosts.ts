@@ -119,6 +119,7 @@ export const benchHomeserver = (): HomeserverPort & { readonly publish: (update:
     sendToDevice: () => Effect.void,
     turnServers: () => Effect.succeed({ uris: [], username: "", password: "", ttl: 86_400 }),
     rtcTransports: () => Effect.succeed({ rtc_transports: [] }),
+    updateDelayedEvent: () => Effect.void,
     joinedRooms: () => Effect.succeed([ROOM]),
     subscribe: (listener) => {
       listeners.add(listener)

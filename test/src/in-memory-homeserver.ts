@@ -119,6 +119,7 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
       guard("readState", { roomId, type, stateKey }, () => [...room(roomId).state.values()].filter((e) => e.type === type && (stateKey === undefined || e.state_key === stateKey))),
     sendToDevice: (request) => guard("sendToDevice", request, () => void port.toDeviceSent.push({ type: request.type, encrypted: request.encrypted, messages: request.messages })),
     joinedRooms: () => guard("joinedRooms", undefined, () => [...rooms.keys()]),
+    updateDelayedEvent: (request) => guard("updateDelayedEvent", request, () => undefined),
     rtcTransports: () =>
       Effect.suspend(() => {
         calls.push({ method: "rtcTransports", args: undefined })

@@ -15,6 +15,7 @@ import { loadGrantedState, onStatePart, onStateRooms, startStateLoad } from "./s
 import { isServing, sweepsToTimeout, type PendingToWidget, type Phase, type RawRequest, type SessionState } from "./state.ts"
 import { Stepper } from "./step.ts"
 import { deliverToDevice, sendToDevice } from "./to-device.ts"
+import { updateDelayedEvent } from "./delayed-events.ts"
 import { getRtcTransports } from "./rtc-transports.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
 import type { Command } from "./command.ts"
@@ -115,7 +116,7 @@ const onWidgetMessage = (s: Stepper, raw: unknown): void => {
   onRequest(s, message, request.action, request.data)
 }
 
-const needsCall = new Set(["send_event", "read_events", "org.matrix.msc2876.read_events", "send_to_device", "get_rtc_transports", "org.matrix.msc4515.get_rtc_transports"])
+const needsCall = new Set(["send_event", "read_events", "org.matrix.msc2876.read_events", "send_to_device", "get_rtc_transports", "org.matrix.msc4515.get_rtc_transports", "update_delayed_event", "org.matrix.msc4157.update_delayed_event"])
 
 const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<Record<string, unknown>>): void => {
   switch (action) {
@@ -147,7 +148,9 @@ const handlers: Readonly<Record<string, Handler>> = {
   watch_turn_servers: (s, raw) => watchTurnServers(s, raw),
   unwatch_turn_servers: (s, raw) => unwatchTurnServers(s, raw),
   get_rtc_transports: (s, raw) => getRtcTransports(s, raw),
-  "org.matrix.msc4515.get_rtc_transports": (s, raw) => getRtcTransports(s, raw)
+  "org.matrix.msc4515.get_rtc_transports": (s, raw) => getRtcTransports(s, raw),
+  update_delayed_event: updateDelayedEvent,
+  "org.matrix.msc4157.update_delayed_event": updateDelayedEvent
 }
 
 const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {

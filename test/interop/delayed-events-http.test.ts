@@ -1,0 +1,61 @@
+/**
+ * MSC4157/MSC4140 through the HTTP homeserver port against the embedded homeserver: a delayed
+ * state event is scheduled (a MatrixRTC delayed leave), restarted and cancelled, or sent at once,
+ * and the room's state shows which.
+ */
+import { Effect } from "effect"
+import { afterEach, describe, expect, it } from "vitest"
+import { HomeserverError } from "../../core/src/homeserver-error.ts"
+import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
+import { connectHomeserver, type MatrixHomeserver } from "../../adapters/src/matrix-homeserver.ts"
+
+const cleanups: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+const MEMBER = "org.matrix.msc3401.call.member"
+
+const setUp = async () => {
+  const hs: EmbeddedHomeserver = await startEmbeddedHomeserver()
+  cleanups.push(() => hs.close())
+  await hs.ensureUser("alice", "alice-secret")
+  const port: MatrixHomeserver = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "alice", password: "alice-secret" } })
+  cleanups.push(() => port.stop())
+  const { room_id: roomId } = await port.http.request<{ room_id: string }>({ method: "POST", path: "/_matrix/client/v3/createRoom", body: {} })
+  const leave = () =>
+    Effect.runPromise(port.sendEvent({ _tag: "SendEvent", roomId, type: MEMBER, stateKey: "_@alice:localhost_D", content: {}, delayMs: 60_000 }))
+  const scheduled = async () => (await port.http.request<{ delayed_events: ReadonlyArray<{ delay_id: string }> }>({ method: "GET", path: "/_matrix/client/unstable/org.matrix.msc4140/delayed_events" })).delayed_events.map((d) => d.delay_id)
+  const memberState = () => Effect.runPromise(port.readState(roomId, MEMBER))
+  const update = (delayId: string, action: "cancel" | "restart" | "send") => Effect.runPromise(port.updateDelayedEvent({ _tag: "UpdateDelayedEvent", delayId, action }))
+  return { leave, scheduled, memberState, update, port }
+}
+
+describe("delayed events over HTTP", () => {
+  it("schedules, restarts and cancels: the event is never sent", async () => {
+    const { leave, scheduled, memberState, update } = await setUp()
+    const { delayId } = await leave()
+    expect(delayId).toBeTypeOf("string")
+    expect(await scheduled()).toEqual([delayId])
+    await update(delayId!, "restart")
+    expect(await scheduled()).toEqual([delayId])
+    await update(delayId!, "cancel")
+    expect(await scheduled()).toEqual([])
+    expect(await memberState()).toEqual([])
+  })
+
+  it("send: the delayed event is sent now", async () => {
+    const { leave, scheduled, memberState, update } = await setUp()
+    const { delayId } = await leave()
+    await update(delayId!, "send")
+    expect(await scheduled()).toEqual([])
+    expect((await memberState()).map((e) => e.state_key)).toEqual(["_@alice:localhost_D"])
+  })
+
+  it("an unknown delay id is the server's 404", async () => {
+    const { port } = await setUp()
+    const failure = await Effect.runPromise(Effect.flip(port.updateDelayedEvent({ _tag: "UpdateDelayedEvent", delayId: "nope", action: "cancel" })))
+    expect(failure).toBeInstanceOf(HomeserverError)
+    expect(failure.http?.status).toBe(404)
+  })
+})
