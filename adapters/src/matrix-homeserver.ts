@@ -651,6 +651,16 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       }
     })
 
+  const userDirectorySearch = (request: Extract<HomeserverRequest, { _tag: "UserDirectorySearch" }>): Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError> =>
+    tryPromise("user directory search", (signal) =>
+      http.request<Record<string, unknown>>({
+        method: "POST",
+        path: "/_matrix/client/v3/user_directory/search",
+        body: { search_term: request.searchTerm, ...(request.limit === undefined ? {} : { limit: request.limit }) },
+        signal
+      })
+    )
+
   /** MSC4140 in the shape deployed servers implement (its 2025 revision): one POST with the action. */
   const updateDelayedEvent = (request: Extract<HomeserverRequest, { _tag: "UpdateDelayedEvent" }>): Effect.Effect<void, HomeserverError> =>
     tryPromise("update delayed event", async (signal) => {
@@ -676,6 +686,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     turnServers,
     rtcTransports,
     updateDelayedEvent,
+    userDirectorySearch,
     joinedRooms,
     subscribe: (listener) => {
       listeners.add(listener)

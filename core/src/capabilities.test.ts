@@ -136,7 +136,8 @@ describe("stable and unstable names", () => {
     ["m.turn_servers", "town.robin.msc3846.turn_servers", { _tag: "TurnServers" }],
     ["m.send.delayed_event", "org.matrix.msc4157.send.delayed_event", { _tag: "SendDelayedEvent" }],
     ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event", { _tag: "UpdateDelayedEvent" }],
-    ["rtc_transports", "org.matrix.msc4515.rtc_transports", { _tag: "RtcTransports" }]
+    ["rtc_transports", "org.matrix.msc4515.rtc_transports", { _tag: "RtcTransports" }],
+    ["m.user_directory_search", "org.matrix.msc3973.user_directory_search", { _tag: "UserDirectorySearch" }]
   ]
   it.each(families)("%s = %s", (stable, unstable, want) => {
     expect(parsed(stable)).toStrictEqual(want)
@@ -208,7 +209,9 @@ const reserved = new Set([
   "m.update_delayed_event",
   "org.matrix.msc4157.update_delayed_event",
   "rtc_transports",
-  "org.matrix.msc4515.rtc_transports"
+  "org.matrix.msc4515.rtc_transports",
+  "m.user_directory_search",
+  "org.matrix.msc3973.user_directory_search"
 ])
 
 const capability: fc.Arbitrary<Capability> = fc.oneof(
@@ -227,7 +230,7 @@ const capability: fc.Arbitrary<Capability> = fc.oneof(
   ),
   fc.record({ op, eventType: text(1) }).map(({ op, eventType }): Capability => ({ _tag: "ToDevice", op, eventType })),
   text(1).map((room): Capability => ({ _tag: "Timeline", room })),
-  fc.constantFrom<Capability>({ _tag: "TurnServers" }, { _tag: "SendDelayedEvent" }, { _tag: "UpdateDelayedEvent" }, { _tag: "RtcTransports" }),
+  fc.constantFrom<Capability>({ _tag: "TurnServers" }, { _tag: "SendDelayedEvent" }, { _tag: "UpdateDelayedEvent" }, { _tag: "RtcTransports" }, { _tag: "UserDirectorySearch" }),
   fc.oneof(
     text(1).filter((s) => !s.includes(":") && !reserved.has(s)),
     text(0).map((s) => `com.example.x:${s}`)

@@ -46,6 +46,8 @@ export type Capability =
   | { readonly _tag: "UpdateDelayedEvent" }
   /** `rtc_transports` (MSC4515): the homeserver's MatrixRTC transports, for call widgets. */
   | { readonly _tag: "RtcTransports" }
+  /** `m.user_directory_search` (MSC3973). */
+  | { readonly _tag: "UserDirectorySearch" }
   /** Anything else (`m.sticker`, `m.always_on_screen`, custom names): compared as an opaque string. */
   | { readonly _tag: "Other"; readonly name: string }
 
@@ -90,7 +92,8 @@ const exactNames = {
   SendDelayedEvent: ["m.send.delayed_event", "org.matrix.msc4157.send.delayed_event"],
   UpdateDelayedEvent: ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event"],
   // MSC4515 names the capability `rtc_transports`, without an `m.` prefix.
-  RtcTransports: ["rtc_transports", "org.matrix.msc4515.rtc_transports"]
+  RtcTransports: ["rtc_transports", "org.matrix.msc4515.rtc_transports"],
+  UserDirectorySearch: ["m.user_directory_search", "org.matrix.msc3973.user_directory_search"]
 } as const
 
 const exact = new Map<string, Capability>(
@@ -188,6 +191,7 @@ export const formatCapability = (capability: Capability, naming: Naming = "stabl
     case "SendDelayedEvent":
     case "UpdateDelayedEvent":
     case "RtcTransports":
+    case "UserDirectorySearch":
       return pick(exactNames[capability._tag])
     case "Timeline":
       return prefixOf(capability, naming) + capability.room

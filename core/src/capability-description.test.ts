@@ -18,6 +18,7 @@ const table: ReadonlyArray<readonly [given: string, want: string]> = [
   ["m.send.to_device:m.call.invite", "send “m.call.invite” messages to devices directly (to-device)"],
   ["town.robin.msc3846.turn_servers", "get TURN server credentials for calls"],
   ["m.send.delayed_event", "schedule events to be sent later (delayed events)"],
+  ["org.matrix.msc3973.user_directory_search", "search the homeserver's user directory"],
   ["org.matrix.msc4515.rtc_transports", "find the homeserver's media servers for calls (MatrixRTC transports)"],
   ["org.matrix.msc4157.update_delayed_event", "cancel, restart or send its scheduled events"],
   ["m.sticker", "“m.sticker”: a capability served by the client, if the client knows it"],

@@ -38,6 +38,8 @@ export const describeCapability = (capability: string): string => {
       return "schedule events to be sent later (delayed events)"
     case "RtcTransports":
       return "find the homeserver's media servers for calls (MatrixRTC transports)"
+    case "UserDirectorySearch":
+      return "search the homeserver's user directory"
     case "UpdateDelayedEvent":
       return "cancel, restart or send its scheduled events"
     case "Other":

@@ -15,6 +15,8 @@ export type HomeserverRequest =
   | { readonly _tag: "JoinedRooms" }
   | { readonly _tag: "TurnServers" }
   | { readonly _tag: "RtcTransports" }
+  /** `POST /user_directory/search` (MSC3973 mirrors its body both ways). */
+  | { readonly _tag: "UserDirectorySearch"; readonly searchTerm: string; readonly limit?: number }
   /** MSC4140: act on one of the account's delayed events (`restart` is MSC4157's `refresh`). */
   | { readonly _tag: "UpdateDelayedEvent"; readonly delayId: string; readonly action: "cancel" | "restart" | "send" }
 
@@ -71,6 +73,8 @@ export interface HomeserverPort {
    * without the endpoint fails with its error (typically 404 `M_UNRECOGNIZED`).
    */
   readonly rtcTransports: () => Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError>
+  /** The homeserver's answer to a user directory search, as it sent it (`{ limited, results }`). */
+  readonly userDirectorySearch: (request: Extract<HomeserverRequest, { _tag: "UserDirectorySearch" }>) => Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError>
   /** Cancels, restarts (the timeout begins again) or sends now one of the account's delayed events. */
   readonly updateDelayedEvent: (request: Extract<HomeserverRequest, { _tag: "UpdateDelayedEvent" }>) => Effect.Effect<void, HomeserverError>
   /** Rooms the account has joined, for `m.timeline:*` reads. */

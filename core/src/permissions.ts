@@ -50,6 +50,8 @@ export interface Permissions {
   readonly turnServers: boolean
   /** `rtc_transports` (MSC4515). */
   readonly rtcTransports: boolean
+  /** `m.user_directory_search` (MSC3973). */
+  readonly userDirectorySearch: boolean
   readonly sendDelayedEvents: boolean
   readonly updateDelayedEvents: boolean
   /** Event types this widget may receive (message-like or state); used to index subscriptions. */
@@ -131,6 +133,7 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
   let allRooms = false
   let turnServers = false
   let rtcTransports = false
+  let userDirectorySearch = false
   let sendDelayedEvents = false
   let updateDelayedEvents = false
 
@@ -157,6 +160,9 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
         break
       case "RtcTransports":
         rtcTransports = true
+        break
+      case "UserDirectorySearch":
+        userDirectorySearch = true
         break
       case "SendDelayedEvent":
         sendDelayedEvents = true
@@ -189,6 +195,7 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
     mayUseRoom: (roomId, homeRoom) => roomId === homeRoom || allRooms || timelineRooms.has(roomId),
     turnServers,
     rtcTransports,
+    userDirectorySearch,
     sendDelayedEvents,
     updateDelayedEvents,
     receiveTypes: new Set([...receiveEvents.keys(), ...receiveState.keys()]),

@@ -223,6 +223,8 @@ const callPort = (port: HomeserverPort, request: HomeserverRequest, answer: (res
       return run(port.rtcTransports(), tagged.body, answer)
     case "UpdateDelayedEvent":
       return run(port.updateDelayedEvent(request), tagged.done, answer)
+    case "UserDirectorySearch":
+      return run(port.userDirectorySearch(request), tagged.body, answer)
   }
 }
 

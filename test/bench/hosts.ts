@@ -120,6 +120,7 @@ export const benchHomeserver = (): HomeserverPort & { readonly publish: (update:
     turnServers: () => Effect.succeed({ uris: [], username: "", password: "", ttl: 86_400 }),
     rtcTransports: () => Effect.succeed({ rtc_transports: [] }),
     updateDelayedEvent: () => Effect.void,
+    userDirectorySearch: () => Effect.succeed({ limited: false, results: [] }),
     joinedRooms: () => Effect.succeed([ROOM]),
     subscribe: (listener) => {
       listeners.add(listener)

@@ -25,6 +25,8 @@ export interface InMemoryHomeserver extends HomeserverPort {
   readonly injectToDevice: (event: ToDeviceEvent) => void
   /** Queue of scripted answers for turnServers(); the last one repeats. */
   turn: Array<TurnServers | HomeserverError>
+  /** The users a directory search may find (matched by id or display name, case-insensitively). */
+  directory: Array<{ readonly user_id: string; readonly display_name?: string }>
   /** What rtcTransports() answers: a response body, or the homeserver's error. */
   rtc: Readonly<Record<string, unknown>> | HomeserverError
   /** Make the next calls of a method fail with this error. */
@@ -91,6 +93,7 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
     calls,
     toDeviceSent: [],
     turn: [{ uris: ["turn:turn.example.com:3478?transport=udp"], username: "1443779631:@user:example.com", password: "JlKfBy1QwLrO20385QyAtEyIv0=", ttl: 86_400 }],
+    directory: [],
     rtc: { rtc_transports: [{ type: "livekit", livekit_service_url: "https://livekit-jwt.example.org" }] },
     failNext: (method, error, times = 1) => void failures.set(method, { error, times }),
     inject: (event) => append({ event_id: `$injected${counter++}`, origin_server_ts: ts++, ...event }),
@@ -119,6 +122,13 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
       guard("readState", { roomId, type, stateKey }, () => [...room(roomId).state.values()].filter((e) => e.type === type && (stateKey === undefined || e.state_key === stateKey))),
     sendToDevice: (request) => guard("sendToDevice", request, () => void port.toDeviceSent.push({ type: request.type, encrypted: request.encrypted, messages: request.messages })),
     joinedRooms: () => guard("joinedRooms", undefined, () => [...rooms.keys()]),
+    userDirectorySearch: (request) =>
+      guard("userDirectorySearch", request, () => {
+        const term = request.searchTerm.toLowerCase()
+        const found = port.directory.filter((u) => u.user_id.toLowerCase().includes(term) || (u.display_name?.toLowerCase().includes(term) ?? false))
+        const limit = request.limit ?? 10
+        return { limited: found.length > limit, results: found.slice(0, limit) }
+      }),
     updateDelayedEvent: (request) => guard("updateDelayedEvent", request, () => undefined),
     rtcTransports: () =>
       Effect.suspend(() => {

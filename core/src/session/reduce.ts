@@ -17,6 +17,7 @@ import { Stepper } from "./step.ts"
 import { deliverToDevice, sendToDevice } from "./to-device.ts"
 import { updateDelayedEvent } from "./delayed-events.ts"
 import { getRtcTransports } from "./rtc-transports.ts"
+import { userDirectorySearch } from "./user-directory.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
 import type { Command } from "./command.ts"
 
@@ -116,7 +117,7 @@ const onWidgetMessage = (s: Stepper, raw: unknown): void => {
   onRequest(s, message, request.action, request.data)
 }
 
-const needsCall = new Set(["send_event", "read_events", "org.matrix.msc2876.read_events", "send_to_device", "get_rtc_transports", "org.matrix.msc4515.get_rtc_transports", "update_delayed_event", "org.matrix.msc4157.update_delayed_event"])
+const needsCall = new Set(["send_event", "read_events", "org.matrix.msc2876.read_events", "send_to_device", "get_rtc_transports", "org.matrix.msc4515.get_rtc_transports", "update_delayed_event", "org.matrix.msc4157.update_delayed_event", "user_directory_search", "org.matrix.msc3973.user_directory_search"])
 
 const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<Record<string, unknown>>): void => {
   switch (action) {
@@ -150,7 +151,9 @@ const handlers: Readonly<Record<string, Handler>> = {
   get_rtc_transports: (s, raw) => getRtcTransports(s, raw),
   "org.matrix.msc4515.get_rtc_transports": (s, raw) => getRtcTransports(s, raw),
   update_delayed_event: updateDelayedEvent,
-  "org.matrix.msc4157.update_delayed_event": updateDelayedEvent
+  "org.matrix.msc4157.update_delayed_event": updateDelayedEvent,
+  user_directory_search: userDirectorySearch,
+  "org.matrix.msc3973.user_directory_search": userDirectorySearch
 }
 
 const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {

@@ -1,5 +1,5 @@
 /**
- * The HTTP homeserver port's `rtcTransports` against the embedded homeserver over real HTTP:
+ * The HTTP homeserver port's `rtcTransports` (and `userDirectorySearch`) against the embedded homeserver over real HTTP:
  * the configured body verbatim, or the server's 404 `M_UNRECOGNIZED` as a HomeserverError.
  */
 import { Effect } from "effect"
@@ -35,5 +35,12 @@ describe("HomeserverPort.rtcTransports over HTTP", () => {
     const failure = await Effect.runPromise(Effect.flip(port.rtcTransports()))
     expect(failure).toBeInstanceOf(HomeserverError)
     expect([failure.http?.status, failure.http?.body]).toEqual([404, { errcode: "M_UNRECOGNIZED", error: "No RTC transports are configured on this server." }])
+  })
+
+  it("userDirectorySearch: the server's answer as it sent it", async () => {
+    const port = await portOn({})
+    // The directory shows room-mates and members of public rooms: Alice is in one.
+    await port.http.request({ method: "POST", path: "/_matrix/client/v3/createRoom", body: { preset: "public_chat" } })
+    expect(await Effect.runPromise(port.userDirectorySearch({ _tag: "UserDirectorySearch", searchTerm: "alice" }))).toMatchObject({ limited: false, results: [{ user_id: "@alice:localhost" }] })
   })
 })
