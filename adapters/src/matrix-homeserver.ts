@@ -512,8 +512,27 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     return Array.from(set)
   }
 
+  /**
+   * Whether the server speaks MSC4140, from its `/versions` (asked once, again after a failure). A
+   * server without it ignores the delay parameter and sends the event at once (Synapse 1.67
+   * does), so a delayed send is refused before anything is sent.
+   */
+  let delayedEvents: Promise<boolean> | undefined
+  const supportsDelayedEvents = (): Promise<boolean> =>
+    (delayedEvents ??= http.request<{ unstable_features?: Record<string, unknown> }>({ method: "GET", path: "/_matrix/client/versions" }).then(
+      (res) => res.unstable_features?.["org.matrix.msc4140"] === true || res.unstable_features?.["org.matrix.msc4140.stable"] === true,
+      (error: unknown) => {
+        delayedEvents = undefined
+        throw error
+      }
+    ))
+
   const sendEvent = (request: Extract<HomeserverRequest, { _tag: "SendEvent" }>): Effect.Effect<SendEventResult, HomeserverError> =>
     tryPromise("send event", async (signal) => {
+      const delayed = request.delayMs !== undefined || request.parentDelayId !== undefined
+      if (delayed && !(await supportsDelayedEvents())) {
+        throw new HomeserverError({ message: "This homeserver does not support delayed events (MSC4140 is not in its /versions): nothing was sent" })
+      }
       const query = {
         "org.matrix.msc4140.delay": request.delayMs,
         "org.matrix.msc4140.parent_delay_id": request.parentDelayId
@@ -540,6 +559,10 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
         // One transaction id for every retry of this send: the homeserver dedupes on it.
         const txnId = http.txnId()
         res = await http.request({ method: "PUT", path: path`/_matrix/client/v3/rooms/${request.roomId}/send/${type}/${txnId}`, query, body: content, signal })
+      }
+      if (delayed && typeof res.delay_id !== "string") {
+        // Never a success without its delay id: the widget would believe its event is scheduled.
+        throw new HomeserverError({ message: "The homeserver did not schedule the event (no delay_id in its answer); it may have been sent at once" })
       }
       return {
         roomId: request.roomId,

@@ -28,7 +28,7 @@ const setUp = async () => {
   const scheduled = async () => (await port.http.request<{ delayed_events: ReadonlyArray<{ delay_id: string }> }>({ method: "GET", path: "/_matrix/client/unstable/org.matrix.msc4140/delayed_events" })).delayed_events.map((d) => d.delay_id)
   const memberState = () => Effect.runPromise(port.readState(roomId, MEMBER))
   const update = (delayId: string, action: "cancel" | "restart" | "send") => Effect.runPromise(port.updateDelayedEvent({ _tag: "UpdateDelayedEvent", delayId, action }))
-  return { leave, scheduled, memberState, update, port }
+  return { leave, scheduled, memberState, update, port, hs }
 }
 
 describe("delayed events over HTTP", () => {
@@ -57,5 +57,23 @@ describe("delayed events over HTTP", () => {
     const failure = await Effect.runPromise(Effect.flip(port.updateDelayedEvent({ _tag: "UpdateDelayedEvent", delayId: "nope", action: "cancel" })))
     expect(failure).toBeInstanceOf(HomeserverError)
     expect(failure.http?.status).toBe(404)
+  })
+
+  it("a server without MSC4140 in /versions: the delayed send is refused and nothing is sent", async () => {
+    const hs: EmbeddedHomeserver = await startEmbeddedHomeserver()
+    cleanups.push(() => hs.close())
+    await hs.ensureUser("bob", "bob-secret")
+    // As Synapse before MSC4140: /versions without the feature (the delay parameter would be ignored).
+    hs.injectFault({ path: /^\/_matrix\/client\/versions$/, times: 100, kind: { status: 200, body: { versions: ["v1.11"], unstable_features: {} } } })
+    const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "bob", password: "bob-secret" } })
+    cleanups.push(() => port.stop())
+    const { room_id: roomId } = await port.http.request<{ room_id: string }>({ method: "POST", path: "/_matrix/client/v3/createRoom", body: {} })
+    const failure = await Effect.runPromise(
+      Effect.flip(port.sendEvent({ _tag: "SendEvent", roomId, type: MEMBER, stateKey: "_@bob:localhost_D", content: {}, delayMs: 60_000 }))
+    )
+    expect(failure.message).toContain("does not support delayed events")
+    expect(await Effect.runPromise(port.readState(roomId, MEMBER))).toEqual([])
+    // Sends without a delay are not affected.
+    expect(await Effect.runPromise(port.sendEvent({ _tag: "SendEvent", roomId, type: MEMBER, stateKey: "_@bob:localhost_D", content: {} }))).toMatchObject({ roomId })
   })
 })
