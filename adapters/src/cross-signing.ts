@@ -1,6 +1,7 @@
 import * as sdk from "@matrix-org/matrix-sdk-crypto-wasm"
 import { HomeserverError } from "../../core/src/homeserver-error.ts"
-import { type CryptoHttp, type E2ee, type OutgoingRequest, writeFileDurably } from "./crypto.ts"
+import { type CryptoHttp, type E2ee, type OutgoingRequest } from "./crypto.ts"
+import { writeFileDurably } from "./crypto-store.ts"
 import { path } from "./matrix-http.ts"
 import {
   DEFAULT_KEY_TYPE,

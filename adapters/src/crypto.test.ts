@@ -4,7 +4,8 @@ import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { ManualClock } from "../../test/src/manual-clock.ts"
 import type { RoomEvent, ToDeviceEvent } from "../../core/src/matrix.ts"
-import { type CryptoHttp, DecryptingTimeline, E2ee, type RawEvent, type UndecryptableReport, isCryptoInternalToDeviceType } from "./crypto.ts"
+import { type CryptoHttp, E2ee, type RawEvent, type UndecryptableReport, isCryptoInternalToDeviceType } from "./crypto.ts"
+import { DecryptingTimeline } from "./decrypting-timeline.ts"
 import type { HttpRequest } from "./matrix-http.ts"
 
 type Json = Record<string, unknown>

@@ -5,18 +5,9 @@ import type { Dispatcher } from "undici"
 import { HomeserverError } from "../../core/src/homeserver-error.ts"
 import type { HomeserverPort, HomeserverRequest, HomeserverUpdate, ReadEventsPage, ReadEventsQuery, SendEventResult } from "../../core/src/homeserver-port.ts"
 import type { RoomEvent, TurnServers } from "../../core/src/matrix.ts"
-import {
-  DecryptingTimeline,
-  E2ee,
-  type HoldOptions,
-  type RawEvent,
-  type TimelineState,
-  type TimelineStats,
-  type ToDeviceUndecryptable,
-  type UndecryptableReport,
-  cryptoError,
-  writeFileDurably
-} from "./crypto.ts"
+import { E2ee, type RawEvent, type ToDeviceUndecryptable, type UndecryptableReport, cryptoError } from "./crypto.ts"
+import { writeFileDurably } from "./crypto-store.ts"
+import { DecryptingTimeline, type HoldOptions, type TimelineState, type TimelineStats } from "./decrypting-timeline.ts"
 import { type Clock, MatrixHttp, type RetryPolicy, type Session, login, path, systemClock } from "./matrix-http.ts"
 
 /**
