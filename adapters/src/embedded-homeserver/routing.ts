@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from "node:http"
 import type { DelayedEvents } from "./delayed-events.ts"
 import type { RegistrationPolicy } from "./registration.ts"
 import type { MediaStore } from "./media-store.ts"
@@ -58,8 +59,8 @@ export interface RequestContext<A extends Auth | undefined = Auth, N extends str
   readonly body: unknown
   /** The body's bytes, for routes that take them as they are (`rawBody`); `body` is then `{}`. */
   readonly raw?: Buffer
-  /** Request headers, lower-cased names (the last value of a repeated one). */
-  readonly headers: Readonly<Record<string, string | undefined>>
+  /** Request headers, as Node parsed them (lower-cased names). */
+  readonly headers: IncomingHttpHeaders
   readonly auth: A
   /** Aborted when the client hangs up or the server closes: long-polls stop waiting. */
   readonly signal: AbortSignal

@@ -281,8 +281,6 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
       const { route, params } = match(method, path)
       const raw = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(req, route.rawBody === true ? env.maxUploadBytes : maxBody)
       const body = route.rawBody === true ? {} : parseBody(raw)
-      const headers: Record<string, string | undefined> = {}
-      for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.at(-1) : value
       let auth: Auth | undefined
       const token = accessToken(req, url.searchParams)
       const session = token === undefined ? undefined : store.tokens.get(tokenKey(token))
@@ -290,7 +288,7 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
       else if (route.auth === "required") {
         throw token === undefined ? missingToken("Missing access token") : unknownToken("Unknown access token", { soft_logout: false })
       }
-      const reply = await route.handle({ env, method, params, query: url.searchParams, body, ...(route.rawBody === true && { raw }), headers, auth, signal: controller.signal })
+      const reply = await route.handle({ env, method, params, query: url.searchParams, body, ...(route.rawBody === true && { raw }), headers: req.headers, auth, signal: controller.signal })
       send(res, reply.status ?? 200, reply.body, reply.headers)
     } catch (e) {
       // The client hung up (mid-body, mid-long-poll): nobody is left to answer.
