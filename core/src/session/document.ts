@@ -26,7 +26,8 @@ export const contentBringsNewDocument = (state: SessionState): boolean => state.
 export const onFrameLoad = (s: Stepper): void => {
   const frameLoads = s.state.frameLoads + 1
   s.set({ frameLoads })
-  if (frameLoads > s.state.document && s.state.document === 0) s.set({ document: frameLoads })
+  // The first load names the first document (a later one would have been a new document).
+  if (s.state.document === 0) s.set({ document: frameLoads })
 }
 
 /** The frame fired `load` with a new document in it. */

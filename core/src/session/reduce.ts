@@ -117,7 +117,6 @@ const onWidgetMessage = (s: Stepper, raw: unknown): void => {
   onRequest(s, message, request.action, request.data)
 }
 
-const needsCall = new Set(["send_event", "read_events", "org.matrix.msc2876.read_events", "send_to_device", "get_rtc_transports", "org.matrix.msc4515.get_rtc_transports", "update_delayed_event", "org.matrix.msc4157.update_delayed_event", "user_directory_search", "org.matrix.msc3973.user_directory_search"])
 
 const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<Record<string, unknown>>): void => {
   switch (action) {
@@ -138,16 +137,16 @@ const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<R
 
 type Handler = (s: Stepper, raw: RawRequest, data: Readonly<Record<string, unknown>>) => void
 
-/** fromWidget actions served once the session is established, stable and unstable names alike. */
-const handlers: Readonly<Record<string, Handler>> = {
-  request_capabilities: requestCapabilities,
-  "org.matrix.msc2974.request_capabilities": requestCapabilities,
+/**
+ * fromWidget actions served once the session is established, stable and unstable names alike.
+ * Those that call the homeserver are bounded by `limits.maxPendingCalls`; the others answer from
+ * the session itself.
+ */
+const callingHandlers: Readonly<Record<string, Handler>> = {
   send_event: sendEvent,
   read_events: readEvents,
   "org.matrix.msc2876.read_events": readEvents,
   send_to_device: sendToDevice,
-  watch_turn_servers: (s, raw) => watchTurnServers(s, raw),
-  unwatch_turn_servers: (s, raw) => unwatchTurnServers(s, raw),
   get_rtc_transports: (s, raw) => getRtcTransports(s, raw),
   "org.matrix.msc4515.get_rtc_transports": (s, raw) => getRtcTransports(s, raw),
   update_delayed_event: updateDelayedEvent,
@@ -155,6 +154,14 @@ const handlers: Readonly<Record<string, Handler>> = {
   user_directory_search: userDirectorySearch,
   "org.matrix.msc3973.user_directory_search": userDirectorySearch
 }
+const handlers: Readonly<Record<string, Handler>> = {
+  ...callingHandlers,
+  request_capabilities: requestCapabilities,
+  "org.matrix.msc2974.request_capabilities": requestCapabilities,
+  watch_turn_servers: (s, raw) => watchTurnServers(s, raw),
+  unwatch_turn_servers: (s, raw) => unwatchTurnServers(s, raw)
+}
+const needsCall = new Set(Object.keys(callingHandlers))
 
 const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {
   const pending = s.state.pendingToWidget.get(response.requestId)
