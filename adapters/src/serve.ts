@@ -83,14 +83,27 @@ const prepareDataDir = (dir: string): string => {
   return absolute
 }
 
+/**
+ * The service's kept state, with every secret it generates present: those missing (a first start,
+ * or a data directory from before they existed) are made and written in one go.
+ */
 const loadState = (file: string): ServiceState => {
+  let saved: Partial<ServiceState> = {}
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as ServiceState
+    saved = JSON.parse(readFileSync(file, "utf8")) as ServiceState
   } catch {
-    const state = { password: randomBytes(18).toString("base64url"), adminToken: randomBytes(24).toString("base64url") }
-    writeJsonAtomically(file, state)
-    return state
+    // No state yet: everything below is generated.
   }
+  const state: ServiceState = {
+    ...saved,
+    password: saved.password ?? randomBytes(18).toString("base64url"),
+    adminToken: saved.adminToken ?? randomBytes(24).toString("base64url"),
+    widgetSecret: saved.widgetSecret ?? randomBytes(32).toString("base64url"),
+    // Used only while registration is not open; kept either way, so turning it off again keeps the old token.
+    registrationToken: saved.registrationToken ?? randomBytes(24).toString("base64url")
+  }
+  if (saved.password === undefined || saved.adminToken === undefined || saved.widgetSecret === undefined || saved.registrationToken === undefined) writeJsonAtomically(file, state)
+  return state
 }
 
 /** The demo widget: a websocket widget whose URL carries its websocket URI in the fragment. */
@@ -131,7 +144,6 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
   const dataDir = prepareDataDir(config.dataDir)
   const stateFile = join(dataDir, "service.json")
   let state = loadState(stateFile)
-  if (state.widgetSecret === undefined) writeJsonAtomically(stateFile, (state = { ...state, widgetSecret: randomBytes(32).toString("base64url") }))
   const widgetSecret = state.widgetSecret!
   const cleanups: Array<() => Promise<void> | void> = []
   const stopAll = async () => {
@@ -152,8 +164,6 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     let auth: Parameters<typeof connectHomeserver>[0]["auth"]
     if (config.homeserver.kind === "embedded") {
       const { openRegistration } = config.embeddedHomeserver
-      if (!openRegistration && state.registrationToken === undefined)
-        writeJsonAtomically(stateFile, (state = { ...state, registrationToken: randomBytes(24).toString("base64url") }))
       try {
         embedded = await startEmbeddedHomeserver({
           dataDir: join(dataDir, "homeserver"),
