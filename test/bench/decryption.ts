@@ -9,9 +9,9 @@
 import * as sdk from "@matrix-org/matrix-sdk-crypto-wasm"
 import { writeFile } from "node:fs/promises"
 import { parseArgs } from "node:util"
-import { type CryptoHttp, E2ee, type RawEvent } from "../../adapters/src/crypto.ts"
-import { DecryptingTimeline } from "../../adapters/src/decrypting-timeline.ts"
-import type { HttpRequest } from "../../adapters/src/matrix-http.ts"
+import { type CryptoHttp, E2ee, type RawEvent } from "@widgethost/homeserver-client"
+import { DecryptingTimeline } from "@widgethost/homeserver-client"
+import type { HttpRequest } from "@widgethost/homeserver-client"
 import { median } from "./harness.ts"
 
 type Json = Record<string, unknown>

@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util"
 import type { WidgetMessage } from "@widgethost/core"
-import { createEngine, type Engine, type EngineSession } from "@widgethost/machines"
+import { createEngine, type Engine, type EngineSession } from "@widgethost/engine"
 import { median, polyfill, silenceConsole } from "./harness.ts"
 import { benchHomeserver, definitionOf, MESSAGE_CAPABILITIES, ROOM, roomMessage, WIDGET_ORIGIN } from "./hosts.ts"
 

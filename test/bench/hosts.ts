@@ -19,10 +19,10 @@
  *   beat it, so it bounds the ratio any engine can reach against the reference.
  */
 import type { HomeserverPort, HomeserverUpdate, RoomEvent, WidgetDefinition } from "@widgethost/core"
-import { createEngine, type Engine } from "@widgethost/machines"
+import { createEngine, type Engine } from "@widgethost/engine"
 import { Effect } from "effect"
 import { ClientWidgetApi, type IRoomEvent, type ISendEventDetails, type IWidgetApiRequest, Widget, WidgetApi, WidgetDriver } from "matrix-widget-api"
-import { attachPostMessageTransport, type PostMessageTransport } from "../../adapters/src/post-message.ts"
+import { attachPostMessageTransport, type PostMessageTransport } from "@widgethost/post-message"
 import { asGlobalWindow, FakeFrame, FakeWindow } from "./fake-window.ts"
 
 export const ROOM = "!bench:example.org"

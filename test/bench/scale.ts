@@ -31,8 +31,8 @@ import { fileURLToPath } from "node:url"
 const loader = new URL("./loader.mjs", import.meta.url).href
 import { parseArgs } from "node:util"
 import { WebSocket } from "ws"
-import { createEngine, delegateSession } from "@widgethost/machines"
-import { startWebsocketTransport } from "../../adapters/src/websocket.ts"
+import { createEngine, delegateSession } from "@widgethost/engine"
+import { startWebsocketTransport } from "@widgethost/websocket"
 import { machineInfo, percentile, progress, renderTable, type Row, type Settings, settingsFor } from "./harness.ts"
 import { benchHomeserver, MESSAGE_CAPABILITIES } from "./hosts.ts"
 

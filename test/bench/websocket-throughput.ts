@@ -15,9 +15,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { WebSocket, WebSocketServer } from "ws"
-import type { WidgetMessage } from "../../core/src/envelope.ts"
-import type { WidgetSession } from "../../machines/src/widget-session.ts"
-import { startWebsocketTransport } from "../../adapters/src/websocket.ts"
+import type { WidgetMessage } from "@widgethost/core"
+import type { WidgetSession } from "@widgethost/engine"
+import { startWebsocketTransport } from "@widgethost/websocket"
 import { median } from "./harness.ts"
 
 /** The script's settings; importers pass their own (see `websocket.ts`). */

@@ -15,7 +15,7 @@
  */
 import { parseArgs } from "node:util"
 import { WebSocket } from "ws"
-import { startWebsocketTransport } from "../../adapters/src/websocket.ts"
+import { startWebsocketTransport } from "@widgethost/websocket"
 import { interleave, median, percentile, progress, renderTable, type Row, type Settings, settingsFor } from "./harness.ts"
 import { answeringSession, bareServer, measure, request } from "./websocket-throughput.ts"
 

@@ -3,7 +3,7 @@
  * Message in, messages out, through the real engine on a simulated clock.
  */
 import { SUPPORTED_API_VERSIONS } from "@widgethost/core"
-import type { ApprovalRequest } from "@widgethost/machines"
+import type { ApprovalRequest } from "@widgethost/engine"
 import { describe, expect, it } from "vitest"
 import { approveAll, flush, Harness } from "../src/index.ts"
 import { objectContaining, stringContaining } from "../src/matchers.ts"

@@ -5,7 +5,7 @@
  * renegotiates on every load too. The policy may re-approve at once; nothing carries over.
  */
 import type { WidgetMessage } from "@widgethost/core"
-import type { ApprovalRequest } from "@widgethost/machines"
+import type { ApprovalRequest } from "@widgethost/engine"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { approveAll, flush, Harness, makeInMemoryHomeserver, ROOM } from "../src/index.ts"

@@ -4,7 +4,7 @@
  * failure costs that message, that prompt or that call, never another session or the engine.
  */
 import { SUPPORTED_API_VERSIONS, type WidgetMessage } from "@widgethost/core"
-import type { EngineFault } from "@widgethost/machines"
+import type { EngineFault } from "@widgethost/engine"
 import { describe, expect, it } from "vitest"
 import { approveAll, flush, Harness, widgetDefinition } from "../src/index.ts"
 

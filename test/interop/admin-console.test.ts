@@ -6,16 +6,16 @@
  * stream, and a click on Approve reaches the widget as `notify_capabilities`.
  */
 import { existsSync } from "node:fs"
-import { createEngine, delegateSession, type Engine } from "@widgethost/machines"
+import { createEngine, delegateSession, type Engine } from "@widgethost/engine"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, assert, beforeAll, describe, it, vi } from "vitest"
 import { WebSocket } from "ws"
-import { type AdminServer, engineAdminModel, startAdminServer } from "../../adapters/src/admin.ts"
-import { MessageLog } from "../../adapters/src/message-log.ts"
-import { ApprovalQueue } from "../../adapters/src/approvals.ts"
-import { startWebsocketTransport, type WebsocketTransport } from "../../adapters/src/websocket.ts"
-import { makeInMemoryHomeserver } from "../src/in-memory-homeserver.ts"
-import { ROOM, widgetDefinition } from "../src/widget-harness.ts"
+import { type AdminServer, engineAdminModel, startAdminServer } from "@widgethost/service"
+import { MessageLog } from "@widgethost/service"
+import { ApprovalQueue } from "@widgethost/service"
+import { startWebsocketTransport, type WebsocketTransport } from "@widgethost/websocket"
+import { makeInMemoryHomeserver } from "@widgethost/testing"
+import { ROOM, widgetDefinition } from "@widgethost/testing"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -15,16 +15,13 @@ import { afterAll, assert, beforeAll, describe, it, vi } from "vitest"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-const here = (path: string) => JSON.stringify(fileURLToPath(new URL(path, import.meta.url)))
 
 const HOST_SCRIPT = `
 import { Result } from "effect"
-import { createEngine } from "@widgethost/machines"
-import { parseWidgetDefinition } from ${here("../../core/src/widget-definition.ts")}
-import { browserHost, chooseTransport } from ${here("../../core/src/transport-choice.ts")}
-import { renderWidgetUrl } from ${here("../../core/src/url-template.ts")}
-import { makeInMemoryHomeserver } from ${here("../src/in-memory-homeserver.ts")}
-import { attachPostMessageTransport } from ${here("../../adapters/src/post-message.ts")}
+import { createEngine } from "@widgethost/engine"
+import { browserHost, chooseTransport, parseWidgetDefinition, renderWidgetUrl } from "@widgethost/core"
+import { makeInMemoryHomeserver } from "@widgethost/testing"
+import { attachPostMessageTransport } from "@widgethost/post-message"
 
 const ROOM = "!room:localhost"
 const params = new URLSearchParams(location.search)
@@ -109,6 +106,8 @@ const bundle = async (contents: string) => {
     write: false,
     format: "esm",
     platform: "browser",
+    // Our packages' TypeScript sources (their default export is the built JavaScript).
+    conditions: ["@widgethost/source"],
     define: { "process.env.NODE_ENV": '"production"', global: "globalThis" },
     logLevel: "silent"
   })

@@ -10,12 +10,12 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import type { HomeserverUpdate } from "../../core/src/homeserver-port.ts"
-import type { RoomEvent, ToDeviceEvent } from "../../core/src/matrix.ts"
-import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
-import { type ConnectOptions, type MatrixHomeserver, connectHomeserver } from "../../adapters/src/matrix-homeserver.ts"
+import type { HomeserverUpdate } from "@widgethost/core"
+import type { RoomEvent, ToDeviceEvent } from "@widgethost/core"
+import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
+import { type ConnectOptions, type MatrixHomeserver, connectHomeserver } from "@widgethost/homeserver-client"
 import { type HoldingProxy as Proxy, startHoldingProxy as startProxy, startInEncryptedRoom } from "../src/engine-fixture.ts"
-import { MatrixHttp, path } from "../../adapters/src/matrix-http.ts"
+import { MatrixHttp, path } from "@widgethost/homeserver-client"
 
 const fast: Partial<ConnectOptions> = {
   retry: { baseDelayMs: 50, maxDelayMs: 400, maxAttempts: 5 },

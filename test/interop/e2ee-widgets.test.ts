@@ -6,12 +6,12 @@
  * decrypted before the engine sees it; the homeserver only ever stores ciphertext.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
-import { type ConnectOptions, type MatrixHomeserver, connectHomeserver } from "../../adapters/src/matrix-homeserver.ts"
-import { MatrixHttp, path } from "../../adapters/src/matrix-http.ts"
-import { type Engine, createEngine } from "@widgethost/machines"
+import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
+import { type ConnectOptions, type MatrixHomeserver, connectHomeserver } from "@widgethost/homeserver-client"
+import { MatrixHttp, path } from "@widgethost/homeserver-client"
+import { type Engine, createEngine } from "@widgethost/engine"
 import { type HoldingProxy, RealtimeWidget, roomWidget, startHoldingProxy, startInEncryptedRoom, waitUntil } from "../src/engine-fixture.ts"
-import { approveAll } from "../src/widget-harness.ts"
+import { approveAll } from "@widgethost/testing"
 
 const fast: Partial<ConnectOptions> = {
   retry: { baseDelayMs: 50, maxDelayMs: 400, maxAttempts: 5 },

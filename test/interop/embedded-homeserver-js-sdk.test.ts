@@ -3,8 +3,8 @@ import type { Logger } from "matrix-js-sdk/lib/logger.js"
 import { logger as sdkGlobalLogger } from "matrix-js-sdk/lib/logger.js"
 import { afterAll, afterEach, assert, beforeAll, describe, it } from "vitest"
 import { quietLogger } from "../src/js-sdk-logger.ts"
-import type { EmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
-import { startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
+import type { EmbeddedHomeserver } from "@widgethost/embedded-homeserver"
+import { startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 
 /**
  * A real Matrix client against the embedded homeserver: matrix-js-sdk 36 registers (through the

@@ -4,9 +4,9 @@
  */
 import { Effect } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { HomeserverError } from "../../core/src/homeserver-error.ts"
-import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
-import { connectHomeserver, type MatrixHomeserver } from "../../adapters/src/matrix-homeserver.ts"
+import { HomeserverError } from "@widgethost/core"
+import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
+import { connectHomeserver, type MatrixHomeserver } from "@widgethost/homeserver-client"
 
 const cleanups: Array<() => Promise<unknown>> = []
 afterEach(async () => {

@@ -10,11 +10,11 @@ import type { Logger } from "matrix-js-sdk/lib/logger.js"
 import { logger as sdkGlobalLogger } from "matrix-js-sdk/lib/logger.js"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { quietLogger } from "../src/js-sdk-logger.ts"
-import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "../../adapters/src/embedded-homeserver/index.ts"
-import { connectHomeserver } from "../../adapters/src/matrix-homeserver.ts"
-import { createEngine } from "@widgethost/machines"
+import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
+import { connectHomeserver } from "@widgethost/homeserver-client"
+import { createEngine } from "@widgethost/engine"
 import { RealtimeWidget, roomWidget, waitUntil } from "../src/engine-fixture.ts"
-import { approveAll } from "../src/widget-harness.ts"
+import { approveAll } from "@widgethost/testing"
 
 
 // Modules of the SDK that log through its global logger or a child made when they load (sync,

@@ -9,7 +9,7 @@ import { calculateKeyCheck } from "matrix-js-sdk/lib/secret-storage.js"
 import sdkDecrypt from "matrix-js-sdk/lib/utils/decryptAESSecretStorageItem.js"
 import sdkEncrypt from "matrix-js-sdk/lib/utils/encryptAESSecretStorageItem.js"
 import { describe, expect, it } from "vitest"
-import { decodeRecoveryKey, decryptSecret, describeKey, encodeRecoveryKey, encryptSecret, keyMatches } from "../../adapters/src/secret-storage.ts"
+import { decodeRecoveryKey, decryptSecret, describeKey, encodeRecoveryKey, encryptSecret, keyMatches } from "@widgethost/homeserver-client"
 
 describe("secret storage: widgethost and matrix-js-sdk read each other", () => {
   it("recovery keys: the same text both ways, for random keys and keys with leading zero bytes", () => {

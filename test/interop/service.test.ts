@@ -12,7 +12,7 @@ import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import { anyOf, stringContaining } from "../src/matchers.ts"
-import { decodeRecoveryKey } from "../../adapters/src/secret-storage.ts"
+import { decodeRecoveryKey } from "@widgethost/homeserver-client"
 import { freePort, type ReadyLine, type ServiceProcess, startService } from "../src/service-process.ts"
 
 const services: ServiceProcess[] = []

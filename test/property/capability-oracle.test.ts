@@ -6,8 +6,8 @@
  */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { compilePermissions } from "../../core/src/permissions.ts"
-import { RoutingIndex } from "../../core/src/routing-index.ts"
+import { compilePermissions } from "@widgethost/core"
+import { RoutingIndex } from "@widgethost/core"
 
 // --- the oracle -------------------------------------------------------------------------------
 

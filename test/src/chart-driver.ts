@@ -4,9 +4,9 @@
  * read the commands it built, the delayed events it armed, cancelled and fired, and its state.
  */
 import type { Command, Input, SessionConfig } from "@widgethost/core"
-import { type ChartSession, phaseOf, SessionCharts, TimerQueue } from "@widgethost/machines"
+import { type ChartSession, phaseOf, SessionCharts, TimerQueue } from "@widgethost/engine"
 import { SimulatedClock } from "xstate"
-import { simulatedClock } from "./widget-harness.ts"
+import { simulatedClock } from "@widgethost/testing"
 
 export interface TimerTrace {
   readonly what: "armed" | "cancelled" | "fired"

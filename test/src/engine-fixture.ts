@@ -11,9 +11,9 @@ import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { request as undiciRequest } from "undici"
 import { isResponse, type WidgetDefinition, type WidgetMessage, type WidgetRequest } from "@widgethost/core"
-import type { Engine, EngineSession } from "@widgethost/machines"
-import type { MatrixHomeserver } from "../../adapters/src/matrix-homeserver.ts"
-import { path } from "../../adapters/src/matrix-http.ts"
+import type { Engine, EngineSession } from "@widgethost/engine"
+import type { MatrixHomeserver } from "@widgethost/homeserver-client"
+import { path } from "@widgethost/homeserver-client"
 
 /** Polls `cond` until it holds; fails naming `what` (and the `detail`, if given) after `timeoutMs`. */
 export const waitUntil = async (what: string, cond: () => boolean, timeoutMs = 30_000, detail?: () => unknown): Promise<void> => {

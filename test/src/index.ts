@@ -1,3 +1,3 @@
-export * from "./in-memory-homeserver.ts"
-export * from "./widget-harness.ts"
+export * from "@widgethost/testing"
+export * from "@widgethost/testing"
 export * from "./chart-driver.ts"

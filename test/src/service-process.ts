@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { join } from "node:path"
-import type { ReadyLine } from "../../adapters/src/serve.ts"
+import type { ReadyLine } from "@widgethost/service"
 
 const root = join(import.meta.dirname, "..", "..")
 
@@ -24,12 +24,13 @@ export interface ServiceProcess {
 }
 
 /**
- * Spawns `node --import tsx adapters/src/cli.ts ...args`.
+ * Spawns `node --conditions=@widgethost/source --import tsx adapters/service/src/cli.ts ...args`
+ * (the condition makes our packages resolve to their TypeScript sources).
  *
  * @example const service = startService(["serve", "--data-dir", dir]); const { ready } = await service.ready
  */
 export const startService = (args: ReadonlyArray<string>): ServiceProcess => {
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, "adapters/src/cli.ts"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, ["--conditions=@widgethost/source", "--import", "tsx", join(root, "adapters/service/src/cli.ts"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
   let stdout = ""
   let stderr = ""
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))

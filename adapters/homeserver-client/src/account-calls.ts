@@ -1,0 +1,90 @@
+/**
+ * The homeserver port's calls that are one request each and keep no state of the account's sync:
+ * TURN, MatrixRTC transports, user directory search, delayed-event updates, joined rooms, and
+ * whether the server speaks MSC4140. `matrix-homeserver.ts` keeps what the sync loop and the
+ * crypto machine take part in (sends, reads, to-device).
+ */
+import { Effect } from "effect"
+import { HomeserverError } from "@widgethost/core"
+import type { HomeserverRequest } from "@widgethost/core"
+import type { TurnServers } from "@widgethost/core"
+import { cryptoError } from "./crypto.ts"
+import { type MatrixHttp, path } from "./matrix-http.ts"
+
+const stringsOf = (v: unknown): ReadonlyArray<string> => (Array.isArray(v) ? v : []).filter((x): x is string => typeof x === "string")
+
+/** A port call: the promise's failure, whatever it was, becomes the port's HomeserverError. */
+export const tryPromise = <A>(what: string, fn: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, HomeserverError> =>
+  Effect.tryPromise({ try: (signal) => fn(signal), catch: (e) => cryptoError(what, e) })
+
+export const accountCalls = (http: MatrixHttp) => {
+  /**
+   * Whether the server speaks MSC4140, from its `/versions` (asked once, again after a failure). A
+   * server without it ignores the delay parameter and sends the event at once (Synapse 1.67
+   * does), so a delayed send is refused before anything is sent.
+   */
+  let delayedEvents: Promise<boolean> | undefined
+  const supportsDelayedEvents = (): Promise<boolean> =>
+    (delayedEvents ??= http.request<{ unstable_features?: Record<string, unknown> }>({ method: "GET", path: "/_matrix/client/versions" }).then(
+      (res) => res.unstable_features?.["org.matrix.msc4140"] === true || res.unstable_features?.["org.matrix.msc4140.stable"] === true,
+      (error: unknown) => {
+        delayedEvents = undefined
+        throw error
+      }
+    ))
+
+  const turnServers = (): Effect.Effect<TurnServers, HomeserverError> =>
+    tryPromise("TURN servers", async (signal) => {
+      const res = await http.request<Record<string, unknown>>({ method: "GET", path: "/_matrix/client/v3/voip/turnServer", signal })
+      return {
+        uris: stringsOf(res["uris"]),
+        username: typeof res["username"] === "string" ? res["username"] : "",
+        password: typeof res["password"] === "string" ? res["password"] : "",
+        ttl: typeof res["ttl"] === "number" ? res["ttl"] : 0
+      }
+    })
+
+  /**
+   * MSC4143's discovery endpoint, then its unstable path on servers that do not know the stable
+   * one yet; the body is returned as the server sent it. When neither path exists, the stable
+   * path's error (404 `M_UNRECOGNIZED`) is what the widget sees.
+   */
+  const rtcTransports = (): Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError> =>
+    tryPromise("RTC transports", async (signal) => {
+      try {
+        return await http.request<Record<string, unknown>>({ method: "GET", path: "/_matrix/client/v1/rtc/transports", signal })
+      } catch (stable) {
+        const body = stable instanceof HomeserverError ? (stable.http?.body as { errcode?: unknown } | undefined) : undefined
+        if (!(stable instanceof HomeserverError) || stable.http?.status !== 404 || body?.errcode !== "M_UNRECOGNIZED") throw stable
+        try {
+          return await http.request<Record<string, unknown>>({ method: "GET", path: "/_matrix/client/unstable/org.matrix.msc4143/rtc/transports", signal })
+        } catch {
+          throw stable
+        }
+      }
+    })
+
+  const userDirectorySearch = (request: Extract<HomeserverRequest, { _tag: "UserDirectorySearch" }>): Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError> =>
+    tryPromise("user directory search", (signal) =>
+      http.request<Record<string, unknown>>({
+        method: "POST",
+        path: "/_matrix/client/v3/user_directory/search",
+        body: { search_term: request.searchTerm, ...(request.limit === undefined ? {} : { limit: request.limit }) },
+        signal
+      })
+    )
+
+  /** MSC4140 in the shape deployed servers implement (its 2025 revision): one POST with the action. */
+  const updateDelayedEvent = (request: Extract<HomeserverRequest, { _tag: "UpdateDelayedEvent" }>): Effect.Effect<void, HomeserverError> =>
+    tryPromise("update delayed event", async (signal) => {
+      await http.request({ method: "POST", path: path`/_matrix/client/unstable/org.matrix.msc4140/delayed_events/${request.delayId}`, body: { action: request.action }, signal })
+    })
+
+  const joinedRooms = (): Effect.Effect<ReadonlyArray<string>, HomeserverError> =>
+    tryPromise("joined rooms", async (signal) => {
+      const res = await http.request<{ joined_rooms?: unknown }>({ method: "GET", path: "/_matrix/client/v3/joined_rooms", signal })
+      return stringsOf(res.joined_rooms)
+    })
+
+  return { supportsDelayedEvents, turnServers, rtcTransports, userDirectorySearch, updateDelayedEvent, joinedRooms }
+}

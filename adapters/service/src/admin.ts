@@ -1,0 +1,430 @@
+import { createHash, timingSafeEqual } from "node:crypto"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { listen } from "@widgethost/websocket"
+import type { Engine, SessionInfo } from "@widgethost/engine"
+import { type ApprovalQueue, parseDecision } from "./approvals.ts"
+import { type CreateUserOutcome, type NewUserRequest, parseNewUser } from "./admin-users.ts"
+import { consolePage } from "./admin-console-page.ts"
+import type { LogEntry, MessageLog } from "./message-log.ts"
+
+/*
+ * The admin API and console: what the service shows a person about its widgets, and where that
+ * person answers capability prompts. HTTP + JSON on 127.0.0.1, every request carrying the token.
+ *
+ * ## Routes (all answers `Cache-Control: no-store`; errors `{ error: { code, message } }`)
+ *   GET  /                          the console page (HTML; `?token=` accepted)
+ *   GET  /api/widgets               { widgets: [{ id, roomId?, name?, transport, url }] }
+ *   GET  /api/identity              { identity: { status, detail } | null }: device trust
+ *   GET  /api/sessions              { sessions: [SessionInfo & { state }] }
+ *   POST /api/sessions/{id}/close   { closed: true }                       404 unknown session
+ *   GET  /api/sessions/{id}/log     { sessionId, entries: [{ at, direction, message }] }
+ *   GET  /api/approvals             { approvals: [PendingApproval] }
+ *   GET  /api/approvals/{id}        { approval: PendingApproval }          404 unknown prompt
+ *   POST /api/approvals/{id}        body { approve?: [...] | "all", deny?: [...] | "all" }
+ *                                   → { id, approved, denied }   400 bad JSON or a capability not asked
+ *   GET  /api/events                Server-Sent Events (`?token=` accepted): `ready` once per
+ *                                   connection, then `change` { kind, sessionId? }, coalesced
+ *   POST /api/users                 body { username, password? } → 201 { user_id, access_token,
+ *                                   device_id, password? } (password only when generated); 409 a
+ *                                   taken name, 400 an invalid one (with the homeserver's `errcode`
+ *                                   in `error`); the route exists only on the embedded homeserver
+ * Ids are path segments: percent-encode them (session ids contain `#`).
+ *
+ * ## Who may call
+ * `Authorization: Bearer <token>` on every route; the page and the event stream also take
+ * `?token=` because a browser cannot put a header on a page load or an `EventSource`. State-changing
+ * routes take the header only, so no link or form on another site can act (it cannot set the
+ * header, and the server sends no CORS headers). Tokens are compared as SHA-256 digests with
+ * `timingSafeEqual`, so the time taken says nothing about the token. An unauthorised request gets
+ * 401 before anything is routed, parsed or changed. Status order: 401, 404 (no such route),
+ * 405 (route without that method, with `Allow`), then 413 / 400 / 404 from the handler.
+ */
+
+/** A widget the service hosts, as the console lists it. */
+export interface AdminWidget {
+  readonly id: string
+  readonly roomId?: string
+  readonly name?: string
+  readonly transport: string
+  readonly url: string
+}
+
+export type AdminSession = SessionInfo & { readonly state: string }
+
+export interface AdminChange {
+  readonly kind: "sessions" | "approvals" | "widgets" | "message"
+  readonly sessionId?: string
+}
+
+/** What the service exposes to the admin server. */
+export interface AdminModel {
+  widgets(): ReadonlyArray<AdminWidget>
+  /** From `engine.sessions()`, with the service's view of the connection as `state`. */
+  sessions(): ReadonlyArray<AdminSession>
+  readonly approvals: ApprovalQueue
+  /** Closes a session; false when there is no such session. */
+  closeSession(sessionId: string): boolean
+  /** Recent messages per session (both directions), bounded ring buffer kept by the service. */
+  messageLog(sessionId: string): ReadonlyArray<LogEntry>
+  onChange(listener: (change: AdminChange) => void): () => void
+  /** Creates a homeserver account; absent when the service has no homeserver of its own. */
+  readonly createUser?: (request: NewUserRequest) => Promise<CreateUserOutcome>
+  /** Whether other users' clients trust this device (cross-signing), and what the operator should do. */
+  readonly identity?: () => DeviceTrust
+}
+
+/** The console's "Device trust" line: `status` in a word, `detail` in a sentence or two. */
+export interface DeviceTrust {
+  readonly status: "cross-signed" | "unverified"
+  readonly detail: string
+}
+
+export interface AdminServerOptions {
+  /** Default `127.0.0.1`: only local processes can connect. */
+  readonly host?: string
+  /** Default 0: a free port. */
+  readonly port?: number
+  /** The shared secret; at least 16 characters. */
+  readonly token: string
+  readonly model: AdminModel
+  /** Largest request body. Protects the host's memory from a huge POST. Default 64 KiB. */
+  readonly maxBodyBytes?: number
+  /** Open event streams at once; more get 503. Protects the host from a page reloaded in a loop. Default 16. */
+  readonly maxEventStreams?: number
+  /** Changes within this window reach event streams as one `change` per kind and session. Default 50 ms. */
+  readonly coalesceMs?: number
+  /** A comment line on idle streams, so proxies and browsers keep them open. Default 15 000 ms. */
+  readonly heartbeatMs?: number
+}
+
+export interface AdminServer {
+  /** `http://127.0.0.1:PORT`; the console is at `${url}/?token=…`. */
+  readonly url: string
+  /** Ends the event streams and closes the server. */
+  readonly close: () => Promise<void>
+}
+
+
+type ErrorCode = "Unauthorized" | "NotFound" | "MethodNotAllowed" | "Conflict" | "BadRequest" | "PayloadTooLarge" | "Unavailable" | "Internal"
+const statusOf: Record<ErrorCode, number> = {
+  BadRequest: 400,
+  Conflict: 409,
+  Unauthorized: 401,
+  NotFound: 404,
+  MethodNotAllowed: 405,
+  PayloadTooLarge: 413,
+  Internal: 500,
+  Unavailable: 503
+}
+
+const BASE_HEADERS = {
+  "Cache-Control": "no-store",
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "no-referrer"
+} as const
+
+const MAX_STREAM_BACKLOG_BYTES = 256 * 1024
+
+const digest = (value: string) => createHash("sha256").update(value).digest()
+
+const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { ...BASE_HEADERS, "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), ...headers })
+  res.end(text)
+}
+
+const sendError = (res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}, detail: Record<string, string> = {}) =>
+  sendJson(res, statusOf[code], { error: { code, message, ...detail } }, headers)
+
+/** A route: which methods it has, whether it takes `?token=`, and its handler. */
+interface Route {
+  readonly methods: ReadonlyArray<string>
+  readonly queryToken: boolean
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void
+}
+
+class BodyError extends Error {
+  constructor(readonly code: "BadRequest" | "PayloadTooLarge", message: string) {
+    super(message)
+  }
+}
+
+const readJson = (req: IncomingMessage, maxBytes: number): Promise<unknown> =>
+  new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"])
+    if (Number.isFinite(declared) && declared > maxBytes) return reject(new BodyError("PayloadTooLarge", `the body is larger than ${maxBytes} bytes`))
+    const chunks: Buffer[] = []
+    let size = 0
+    let failed = false
+    req.on("data", (chunk: Buffer) => {
+      if (failed) return
+      size += chunk.length
+      if (size > maxBytes) {
+        failed = true
+        chunks.length = 0
+        return reject(new BodyError("PayloadTooLarge", `the body is larger than ${maxBytes} bytes`))
+      }
+      chunks.push(chunk)
+    })
+    req.on("error", (error) => reject(error))
+    req.on("end", () => {
+      if (failed) return
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")))
+      } catch {
+        reject(new BodyError("BadRequest", "the body is not valid JSON"))
+      }
+    })
+  })
+
+/** Decodes one path segment; malformed percent-encoding is `undefined`. */
+const segment = (raw: string): string | undefined => {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Starts the admin API and console on 127.0.0.1.
+ *
+ * @example
+ * const admin = await startAdminServer({ token, model })
+ * console.log(`console: ${admin.url}/?token=${token}`)
+ * await admin.close()
+ */
+/**
+ * The admin model of an engine: its sessions (with `phase` as the connection `state`), its approval
+ * queue and message log, and a change feed that `notify` fans out to every open event stream.
+ */
+export const engineAdminModel = (parts: {
+  readonly engine: Pick<Engine, "sessions" | "session">
+  readonly widgets: () => ReadonlyArray<AdminWidget>
+  readonly approvals: ApprovalQueue
+  readonly messages: Pick<MessageLog, "get">
+  readonly createUser?: AdminModel["createUser"]
+  readonly identity?: AdminModel["identity"]
+}): AdminModel & { readonly notify: (change: AdminChange) => void } => {
+  const { engine, widgets, approvals, messages } = parts
+  const listeners = new Set<(change: AdminChange) => void>()
+  return {
+    widgets,
+    sessions: () => engine.sessions().map((info) => ({ ...info, state: info.phase })),
+    approvals,
+    closeSession: (sessionId) => {
+      const session = engine.session(sessionId)
+      session?.close("closed from the admin console")
+      return session !== undefined
+    },
+    messageLog: (sessionId) => messages.get(sessionId),
+    onChange: (listener) => {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
+    },
+    notify: (change) => {
+      for (const listener of listeners) listener(change)
+    },
+    ...(parts.createUser === undefined ? {} : { createUser: parts.createUser }),
+    ...(parts.identity === undefined ? {} : { identity: parts.identity })
+  }
+}
+
+export const startAdminServer = async (options: AdminServerOptions): Promise<AdminServer> => {
+  if (typeof options.token !== "string" || options.token.length < 16) throw new Error("startAdminServer: the token must be at least 16 characters")
+  const { model } = options
+  const host = options.host ?? "127.0.0.1"
+  const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024
+  const maxEventStreams = options.maxEventStreams ?? 16
+  const coalesceMs = options.coalesceMs ?? 50
+  const heartbeatMs = options.heartbeatMs ?? 15_000
+  const tokenDigest = digest(options.token)
+
+  const authorised = (req: IncomingMessage, url: URL, queryToken: boolean): boolean => {
+    const header = req.headers.authorization
+    let presented: string | undefined
+    if (header !== undefined) {
+      const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header)
+      presented = match?.[1]
+    } else if (queryToken) presented = url.searchParams.get("token") ?? undefined
+    return presented !== undefined && timingSafeEqual(digest(presented), tokenDigest)
+  }
+
+  // ---- event streams -----------------------------------------------------------------------------
+
+  const streams = new Set<ServerResponse>()
+  /** A console that stops reading must not make the host buffer changes for it forever. */
+  const write = (res: ServerResponse, text: string) => {
+    if (res.writableLength > MAX_STREAM_BACKLOG_BYTES) {
+      streams.delete(res)
+      return void res.destroy()
+    }
+    res.write(text)
+  }
+  let pending = new Map<string, AdminChange>()
+  let flushTimer: NodeJS.Timeout | undefined
+  const flush = () => {
+    flushTimer = undefined
+    const changes = [...pending.values()]
+    pending = new Map()
+    if (changes.length === 0) return
+    const text = changes.map((change) => `event: change\ndata: ${JSON.stringify(change)}\n\n`).join("")
+    for (const res of [...streams]) write(res, text)
+  }
+  const notify = (change: AdminChange) => {
+    if (streams.size === 0) return
+    const key = `${change.kind}\u0000${change.sessionId ?? ""}`
+    if (!pending.has(key)) pending.set(key, change.sessionId === undefined ? { kind: change.kind } : { kind: change.kind, sessionId: change.sessionId })
+    flushTimer ??= setTimeout(flush, coalesceMs)
+  }
+  const unsubscribe = [model.onChange(notify), model.approvals.onChange(() => notify({ kind: "approvals" }))]
+  const heartbeat = setInterval(() => {
+    for (const res of [...streams]) write(res, ": keep-alive\n\n")
+  }, heartbeatMs)
+  heartbeat.unref()
+
+  const openStream = (req: IncomingMessage, res: ServerResponse) => {
+    if (streams.size >= maxEventStreams) return sendError(res, "Unavailable", `at most ${maxEventStreams} event streams at once`, { "Retry-After": "5" })
+    res.writeHead(200, { ...BASE_HEADERS, "Content-Type": "text/event-stream; charset=utf-8", Connection: "keep-alive", "X-Accel-Buffering": "no" })
+    res.write("retry: 2000\n\nevent: ready\ndata: {}\n\n")
+    streams.add(res)
+    req.socket.setTimeout(0)
+    res.on("close", () => streams.delete(res))
+  }
+
+  // ---- routes ------------------------------------------------------------------------------------
+
+  const page = consolePage()
+
+  const routeFor = (parts: ReadonlyArray<string>): Route | "malformed" | undefined => {
+    if (parts.length === 0) {
+      return { methods: ["GET"], queryToken: true, handle: (_req, res) => void res.writeHead(200, { ...BASE_HEADERS, ...page.headers }).end(page.html) }
+    }
+    if (parts[0] !== "api") return undefined
+    const [, resource, rawId, action, ...rest] = parts
+    if (rest.length > 0) return undefined
+    if (resource === "widgets" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { widgets: model.widgets() }) }
+    if (resource === "events" && rawId === undefined) return { methods: ["GET"], queryToken: true, handle: openStream }
+    if (resource === "identity" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { identity: model.identity?.() ?? null }) }
+    const { createUser } = model
+    if (resource === "users" && rawId === undefined && createUser !== undefined) {
+      return {
+        methods: ["POST"],
+        queryToken: false,
+        handle: async (req, res) => {
+          const parsed = parseNewUser(await readJson(req, maxBodyBytes))
+          if (!parsed.ok) return sendError(res, "BadRequest", parsed.issue)
+          const outcome = await createUser(parsed.request)
+          if (outcome._tag === "Refused") return sendError(res, outcome.code, outcome.message, {}, { errcode: outcome.errcode })
+          sendJson(res, 201, outcome.user)
+        }
+      }
+    }
+    if (resource === "sessions") {
+      if (rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { sessions: model.sessions() }) }
+      const id = segment(rawId)
+      if (id === undefined) return "malformed"
+      if (action === "close") {
+        return {
+          methods: ["POST"],
+          queryToken: false,
+          handle: (req, res) => {
+            req.resume() // any body is ignored
+            if (!model.closeSession(id)) return sendError(res, "NotFound", `no session ${JSON.stringify(id)}`)
+            sendJson(res, 200, { closed: true })
+          }
+        }
+      }
+      if (action === "log") {
+        return {
+          methods: ["GET"],
+          queryToken: false,
+          handle: (_req, res) => {
+            const entries = model.messageLog(id)
+            if (entries.length === 0 && !model.sessions().some((session) => session.sessionId === id)) {
+              return sendError(res, "NotFound", `no session ${JSON.stringify(id)}`)
+            }
+            sendJson(res, 200, { sessionId: id, entries })
+          }
+        }
+      }
+      return undefined
+    }
+    if (resource === "approvals" && action === undefined) {
+      if (rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { approvals: model.approvals.pending() }) }
+      const id = segment(rawId)
+      if (id === undefined) return "malformed"
+      return {
+        methods: ["GET", "POST"],
+        queryToken: false,
+        handle: async (req, res) => {
+          if (req.method === "GET") {
+            const approval = model.approvals.get(id)
+            return approval === undefined ? sendError(res, "NotFound", `no pending approval ${JSON.stringify(id)}`) : sendJson(res, 200, { approval })
+          }
+          const parsed = parseDecision(await readJson(req, maxBodyBytes))
+          if (!parsed.ok) return sendError(res, "BadRequest", parsed.issue)
+          const outcome = model.approvals.decide(id, parsed.decision)
+          switch (outcome._tag) {
+            case "NotFound":
+              return sendError(res, "NotFound", `no pending approval ${JSON.stringify(id)}`)
+            case "Invalid":
+              return sendError(res, "BadRequest", outcome.issue)
+            case "Decided":
+              return sendJson(res, 200, { id, approved: outcome.approved, denied: outcome.denied })
+          }
+        }
+      }
+    }
+    return undefined
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://admin.invalid")
+    const parts = url.pathname.split("/").filter((part) => part !== "")
+    const route = routeFor(parts)
+    // Authorisation comes first: without the token nothing is routed, parsed or changed.
+    if (!authorised(req, url, typeof route === "object" && route.queryToken)) {
+      req.resume()
+      return sendError(res, "Unauthorized", "missing or wrong token: send Authorization: Bearer <token>", { "WWW-Authenticate": 'Bearer realm="widgethost-admin"' })
+    }
+    if (route === "malformed") return sendError(res, "BadRequest", "malformed percent-encoding in the path")
+    if (route === undefined) {
+      req.resume()
+      return sendError(res, "NotFound", `no route ${url.pathname}`)
+    }
+    if (!route.methods.includes(req.method ?? "")) {
+      req.resume()
+      return sendError(res, "MethodNotAllowed", `${req.method ?? "?"} is not allowed here`, { Allow: route.methods.join(", ") })
+    }
+    try {
+      await route.handle(req, res)
+    } catch (error) {
+      if (res.headersSent) return void res.destroy()
+      if (error instanceof BodyError) {
+        if (error.code === "PayloadTooLarge") res.setHeader("Connection", "close")
+        return sendError(res, error.code, error.message)
+      }
+      sendError(res, "Internal", "internal error")
+    }
+  }
+
+  const server = createServer((req, res) => void handle(req, res))
+  server.on("clientError", (_error, socket) => socket.destroy())
+  const { authority } = await listen(server, options.port ?? 0, host)
+  const url = `http://${authority}`
+
+  let closed: Promise<void> | undefined
+  const close = () =>
+    (closed ??= new Promise<void>((resolve) => {
+      for (const stop of unsubscribe) stop()
+      clearInterval(heartbeat)
+      if (flushTimer !== undefined) clearTimeout(flushTimer)
+      for (const res of streams) res.end()
+      streams.clear()
+      server.close(() => resolve())
+      server.closeAllConnections()
+    }))
+
+  return { url, close }
+}

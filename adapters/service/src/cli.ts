@@ -1,0 +1,98 @@
+/**
+ * The `widgethost` command: `serve` (the main job) and `simulate` (a headless workload).
+ * Every usage or startup problem is one clear line on stderr and exit code 2, with nothing left
+ * half-started; stdout carries only machine-readable output (the ready line, reports).
+ */
+import { parseFlags, UsageError } from "@widgethost/simulator"
+import { ConfigError, loadConfig, type ServiceConfig } from "./config.ts"
+import { heldLogger, makeLogger } from "./log.ts"
+
+const usage = `usage: widgethost <command> [options]
+
+commands:
+  serve       host the widgets of a Matrix account (embedded homeserver when none is configured)
+  simulate    run a headless simulation on the embedded homeserver and print a report
+
+serve options:
+  --config FILE     configuration file (JSON; see README)
+  --data-dir DIR    data directory (default .widgethost; overrides the configuration)
+  --json            structured JSON logs on stderr
+
+simulate options:   see \`widgethost simulate --help\`
+`
+
+const fail = (message: string): never => {
+  process.stderr.write(`widgethost: ${message}\n`)
+  process.exit(2)
+}
+
+const runServe = async (args: ReadonlyArray<string>) => {
+  const flags = parseFlags(args, { config: "value", "data-dir": "value", json: "switch", help: "switch" })
+  if (flags.help === true) return void process.stdout.write(usage)
+  const log = heldLogger(makeLogger({ json: flags.json === true, quiet: true }))
+  let config: ServiceConfig = loadConfig(typeof flags.config === "string" ? flags.config : undefined)
+  if (typeof flags["data-dir"] === "string") config = { ...config, dataDir: flags["data-dir"] }
+  // Signal handlers go in before anything starts: a SIGTERM that arrives while starting (or the
+  // instant the ready line is out) must still stop everything cleanly.
+  let service: Awaited<ReturnType<typeof import("./serve.ts")["serve"]>> | undefined
+  let stopping: string | undefined
+  const stop = (signal: string) => {
+    if (stopping !== undefined) return
+    stopping = signal
+    if (service === undefined) return // startup finishes first, then stops
+    log("info", "stopping", { signal })
+    service.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log("error", "stop failed", { error: String(error) })
+        process.exit(1)
+      }
+    )
+  }
+  process.on("SIGINT", () => stop("SIGINT"))
+  process.on("SIGTERM", () => stop("SIGTERM"))
+
+  const { serve, StartupError } = await import("./serve.ts")
+  try {
+    service = await serve(config, log)
+  } catch (error) {
+    log.discard()
+    if (error instanceof StartupError) return fail(error.message)
+    throw error
+  }
+  process.stdout.write(`${JSON.stringify(service.ready)}\n`)
+  log.release()
+  log("info", "ready", { admin: service.ready.ready.admin_url, widgets: service.ready.ready.widgets.length })
+  if (stopping !== undefined) {
+    const signal = stopping
+    stopping = undefined
+    stop(signal)
+  }
+}
+
+const main = async () => {
+  const [command, ...rest] = process.argv.slice(2)
+  try {
+    switch (command) {
+      case "serve":
+        return await runServe(rest)
+      case "simulate": {
+        const { runSimulate } = await import("@widgethost/simulator")
+        return await runSimulate(rest)
+      }
+      case "--help":
+      case "-h":
+      case "help":
+        return void process.stdout.write(usage)
+      case undefined:
+        return fail(`a command is needed\n${usage}`)
+      default:
+        return fail(`unknown command ${command}\n${usage}`)
+    }
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError) return fail(error.message)
+    throw error
+  }
+}
+
+void main()

@@ -1,0 +1,83 @@
+/**
+ * The service's widget host over the real websocket transport: MSC3009 says a websocket widget
+ * behaves as a postMessage widget with `waitForIframeLoad: false`, so the host waits for its
+ * `content_loaded`, whatever the widget says before it.
+ */
+import { afterEach, describe, expect, it } from "vitest"
+import { WebSocket } from "ws"
+import { createEngine } from "@widgethost/engine"
+import { makeInMemoryHomeserver } from "@widgethost/testing"
+import { ROOM } from "@widgethost/testing"
+import { startWebsocketTransport } from "@widgethost/websocket"
+import { WidgetHost } from "./widget-host.ts"
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+type Message = Record<string, unknown>
+
+const hostOneWidget = async () => {
+  const homeserver = makeInMemoryHomeserver()
+  const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
+  const transport = await startWebsocketTransport()
+  const host = new WidgetHost({
+    engine,
+    transport,
+    homeserver,
+    host: { supported: ["m.websockets"], prefer: ["m.websockets"] },
+    baseUrl: "http://127.0.0.1:1",
+    client: { id: "test", theme: "light", language: "en" }
+  })
+  cleanups.push(() => engine.stop(), () => transport.close())
+  await host.start([ROOM], [{ id: "ws-widget", roomId: ROOM, type: "m.custom", url: "https://widget.example/#ws=$matrix_websocket_uri", transports: ["m.websockets"] }])
+  const [widget] = host.list()
+  const uri = decodeURIComponent(/#ws=(.*)$/.exec(widget!.url)![1]!)
+  const socket = new WebSocket(uri)
+  cleanups.push(() => socket.close())
+  const received: Message[] = []
+  socket.on("message", (data) => received.push(JSON.parse((data as Buffer).toString()) as Message))
+  await new Promise((resolve, reject) => (socket.once("open", resolve), socket.once("error", reject)))
+  const say = (requestId: string, action: string) => socket.send(JSON.stringify({ api: "fromWidget", widgetId: "ws-widget", requestId, action, data: {} }))
+  const settle = async (predicate: () => boolean) => {
+    for (let i = 0; i < 100 && !predicate(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  return { received, say, settle, socket }
+}
+
+describe("websocket widgets negotiate on content_loaded (MSC3009)", () => {
+  it("supported_api_versions first is answered and starts nothing; content_loaded starts the capabilities exchange", async () => {
+    const { received, say, settle } = await hostOneWidget()
+    say("v", "supported_api_versions")
+    await settle(() => received.some((m) => m["requestId"] === "v"))
+    // Time for a capabilities request to be sent, if the host (wrongly) started on first contact.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(received.map((m) => m["action"])).toEqual(["supported_api_versions"])
+    say("loaded", "content_loaded")
+    await settle(() => received.some((m) => m["action"] === "capabilities"))
+    expect(received.map((m) => [m["api"], m["action"], "response" in m])).toEqual([
+      ["fromWidget", "supported_api_versions", true],
+      ["fromWidget", "content_loaded", true],
+      ["toWidget", "capabilities", false]
+    ])
+  })
+
+  it("a frame nested 20,000 levels deep (under the frame limit) gets its error answer, and the connection stays open", async () => {
+    const { received, say, settle, socket } = await hostOneWidget()
+    const deep = `${"{\"a\":".repeat(20_000)}{}${"}".repeat(20_000)}`
+    socket.send(`{"api":"fromWidget","widgetId":"ws-widget","requestId":"deep","action":"send_event","data":{"type":"m.room.message","content":${deep}}}`)
+    await settle(() => received.some((m) => m["requestId"] === "deep"))
+    expect(received.find((m) => m["requestId"] === "deep")).toEqual({
+      api: "fromWidget",
+      widgetId: "ws-widget",
+      requestId: "deep",
+      action: "send_event",
+      response: { error: { message: "Malformed request: the request is nested deeper than 100 levels", code: "Malformed" } }
+    })
+    say("after", "supported_api_versions")
+    await settle(() => received.some((m) => m["requestId"] === "after"))
+    expect(socket.readyState).toBe(WebSocket.OPEN)
+    expect(received.find((m) => m["requestId"] === "after")).toMatchObject({ response: { supported_versions: expect.any(Array) as unknown } })
+  })
+})

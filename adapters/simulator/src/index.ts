@@ -1,0 +1,2 @@
+export * from "./cli-flags.ts"
+export * from "./simulate.ts"
