@@ -1,4 +1,5 @@
 import tseslint from "typescript-eslint"
+import { packageBoundaries } from "./scripts/eslint-package-boundaries.mjs"
 
 export default tseslint.config(
   // test/bench/.*.ts: local scratch files, ignored by git as well.
@@ -12,6 +13,13 @@ export default tseslint.config(
       "@typescript-eslint/require-await": "off",
       "@typescript-eslint/no-floating-promises": "error"
     }
+  },
+  { plugins: { widgethost: packageBoundaries }, rules: { "widgethost/no-relative-import-across-packages": "error" } },
+  // The packages that run in browsers import nothing of Node.
+  {
+    files: ["core/src/**/*.ts", "machines/src/**/*.ts", "adapters/post-message/src/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["node:*"], message: "This package runs in browsers: no Node built-ins." }] }] }
   },
   // Plain JavaScript (the bench's module loader) is in no tsconfig: lint it without type information.
   { files: ["**/*.mjs"], ...tseslint.configs.disableTypeChecked }

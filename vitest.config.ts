@@ -13,10 +13,12 @@ export default defineConfig({
     reporters: ["default"],
     projects: [
       {
+        // The root's resolve conditions apply to the project too.
+        extends: true,
         test: {
           ...shared,
           name: "all",
-          include: ["{core,machines,adapters/*,test/kit}/src/**/*.test.ts", "test/{conformance,model,property,interop}/**/*.test.ts"]
+          include: ["{core,machines,adapters/*,test/kit}/src/**/*.test.ts", "test/{conformance,model,property,interop,packaging}/**/*.test.ts"]
         }
       }
     ]

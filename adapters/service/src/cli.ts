@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `widgethost` command: `serve` (the main job) and `simulate` (a headless workload).
  * Every usage or startup problem is one clear line on stderr and exit code 2, with nothing left

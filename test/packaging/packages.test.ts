@@ -1,0 +1,112 @@
+/**
+ * The packages as an adopter gets them: build every package, `npm pack` it, install the tarballs
+ * into an empty app (offline: third-party dependencies come from this checkout's node_modules),
+ * then compile the README's example there with plain `tsc` (no TypeScript-source imports) and run
+ * it with plain Node 20, and bundle the browser entry for Chromium, where it must pull in nothing
+ * of Node and host a widget.
+ */
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { gzipSync } from "node:zlib"
+import { build } from "esbuild"
+import { chromium } from "playwright-core"
+import { afterAll, assert, beforeAll, describe, it } from "vitest"
+
+const root = join(import.meta.dirname, "..", "..")
+const publishable = ["core", "machines", "adapters/post-message", "adapters/websocket", "adapters/homeserver-client", "adapters/embedded-homeserver", "adapters/simulator", "adapters/service", "test/kit"]
+const run = (command: string, args: ReadonlyArray<string>, cwd: string) => execFileSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+const manifest = (dir: string) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name: string; dependencies?: Record<string, string> }
+
+interface Packed {
+  readonly name: string
+  readonly tarball: string
+  readonly files: ReadonlyArray<string>
+}
+
+let work: string
+let app: string
+const packed: Array<Packed> = []
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), "widgethost-packages-"))
+  app = join(work, "app")
+  run(join(root, "node_modules", ".bin", "tsc"), ["-b", "tsconfig.build.json"], root)
+  for (const dir of publishable) {
+    const [info] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", work], join(root, dir))) as Array<{ filename: string; files: Array<{ path: string }> }>
+    packed.push({ name: manifest(join(root, dir)).name, tarball: join(work, info!.filename), files: info!.files.map((f) => f.path) })
+  }
+  // Ours from the tarballs, everybody else's from this checkout (no registry at test time).
+  const ours = Object.fromEntries(packed.map((p) => [p.name, `file:${p.tarball}`]))
+  const theirs: Record<string, string> = {}
+  for (const dir of publishable) for (const dep of Object.keys(manifest(join(root, dir)).dependencies ?? {})) if (!(dep in ours)) theirs[dep] = `file:${join(root, "node_modules", dep)}`
+  theirs["@types/node"] = `file:${join(root, "node_modules", "@types", "node")}`
+  const dependencies = { ...ours, ...theirs }
+  run("mkdir", ["-p", join(app, "src")], work)
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "adopter", private: true, type: "module", dependencies, overrides: dependencies }))
+  run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", "--no-package-lock"], app)
+  for (const file of ["host-a-widget.ts", "browser-entry.ts", "browser-host.ts"]) copyFileSync(join(import.meta.dirname, file), join(app, "src", file))
+  // An adopter's ordinary tsconfig: Node's own module resolution, no TypeScript-source imports.
+  writeFileSync(join(app, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, outDir: "dist", types: ["node"], lib: ["ES2023", "DOM"] }, include: ["src/host-a-widget.ts"] }))
+}, 240_000)
+
+afterAll(() => {
+  if (work !== undefined) rmSync(work, { recursive: true, force: true })
+})
+
+describe("the published packages", () => {
+  it("carry built JavaScript with declarations, and no sources or tests", () => {
+    for (const { name, files } of packed) {
+      assert.include(files, "dist/index.js", name)
+      assert.include(files, "dist/index.d.ts", name)
+      assert.include(files, "package.json", name)
+      assert.deepEqual(files.filter((f) => f.includes(".test.") || f.startsWith("src/") || f.endsWith(".tsbuildinfo")), [], name)
+    }
+  })
+
+  it("compile in an app with plain tsc and host a widget on the embedded homeserver with plain Node", () => {
+    run(join(root, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], app)
+    const output = run(process.execPath, [join(app, "dist", "host-a-widget.js")], app)
+    const result = JSON.parse(output.trim()) as { roomId: string; eventId: string; echoed: boolean }
+    assert.match(result.roomId, /^!.+:localhost$/)
+    assert.match(result.eventId, /^\$/)
+    assert.isTrue(result.echoed)
+  }, 60_000)
+
+  it("install the widgethost command", () => {
+    const out = (() => {
+      try {
+        return run(join(app, "node_modules", ".bin", "widgethost"), ["simulate", "--accounts", "0"], app)
+      } catch (error) {
+        return (error as { stderr: string; status: number }).stderr + `exit ${(error as { status: number }).status}`
+      }
+    })()
+    assert.equal(out, "widgethost: --accounts must be an integer from 1 to 100\nexit 2")
+  })
+
+  it("bundle for the browser with nothing of Node, and host a widget in Chromium", async () => {
+    const entry = await build({ entryPoints: ["src/browser-entry.ts"], absWorkingDir: app, bundle: true, minify: true, write: false, format: "esm", platform: "browser", metafile: true, logLevel: "silent" })
+    const inputs = Object.keys(entry.metafile.inputs)
+    // Everything but the entry comes from the installed packages, and none of it is Node's.
+    assert.deepEqual(inputs.filter((path) => path !== "src/browser-entry.ts" && (path.startsWith("node:") || !path.includes("node_modules/"))), [])
+    for (const name of ["core", "engine", "post-message"]) assert.isTrue(inputs.some((path) => path.startsWith(`node_modules/@widgethost/${name}/dist/`)), name)
+    const bytes = entry.outputFiles[0]!.contents
+    console.log(`browser entry (engine + post-message + core) from the tarballs: ${(bytes.length / 1024).toFixed(1)} KB minified, ${(gzipSync(bytes).length / 1024).toFixed(1)} KB gzipped`)
+
+    const page = await build({ entryPoints: ["src/browser-host.ts"], absWorkingDir: app, bundle: true, write: false, format: "esm", platform: "browser", logLevel: "silent" })
+    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] })
+    try {
+      const tab = await browser.newPage()
+      const errors: Array<string> = []
+      tab.on("pageerror", (error) => errors.push(error.message))
+      await tab.setContent(`<!doctype html><script type="module">${page.outputFiles[0]!.text.replaceAll("</script", "<\\/script")}</script>`)
+      await tab.waitForFunction(() => (globalThis as { __result?: { echoed: boolean } }).__result?.echoed === true, undefined, { timeout: 10_000 })
+      const result = await tab.evaluate(() => (globalThis as { __result?: { sent?: string } }).__result)
+      assert.match(result?.sent ?? "", /^\$/)
+      assert.deepEqual(errors, [])
+    } finally {
+      await browser.close()
+    }
+  }, 60_000)
+})
