@@ -10,7 +10,7 @@
  *   npm run bench -- --out /tmp/bench.json
  *
  * Scenarios: fan-out, selective-fan-out, round-trips, negotiation, heap (each engine in its own
- * `node --expose-gc` child), websocket, decryption, scale (its own server and widget processes).
+ * `node --expose-gc` child), websocket, decryption, account-path, bundle-size, scale (its own server and widget processes).
  * Each scenario runs in a fresh child process (`--scenario <name>`), both engines side by side in
  * it: what one scenario leaves behind (old-generation garbage, type feedback, timers) would
  * otherwise slow the next one down, and not evenly.
@@ -24,6 +24,7 @@ import { fileURLToPath } from "node:url"
 const loader = new URL("./loader.mjs", import.meta.url).href
 import { parseArgs } from "node:util"
 import { measureAccountPath } from "./account-path.ts"
+import { bundleSize } from "./bundle-size.ts"
 import { measureDecryption } from "./decryption.ts"
 import { fanOut } from "./fan-out.ts"
 import { holds, machineInfo, polyfill, progress, ratioOf, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
@@ -82,6 +83,7 @@ const SETUP: ReadonlyArray<string> = [
   "Websocket (ours only): our transport with a stub session that answers at once and its rate limit lifted, against bare ws echo servers in the same process.",
   "Decryption (ours only): the adapter's DecryptingTimeline.push up to the HomeserverPort listener, against OlmMachine.decryptRoomEvent on the same events and store, taking turns batch by batch (the fake-indexeddb store slows as a back-to-back run goes on, for both alike).",
   "Account path (ours only): the embedded homeserver in the same process over real HTTP; Bob sends while Alice is offline, Alice's port reopens on her saved sync position and is timed to the last event reaching the port's subscribers (what the router receives); the idle-sync rows sync with a zero long-poll timeout and divide the process's CPU time (client and server) by the syncs made.",
+  "Bundle size: test/packaging/browser-entry.ts (createEngine, attachPostMessageTransport, the core's widget-definition helpers) and `export { ClientWidgetApi } from \"matrix-widget-api\"`, each bundled by esbuild (minify, platform browser, NODE_ENV production, tree-shaking); gzip level 9.",
   "Scale (ours only): server and widgets in separate processes; latency = publish to the widget's acknowledgement back at the server."
 ]
 
@@ -94,6 +96,7 @@ const scenarios: ReadonlyArray<{ readonly name: string; readonly run: (settings:
   { name: "websocket", run: (s) => websocket(s) },
   { name: "decryption", run: (s) => decryption(s) },
   { name: "account-path", run: (s) => { progress("account path: /sync through the HTTP adapter to the router, clear and encrypted"); return measureAccountPath({ events: s.quick ? 300 : 1000, rounds: s.quick ? 1 : s.rounds, idleSeconds: s.quick ? 1 : 3 }) } },
+  { name: "bundle-size", run: () => { progress("bundle size: the browser entry against ClientWidgetApi, esbuild-minified"); return bundleSize() } },
   { name: "scale", run: async (s, left) => (await scale(s, s.quick ? {} : { budgetSeconds: Math.max(60, Math.min(240, left)) })).rows }
 ]
 
