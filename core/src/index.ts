@@ -1,3 +1,9 @@
+/**
+ * The pure protocol core: envelopes, capabilities, permissions, the approval policy, the session's action handlers and the `HomeserverPort` contract. No I/O; runs anywhere.
+ *
+ * @packageDocumentation
+ * @module @widgethost/core
+ */
 export * from "./envelope.ts"
 export * from "./decode.ts"
 export * from "./matrix.ts"

@@ -1,3 +1,9 @@
+/**
+ * The session runtime: the xstate session chart, the router and the engine a client embeds (`createEngine`).
+ *
+ * @packageDocumentation
+ * @module @widgethost/engine
+ */
 export * from "./session-machine.ts"
 export * from "./session-charts.ts"
 export * from "./router.ts"

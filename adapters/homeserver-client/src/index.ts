@@ -1,3 +1,9 @@
+/**
+ * The homeserver port over Matrix client-server HTTP, with end-to-end encryption (matrix-sdk-crypto), cross-signing and secret storage. Node.
+ *
+ * @packageDocumentation
+ * @module @widgethost/homeserver-client
+ */
 export * from "./account-calls.ts"
 export * from "./cross-signing.ts"
 export * from "./crypto-store.ts"

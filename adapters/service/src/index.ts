@@ -1,3 +1,9 @@
+/**
+ * The `widgethost` service and CLI: hosts a room's widgets over websockets with an approval console.
+ *
+ * @packageDocumentation
+ * @module @widgethost/service
+ */
 export * from "./admin-console-page.ts"
 export * from "./admin-users.ts"
 export * from "./admin.ts"

@@ -1,2 +1,8 @@
+/**
+ * Headless simulations of many widgets and users against a homeserver.
+ *
+ * @packageDocumentation
+ * @module @widgethost/simulator
+ */
 export * from "./cli-flags.ts"
 export * from "./simulate.ts"

@@ -1,2 +1,8 @@
+/**
+ * The websocket transport (MSC3009) for Node: a server that widgets connect to.
+ *
+ * @packageDocumentation
+ * @module @widgethost/websocket
+ */
 export * from "./listen.ts"
 export * from "./websocket.ts"
