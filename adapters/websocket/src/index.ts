@@ -6,3 +6,5 @@
  */
 export * from "./listen.ts"
 export * from "./websocket.ts"
+export * from "./transport-types.ts"
+export * from "./link-endings.ts"

@@ -13,14 +13,9 @@ import { parseWidgetDefinition } from "@widgethost/core"
 import { createEngine } from "@widgethost/engine"
 import type { WidgetSession } from "@widgethost/engine"
 import { makeInMemoryHomeserver } from "@widgethost/testing"
-import {
-  CloseCode,
-  startWebsocketTransport,
-  type Timers,
-  TRANSPORT_GAP_ACTION,
-  type WebsocketTransport,
-  type WebsocketTransportOptions
-} from "./websocket.ts"
+import { CloseCode } from "./link-endings.ts"
+import { type Timers, TRANSPORT_GAP_ACTION, type WebsocketTransport, type WebsocketTransportOptions } from "./transport-types.ts"
+import { startWebsocketTransport } from "./websocket.ts"
 
 // ---- simulated time ----------------------------------------------------------------------------
 
