@@ -247,7 +247,7 @@ describe("OpenID and TURN", () => {
     const s = await start({ now: () => now })
     const a = await newUser(s)
     const anon = new Client(s.baseUrl)
-    const userinfo = (token: string) => anon.get<MatrixErrorBody>(`/_matrix/federation/v1/openid/userinfo?access_token=${encodeURIComponent(token)}`)
+    const userinfo = (token: string) => anon.get<{ readonly sub?: string; readonly errcode?: string }>(`/_matrix/federation/v1/openid/userinfo?access_token=${encodeURIComponent(token)}`)
     const issue = (version: string) => a.post<{ access_token: string; expires_in: number }>(`/_matrix/client/${version}/user/${encodeURIComponent(a.userId)}/openid/request_token`, {})
     const first = await issue("v3")
     const second = await issue("r0")
