@@ -28,6 +28,7 @@ interface Given {
   /** `hold`: each prompt waits for a `decide` step. `rejects`: the approver's promise rejects. */
   readonly approver?: "hold" | "rejects"
   readonly homeserver?: HomeserverError
+  readonly origin?: string
 }
 
 const get = (id: string, data?: unknown): Step => (data === undefined ? { get: id } : { get: id, data })
@@ -50,6 +51,22 @@ const table: ReadonlyArray<{ readonly name: string; readonly given: Given; reado
     send: [get("a"), { decide: false }],
     want: [reply("a", { state: "request" }), credentials("a", { state: "blocked" })],
     prompts: 1,
+    tokens: 0
+  },
+  {
+    name: "origin rules: the widget's origin decides",
+    given: { rules: [{ origin: "https://*.trusted.example", capability: "m.openid", decision: "approve" }], origin: "https://call.trusted.example" },
+    send: [get("a")],
+    want: [reply("a", { state: "allowed", ...TOKEN })],
+    prompts: 0,
+    tokens: 1
+  },
+  {
+    name: "origin rules: another origin is not decided by them",
+    given: { rules: [{ origin: "https://*.trusted.example", capability: "m.openid", decision: "approve" }], origin: "https://evil.example" },
+    send: [get("a")],
+    want: [reply("a", { state: "blocked" })],
+    prompts: 0,
     tokens: 0
   },
   { name: "a catch-all capability rule does not hand out identity", given: { rules: [{ capability: "*", decision: "approve" }] }, send: [get("a")], want: [reply("a", { state: "blocked" })], prompts: 0, tokens: 0 },
@@ -154,6 +171,7 @@ const run = async (given: Given, send: ReadonlyArray<Step>) => {
     approver: approveAll,
     homeserver,
     onError: () => {},
+    ...(given.origin === undefined ? {} : { origin: given.origin }),
     ...(given.rules === undefined ? {} : { policy: { rules: given.rules } }),
     ...(given.approver === undefined ? {} : { openIdApprover })
   })
