@@ -19,6 +19,8 @@ export type HomeserverRequest =
   | { readonly _tag: "UserDirectorySearch"; readonly searchTerm: string; readonly limit?: number }
   /** MSC4140: act on one of the account's delayed events (`restart` is MSC4157's `refresh`). */
   | { readonly _tag: "UpdateDelayedEvent"; readonly delayId: string; readonly action: "cancel" | "restart" | "send" }
+  /** `POST /user/{userId}/openid/request_token` for the account's own user (MSC1960 `get_openid`). */
+  | { readonly _tag: "RequestOpenIdToken" }
 
 /** `read_events` for one room, as the homeserver port answers it. */
 export interface ReadEventsQuery {
@@ -44,6 +46,19 @@ export interface SendEventResult {
   readonly roomId: string
   readonly eventId?: string
   readonly delayId?: string
+}
+
+/**
+ * An OpenID token as `/openid/request_token` answers it, in its wire names: MSC1960 hands these
+ * fields to the widget as they are, and its backend checks them at the token's server
+ * (`/_matrix/federation/v1/openid/userinfo`).
+ */
+export interface OpenIdToken {
+  readonly access_token: string
+  readonly token_type: string
+  readonly matrix_server_name: string
+  /** Seconds the token stays valid. */
+  readonly expires_in: number
 }
 
 /** What arrives from the homeserver for widgets: already decrypted, never ciphertext. */
@@ -77,6 +92,8 @@ export interface HomeserverPort {
   readonly userDirectorySearch: (request: Extract<HomeserverRequest, { _tag: "UserDirectorySearch" }>) => Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError>
   /** Cancels, restarts (the timeout begins again) or sends now one of the account's delayed events. */
   readonly updateDelayedEvent: (request: Extract<HomeserverRequest, { _tag: "UpdateDelayedEvent" }>) => Effect.Effect<void, HomeserverError>
+  /** A fresh OpenID token for the account's user, proving its identity to a third party (MSC1960). */
+  readonly requestOpenIdToken: () => Effect.Effect<OpenIdToken, HomeserverError>
   /** Rooms the account has joined, for `m.timeline:*` reads. */
   readonly joinedRooms: () => Effect.Effect<ReadonlyArray<string>, HomeserverError>
   /**

@@ -70,3 +70,29 @@ export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capabil
   }
   return { _tag: "Ask" }
 }
+
+/**
+ * The name policy rules give MSC1960's `get_openid`, which has no capability of its own (the
+ * widget asks for the user's identity at any time after negotiation, and nothing is negotiated
+ * for it). It is a policy name only: a widget asking for it as a capability gets it denied as
+ * unrecognised, like any other capability the engine does not serve.
+ */
+export const OPENID_POLICY_CAPABILITY = "m.openid"
+
+/**
+ * Decides whether a widget may have an OpenID token without asking anybody. Only rules naming
+ * `m.openid` exactly count (their widget and origin globs apply as usual): MSC1960 wants the user
+ * asked, so a catch-all capability rule such as `*` never hands out the user's identity.
+ *
+ * @example classifyOpenId({ rules: [{ widgetId: "call-*", capability: "m.openid", decision: "approve" }] }, { id: "call-1" })._tag === "Approve"
+ */
+export const classifyOpenId = (policy: ApprovalPolicy, widget: WidgetIdentity): Verdict => {
+  for (let index = 0; index < policy.rules.length; index++) {
+    const rule = policy.rules[index]!
+    if (rule.capability !== OPENID_POLICY_CAPABILITY) continue
+    if (rule.widgetId !== undefined && !glob(rule.widgetId).test(widget.id)) continue
+    if (rule.origin !== undefined && (widget.origin === undefined || !glob(rule.origin).test(widget.origin))) continue
+    return rule.decision === "approve" ? { _tag: "Approve", rule: index } : { _tag: "Deny", reason: "rule" }
+  }
+  return { _tag: "Ask" }
+}

@@ -31,6 +31,7 @@ import { type ChartSession, SessionCharts } from "./session-charts.ts"
 import { phaseOf, type SessionEvent } from "./session-machine.ts"
 import { TimerQueue } from "./timer-queue.ts"
 import { TurnPoller, type TurnPollerOptions } from "./turn-poller.ts"
+import { askOpenIdApprover, type OpenIdApprover, OpenIdPrompt } from "./openid-approver.ts"
 import type { WidgetSession, WidgetSink } from "./widget-session.ts"
 
 /** A capability prompt for the embedding client (a UI dialog, a rule engine, a test script). */
@@ -83,6 +84,8 @@ export interface EngineOptions {
   /** Absent: whatever the policy leaves undecided is denied. */
   readonly approver?: Approver
   readonly policy?: ApprovalPolicy
+  /** Asked about MSC1960 `get_openid` when the policy has no `m.openid` rule for it. Absent: blocked. */
+  readonly openIdApprover?: OpenIdApprover
   readonly limits?: Partial<Limits>
   /** The actor clock: `new SimulatedClock()` in tests; real timers otherwise. */
   readonly clock?: Clock
@@ -192,7 +195,7 @@ interface Entry {
   readonly handle: EngineSession
   readonly send: WidgetSink
   /** Open prompts by ticket; none allocated while no prompt is open. */
-  approvals: Map<number, Prompt> | undefined
+  approvals: Map<number, Prompt | OpenIdPrompt> | undefined
   closeListeners: Array<(reason: string) => void> | undefined
   /** Inputs waiting for the next drain; none allocated while idle. */
   inbox: Input[] | undefined
@@ -225,6 +228,8 @@ const callPort = (port: HomeserverPort, request: HomeserverRequest, answer: (res
       return run(port.updateDelayedEvent(request), tagged.done, answer)
     case "UserDirectorySearch":
       return run(port.userDirectorySearch(request), tagged.body, answer)
+    case "RequestOpenIdToken":
+      return run(port.requestOpenIdToken(), tagged.openIdToken, answer)
   }
 }
 
@@ -238,6 +243,7 @@ const tagged = {
   rooms: (value: ValueOf<"Rooms">): CallResult => ({ _tag: "Rooms", value }),
   turn: (value: ValueOf<"Turn">): CallResult => ({ _tag: "Turn", value }),
   body: (value: ValueOf<"Body">): CallResult => ({ _tag: "Body", value }),
+  openIdToken: (value: ValueOf<"OpenIdToken">): CallResult => ({ _tag: "OpenIdToken", value }),
   done: (): CallResult => done
 }
 
@@ -392,6 +398,17 @@ export const createEngine = (options: EngineOptions): Engine => {
         }
         return
       }
+      case "AskOpenIdApprover": {
+        const prompt = new OpenIdPrompt(key, entry.handle.widgetId, command.origin)
+        ;(entry.approvals ??= new Map()).set(command.ticket, prompt)
+        const decide = (allowed: boolean) => {
+          if (settleApproval(entry, command.ticket)) push(key, { _tag: "OpenIdDecided", ticket: command.ticket, allowed })
+        }
+        // A withdrawn prompt's approver may well reject (an AbortError): that is no fault.
+        const onFault = (error: unknown) => void (entry.approvals?.has(command.ticket) === true && fault(error, "approver", key, entry.handle.widgetId))
+        askOpenIdApprover(options.openIdApprover, prompt, decide, onFault)
+        return
+      }
       case "CancelApproval":
         entry.approvals?.get(command.ticket)?.withdraw()
         settleApproval(entry, command.ticket)
@@ -497,7 +514,8 @@ export const createEngine = (options: EngineOptions): Engine => {
       waitForIframeLoad: open.waitForIframeLoad ?? widget.waitForIframeLoad,
       ...(open.origin === undefined ? {} : { origin: open.origin }),
       policy,
-      limits
+      limits,
+      openIdApprover: options.openIdApprover !== undefined
     }
     const chart = charts.open(key, { config })
     handles.set(key, { chart, handle, send: open.send, approvals: undefined, closeListeners: undefined, inbox: undefined })

@@ -121,6 +121,7 @@ export const benchHomeserver = (): HomeserverPort & { readonly publish: (update:
     rtcTransports: () => Effect.succeed({ rtc_transports: [] }),
     updateDelayedEvent: () => Effect.void,
     userDirectorySearch: () => Effect.succeed({ limited: false, results: [] }),
+    requestOpenIdToken: () => Effect.succeed({ access_token: "bench", token_type: "Bearer", matrix_server_name: "localhost", expires_in: 3600 }),
     joinedRooms: () => Effect.succeed([ROOM]),
     subscribe: (listener) => {
       listeners.add(listener)

@@ -242,6 +242,33 @@ describe("OpenID and TURN", () => {
     assert.equal(info.status, 401)
   })
 
+  it("OpenID tokens: random, valid until exactly expires_in, never the access token, errors in the spec's shape", async () => {
+    let now = 1_000_000
+    const s = await start({ now: () => now })
+    const a = await newUser(s)
+    const anon = new Client(s.baseUrl)
+    const userinfo = (token: string) => anon.get<{ readonly sub?: string; readonly errcode?: string }>(`/_matrix/federation/v1/openid/userinfo?access_token=${encodeURIComponent(token)}`)
+    const issue = (version: string) => a.post<{ access_token: string; expires_in: number }>(`/_matrix/client/${version}/user/${encodeURIComponent(a.userId)}/openid/request_token`, {})
+    const first = await issue("v3")
+    const second = await issue("r0")
+    assert.equal(second.status, 200)
+    assert.notEqual(first.body.access_token, second.body.access_token)
+    assert.isAtLeast(first.body.access_token.length, 32)
+    assert.equal(first.body.expires_in, 3600)
+    now += 3600 * 1000 - 1
+    assert.deepEqual((await userinfo(first.body.access_token)).body, { sub: a.userId })
+    now += 1
+    const expired = await userinfo(first.body.access_token)
+    assert.deepEqual([expired.status, expired.body.errcode], [401, "M_UNKNOWN_TOKEN"])
+    // The account's access token proves nothing to a third party: it is not an OpenID token.
+    const accessToken = await userinfo(a.session!.accessToken)
+    assert.deepEqual([accessToken.status, accessToken.body.errcode], [401, "M_UNKNOWN_TOKEN"])
+    const missing = await anon.get<MatrixErrorBody>("/_matrix/federation/v1/openid/userinfo")
+    assert.deepEqual([missing.status, missing.body.errcode], [401, "M_MISSING_TOKEN"])
+    const unauthenticated = await anon.post<MatrixErrorBody>(`${V3}/user/${encodeURIComponent(a.userId)}/openid/request_token`, {})
+    assert.deepEqual([unauthenticated.status, unauthenticated.body.errcode], [401, "M_MISSING_TOKEN"])
+  })
+
   it("hands out TURN REST credentials whose password is the HMAC of the username", async () => {
     const now = 1_700_000_000_000
     const s = await start({ now: () => now, turn: { uris: ["turn:turn.example:3478?transport=udp"], sharedSecret: "s3cret", ttlSeconds: 600 } })

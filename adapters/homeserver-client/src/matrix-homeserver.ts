@@ -8,6 +8,7 @@ import type { RoomEvent } from "@widgethost/core"
 import { E2ee, type RawEvent, type ToDeviceUndecryptable, type UndecryptableReport } from "./crypto.ts"
 import { writeFileDurably } from "./crypto-store.ts"
 import { accountCalls, tryPromise } from "./account-calls.ts"
+import { openIdTokens } from "./openid-token.ts"
 import { DecryptingTimeline, type HoldOptions, type TimelineState, type TimelineStats } from "./decrypting-timeline.ts"
 import { type Clock, MatrixHttp, type RetryPolicy, type Session, login, path, systemClock } from "./matrix-http.ts"
 
@@ -633,6 +634,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     rtcTransports,
     updateDelayedEvent,
     userDirectorySearch,
+    requestOpenIdToken: openIdTokens(http, session.userId),
     joinedRooms,
     subscribe: (listener) => {
       listeners.add(listener)

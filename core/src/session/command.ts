@@ -7,6 +7,12 @@ export type Command =
   | { readonly _tag: "SendToWidget"; readonly message: WidgetMessage }
   /** Ask the embedding client's approver; answer with `ApprovalDecided` of the same ticket. */
   | { readonly _tag: "AskApprover"; readonly ticket: number; readonly requested: ReadonlyArray<string>; readonly alreadyApproved: ReadonlyArray<string> }
+  /**
+   * Ask the embedding client's OpenID approver whether this widget may learn who the user is
+   * (MSC1960); answer with `OpenIdDecided` of the same ticket. `CancelApproval` withdraws it too.
+   */
+  | { readonly _tag: "AskOpenIdApprover"; readonly ticket: number; readonly origin?: string }
+  /** Withdraw the prompt of `ticket` (a capability or an OpenID prompt). */
   | { readonly _tag: "CancelApproval"; readonly ticket: number }
   /** Run a homeserver request; answer with `CallAnswered` of the same ticket. */
   | { readonly _tag: "CallHomeserver"; readonly ticket: number; readonly request: HomeserverRequest }
@@ -25,6 +31,11 @@ export type Report =
   | { readonly _tag: "WidgetError"; readonly action: string; readonly message: string }
   | { readonly _tag: "ApprovalTimedOut"; readonly requested: ReadonlyArray<string> }
   | { readonly _tag: "CallFailed"; readonly request: string; readonly message: string }
+  /**
+   * A `get_openid` was answered, and on whose word: MSC1960 encourages telling the user when a
+   * request was handled without asking them ("remembered").
+   */
+  | { readonly _tag: "OpenIdAnswered"; readonly state: "allowed" | "blocked"; readonly by: "policy" | "remembered" | "approver" | "no-approver" }
   /** The frame holds a new document: the old one's grants are gone and negotiation starts afresh. */
   | { readonly _tag: "DocumentReplaced"; readonly document: number }
   /** A frame reused the id of a request still in flight: not served; the original answers. */

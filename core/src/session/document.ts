@@ -13,7 +13,7 @@
  * twice.
  */
 import { emptyPermissions } from "../permissions.ts"
-import { none, type SessionState } from "./state.ts"
+import { noOpenId, none, type SessionState } from "./state.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, type Stepper } from "./step.ts"
 
 /** Guard: this frame `load` brings a new document (one beyond the first, not yet seen speaking). */
@@ -62,6 +62,7 @@ const replaceDocument = (s: Stepper, document: number): void => {
   s.report({ _tag: "DocumentReplaced", document })
   // The chart leaves the old document's phase (and with it the approval timeout).
   if (state.approval !== undefined) s.emit({ _tag: "CancelApproval", ticket: state.approval.ticket })
+  if (state.openId.prompt !== undefined) s.emit({ _tag: "CancelApproval", ticket: state.openId.prompt.ticket })
   if (state.turnWatching || [...state.pendingCalls.values()].some((call) => call._tag === "TurnWatch")) s.emit({ _tag: "UnwatchTurn" })
   if (state.approved.length > 0) s.emit({ _tag: "Subscribe", permissions: emptyPermissions, homeRoom: state.homeRoom })
   s.set({
@@ -79,6 +80,8 @@ const replaceDocument = (s: Stepper, document: number): void => {
     inFlight: emptyInFlight,
     stateToLoad: none,
     heldState: undefined,
-    turnWatching: false
+    turnWatching: false,
+    // An OpenID approval was the old document's; a refusal stays (see `OpenIdState`).
+    openId: state.openId.decision === "blocked" ? { decision: "blocked", prompt: undefined } : noOpenId
   })
 }

@@ -1,5 +1,5 @@
 import type { HomeserverError } from "../homeserver-error.ts"
-import type { ReadEventsPage, SendEventResult } from "../homeserver-port.ts"
+import type { OpenIdToken, ReadEventsPage, SendEventResult } from "../homeserver-port.ts"
 import type { RoomEvent, ToDeviceEvent, TurnServers } from "../matrix.ts"
 
 /** Everything the edges tell a session, as data (time is the chart's own: its delayed events). */
@@ -9,6 +9,8 @@ export type Input =
   /** The widget's frame loaded (the `waitForIframeLoad: true` start signal). */
   | { readonly _tag: "FrameLoaded" }
   | { readonly _tag: "ApprovalDecided"; readonly ticket: number; readonly approved: ReadonlyArray<string> }
+  /** The embedding client's OpenID approver answered the prompt of `ticket` (MSC1960). */
+  | { readonly _tag: "OpenIdDecided"; readonly ticket: number; readonly allowed: boolean }
   | { readonly _tag: "CallAnswered"; readonly ticket: number; readonly result: CallResult }
   | { readonly _tag: "RoomEvent"; readonly event: RoomEvent }
   | { readonly _tag: "ToDevice"; readonly event: ToDeviceEvent }
@@ -29,5 +31,6 @@ export type CallResult =
   | { readonly _tag: "Done" }
   /** A homeserver response body passed to the widget as it is (MSC4515). */
   | { readonly _tag: "Body"; readonly value: Readonly<Record<string, unknown>> }
+  | { readonly _tag: "OpenIdToken"; readonly value: OpenIdToken }
   | { readonly _tag: "Turn"; readonly value: Pick<TurnServers, "uris" | "username" | "password"> }
   | { readonly _tag: "Failed"; readonly error: HomeserverError }

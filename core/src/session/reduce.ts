@@ -18,6 +18,7 @@ import { deliverToDevice, sendToDevice } from "./to-device.ts"
 import { updateDelayedEvent } from "./delayed-events.ts"
 import { getRtcTransports } from "./rtc-transports.ts"
 import { userDirectorySearch } from "./user-directory.ts"
+import { getOpenId, onOpenIdDecided, onOpenIdToken } from "./openid.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
 import type { Command } from "./command.ts"
 
@@ -60,6 +61,9 @@ export const onInput = (s: Stepper, input: Input): void => {
       break
     case "ApprovalDecided":
       onApprovalDecided(s, input.ticket, input.approved)
+      break
+    case "OpenIdDecided":
+      onOpenIdDecided(s, input.ticket, input.allowed)
       break
     case "CallAnswered":
       onCallAnswered(s, input.ticket, input.result)
@@ -152,7 +156,9 @@ const callingHandlers: Readonly<Record<string, Handler>> = {
   update_delayed_event: updateDelayedEvent,
   "org.matrix.msc4157.update_delayed_event": updateDelayedEvent,
   user_directory_search: userDirectorySearch,
-  "org.matrix.msc3973.user_directory_search": userDirectorySearch
+  "org.matrix.msc3973.user_directory_search": userDirectorySearch,
+  // MSC1960 was merged into the draft spec unprefixed: there is no unstable name.
+  get_openid: getOpenId
 }
 const handlers: Readonly<Record<string, Handler>> = {
   ...callingHandlers,
@@ -224,6 +230,8 @@ const onCallAnswered = (s: Stepper, ticket: number, result: CallResult): void =>
       return onAnswer(s, pending.raw, pending.format, result)
     case "TurnWatch":
       return onTurnWatchAnswered(s, pending.raw, result)
+    case "OpenIdToken":
+      return onOpenIdToken(s, pending.raw, pending.waiting, result)
     case "ReadRooms":
       return onReadRooms(s, pending.gather, result)
     case "ReadPart":
@@ -247,7 +255,8 @@ const onViewedRoomChanged = (s: Stepper, roomId: string | undefined): void => {
 /** The chart is closing the session: withdraw what is open, tell the edges. (Its timers are the chart's.) */
 export const closeSession = (s: Stepper, reason: string): void => {
   if (s.state.approval !== undefined) s.emit({ _tag: "CancelApproval", ticket: s.state.approval.ticket })
+  if (s.state.openId.prompt !== undefined) s.emit({ _tag: "CancelApproval", ticket: s.state.openId.prompt.ticket })
   if (s.state.turnWatching || [...s.state.pendingCalls.values()].some((c) => c._tag === "TurnWatch")) s.emit({ _tag: "UnwatchTurn" })
-  s.set({ sweepArmed: false, approval: undefined, turnWatching: false, pendingCalls: new Map(), gathers: new Map(), pendingToWidget: new Map(), inFlight: new Set() })
+  s.set({ sweepArmed: false, approval: undefined, openId: { ...s.state.openId, prompt: undefined }, turnWatching: false, pendingCalls: new Map(), gathers: new Map(), pendingToWidget: new Map(), inFlight: new Set() })
   s.emit({ _tag: "Closed", reason })
 }

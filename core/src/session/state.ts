@@ -45,10 +45,15 @@ export interface SessionConfig {
   readonly origin?: string
   readonly policy: ApprovalPolicy
   readonly limits: Limits
+  /**
+   * Whether the embedding client can be asked about MSC1960 `get_openid` (the engine's
+   * `openIdApprover`). Without one, what the policy leaves undecided is blocked at once.
+   */
+  readonly openIdApprover?: boolean
 }
 
 /** Why we are waiting for a widget's answer; data, never a closure, so state prints and replays. */
-export type ToWidgetPurpose = "versions" | "capabilities" | "notify" | "delivery" | "turn"
+export type ToWidgetPurpose = "versions" | "capabilities" | "notify" | "delivery" | "turn" | "openid"
 
 export interface PendingToWidget {
   readonly action: string
@@ -61,10 +66,28 @@ export interface PendingToWidget {
 export type PendingCall =
   | { readonly _tag: "Answer"; readonly raw: RawRequest; readonly format: "event" | "empty" | "body" }
   | { readonly _tag: "TurnWatch"; readonly raw: RawRequest }
+  /**
+   * An OpenID token for `raw` (answered at once) or, after a prompt, for the `get_openid`
+   * requests in `waiting` (each told in its own `openid_credentials`).
+   */
+  | { readonly _tag: "OpenIdToken"; readonly raw: RawRequest | undefined; readonly waiting: ReadonlyArray<string> }
   | { readonly _tag: "ReadRooms"; readonly gather: number }
   | { readonly _tag: "ReadPart"; readonly gather: number; readonly roomIndex: number }
   | { readonly _tag: "StateRooms"; readonly gather: number }
   | { readonly _tag: "StatePart"; readonly gather: number }
+
+/**
+ * MSC1960 `get_openid`: what the user decided, and the prompt open now. An approval belongs to
+ * the document it was given to (a new document asks again); a refusal belongs to the session,
+ * like a denied capability, so a widget cannot prompt the user again by reloading itself.
+ */
+export interface OpenIdState {
+  readonly decision: "allowed" | "blocked" | undefined
+  /** The open prompt, and the ids of the `get_openid` requests answered `request` that wait for it. */
+  readonly prompt: { readonly ticket: number; readonly waiting: ReadonlyArray<string> } | undefined
+}
+
+export const noOpenId: OpenIdState = Object.freeze({ decision: undefined, prompt: undefined })
 
 /** Several calls whose answers make one reply (multi-room reads, state loads). */
 export type Gather =
@@ -153,6 +176,7 @@ export interface SessionState {
   /** State changes held while an initial load is in flight, so they follow it. */
   readonly heldState: ReadonlyArray<RoomEvent> | undefined
   readonly turnWatching: boolean
+  readonly openId: OpenIdState
   /** The counter behind host request ids and tickets: no randomness, so runs replay. */
   readonly seq: number
   readonly counters: Counters
@@ -187,6 +211,7 @@ export const initialState = (config: SessionConfig): SessionState => ({
   stateToLoad: none,
   heldState: undefined,
   turnWatching: false,
+  openId: noOpenId,
   seq: 0,
   counters: noCounters
 })

@@ -130,6 +130,8 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
         return { limited: found.length > limit, results: found.slice(0, limit) }
       }),
     updateDelayedEvent: (request) => guard("updateDelayedEvent", request, () => undefined),
+    requestOpenIdToken: () =>
+      guard("requestOpenIdToken", undefined, () => ({ access_token: `openid${counter++}`, token_type: "Bearer", matrix_server_name: "localhost", expires_in: 3600 })),
     rtcTransports: () =>
       Effect.suspend(() => {
         calls.push({ method: "rtcTransports", args: undefined })

@@ -4,7 +4,7 @@
  * structured-clones every message, as postMessage does.
  */
 import { type ApprovalPolicy, type Limits, type WidgetDefinition, type WidgetMessage, isResponse } from "@widgethost/core"
-import { type Approver, createEngine, type Engine, type EngineOptions, type EngineSession } from "@widgethost/engine"
+import { type Approver, createEngine, type Engine, type EngineOptions, type EngineSession, type OpenIdApprover } from "@widgethost/engine"
 import { SimulatedClock } from "xstate"
 import { type InMemoryHomeserver, makeInMemoryHomeserver } from "./in-memory-homeserver.ts"
 
@@ -25,6 +25,9 @@ export const widgetDefinition = (overrides: Partial<WidgetDefinition> = {}): Wid
 export interface HarnessOptions {
   readonly widget?: Partial<WidgetDefinition>
   readonly approver?: Approver
+  readonly openIdApprover?: OpenIdApprover
+  /** The widget's origin, as the transport would tell the engine. */
+  readonly origin?: string
   readonly policy?: ApprovalPolicy
   readonly limits?: Partial<Limits>
   readonly onError?: EngineOptions["onError"]
@@ -65,6 +68,7 @@ export class Harness {
         homeserver: this.homeserver,
         clock: simulatedClock(this.clock),
         ...(options.approver === undefined ? {} : { approver: options.approver }),
+        ...(options.openIdApprover === undefined ? {} : { openIdApprover: options.openIdApprover }),
         ...(options.policy === undefined ? {} : { policy: options.policy }),
         ...(options.limits === undefined ? {} : { limits: options.limits }),
         ...(options.onError === undefined ? {} : { onError: options.onError }),
@@ -74,6 +78,7 @@ export class Harness {
     this.widgetId = widget.id
     this.session = this.engine.openSession({
       widget,
+      ...(options.origin === undefined ? {} : { origin: options.origin }),
       send: (message) => this.received.push(structuredClone(message))
     })
     this.session.onClose((reason) => (this.closedWith = reason))
