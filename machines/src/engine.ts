@@ -225,6 +225,10 @@ const callPort = (port: HomeserverPort, request: HomeserverRequest, answer: (res
       return run(port.updateDelayedEvent(request), tagged.done, answer)
     case "UserDirectorySearch":
       return run(port.userDirectorySearch(request), tagged.body, answer)
+    case "ReadRelations":
+      return run(port.readRelations(request.query), tagged.relations, answer)
+    case "ReadRoomAccountData":
+      return run(port.readRoomAccountData(request.roomId, request.type), tagged.accountData, answer)
   }
 }
 
@@ -238,6 +242,8 @@ const tagged = {
   rooms: (value: ValueOf<"Rooms">): CallResult => ({ _tag: "Rooms", value }),
   turn: (value: ValueOf<"Turn">): CallResult => ({ _tag: "Turn", value }),
   body: (value: ValueOf<"Body">): CallResult => ({ _tag: "Body", value }),
+  relations: (value: ValueOf<"Relations">): CallResult => ({ _tag: "Relations", value }),
+  accountData: (value: ValueOf<"AccountData">): CallResult => ({ _tag: "AccountData", value }),
   done: (): CallResult => done
 }
 

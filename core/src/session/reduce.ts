@@ -18,6 +18,8 @@ import { deliverToDevice, sendToDevice } from "./to-device.ts"
 import { updateDelayedEvent } from "./delayed-events.ts"
 import { getRtcTransports } from "./rtc-transports.ts"
 import { userDirectorySearch } from "./user-directory.ts"
+import { onRelations, readRelations } from "./relations.ts"
+import { onAccountDataPart, onAccountDataRooms, readRoomAccountData } from "./room-account-data.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
 import type { Command } from "./command.ts"
 
@@ -152,7 +154,11 @@ const callingHandlers: Readonly<Record<string, Handler>> = {
   update_delayed_event: updateDelayedEvent,
   "org.matrix.msc4157.update_delayed_event": updateDelayedEvent,
   user_directory_search: userDirectorySearch,
-  "org.matrix.msc3973.user_directory_search": userDirectorySearch
+  "org.matrix.msc3973.user_directory_search": userDirectorySearch,
+  read_relations: readRelations,
+  "org.matrix.msc3869.read_relations": readRelations,
+  // matrix-widget-api's name; no proposal defines another.
+  "com.beeper.read_room_account_data": readRoomAccountData
 }
 const handlers: Readonly<Record<string, Handler>> = {
   ...callingHandlers,
@@ -232,6 +238,12 @@ const onCallAnswered = (s: Stepper, ticket: number, result: CallResult): void =>
       return onStateRooms(s, pending.gather, result)
     case "StatePart":
       return onStatePart(s, pending.gather, result)
+    case "Relations":
+      return onRelations(s, pending, result)
+    case "AccountDataRooms":
+      return onAccountDataRooms(s, pending.gather, result)
+    case "AccountDataPart":
+      return onAccountDataPart(s, pending.gather, pending.roomIndex, result)
   }
 }
 
