@@ -229,7 +229,17 @@ export const onAnswer = (s: Stepper, raw: RawRequest, format: "event" | "empty" 
   s.reply(raw, { room_id: roomId, ...(eventId === undefined ? {} : { event_id: eventId }), ...(delayId === undefined ? {} : { delay_id: delayId }) })
 }
 
-/** A new room event from the homeserver; the router already picked this session, we check again. */
+/**
+ * A new room event from the homeserver; the router already picked this session, we check again.
+ *
+ * The widget's own events arrive here too (the homeserver echoes what it accepted to the
+ * account's sync) and are delivered like anyone's: a message-like event as `send_event`, a state
+ * event as a state change (`update_state`, or `send_event` to a widget without it), each once.
+ * matrix-widget-api's host feeds state events through both `feedEvent` and `feedStateUpdate`, so
+ * an update_state widget gets its own state event twice there; here once. The echo and the answer
+ * to the widget's `send_event` race; the widget matches them by `event_id`
+ * (test/conformance/own-echo.test.ts).
+ */
 export const deliverRoomEvent = (s: Stepper, event: RoomEvent): void => {
   if (!isServing(s.phase)) return // MSC2762: only events received after the session is established
   const { permissions, homeRoom } = s.state
