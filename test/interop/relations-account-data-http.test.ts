@@ -146,5 +146,10 @@ describe("read_relations and room account data over HTTP", { timeout: 120_000 },
     // The port itself: content, or undefined for "none set" (the server's 404 M_NOT_FOUND).
     expect(await Effect.runPromise(alice.port.readRoomAccountData(roomId, "org.example.layout"))).toEqual({ columns: 2 })
     expect(await Effect.runPromise(alice.port.readRoomAccountData(roomId, "org.example.unset"))).toBeUndefined()
+    // A server without the endpoint (404 M_UNRECOGNIZED) is not "none set": the widget hears the error.
+    hs.injectFault({ path: /\/account_data\/org\.example\.layout$/, times: 1, kind: { status: 404, body: { errcode: "M_UNRECOGNIZED", error: "Unrecognized request" } } })
+    expect(await widget.request("com.beeper.read_room_account_data", { type: "org.example.layout" })).toMatchObject({
+      error: { code: "Homeserver", matrix_api_error: { http_status: 404, response: { errcode: "M_UNRECOGNIZED" } } }
+    })
   })
 })
