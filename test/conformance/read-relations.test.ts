@@ -157,6 +157,19 @@ describe("MSC3869 read_relations", () => {
     expect(await answerTo(h, "read_relations", { event_id: PARENT, rel_type: "m.annotation", event_type: "m.reaction" })).toEqual({ chunk: ids("$ok"), next_batch: "n" })
   })
 
+  it("an account widget that moved to another room before the answer gets none of the old room's events", async () => {
+    const homeserver = homeserverWithChildren()
+    const h = new Harness({ approver: approveAll, homeserver, widget: { kind: "account" } })
+    h.engine.setViewedRoom(ROOM)
+    await h.ready(ALL)
+    h.take()
+    const id = h.request("read_relations", { event_id: PARENT })
+    h.engine.setViewedRoom(OTHER)
+    await flush()
+    expect(h.responseTo(id)).toEqual({ chunk: [] })
+    expect(relationCalls(homeserver)).toEqual(asked({}))
+  })
+
   it("an account widget viewing no room, without room_id: refused", async () => {
     const h = new Harness({ approver: approveAll, widget: { kind: "account" } })
     await h.ready(ALL)

@@ -66,13 +66,9 @@ export const onRelations = (s: Stepper, pending: Extract<PendingCall, { _tag: "R
   const { permissions, homeRoom } = s.state
   // The port filters too; we check again, as the port is not the guard. The room is checked now,
   // not only when asked: an account widget may have followed the user to another room meanwhile.
-  const chunk = result.value.events.filter(
-    (event) =>
-      event.room_id === roomId &&
-      (eventType === undefined || event.type === eventType) &&
-      permissions.mayUseRoom(roomId, homeRoom) &&
-      permissions.mayReceive(event)
-  )
+  const chunk = !permissions.mayUseRoom(roomId, homeRoom)
+    ? []
+    : result.value.events.filter((event) => event.room_id === roomId && (eventType === undefined || event.type === eventType) && permissions.mayReceive(event))
   const { nextBatch, prevBatch } = result.value
   s.reply(raw, { chunk, ...(nextBatch === undefined ? {} : { next_batch: nextBatch }), ...(prevBatch === undefined ? {} : { prev_batch: prevBatch }) })
 }
