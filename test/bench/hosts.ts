@@ -116,6 +116,8 @@ export const benchHomeserver = (): HomeserverPort & { readonly publish: (update:
     sendEvent: (request) => Effect.sync(() => ({ roomId: request.roomId, eventId: `$wh${counter++}` })),
     redact: (request) => Effect.sync(() => ({ roomId: request.roomId, eventId: `$wh${counter++}` })),
     readEvents: () => Effect.succeed({ events: [] }),
+    readRelations: () => Effect.succeed({ events: [] }),
+    readRoomAccountData: () => Effect.succeed(undefined),
     readState: () => Effect.succeed([]),
     sendToDevice: () => Effect.void,
     turnServers: () => Effect.succeed({ uris: [], username: "", password: "", ttl: 86_400 }),
