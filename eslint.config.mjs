@@ -3,7 +3,8 @@ import { packageBoundaries } from "./scripts/eslint-package-boundaries.mjs"
 
 export default tseslint.config(
   // test/bench/.*.ts: local scratch files, ignored by git as well.
-  { ignores: ["**/node_modules/**", "**/dist/**", "test/bench/.*.ts"] },
+  // test/bench/results/: run output (the reference twin the bench builds lives there too).
+  { ignores: ["**/node_modules/**", "**/dist/**", "test/bench/.*.ts", "test/bench/results/**"] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

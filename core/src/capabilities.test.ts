@@ -75,6 +75,14 @@ const valid: ReadonlyArray<Case> = [
   { input: "m.turn_servers", want: { _tag: "TurnServers" } },
   { input: "m.send.delayed_event", want: { _tag: "SendDelayedEvent" } },
   { input: "m.update_delayed_event", want: { _tag: "UpdateDelayedEvent" } },
+  // MSC4407 sticky events: recognised (so the policy can say "unsupported"), both spellings
+  { input: "m.send.sticky_event", want: { _tag: "SendStickyEvent" } },
+  { input: "org.matrix.msc4407.receive.sticky_event", want: { _tag: "ReceiveStickyEvent" }, canonical: "m.receive.sticky_event" },
+  // room account data (matrix-widget-api's one spelling): the type exactly as written, `#` and `\` included
+  { input: "com.beeper.capabilities.receive.room_account_data:m.fully_read", want: { _tag: "RoomAccountData", eventType: "m.fully_read" } },
+  { input: "com.beeper.capabilities.receive.room_account_data:org.example#a\\b:c", want: { _tag: "RoomAccountData", eventType: "org.example#a\\b:c" } },
+  // its send direction is served by nothing and named by no reference: opaque
+  { input: "com.beeper.capabilities.send.room_account_data:m.tag", want: { _tag: "Other", name: "com.beeper.capabilities.send.room_account_data:m.tag" } },
   // opaque names, including the MSC2876 read capabilities (reading is governed by receive)
   { input: "m.sticker", want: { _tag: "Other", name: "m.sticker" } },
   { input: "m.always_on_screen", want: { _tag: "Other", name: "m.always_on_screen" } },
@@ -109,7 +117,8 @@ describe("parseCapability", () => {
     ["m.send.to_device:", "empty event type"],
     ["org.matrix.msc3819.receive.to_device:", "empty event type"],
     ["m.timeline:", "empty room id"],
-    ["org.matrix.msc2762.timeline:", "empty room id"]
+    ["org.matrix.msc2762.timeline:", "empty room id"],
+    ["com.beeper.capabilities.receive.room_account_data:", "empty account data type"]
   ]
   it.each(invalid)("rejects %j (%s)", (input, reason) => {
     const r = parseCapability(input)
@@ -137,7 +146,9 @@ describe("stable and unstable names", () => {
     ["m.send.delayed_event", "org.matrix.msc4157.send.delayed_event", { _tag: "SendDelayedEvent" }],
     ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event", { _tag: "UpdateDelayedEvent" }],
     ["rtc_transports", "org.matrix.msc4515.rtc_transports", { _tag: "RtcTransports" }],
-    ["m.user_directory_search", "org.matrix.msc3973.user_directory_search", { _tag: "UserDirectorySearch" }]
+    ["m.user_directory_search", "org.matrix.msc3973.user_directory_search", { _tag: "UserDirectorySearch" }],
+    ["m.send.sticky_event", "org.matrix.msc4407.send.sticky_event", { _tag: "SendStickyEvent" }],
+    ["m.receive.sticky_event", "org.matrix.msc4407.receive.sticky_event", { _tag: "ReceiveStickyEvent" }]
   ]
   it.each(families)("%s = %s", (stable, unstable, want) => {
     expect(parsed(stable)).toStrictEqual(want)
@@ -211,7 +222,11 @@ const reserved = new Set([
   "rtc_transports",
   "org.matrix.msc4515.rtc_transports",
   "m.user_directory_search",
-  "org.matrix.msc3973.user_directory_search"
+  "org.matrix.msc3973.user_directory_search",
+  "m.send.sticky_event",
+  "org.matrix.msc4407.send.sticky_event",
+  "m.receive.sticky_event",
+  "org.matrix.msc4407.receive.sticky_event"
 ])
 
 const capability: fc.Arbitrary<Capability> = fc.oneof(
@@ -230,7 +245,16 @@ const capability: fc.Arbitrary<Capability> = fc.oneof(
   ),
   fc.record({ op, eventType: text(1) }).map(({ op, eventType }): Capability => ({ _tag: "ToDevice", op, eventType })),
   text(1).map((room): Capability => ({ _tag: "Timeline", room })),
-  fc.constantFrom<Capability>({ _tag: "TurnServers" }, { _tag: "SendDelayedEvent" }, { _tag: "UpdateDelayedEvent" }, { _tag: "RtcTransports" }, { _tag: "UserDirectorySearch" }),
+  fc.constantFrom<Capability>(
+    { _tag: "TurnServers" },
+    { _tag: "SendDelayedEvent" },
+    { _tag: "UpdateDelayedEvent" },
+    { _tag: "RtcTransports" },
+    { _tag: "UserDirectorySearch" },
+    { _tag: "SendStickyEvent" },
+    { _tag: "ReceiveStickyEvent" }
+  ),
+  text(1).map((eventType): Capability => ({ _tag: "RoomAccountData", eventType })),
   fc.oneof(
     text(1).filter((s) => !s.includes(":") && !reserved.has(s)),
     text(0).map((s) => `com.example.x:${s}`)
@@ -252,6 +276,7 @@ const prefixes = [
   "org.matrix.msc3819.send.to_device:",
   "org.matrix.msc3819.receive.to_device:",
   "org.matrix.msc2762.timeline:",
+  "com.beeper.capabilities.receive.room_account_data:",
   "m.read.event:",
   ""
 ]

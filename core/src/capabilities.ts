@@ -24,6 +24,11 @@
  *
  * `m.read.event:` / `org.matrix.msc2762.read.*` (MSC2876) are deliberately `Other`: reading is
  * governed by the receive capabilities, as in matrix-widget-api.
+ *
+ * Room account data (`com.beeper.capabilities.receive.room_account_data:<type>`) has only the one
+ * spelling matrix-widget-api reads (no proposal gives it an `m.` name), receive only, and its type
+ * is taken exactly as written: no `#`, no escapes. The MSC4407 sticky event capabilities parse so
+ * that the policy can deny them for what they are (unsupported), not as unknown names.
  */
 import { Data, Result } from "effect"
 
@@ -48,6 +53,12 @@ export type Capability =
   | { readonly _tag: "RtcTransports" }
   /** `m.user_directory_search` (MSC3973). */
   | { readonly _tag: "UserDirectorySearch" }
+  /** `com.beeper.capabilities.receive.room_account_data:<type>`: read the user's room account data of that type. */
+  | { readonly _tag: "RoomAccountData"; readonly eventType: string }
+  /** `m.send.sticky_event` (MSC4407): recognised, never granted (see `policy.ts`). */
+  | { readonly _tag: "SendStickyEvent" }
+  /** `m.receive.sticky_event` (MSC4407): recognised, never granted (see `policy.ts`). */
+  | { readonly _tag: "ReceiveStickyEvent" }
   /** Anything else (`m.sticker`, `m.always_on_screen`, custom names): compared as an opaque string. */
   | { readonly _tag: "Other"; readonly name: string }
 
@@ -93,8 +104,13 @@ const exactNames = {
   UpdateDelayedEvent: ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event"],
   // MSC4515 names the capability `rtc_transports`, without an `m.` prefix.
   RtcTransports: ["rtc_transports", "org.matrix.msc4515.rtc_transports"],
-  UserDirectorySearch: ["m.user_directory_search", "org.matrix.msc3973.user_directory_search"]
+  UserDirectorySearch: ["m.user_directory_search", "org.matrix.msc3973.user_directory_search"],
+  SendStickyEvent: ["m.send.sticky_event", "org.matrix.msc4407.send.sticky_event"],
+  ReceiveStickyEvent: ["m.receive.sticky_event", "org.matrix.msc4407.receive.sticky_event"]
 } as const
+
+/** The one spelling matrix-widget-api (`WidgetEventCapability.forRoomAccountData`) reads. */
+export const ROOM_ACCOUNT_DATA_PREFIX = "com.beeper.capabilities.receive.room_account_data:"
 
 const exact = new Map<string, Capability>(
   (Object.keys(exactNames) as Array<keyof typeof exactNames>).flatMap((_tag) =>
@@ -142,6 +158,10 @@ export const parseCapability = (capability: string): Result.Result<Capability, I
   const known = exact.get(capability)
   if (known !== undefined) return Result.succeed(known)
   const colon = capability.indexOf(":")
+  if (colon === ROOM_ACCOUNT_DATA_PREFIX.length - 1 && capability.startsWith(ROOM_ACCOUNT_DATA_PREFIX)) {
+    const eventType = capability.slice(ROOM_ACCOUNT_DATA_PREFIX.length)
+    return eventType.length === 0 ? invalid("empty account data type") : Result.succeed({ _tag: "RoomAccountData", eventType })
+  }
   const family = colon < 0 ? undefined : byPrefix.get(capability.slice(0, colon + 1))
   if (family === undefined) return Result.succeed({ _tag: "Other", name: capability })
   const segment = capability.slice(colon + 1)
@@ -192,7 +212,11 @@ export const formatCapability = (capability: Capability, naming: Naming = "stabl
     case "UpdateDelayedEvent":
     case "RtcTransports":
     case "UserDirectorySearch":
+    case "SendStickyEvent":
+    case "ReceiveStickyEvent":
       return pick(exactNames[capability._tag])
+    case "RoomAccountData":
+      return ROOM_ACCOUNT_DATA_PREFIX + capability.eventType
     case "Timeline":
       return prefixOf(capability, naming) + capability.room
     case "ToDevice":

@@ -21,6 +21,9 @@ const table: ReadonlyArray<readonly [given: string, want: string]> = [
   ["org.matrix.msc3973.user_directory_search", "search the homeserver's user directory"],
   ["org.matrix.msc4515.rtc_transports", "find the homeserver's media servers for calls (MatrixRTC transports)"],
   ["org.matrix.msc4157.update_delayed_event", "cancel, restart or send its scheduled events"],
+  ["com.beeper.capabilities.receive.room_account_data:m.fully_read", "read your “m.fully_read” account data of the rooms it may use"],
+  ["org.matrix.msc4407.send.sticky_event", "send sticky events (MSC4407): not supported by this host, always denied"],
+  ["m.receive.sticky_event", "receive sticky events (MSC4407): not supported by this host, always denied"],
   ["m.sticker", "“m.sticker”: a capability served by the client, if the client knows it"],
   ["m.send.state_event:a\\x", "invalid capability (invalid escape \\x in the event type): it grants nothing and is always denied"]
 ]

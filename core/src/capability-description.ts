@@ -42,6 +42,12 @@ export const describeCapability = (capability: string): string => {
       return "search the homeserver's user directory"
     case "UpdateDelayedEvent":
       return "cancel, restart or send its scheduled events"
+    case "RoomAccountData":
+      return `read your ${quote(cap.eventType)} account data of the rooms it may use`
+    case "SendStickyEvent":
+      return "send sticky events (MSC4407): not supported by this host, always denied"
+    case "ReceiveStickyEvent":
+      return "receive sticky events (MSC4407): not supported by this host, always denied"
     case "Other":
       return `${quote(cap.name)}: a capability served by the client, if the client knows it`
   }

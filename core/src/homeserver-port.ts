@@ -17,6 +17,10 @@ export type HomeserverRequest =
   | { readonly _tag: "RtcTransports" }
   /** `POST /user_directory/search` (MSC3973 mirrors its body both ways). */
   | { readonly _tag: "UserDirectorySearch"; readonly searchTerm: string; readonly limit?: number }
+  /** `GET /v1/rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]` (MSC3869). */
+  | { readonly _tag: "ReadRelations"; readonly query: RelationsQuery }
+  /** `GET /v3/user/{userId}/rooms/{roomId}/account_data/{type}` for the port's own user. */
+  | { readonly _tag: "ReadRoomAccountData"; readonly roomId: string; readonly type: string }
   /** MSC4140: act on one of the account's delayed events (`restart` is MSC4157's `refresh`). */
   | { readonly _tag: "UpdateDelayedEvent"; readonly delayId: string; readonly action: "cancel" | "restart" | "send" }
   /** `POST /user/{userId}/openid/request_token` for the account's own user (MSC1960 `get_openid`). */
@@ -40,6 +44,35 @@ export interface ReadEventsPage {
   readonly events: ReadonlyArray<RoomEvent>
   /** Present only when more events remain in `dir`. */
   readonly end?: string
+}
+
+/**
+ * One page of an event's relations. The homeserver's filters, in the client-server API's terms;
+ * the port may return fewer than `limit` events (decryption happens before `eventType` is matched).
+ */
+export interface RelationsQuery {
+  readonly roomId: string
+  /** The parent event. */
+  readonly eventId: string
+  readonly relType?: string
+  /**
+   * Only children of this type (after decryption). Without `relType` the endpoint has no path for
+   * it, so the port asks for every relation and filters itself.
+   */
+  readonly eventType?: string
+  readonly limit?: number
+  /** Tokens from a previous page's `nextBatch` / `prevBatch`, as the homeserver issued them. */
+  readonly from?: string
+  readonly to?: string
+  /** `b`: newest first (the endpoint's default); `f`: oldest first. */
+  readonly dir?: "b" | "f"
+}
+
+export interface RelationsPage {
+  readonly events: ReadonlyArray<RoomEvent>
+  /** Present only when more relations remain in `dir`. */
+  readonly nextBatch?: string
+  readonly prevBatch?: string
 }
 
 export interface SendEventResult {
@@ -90,6 +123,13 @@ export interface HomeserverPort {
   readonly rtcTransports: () => Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError>
   /** The homeserver's answer to a user directory search, as it sent it (`{ limited, results }`). */
   readonly userDirectorySearch: (request: Extract<HomeserverRequest, { _tag: "UserDirectorySearch" }>) => Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError>
+  /** One page of an event's relations, decrypted like `readEvents`; never ciphertext. */
+  readonly readRelations: (query: RelationsQuery) => Effect.Effect<RelationsPage, HomeserverError>
+  /**
+   * The content of the account's room account data of `type` in `roomId`, or `undefined` when none
+   * is set (the endpoint's 404 `M_NOT_FOUND`); other failures are errors.
+   */
+  readonly readRoomAccountData: (roomId: string, type: string) => Effect.Effect<Readonly<Record<string, unknown>> | undefined, HomeserverError>
   /** Cancels, restarts (the timeout begins again) or sends now one of the account's delayed events. */
   readonly updateDelayedEvent: (request: Extract<HomeserverRequest, { _tag: "UpdateDelayedEvent" }>) => Effect.Effect<void, HomeserverError>
   /** A fresh OpenID token for the account's user, proving its identity to a third party (MSC1960). */

@@ -54,6 +54,8 @@ export interface Permissions {
   readonly userDirectorySearch: boolean
   readonly sendDelayedEvents: boolean
   readonly updateDelayedEvents: boolean
+  /** `com.beeper.capabilities.receive.room_account_data:<type>`: room account data of exactly `type`. */
+  readonly mayReadRoomAccountData: (type: string) => boolean
   /** Event types this widget may receive (message-like or state); used to index subscriptions. */
   readonly receiveTypes: ReadonlySet<string>
   /** The message-like part of `receiveTypes` (some msgtype of it, for `m.room.message`). */
@@ -136,6 +138,7 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
   let userDirectorySearch = false
   let sendDelayedEvents = false
   let updateDelayedEvents = false
+  const roomAccountData = new Set<string>()
 
   for (const raw of approved) {
     const parsed = parseCapability(raw)
@@ -170,6 +173,13 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
       case "UpdateDelayedEvent":
         updateDelayedEvents = true
         break
+      case "RoomAccountData":
+        roomAccountData.add(c.eventType)
+        break
+      case "SendStickyEvent":
+      case "ReceiveStickyEvent":
+        // Never approved (the policy denies them as unsupported); should one be, it grants nothing.
+        break
       case "Other":
         break
     }
@@ -198,6 +208,7 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
     userDirectorySearch,
     sendDelayedEvents,
     updateDelayedEvents,
+    mayReadRoomAccountData: (type) => roomAccountData.has(type),
     receiveTypes: new Set([...receiveEvents.keys(), ...receiveState.keys()]),
     receiveMessageTypes: new Set(receiveEvents.keys()),
     receiveStateTypes: new Set(receiveState.keys()),

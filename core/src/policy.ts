@@ -1,5 +1,5 @@
 import { Result } from "effect"
-import { deniedByDescriptor, formatCapability, parseCapability } from "./capabilities.ts"
+import { type Capability, deniedByDescriptor, formatCapability, parseCapability } from "./capabilities.ts"
 import { isCryptoInternalToDeviceType } from "./crypto-types.ts"
 
 /**
@@ -29,13 +29,24 @@ export const emptyPolicy: ApprovalPolicy = { rules: [] }
 
 export type Verdict =
   | { readonly _tag: "Approve"; readonly rule: number }
-  | { readonly _tag: "Deny"; readonly reason: "invalid" | "unrecognised" | "descriptor" | "reserved" | "rule" }
+  /**
+   * `unsupported`: a capability of a known proposal that nothing here can serve yet (MSC4407 sticky
+   * events need MSC4354 support that no homeserver port has), told apart from `unrecognised` names.
+   */
+  | { readonly _tag: "Deny"; readonly reason: "invalid" | "unrecognised" | "unsupported" | "descriptor" | "reserved" | "rule" }
   | { readonly _tag: "Ask" }
 
 export interface WidgetIdentity {
   readonly id: string
   readonly origin?: string
 }
+
+/**
+ * Capabilities the grammar knows but the engine cannot serve. MSC4407 `send.sticky_event` needs a
+ * homeserver that takes MSC4354's `sticky_duration_ms`, and `receive.sticky_event` needs the
+ * sticky section of `/sync`; the homeserver port offers neither, so both are denied until it does.
+ */
+const unsupported: ReadonlySet<Capability["_tag"]> = new Set(["SendStickyEvent", "ReceiveStickyEvent"])
 
 const globCache = new Map<string, RegExp>()
 const glob = (pattern: string): RegExp => {
@@ -58,6 +69,8 @@ export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capabil
   if (Result.isFailure(parsed)) return { _tag: "Deny", reason: "invalid" }
   const cap = parsed.success
   if (cap._tag === "Other" && !(policy.clientCapabilities ?? []).includes(capability)) return { _tag: "Deny", reason: "unrecognised" }
+  // Before the rules: no rule can approve what nothing serves (a widget would believe it may).
+  if (unsupported.has(cap._tag)) return { _tag: "Deny", reason: "unsupported" }
   if (deniedByDescriptor(cap)) return { _tag: "Deny", reason: "descriptor" }
   if (cap._tag === "ToDevice" && isCryptoInternalToDeviceType(cap.eventType)) return { _tag: "Deny", reason: "reserved" }
   const canonical = formatCapability(cap, "stable")

@@ -12,6 +12,8 @@ export type ProtocolError = Data.TaggedEnum<{
   Malformed: { readonly issue: string }
   UnknownAction: { readonly action: string }
   NotAllowed: { readonly what: string }
+  /** Part of a request that a proposal defines but this host cannot serve (never silently dropped). */
+  Unsupported: { readonly what: string }
   WrongPhase: { readonly phase: Phase; readonly action: string }
   RateLimited: { readonly action: string }
   TooManyPending: { readonly limit: number }
@@ -23,6 +25,7 @@ const describe = ProtocolError.$match({
   Malformed: ({ issue }) => `Malformed request: ${issue}`,
   UnknownAction: ({ action }) => `Unknown or unsupported action: ${action}`,
   NotAllowed: ({ what }) => `Not allowed: ${what}`,
+  Unsupported: ({ what }) => `Not supported: ${what}`,
   WrongPhase: ({ phase, action }) => `Cannot handle ${action} while the session is ${phase}`,
   RateLimited: ({ action }) => `Too many ${action} requests; try again later`,
   TooManyPending: ({ limit }) => `Too many requests in flight (limit ${limit}); wait for answers first`,

@@ -13,6 +13,7 @@ export const SUPPORTED_API_VERSIONS: ReadonlyArray<string> = [
   "org.matrix.msc2974", // request_capabilities
   "org.matrix.msc3819", // to-device messages
   "town.robin.msc3846", // TURN servers
+  "org.matrix.msc3869", // read_relations
   "org.matrix.msc3973", // user_directory_search
   "org.matrix.msc4515" // get_rtc_transports
 ]

@@ -230,6 +230,10 @@ const callPort = (port: HomeserverPort, request: HomeserverRequest, answer: (res
       return run(port.userDirectorySearch(request), tagged.body, answer)
     case "RequestOpenIdToken":
       return run(port.requestOpenIdToken(), tagged.openIdToken, answer)
+    case "ReadRelations":
+      return run(port.readRelations(request.query), tagged.relations, answer)
+    case "ReadRoomAccountData":
+      return run(port.readRoomAccountData(request.roomId, request.type), tagged.accountData, answer)
   }
 }
 
@@ -244,6 +248,8 @@ const tagged = {
   turn: (value: ValueOf<"Turn">): CallResult => ({ _tag: "Turn", value }),
   body: (value: ValueOf<"Body">): CallResult => ({ _tag: "Body", value }),
   openIdToken: (value: ValueOf<"OpenIdToken">): CallResult => ({ _tag: "OpenIdToken", value }),
+  relations: (value: ValueOf<"Relations">): CallResult => ({ _tag: "Relations", value }),
+  accountData: (value: ValueOf<"AccountData">): CallResult => ({ _tag: "AccountData", value }),
   done: (): CallResult => done
 }
 

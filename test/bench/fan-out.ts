@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util"
 import { interleave, median, pick, type Row, type Settings, renderTable, settingsFor, polyfill, silenceConsole, progress } from "./harness.ts"
+import { REFERENCE_TWIN_NAME } from "./reference-twin.ts"
 import { deliver, floorHost, type Host, MESSAGE_CAPABILITIES, openReady, referenceHost, ROOM, roomMessage, widgethostHost, type BenchWidget } from "./hosts.ts"
 
 export interface FanOutOptions {
@@ -57,7 +58,7 @@ export const fanOut = async (settings: Settings, options: FanOutOptions = {}): P
   for (const n of sizes) {
     progress(`fan-out: ${n} widgets`)
     const plans = Array.from({ length: n }, (_, i) => ({ id: `fan-${i}`, roomId: ROOM, capabilities: MESSAGE_CAPABILITIES }))
-    const hosts = pick([widgethostHost(), referenceHost(), floorHost()], options.engines)
+    const hosts = pick([widgethostHost(), referenceHost(), referenceHost("matrix-widget-api (src)"), floorHost()], options.engines)
     const contestants = []
     for (const host of hosts) {
       const widgets = await openReady(host, plans)
@@ -77,6 +78,7 @@ export const fanOut = async (settings: Settings, options: FanOutOptions = {}): P
       ...(n === 100 ? { target: { text: ">= 8x", minRatio: 8 } } : {}),
       detail
     })
+    rows.push({ scenario: `1 fan-out, N=${n}`, metric: "deliveries/s", unit: "1/s", ours, against: { name: REFERENCE_TWIN_NAME, value: median(samples.get("matrix-widget-api (src)") ?? []) }, better: "higher", detail })
     rows.push({
       scenario: `1 fan-out, N=${n}`,
       metric: "deliveries/s",

@@ -21,6 +21,7 @@ const loader = new URL("./loader.mjs", import.meta.url).href
 import { parseArgs } from "node:util"
 import { median, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
 import { type EngineName, hostFor, MESSAGE_CAPABILITIES, openReady, ROOM } from "./hosts.ts"
+import { REFERENCE_TWIN_NAME } from "./reference-twin.ts"
 
 export interface HeapOptions {
   readonly sessions?: number
@@ -95,6 +96,7 @@ export const heap = async (settings: Settings, options: HeapOptions = {}): Promi
   progress(`heap: ${sessions} idle ready sessions, each engine in its own process`)
   const ours = await child("widgethost", sessions, rounds)
   const reference = await child("matrix-widget-api", sessions, rounds)
+  const twin = await child("matrix-widget-api (src)", sessions, rounds)
   return [
     {
       scenario: `5 heap per idle ready session, ${sessions} sessions`,
@@ -109,9 +111,11 @@ export const heap = async (settings: Settings, options: HeapOptions = {}): Promi
         rounds,
         note: "host side only (widget sides cut loose); fake iframe/window objects included for both",
         widgethost: ours,
-        "matrix-widget-api": reference
+        "matrix-widget-api": reference,
+        "matrix-widget-api (src)": twin
       }
-    }
+    },
+    { scenario: `5 heap per idle ready session, ${sessions} sessions`, metric: "heap per session", unit: "bytes", ours: median(ours.bytesPerSession), against: { name: REFERENCE_TWIN_NAME, value: median(twin.bytesPerSession) }, better: "lower", target: { text: "<= 0.5x bytes", minRatio: 2 } }
   ]
 }
 

@@ -24,6 +24,7 @@ import { Effect } from "effect"
 import { ClientWidgetApi, type IRoomEvent, type ISendEventDetails, type IWidgetApiRequest, Widget, WidgetApi, WidgetDriver } from "matrix-widget-api"
 import { attachPostMessageTransport, type PostMessageTransport } from "@widgethost/post-message"
 import { asGlobalWindow, FakeFrame, FakeWindow } from "./fake-window.ts"
+import { referenceTwin } from "./reference-twin.ts"
 
 export const ROOM = "!bench:example.org"
 export const USER = "@bench:example.org"
@@ -44,7 +45,7 @@ export interface WidgetPlan {
   readonly capabilities: ReadonlyArray<string>
 }
 
-export type EngineName = "widgethost" | "matrix-widget-api" | "widget side alone"
+export type EngineName = "widgethost" | "matrix-widget-api" | "matrix-widget-api (src)" | "widget side alone"
 
 /** One embedded widget as the scenarios drive it. */
 export interface BenchWidget {
@@ -115,6 +116,8 @@ export const benchHomeserver = (): HomeserverPort & { readonly publish: (update:
     sendEvent: (request) => Effect.sync(() => ({ roomId: request.roomId, eventId: `$wh${counter++}` })),
     redact: (request) => Effect.sync(() => ({ roomId: request.roomId, eventId: `$wh${counter++}` })),
     readEvents: () => Effect.succeed({ events: [] }),
+    readRelations: () => Effect.succeed({ events: [] }),
+    readRoomAccountData: () => Effect.succeed(undefined),
     readState: () => Effect.succeed([]),
     sendToDevice: () => Effect.void,
     turnServers: () => Effect.succeed({ uris: [], username: "", password: "", ttl: 86_400 }),
@@ -196,17 +199,24 @@ export class BenchDriver extends WidgetDriver {
 
 const noop = () => {}
 
-export const referenceHost = (): Host => {
+/** The reference's two builds: the shipped babel `lib/`, and its `src/` built as we build ours. */
+const referenceBuilds = {
+  "matrix-widget-api": { ClientWidgetApi, Widget },
+  "matrix-widget-api (src)": { ClientWidgetApi: referenceTwin.ClientWidgetApi, Widget: referenceTwin.Widget }
+} as const
+
+export const referenceHost = (build: keyof typeof referenceBuilds = "matrix-widget-api"): Host => {
+  const { ClientWidgetApi, Widget } = referenceBuilds[build]
   const window = new FakeWindow(HOST_ORIGIN)
-  const apis: ClientWidgetApi[] = []
+  const apis: Array<InstanceType<typeof ClientWidgetApi>> = []
   return {
-    name: "matrix-widget-api",
+    name: build,
     window,
     open: (plan) => {
       const side = widgetSide(window, plan)
       const widget = new Widget({ id: plan.id, creatorUserId: USER, type: "m.custom", url: WIDGET_URL, waitForIframeLoad: true, data: {} })
       // Its transport listens on `globalThis`: the host window while it is built.
-      const api = asGlobalWindow(window, undefined, () => new ClientWidgetApi(widget, side.frame as unknown as HTMLIFrameElement, new BenchDriver()))
+      const api = asGlobalWindow(window, undefined, () => new ClientWidgetApi(widget, side.frame as unknown as HTMLIFrameElement, new BenchDriver() as never))
       // Element Web tells every widget the viewed room; a room widget's room is the one on screen.
       api.setViewedRoomId(plan.roomId)
       apis.push(api)
@@ -317,7 +327,7 @@ export const widgetSideAloneHost = (): Host => {
 }
 
 export const hostFor = (name: EngineName): Host =>
-  name === "widgethost" ? widgethostHost() : name === "matrix-widget-api" ? referenceHost() : widgetSideAloneHost()
+  name === "widgethost" ? widgethostHost() : name === "widget side alone" ? widgetSideAloneHost() : referenceHost(name)
 
 let eventCounter = 0
 

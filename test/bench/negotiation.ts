@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util"
 import { interleave, median, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole, within } from "./harness.ts"
 import { type EngineName, hostFor, MESSAGE_CAPABILITIES, ROOM } from "./hosts.ts"
+import { REFERENCE_TWIN_NAME } from "./reference-twin.ts"
 
 export interface NegotiationOptions {
   readonly sizes?: ReadonlyArray<number>
@@ -46,6 +47,7 @@ export const negotiation = async (settings: Settings, options: NegotiationOption
     const samples = await interleave(plan, [
       { name: "widgethost", round: round("widgethost") },
       { name: "matrix-widget-api", round: round("matrix-widget-api") },
+      { name: "matrix-widget-api (src)", round: round("matrix-widget-api (src)") },
       { name: "widget side alone", round: round("widget side alone") }
     ])
     const scenario = `4 negotiation, ${n} widget${n === 1 ? "" : "s"}`
@@ -61,6 +63,7 @@ export const negotiation = async (settings: Settings, options: NegotiationOption
       target: { text: "<= 0.5x time", minRatio: 2 },
       detail
     })
+    rows.push({ scenario, metric: "first contact to ready", unit: "ms", ours, against: { name: REFERENCE_TWIN_NAME, value: median(samples.get("matrix-widget-api (src)")!) }, better: "lower", detail })
     // The floor: the widget's own start-up and the capability exchange with no engine at all.
     rows.push({ scenario, metric: "first contact to ready", unit: "ms", ours, against: { name: "widget side alone", value: median(samples.get("widget side alone")!) }, better: "lower", detail })
   }

@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util"
 import { interleave, median, pick, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
 import { type BenchWidget, type Host, MESSAGE_CAPABILITIES, openReady, referenceHost, ROOM, widgethostHost, widgetSideAloneHost } from "./hosts.ts"
+import { REFERENCE_TWIN_NAME } from "./reference-twin.ts"
 
 export interface RoundTripOptions {
   readonly inFlight?: ReadonlyArray<number>
@@ -49,7 +50,7 @@ export const roundTrips = async (settings: Settings, options: RoundTripOptions =
   const rows: Row[] = []
   for (const inFlight of options.inFlight ?? [1, 100]) {
     progress(`round trips: ${inFlight} in flight`)
-    const hosts: Host[] = pick([widgethostHost(), referenceHost(), widgetSideAloneHost()], options.engines)
+    const hosts: Host[] = pick([widgethostHost(), referenceHost(), referenceHost("matrix-widget-api (src)"), widgetSideAloneHost()], options.engines)
     const contestants = []
     for (const host of hosts) {
       const [widget] = await openReady(host, [{ id: "sender", roomId: ROOM, capabilities: MESSAGE_CAPABILITIES }])
@@ -71,6 +72,7 @@ export const roundTrips = async (settings: Settings, options: RoundTripOptions =
       target: { text: ">= 2x", minRatio: 2 },
       detail
     })
+    rows.push({ scenario, metric: "round trips/s", unit: "1/s", ours, against: { name: REFERENCE_TWIN_NAME, value: median(samples.get("matrix-widget-api (src)") ?? []) }, better: "higher", detail })
     // The ceiling: the widget side and the transport with no engine at all.
     rows.push({ scenario, metric: "round trips/s", unit: "1/s", ours, against: { name: "widget side alone", value: median(samples.get("widget side alone") ?? []) }, better: "higher", detail })
   }

@@ -10,6 +10,7 @@ import { parseArgs } from "node:util"
 import { deliveryRound } from "./fan-out.ts"
 import { interleave, median, pick, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
 import { MESSAGE_CAPABILITIES, openReady, receiveEvent, referenceHost, ROOM, roomMessage, sendEvent, widgethostHost, type WidgetPlan } from "./hosts.ts"
+import { REFERENCE_TWIN_NAME } from "./reference-twin.ts"
 
 export interface SelectiveOptions {
   readonly widgets?: number
@@ -43,6 +44,7 @@ export const selectiveFanOut = async (settings: Settings, options: SelectiveOpti
     [
       { name: "widgethost", host: widgethostHost(), plans },
       { name: "matrix-widget-api", host: referenceHost(), plans },
+      { name: "matrix-widget-api (src)", host: referenceHost("matrix-widget-api (src)"), plans },
       { name: alone, host: widgethostHost(), plans: plans.slice(0, matching) }
     ],
     options.engines
@@ -65,6 +67,7 @@ export const selectiveFanOut = async (settings: Settings, options: SelectiveOpti
       target: { text: ">= 20x", minRatio: 20 },
       detail
     },
+    { scenario: `2 selective fan-out, ${matching} of ${widgets}`, metric: "deliveries/s", unit: "1/s", ours: value, against: { name: REFERENCE_TWIN_NAME, value: median(samples.get("matrix-widget-api (src)") ?? []) }, better: "higher", detail },
     {
       scenario: `2 selective fan-out, ${matching} of ${widgets}`,
       metric: "deliveries/s",

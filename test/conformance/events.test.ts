@@ -55,11 +55,12 @@ describe("fromWidget send_event", () => {
     expect(h2.responseTo(ok)).toMatchObject({ room_id: OTHER })
   })
 
-  it("forged sender, event_id and origin_server_ts never reach the homeserver", async () => {
+  it("forged sender, event_id and origin_server_ts are refused, naming them, and never reach the homeserver", async () => {
     const h = await readyWith(["m.send.event:m.room.message"])
-    h.request("send_event", { type: "m.room.message", content: { body: "x" }, sender: "@mallory:evil", event_id: "$forged", origin_server_ts: 1 })
+    const id = h.request("send_event", { type: "m.room.message", content: { body: "x" }, sender: "@mallory:evil", event_id: "$forged", origin_server_ts: 1 })
     await flush()
-    expect(h.homeserver.calls.find((c) => c.method === "sendEvent")?.args).toEqual({ _tag: "SendEvent", roomId: ROOM, type: "m.room.message", content: { body: "x" } })
+    expect(h.responseTo(id)).toEqual({ error: { code: "Unsupported", message: 'Not supported: send_event has no field "sender", "event_id", "origin_server_ts"; nothing was sent' } })
+    expect(h.homeserver.calls.filter((c) => c.method === "sendEvent")).toEqual([])
   })
 
   it("m.room.redaction with content.redacts goes through the redact endpoint; redacts elsewhere does not", async () => {

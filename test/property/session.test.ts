@@ -146,7 +146,7 @@ describe("batching", () => {
     const config = { widgetId: "w1", kind: "room" as const, homeRoom: ROOM, waitForIframeLoad: true, policy: { rules: [{ capability: "*", decision: "approve" as const }] }, limits: defaultLimits }
     const input = fc.oneof(
       fc.constant({ _tag: "FrameLoaded" as const }),
-      fc.constantFrom("supported_api_versions", "content_loaded", "send_event", "request_capabilities").map((action) => ({ _tag: "FromWidget" as const, raw: { api: "fromWidget", widgetId: "w1", requestId: action, action, data: { type: "m.room.message", content: {}, capabilities: ["m.receive.event:m.room.message"] } } })),
+      fc.constantFrom("supported_api_versions", "content_loaded", "send_event", "request_capabilities").map((action) => ({ _tag: "FromWidget" as const, raw: { api: "fromWidget", widgetId: "w1", requestId: action, action, data: action === "request_capabilities" ? { capabilities: ["m.receive.event:m.room.message"] } : { type: "m.room.message", content: {} } } })),
       fc.nat(6).map((n) => ({ _tag: "FromWidget" as const, raw: { api: "toWidget", widgetId: "w1", requestId: `wh-${n}`, action: n === 1 ? "capabilities" : "supported_api_versions", data: {}, response: { capabilities: ["m.receive.event:m.room.message"], supported_versions: [] } } })),
       event.map((e) => ({ _tag: "RoomEvent" as const, event: { ...e, event_id: "$x", sender: "@b:hs", origin_server_ts: 1 } })),
       fc.constant({ _tag: "Close" as const, reason: "test" })

@@ -1,7 +1,7 @@
 /**
  * The homeserver port's calls that are one request each and keep no state of the account's sync:
- * TURN, MatrixRTC transports, user directory search, delayed-event updates, joined rooms, and
- * whether the server speaks MSC4140. `matrix-homeserver.ts` keeps what the sync loop and the
+ * TURN, MatrixRTC transports, user directory search, delayed-event updates, joined rooms, room
+ * account data, and whether the server speaks MSC4140. `matrix-homeserver.ts` keeps what the sync loop and the
  * crypto machine take part in (sends, reads, to-device).
  */
 import { Effect } from "effect"
@@ -88,3 +88,21 @@ export const accountCalls = (http: MatrixHttp) => {
 
   return { supportsDelayedEvents, turnServers, rtcTransports, userDirectorySearch, updateDelayedEvent, joinedRooms }
 }
+
+/**
+ * `readRoomAccountData` of the port: the content as the server keeps it, or `undefined` when none
+ * is set (404 `M_NOT_FOUND`). Any other failure, a 404 `M_UNRECOGNIZED` from a server without the
+ * endpoint included, is an error: "not set" must not hide "cannot tell".
+ */
+export const roomAccountDataReader =
+  (http: MatrixHttp, userId: string) =>
+  (roomId: string, type: string): Effect.Effect<Readonly<Record<string, unknown>> | undefined, HomeserverError> =>
+    tryPromise("read room account data", async (signal) => {
+      try {
+        return await http.request<Record<string, unknown>>({ method: "GET", path: path`/_matrix/client/v3/user/${userId}/rooms/${roomId}/account_data/${type}`, signal })
+      } catch (e) {
+        const errcode = e instanceof HomeserverError ? (e.http?.body as { errcode?: unknown } | undefined)?.errcode : undefined
+        if (e instanceof HomeserverError && e.http?.status === 404 && errcode === "M_NOT_FOUND") return undefined
+        throw e
+      }
+    })

@@ -7,8 +7,9 @@ import type { HomeserverPort, HomeserverRequest, HomeserverUpdate, ReadEventsPag
 import type { RoomEvent } from "@widgethost/core"
 import { E2ee, type RawEvent, type ToDeviceUndecryptable, type UndecryptableReport } from "./crypto.ts"
 import { writeFileDurably } from "./crypto-store.ts"
-import { accountCalls, tryPromise } from "./account-calls.ts"
+import { accountCalls, roomAccountDataReader, tryPromise } from "./account-calls.ts"
 import { openIdTokens } from "./openid-token.ts"
+import { relationsReader } from "./relations-read.ts"
 import { DecryptingTimeline, type HoldOptions, type TimelineState, type TimelineStats } from "./decrypting-timeline.ts"
 import { type Clock, MatrixHttp, type RetryPolicy, type Session, login, path, systemClock } from "./matrix-http.ts"
 
@@ -619,6 +620,8 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     })
 
   const { supportsDelayedEvents, turnServers, rtcTransports, userDirectorySearch, updateDelayedEvent, joinedRooms } = accountCalls(http)
+  const readRelations = relationsReader({ http, e2ee, roomEncryption })
+  const readRoomAccountData = roomAccountDataReader(http, session.userId)
 
   const port: MatrixHomeserver = {
     userId: session.userId,
@@ -629,6 +632,8 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     redact,
     readEvents,
     readState,
+    readRelations,
+    readRoomAccountData,
     sendToDevice,
     turnServers,
     rtcTransports,

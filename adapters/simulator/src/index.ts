@@ -5,4 +5,7 @@
  * @module @widgethost/simulator
  */
 export * from "./cli-flags.ts"
+export * from "./simulate-options.ts"
+export * from "./workload.ts"
 export * from "./simulate.ts"
+export * from "./simulate-command.ts"

@@ -5,7 +5,10 @@
  */
 import { describe, expect, it } from "vitest"
 import { UsageError } from "./cli-flags.ts"
-import { defaultSimulateOptions, parseSimulateArgs, planWorkload, type Report, runSimulate, simulate, type SimulateOptions } from "./simulate.ts"
+import { defaultSimulateOptions, parseSimulateArgs, type Report, type SimulateOptions } from "./simulate-options.ts"
+import { runSimulate } from "./simulate-command.ts"
+import { simulate } from "./simulate.ts"
+import { planWorkload } from "./workload.ts"
 
 const small: SimulateOptions = { ...defaultSimulateOptions, accounts: 2, widgets: 2, rate: 40, until: { events: 20 } }
 

@@ -1,10 +1,12 @@
 /**
  * MSC2762 room events: `send_event` and `read_events` from the widget, and delivery of new room
- * events to it. Every path checks type-level permission and room scope; nothing the widget
- * sends in `sender`, `event_id` or `origin_server_ts` reaches the homeserver.
+ * events to it. Every path checks type-level permission and room scope; a `send_event` field the
+ * host does not serve (`sender`, `event_id`, MSC4407's `sticky_duration_ms`, …) is refused, so
+ * nothing of it reaches the homeserver and the widget is never told it was sent.
  */
 import { isStateEvent, type RoomEvent } from "../matrix.ts"
 import { ProtocolError } from "../protocol-error.ts"
+import { quoteFields, unservedFields } from "./fields.ts"
 import type { CallResult } from "./input.ts"
 import { deliverStateChange } from "./state-sync.ts"
 import { isServing, type Gather, type RawRequest, type ReadRequest } from "./state.ts"
@@ -15,8 +17,26 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 const describeEvent = (type: string, stateKey: string | undefined) =>
   stateKey === undefined ? `sending ${type} events` : `sending ${type} state events with state key "${stateKey}"`
 
+/**
+ * The `send_event` fields this host serves: MSC2762's `type`, `content`, `state_key`, `room_id`,
+ * and MSC4157's `delay` with matrix-widget-api's `parent_delay_id`. Any other field is refused
+ * before anything is sent, so a widget is never told "sent" for a request that was only partly
+ * carried out: MSC4407's `sticky_duration_ms` above all (a sticky event sent as a plain one would
+ * not reach clients across a gappy sync), and fields such as `sender` or `event_id` that a widget
+ * cannot set.
+ */
+const SEND_EVENT_FIELDS: ReadonlySet<string> = new Set(["type", "content", "state_key", "room_id", "delay", "parent_delay_id"])
+
+/** Why the first unserved field of a `send_event` cannot be served. */
+const unservedSendField = (fields: ReadonlyArray<string>): string =>
+  fields.includes("sticky_duration_ms")
+    ? "sticky_duration_ms (MSC4407 sticky events): no homeserver here supports MSC4354 sticky events; nothing was sent"
+    : `send_event has no field ${quoteFields(fields)}; nothing was sent`
+
 /** fromWidget `send_event`, with and without `state_key`, optional `room_id` and `delay` (MSC4157). */
 export const sendEvent = (s: Stepper, raw: RawRequest, data: Readonly<Record<string, unknown>>): void => {
+  const unserved = unservedFields(data, SEND_EVENT_FIELDS)
+  if (unserved.length > 0) return s.fail(raw, ProtocolError.Unsupported({ what: unservedSendField(unserved) }))
   const { type, content, state_key: stateKey, room_id: roomIdField, delay, parent_delay_id: parentDelayId } = data
   if (typeof type !== "string" || type.length === 0) return s.fail(raw, ProtocolError.Malformed({ issue: "type must be a non-empty string" }))
   if (!isObject(content)) return s.fail(raw, ProtocolError.Malformed({ issue: "content must be an object" }))
@@ -209,7 +229,17 @@ export const onAnswer = (s: Stepper, raw: RawRequest, format: "event" | "empty" 
   s.reply(raw, { room_id: roomId, ...(eventId === undefined ? {} : { event_id: eventId }), ...(delayId === undefined ? {} : { delay_id: delayId }) })
 }
 
-/** A new room event from the homeserver; the router already picked this session, we check again. */
+/**
+ * A new room event from the homeserver; the router already picked this session, we check again.
+ *
+ * The widget's own events arrive here too (the homeserver echoes what it accepted to the
+ * account's sync) and are delivered like anyone's: a message-like event as `send_event`, a state
+ * event as a state change (`update_state`, or `send_event` to a widget without it), each once.
+ * matrix-widget-api's host feeds state events through both `feedEvent` and `feedStateUpdate`, so
+ * an update_state widget gets its own state event twice there; here once. The echo and the answer
+ * to the widget's `send_event` race; the widget matches them by `event_id`
+ * (test/conformance/own-echo.test.ts).
+ */
 export const deliverRoomEvent = (s: Stepper, event: RoomEvent): void => {
   if (!isServing(s.phase)) return // MSC2762: only events received after the session is established
   const { permissions, homeRoom } = s.state

@@ -1,5 +1,5 @@
 import type { HomeserverError } from "../homeserver-error.ts"
-import type { OpenIdToken, ReadEventsPage, SendEventResult } from "../homeserver-port.ts"
+import type { OpenIdToken, ReadEventsPage, RelationsPage, SendEventResult } from "../homeserver-port.ts"
 import type { RoomEvent, ToDeviceEvent, TurnServers } from "../matrix.ts"
 
 /** Everything the edges tell a session, as data (time is the chart's own: its delayed events). */
@@ -26,6 +26,9 @@ export type Input =
 export type CallResult =
   | { readonly _tag: "Sent"; readonly value: SendEventResult }
   | { readonly _tag: "Page"; readonly value: ReadEventsPage }
+  | { readonly _tag: "Relations"; readonly value: RelationsPage }
+  /** Room account data content; `undefined` when none is set. */
+  | { readonly _tag: "AccountData"; readonly value: Readonly<Record<string, unknown>> | undefined }
   | { readonly _tag: "State"; readonly value: ReadonlyArray<RoomEvent> }
   | { readonly _tag: "Rooms"; readonly value: ReadonlyArray<string> }
   | { readonly _tag: "Done" }

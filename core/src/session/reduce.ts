@@ -19,6 +19,8 @@ import { updateDelayedEvent } from "./delayed-events.ts"
 import { getRtcTransports } from "./rtc-transports.ts"
 import { userDirectorySearch } from "./user-directory.ts"
 import { getOpenId, onOpenIdDecided, onOpenIdToken } from "./openid.ts"
+import { onRelations, readRelations } from "./relations.ts"
+import { onAccountDataPart, onAccountDataRooms, readRoomAccountData } from "./room-account-data.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
 import type { Command } from "./command.ts"
 
@@ -158,7 +160,11 @@ const callingHandlers: Readonly<Record<string, Handler>> = {
   user_directory_search: userDirectorySearch,
   "org.matrix.msc3973.user_directory_search": userDirectorySearch,
   // MSC1960 was merged into the draft spec unprefixed: there is no unstable name.
-  get_openid: getOpenId
+  get_openid: getOpenId,
+  read_relations: readRelations,
+  "org.matrix.msc3869.read_relations": readRelations,
+  // matrix-widget-api's name; no proposal defines another.
+  "com.beeper.read_room_account_data": readRoomAccountData
 }
 const handlers: Readonly<Record<string, Handler>> = {
   ...callingHandlers,
@@ -240,6 +246,12 @@ const onCallAnswered = (s: Stepper, ticket: number, result: CallResult): void =>
       return onStateRooms(s, pending.gather, result)
     case "StatePart":
       return onStatePart(s, pending.gather, result)
+    case "Relations":
+      return onRelations(s, pending, result)
+    case "AccountDataRooms":
+      return onAccountDataRooms(s, pending.gather, result)
+    case "AccountDataPart":
+      return onAccountDataPart(s, pending.gather, pending.roomIndex, result)
   }
 }
 

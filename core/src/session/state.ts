@@ -19,7 +19,10 @@ export interface Limits {
   readonly capabilityRequests: { readonly budget: number; readonly windowMs: number }
   /** A prompt nobody answers is taken as "deny all" after this long. */
   readonly approvalTimeoutMs: number
-  /** Upper bound on `read_events` results, whatever `limit` the widget asks for. */
+  /**
+   * Upper bound on `read_events` results, and on the `limit` a `read_relations` page asks of the
+   * homeserver, whatever `limit` the widget asks for (each event may cost a decryption).
+   */
   readonly readEventsMaxLimit: number
   /** Capabilities considered from one request; the rest are denied. */
   readonly maxCapabilitiesPerRequest: number
@@ -75,6 +78,10 @@ export type PendingCall =
   | { readonly _tag: "ReadPart"; readonly gather: number; readonly roomIndex: number }
   | { readonly _tag: "StateRooms"; readonly gather: number }
   | { readonly _tag: "StatePart"; readonly gather: number }
+  /** A `read_relations` page: the room asked (every event must be in it) and the type asked, if any. */
+  | { readonly _tag: "Relations"; readonly raw: RawRequest; readonly roomId: string; readonly eventType?: string }
+  | { readonly _tag: "AccountDataRooms"; readonly gather: number }
+  | { readonly _tag: "AccountDataPart"; readonly gather: number; readonly roomIndex: number }
 
 /**
  * MSC1960 `get_openid`: what the user decided, and the prompt open now. An approval belongs to
@@ -104,6 +111,18 @@ export type Gather =
       readonly wanted: ReadonlyArray<{ readonly type: string; readonly stateKey?: string }>
       readonly remaining: number
       readonly events: ReadonlyArray<RoomEvent>
+    }
+
+  | {
+      /** `com.beeper.read_room_account_data` over several rooms: one read per room, answered together. */
+      readonly _tag: "AccountData"
+      readonly raw: RawRequest
+      readonly type: string
+      readonly rooms: ReadonlyArray<string>
+      readonly remaining: number
+      /** Per room, in `rooms` order: the content, or undefined (none set, or not answered yet). */
+      readonly parts: ReadonlyArray<Readonly<Record<string, unknown>> | undefined>
+      readonly failed: boolean
     }
 
 /** A validated read_events request. */

@@ -11,6 +11,8 @@ import {
   type HomeserverUpdate,
   type ReadEventsPage,
   type ReadEventsQuery,
+  type RelationsPage,
+  type RelationsQuery,
   type RoomEvent,
   type ToDeviceEvent,
   type TurnServers
@@ -27,6 +29,8 @@ export interface InMemoryHomeserver extends HomeserverPort {
   turn: Array<TurnServers | HomeserverError>
   /** The users a directory search may find (matched by id or display name, case-insensitively). */
   directory: Array<{ readonly user_id: string; readonly display_name?: string }>
+  /** The account's room account data: room id → type → content. */
+  readonly roomAccountData: Map<string, Map<string, Readonly<Record<string, unknown>>>>
   /** What rtcTransports() answers: a response body, or the homeserver's error. */
   rtc: Readonly<Record<string, unknown>> | HomeserverError
   /** Make the next calls of a method fail with this error. */
@@ -86,6 +90,27 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
     return next < ordered.length ? { events, end: String(next) } : { events }
   }
 
+  /**
+   * `/relations` over the timeline: children whose `m.relates_to.event_id` is the parent, newest
+   * first unless `dir` is `f`. Tokens are offsets into that ordering (`to` is where a page stops).
+   */
+  const relations = (query: RelationsQuery): RelationsPage => {
+    const related = room(query.roomId).timeline.filter((event) => {
+      const rel = event.content["m.relates_to"] as { event_id?: unknown; rel_type?: unknown } | undefined
+      return (
+        rel?.event_id === query.eventId &&
+        (query.relType === undefined || rel.rel_type === query.relType) &&
+        (query.eventType === undefined || event.type === query.eventType)
+      )
+    })
+    const ordered = query.dir === "f" ? related : [...related].reverse()
+    const start = query.from === undefined ? 0 : Number(query.from)
+    const stop = query.to === undefined ? ordered.length : Math.min(Number(query.to), ordered.length)
+    const events = ordered.slice(start, Math.min(stop, start + (query.limit ?? 5)))
+    const next = start + events.length
+    return { events, ...(next < stop ? { nextBatch: String(next) } : {}), ...(query.from === undefined ? {} : { prevBatch: query.from }) }
+  }
+
   const port: InMemoryHomeserver = {
     userId,
     deviceId: options.deviceId ?? "DEVICE",
@@ -94,6 +119,7 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
     toDeviceSent: [],
     turn: [{ uris: ["turn:turn.example.com:3478?transport=udp"], username: "1443779631:@user:example.com", password: "JlKfBy1QwLrO20385QyAtEyIv0=", ttl: 86_400 }],
     directory: [],
+    roomAccountData: new Map(),
     rtc: { rtc_transports: [{ type: "livekit", livekit_service_url: "https://livekit-jwt.example.org" }] },
     failNext: (method, error, times = 1) => void failures.set(method, { error, times }),
     inject: (event) => append({ event_id: `$injected${counter++}`, origin_server_ts: ts++, ...event }),
@@ -118,6 +144,8 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
         return { roomId: request.roomId, eventId: event.event_id }
       }),
     readEvents: (query) => guard("readEvents", query, () => page(query)),
+    readRelations: (query) => guard("readRelations", query, () => relations(query)),
+    readRoomAccountData: (roomId, type) => guard("readRoomAccountData", { roomId, type }, () => port.roomAccountData.get(roomId)?.get(type)),
     readState: (roomId, type, stateKey) =>
       guard("readState", { roomId, type, stateKey }, () => [...room(roomId).state.values()].filter((e) => e.type === type && (stateKey === undefined || e.state_key === stateKey))),
     sendToDevice: (request) => guard("sendToDevice", request, () => void port.toDeviceSent.push({ type: request.type, encrypted: request.encrypted, messages: request.messages })),
