@@ -1,6 +1,7 @@
 /**
  * Serves a directory of static files on 127.0.0.1 (its own origin), with the content types a
  * browser insists on for modules, WebAssembly and workers. Paths outside the directory are 404.
+ * `replace` gives some paths other bodies (a deployment's own `config.json`, say).
  */
 import { createReadStream } from "node:fs"
 import { stat } from "node:fs/promises"
@@ -32,7 +33,7 @@ export interface StaticFiles {
   close(): Promise<void>
 }
 
-export const serveStaticFiles = async (root: string): Promise<StaticFiles> => {
+export const serveStaticFiles = async (root: string, replace: Readonly<Record<string, string>> = {}): Promise<StaticFiles> => {
   const requested: Array<{ path: string; status: number }> = []
   const base = normalize(root + sep)
   const server = createServer((req, res) => {
@@ -41,6 +42,11 @@ export const serveStaticFiles = async (root: string): Promise<StaticFiles> => {
     const refuse = () => {
       requested.push({ path, status: 404 })
       res.writeHead(404, { "content-type": "text/plain" }).end("not found")
+    }
+    const replacement = replace[path]
+    if (replacement !== undefined) {
+      requested.push({ path, status: 200 })
+      return void res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream" }).end(replacement)
     }
     if (!file.startsWith(base)) return refuse()
     stat(file).then(

@@ -10,7 +10,7 @@
  */
 import { Result } from "effect"
 import { browserHost, chooseTransport, parseWidgetDefinition, renderWidgetUrl, type WidgetMessage } from "@widgethost/core"
-import { createEngine } from "@widgethost/engine"
+import { createEngine, type EngineSession } from "@widgethost/engine"
 import { attachPostMessageTransport } from "@widgethost/post-message"
 import { connectPortBridge } from "../port-bridge/client.ts"
 
@@ -32,8 +32,11 @@ const ELEMENT_CALL_PARAMETERS = [
 ].join("&")
 
 export interface HostLogEntry {
-  /** `answer`: our response to a fromWidget request; `request`: a toWidget request we sent. */
-  readonly kind: "answer" | "request"
+  /**
+   * `answer`: our response to a fromWidget request; `request`: a toWidget request we sent;
+   * `reply`: the widget's response to one of those.
+   */
+  readonly kind: "answer" | "request" | "reply"
   readonly action: string
   readonly data: unknown
   readonly response?: unknown
@@ -102,16 +105,22 @@ const record = (message: WidgetMessage) => {
 }
 
 const iframe = document.createElement("iframe")
+// The widget's replies to our requests, as the transport receives them (it checks the source).
+window.addEventListener("message", (event: MessageEvent<{ api?: string; action?: string; data?: unknown; response?: unknown }>) => {
+  if (event.source !== iframe.contentWindow || event.data?.api !== "toWidget" || event.data.response === undefined) return
+  log.push({ kind: "reply", action: String(event.data.action), data: event.data.data, response: event.data.response })
+})
 iframe.name = "element-call"
 // What Element Web grants a call widget.
 iframe.allow = "camera; microphone; display-capture; autoplay; clipboard-write"
 iframe.style.width = "1000px"
 iframe.style.height = "700px"
+let session: EngineSession | undefined
 const transport = attachPostMessageTransport({
   iframe,
   widgetUrl,
   open: (send) =>
-    engine.openSession({
+    (session = engine.openSession({
       widget,
       origin: new URL(widgetUrl).origin,
       waitForIframeLoad: choice.waitForIframeLoad,
@@ -119,7 +128,7 @@ const transport = attachPostMessageTransport({
         record(message)
         send(message)
       }
-    })
+    }))
 })
 iframe.src = widgetUrl
 document.body.append(iframe)
@@ -131,7 +140,7 @@ Object.assign(window, {
     prompts,
     openIdPrompts,
     reports,
-    info: () => transport.session.info(),
+    info: () => session?.info(),
     /** Removes the widget as a client closing it does: the frame goes, the session closes. */
     closeWidget: () => {
       transport.detach()

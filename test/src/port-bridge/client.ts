@@ -32,12 +32,13 @@ const withoutTrailingUndefined = (args: Array<unknown>): Array<unknown> => {
 
 /**
  * Connects to the bridge at `base`; resolves once the update stream is open, so no update the
- * Node port delivers after that is missed.
+ * Node port delivers after that is missed. `EventSourceImpl`: the browser's by default (Node 20
+ * has none; its tests pass undici's).
  */
-export const connectPortBridge = async (base: string): Promise<HomeserverPort & { close(): void }> => {
+export const connectPortBridge = async (base: string, EventSourceImpl: typeof EventSource = EventSource): Promise<HomeserverPort & { close(): void }> => {
   const identity = (await (await fetch(`${base}/whoami`)).json()) as BridgeIdentity
   const listeners = new Set<(update: HomeserverUpdate) => void>()
-  const updates = new EventSource(`${base}/updates`)
+  const updates = new EventSourceImpl(`${base}/updates`)
   updates.onmessage = (message: MessageEvent<string>) => {
     const update = JSON.parse(message.data) as HomeserverUpdate
     for (const listener of listeners) listener(update)

@@ -19,10 +19,17 @@ export const BRIDGED_METHODS = [
   "userDirectorySearch",
   "updateDelayedEvent",
   "requestOpenIdToken",
-  "joinedRooms"
+  "joinedRooms",
+  "readRelations",
+  "readRoomAccountData"
 ] as const satisfies ReadonlyArray<keyof HomeserverPort>
 
 export type BridgedMethod = (typeof BRIDGED_METHODS)[number]
+
+/** A port method added without its place in the list above fails to compile here. */
+type Unbridged = Exclude<keyof HomeserverPort, BridgedMethod | "userId" | "deviceId" | "subscribe">
+const everyMethodIsBridged: [Unbridged] extends [never] ? true : Unbridged = true
+void everyMethodIsBridged
 
 export const isBridgedMethod = (name: string): name is BridgedMethod => (BRIDGED_METHODS as ReadonlyArray<string>).includes(name)
 

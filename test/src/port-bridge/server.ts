@@ -40,7 +40,8 @@ const readJson = async (req: IncomingMessage): Promise<unknown> => {
 const invoke = async (port: HomeserverPort, method: BridgedMethod, args: ReadonlyArray<unknown>) => {
   const fn = port[method] as (...a: ReadonlyArray<unknown>) => Effect.Effect<unknown, HomeserverError>
   const exit = await Effect.runPromiseExit(Effect.suspend(() => fn(...args)))
-  if (Exit.isSuccess(exit)) return { value: exit.value ?? null }
+  // An undefined value (a void method, no account data) leaves `value` out of the JSON.
+  if (Exit.isSuccess(exit)) return { value: exit.value }
   const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
   return { failure: failureOf(error instanceof HomeserverError ? error : new HomeserverError({ message: `port.${method} died: ${String(exit.cause)}` })) }
 }
