@@ -131,6 +131,10 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
     stops.push(() => port.stop())
     bridge = await startPortBridge(port)
     stops.push(() => bridge.close())
+    // Syncing, as a client is: the widget gets the room's changes (its own membership included).
+    const synced = port.nextSync()
+    port.start()
+    await synced
     host = await startElementCallHost({ bridge: bridge.url, homeserver: hs.baseUrl, roomId, config: { matrix_rtc_session: { delayed_leave: DELAYED_LEAVE } } })
     stops.push(() => host.close())
   }, 60_000)
@@ -212,8 +216,12 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
     })
 
     it("update_state: Element Call receives the room's state and acknowledges it", async () => {
-      const [update] = (await hostLog(page)).filter((e) => e.kind === "request" && e.action === "update_state")
-      const state = (update?.data as { state: ReadonlyArray<{ type: string; state_key: string; room_id: string }> }).state
+      const update = await vi.waitFor(async () => {
+        const [first] = (await hostLog(page)).filter((e) => e.kind === "request" && e.action === "update_state")
+        assert.isDefined(first, withConsole(page, "no update_state yet"))
+        return first
+      })
+      const state = (update.data as { state: ReadonlyArray<{ type: string; state_key: string; room_id: string }> }).state
       assert.sameMembers(state.map((e) => `${e.type}|${e.state_key}`), ["m.room.create|", `m.room.member|${port.userId}`, "m.room.name|"])
       assert.isTrue(state.every((e) => e.room_id === roomId))
       await vi.waitFor(async () => assert.isTrue((await hostLog(page)).some((e) => e.kind === "reply" && e.action === "update_state")))
@@ -235,7 +243,22 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
       assert.deepEqual(joined.leave.data, { type: MEMBER, state_key: ownStateKey(), content: {}, room_id: roomId, delay: DELAYED_LEAVE.delay_ms })
       assert.isString(delayId)
       assert.deepInclude(joined.join.data as object, { type: MEMBER, state_key: ownStateKey(), room_id: roomId })
-      assert.isString((joined.join.response as { event_id?: string }).event_id)
+      const joinId = (joined.join.response as { event_id?: string }).event_id
+      assert.isString(joinId)
+      // Its membership comes back to it as a state change (our sync, update_state).
+      await vi.waitFor(async () => {
+        const updates = (await hostLog(page)).filter((e) => e.kind === "request" && e.action === "update_state")
+        const states = updates.flatMap((e) => (e.data as { state: ReadonlyArray<{ event_id: string }> }).state)
+        assert.isTrue(states.some((e) => e.event_id === joinId), "the join echoed")
+      })
+      // And it tells the room that a call started, pointing at its membership.
+      const notification = await vi.waitFor(async () => {
+        const [sent] = answersTo(await hostLog(page), "send_event").filter((e) => (e.data as { type?: string }).type === "org.matrix.msc4075.rtc.notification")
+        assert.isDefined(sent)
+        return sent
+      })
+      assert.deepInclude((notification.data as { content: object }).content, { notification_type: "notification", "m.relates_to": { event_id: joinId, rel_type: "m.reference" } })
+      assert.isString((notification.response as { event_id?: string }).event_id)
 
       // The homeserver holds the leave, due after the delay.
       const scheduled = (await delayedEvents()).scheduled.find((d) => d.delay_id === delayId)
