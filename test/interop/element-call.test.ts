@@ -16,6 +16,8 @@ import { existsSync } from "node:fs"
 import { afterAll, assert, beforeAll, describe, it, vi } from "vitest"
 import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { connectHomeserver, type MatrixHomeserver } from "@widgethost/homeserver-client"
+import type { HomeserverUpdate } from "@widgethost/core"
+import { Effect } from "effect"
 import { CHROMIUM, type ElementCallHost, type HostPage, startElementCallHost } from "../src/element-call/host.ts"
 import type { HostLogEntry } from "../src/element-call/host-page.ts"
 import { type FakeLivekitJwtService, startFakeLivekitJwtService } from "../src/fake-livekit-jwt.ts"
@@ -112,6 +114,8 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
   let bridge: PortBridge
   let host: ElementCallHost
   let roomId: string
+  /** What Alice's port reported going wrong (a to-device message it could not encrypt, say). */
+  const portErrors: Array<unknown> = []
   /** A second session of the account, to read the homeserver as any client would. */
   let reader: { accessToken: string }
 
@@ -127,7 +131,7 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
       body: JSON.stringify({ name: "Call room", preset: "private_chat" })
     })
     roomId = ((await created.json()) as { room_id: string }).room_id
-    port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "alice", password: "alice-secret" } })
+    port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "alice", password: "alice-secret" }, onError: (e) => portErrors.push(e) })
     stops.push(() => port.stop())
     bridge = await startPortBridge(port)
     stops.push(() => bridge.close())
@@ -135,7 +139,7 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
     const synced = port.nextSync()
     port.start()
     await synced
-    host = await startElementCallHost({ bridge: bridge.url, homeserver: hs.baseUrl, roomId, config: { matrix_rtc_session: { delayed_leave: DELAYED_LEAVE } } })
+    host = await startElementCallHost({ bridge: bridge.url, homeserver: hs.baseUrl, config: { matrix_rtc_session: { delayed_leave: DELAYED_LEAVE } } })
     stops.push(() => host.close())
   }, 60_000)
 
@@ -147,8 +151,8 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
   const expand = (capability: string) => capability.replaceAll("$user", port.userId).replaceAll("$device", port.deviceId).replaceAll("$room", roomId)
 
   /** Our membership as any client reads it: the room's current state, over HTTP. */
-  const membershipState = async () => {
-    const res = await fetch(`${hs.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/${MEMBER}/${encodeURIComponent(ownStateKey())}`, {
+  const membershipState = async (room = roomId) => {
+    const res = await fetch(`${hs.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(room)}/state/${MEMBER}/${encodeURIComponent(ownStateKey())}`, {
       headers: { authorization: `Bearer ${reader.accessToken}` }
     })
     return { status: res.status, content: (await res.json()) as Record<string, unknown> }
@@ -162,11 +166,11 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
   const hostLog = (page: HostPage) => page.host((h) => h.log)
 
   /** Clicks Join call and waits for the membership at the homeserver and both sends' answers. */
-  const joinCall = async (page: HostPage) => {
+  const joinCall = async (page: HostPage, room = roomId) => {
     await page.frame.getByRole("button", { name: "Join call" }).click()
     const member = await vi.waitFor(
       async () => {
-        const state = await membershipState()
+        const state = await membershipState(room)
         assert.equal(state.content["application"], "m.call", withConsole(page, "no membership at the homeserver yet"))
         return state.content
       },
@@ -187,7 +191,7 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
     let scheduledSince: number
 
     beforeAll(async () => {
-      page = await host.open()
+      page = await host.open(roomId)
     }, 30_000)
 
     it("negotiates: Element Call's capabilities, each approved or denied as the table says", async () => {
@@ -318,7 +322,7 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
   })
 
   it("closed mid-call: nothing keeps the delayed leave alive, and the homeserver sends it when the delay runs out", async () => {
-    const page = await host.open()
+    const page = await host.open(roomId)
     await page.frame.getByRole("button", { name: "Join call" }).waitFor({ timeout: 20_000 })
     const { delayId } = await joinCall(page)
     await page.host((h) => h.closeWidget())
@@ -330,4 +334,93 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
     assert.equal(answersTo(await hostLog(page), "org.matrix.msc4157.update_delayed_event").length, restartsBefore, "nothing from the closed widget")
     await page.page.close()
   }, 40_000)
+
+  describe("in an encrypted room, with Bob already in the call", () => {
+    const bobErrors: Array<unknown> = []
+    const toBob: Array<HomeserverUpdate & { _tag: "ToDevice" }> = []
+    let bob: MatrixHomeserver
+    let encryptedRoom: string
+
+    beforeAll(async () => {
+      await hs.ensureUser("bob", "bob-secret")
+      bob = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "bob", password: "bob-secret" }, onError: (e) => bobErrors.push(e) })
+      stops.push(() => bob.stop())
+      bob.subscribe((update) => void (update._tag === "ToDevice" && toBob.push(update)))
+      const created = await fetch(`${hs.baseUrl}/_matrix/client/v3/createRoom`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${reader.accessToken}` },
+        body: JSON.stringify({
+          name: "Encrypted call room",
+          preset: "private_chat",
+          invite: [bob.userId],
+          initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
+          // Anyone in the room may say they are in its call.
+          power_level_content_override: { events: { [MEMBER]: 0 } }
+        })
+      })
+      encryptedRoom = ((await created.json()) as { room_id: string }).room_id
+      await bob.http.request({ method: "POST", path: `/_matrix/client/v3/rooms/${encodeURIComponent(encryptedRoom)}/join`, body: {} })
+      const synced = bob.nextSync()
+      bob.start()
+      await synced
+      // Bob's membership as Element Call writes one, naming his device (whose keys the homeserver has).
+      await Effect.runPromise(
+        bob.sendEvent({
+          _tag: "SendEvent",
+          roomId: encryptedRoom,
+          type: MEMBER,
+          stateKey: `_${bob.userId}_${bob.deviceId}_m.call`,
+          content: {
+            application: "m.call",
+            call_id: "",
+            scope: "m.room",
+            device_id: bob.deviceId,
+            membershipID: `${bob.userId}:${bob.deviceId}`,
+            expires: 14_400_000,
+            "m.call.intent": "video",
+            focus_active: { type: "livekit", focus_selection: "multi_sfu" },
+            foci_preferred: [{ type: "livekit", livekit_service_url: jwt.url, livekit_alias: encryptedRoom }]
+          }
+        })
+      )
+      await port.nextSync()
+    }, 30_000)
+
+    it("Element Call's media keys reach Bob's device as encrypted to-device messages", async () => {
+      const page = await host.open(encryptedRoom)
+      await page.frame.getByRole("button", { name: "Join call" }).waitFor({ timeout: 20_000 })
+      await joinCall(page, encryptedRoom)
+      const keys = await vi.waitFor(
+        () => {
+          const [first] = toBob.filter((u) => u.event.type === "io.element.call.encryption_keys")
+          assert.isDefined(first, withConsole(page, "no key at Bob's yet"))
+          return first
+        },
+        { timeout: 20_000 }
+      )
+      // Decrypted by Bob's own device: it arrived as m.room.encrypted, from Alice.
+      assert.deepInclude(keys.event, { sender: port.userId, encrypted: true })
+      const content = keys.event.content as { room_id?: string; keys?: { key?: unknown; index?: unknown }; member?: { claimed_device_id?: string } }
+      assert.equal(content.room_id, encryptedRoom)
+      assert.isString(content.keys?.key)
+      assert.isNumber(content.keys?.index)
+      assert.equal(content.member?.claimed_device_id, port.deviceId)
+      // Element Call asked us to encrypt it, for Bob's device only.
+      const sends = answersTo(await hostLog(page), "send_to_device").filter((e) => (e.data as { type?: string }).type === "io.element.call.encryption_keys")
+      assert.isNotEmpty(sends)
+      for (const send of sends) {
+        const data = send.data as { encrypted: boolean; messages: Record<string, Record<string, unknown>> }
+        assert.isTrue(data.encrypted)
+        assert.deepEqual(Object.keys(data.messages), [bob.userId])
+        assert.deepEqual(Object.keys(data.messages[bob.userId]!), [bob.deviceId])
+        assert.deepEqual(send.response, {})
+      }
+      console.log("at Bob's device:", JSON.stringify(keys.event))
+      assert.isEmpty(bobErrors)
+      assert.isEmpty(portErrors, "Alice's port had every key it needed")
+      await page.frame.getByRole("button", { name: "End call" }).click()
+      await vi.waitFor(async () => assert.deepEqual((await membershipState(encryptedRoom)).content, {}), { timeout: 15_000 })
+      await page.page.close()
+    }, 60_000)
+  })
 })

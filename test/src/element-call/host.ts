@@ -53,7 +53,8 @@ export interface HostPage {
 }
 
 export interface ElementCallHost {
-  open(): Promise<HostPage>
+  /** A fresh host page (its own engine) with Element Call in `roomId`. */
+  open(roomId: string): Promise<HostPage>
   close(): Promise<void>
 }
 
@@ -76,12 +77,11 @@ const bundleHostPage = async () => {
 
 /**
  * `config`: merged over the package's own `config.json`, as a deployment configures Element Call.
- * `bridge`, `homeserver`, `roomId`: what the page is told (see `host-page.ts`).
+ * `bridge`, `homeserver`: what the page is told (see `host-page.ts`).
  */
 export const startElementCallHost = async (options: {
   readonly bridge: string
   readonly homeserver: string
-  readonly roomId: string
   readonly config?: Readonly<Record<string, unknown>>
 }): Promise<ElementCallHost> => {
   const shipped = JSON.parse(readFileSync(join(DIST, "config.json"), "utf8")) as Record<string, unknown>
@@ -92,13 +92,13 @@ export const startElementCallHost = async (options: {
   const hostUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   let browser: Browser | undefined
   return {
-    open: async () => {
+    open: async (roomId) => {
       browser ??= await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
       const page = await browser.newPage({ viewport: { width: 1100, height: 800 } })
       const lines: Array<string> = []
       page.on("console", (m) => lines.push(`[${m.type()}] ${m.text()}`))
       page.on("pageerror", (e) => lines.push(`[pageerror] ${e.message}`))
-      const query = new URLSearchParams({ bridge: options.bridge, widget: `${elementCall.url}/index.html`, room: options.roomId, homeserver: options.homeserver })
+      const query = new URLSearchParams({ bridge: options.bridge, widget: `${elementCall.url}/index.html`, room: roomId, homeserver: options.homeserver })
       await page.goto(`${hostUrl}/?${query}`)
       await page.waitForFunction(() => "__host" in window)
       return {
