@@ -285,17 +285,22 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
         },
         { timeout: 15_000 }
       )
-      await vi.waitFor(async () => assert.isAbove((await delayedEvents()).scheduled.find((d) => d.delay_id === delayId)?.running_since ?? 0, scheduledSince), { timeout: 15_000 })
-      // Longer than the delay: the restarts keep alice in the call.
-      await vi.waitFor(async () => assert.isAtLeast(answersTo(await hostLog(page), "org.matrix.msc4157.update_delayed_event").length, 1 + DELAYED_LEAVE.delay_ms / DELAYED_LEAVE.restart_ms), { timeout: 15_000 })
+      // Restarted at the homeserver after the first schedule would have fired: alice is still in.
+      await vi.waitFor(
+        async () => assert.isAbove((await delayedEvents()).scheduled.find((d) => d.delay_id === delayId)?.running_since ?? 0, scheduledSince + DELAYED_LEAVE.delay_ms),
+        { timeout: 20_000 }
+      )
       assert.equal((await membershipState()).content["application"], "m.call", "still in the call")
     })
 
     it("hang up: the leave is sent at once (update_delayed_event send), and Element Call asks to be closed", async () => {
       await page.frame.getByRole("button", { name: "End call" }).click()
       await vi.waitFor(async () => assert.deepEqual((await membershipState()).content, {}, withConsole(page, "still a member")), { timeout: 15_000 })
-      const sent = answersTo(await hostLog(page), "org.matrix.msc4157.update_delayed_event").filter((e) => (e.data as { action?: string }).action === "send")
-      assert.deepEqual(sent.map((e) => [e.data, e.response]), [[{ delay_id: delayId, action: "send" }, {}]])
+      // The homeserver may show the leave a moment before our answer reaches Element Call.
+      await vi.waitFor(async () => {
+        const sent = answersTo(await hostLog(page), "org.matrix.msc4157.update_delayed_event").filter((e) => (e.data as { action?: string }).action === "send")
+        assert.deepEqual(sent.map((e) => [e.data, e.response]), [[{ delay_id: delayId, action: "send" }, {}]])
+      })
       assert.deepInclude((await delayedEvents()).finalised.find((f) => f.delayed_event.delay_id === delayId), { outcome: "send", reason: "action" })
       // Its last word on hanging up: asking the client to close it.
       await vi.waitFor(async () => assert.isNotEmpty(answersTo(await hostLog(page), "io.element.close"), withConsole(page, "no io.element.close")), { timeout: 10_000 })
@@ -303,15 +308,17 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
 
     it("every request we do not serve is the table's, each answered with an error", async () => {
       const answers = (await hostLog(page)).filter((e) => e.kind === "answer")
-      const summary = new Map<string, { count: number; answer: string }>()
-      for (const e of answers) {
+      const describeAnswer = (e: HostLogEntry) => {
         const error = errorOf(e)
-        const row = summary.get(e.action) ?? { count: 0, answer: error === undefined ? "served" : `error ${error.code}: ${error.message}` }
-        summary.set(e.action, { ...row, count: row.count + 1 })
+        return error === undefined ? "served" : `error ${error.code}: ${error.message}`
       }
-      console.log(["Element Call's requests and our answers:", ...[...summary].map(([action, { count, answer }]) => `  ${action} ×${count}: ${answer}`)].join("\n"))
-      const unserved = new Map(answers.flatMap((e) => (errorOf(e) === undefined ? [] : [[e.action, errorOf(e)!.code] as const])))
-      assert.sameDeepMembers([...unserved], UNSERVED.map(([action, code]) => [action, code]))
+      const rows = new Map<string, number>()
+      for (const e of answers) rows.set(`${e.action}: ${describeAnswer(e)}`, (rows.get(`${e.action}: ${describeAnswer(e)}`) ?? 0) + 1)
+      const table = ["Element Call's requests and our answers:", ...[...rows].map(([row, count]) => `  ${row} (×${count})`)].join("\n")
+      console.log(table)
+      const failed = answers.filter((e) => errorOf(e) !== undefined)
+      const unserved = new Map(failed.map((e) => [e.action, errorOf(e)!.code] as const))
+      assert.sameDeepMembers([...unserved], UNSERVED.map(([action, code]) => [action, code]), `${table}\n${JSON.stringify(failed, null, 1)}`)
     })
 
     it("closing the widget closes its session", async () => {
@@ -326,10 +333,10 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
     await page.frame.getByRole("button", { name: "Join call" }).waitFor({ timeout: 20_000 })
     const { delayId } = await joinCall(page)
     await page.host((h) => h.closeWidget())
-    const closedAt = Date.now()
+    assert.equal((await page.host((h) => h.info())).phase, "closed")
     const restartsBefore = answersTo(await hostLog(page), "org.matrix.msc4157.update_delayed_event").length
     await vi.waitFor(async () => assert.deepEqual((await membershipState()).content, {}), { timeout: DELAYED_LEAVE.delay_ms + 10_000, interval: 250 })
-    assert.isAtLeast(Date.now() - closedAt, DELAYED_LEAVE.delay_ms - DELAYED_LEAVE.restart_ms, "not before the delay ran out")
+    // Sent by the homeserver because the delay ran out, not by anyone's request.
     assert.deepInclude((await delayedEvents()).finalised.find((f) => f.delayed_event.delay_id === delayId), { outcome: "send", reason: "delay" })
     assert.equal(answersTo(await hostLog(page), "org.matrix.msc4157.update_delayed_event").length, restartsBefore, "nothing from the closed widget")
     await page.page.close()
@@ -406,8 +413,12 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
       assert.isNumber(content.keys?.index)
       assert.equal(content.member?.claimed_device_id, port.deviceId)
       // Element Call asked us to encrypt it, for Bob's device only.
-      const sends = answersTo(await hostLog(page), "send_to_device").filter((e) => (e.data as { type?: string }).type === "io.element.call.encryption_keys")
-      assert.isNotEmpty(sends)
+      // (Bob may have it a moment before our answer reaches Element Call.)
+      const sends = await vi.waitFor(async () => {
+        const answered = answersTo(await hostLog(page), "send_to_device").filter((e) => (e.data as { type?: string }).type === "io.element.call.encryption_keys")
+        assert.isNotEmpty(answered)
+        return answered
+      })
       for (const send of sends) {
         const data = send.data as { encrypted: boolean; messages: Record<string, Record<string, unknown>> }
         assert.isTrue(data.encrypted)
