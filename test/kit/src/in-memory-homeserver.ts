@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import {
   HomeserverError,
   type HomeserverPort,
+  HomeserverPortTypeId,
   type HomeserverUpdate,
   type ReadEventsPage,
   type ReadEventsQuery,
@@ -87,6 +88,7 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
   }
 
   const port: InMemoryHomeserver = {
+    [HomeserverPortTypeId]: HomeserverPortTypeId,
     userId,
     deviceId: options.deviceId ?? "DEVICE",
     rooms,
