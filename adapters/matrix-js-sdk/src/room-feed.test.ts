@@ -33,7 +33,8 @@ class FakeEvent implements SdkEvent {
       room_id: this.roomId,
       sender: "@bob:example.org",
       origin_server_ts: 1,
-      content: this.encrypted && !this.clear ? { ciphertext: "…" } : { body: this.id }
+      content: this.encrypted && !this.clear ? { ciphertext: "…" } : { body: this.id },
+      unsigned: {}
     }) as ReturnType<SdkEvent["getEffectiveEvent"]>
   /** The SDK finished decrypting: with the key, or without. */
   finish(ok: boolean) {
