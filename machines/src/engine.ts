@@ -13,6 +13,8 @@ import {
   defaultLimits,
   type HomeserverPort,
   type HomeserverRequest,
+  type PromiseHomeserverPort,
+  toHomeserverPort,
   type Input,
   HomeserverError,
   type ApprovalPolicy,
@@ -80,7 +82,13 @@ class Prompt implements ApprovalRequest {
 export type Approver = (request: ApprovalRequest) => Promise<ReadonlyArray<string>>
 
 export interface EngineOptions {
-  readonly homeserver: HomeserverPort
+  /**
+   * The Matrix account widgets act as: a `PromiseHomeserverPort` (plain async functions, no
+   * Effect; e.g. `fromMatrixClient` of `@widgethost/matrix-js-sdk`) or the Effect-native
+   * `HomeserverPort` (e.g. `connectHomeserver` of `@widgethost/homeserver-client`), told apart
+   * by the mark the latter carries (`HomeserverPortTypeId`).
+   */
+  readonly homeserver: HomeserverPort | PromiseHomeserverPort
   /** Absent: whatever the policy leaves undecided is denied. */
   readonly approver?: Approver
   readonly policy?: ApprovalPolicy
@@ -278,6 +286,7 @@ export const createEngine = (options: EngineOptions): Engine => {
   const limits: Limits = { ...defaultLimits, ...options.limits }
   const policy = options.policy ?? emptyPolicy
   const clock = options.clock ?? realClock
+  const homeserver = toHomeserverPort(options.homeserver)
   const handles = new Map<string, Entry>()
   /**
    * Sessions with inputs waiting, in the order they got their first one: a session is appended
@@ -337,7 +346,7 @@ export const createEngine = (options: EngineOptions): Engine => {
   let nextSession = 0
 
   const turnPoller = new TurnPoller(
-    options.homeserver,
+    homeserver,
     clock,
     {
       answer: (key, ticket, result) => {
@@ -376,7 +385,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         // turn; an HTTP one whenever its response arrives.
         const answer = (result: CallResult) => push(key, { _tag: "CallAnswered", ticket: command.ticket, result })
         try {
-          callPort(options.homeserver, command.request, answer)
+          callPort(homeserver, command.request, answer)
         } catch (error) {
           // The port threw instead of returning a failing effect.
           fault(error, "homeserver", key, entry.handle.widgetId)
@@ -533,7 +542,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     if (update._tag === "RoomEvent") router.roomEvent(update.event)
     else router.toDevice(update.event)
   }
-  const unsubscribe = options.subscribe === false ? () => {} : options.homeserver.subscribe(deliver)
+  const unsubscribe = options.subscribe === false ? () => {} : homeserver.subscribe(deliver)
 
   return {
     openSession,
