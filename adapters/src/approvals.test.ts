@@ -26,7 +26,7 @@ describe("ApprovalQueue", () => {
   it("queues a prompt with its details until it is decided", async () => {
     const queue = new ApprovalQueue({ now: () => 42, newId: counterIds() })
     const answer = queue.approver({ ...request([STICKER, SEND]), alreadyApproved: [READ] })
-    assert.deepEqual(queue.pending(), [{ id: "a0", sessionId: "w1#0", widgetId: "w1", requested: [STICKER, SEND], meanings: ["“m.sticker”: a capability served by the client, if the client knows it", "send “m.room.message” events"], alreadyApproved: [READ], createdAt: 42 }])
+    assert.deepEqual(queue.pending(), [{ id: "a0", sessionId: "w1#0", widgetId: "w1", requested: [STICKER, SEND], meanings: ["send stickers to the room you are viewing", "send “m.room.message” events"], alreadyApproved: [READ], createdAt: 42 }])
     const outcome = queue.decide("a0", { approve: "all" })
     assert.equal(outcome._tag, "Decided")
     assert.deepEqual(await answer, [STICKER, SEND])

@@ -75,9 +75,14 @@ const valid: ReadonlyArray<Case> = [
   { input: "m.turn_servers", want: { _tag: "TurnServers" } },
   { input: "m.send.delayed_event", want: { _tag: "SendDelayedEvent" } },
   { input: "m.update_delayed_event", want: { _tag: "UpdateDelayedEvent" } },
+  // client-side capabilities (MSC2764, MSC2931, MSC2790), stable and unstable
+  { input: "m.sticker", want: { _tag: "Sticker" } },
+  { input: "m.always_on_screen", want: { _tag: "AlwaysOnScreen" } },
+  { input: "m.navigate", want: { _tag: "Navigate" } },
+  { input: "org.matrix.msc2931.navigate", want: { _tag: "Navigate" }, canonical: "m.navigate" },
+  { input: "m.modals", want: { _tag: "Modals" } },
+  { input: "org.matrix.msc2790.modals", want: { _tag: "Modals" }, canonical: "m.modals" },
   // opaque names, including the MSC2876 read capabilities (reading is governed by receive)
-  { input: "m.sticker", want: { _tag: "Other", name: "m.sticker" } },
-  { input: "m.always_on_screen", want: { _tag: "Other", name: "m.always_on_screen" } },
   { input: "m.capability.screenshot", want: { _tag: "Other", name: "m.capability.screenshot" } },
   { input: "m.read.event:m.room.message", want: { _tag: "Other", name: "m.read.event:m.room.message" } },
   { input: "org.matrix.msc2762.read.state_event:m.room.topic", want: { _tag: "Other", name: "org.matrix.msc2762.read.state_event:m.room.topic" } },
@@ -85,7 +90,7 @@ const valid: ReadonlyArray<Case> = [
   { input: "M.SEND.EVENT:x", want: { _tag: "Other", name: "M.SEND.EVENT:x" } },
   { input: "m.send.events:x", want: { _tag: "Other", name: "m.send.events:x" } },
   { input: "com.example.custom:\\x#", want: { _tag: "Other", name: "com.example.custom:\\x#" } },
-  { input: "org.matrix.msc2931.navigate", want: { _tag: "Other", name: "org.matrix.msc2931.navigate" } }
+  { input: "org.matrix.msc2931.navigates", want: { _tag: "Other", name: "org.matrix.msc2931.navigates" } }
 ]
 
 describe("parseCapability", () => {
@@ -137,7 +142,9 @@ describe("stable and unstable names", () => {
     ["m.send.delayed_event", "org.matrix.msc4157.send.delayed_event", { _tag: "SendDelayedEvent" }],
     ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event", { _tag: "UpdateDelayedEvent" }],
     ["rtc_transports", "org.matrix.msc4515.rtc_transports", { _tag: "RtcTransports" }],
-    ["m.user_directory_search", "org.matrix.msc3973.user_directory_search", { _tag: "UserDirectorySearch" }]
+    ["m.user_directory_search", "org.matrix.msc3973.user_directory_search", { _tag: "UserDirectorySearch" }],
+    ["m.navigate", "org.matrix.msc2931.navigate", { _tag: "Navigate" }],
+    ["m.modals", "org.matrix.msc2790.modals", { _tag: "Modals" }]
   ]
   it.each(families)("%s = %s", (stable, unstable, want) => {
     expect(parsed(stable)).toStrictEqual(want)
@@ -148,8 +155,8 @@ describe("stable and unstable names", () => {
   })
 
   it("keeps opaque names as they are in both namings", () => {
-    const c: Capability = { _tag: "Other", name: "m.sticker" }
-    expect(formatCapability(c, "unstable")).toBe("m.sticker")
+    const c: Capability = { _tag: "Other", name: "m.capability.screenshot" }
+    expect(formatCapability(c, "unstable")).toBe("m.capability.screenshot")
   })
 
   it("drops a msgtype that only m.room.message can carry", () => {
@@ -211,7 +218,13 @@ const reserved = new Set([
   "rtc_transports",
   "org.matrix.msc4515.rtc_transports",
   "m.user_directory_search",
-  "org.matrix.msc3973.user_directory_search"
+  "org.matrix.msc3973.user_directory_search",
+  "m.always_on_screen",
+  "m.sticker",
+  "m.navigate",
+  "org.matrix.msc2931.navigate",
+  "m.modals",
+  "org.matrix.msc2790.modals"
 ])
 
 const capability: fc.Arbitrary<Capability> = fc.oneof(
@@ -230,7 +243,7 @@ const capability: fc.Arbitrary<Capability> = fc.oneof(
   ),
   fc.record({ op, eventType: text(1) }).map(({ op, eventType }): Capability => ({ _tag: "ToDevice", op, eventType })),
   text(1).map((room): Capability => ({ _tag: "Timeline", room })),
-  fc.constantFrom<Capability>({ _tag: "TurnServers" }, { _tag: "SendDelayedEvent" }, { _tag: "UpdateDelayedEvent" }, { _tag: "RtcTransports" }, { _tag: "UserDirectorySearch" }),
+  fc.constantFrom<Capability>({ _tag: "TurnServers" }, { _tag: "SendDelayedEvent" }, { _tag: "UpdateDelayedEvent" }, { _tag: "RtcTransports" }, { _tag: "UserDirectorySearch" }, { _tag: "AlwaysOnScreen" }, { _tag: "Sticker" }, { _tag: "Navigate" }, { _tag: "Modals" }),
   fc.oneof(
     text(1).filter((s) => !s.includes(":") && !reserved.has(s)),
     text(0).map((s) => `com.example.x:${s}`)

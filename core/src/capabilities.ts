@@ -1,9 +1,11 @@
 /**
- * The capability grammar: the strings widgets request (MSC2762, MSC3819, MSC3846, MSC4157 and the
- * opaque rest) parsed into values, and printed back in one canonical form.
+ * The capability grammar: the strings widgets request (MSC2762, MSC3819, MSC3846, MSC4157, the
+ * client-side ones of MSC2764, MSC2931 and MSC2790, and the opaque rest) parsed into values, and
+ * printed back in one canonical form.
  *
  * Stable (`m.`) and unstable (`org.matrix.msc2762.`, `org.matrix.msc3819.`, `town.robin.msc3846.`,
- * `org.matrix.msc4157.`) spellings parse to the same value; `formatCapability` picks one naming.
+ * `org.matrix.msc4157.`, `org.matrix.msc2931.`, `org.matrix.msc2790.`) spellings parse to the same
+ * value; `formatCapability` picks one naming.
  *
  * The `#` rules, read exactly as MSC2762 states them:
  * - state events (`send.state_event`, `receive.state_event`) take `#<state key>`, and only they
@@ -48,7 +50,15 @@ export type Capability =
   | { readonly _tag: "RtcTransports" }
   /** `m.user_directory_search` (MSC3973). */
   | { readonly _tag: "UserDirectorySearch" }
-  /** Anything else (`m.sticker`, `m.always_on_screen`, custom names): compared as an opaque string. */
+  /** `m.always_on_screen` (MSC2764): `set_always_on_screen`, served by the embedding client. */
+  | { readonly _tag: "AlwaysOnScreen" }
+  /** `m.sticker` (MSC2764): the `m.sticker` action, served by the embedding client. */
+  | { readonly _tag: "Sticker" }
+  /** `m.navigate` (MSC2931): `navigate`, served by the embedding client. */
+  | { readonly _tag: "Navigate" }
+  /** `m.modals` (MSC2790): `open_modal`, served by the embedding client. */
+  | { readonly _tag: "Modals" }
+  /** Anything else (`m.capability.screenshot`, custom names): compared as an opaque string. */
   | { readonly _tag: "Other"; readonly name: string }
 
 export class InvalidCapability extends Data.TaggedError("InvalidCapability")<{
@@ -93,7 +103,13 @@ const exactNames = {
   UpdateDelayedEvent: ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event"],
   // MSC4515 names the capability `rtc_transports`, without an `m.` prefix.
   RtcTransports: ["rtc_transports", "org.matrix.msc4515.rtc_transports"],
-  UserDirectorySearch: ["m.user_directory_search", "org.matrix.msc3973.user_directory_search"]
+  UserDirectorySearch: ["m.user_directory_search", "org.matrix.msc3973.user_directory_search"],
+  // MSC2764 names these with `m.` and defines no unstable spelling.
+  AlwaysOnScreen: ["m.always_on_screen", "m.always_on_screen"],
+  Sticker: ["m.sticker", "m.sticker"],
+  Navigate: ["m.navigate", "org.matrix.msc2931.navigate"],
+  // MSC2790: "`org.matrix.msc2790.` should be used instead of `m.`".
+  Modals: ["m.modals", "org.matrix.msc2790.modals"]
 } as const
 
 const exact = new Map<string, Capability>(
@@ -192,6 +208,10 @@ export const formatCapability = (capability: Capability, naming: Naming = "stabl
     case "UpdateDelayedEvent":
     case "RtcTransports":
     case "UserDirectorySearch":
+    case "AlwaysOnScreen":
+    case "Sticker":
+    case "Navigate":
+    case "Modals":
       return pick(exactNames[capability._tag])
     case "Timeline":
       return prefixOf(capability, naming) + capability.room

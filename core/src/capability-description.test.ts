@@ -21,7 +21,11 @@ const table: ReadonlyArray<readonly [given: string, want: string]> = [
   ["org.matrix.msc3973.user_directory_search", "search the homeserver's user directory"],
   ["org.matrix.msc4515.rtc_transports", "find the homeserver's media servers for calls (MatrixRTC transports)"],
   ["org.matrix.msc4157.update_delayed_event", "cancel, restart or send its scheduled events"],
-  ["m.sticker", "“m.sticker”: a capability served by the client, if the client knows it"],
+  ["m.sticker", "send stickers to the room you are viewing"],
+  ["m.always_on_screen", "stay on screen while you move to other rooms (for calls)"],
+  ["org.matrix.msc2931.navigate", "take you to rooms, users and events (matrix.to links)"],
+  ["org.matrix.msc2790.modals", "open dialogs of its own (modal widgets) inside the client"],
+  ["io.element.requires_client", "“io.element.requires_client”: a capability served by the client, if the client knows it"],
   ["m.send.state_event:a\\x", "invalid capability (invalid escape \\x in the event type): it grants nothing and is always denied"]
 ]
 

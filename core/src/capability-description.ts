@@ -42,6 +42,14 @@ export const describeCapability = (capability: string): string => {
       return "search the homeserver's user directory"
     case "UpdateDelayedEvent":
       return "cancel, restart or send its scheduled events"
+    case "AlwaysOnScreen":
+      return "stay on screen while you move to other rooms (for calls)"
+    case "Sticker":
+      return "send stickers to the room you are viewing"
+    case "Navigate":
+      return "take you to rooms, users and events (matrix.to links)"
+    case "Modals":
+      return "open dialogs of its own (modal widgets) inside the client"
     case "Other":
       return `${quote(cap.name)}: a capability served by the client, if the client knows it`
   }

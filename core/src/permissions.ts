@@ -54,6 +54,11 @@ export interface Permissions {
   readonly userDirectorySearch: boolean
   readonly sendDelayedEvents: boolean
   readonly updateDelayedEvents: boolean
+  /** The client-side capabilities (MSC2764, MSC2931, MSC2790): their actions reach the client's hooks. */
+  readonly alwaysOnScreen: boolean
+  readonly sticker: boolean
+  readonly navigate: boolean
+  readonly modals: boolean
   /** Event types this widget may receive (message-like or state); used to index subscriptions. */
   readonly receiveTypes: ReadonlySet<string>
   /** The message-like part of `receiveTypes` (some msgtype of it, for `m.room.message`). */
@@ -136,6 +141,10 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
   let userDirectorySearch = false
   let sendDelayedEvents = false
   let updateDelayedEvents = false
+  let alwaysOnScreen = false
+  let sticker = false
+  let navigate = false
+  let modals = false
 
   for (const raw of approved) {
     const parsed = parseCapability(raw)
@@ -170,6 +179,18 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
       case "UpdateDelayedEvent":
         updateDelayedEvents = true
         break
+      case "AlwaysOnScreen":
+        alwaysOnScreen = true
+        break
+      case "Sticker":
+        sticker = true
+        break
+      case "Navigate":
+        navigate = true
+        break
+      case "Modals":
+        modals = true
+        break
       case "Other":
         break
     }
@@ -198,6 +219,10 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
     userDirectorySearch,
     sendDelayedEvents,
     updateDelayedEvents,
+    alwaysOnScreen,
+    sticker,
+    navigate,
+    modals,
     receiveTypes: new Set([...receiveEvents.keys(), ...receiveState.keys()]),
     receiveMessageTypes: new Set(receiveEvents.keys()),
     receiveStateTypes: new Set(receiveState.keys()),

@@ -1,5 +1,6 @@
 import { Result } from "effect"
 import { deniedByDescriptor, formatCapability, parseCapability } from "./capabilities.ts"
+import { type ClientSide, hookFor, noClientSide } from "./client-side.ts"
 import { isCryptoInternalToDeviceType } from "./crypto-types.ts"
 
 /**
@@ -19,17 +20,25 @@ export interface PolicyRule {
 export interface ApprovalPolicy {
   readonly rules: ReadonlyArray<PolicyRule>
   /**
-   * Opaque capabilities (such as `m.always_on_screen`) that the embedding client itself serves.
-   * Any other capability the engine does not understand is denied, as MSC2764 requires.
+   * Opaque capabilities (such as `m.capability.screenshot`) that the embedding client itself
+   * serves. Any other capability the engine does not understand is denied, as MSC2764 requires.
+   * Capabilities the engine knows as client-side (`m.always_on_screen`, `m.sticker`, `m.navigate`,
+   * `m.modals`) are served by their hooks, never by this list.
    */
   readonly clientCapabilities?: ReadonlyArray<string>
 }
 
 export const emptyPolicy: ApprovalPolicy = { rules: [] }
 
+/**
+ * `Deny` reasons: `invalid` does not parse; `unrecognised` is opaque and undeclared; `unserved` is a
+ * client-side capability whose hook is not installed (approving it would promise what nobody
+ * does); `descriptor` contradicts a well-known type; `reserved` is the crypto layer's own
+ * to-device traffic; `rule` a policy rule said so.
+ */
 export type Verdict =
   | { readonly _tag: "Approve"; readonly rule: number }
-  | { readonly _tag: "Deny"; readonly reason: "invalid" | "unrecognised" | "descriptor" | "reserved" | "rule" }
+  | { readonly _tag: "Deny"; readonly reason: "invalid" | "unrecognised" | "unserved" | "descriptor" | "reserved" | "rule" }
   | { readonly _tag: "Ask" }
 
 export interface WidgetIdentity {
@@ -49,15 +58,18 @@ const glob = (pattern: string): RegExp => {
 }
 
 /**
- * Decides one requested capability without asking anybody, or says it needs asking.
+ * Decides one requested capability without asking anybody, or says it needs asking. `client` says
+ * what the embedding client serves (its hooks); without it, no client-side capability is served.
  *
  * @example classify({ rules: [{ capability: "m.receive.event:*", decision: "approve" }] }, { id: "w" }, "org.matrix.msc2762.receive.event:m.room.message").\_tag === "Approve"
  */
-export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capability: string): Verdict => {
+export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capability: string, client: ClientSide = noClientSide): Verdict => {
   const parsed = parseCapability(capability)
   if (Result.isFailure(parsed)) return { _tag: "Deny", reason: "invalid" }
   const cap = parsed.success
   if (cap._tag === "Other" && !(policy.clientCapabilities ?? []).includes(capability)) return { _tag: "Deny", reason: "unrecognised" }
+  const hook = hookFor(cap)
+  if (hook !== undefined && !client.hooks.has(hook)) return { _tag: "Deny", reason: "unserved" }
   if (deniedByDescriptor(cap)) return { _tag: "Deny", reason: "descriptor" }
   if (cap._tag === "ToDevice" && isCryptoInternalToDeviceType(cap.eventType)) return { _tag: "Deny", reason: "reserved" }
   const canonical = formatCapability(cap, "stable")

@@ -1,6 +1,7 @@
 import type { WidgetRequest } from "../envelope.ts"
 import type { RoomEvent } from "../matrix.ts"
 import { emptyPermissions, type Permissions } from "../permissions.ts"
+import type { ClientSide } from "../client-side.ts"
 import type { ApprovalPolicy } from "../policy.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, shared } from "./step.ts"
 import type { Phase } from "../protocol-error.ts"
@@ -45,6 +46,8 @@ export interface SessionConfig {
   readonly origin?: string
   readonly policy: ApprovalPolicy
   readonly limits: Limits
+  /** What the embedding client serves itself (hooks, custom actions); absent: nothing. */
+  readonly client?: ClientSide
 }
 
 /** Why we are waiting for a widget's answer; data, never a closure, so state prints and replays. */
