@@ -32,6 +32,8 @@ import { phaseOf, type SessionEvent } from "./session-machine.ts"
 import { TimerQueue } from "./timer-queue.ts"
 import { TurnPoller, type TurnPollerOptions } from "./turn-poller.ts"
 import type { WidgetSession, WidgetSink } from "./widget-session.ts"
+import { callClient, clientServing, type ClientHooks, type CustomAction, HookCall } from "./client-hooks.ts"
+import { Withdrawable } from "./withdrawable.ts"
 
 /** A capability prompt for the embedding client (a UI dialog, a rule engine, a test script). */
 export interface ApprovalRequest {
@@ -44,34 +46,15 @@ export interface ApprovalRequest {
   readonly signal: AbortSignal
 }
 
-/**
- * The approval request an approver gets. Its `signal` is made when first read: Node's
- * AbortController costs microseconds, and most approvers answer without looking at it. (A
- * prototype getter: destructure or read `request.signal`; a spread copy has no signal.)
- */
-class Prompt implements ApprovalRequest {
-  private controller: AbortController | undefined
-  private withdrawn = false
-
+/** The approval request an approver gets (its `signal` made when first read: see `Withdrawable`). */
+class Prompt extends Withdrawable implements ApprovalRequest {
   constructor(
     readonly sessionId: string,
     readonly widgetId: string,
     readonly requested: ReadonlyArray<string>,
     readonly alreadyApproved: ReadonlyArray<string>
-  ) {}
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController()
-      if (this.withdrawn) this.controller.abort()
-    }
-    return this.controller.signal
-  }
-
-  /** The prompt is no longer wanted: its signal aborts (now, or as it is made). */
-  withdraw(): void {
-    this.withdrawn = true
-    this.controller?.abort()
+  ) {
+    super()
   }
 }
 
@@ -97,11 +80,27 @@ export interface EngineOptions {
   readonly onError?: (error: unknown, where: EngineFault) => void
   /** Whether to subscribe to the homeserver port's updates (default true). */
   readonly subscribe?: boolean
+  /**
+   * The client-side actions the client serves (navigate, always-on-screen, stickers, modals), one
+   * hook each. Without a hook the action is unserved: its capability is denied, the action unknown.
+   */
+  readonly hooks?: ClientHooks
+  /**
+   * fromWidget actions the engine does not know, served by the client (`io.element.join`, ...).
+   * Engine actions cannot be overridden: `createEngine` throws when one is named here.
+   */
+  readonly customActions?: Readonly<Record<string, CustomAction>>
+  /**
+   * Extra `supported_api_versions` entries, for what the client serves (its custom actions, its
+   * toWidget requests such as MSC2873 `theme_change`). A known version whose actions nothing
+   * serves is refused at `createEngine`. Versions the hooks serve are added without asking.
+   */
+  readonly apiVersions?: ReadonlyArray<string>
 }
 
 /** Which embedder callback failed, for which session. */
 export interface EngineFault {
-  readonly fault: "send" | "approver" | "homeserver" | "report" | "close-listener"
+  readonly fault: "send" | "approver" | "homeserver" | "report" | "close-listener" | "listener"
   readonly sessionId: string
   readonly widgetId: string
 }
@@ -191,6 +190,10 @@ interface Entry {
   readonly chart: ChartSession
   readonly handle: EngineSession
   readonly send: WidgetSink
+  readonly widget: WidgetDefinition
+  readonly origin: string | undefined
+  /** Client hooks and custom actions at work for this session, by ticket; none allocated while none is. */
+  clientCalls: Map<number, HookCall> | undefined
   /** Open prompts by ticket; none allocated while no prompt is open. */
   approvals: Map<number, Prompt> | undefined
   closeListeners: Array<(reason: string) => void> | undefined
@@ -254,6 +257,14 @@ const settled = Promise.resolve()
 
 const defaultOnError = (error: unknown, where: EngineFault): void => console.error(`widgethost: ${where.fault} failed for session ${where.sessionId}`, error)
 
+/** Forgets a client call at work; false when it was not (cancelled, or already answered). */
+const settleClientCall = (entry: Entry, ticket: number): boolean => {
+  const calls = entry.clientCalls
+  if (calls?.delete(ticket) !== true) return false
+  if (calls.size === 0) entry.clientCalls = undefined
+  return true
+}
+
 /** Forgets an open prompt; false when it was not open. */
 const settleApproval = (entry: Entry, ticket: number): boolean => {
   const approvals = entry.approvals
@@ -265,6 +276,7 @@ const settleApproval = (entry: Entry, ticket: number): boolean => {
 export const createEngine = (options: EngineOptions): Engine => {
   const limits: Limits = { ...defaultLimits, ...options.limits }
   const policy = options.policy ?? emptyPolicy
+  const client = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities)
   const clock = options.clock ?? realClock
   const handles = new Map<string, Entry>()
   /**
@@ -396,6 +408,20 @@ export const createEngine = (options: EngineOptions): Engine => {
         entry.approvals?.get(command.ticket)?.withdraw()
         settleApproval(entry, command.ticket)
         return
+      case "CallClient": {
+        const context = new HookCall(key, entry.widget.id, entry.widget, entry.origin, command.roomId, command.action, entry.chart.snapshot.context.state.approved)
+        ;(entry.clientCalls ??= new Map()).set(command.ticket, context)
+        callClient(client, command.call, context, (outcome) => {
+          // Cancelled meanwhile (timed out, new document, closed): the session answered already.
+          if (!settleClientCall(entry, command.ticket)) return
+          push(key, { _tag: "ClientAnswered", ticket: command.ticket, outcome })
+        })
+        return
+      }
+      case "CancelClientCall":
+        entry.clientCalls?.get(command.ticket)?.withdraw()
+        settleClientCall(entry, command.ticket)
+        return
       case "WatchTurn":
         turnPoller.watch(key, command.ticket)
         return
@@ -417,6 +443,8 @@ export const createEngine = (options: EngineOptions): Engine => {
         closedStates.set(key, entry.chart)
         if (closedStates.size > 1_000) closedStates.delete(closedStates.keys().next().value!)
         for (const prompt of entry.approvals?.values() ?? []) prompt.withdraw()
+        for (const call of entry.clientCalls?.values() ?? []) call.withdraw()
+        entry.clientCalls = undefined
         turnPoller.unwatch(key)
         handles.delete(key)
         charts.stop(entry.chart) // the closed chart cancelled its timers; this is belt and braces
@@ -497,10 +525,11 @@ export const createEngine = (options: EngineOptions): Engine => {
       waitForIframeLoad: open.waitForIframeLoad ?? widget.waitForIframeLoad,
       ...(open.origin === undefined ? {} : { origin: open.origin }),
       policy,
-      limits
+      limits,
+      client: client.side
     }
     const chart = charts.open(key, { config })
-    handles.set(key, { chart, handle, send: open.send, approvals: undefined, closeListeners: undefined, inbox: undefined })
+    handles.set(key, { chart, handle, send: open.send, widget, origin: open.origin, clientCalls: undefined, approvals: undefined, closeListeners: undefined, inbox: undefined })
     router.open(key)
     return handle
   }

@@ -1,3 +1,4 @@
+import type { ClientOutcome } from "../client-call.ts"
 import type { HomeserverError } from "../homeserver-error.ts"
 import type { ReadEventsPage, SendEventResult } from "../homeserver-port.ts"
 import type { RoomEvent, ToDeviceEvent, TurnServers } from "../matrix.ts"
@@ -10,6 +11,8 @@ export type Input =
   | { readonly _tag: "FrameLoaded" }
   | { readonly _tag: "ApprovalDecided"; readonly ticket: number; readonly approved: ReadonlyArray<string> }
   | { readonly _tag: "CallAnswered"; readonly ticket: number; readonly result: CallResult }
+  /** The embedding client answered a `CallClient` (its hook resolved, threw or rejected). */
+  | { readonly _tag: "ClientAnswered"; readonly ticket: number; readonly outcome: ClientOutcome }
   | { readonly _tag: "RoomEvent"; readonly event: RoomEvent }
   | { readonly _tag: "ToDevice"; readonly event: ToDeviceEvent }
   /** Fresh TURN credentials (or empty `uris` while the homeserver is unreachable). */

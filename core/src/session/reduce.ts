@@ -7,6 +7,7 @@
 import { decodeFromWidget } from "../decode.ts"
 import type { WidgetResponse } from "../envelope.ts"
 import { ProtocolError } from "../protocol-error.ts"
+import { HOOK_ACTIONS } from "../client-side.ts"
 import { SUPPORTED_API_VERSIONS } from "../versions.ts"
 import { deliverRoomEvent, onAnswer, onReadPart, onReadRooms, readEvents, sendEvent } from "./events.ts"
 import type { CallResult, Input } from "./input.ts"
@@ -20,6 +21,7 @@ import { getRtcTransports } from "./rtc-transports.ts"
 import { userDirectorySearch } from "./user-directory.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
 import type { Command } from "./command.ts"
+import { clientHandler, onClientAnswered, sweepClientCalls, withdrawClientCalls } from "./client-calls.ts"
 
 /**
  * Runs one handler on a copy of `state`: the state passed in is left as it was.
@@ -63,6 +65,9 @@ export const onInput = (s: Stepper, input: Input): void => {
       break
     case "CallAnswered":
       onCallAnswered(s, input.ticket, input.result)
+      break
+    case "ClientAnswered":
+      onClientAnswered(s, input.ticket, input.outcome)
       break
     case "RoomEvent":
       deliverRoomEvent(s, input.event)
@@ -121,13 +126,18 @@ const onWidgetMessage = (s: Stepper, raw: unknown): void => {
 const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<Record<string, unknown>>): void => {
   switch (action) {
     case "supported_api_versions":
-      return s.reply(raw, { supported_versions: SUPPORTED_API_VERSIONS })
+      return s.reply(raw, { supported_versions: s.state.config.client?.versions ?? SUPPORTED_API_VERSIONS })
     case "content_loaded":
       // Acknowledged either way, by the chart, which decides what else it means.
       return s.signal({ type: "widget.contentLoaded", raw })
   }
   const handler = handlers[action]
-  if (handler === undefined) return s.fail(raw, ProtocolError.UnknownAction({ action }))
+  if (handler === undefined) {
+    const served = clientHandler(s, action)
+    if (served === undefined) return s.fail(raw, ProtocolError.UnknownAction({ action }))
+    if (!isServing(s.phase)) return s.fail(raw, ProtocolError.WrongPhase({ phase: s.phase, action }))
+    return served(s, raw, data, action)
+  }
   if (!isServing(s.phase)) return s.fail(raw, ProtocolError.WrongPhase({ phase: s.phase, action }))
   if (needsCall.has(action) && s.state.pendingCalls.size >= s.state.config.limits.maxPendingCalls) {
     return s.fail(raw, ProtocolError.TooManyPending({ limit: s.state.config.limits.maxPendingCalls }))
@@ -163,6 +173,12 @@ const handlers: Readonly<Record<string, Handler>> = {
 }
 const needsCall = new Set(Object.keys(callingHandlers))
 
+/**
+ * fromWidget actions the engine serves itself, or through the client's hooks: a client's custom
+ * action may not take one of these names.
+ */
+export const ENGINE_ACTIONS: ReadonlySet<string> = new Set(["supported_api_versions", "content_loaded", ...Object.keys(handlers), ...HOOK_ACTIONS.keys()])
+
 const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {
   const pending = s.state.pendingToWidget.get(response.requestId)
   if (pending === undefined || response.widgetId !== s.state.config.widgetId || response.action !== pending.action) {
@@ -193,7 +209,8 @@ export const acknowledge = (s: Stepper, raw: RawRequest): void => s.reply(raw, {
 
 /**
  * The chart's timeout sweep, every timeout/4: a request unanswered for `sweepsToTimeout` sweeps
- * has timed out. The `capabilities` request is not swept: the chart times it (`negotiating.asking`).
+ * has timed out, and so has a client call (`client-calls.ts`). The `capabilities` request is not
+ * swept: the chart times it (`negotiating.asking`).
  */
 export const sweepTimeouts = (s: Stepper): void => {
   const expired: Array<[string, PendingToWidget]> = []
@@ -207,8 +224,9 @@ export const sweepTimeouts = (s: Stepper): void => {
       swept++
     }
   }
-  s.set({ pendingToWidget: pending, sweepArmed: swept > 0 })
-  s.arm.sweep = swept > 0
+  const clientCallsLeft = sweepClientCalls(s)
+  s.set({ pendingToWidget: pending, sweepArmed: swept > 0 || clientCallsLeft })
+  s.arm.sweep = swept > 0 || clientCallsLeft
   for (const [requestId, entry] of expired) {
     s.count("timedOut")
     s.report({ _tag: "RequestTimedOut", action: entry.action, requestId })
@@ -247,6 +265,7 @@ const onViewedRoomChanged = (s: Stepper, roomId: string | undefined): void => {
 /** The chart is closing the session: withdraw what is open, tell the edges. (Its timers are the chart's.) */
 export const closeSession = (s: Stepper, reason: string): void => {
   if (s.state.approval !== undefined) s.emit({ _tag: "CancelApproval", ticket: s.state.approval.ticket })
+  withdrawClientCalls(s)
   if (s.state.turnWatching || [...s.state.pendingCalls.values()].some((c) => c._tag === "TurnWatch")) s.emit({ _tag: "UnwatchTurn" })
   s.set({ sweepArmed: false, approval: undefined, turnWatching: false, pendingCalls: new Map(), gathers: new Map(), pendingToWidget: new Map(), inFlight: new Set() })
   s.emit({ _tag: "Closed", reason })

@@ -1,6 +1,7 @@
 import type { WidgetRequest } from "../envelope.ts"
 import type { RoomEvent } from "../matrix.ts"
 import { emptyPermissions, type Permissions } from "../permissions.ts"
+import type { ClientCall } from "../client-call.ts"
 import type { ClientSide } from "../client-side.ts"
 import type { ApprovalPolicy } from "../policy.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, shared } from "./step.ts"
@@ -68,6 +69,14 @@ export type PendingCall =
   | { readonly _tag: "ReadPart"; readonly gather: number; readonly roomIndex: number }
   | { readonly _tag: "StateRooms"; readonly gather: number }
   | { readonly _tag: "StatePart"; readonly gather: number }
+
+/** A client hook or custom action in flight: the widget's request, and the timeout sweeps it survived. */
+export interface PendingClientCall {
+  readonly raw: RawRequest
+  readonly action: string
+  readonly call: ClientCall["_tag"]
+  readonly sweeps: number
+}
 
 /** Several calls whose answers make one reply (multi-room reads, state loads). */
 export type Gather =
@@ -143,11 +152,15 @@ export interface SessionState {
   readonly capabilityRequestsInWindow: number
   readonly pendingToWidget: ReadonlyMap<string, PendingToWidget>
   /**
-   * The chart's timeout sweep is armed (it runs while a request other than `capabilities` is
-   * pending, and one sweep longer).
+   * The chart's timeout sweep is armed (it runs while a request other than `capabilities`, or a
+   * client call, is pending, and one sweep longer).
    */
   readonly sweepArmed: boolean
   readonly pendingCalls: ReadonlyMap<number, PendingCall>
+  /** Client hooks and custom actions in flight, by ticket (timed out by the sweep). */
+  readonly pendingClient: ReadonlyMap<number, PendingClientCall>
+  /** MSC2790: this (modal) widget's `close_modal` is being served, or was; another is refused. */
+  readonly modalClose: "pending" | "done" | undefined
   readonly gathers: ReadonlyMap<number, Gather>
   /** fromWidget request ids being worked on, to refuse duplicates. */
   readonly inFlight: ReadonlySet<string>
@@ -165,6 +178,7 @@ export interface SessionState {
 export const none: ReadonlyArray<never> = Object.freeze([])
 const noCounters: Counters = shared({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0, duplicates: 0, documents: 0 })
 const noGathers: ReadonlyMap<number, Gather> = shared(new Map())
+export const noPendingClient: ReadonlyMap<number, PendingClientCall> = new Map()
 
 /** A fresh session's data (the chart starts it in `loading`). */
 export const initialState = (config: SessionConfig): SessionState => ({
@@ -185,6 +199,8 @@ export const initialState = (config: SessionConfig): SessionState => ({
   pendingToWidget: emptyPendingToWidget,
   sweepArmed: false,
   pendingCalls: emptyPendingCalls,
+  pendingClient: noPendingClient,
+  modalClose: undefined,
   gathers: noGathers,
   inFlight: emptyInFlight,
   stateToLoad: none,
