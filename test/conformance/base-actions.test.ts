@@ -83,6 +83,15 @@ describe("requests in a phase that cannot serve them", () => {
   })
 })
 
+describe("unknown actions", () => {
+  it.each(["constructor", "__proto__", "toString", "hasOwnProperty"])("an action named like an Object.prototype member (%s) is unknown, and the session lives on", async (action) => {
+    const h = new Harness({ approver: approveAll })
+    await h.ready([])
+    expect(h.responseTo(h.request(action))).toMatchObject({ error: { code: "UnknownAction" } })
+    expect(h.responseTo(h.request("supported_api_versions"))).toMatchObject({ supported_versions: SUPPORTED_API_VERSIONS })
+  })
+})
+
 describe("MSC2974 request_capabilities", () => {
   const ready = async (approved: string[], approver = approveAll) => {
     const asked: string[][] = []

@@ -131,7 +131,8 @@ const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<R
       // Acknowledged either way, by the chart, which decides what else it means.
       return s.signal({ type: "widget.contentLoaded", raw })
   }
-  const handler = handlers[action]
+  // Own properties only: an action named `constructor` or `__proto__` is unknown, not Object's.
+  const handler = Object.hasOwn(handlers, action) ? handlers[action] : undefined
   if (handler === undefined) {
     const served = clientHandler(s, action)
     if (served === undefined) return s.fail(raw, ProtocolError.UnknownAction({ action }))
