@@ -19,7 +19,6 @@ import {
   type CallResult,
   type Limits,
   type Report,
-  type Phase,
   type SessionState,
   type WidgetDefinition,
   emptyPolicy
@@ -31,7 +30,12 @@ import { type ChartSession, SessionCharts } from "./session-charts.ts"
 import { phaseOf, type SessionEvent } from "./session-machine.ts"
 import { TimerQueue } from "./timer-queue.ts"
 import { TurnPoller, type TurnPollerOptions } from "./turn-poller.ts"
-import type { WidgetSession, WidgetSink } from "./widget-session.ts"
+import type { WidgetSink } from "./widget-session.ts"
+import { type EngineSession, type HandleCore, SessionHandle, type SessionInfo, WidgetRequestError } from "./session-handle.ts"
+import { type LifecycleEvent, type Observed, SessionWatch } from "./lifecycle.ts"
+import { PendingRequests } from "./pending-requests.ts"
+
+export type { EngineSession, SessionInfo } from "./session-handle.ts"
 import { callClient, clientServing, type ClientHooks, type CustomAction, HookCall } from "./client-hooks.ts"
 import { Withdrawable } from "./withdrawable.ts"
 
@@ -96,6 +100,11 @@ export interface EngineOptions {
    * serves is refused at `createEngine`. Versions the hooks serve are added without asking.
    */
   readonly apiVersions?: ReadonlyArray<string>
+  /**
+   * Every lifecycle event of every session (phase, capabilities, closed, error), beside each
+   * session's own `on`. Given, every session is watched; absent, only those someone listens to.
+   */
+  readonly onLifecycle?: (sessionId: string, widgetId: string, event: LifecycleEvent) => void
 }
 
 /** Which embedder callback failed, for which session. */
@@ -114,23 +123,6 @@ export interface OpenSessionOptions {
   readonly waitForIframeLoad?: boolean
 }
 
-export interface SessionInfo {
-  readonly sessionId: string
-  readonly widgetId: string
-  /** The session chart's state (its phase). */
-  readonly phase: Phase
-  readonly requested: ReadonlyArray<string>
-  readonly approved: ReadonlyArray<string>
-  readonly denied: ReadonlyArray<string>
-  readonly counters: SessionState["counters"]
-  readonly homeRoom: string | undefined
-}
-
-export interface EngineSession extends WidgetSession {
-  readonly sessionId: string
-  readonly info: () => SessionInfo
-}
-
 export interface Engine {
   readonly openSession: (options: OpenSessionOptions) => EngineSession
   /** The room the user is viewing; account widgets act there. */
@@ -145,46 +137,6 @@ export interface Engine {
   readonly stop: () => void
 }
 
-/** Engine internals a session handle calls. */
-interface HandleCore {
-  readonly push: (key: string, input: Input) => void
-  readonly info: (key: string, widgetId: string) => SessionInfo
-  readonly onClose: (key: string, listener: (reason: string) => void) => () => void
-}
-
-/**
- * A session as the embedding client and transports hold it. Methods live on the prototype and
- * reach the engine through one shared core: a thousand idle sessions pay for no closures.
- */
-class SessionHandle implements EngineSession {
-  constructor(
-    private readonly core: HandleCore,
-    readonly sessionId: string,
-    readonly widgetId: string
-  ) {}
-  receive(raw: unknown): void {
-    this.core.push(this.sessionId, { _tag: "FromWidget", raw })
-  }
-  frameLoaded(): void {
-    this.core.push(this.sessionId, { _tag: "FrameLoaded" })
-  }
-  transportDown(): void {
-    this.core.push(this.sessionId, { _tag: "TransportDown" })
-  }
-  transportUp(): void {
-    this.core.push(this.sessionId, { _tag: "TransportUp" })
-  }
-  close(reason = "closed by the client"): void {
-    this.core.push(this.sessionId, { _tag: "Close", reason })
-  }
-  onClose(listener: (reason: string) => void): () => void {
-    return this.core.onClose(this.sessionId, listener)
-  }
-  info(): SessionInfo {
-    return this.core.info(this.sessionId, this.widgetId)
-  }
-}
-
 interface Entry {
   /** The session: its chart. */
   readonly chart: ChartSession
@@ -194,6 +146,10 @@ interface Entry {
   readonly origin: string | undefined
   /** Client hooks and custom actions at work for this session, by ticket; none allocated while none is. */
   clientCalls: Map<number, HookCall> | undefined
+  /** The client's toWidget requests waiting for the widget; none allocated before the first. */
+  requests: PendingRequests | undefined
+  /** Lifecycle listeners and the last state they were told; none while nobody listens. */
+  watch: SessionWatch | undefined
   /** Open prompts by ticket; none allocated while no prompt is open. */
   approvals: Map<number, Prompt> | undefined
   closeListeners: Array<(reason: string) => void> | undefined
@@ -326,12 +282,40 @@ export const createEngine = (options: EngineOptions): Engine => {
   /** Sends one event to a session's chart and executes the commands its actions built, in order. */
   const run = (entry: Entry, event: SessionEvent): void => {
     charts.send(entry.chart, event)
-    if (outbox.length === 0) return
-    // Executing may run another session's chart (an embedder callback asking `info()`): take these first.
-    const commands = outbox.slice()
-    outbox.length = 0
-    for (const command of commands) execute(entry.chart.key, command)
+    if (outbox.length > 0) {
+      // Executing may run another session's chart (an embedder callback asking `info()`): take these first.
+      const commands = outbox.slice()
+      outbox.length = 0
+      for (const command of commands) execute(entry.chart.key, command)
+    }
+    // A closed session told its listeners as it closed (see `Closed`).
+    if (entry.watch !== undefined && handles.get(entry.chart.key) === entry) entry.watch.observe(observed(entry))
   }
+
+  const observed = (entry: Entry): Observed => {
+    const { snapshot } = entry.chart
+    const { requested, approved, denied } = snapshot.context.state
+    return { phase: phaseOf(snapshot.value), requested, approved, denied }
+  }
+
+  /** The session's watch, made at its first listener (or at open, for an engine-wide listener). */
+  const watchOf = (entry: Entry): SessionWatch =>
+    (entry.watch ??= new SessionWatch(observed(entry), (event, listeners) => {
+      const { widgetId } = entry.handle
+      for (const listener of listeners) {
+        try {
+          ;(listener as (event: LifecycleEvent) => void)(event)
+        } catch (error) {
+          fault(error, "listener", entry.chart.key, widgetId, false)
+        }
+      }
+      if (options.onLifecycle === undefined) return
+      try {
+        options.onLifecycle(entry.chart.key, widgetId, event)
+      } catch (error) {
+        fault(error, "listener", entry.chart.key, widgetId, false)
+      }
+    }))
 
   const router = new Router({ deliver: push })
   let nextSession = 0
@@ -349,13 +333,18 @@ export const createEngine = (options: EngineOptions): Engine => {
   )
 
 
-  /** An embedder callback failed: tell `onError` (whose own failure is swallowed: nowhere left to go). */
-  const fault = (error: unknown, kind: EngineFault["fault"], key: string, widgetId: string): void => {
+  /**
+   * An embedder callback failed: tell `onError` (whose own failure is swallowed: nowhere left to
+   * go) and the session's `error` listeners (unless a listener is what failed: no loops).
+   */
+  const fault = (error: unknown, kind: EngineFault["fault"], key: string, widgetId: string, tellListeners = true): void => {
     try {
       ;(options.onError ?? defaultOnError)(error, { fault: kind, sessionId: key, widgetId })
     } catch {
       // ignored
     }
+    const watch = handles.get(key)?.watch
+    if (tellListeners && watch !== undefined) watch.emit({ type: "error", fault: kind, error })
   }
 
   // Every call into embedder code below is guarded: one session's broken sink or approver must
@@ -422,6 +411,9 @@ export const createEngine = (options: EngineOptions): Engine => {
         entry.clientCalls?.get(command.ticket)?.withdraw()
         settleClientCall(entry, command.ticket)
         return
+      case "ClientRequestSettled":
+        entry.requests?.settle(command.id, command.outcome)
+        return
       case "WatchTurn":
         turnPoller.watch(key, command.ticket)
         return
@@ -445,6 +437,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         for (const prompt of entry.approvals?.values() ?? []) prompt.withdraw()
         for (const call of entry.clientCalls?.values() ?? []) call.withdraw()
         entry.clientCalls = undefined
+        entry.requests?.closeAll(command.reason)
         turnPoller.unwatch(key)
         handles.delete(key)
         charts.stop(entry.chart) // the closed chart cancelled its timers; this is belt and braces
@@ -455,6 +448,10 @@ export const createEngine = (options: EngineOptions): Engine => {
           } catch (error) {
             fault(error, "close-listener", key, entry.handle.widgetId)
           }
+        }
+        if (entry.watch !== undefined) {
+          entry.watch.observe(observed(entry))
+          entry.watch.emit({ type: "closed", reason: command.reason })
         }
         return
       }
@@ -508,8 +505,23 @@ export const createEngine = (options: EngineOptions): Engine => {
         const at = listeners.indexOf(listener)
         if (at >= 0) listeners.splice(at, 1)
       }
+    },
+    request: (key, action, data) => {
+      const entry = handles.get(key)
+      if (entry === undefined) return Promise.reject(new WidgetRequestError("closed", `${String(action)} was not sent: the session is closed`))
+      if (typeof action !== "string") return Promise.reject(new WidgetRequestError("refused", "the action must be a string"))
+      const id = nextRequest++
+      const answer = (entry.requests ??= new PendingRequests()).add(id, action)
+      push(key, { _tag: "ClientRequest", id, action, data })
+      return answer
+    },
+    on: (key, type, listener) => {
+      const entry = handles.get(key)
+      if (entry === undefined) return () => false
+      return watchOf(entry).on(type, listener)
     }
   }
+  let nextRequest = 0
   /** The charts of closed sessions whose handles may still be asked for `info()`. */
   const closedStates = new Map<string, ChartSession>()
 
@@ -529,7 +541,9 @@ export const createEngine = (options: EngineOptions): Engine => {
       client: client.side
     }
     const chart = charts.open(key, { config })
-    handles.set(key, { chart, handle, send: open.send, widget, origin: open.origin, clientCalls: undefined, approvals: undefined, closeListeners: undefined, inbox: undefined })
+    const entry: Entry = { chart, handle, send: open.send, widget, origin: open.origin, clientCalls: undefined, requests: undefined, watch: undefined, approvals: undefined, closeListeners: undefined, inbox: undefined }
+    handles.set(key, entry)
+    if (options.onLifecycle !== undefined) watchOf(entry)
     router.open(key)
     return handle
   }

@@ -2,6 +2,7 @@ import type { ClientCall } from "../client-call.ts"
 import type { WidgetMessage } from "../envelope.ts"
 import type { HomeserverRequest } from "../homeserver-port.ts"
 import type { Permissions } from "../permissions.ts"
+import type { ClientRequestOutcome } from "./client-requests.ts"
 
 /** What a session's handlers ask the edges to do, as data. */
 export type Command =
@@ -22,6 +23,8 @@ export type Command =
   | { readonly _tag: "CallClient"; readonly ticket: number; readonly action: string; readonly call: ClientCall; readonly roomId: string | undefined }
   /** A client call is no longer wanted (timed out, its document or session gone): abort its signal. */
   | { readonly _tag: "CancelClientCall"; readonly ticket: number }
+  /** A client's toWidget request (`ClientRequest` input of the same id) ended, exactly once. */
+  | { readonly _tag: "ClientRequestSettled"; readonly id: number; readonly outcome: ClientRequestOutcome }
   /** The widget's receive permissions or home room changed: re-index its subscriptions. */
   | { readonly _tag: "Subscribe"; readonly permissions: Permissions; readonly homeRoom: string | undefined }
   | { readonly _tag: "Report"; readonly report: Report }

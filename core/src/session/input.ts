@@ -13,6 +13,8 @@ export type Input =
   | { readonly _tag: "CallAnswered"; readonly ticket: number; readonly result: CallResult }
   /** The embedding client answered a `CallClient` (its hook resolved, threw or rejected). */
   | { readonly _tag: "ClientAnswered"; readonly ticket: number; readonly outcome: ClientOutcome }
+  /** The client sends a toWidget request; settled by `ClientRequestSettled` of the same id. */
+  | { readonly _tag: "ClientRequest"; readonly id: number; readonly action: string; readonly data: unknown }
   | { readonly _tag: "RoomEvent"; readonly event: RoomEvent }
   | { readonly _tag: "ToDevice"; readonly event: ToDeviceEvent }
   /** Fresh TURN credentials (or empty `uris` while the homeserver is unreachable). */

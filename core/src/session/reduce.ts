@@ -22,6 +22,7 @@ import { userDirectorySearch } from "./user-directory.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
 import type { Command } from "./command.ts"
 import { clientHandler, onClientAnswered, sweepClientCalls, withdrawClientCalls } from "./client-calls.ts"
+import { clientRequest, onClientRequestAnswered, releaseHeldRequests } from "./client-requests.ts"
 
 /**
  * Runs one handler on a copy of `state`: the state passed in is left as it was.
@@ -68,6 +69,9 @@ export const onInput = (s: Stepper, input: Input): void => {
       break
     case "ClientAnswered":
       onClientAnswered(s, input.ticket, input.outcome)
+      break
+    case "ClientRequest":
+      clientRequest(s, input.id, input.action, input.data)
       break
     case "RoomEvent":
       deliverRoomEvent(s, input.event)
@@ -191,17 +195,21 @@ const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {
   s.settle(response.requestId)
   const error = (response.response as { error?: { message?: unknown } } | null)?.error
   if (error !== undefined) s.report({ _tag: "WidgetError", action: pending.action, message: typeof error?.message === "string" ? error.message : "no message" })
+  if (pending.purpose === "client") return onClientRequestAnswered(s, pending, response.response, false)
   answered(s, pending, error === undefined ? response.response : undefined)
 }
 
 /** Acts on the widget's answer to one of our requests (`undefined` when it failed or timed out). */
 const answered = (s: Stepper, pending: PendingToWidget, response: unknown): void => {
-  if (pending.purpose === "capabilities") {
+  if (pending.purpose === "client") {
+    onClientRequestAnswered(s, pending, undefined, true)
+  } else if (pending.purpose === "capabilities") {
     if (s.phase === "negotiating" && s.state.approval === undefined) weigh(s, capabilitiesOf(response))
   } else if (pending.purpose === "versions") {
     const list = (response as { supported_versions?: unknown } | undefined)?.supported_versions
     s.set({ widgetVersions: Array.isArray(list) ? list.filter((v): v is string => typeof v === "string") : [] })
     startStateLoad(s)
+    releaseHeldRequests(s)
   }
 }
 
@@ -266,6 +274,8 @@ const onViewedRoomChanged = (s: Stepper, roomId: string | undefined): void => {
 /** The chart is closing the session: withdraw what is open, tell the edges. (Its timers are the chart's.) */
 export const closeSession = (s: Stepper, reason: string): void => {
   if (s.state.approval !== undefined) s.emit({ _tag: "CancelApproval", ticket: s.state.approval.ticket })
+  // The client's own toWidget requests are rejected by the engine as the session closes (with
+  // those still on their way in), so none is settled here.
   withdrawClientCalls(s)
   if (s.state.turnWatching || [...s.state.pendingCalls.values()].some((c) => c._tag === "TurnWatch")) s.emit({ _tag: "UnwatchTurn" })
   s.set({ sweepArmed: false, approval: undefined, turnWatching: false, pendingCalls: new Map(), gathers: new Map(), pendingToWidget: new Map(), inFlight: new Set() })

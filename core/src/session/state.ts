@@ -3,6 +3,7 @@ import type { RoomEvent } from "../matrix.ts"
 import { emptyPermissions, type Permissions } from "../permissions.ts"
 import type { ClientCall } from "../client-call.ts"
 import type { ClientSide } from "../client-side.ts"
+import type { HeldClientRequest } from "./client-requests.ts"
 import type { ApprovalPolicy } from "../policy.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, shared } from "./step.ts"
 import type { Phase } from "../protocol-error.ts"
@@ -52,13 +53,15 @@ export interface SessionConfig {
 }
 
 /** Why we are waiting for a widget's answer; data, never a closure, so state prints and replays. */
-export type ToWidgetPurpose = "versions" | "capabilities" | "notify" | "delivery" | "turn"
+export type ToWidgetPurpose = "versions" | "capabilities" | "notify" | "delivery" | "turn" | "client"
 
 export interface PendingToWidget {
   readonly action: string
   readonly purpose: ToWidgetPurpose
   /** Timeout sweeps survived; see `sweepsToTimeout`. */
   readonly sweeps: number
+  /** For purpose `client`: the client's request id (`session.request`), settled with the answer. */
+  readonly request?: number
 }
 
 /** A homeserver (or engine service) call in flight, and what to do with its answer. */
@@ -159,6 +162,8 @@ export interface SessionState {
   readonly pendingCalls: ReadonlyMap<number, PendingCall>
   /** Client hooks and custom actions in flight, by ticket (timed out by the sweep). */
   readonly pendingClient: ReadonlyMap<number, PendingClientCall>
+  /** Client toWidget requests waiting for the widget's versions (they are version-gated). */
+  readonly heldRequests: ReadonlyArray<HeldClientRequest>
   /** MSC2790: this (modal) widget's `close_modal` is being served, or was; another is refused. */
   readonly modalClose: "pending" | "done" | undefined
   readonly gathers: ReadonlyMap<number, Gather>
@@ -200,6 +205,7 @@ export const initialState = (config: SessionConfig): SessionState => ({
   sweepArmed: false,
   pendingCalls: emptyPendingCalls,
   pendingClient: noPendingClient,
+  heldRequests: none,
   modalClose: undefined,
   gathers: noGathers,
   inFlight: emptyInFlight,
