@@ -135,8 +135,7 @@ const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<R
       // Acknowledged either way, by the chart, which decides what else it means.
       return s.signal({ type: "widget.contentLoaded", raw })
   }
-  // Own properties only: an action named `constructor` or `__proto__` is unknown, not Object's.
-  const handler = Object.hasOwn(handlers, action) ? handlers[action] : undefined
+  const handler = handlers[action]
   if (handler === undefined) {
     const served = clientHandler(s, action)
     if (served === undefined) return s.fail(raw, ProtocolError.UnknownAction({ action }))
@@ -169,13 +168,14 @@ const callingHandlers: Readonly<Record<string, Handler>> = {
   user_directory_search: userDirectorySearch,
   "org.matrix.msc3973.user_directory_search": userDirectorySearch
 }
-const handlers: Readonly<Record<string, Handler>> = {
+/** Without a prototype: an action named `constructor` or `__proto__` finds no handler, not Object's. */
+const handlers: Readonly<Record<string, Handler | undefined>> = Object.assign(Object.create(null) as Record<string, Handler>, {
   ...callingHandlers,
   request_capabilities: requestCapabilities,
   "org.matrix.msc2974.request_capabilities": requestCapabilities,
   watch_turn_servers: (s, raw) => watchTurnServers(s, raw),
   unwatch_turn_servers: (s, raw) => unwatchTurnServers(s, raw)
-}
+} satisfies Record<string, Handler>)
 const needsCall = new Set(Object.keys(callingHandlers))
 
 /**
