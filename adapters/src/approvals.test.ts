@@ -1,6 +1,6 @@
 import { assert, describe, it } from "vitest"
 import type { ApprovalRequest } from "../../machines/src/engine.ts"
-import { flush, Harness } from "../../test/src/widget-harness.ts"
+import { flush, Harness, widgetDefinition } from "../../test/src/widget-harness.ts"
 import { type ApprovalChange, ApprovalQueue, parseDecision } from "./approvals.ts"
 
 const STICKER = "m.sticker"
@@ -11,7 +11,10 @@ const READ = "org.matrix.msc2762.receive.event:m.room.message"
 const request = (requested: ReadonlyArray<string>, controller = new AbortController()): ApprovalRequest & { controller: AbortController } => ({
   sessionId: "w1#0",
   widgetId: "w1",
+  widget: widgetDefinition(),
+  origin: undefined,
   requested,
+  capabilities: requested.map((capability) => ({ requested: capability, canonical: capability, meaning: "" })),
   alreadyApproved: [],
   signal: controller.signal,
   controller

@@ -37,33 +37,9 @@ import { PendingRequests } from "./pending-requests.ts"
 
 export type { EngineSession, SessionInfo } from "./session-handle.ts"
 import { callClient, clientServing, type ClientHooks, type CustomAction, HookCall } from "./client-hooks.ts"
-import { Withdrawable } from "./withdrawable.ts"
+import { type Approver, Prompt } from "./approval-prompt.ts"
 
-/** A capability prompt for the embedding client (a UI dialog, a rule engine, a test script). */
-export interface ApprovalRequest {
-  readonly sessionId: string
-  readonly widgetId: string
-  /** Only capabilities not already approved and not decided by the policy. */
-  readonly requested: ReadonlyArray<string>
-  readonly alreadyApproved: ReadonlyArray<string>
-  /** Aborted when the prompt is no longer wanted (session closed, prompt timed out). */
-  readonly signal: AbortSignal
-}
-
-/** The approval request an approver gets (its `signal` made when first read: see `Withdrawable`). */
-class Prompt extends Withdrawable implements ApprovalRequest {
-  constructor(
-    readonly sessionId: string,
-    readonly widgetId: string,
-    readonly requested: ReadonlyArray<string>,
-    readonly alreadyApproved: ReadonlyArray<string>
-  ) {
-    super()
-  }
-}
-
-/** Resolves with the capabilities to approve (a subset of `requested`; anything else is ignored). */
-export type Approver = (request: ApprovalRequest) => Promise<ReadonlyArray<string>>
+export type { ApprovalRequest, Approver, RequestedCapability } from "./approval-prompt.ts"
 
 export interface EngineOptions {
   readonly homeserver: HomeserverPort
@@ -374,7 +350,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         return
       }
       case "AskApprover": {
-        const prompt = new Prompt(key, entry.handle.widgetId, command.requested, command.alreadyApproved)
+        const prompt = new Prompt(key, entry.widget, entry.origin, command.requested, command.alreadyApproved)
         ;(entry.approvals ??= new Map()).set(command.ticket, prompt)
         const decide = (approved: ReadonlyArray<string>) => {
           if (!settleApproval(entry, command.ticket)) return // cancelled meanwhile

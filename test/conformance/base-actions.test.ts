@@ -201,6 +201,23 @@ describe("MSC2974 request_capabilities", () => {
     expect(prompts[1]!.signal.aborted).toBe(true)
   })
 
+  it("the prompt names the widget (definition, origin) and gives each capability as written, canonical and in words", async () => {
+    let prompt: ApprovalRequest | undefined
+    const h = new Harness({
+      approver: async (request) => ((prompt = request), []),
+      origin: "https://widget.example",
+      widget: { name: "Poll", roomId: "!poll:localhost" }
+    })
+    await h.ready(["org.matrix.msc2762.receive.state_event:m.room.name#", "m.send.state_event:a\\x"])
+    expect(prompt).toBeDefined()
+    const { widget, origin, widgetId, requested, capabilities } = prompt!
+    expect([widgetId, origin, widget.name, widget.url, widget.roomId]).toEqual(["w1", "https://widget.example", "Poll", "https://widget.example/index.html", "!poll:localhost"])
+    expect(requested).toEqual(["org.matrix.msc2762.receive.state_event:m.room.name#"])
+    expect(capabilities).toEqual([
+      { requested: "org.matrix.msc2762.receive.state_event:m.room.name#", canonical: "m.receive.state_event:m.room.name#", meaning: "receive and read “m.room.name” room state with state key “”" }
+    ])
+  })
+
   it("an answered prompt's signal never aborts", async () => {
     let prompt: ApprovalRequest | undefined
     const h = new Harness({ approver: async (request) => ((prompt = request), request.requested) })
