@@ -275,23 +275,15 @@ export const createEngine = (options: EngineOptions): Engine => {
   }
 
   /** The session's watch, made at its first listener (or at open, for an engine-wide listener). */
-  const watchOf = (entry: Entry): SessionWatch =>
-    (entry.watch ??= new SessionWatch(observed(entry), (event, listeners) => {
-      const { widgetId } = entry.handle
-      for (const listener of listeners) {
-        try {
-          ;(listener as (event: LifecycleEvent) => void)(event)
-        } catch (error) {
-          fault(error, "listener", entry.chart.key, widgetId, false)
-        }
-      }
-      if (options.onLifecycle === undefined) return
-      try {
-        options.onLifecycle(entry.chart.key, widgetId, event)
-      } catch (error) {
-        fault(error, "listener", entry.chart.key, widgetId, false)
-      }
-    }))
+  const watchOf = (entry: Entry): SessionWatch => {
+    const { sessionId, widgetId } = entry.handle
+    const everyone = options.onLifecycle
+    return (entry.watch ??= new SessionWatch(
+      observed(entry),
+      everyone === undefined ? undefined : (event) => everyone(sessionId, widgetId, event),
+      (error) => fault(error, "listener", sessionId, widgetId, false)
+    ))
+  }
 
   const router = new Router({ deliver: push })
   let nextSession = 0

@@ -47,8 +47,10 @@ export class SessionWatch {
 
   constructor(
     private last: Observed,
-    /** Delivers one event to the engine-wide listener and reports listener failures. */
-    private readonly deliver: (event: LifecycleEvent, listeners: ReadonlyArray<(event: never) => void>) => void
+    /** The engine-wide listener (`onLifecycle`), told after the session's own. */
+    private readonly everyone: ((event: LifecycleEvent) => void) | undefined,
+    /** A listener threw: reported, never re-emitted as an `error` event (no loops). */
+    private readonly failed: (error: unknown) => void
   ) {}
 
   on<K extends keyof LifecycleEvents>(type: K, listener: LifecycleListener<K>): () => void {
@@ -69,7 +71,17 @@ export class SessionWatch {
     if (now.approved !== last.approved) this.emit({ type: "capabilities", requested: now.requested, approved: now.approved, denied: now.denied })
   }
 
+  /** Tells every listener of the event's type (a copy of the list: one may unsubscribe meanwhile). */
   emit(event: LifecycleEvent): void {
-    this.deliver(event, [...(this.listeners.get(event.type) ?? [])])
+    for (const listener of [...(this.listeners.get(event.type) ?? [])]) this.tell(listener as (event: LifecycleEvent) => void, event)
+    if (this.everyone !== undefined) this.tell(this.everyone, event)
+  }
+
+  private tell(listener: (event: LifecycleEvent) => void, event: LifecycleEvent): void {
+    try {
+      listener(event)
+    } catch (error) {
+      this.failed(error)
+    }
   }
 }
