@@ -129,12 +129,8 @@ interface Entry {
   readonly chart: ChartSession
   readonly handle: EngineSession
   readonly send: WidgetSink
-  readonly widget: WidgetDefinition
-  readonly origin: string | undefined
-  /** Client hooks and custom actions at work for this session, by ticket; none allocated while none is. */
-  clientCalls: Map<number, HookCall> | undefined
-  /** The client's toWidget requests waiting for the widget; none allocated before the first. */
-  requests: PendingRequests | undefined
+  /** Hook calls at work and the client's toWidget requests waiting; none allocated before the first. */
+  client: ClientWork | undefined
   /** Lifecycle listeners and the last state they were told; none while nobody listens. */
   watch: SessionWatch | undefined
   /** Open prompts by ticket; none allocated while no prompt is open. */
@@ -209,11 +205,22 @@ const settled = Promise.resolve()
 
 const defaultOnError = (error: unknown, where: EngineFault): void => console.error(`widgethost: ${where.fault} failed for session ${where.sessionId}`, error)
 
+/** A session's work with its client, made at first use (most sessions never have any). */
+interface ClientWork {
+  /** Client hooks and custom actions at work, by ticket. */
+  calls: Map<number, HookCall> | undefined
+  /** The client's toWidget requests waiting for the widget. */
+  requests: PendingRequests | undefined
+}
+
+/** The widget's origin, as the session was opened with it (kept in its config, not twice). */
+const originOf = (entry: Entry): string | undefined => entry.chart.snapshot.context.state.config.origin
+
 /** Forgets a client call at work; false when it was not (cancelled, or already answered). */
 const settleClientCall = (entry: Entry, ticket: number): boolean => {
-  const calls = entry.clientCalls
+  const calls = entry.client?.calls
   if (calls?.delete(ticket) !== true) return false
-  if (calls.size === 0) entry.clientCalls = undefined
+  if (calls.size === 0) entry.client!.calls = undefined
   return true
 }
 
@@ -363,7 +370,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         return
       }
       case "AskApprover": {
-        const prompt = new Prompt(key, entry.widget, entry.origin, command.requested, command.alreadyApproved)
+        const prompt = new Prompt(key, entry.handle.widget, originOf(entry), command.requested, command.alreadyApproved)
         ;(entry.approvals ??= new Map()).set(command.ticket, prompt)
         const decide = (approved: ReadonlyArray<string>) => {
           if (!settleApproval(entry, command.ticket)) return // cancelled meanwhile
@@ -398,8 +405,9 @@ export const createEngine = (options: EngineOptions): Engine => {
         settleApproval(entry, command.ticket)
         return
       case "CallClient": {
-        const context = new HookCall(key, entry.widget.id, entry.widget, entry.origin, command.roomId, command.action, entry.chart.snapshot.context.state.approved)
-        ;(entry.clientCalls ??= new Map()).set(command.ticket, context)
+        const { widget } = entry.handle
+        const context = new HookCall(key, widget.id, widget, originOf(entry), command.roomId, command.action, entry.chart.snapshot.context.state.approved)
+        ;((entry.client ??= { calls: undefined, requests: undefined }).calls ??= new Map()).set(command.ticket, context)
         callClient(client, command.call, context, (outcome) => {
           // Cancelled meanwhile (timed out, new document, closed): the session answered already.
           if (!settleClientCall(entry, command.ticket)) return
@@ -408,11 +416,11 @@ export const createEngine = (options: EngineOptions): Engine => {
         return
       }
       case "CancelClientCall":
-        entry.clientCalls?.get(command.ticket)?.withdraw()
+        entry.client?.calls?.get(command.ticket)?.withdraw()
         settleClientCall(entry, command.ticket)
         return
       case "ClientRequestSettled":
-        entry.requests?.settle(command.id, command.outcome)
+        entry.client?.requests?.settle(command.id, command.outcome)
         return
       case "WatchTurn":
         turnPoller.watch(key, command.ticket)
@@ -435,9 +443,9 @@ export const createEngine = (options: EngineOptions): Engine => {
         closedStates.set(key, entry.chart)
         if (closedStates.size > 1_000) closedStates.delete(closedStates.keys().next().value!)
         for (const prompt of entry.approvals?.values() ?? []) prompt.withdraw()
-        for (const call of entry.clientCalls?.values() ?? []) call.withdraw()
-        entry.clientCalls = undefined
-        entry.requests?.closeAll(command.reason)
+        for (const call of entry.client?.calls?.values() ?? []) call.withdraw()
+        entry.client?.requests?.closeAll(command.reason)
+        entry.client = undefined
         turnPoller.unwatch(key)
         handles.delete(key)
         charts.stop(entry.chart) // the closed chart cancelled its timers; this is belt and braces
@@ -511,7 +519,7 @@ export const createEngine = (options: EngineOptions): Engine => {
       if (entry === undefined) return Promise.reject(new WidgetRequestError("closed", `${String(action)} was not sent: the session is closed`))
       if (typeof action !== "string") return Promise.reject(new WidgetRequestError("refused", "the action must be a string"))
       const id = nextRequest++
-      const answer = (entry.requests ??= new PendingRequests()).add(id, action)
+      const answer = ((entry.client ??= { calls: undefined, requests: undefined }).requests ??= new PendingRequests()).add(id, action)
       push(key, { _tag: "ClientRequest", id, action, data })
       return answer
     },
@@ -529,7 +537,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     const { widget } = open
     const key = `${widget.id}#${nextSession++}`
     const homeRoom = widget.kind === "room" ? widget.roomId : viewedRoom
-    const handle = new SessionHandle(core, key, widget.id)
+    const handle = new SessionHandle(core, key, widget)
     const config = {
       widgetId: widget.id,
       kind: widget.kind,
@@ -542,7 +550,7 @@ export const createEngine = (options: EngineOptions): Engine => {
       client: client.side
     }
     const chart = charts.open(key, { config })
-    const entry: Entry = { chart, handle, send: open.send, widget, origin: open.origin, clientCalls: undefined, requests: undefined, watch: undefined, approvals: undefined, closeListeners: undefined, inbox: undefined }
+    const entry: Entry = { chart, handle, send: open.send, client: undefined, watch: undefined, approvals: undefined, closeListeners: undefined, inbox: undefined }
     handles.set(key, entry)
     if (options.onLifecycle !== undefined) watchOf(entry)
     router.open(key)

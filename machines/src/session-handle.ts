@@ -4,7 +4,7 @@
  * Methods live on the prototype and reach the engine through one shared core: a thousand idle
  * sessions pay for no closures.
  */
-import type { ClientRequestOutcome, Input, Phase, SessionState } from "@widgethost/core"
+import type { ClientRequestOutcome, Input, Phase, SessionState, WidgetDefinition } from "@widgethost/core"
 import type { LifecycleEvents, LifecycleListener } from "./lifecycle.ts"
 import type { WidgetSession } from "./widget-session.ts"
 
@@ -22,6 +22,8 @@ export interface SessionInfo {
 
 export interface EngineSession extends WidgetSession {
   readonly sessionId: string
+  /** The definition the session was opened with. */
+  readonly widget: WidgetDefinition
   readonly info: () => SessionInfo
   /**
    * Sends a toWidget request of the client's (`theme_change`, `language_change`, `visibility`,
@@ -83,8 +85,11 @@ export class SessionHandle implements EngineSession {
   constructor(
     private readonly core: HandleCore,
     readonly sessionId: string,
-    readonly widgetId: string
+    readonly widget: WidgetDefinition
   ) {}
+  get widgetId(): string {
+    return this.widget.id
+  }
   receive(raw: unknown): void {
     this.core.push(this.sessionId, { _tag: "FromWidget", raw })
   }

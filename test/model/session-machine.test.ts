@@ -85,7 +85,7 @@ const eventsFor = ({ driver }: ModelState): ModelEvent[] => {
     events.push(one({ _tag: "ApprovalDecided", ticket: s.approval.ticket, approved: s.approval.asked }))
     events.push(one({ _tag: "ApprovalDecided", ticket: s.approval.ticket, approved: [] }))
   }
-  for (const ticket of s.pendingClient.keys()) {
+  for (const ticket of s.clientWork.calls.keys()) {
     events.push(one({ _tag: "ClientAnswered", ticket, outcome: { _tag: "Value", value: undefined } }))
     events.push(one({ _tag: "ClientAnswered", ticket, outcome: { _tag: "Refused", message: "no" } }))
   }
@@ -106,7 +106,7 @@ const serializeState = ({ driver }: ModelState): string => {
     s.approval?.asked ?? null,
     [...new Set([...s.pendingToWidget.values()].map((p) => p.action))].sort(),
     s.pendingCalls.size,
-    s.pendingClient.size,
+    s.clientWork.calls.size,
     s.inFlight.size > 0,
     s.contentLoaded,
     s.widgetVersions !== undefined,

@@ -9,11 +9,17 @@ import type { ClientCall, ClientOutcome, ModalButton, ModalDefinition } from "..
 import { HOOK_ACTIONS } from "../client-side.ts"
 import { ProtocolError } from "../protocol-error.ts"
 import { isSafeWidgetUrl } from "../widget-definition.ts"
-import { noPendingClient, type PendingClientCall, type RawRequest, sweepsToTimeout } from "./state.ts"
+import { type ClientWork, idleClientWork, noPendingClient, type PendingClientCall, type RawRequest, sweepsToTimeout } from "./state.ts"
 import { requestIdOf, type Stepper } from "./step.ts"
 
 type Data = Readonly<Record<string, unknown>>
 type Handler = (s: Stepper, raw: RawRequest, data: Data, action: string) => void
+
+/** Writes the session's client work; back to the shared idle value once nothing is left. */
+const setWork = (s: Stepper, patch: Partial<ClientWork>): void => {
+  const work = { ...s.state.clientWork, ...patch }
+  s.set({ clientWork: work.calls.size === 0 && work.held.length === 0 && work.modalClose === undefined ? idleClientWork : work })
+}
 
 const isObject = (value: unknown): value is Data => typeof value === "object" && value !== null && !Array.isArray(value)
 
@@ -94,8 +100,8 @@ const setButtonEnabled: Handler = (s, raw, data, action) => {
 
 const closeModal: Handler = (s, raw, data, action) => {
   // MSC2790: "The client must reject any subsequent close_modal requests from the modal widget."
-  if (s.state.modalClose !== undefined) return s.fail(raw, ProtocolError.NotAllowed({ what: `closing the modal again (it is ${s.state.modalClose === "done" ? "closed" : "closing"})` }))
-  s.set({ modalClose: "pending" })
+  if (s.state.clientWork.modalClose !== undefined) return s.fail(raw, ProtocolError.NotAllowed({ what: `closing the modal again (it is ${s.state.clientWork.modalClose === "done" ? "closed" : "closing"})` }))
+  setWork(s, { modalClose: "pending" })
   ask(s, raw, action, { _tag: "CloseModal", data })
 }
 
@@ -132,13 +138,13 @@ export const clientHandler = (s: Stepper, action: string): Handler | undefined =
 
 const ask = (s: Stepper, raw: RawRequest, action: string, call: ClientCall): void => {
   const { limits } = s.state.config
-  if (s.state.pendingClient.size >= limits.maxPendingCalls) {
-    if (call._tag === "CloseModal") s.set({ modalClose: undefined })
+  if (s.state.clientWork.calls.size >= limits.maxPendingCalls) {
+    if (call._tag === "CloseModal") setWork(s, { modalClose: undefined })
     return s.fail(raw, ProtocolError.TooManyPending({ limit: limits.maxPendingCalls }))
   }
   s.start(raw)
   const ticket = s.nextSeq()
-  s.set({ pendingClient: new Map(s.state.pendingClient).set(ticket, { raw, action, call: call._tag, sweeps: 0 }) })
+  setWork(s, { calls: new Map(s.state.clientWork.calls).set(ticket, { raw, action, call: call._tag, sweeps: 0 }) })
   if (!s.state.sweepArmed) {
     s.set({ sweepArmed: true })
     s.arm.sweep = true
@@ -147,11 +153,11 @@ const ask = (s: Stepper, raw: RawRequest, action: string, call: ClientCall): voi
 }
 
 const forget = (s: Stepper, ticket: number): PendingClientCall | undefined => {
-  const pending = s.state.pendingClient.get(ticket)
+  const pending = s.state.clientWork.calls.get(ticket)
   if (pending === undefined) return undefined
-  const rest = new Map(s.state.pendingClient)
+  const rest = new Map(s.state.clientWork.calls)
   rest.delete(ticket)
-  s.set({ pendingClient: rest.size === 0 ? noPendingClient : rest })
+  setWork(s, { calls: rest.size === 0 ? noPendingClient : rest })
   return pending
 }
 
@@ -159,7 +165,7 @@ const forget = (s: Stepper, ticket: number): PendingClientCall | undefined => {
 export const onClientAnswered = (s: Stepper, ticket: number, outcome: ClientOutcome): void => {
   const pending = forget(s, ticket)
   if (pending === undefined) return
-  if (pending.call === "CloseModal") s.set({ modalClose: outcome._tag === "Value" ? "done" : undefined })
+  if (pending.call === "CloseModal") setWork(s, { modalClose: outcome._tag === "Value" ? "done" : undefined })
   if (outcome._tag === "Refused") return s.fail(pending.raw, ProtocolError.ClientRefused({ message: outcome.message }))
   const { value } = outcome
   switch (pending.call) {
@@ -182,16 +188,16 @@ export const onClientAnswered = (s: Stepper, ticket: number, outcome: ClientOutc
  * the timeout error, and the client is told to stop (its signal aborts). True while some remain.
  */
 export const sweepClientCalls = (s: Stepper): boolean => {
-  if (s.state.pendingClient.size === 0) return false
+  if (s.state.clientWork.calls.size === 0) return false
   const kept = new Map<number, PendingClientCall>()
   const expired: Array<[number, PendingClientCall]> = []
-  for (const [ticket, pending] of s.state.pendingClient) {
+  for (const [ticket, pending] of s.state.clientWork.calls) {
     if (pending.sweeps + 1 >= sweepsToTimeout) expired.push([ticket, pending])
     else kept.set(ticket, { ...pending, sweeps: pending.sweeps + 1 })
   }
-  s.set({ pendingClient: kept.size === 0 ? noPendingClient : kept })
+  setWork(s, { calls: kept.size === 0 ? noPendingClient : kept })
   for (const [ticket, pending] of expired) {
-    if (pending.call === "CloseModal") s.set({ modalClose: undefined })
+    if (pending.call === "CloseModal") setWork(s, { modalClose: undefined })
     s.emit({ _tag: "CancelClientCall", ticket })
     s.report({ _tag: "ClientCallTimedOut", action: pending.action, requestId: requestIdOf(pending.raw) })
     s.fail(pending.raw, ProtocolError.ClientTimedOut({ action: pending.action, ms: s.state.config.limits.requestTimeoutMs }))
@@ -201,7 +207,7 @@ export const sweepClientCalls = (s: Stepper): boolean => {
 
 /** The document or session that made the calls is gone: no answer can reach it; the client stops. */
 export const withdrawClientCalls = (s: Stepper): void => {
-  for (const ticket of s.state.pendingClient.keys()) s.emit({ _tag: "CancelClientCall", ticket })
-  if (s.state.pendingClient.size > 0) s.set({ pendingClient: noPendingClient })
-  if (s.state.modalClose === "pending") s.set({ modalClose: undefined })
+  for (const ticket of s.state.clientWork.calls.keys()) s.emit({ _tag: "CancelClientCall", ticket })
+  if (s.state.clientWork.calls.size > 0) setWork(s, { calls: noPendingClient })
+  if (s.state.clientWork.modalClose === "pending") setWork(s, { modalClose: undefined })
 }

@@ -11,7 +11,7 @@
  * (MSC2873: "only use the `theme_change` action if the widget supports `org.matrix.msc2873`").
  */
 import type { Command } from "./command.ts"
-import { isServing, type PendingToWidget } from "./state.ts"
+import { isServing, none, type PendingToWidget } from "./state.ts"
 import type { Stepper } from "./step.ts"
 
 /** How a client's toWidget request ended. */
@@ -74,7 +74,7 @@ export const clientRequest = (s: Stepper, id: number, action: string, data: unkn
   const refused = refusal(s, action, data)
   if (refused !== undefined || !isObject(data)) return settle(s, id, { _tag: "Refused", reason: refused ?? "data must be an object" })
   if (VERSION_GATES.has(action) && s.state.widgetVersions === undefined) {
-    s.set({ heldRequests: [...s.state.heldRequests, { id, action, data }] })
+    s.set({ clientWork: { ...s.state.clientWork, held: [...s.state.clientWork.held, { id, action, data }] } })
     if (![...s.state.pendingToWidget.values()].some((p) => p.purpose === "versions")) s.sendRequest("supported_api_versions", {}, "versions")
     return
   }
@@ -91,9 +91,9 @@ const send = (s: Stepper, request: HeldClientRequest): void => {
 
 /** The widget's versions are known (or taken as none): send or refuse what waited for them. */
 export const releaseHeldRequests = (s: Stepper): void => {
-  const held = s.state.heldRequests
+  const { held } = s.state.clientWork
   if (held.length === 0) return
-  s.set({ heldRequests: [] })
+  s.set({ clientWork: { ...s.state.clientWork, held: none } })
   for (const request of held) {
     if (isServing(s.phase)) send(s, request)
     else settle(s, request.id, { _tag: "Dropped", reason: `the session is ${s.phase}` })
@@ -114,7 +114,8 @@ export const dropClientRequests = (s: Stepper, reason: string): void => {
   for (const pending of s.state.pendingToWidget.values()) {
     if (pending.request !== undefined) dropped.push({ _tag: "ClientRequestSettled", id: pending.request, outcome: { _tag: "Dropped", reason } })
   }
-  for (const held of s.state.heldRequests) dropped.push({ _tag: "ClientRequestSettled", id: held.id, outcome: { _tag: "Dropped", reason } })
-  if (s.state.heldRequests.length > 0) s.set({ heldRequests: [] })
+  const { held } = s.state.clientWork
+  for (const request of held) dropped.push({ _tag: "ClientRequestSettled", id: request.id, outcome: { _tag: "Dropped", reason } })
+  if (held.length > 0) s.set({ clientWork: { ...s.state.clientWork, held: none } })
   for (const command of dropped) s.emit(command)
 }

@@ -202,12 +202,8 @@ export interface SessionState {
    */
   readonly sweepArmed: boolean
   readonly pendingCalls: ReadonlyMap<number, PendingCall>
-  /** Client hooks and custom actions in flight, by ticket (timed out by the sweep). */
-  readonly pendingClient: ReadonlyMap<number, PendingClientCall>
-  /** Client toWidget requests waiting for the widget's versions (they are version-gated). */
-  readonly heldRequests: ReadonlyArray<HeldClientRequest>
-  /** MSC2790: this (modal) widget's `close_modal` is being served, or was; another is refused. */
-  readonly modalClose: "pending" | "done" | undefined
+  /** The session's work with its embedding client (one shared value while there is none). */
+  readonly clientWork: ClientWork
   readonly gathers: ReadonlyMap<number, Gather>
   /** fromWidget request ids being worked on, to refuse duplicates. */
   readonly inFlight: ReadonlySet<string>
@@ -228,6 +224,21 @@ const noCounters: Counters = shared({ received: 0, sent: 0, errors: 0, dropped: 
 const noGathers: ReadonlyMap<number, Gather> = shared(new Map())
 export const noPendingClient: ReadonlyMap<number, PendingClientCall> = new Map()
 
+/**
+ * Hook and custom-action calls in flight, client toWidget requests held back, and the MSC2790
+ * close: one field, so a session that never deals with its client carries one shared value.
+ */
+export interface ClientWork {
+  /** Client hooks and custom actions in flight, by ticket (timed out by the sweep). */
+  readonly calls: ReadonlyMap<number, PendingClientCall>
+  /** Client toWidget requests waiting for the widget's versions (they are version-gated). */
+  readonly held: ReadonlyArray<HeldClientRequest>
+  /** MSC2790: this (modal) widget's `close_modal` is being served, or was; another is refused. */
+  readonly modalClose: "pending" | "done" | undefined
+}
+
+export const idleClientWork: ClientWork = Object.freeze({ calls: noPendingClient, held: none, modalClose: undefined })
+
 /** A fresh session's data (the chart starts it in `loading`). */
 export const initialState = (config: SessionConfig): SessionState => ({
   config,
@@ -247,9 +258,7 @@ export const initialState = (config: SessionConfig): SessionState => ({
   pendingToWidget: emptyPendingToWidget,
   sweepArmed: false,
   pendingCalls: emptyPendingCalls,
-  pendingClient: noPendingClient,
-  heldRequests: none,
-  modalClose: undefined,
+  clientWork: idleClientWork,
   gathers: noGathers,
   inFlight: emptyInFlight,
   stateToLoad: none,
