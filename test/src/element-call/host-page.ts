@@ -1,0 +1,150 @@
+/**
+ * The host page for Element Call, run in Chromium: our engine (`createEngine`) with the
+ * postMessage transport, as a Matrix client embeds them, and the homeserver port reached over the
+ * port bridge (the page cannot run the Node homeserver client). It approves everything Element
+ * Call asks (capabilities and OpenID) and keeps a log the test reads through `window.__host`:
+ * each prompt, every toWidget request we sent and every answer we gave to a fromWidget request.
+ *
+ * Query parameters: `bridge` (the port bridge URL), `widget` (Element Call's index.html),
+ * `room` (the call's room), `homeserver` (its base URL, which Element Call also reads directly).
+ */
+import { Result } from "effect"
+import { browserHost, chooseTransport, parseWidgetDefinition, renderWidgetUrl, type WidgetMessage } from "@widgethost/core"
+import { createEngine, type EngineSession } from "@widgethost/engine"
+import { attachPostMessageTransport } from "@widgethost/post-message"
+import { connectPortBridge } from "../port-bridge/client.ts"
+
+/** Element Call's widget URL as Element Web builds it: its parameters in the fragment, templated. */
+const ELEMENT_CALL_PARAMETERS = [
+  "widgetId=$matrix_widget_id",
+  "parentUrl=$parentUrl",
+  "roomId=$matrix_room_id",
+  "userId=$matrix_user_id",
+  "deviceId=$org.matrix.msc3819.matrix_device_id",
+  "baseUrl=$org.matrix.msc4039.matrix_base_url",
+  "lang=$org.matrix.msc2873.client_language",
+  "theme=$org.matrix.msc2873.client_theme",
+  // Element Web's defaults for a call in a room: the user asked to join it, stays in its room,
+  // the client draws the header.
+  "intent=join_existing",
+  "confineToRoom=true",
+  "header=none"
+].join("&")
+
+export interface HostLogEntry {
+  /**
+   * `answer`: our response to a fromWidget request; `request`: a toWidget request we sent;
+   * `reply`: the widget's response to one of those.
+   */
+  readonly kind: "answer" | "request" | "reply"
+  readonly action: string
+  readonly data: unknown
+  readonly response?: unknown
+}
+
+const params = new URLSearchParams(location.search)
+const param = (name: string) => {
+  const value = params.get(name)
+  if (value === null) throw new Error(`host page: missing ?${name}=`)
+  return value
+}
+
+const log: Array<HostLogEntry> = []
+const prompts: Array<ReadonlyArray<string>> = []
+const openIdPrompts: Array<string | undefined> = []
+const reports: Array<unknown> = []
+
+const homeserver = await connectPortBridge(param("bridge"))
+const engine = createEngine({
+  homeserver,
+  approver: async ({ requested }) => {
+    prompts.push(requested)
+    return requested
+  },
+  openIdApprover: async ({ origin }) => {
+    openIdPrompts.push(origin)
+    return true
+  },
+  onReport: (_session, _widget, report) => reports.push(report)
+})
+
+const roomId = param("room")
+const parsed = parseWidgetDefinition({
+  source: "config",
+  id: "element-call",
+  roomId,
+  content: {
+    type: "m.call",
+    name: "Element Call",
+    url: `${param("widget")}#?${ELEMENT_CALL_PARAMETERS}`,
+    data: { parentUrl: location.href },
+    // Element Call says content_loaded itself once it has set its theme (as with Element Web).
+    waitForIframeLoad: false
+  }
+})
+if (!Result.isSuccess(parsed)) throw new Error(`Element Call's widget definition was refused: ${JSON.stringify(parsed.failure)}`)
+const widget = parsed.success
+const choice = Result.getOrThrow(chooseTransport(widget, browserHost))
+const widgetUrl = renderWidgetUrl(widget.url, {
+  widgetId: widget.id,
+  userId: homeserver.userId,
+  deviceId: homeserver.deviceId,
+  roomId,
+  baseUrl: param("homeserver"),
+  clientLanguage: "en",
+  clientTheme: "light",
+  transport: choice.transport,
+  data: widget.data
+})
+
+/** Everything we post to the widget: our answers (the request echoed with `response`) and our requests. */
+const record = (message: WidgetMessage) => {
+  const entry = message as unknown as { api: string; action: string; data: unknown; response?: unknown }
+  if (entry.api === "fromWidget") log.push({ kind: "answer", action: entry.action, data: entry.data, response: entry.response })
+  else if (entry.response === undefined) log.push({ kind: "request", action: entry.action, data: entry.data })
+}
+
+const iframe = document.createElement("iframe")
+// The widget's replies to our requests, as the transport receives them (it checks the source).
+window.addEventListener("message", (event: MessageEvent<{ api?: string; action?: string; data?: unknown; response?: unknown }>) => {
+  if (event.source !== iframe.contentWindow || event.data?.api !== "toWidget" || event.data.response === undefined) return
+  log.push({ kind: "reply", action: String(event.data.action), data: event.data.data, response: event.data.response })
+})
+iframe.name = "element-call"
+// What Element Web grants a call widget.
+iframe.allow = "camera; microphone; display-capture; autoplay; clipboard-write"
+iframe.style.width = "1000px"
+iframe.style.height = "700px"
+let session: EngineSession | undefined
+const transport = attachPostMessageTransport({
+  iframe,
+  widgetUrl,
+  open: (send) =>
+    (session = engine.openSession({
+      widget,
+      origin: new URL(widgetUrl).origin,
+      waitForIframeLoad: choice.waitForIframeLoad,
+      send: (message) => {
+        record(message)
+        send(message)
+      }
+    }))
+})
+iframe.src = widgetUrl
+document.body.append(iframe)
+
+Object.assign(window, {
+  __host: {
+    widgetUrl,
+    log,
+    prompts,
+    openIdPrompts,
+    reports,
+    info: () => session?.info(),
+    /** Removes the widget as a client closing it does: the frame goes, the session closes. */
+    closeWidget: () => {
+      transport.detach()
+      iframe.remove()
+    }
+  }
+})
