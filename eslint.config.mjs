@@ -18,7 +18,7 @@ export default tseslint.config(
   { plugins: { widgethost: packageBoundaries }, rules: { "widgethost/no-relative-import-across-packages": "error" } },
   // The packages that run in browsers import nothing of Node.
   {
-    files: ["core/src/**/*.ts", "machines/src/**/*.ts", "adapters/post-message/src/**/*.ts", "adapters/widget-client/src/**/*.ts"],
+    files: ["core/src/**/*.ts", "machines/src/**/*.ts", "adapters/post-message/src/**/*.ts", "adapters/widget-client/src/**/*.ts", "adapters/matrix-js-sdk/src/**/*.ts"],
     ignores: ["**/*.test.ts"],
     rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["node:*"], message: "This package runs in browsers: no Node built-ins." }] }] }
   },

@@ -83,9 +83,14 @@ const valid: ReadonlyArray<Case> = [
   { input: "com.beeper.capabilities.receive.room_account_data:org.example#a\\b:c", want: { _tag: "RoomAccountData", eventType: "org.example#a\\b:c" } },
   // its send direction is served by nothing and named by no reference: opaque
   { input: "com.beeper.capabilities.send.room_account_data:m.tag", want: { _tag: "Other", name: "com.beeper.capabilities.send.room_account_data:m.tag" } },
+  // client-side capabilities (MSC2764, MSC2931, MSC2790), stable and unstable
+  { input: "m.sticker", want: { _tag: "Sticker" } },
+  { input: "m.always_on_screen", want: { _tag: "AlwaysOnScreen" } },
+  { input: "m.navigate", want: { _tag: "Navigate" } },
+  { input: "org.matrix.msc2931.navigate", want: { _tag: "Navigate" }, canonical: "m.navigate" },
+  { input: "m.modals", want: { _tag: "Modals" } },
+  { input: "org.matrix.msc2790.modals", want: { _tag: "Modals" }, canonical: "m.modals" },
   // opaque names, including the MSC2876 read capabilities (reading is governed by receive)
-  { input: "m.sticker", want: { _tag: "Other", name: "m.sticker" } },
-  { input: "m.always_on_screen", want: { _tag: "Other", name: "m.always_on_screen" } },
   { input: "m.capability.screenshot", want: { _tag: "Other", name: "m.capability.screenshot" } },
   { input: "m.read.event:m.room.message", want: { _tag: "Other", name: "m.read.event:m.room.message" } },
   { input: "org.matrix.msc2762.read.state_event:m.room.topic", want: { _tag: "Other", name: "org.matrix.msc2762.read.state_event:m.room.topic" } },
@@ -93,7 +98,7 @@ const valid: ReadonlyArray<Case> = [
   { input: "M.SEND.EVENT:x", want: { _tag: "Other", name: "M.SEND.EVENT:x" } },
   { input: "m.send.events:x", want: { _tag: "Other", name: "m.send.events:x" } },
   { input: "com.example.custom:\\x#", want: { _tag: "Other", name: "com.example.custom:\\x#" } },
-  { input: "org.matrix.msc2931.navigate", want: { _tag: "Other", name: "org.matrix.msc2931.navigate" } }
+  { input: "org.matrix.msc2931.navigates", want: { _tag: "Other", name: "org.matrix.msc2931.navigates" } }
 ]
 
 describe("parseCapability", () => {
@@ -148,7 +153,9 @@ describe("stable and unstable names", () => {
     ["rtc_transports", "org.matrix.msc4515.rtc_transports", { _tag: "RtcTransports" }],
     ["m.user_directory_search", "org.matrix.msc3973.user_directory_search", { _tag: "UserDirectorySearch" }],
     ["m.send.sticky_event", "org.matrix.msc4407.send.sticky_event", { _tag: "SendStickyEvent" }],
-    ["m.receive.sticky_event", "org.matrix.msc4407.receive.sticky_event", { _tag: "ReceiveStickyEvent" }]
+    ["m.receive.sticky_event", "org.matrix.msc4407.receive.sticky_event", { _tag: "ReceiveStickyEvent" }],
+    ["m.navigate", "org.matrix.msc2931.navigate", { _tag: "Navigate" }],
+    ["m.modals", "org.matrix.msc2790.modals", { _tag: "Modals" }]
   ]
   it.each(families)("%s = %s", (stable, unstable, want) => {
     expect(parsed(stable)).toStrictEqual(want)
@@ -159,8 +166,8 @@ describe("stable and unstable names", () => {
   })
 
   it("keeps opaque names as they are in both namings", () => {
-    const c: Capability = { _tag: "Other", name: "m.sticker" }
-    expect(formatCapability(c, "unstable")).toBe("m.sticker")
+    const c: Capability = { _tag: "Other", name: "m.capability.screenshot" }
+    expect(formatCapability(c, "unstable")).toBe("m.capability.screenshot")
   })
 
   it("drops a msgtype that only m.room.message can carry", () => {
@@ -226,7 +233,13 @@ const reserved = new Set([
   "m.send.sticky_event",
   "org.matrix.msc4407.send.sticky_event",
   "m.receive.sticky_event",
-  "org.matrix.msc4407.receive.sticky_event"
+  "org.matrix.msc4407.receive.sticky_event",
+  "m.always_on_screen",
+  "m.sticker",
+  "m.navigate",
+  "org.matrix.msc2931.navigate",
+  "m.modals",
+  "org.matrix.msc2790.modals"
 ])
 
 const capability: fc.Arbitrary<Capability> = fc.oneof(
@@ -252,7 +265,11 @@ const capability: fc.Arbitrary<Capability> = fc.oneof(
     { _tag: "RtcTransports" },
     { _tag: "UserDirectorySearch" },
     { _tag: "SendStickyEvent" },
-    { _tag: "ReceiveStickyEvent" }
+    { _tag: "ReceiveStickyEvent" },
+    { _tag: "AlwaysOnScreen" },
+    { _tag: "Sticker" },
+    { _tag: "Navigate" },
+    { _tag: "Modals" }
   ),
   text(1).map((eventType): Capability => ({ _tag: "RoomAccountData", eventType })),
   fc.oneof(

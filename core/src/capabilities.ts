@@ -1,9 +1,11 @@
 /**
- * The capability grammar: the strings widgets request (MSC2762, MSC3819, MSC3846, MSC4157 and the
- * opaque rest) parsed into values, and printed back in one canonical form.
+ * The capability grammar: the strings widgets request (MSC2762, MSC3819, MSC3846, MSC4157, the
+ * client-side ones of MSC2764, MSC2931 and MSC2790, and the opaque rest) parsed into values, and
+ * printed back in one canonical form.
  *
  * Stable (`m.`) and unstable (`org.matrix.msc2762.`, `org.matrix.msc3819.`, `town.robin.msc3846.`,
- * `org.matrix.msc4157.`) spellings parse to the same value; `formatCapability` picks one naming.
+ * `org.matrix.msc4157.`, `org.matrix.msc2931.`, `org.matrix.msc2790.`) spellings parse to the same
+ * value; `formatCapability` picks one naming.
  *
  * The `#` rules, read exactly as MSC2762 states them:
  * - state events (`send.state_event`, `receive.state_event`) take `#<state key>`, and only they
@@ -59,7 +61,15 @@ export type Capability =
   | { readonly _tag: "SendStickyEvent" }
   /** `m.receive.sticky_event` (MSC4407): recognised, never granted (see `policy.ts`). */
   | { readonly _tag: "ReceiveStickyEvent" }
-  /** Anything else (`m.sticker`, `m.always_on_screen`, custom names): compared as an opaque string. */
+  /** `m.always_on_screen` (MSC2764): `set_always_on_screen`, served by the embedding client. */
+  | { readonly _tag: "AlwaysOnScreen" }
+  /** `m.sticker` (MSC2764): the `m.sticker` action, served by the embedding client. */
+  | { readonly _tag: "Sticker" }
+  /** `m.navigate` (MSC2931): `navigate`, served by the embedding client. */
+  | { readonly _tag: "Navigate" }
+  /** `m.modals` (MSC2790): `open_modal`, served by the embedding client. */
+  | { readonly _tag: "Modals" }
+  /** Anything else (`m.capability.screenshot`, custom names): compared as an opaque string. */
   | { readonly _tag: "Other"; readonly name: string }
 
 export class InvalidCapability extends Data.TaggedError("InvalidCapability")<{
@@ -106,7 +116,13 @@ const exactNames = {
   RtcTransports: ["rtc_transports", "org.matrix.msc4515.rtc_transports"],
   UserDirectorySearch: ["m.user_directory_search", "org.matrix.msc3973.user_directory_search"],
   SendStickyEvent: ["m.send.sticky_event", "org.matrix.msc4407.send.sticky_event"],
-  ReceiveStickyEvent: ["m.receive.sticky_event", "org.matrix.msc4407.receive.sticky_event"]
+  ReceiveStickyEvent: ["m.receive.sticky_event", "org.matrix.msc4407.receive.sticky_event"],
+  // MSC2764 names these with `m.` and defines no unstable spelling.
+  AlwaysOnScreen: ["m.always_on_screen", "m.always_on_screen"],
+  Sticker: ["m.sticker", "m.sticker"],
+  Navigate: ["m.navigate", "org.matrix.msc2931.navigate"],
+  // MSC2790: "`org.matrix.msc2790.` should be used instead of `m.`".
+  Modals: ["m.modals", "org.matrix.msc2790.modals"]
 } as const
 
 /** The one spelling matrix-widget-api (`WidgetEventCapability.forRoomAccountData`) reads. */
@@ -214,6 +230,10 @@ export const formatCapability = (capability: Capability, naming: Naming = "stabl
     case "UserDirectorySearch":
     case "SendStickyEvent":
     case "ReceiveStickyEvent":
+    case "AlwaysOnScreen":
+    case "Sticker":
+    case "Navigate":
+    case "Modals":
       return pick(exactNames[capability._tag])
     case "RoomAccountData":
       return ROOM_ACCOUNT_DATA_PREFIX + capability.eventType

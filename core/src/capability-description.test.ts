@@ -24,7 +24,11 @@ const table: ReadonlyArray<readonly [given: string, want: string]> = [
   ["com.beeper.capabilities.receive.room_account_data:m.fully_read", "read your “m.fully_read” account data of the rooms it may use"],
   ["org.matrix.msc4407.send.sticky_event", "send sticky events (MSC4407): not supported by this host, always denied"],
   ["m.receive.sticky_event", "receive sticky events (MSC4407): not supported by this host, always denied"],
-  ["m.sticker", "“m.sticker”: a capability served by the client, if the client knows it"],
+  ["m.sticker", "send stickers to the room you are viewing"],
+  ["m.always_on_screen", "stay on screen while you move to other rooms (for calls)"],
+  ["org.matrix.msc2931.navigate", "take you to rooms, users and events (matrix.to links)"],
+  ["org.matrix.msc2790.modals", "open dialogs of its own (modal widgets) inside the client"],
+  ["io.element.requires_client", "“io.element.requires_client”: a capability served by the client, if the client knows it"],
   ["m.send.state_event:a\\x", "invalid capability (invalid escape \\x in the event type): it grants nothing and is always denied"]
 ]
 

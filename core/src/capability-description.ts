@@ -48,6 +48,14 @@ export const describeCapability = (capability: string): string => {
       return "send sticky events (MSC4407): not supported by this host, always denied"
     case "ReceiveStickyEvent":
       return "receive sticky events (MSC4407): not supported by this host, always denied"
+    case "AlwaysOnScreen":
+      return "stay on screen while you move to other rooms (for calls)"
+    case "Sticker":
+      return "send stickers to the room you are viewing"
+    case "Navigate":
+      return "take you to rooms, users and events (matrix.to links)"
+    case "Modals":
+      return "open dialogs of its own (modal widgets) inside the client"
     case "Other":
       return `${quote(cap.name)}: a capability served by the client, if the client knows it`
   }

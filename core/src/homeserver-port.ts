@@ -100,11 +100,26 @@ export type HomeserverUpdate =
   | { readonly _tag: "ToDevice"; readonly event: ToDeviceEvent }
 
 /**
- * The engine's view of one Matrix account on a homeserver. Adapters implement it (HTTP with
- * end-to-end encryption, an embedding client's own SDK session, an in-memory fake in tests);
- * nothing above it knows HTTP. Every call fails only with {@link HomeserverError}.
+ * Marks a {@link HomeserverPort} (the Effect-native port), so `createEngine` tells it from a
+ * `PromiseHomeserverPort`, which carries no mark (an adopter writing plain async functions
+ * should not need one). `Symbol.for`: two copies of this package still agree.
+ */
+export const HomeserverPortTypeId: unique symbol = Symbol.for("@widgethost/core/HomeserverPort")
+export type HomeserverPortTypeId = typeof HomeserverPortTypeId
+
+/** Whether `port` is the Effect-native port (it carries {@link HomeserverPortTypeId}). */
+export const isHomeserverPort = (port: unknown): port is HomeserverPort => typeof port === "object" && port !== null && HomeserverPortTypeId in port
+
+/**
+ * The engine's view of one Matrix account on a homeserver, Effect-native. Adapters implement it
+ * (HTTP with end-to-end encryption, an in-memory fake in tests) and set
+ * `[HomeserverPortTypeId]: HomeserverPortTypeId`; nothing above it knows HTTP. Every call fails
+ * only with {@link HomeserverError}. Embedders without Effect implement `PromiseHomeserverPort`
+ * instead (same methods, async functions; `fromPromisePort` converts it), which documents the
+ * event contract of {@link HomeserverPort.subscribe} in full.
  */
 export interface HomeserverPort {
+  readonly [HomeserverPortTypeId]: HomeserverPortTypeId
   readonly userId: string
   readonly deviceId: string
   readonly sendEvent: (request: Extract<HomeserverRequest, { _tag: "SendEvent" }>) => Effect.Effect<SendEventResult, HomeserverError>
@@ -138,7 +153,8 @@ export interface HomeserverPort {
   readonly joinedRooms: () => Effect.Effect<ReadonlyArray<string>, HomeserverError>
   /**
    * Decrypted room events and to-device events as they arrive, in timeline order per room, each
-   * exactly once. Returns the function that unsubscribes.
+   * exactly once, local echoes never (see `PromiseHomeserverPort.subscribe`). Returns the
+   * function that unsubscribes.
    */
   readonly subscribe: (listener: (update: HomeserverUpdate) => void) => () => void
 }

@@ -170,6 +170,19 @@ describe("flags and indexes", () => {
     expect([only.turnServers, only.sendDelayedEvents, only.updateDelayedEvents]).toStrictEqual([false, false, true])
   })
 
+  it("client-side capabilities, in both namings, each grants only itself", () => {
+    const flags = (approved: ReadonlyArray<string>) => {
+      const p = compilePermissions(approved)
+      return [p.alwaysOnScreen, p.sticker, p.navigate, p.modals]
+    }
+    expect(flags(["m.always_on_screen"])).toStrictEqual([true, false, false, false])
+    expect(flags(["m.sticker"])).toStrictEqual([false, true, false, false])
+    expect(flags(["org.matrix.msc2931.navigate"])).toStrictEqual([false, false, true, false])
+    expect(flags(["m.navigate"])).toStrictEqual([false, false, true, false])
+    expect(flags(["org.matrix.msc2790.modals"])).toStrictEqual([false, false, false, true])
+    expect(flags(["m.modals", "m.sticker:", "m.capability.screenshot"])).toStrictEqual([false, false, false, true])
+  })
+
   it("receiveTypes lists receivable message-like and state types, not send ones", () => {
     const p = compilePermissions([
       "m.receive.event:m.room.message#m.text",

@@ -56,6 +56,11 @@ export interface Permissions {
   readonly updateDelayedEvents: boolean
   /** `com.beeper.capabilities.receive.room_account_data:<type>`: room account data of exactly `type`. */
   readonly mayReadRoomAccountData: (type: string) => boolean
+  /** The client-side capabilities (MSC2764, MSC2931, MSC2790): their actions reach the client's hooks. */
+  readonly alwaysOnScreen: boolean
+  readonly sticker: boolean
+  readonly navigate: boolean
+  readonly modals: boolean
   /** Event types this widget may receive (message-like or state); used to index subscriptions. */
   readonly receiveTypes: ReadonlySet<string>
   /** The message-like part of `receiveTypes` (some msgtype of it, for `m.room.message`). */
@@ -139,6 +144,10 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
   let sendDelayedEvents = false
   let updateDelayedEvents = false
   const roomAccountData = new Set<string>()
+  let alwaysOnScreen = false
+  let sticker = false
+  let navigate = false
+  let modals = false
 
   for (const raw of approved) {
     const parsed = parseCapability(raw)
@@ -179,6 +188,17 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
       case "SendStickyEvent":
       case "ReceiveStickyEvent":
         // Never approved (the policy denies them as unsupported); should one be, it grants nothing.
+      case "AlwaysOnScreen":
+        alwaysOnScreen = true
+        break
+      case "Sticker":
+        sticker = true
+        break
+      case "Navigate":
+        navigate = true
+        break
+      case "Modals":
+        modals = true
         break
       case "Other":
         break
@@ -209,6 +229,10 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
     sendDelayedEvents,
     updateDelayedEvents,
     mayReadRoomAccountData: (type) => roomAccountData.has(type),
+    alwaysOnScreen,
+    sticker,
+    navigate,
+    modals,
     receiveTypes: new Set([...receiveEvents.keys(), ...receiveState.keys()]),
     receiveMessageTypes: new Set(receiveEvents.keys()),
     receiveStateTypes: new Set(receiveState.keys()),

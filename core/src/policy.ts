@@ -1,5 +1,6 @@
 import { Result } from "effect"
 import { type Capability, deniedByDescriptor, formatCapability, parseCapability } from "./capabilities.ts"
+import { type ClientSide, hookFor, noClientSide } from "./client-side.ts"
 import { isCryptoInternalToDeviceType } from "./crypto-types.ts"
 
 /**
@@ -19,21 +20,29 @@ export interface PolicyRule {
 export interface ApprovalPolicy {
   readonly rules: ReadonlyArray<PolicyRule>
   /**
-   * Opaque capabilities (such as `m.always_on_screen`) that the embedding client itself serves.
-   * Any other capability the engine does not understand is denied, as MSC2764 requires.
+   * Opaque capabilities (such as `m.capability.screenshot`) that the embedding client itself
+   * serves. Any other capability the engine does not understand is denied, as MSC2764 requires.
+   * Capabilities the engine knows as client-side (`m.always_on_screen`, `m.sticker`, `m.navigate`,
+   * `m.modals`) are served by their hooks, never by this list.
    */
   readonly clientCapabilities?: ReadonlyArray<string>
 }
 
 export const emptyPolicy: ApprovalPolicy = { rules: [] }
 
+/**
+ * `Deny` reasons: `invalid` does not parse; `unrecognised` is opaque and undeclared; `unserved` is a
+ * client-side capability whose hook is not installed (approving it would promise what nobody
+ * does); `descriptor` contradicts a well-known type; `reserved` is the crypto layer's own
+ * to-device traffic; `rule` a policy rule said so.
+ */
 export type Verdict =
   | { readonly _tag: "Approve"; readonly rule: number }
   /**
    * `unsupported`: a capability of a known proposal that nothing here can serve yet (MSC4407 sticky
    * events need MSC4354 support that no homeserver port has), told apart from `unrecognised` names.
    */
-  | { readonly _tag: "Deny"; readonly reason: "invalid" | "unrecognised" | "unsupported" | "descriptor" | "reserved" | "rule" }
+  | { readonly _tag: "Deny"; readonly reason: "invalid" | "unrecognised" | "unsupported" | "unserved" | "descriptor" | "reserved" | "rule" }
   | { readonly _tag: "Ask" }
 
 export interface WidgetIdentity {
@@ -60,17 +69,20 @@ const glob = (pattern: string): RegExp => {
 }
 
 /**
- * Decides one requested capability without asking anybody, or says it needs asking.
+ * Decides one requested capability without asking anybody, or says it needs asking. `client` says
+ * what the embedding client serves (its hooks); without it, no client-side capability is served.
  *
  * @example classify({ rules: [{ capability: "m.receive.event:*", decision: "approve" }] }, { id: "w" }, "org.matrix.msc2762.receive.event:m.room.message").\_tag === "Approve"
  */
-export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capability: string): Verdict => {
+export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capability: string, client: ClientSide = noClientSide): Verdict => {
   const parsed = parseCapability(capability)
   if (Result.isFailure(parsed)) return { _tag: "Deny", reason: "invalid" }
   const cap = parsed.success
   if (cap._tag === "Other" && !(policy.clientCapabilities ?? []).includes(capability)) return { _tag: "Deny", reason: "unrecognised" }
   // Before the rules: no rule can approve what nothing serves (a widget would believe it may).
   if (unsupported.has(cap._tag)) return { _tag: "Deny", reason: "unsupported" }
+  const hook = hookFor(cap)
+  if (hook !== undefined && !client.hooks.has(hook)) return { _tag: "Deny", reason: "unserved" }
   if (deniedByDescriptor(cap)) return { _tag: "Deny", reason: "descriptor" }
   if (cap._tag === "ToDevice" && isCryptoInternalToDeviceType(cap.eventType)) return { _tag: "Deny", reason: "reserved" }
   const canonical = formatCapability(cap, "stable")

@@ -18,6 +18,10 @@ export type ProtocolError = Data.TaggedEnum<{
   RateLimited: { readonly action: string }
   TooManyPending: { readonly limit: number }
   Homeserver: { readonly error: HomeserverError }
+  /** The embedding client refused (its hook threw or rejected); `message` is the client's. */
+  ClientRefused: { readonly message: string }
+  /** The embedding client did not answer in time. */
+  ClientTimedOut: { readonly action: string; readonly ms: number }
 }>
 export const ProtocolError = Data.taggedEnum<ProtocolError>()
 
@@ -29,7 +33,9 @@ const describe = ProtocolError.$match({
   WrongPhase: ({ phase, action }) => `Cannot handle ${action} while the session is ${phase}`,
   RateLimited: ({ action }) => `Too many ${action} requests; try again later`,
   TooManyPending: ({ limit }) => `Too many requests in flight (limit ${limit}); wait for answers first`,
-  Homeserver: ({ error }) => error.message
+  Homeserver: ({ error }) => error.message,
+  ClientRefused: ({ message }) => message,
+  ClientTimedOut: ({ action, ms }) => `The client did not answer ${action} within ${ms} ms`
 })
 
 /** The spec-shaped error response body for a protocol error. */

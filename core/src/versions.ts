@@ -1,7 +1,9 @@
 /**
- * The Widget API versions this engine implements, as answered to `supported_api_versions`.
- * Only versions whose every action is served appear here: a widget uses this list to decide
- * what it may ask for, so advertising something half-built would be a lie.
+ * The Widget API versions this engine implements on its own, as answered to
+ * `supported_api_versions`. Only versions whose every action is served appear here: a widget uses
+ * this list to decide what it may ask for, so advertising something half-built would be a lie.
+ * Versions the client's hooks serve (`HOOK_VERSIONS`: MSC2931, MSC2790) and the client's own are
+ * added per engine, by `resolveClientSide`.
  */
 export const SUPPORTED_API_VERSIONS: ReadonlyArray<string> = [
   "0.0.1",

@@ -13,13 +13,14 @@ import {
   defaultLimits,
   type HomeserverPort,
   type HomeserverRequest,
+  type PromiseHomeserverPort,
+  toHomeserverPort,
   type Input,
   HomeserverError,
   type ApprovalPolicy,
   type CallResult,
   type Limits,
   type Report,
-  type Phase,
   type SessionState,
   type WidgetDefinition,
   emptyPolicy
@@ -32,55 +33,25 @@ import { phaseOf, type SessionEvent } from "./session-machine.ts"
 import { TimerQueue } from "./timer-queue.ts"
 import { TurnPoller, type TurnPollerOptions } from "./turn-poller.ts"
 import { askOpenIdApprover, type OpenIdApprover, OpenIdPrompt } from "./openid-approver.ts"
-import type { WidgetSession, WidgetSink } from "./widget-session.ts"
+import type { WidgetSink } from "./widget-session.ts"
+import { type EngineSession, type HandleCore, SessionHandle, type SessionInfo, WidgetRequestError } from "./session-handle.ts"
+import { type LifecycleEvent, type Observed, SessionWatch } from "./lifecycle.ts"
+import { PendingRequests } from "./pending-requests.ts"
 
-/** A capability prompt for the embedding client (a UI dialog, a rule engine, a test script). */
-export interface ApprovalRequest {
-  readonly sessionId: string
-  readonly widgetId: string
-  /** Only capabilities not already approved and not decided by the policy. */
-  readonly requested: ReadonlyArray<string>
-  readonly alreadyApproved: ReadonlyArray<string>
-  /** Aborted when the prompt is no longer wanted (session closed, prompt timed out). */
-  readonly signal: AbortSignal
-}
+export type { EngineSession, SessionInfo } from "./session-handle.ts"
+import { callClient, clientServing, type ClientHooks, type CustomAction, HookCall } from "./client-hooks.ts"
+import { type Approver, Prompt } from "./approval-prompt.ts"
 
-/**
- * The approval request an approver gets. Its `signal` is made when first read: Node's
- * AbortController costs microseconds, and most approvers answer without looking at it. (A
- * prototype getter: destructure or read `request.signal`; a spread copy has no signal.)
- */
-class Prompt implements ApprovalRequest {
-  private controller: AbortController | undefined
-  private withdrawn = false
-
-  constructor(
-    readonly sessionId: string,
-    readonly widgetId: string,
-    readonly requested: ReadonlyArray<string>,
-    readonly alreadyApproved: ReadonlyArray<string>
-  ) {}
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController()
-      if (this.withdrawn) this.controller.abort()
-    }
-    return this.controller.signal
-  }
-
-  /** The prompt is no longer wanted: its signal aborts (now, or as it is made). */
-  withdraw(): void {
-    this.withdrawn = true
-    this.controller?.abort()
-  }
-}
-
-/** Resolves with the capabilities to approve (a subset of `requested`; anything else is ignored). */
-export type Approver = (request: ApprovalRequest) => Promise<ReadonlyArray<string>>
+export type { ApprovalRequest, Approver, RequestedCapability } from "./approval-prompt.ts"
 
 export interface EngineOptions {
-  readonly homeserver: HomeserverPort
+  /**
+   * The Matrix account widgets act as: a `PromiseHomeserverPort` (plain async functions, no
+   * Effect; e.g. `fromMatrixClient` of `@widgethost/matrix-js-sdk`) or the Effect-native
+   * `HomeserverPort` (e.g. `connectHomeserver` of `@widgethost/homeserver-client`), told apart
+   * by the mark the latter carries (`HomeserverPortTypeId`).
+   */
+  readonly homeserver: HomeserverPort | PromiseHomeserverPort
   /** Absent: whatever the policy leaves undecided is denied. */
   readonly approver?: Approver
   readonly policy?: ApprovalPolicy
@@ -100,11 +71,32 @@ export interface EngineOptions {
   readonly onError?: (error: unknown, where: EngineFault) => void
   /** Whether to subscribe to the homeserver port's updates (default true). */
   readonly subscribe?: boolean
+  /**
+   * The client-side actions the client serves (navigate, always-on-screen, stickers, modals), one
+   * hook each. Without a hook the action is unserved: its capability is denied, the action unknown.
+   */
+  readonly hooks?: ClientHooks
+  /**
+   * fromWidget actions the engine does not know, served by the client (`io.element.join`, ...).
+   * Engine actions cannot be overridden: `createEngine` throws when one is named here.
+   */
+  readonly customActions?: Readonly<Record<string, CustomAction>>
+  /**
+   * Extra `supported_api_versions` entries, for what the client serves (its custom actions, its
+   * toWidget requests such as MSC2873 `theme_change`). A known version whose actions nothing
+   * serves is refused at `createEngine`. Versions the hooks serve are added without asking.
+   */
+  readonly apiVersions?: ReadonlyArray<string>
+  /**
+   * Every lifecycle event of every session (phase, capabilities, closed, error), beside each
+   * session's own `on`. Given, every session is watched; absent, only those someone listens to.
+   */
+  readonly onLifecycle?: (sessionId: string, widgetId: string, event: LifecycleEvent) => void
 }
 
 /** Which embedder callback failed, for which session. */
 export interface EngineFault {
-  readonly fault: "send" | "approver" | "homeserver" | "report" | "close-listener"
+  readonly fault: "send" | "approver" | "homeserver" | "report" | "close-listener" | "listener"
   readonly sessionId: string
   readonly widgetId: string
 }
@@ -116,23 +108,6 @@ export interface OpenSessionOptions {
   readonly origin?: string
   /** Overrides the definition's waitForIframeLoad (MSC3009: false for websockets). */
   readonly waitForIframeLoad?: boolean
-}
-
-export interface SessionInfo {
-  readonly sessionId: string
-  readonly widgetId: string
-  /** The session chart's state (its phase). */
-  readonly phase: Phase
-  readonly requested: ReadonlyArray<string>
-  readonly approved: ReadonlyArray<string>
-  readonly denied: ReadonlyArray<string>
-  readonly counters: SessionState["counters"]
-  readonly homeRoom: string | undefined
-}
-
-export interface EngineSession extends WidgetSession {
-  readonly sessionId: string
-  readonly info: () => SessionInfo
 }
 
 export interface Engine {
@@ -149,51 +124,15 @@ export interface Engine {
   readonly stop: () => void
 }
 
-/** Engine internals a session handle calls. */
-interface HandleCore {
-  readonly push: (key: string, input: Input) => void
-  readonly info: (key: string, widgetId: string) => SessionInfo
-  readonly onClose: (key: string, listener: (reason: string) => void) => () => void
-}
-
-/**
- * A session as the embedding client and transports hold it. Methods live on the prototype and
- * reach the engine through one shared core: a thousand idle sessions pay for no closures.
- */
-class SessionHandle implements EngineSession {
-  constructor(
-    private readonly core: HandleCore,
-    readonly sessionId: string,
-    readonly widgetId: string
-  ) {}
-  receive(raw: unknown): void {
-    this.core.push(this.sessionId, { _tag: "FromWidget", raw })
-  }
-  frameLoaded(): void {
-    this.core.push(this.sessionId, { _tag: "FrameLoaded" })
-  }
-  transportDown(): void {
-    this.core.push(this.sessionId, { _tag: "TransportDown" })
-  }
-  transportUp(): void {
-    this.core.push(this.sessionId, { _tag: "TransportUp" })
-  }
-  close(reason = "closed by the client"): void {
-    this.core.push(this.sessionId, { _tag: "Close", reason })
-  }
-  onClose(listener: (reason: string) => void): () => void {
-    return this.core.onClose(this.sessionId, listener)
-  }
-  info(): SessionInfo {
-    return this.core.info(this.sessionId, this.widgetId)
-  }
-}
-
 interface Entry {
   /** The session: its chart. */
   readonly chart: ChartSession
   readonly handle: EngineSession
   readonly send: WidgetSink
+  /** Hook calls at work and the client's toWidget requests waiting; none allocated before the first. */
+  client: ClientWork | undefined
+  /** Lifecycle listeners and the last state they were told; none while nobody listens. */
+  watch: SessionWatch | undefined
   /** Open prompts by ticket; none allocated while no prompt is open. */
   approvals: Map<number, Prompt | OpenIdPrompt> | undefined
   closeListeners: Array<(reason: string) => void> | undefined
@@ -266,6 +205,25 @@ const settled = Promise.resolve()
 
 const defaultOnError = (error: unknown, where: EngineFault): void => console.error(`widgethost: ${where.fault} failed for session ${where.sessionId}`, error)
 
+/** A session's work with its client, made at first use (most sessions never have any). */
+interface ClientWork {
+  /** Client hooks and custom actions at work, by ticket. */
+  calls: Map<number, HookCall> | undefined
+  /** The client's toWidget requests waiting for the widget. */
+  requests: PendingRequests | undefined
+}
+
+/** The widget's origin, as the session was opened with it (kept in its config, not twice). */
+const originOf = (entry: Entry): string | undefined => entry.chart.snapshot.context.state.config.origin
+
+/** Forgets a client call at work; false when it was not (cancelled, or already answered). */
+const settleClientCall = (entry: Entry, ticket: number): boolean => {
+  const calls = entry.client?.calls
+  if (calls?.delete(ticket) !== true) return false
+  if (calls.size === 0) entry.client!.calls = undefined
+  return true
+}
+
 /** Forgets an open prompt; false when it was not open. */
 const settleApproval = (entry: Entry, ticket: number): boolean => {
   const approvals = entry.approvals
@@ -277,7 +235,9 @@ const settleApproval = (entry: Entry, ticket: number): boolean => {
 export const createEngine = (options: EngineOptions): Engine => {
   const limits: Limits = { ...defaultLimits, ...options.limits }
   const policy = options.policy ?? emptyPolicy
+  const client = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities)
   const clock = options.clock ?? realClock
+  const homeserver = toHomeserverPort(options.homeserver)
   const handles = new Map<string, Entry>()
   /**
    * Sessions with inputs waiting, in the order they got their first one: a session is appended
@@ -326,18 +286,38 @@ export const createEngine = (options: EngineOptions): Engine => {
   /** Sends one event to a session's chart and executes the commands its actions built, in order. */
   const run = (entry: Entry, event: SessionEvent): void => {
     charts.send(entry.chart, event)
-    if (outbox.length === 0) return
-    // Executing may run another session's chart (an embedder callback asking `info()`): take these first.
-    const commands = outbox.slice()
-    outbox.length = 0
-    for (const command of commands) execute(entry.chart.key, command)
+    if (outbox.length > 0) {
+      // Executing may run another session's chart (an embedder callback asking `info()`): take these first.
+      const commands = outbox.slice()
+      outbox.length = 0
+      for (const command of commands) execute(entry.chart.key, command)
+    }
+    // A closed session told its listeners as it closed (see `Closed`).
+    if (entry.watch !== undefined && handles.get(entry.chart.key) === entry) entry.watch.observe(observed(entry))
+  }
+
+  const observed = (entry: Entry): Observed => {
+    const { snapshot } = entry.chart
+    const { requested, approved, denied } = snapshot.context.state
+    return { phase: phaseOf(snapshot.value), requested, approved, denied }
+  }
+
+  /** The session's watch, made at its first listener (or at open, for an engine-wide listener). */
+  const watchOf = (entry: Entry): SessionWatch => {
+    const { sessionId, widgetId } = entry.handle
+    const everyone = options.onLifecycle
+    return (entry.watch ??= new SessionWatch(
+      observed(entry),
+      everyone === undefined ? undefined : (event) => everyone(sessionId, widgetId, event),
+      (error) => fault(error, "listener", sessionId, widgetId, false)
+    ))
   }
 
   const router = new Router({ deliver: push })
   let nextSession = 0
 
   const turnPoller = new TurnPoller(
-    options.homeserver,
+    homeserver,
     clock,
     {
       answer: (key, ticket, result) => {
@@ -349,13 +329,18 @@ export const createEngine = (options: EngineOptions): Engine => {
   )
 
 
-  /** An embedder callback failed: tell `onError` (whose own failure is swallowed: nowhere left to go). */
-  const fault = (error: unknown, kind: EngineFault["fault"], key: string, widgetId: string): void => {
+  /**
+   * An embedder callback failed: tell `onError` (whose own failure is swallowed: nowhere left to
+   * go) and the session's `error` listeners (unless a listener is what failed: no loops).
+   */
+  const fault = (error: unknown, kind: EngineFault["fault"], key: string, widgetId: string, tellListeners = true): void => {
     try {
       ;(options.onError ?? defaultOnError)(error, { fault: kind, sessionId: key, widgetId })
     } catch {
       // ignored
     }
+    const watch = handles.get(key)?.watch
+    if (tellListeners && watch !== undefined) watch.emit({ type: "error", fault: kind, error })
   }
 
   // Every call into embedder code below is guarded: one session's broken sink or approver must
@@ -376,7 +361,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         // turn; an HTTP one whenever its response arrives.
         const answer = (result: CallResult) => push(key, { _tag: "CallAnswered", ticket: command.ticket, result })
         try {
-          callPort(options.homeserver, command.request, answer)
+          callPort(homeserver, command.request, answer)
         } catch (error) {
           // The port threw instead of returning a failing effect.
           fault(error, "homeserver", key, entry.handle.widgetId)
@@ -385,7 +370,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         return
       }
       case "AskApprover": {
-        const prompt = new Prompt(key, entry.handle.widgetId, command.requested, command.alreadyApproved)
+        const prompt = new Prompt(key, entry.handle.widget, originOf(entry), command.requested, command.alreadyApproved)
         ;(entry.approvals ??= new Map()).set(command.ticket, prompt)
         const decide = (approved: ReadonlyArray<string>) => {
           if (!settleApproval(entry, command.ticket)) return // cancelled meanwhile
@@ -419,6 +404,24 @@ export const createEngine = (options: EngineOptions): Engine => {
         entry.approvals?.get(command.ticket)?.withdraw()
         settleApproval(entry, command.ticket)
         return
+      case "CallClient": {
+        const { widget } = entry.handle
+        const context = new HookCall(key, widget.id, widget, originOf(entry), command.roomId, command.action, entry.chart.snapshot.context.state.approved)
+        ;((entry.client ??= { calls: undefined, requests: undefined }).calls ??= new Map()).set(command.ticket, context)
+        callClient(client, command.call, context, (outcome) => {
+          // Cancelled meanwhile (timed out, new document, closed): the session answered already.
+          if (!settleClientCall(entry, command.ticket)) return
+          push(key, { _tag: "ClientAnswered", ticket: command.ticket, outcome })
+        })
+        return
+      }
+      case "CancelClientCall":
+        entry.client?.calls?.get(command.ticket)?.withdraw()
+        settleClientCall(entry, command.ticket)
+        return
+      case "ClientRequestSettled":
+        entry.client?.requests?.settle(command.id, command.outcome)
+        return
       case "WatchTurn":
         turnPoller.watch(key, command.ticket)
         return
@@ -440,6 +443,9 @@ export const createEngine = (options: EngineOptions): Engine => {
         closedStates.set(key, entry.chart)
         if (closedStates.size > 1_000) closedStates.delete(closedStates.keys().next().value!)
         for (const prompt of entry.approvals?.values() ?? []) prompt.withdraw()
+        for (const call of entry.client?.calls?.values() ?? []) call.withdraw()
+        entry.client?.requests?.closeAll(command.reason)
+        entry.client = undefined
         turnPoller.unwatch(key)
         handles.delete(key)
         charts.stop(entry.chart) // the closed chart cancelled its timers; this is belt and braces
@@ -450,6 +456,10 @@ export const createEngine = (options: EngineOptions): Engine => {
           } catch (error) {
             fault(error, "close-listener", key, entry.handle.widgetId)
           }
+        }
+        if (entry.watch !== undefined) {
+          entry.watch.observe(observed(entry))
+          entry.watch.emit({ type: "closed", reason: command.reason })
         }
         return
       }
@@ -503,8 +513,23 @@ export const createEngine = (options: EngineOptions): Engine => {
         const at = listeners.indexOf(listener)
         if (at >= 0) listeners.splice(at, 1)
       }
+    },
+    request: (key, action, data) => {
+      const entry = handles.get(key)
+      if (entry === undefined) return Promise.reject(new WidgetRequestError("closed", `${String(action)} was not sent: the session is closed`))
+      if (typeof action !== "string") return Promise.reject(new WidgetRequestError("refused", "the action must be a string"))
+      const id = nextRequest++
+      const answer = ((entry.client ??= { calls: undefined, requests: undefined }).requests ??= new PendingRequests()).add(id, action)
+      push(key, { _tag: "ClientRequest", id, action, data })
+      return answer
+    },
+    on: (key, type, listener) => {
+      const entry = handles.get(key)
+      if (entry === undefined) return () => false
+      return watchOf(entry).on(type, listener)
     }
   }
+  let nextRequest = 0
   /** The charts of closed sessions whose handles may still be asked for `info()`. */
   const closedStates = new Map<string, ChartSession>()
 
@@ -512,7 +537,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     const { widget } = open
     const key = `${widget.id}#${nextSession++}`
     const homeRoom = widget.kind === "room" ? widget.roomId : viewedRoom
-    const handle = new SessionHandle(core, key, widget.id)
+    const handle = new SessionHandle(core, key, widget)
     const config = {
       widgetId: widget.id,
       kind: widget.kind,
@@ -521,10 +546,13 @@ export const createEngine = (options: EngineOptions): Engine => {
       ...(open.origin === undefined ? {} : { origin: open.origin }),
       policy,
       limits,
-      openIdApprover: options.openIdApprover !== undefined
+      openIdApprover: options.openIdApprover !== undefined,
+      client: client.side
     }
     const chart = charts.open(key, { config })
-    handles.set(key, { chart, handle, send: open.send, approvals: undefined, closeListeners: undefined, inbox: undefined })
+    const entry: Entry = { chart, handle, send: open.send, client: undefined, watch: undefined, approvals: undefined, closeListeners: undefined, inbox: undefined }
+    handles.set(key, entry)
+    if (options.onLifecycle !== undefined) watchOf(entry)
     router.open(key)
     return handle
   }
@@ -533,7 +561,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     if (update._tag === "RoomEvent") router.roomEvent(update.event)
     else router.toDevice(update.event)
   }
-  const unsubscribe = options.subscribe === false ? () => {} : options.homeserver.subscribe(deliver)
+  const unsubscribe = options.subscribe === false ? () => {} : homeserver.subscribe(deliver)
 
   return {
     openSession,

@@ -18,7 +18,7 @@
  *   What round trips and negotiation cost before any host engine does anything; no engine can
  *   beat it, so it bounds the ratio any engine can reach against the reference.
  */
-import type { HomeserverPort, HomeserverUpdate, RoomEvent, WidgetDefinition } from "@widgethost/core"
+import { type HomeserverPort, HomeserverPortTypeId, type HomeserverUpdate, type RoomEvent, type WidgetDefinition } from "@widgethost/core"
 import { createEngine, type Engine } from "@widgethost/engine"
 import { Effect } from "effect"
 import { ClientWidgetApi, type IRoomEvent, type ISendEventDetails, type IWidgetApiRequest, Widget, WidgetApi, WidgetDriver } from "matrix-widget-api"
@@ -111,6 +111,7 @@ export const benchHomeserver = (): HomeserverPort & { readonly publish: (update:
   const listeners = new Set<(update: HomeserverUpdate) => void>()
   let counter = 0
   return {
+    [HomeserverPortTypeId]: HomeserverPortTypeId,
     userId: USER,
     deviceId: "BENCH",
     sendEvent: (request) => Effect.sync(() => ({ roomId: request.roomId, eventId: `$wh${counter++}` })),

@@ -83,6 +83,15 @@ describe("requests in a phase that cannot serve them", () => {
   })
 })
 
+describe("unknown actions", () => {
+  it.each(["constructor", "__proto__", "toString", "hasOwnProperty"])("an action named like an Object.prototype member (%s) is unknown, and the session lives on", async (action) => {
+    const h = new Harness({ approver: approveAll })
+    await h.ready([])
+    expect(h.responseTo(h.request(action))).toMatchObject({ error: { code: "UnknownAction" } })
+    expect(h.responseTo(h.request("supported_api_versions"))).toMatchObject({ supported_versions: SUPPORTED_API_VERSIONS })
+  })
+})
+
 describe("MSC2974 request_capabilities", () => {
   const ready = async (approved: string[], approver = approveAll) => {
     const asked: string[][] = []
@@ -190,6 +199,23 @@ describe("MSC2974 request_capabilities", () => {
     h.session.close("gone") // withdrawn before anyone read its signal
     await flush()
     expect(prompts[1]!.signal.aborted).toBe(true)
+  })
+
+  it("the prompt names the widget (definition, origin) and gives each capability as written, canonical and in words", async () => {
+    let prompt: ApprovalRequest | undefined
+    const h = new Harness({
+      approver: async (request) => ((prompt = request), []),
+      origin: "https://widget.example",
+      widget: { name: "Poll", roomId: "!poll:localhost" }
+    })
+    await h.ready(["org.matrix.msc2762.receive.state_event:m.room.name#", "m.send.state_event:a\\x"])
+    expect(prompt).toBeDefined()
+    const { widget, origin, widgetId, requested, capabilities } = prompt!
+    expect([widgetId, origin, widget.name, widget.url, widget.roomId]).toEqual(["w1", "https://widget.example", "Poll", "https://widget.example/index.html", "!poll:localhost"])
+    expect(requested).toEqual(["org.matrix.msc2762.receive.state_event:m.room.name#"])
+    expect(capabilities).toEqual([
+      { requested: "org.matrix.msc2762.receive.state_event:m.room.name#", canonical: "m.receive.state_event:m.room.name#", meaning: "receive and read “m.room.name” room state with state key “”" }
+    ])
   })
 
   it("an answered prompt's signal never aborts", async () => {

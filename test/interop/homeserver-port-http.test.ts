@@ -1,46 +1,49 @@
 /**
- * The HTTP homeserver port's `rtcTransports` (and `userDirectorySearch`) against the embedded homeserver over real HTTP:
- * the configured body verbatim, or the server's 404 `M_UNRECOGNIZED` as a HomeserverError.
+ * The HTTP homeserver port (`connectHomeserver`, with its own E2EE) against the embedded
+ * homeserver over real HTTP: every case of the shared port table (`test/src/homeserver-port-cases.ts`),
+ * which the port over a matrix-js-sdk client runs too.
  */
-import { Effect } from "effect"
-import { afterEach, describe, expect, it } from "vitest"
-import { HomeserverError } from "@widgethost/core"
-import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
-import { connectHomeserver, type MatrixHomeserver } from "@widgethost/homeserver-client"
+import { afterEach, describe, it } from "vitest"
+import type { HomeserverUpdate } from "@widgethost/core"
+import { startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
+import { connectHomeserver } from "@widgethost/homeserver-client"
+import { clientApi, eventually, type PortCase, portCases, type PortWorld } from "../src/homeserver-port-cases.ts"
+import { silenceJsSdk } from "../src/js-sdk-logger.ts"
 
-const cleanups: Array<() => Promise<unknown>> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+const cleanups: Array<() => unknown> = []
+const logs: Array<string> = []
+silenceJsSdk(logs)
+afterEach(async (context) => {
+  for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined)
+  if (context.task.result?.state === "fail") process.stderr.write(`${logs.slice(-100).join("\n")}\n`)
+  logs.length = 0
 })
 
-const LIVEKIT = { type: "livekit", livekit_service_url: "http://127.0.0.1:9/jwt" }
-
-const portOn = async (options: Parameters<typeof startEmbeddedHomeserver>[0]): Promise<MatrixHomeserver> => {
-  const hs: EmbeddedHomeserver = await startEmbeddedHomeserver(options)
+const world = async (c: PortCase): Promise<PortWorld> => {
+  const hs = await startEmbeddedHomeserver(c.homeserver)
   cleanups.push(() => hs.close())
-  await hs.ensureUser("alice", "alice-secret")
-  const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "alice", password: "alice-secret" } })
+  c.before?.(hs)
+  const alice = await hs.createUser("alice", "alice-secret")
+  const bob = await hs.createUser("bob", "bob-secret")
+  const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: alice, sync: { timeoutMs: 1_000 }, hold: { maxHoldMs: 5_000 } })
   cleanups.push(() => port.stop())
-  return port
+  const updates: Array<HomeserverUpdate> = []
+  port.subscribe((update) => updates.push(update))
+  const synced = port.nextSync()
+  port.start()
+  await synced
+  return {
+    hs,
+    port,
+    updates,
+    alice: { ...alice, api: clientApi(hs.baseUrl, alice.accessToken) },
+    bob: { ...bob, api: clientApi(hs.baseUrl, bob.accessToken) },
+    joined: (roomId) => eventually(`alice in ${roomId}`, async () => (await clientApi(hs.baseUrl, alice.accessToken)<{ joined_rooms: Array<string> }>("GET", "/_matrix/client/v3/joined_rooms")).joined_rooms.includes(roomId)),
+    defer: (cleanup) => void cleanups.push(cleanup),
+    logs
+  }
 }
 
-describe("HomeserverPort.rtcTransports over HTTP", () => {
-  it("answers the configured transports as the server sent them", async () => {
-    const port = await portOn({ rtcTransports: [LIVEKIT] })
-    expect(await Effect.runPromise(port.rtcTransports())).toEqual({ rtc_transports: [LIVEKIT] })
-  })
-
-  it("fails with the server's M_UNRECOGNIZED when it has none", async () => {
-    const port = await portOn({})
-    const failure = await Effect.runPromise(Effect.flip(port.rtcTransports()))
-    expect(failure).toBeInstanceOf(HomeserverError)
-    expect([failure.http?.status, failure.http?.body]).toEqual([404, { errcode: "M_UNRECOGNIZED", error: "No RTC transports are configured on this server." }])
-  })
-
-  it("userDirectorySearch: the server's answer as it sent it", async () => {
-    const port = await portOn({})
-    // The directory shows room-mates and members of public rooms: Alice is in one.
-    await port.http.request({ method: "POST", path: "/_matrix/client/v3/createRoom", body: { preset: "public_chat" } })
-    expect(await Effect.runPromise(port.userDirectorySearch({ _tag: "UserDirectorySearch", searchTerm: "alice" }))).toMatchObject({ limited: false, results: [{ user_id: "@alice:localhost" }] })
-  })
+describe("the HTTP homeserver port on the embedded homeserver", { timeout: 60_000 }, () => {
+  it.each(portCases)("$name", async (c) => c.run(await world(c)))
 })

@@ -15,7 +15,7 @@
  * A model state is the path that reaches it: each transition replays the path on a fresh chart,
  * so the walk branches without copying a live session.
  */
-import { type Command, defaultLimits, type Input, type SessionConfig } from "@widgethost/core"
+import { type Command, defaultLimits, type Input, noClientSide, type SessionConfig } from "@widgethost/core"
 import { describe, expect, it } from "vitest"
 import type { ActorLogic, EventObject } from "xstate"
 import { getShortestPaths } from "xstate/graph"
@@ -26,6 +26,8 @@ const CAP_B = "m.send.event:m.room.message"
 /** Only ever asked for mid-session, so the model reaches renegotiating. */
 const CAP_C = "m.receive.state_event:m.room.topic"
 const ROOM = "!room:localhost"
+/** Served by the client's navigate hook: its calls are answered, refused, or time out. */
+const CAP_NAV = "m.navigate"
 const REQUEST_TIMEOUT = 400
 const APPROVAL_TIMEOUT = 1_000
 
@@ -34,8 +36,9 @@ const config = (waitForIframeLoad: boolean): SessionConfig => ({
   kind: "room",
   homeRoom: ROOM,
   waitForIframeLoad,
-  policy: { rules: [{ capability: CAP_A, decision: "approve" }] },
-  limits: { ...defaultLimits, requestTimeoutMs: REQUEST_TIMEOUT, approvalTimeoutMs: APPROVAL_TIMEOUT, capabilityRequests: { budget: 2, windowMs: 1_000 } }
+  policy: { rules: [{ capability: CAP_A, decision: "approve" }, { capability: CAP_NAV, decision: "approve" }] },
+  limits: { ...defaultLimits, requestTimeoutMs: REQUEST_TIMEOUT, approvalTimeoutMs: APPROVAL_TIMEOUT, capabilityRequests: { budget: 2, windowMs: 1_000 } },
+  client: { ...noClientSide, hooks: new Set(["navigate"]) }
 })
 
 /** What the model does to a session: a turn's inputs, or time passing. */
@@ -66,6 +69,7 @@ const eventsFor = ({ driver }: ModelState): ModelEvent[] => {
     one(fromWidget("org.matrix.msc2974.request_capabilities", { capabilities: [CAP_B, CAP_C] })),
     // The same id while the first is in flight (its call unanswered) is a duplicate.
     one(fromWidget("send_event", { type: "m.room.message", content: { body: "x" } }, "send")),
+    one(fromWidget("navigate", { uri: "https://matrix.to/#/!room:localhost" }, "nav")),
     one(roomEvent),
     // A batch, as the engine sends when several inputs arrive in one turn.
     { type: "inputs", inputs: [roomEvent, fromWidget("supported_api_versions", {}, "batched"), { _tag: "FrameLoaded" }] },
@@ -74,12 +78,16 @@ const eventsFor = ({ driver }: ModelState): ModelEvent[] => {
     one({ _tag: "Close", reason: "test" })
   ]
   for (const [requestId, pending] of s.pendingToWidget) {
-    const response = pending.action === "capabilities" ? { capabilities: [CAP_A, CAP_B] } : pending.action === "supported_api_versions" ? { supported_versions: ["0.0.2"] } : {}
+    const response = pending.action === "capabilities" ? { capabilities: [CAP_A, CAP_B, CAP_NAV] } : pending.action === "supported_api_versions" ? { supported_versions: ["0.0.2"] } : {}
     events.push(one({ _tag: "FromWidget", raw: { api: "toWidget", widgetId: "w1", requestId, action: pending.action, data: {}, response } }))
   }
   if (s.approval !== undefined) {
     events.push(one({ _tag: "ApprovalDecided", ticket: s.approval.ticket, approved: s.approval.asked }))
     events.push(one({ _tag: "ApprovalDecided", ticket: s.approval.ticket, approved: [] }))
+  }
+  for (const ticket of s.clientWork.calls.keys()) {
+    events.push(one({ _tag: "ClientAnswered", ticket, outcome: { _tag: "Value", value: undefined } }))
+    events.push(one({ _tag: "ClientAnswered", ticket, outcome: { _tag: "Refused", message: "no" } }))
   }
   for (const [ticket, call] of s.pendingCalls) {
     const result = call._tag === "StatePart" ? { _tag: "State" as const, value: [] } : { _tag: "Sent" as const, value: { roomId: ROOM, eventId: "$sent" } }
@@ -98,6 +106,7 @@ const serializeState = ({ driver }: ModelState): string => {
     s.approval?.asked ?? null,
     [...new Set([...s.pendingToWidget.values()].map((p) => p.action))].sort(),
     s.pendingCalls.size,
+    s.clientWork.calls.size,
     s.inFlight.size > 0,
     s.contentLoaded,
     s.widgetVersions !== undefined,
@@ -233,6 +242,12 @@ describe.each([true, false])("session chart model (waitForIframeLoad: %s)", (wai
     expect(new Set(replaced.map(phaseOfPath))).toContain("ready")
   })
 
+  it("reaches client calls answered, refused and timed out", () => {
+    const reports = new Set(paths.flatMap((p) => p.state.driver.commands.flatMap((c) => (c._tag === "Report" ? [c.report._tag] : []))))
+    expect(reports).toContain("ClientCallTimedOut")
+    expect(paths.some((p) => p.state.path.some((e) => e.type === "inputs" && e.inputs.some((i) => i._tag === "ClientAnswered" && i.outcome._tag === "Refused")))).toBe(true)
+  })
+
   it("reaches a duplicate request id in flight", () => {
     expect(paths.some((p) => p.state.driver.state.counters.duplicates > 0)).toBe(true)
   })
@@ -243,7 +258,7 @@ describe.each([true, false])("session chart model (waitForIframeLoad: %s)", (wai
   it("holds the invariants on every transition of every reachable state", () => {
     for (const steps of transitions) check(waitForIframeLoad, steps)
     const kinds = new Set(transitions.map((t) => { const e = t.at(-1)!; return e.type === "elapse" ? `elapse:${e.ms}` : e.inputs.length > 1 ? "Batch" : e.inputs[0]!._tag }))
-    for (const kind of ["FrameLoaded", "FromWidget", "ApprovalDecided", "CallAnswered", "RoomEvent", "Close", "Batch", `elapse:${REQUEST_TIMEOUT / 4}`, `elapse:${APPROVAL_TIMEOUT}`]) expect(kinds).toContain(kind)
+    for (const kind of ["FrameLoaded", "FromWidget", "ApprovalDecided", "CallAnswered", "ClientAnswered", "RoomEvent", "Close", "Batch", `elapse:${REQUEST_TIMEOUT / 4}`, `elapse:${APPROVAL_TIMEOUT}`]) expect(kinds).toContain(kind)
     console.info(`session chart model (waitForIframeLoad: ${waitForIframeLoad}): ${paths.length} states, ${transitions.length} transitions replayed`)
   })
 })

@@ -15,9 +15,9 @@ import { chromium } from "playwright-core"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 
 const root = join(import.meta.dirname, "..", "..")
-const publishable = ["core", "machines", "adapters/post-message", "adapters/websocket", "adapters/widget-client", "adapters/homeserver-client", "adapters/embedded-homeserver", "adapters/simulator", "adapters/service", "test/kit"]
+const publishable = ["core", "machines", "adapters/post-message", "adapters/websocket", "adapters/widget-client", "adapters/homeserver-client", "adapters/matrix-js-sdk", "adapters/embedded-homeserver", "adapters/simulator", "adapters/service", "test/kit"]
 const run = (command: string, args: ReadonlyArray<string>, cwd: string) => execFileSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
-const manifest = (dir: string) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name: string; dependencies?: Record<string, string> }
+const manifest = (dir: string) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name: string; dependencies?: Record<string, string>; peerDependencies?: Record<string, string> }
 
 interface Packed {
   readonly name: string
@@ -40,13 +40,16 @@ beforeAll(() => {
   // Ours from the tarballs, everybody else's from this checkout (no registry at test time).
   const ours = Object.fromEntries(packed.map((p) => [p.name, `file:${p.tarball}`]))
   const theirs: Record<string, string> = {}
-  for (const dir of publishable) for (const dep of Object.keys(manifest(join(root, dir)).dependencies ?? {})) if (!(dep in ours)) theirs[dep] = `file:${join(root, "node_modules", dep)}`
+  for (const dir of publishable) {
+    const { dependencies, peerDependencies } = manifest(join(root, dir))
+    for (const dep of Object.keys({ ...dependencies, ...peerDependencies })) if (!(dep in ours)) theirs[dep] = `file:${join(root, "node_modules", dep)}`
+  }
   theirs["@types/node"] = `file:${join(root, "node_modules", "@types", "node")}`
   const dependencies = { ...ours, ...theirs }
   run("mkdir", ["-p", join(app, "src")], work)
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "adopter", private: true, type: "module", dependencies, overrides: dependencies }))
   run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", "--no-package-lock"], app)
-  for (const file of ["host-a-widget.ts", "browser-entry.ts", "browser-host.ts"]) copyFileSync(join(import.meta.dirname, file), join(app, "src", file))
+  for (const file of ["host-a-widget.ts", "host-with-js-sdk.ts", "browser-entry.ts", "browser-host.ts"]) copyFileSync(join(import.meta.dirname, file), join(app, "src", file))
   // An adopter's ordinary tsconfig: Node's own module resolution, no TypeScript-source imports.
   writeFileSync(join(app, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, outDir: "dist", types: ["node"], lib: ["ES2023", "DOM"] }, include: ["src/host-a-widget.ts"] }))
 }, 240_000)
@@ -69,6 +72,20 @@ describe("the published packages", () => {
     run(join(root, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], app)
     const output = run(process.execPath, [join(app, "dist", "host-a-widget.js")], app)
     const result = JSON.parse(output.trim()) as { roomId: string; eventId: string; echoed: boolean }
+    assert.match(result.roomId, /^!.+:localhost$/)
+    assert.match(result.eventId, /^\$/)
+    assert.isTrue(result.echoed)
+  }, 60_000)
+
+  it("host a widget on a matrix-js-sdk client's own session, importing nothing of Effect", () => {
+    const source = readFileSync(join(app, "src", "host-with-js-sdk.ts"), "utf8")
+    assert.notMatch(source, /from "effect"/)
+    // The same ordinary tsconfig, but skipLibCheck: matrix-js-sdk 36's declarations need it under NodeNext.
+    writeFileSync(join(app, "tsconfig.js-sdk.json"), JSON.stringify({ extends: "./tsconfig.json", compilerOptions: { skipLibCheck: true }, include: ["src/host-with-js-sdk.ts"] }))
+    run(join(root, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.js-sdk.json"], app)
+    const output = run(process.execPath, [join(app, "dist", "host-with-js-sdk.js")], app)
+    // The program's answer is its one JSON line (the SDK's crypto may log around it).
+    const result = JSON.parse(output.split("\n").find((line) => line.startsWith('{"roomId"'))!) as { roomId: string; eventId: string; echoed: boolean }
     assert.match(result.roomId, /^!.+:localhost$/)
     assert.match(result.eventId, /^\$/)
     assert.isTrue(result.echoed)

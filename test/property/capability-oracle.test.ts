@@ -6,8 +6,7 @@
  */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { compilePermissions } from "@widgethost/core"
-import { RoutingIndex } from "@widgethost/core"
+import { classify, type ClientHook, compilePermissions, noClientSide, RoutingIndex } from "@widgethost/core"
 
 // --- the oracle -------------------------------------------------------------------------------
 
@@ -338,5 +337,50 @@ describe("capability engine vs oracle", () => {
       }),
       { numRuns: RUNS }
     )
+  })
+})
+
+// --- a capability is approved only if something serves it ---------------------------------------
+
+/**
+ * The client-side capabilities, read from the texts: MSC2764 (`m.always_on_screen`, `m.sticker`,
+ * no unstable names), MSC2931 (`m.navigate`, `org.matrix.msc2931.navigate`), MSC2790 (`m.modals`,
+ * `org.matrix.msc2790.modals`, needed by `open_modal` only), each with the hook that serves it.
+ */
+const CLIENT_SIDE: Readonly<Record<string, ClientHook>> = {
+  "m.always_on_screen": "setAlwaysOnScreen",
+  "m.sticker": "sendSticker",
+  "m.navigate": "navigate",
+  "org.matrix.msc2931.navigate": "navigate",
+  "m.modals": "openModal",
+  "org.matrix.msc2790.modals": "openModal"
+}
+const HOOKS: ReadonlyArray<ClientHook> = ["navigate", "setAlwaysOnScreen", "sendSticker", "openModal", "setButtonEnabled", "closeModal"]
+
+describe("served capabilities vs oracle", () => {
+  it("under an approve-all policy, a capability is approved unless invalid, unrecognised or unserved — and unserved exactly when its hook is missing", () => {
+    let unserved = 0
+    let servedClientSide = 0
+    fc.assert(
+      fc.property(
+        fc.subarray([...HOOKS]),
+        fc.oneof({ arbitrary: fc.constantFrom(...Object.keys(CLIENT_SIDE)), weight: 3 }, { arbitrary: capString, weight: 2 }, { arbitrary: fc.constantFrom("m.navigates", "org.matrix.msc2790.modal", "M.STICKER", "m.capability.screenshot"), weight: 1 }),
+        (hooks, capability) => {
+          const verdict = classify({ rules: [{ capability: "*", decision: "approve" }] }, { id: "w" }, capability, { ...noClientSide, hooks: new Set(hooks) })
+          const needs = Object.hasOwn(CLIENT_SIDE, capability) ? CLIENT_SIDE[capability] : undefined
+          if (needs !== undefined) {
+            const served = hooks.includes(needs)
+            expect(verdict).toStrictEqual(served ? { _tag: "Approve", rule: 0 } : { _tag: "Deny", reason: "unserved" })
+            if (served) servedClientSide++
+            else unserved++
+          } else {
+            expect(verdict).not.toStrictEqual({ _tag: "Deny", reason: "unserved" })
+          }
+        }
+      ),
+      { numRuns: RUNS }
+    )
+    expect(unserved).toBeGreaterThan(100)
+    expect(servedClientSide).toBeGreaterThan(100)
   })
 })

@@ -5,6 +5,7 @@
  */
 import fc from "fast-check"
 import { type RoomEvent } from "@widgethost/core"
+import type { ClientHooks } from "@widgethost/engine"
 import { describe, expect, it } from "vitest"
 import { approveAll, flush, Harness, ROOM } from "../src/index.ts"
 
@@ -17,6 +18,16 @@ const eventType = fc.oneof({ arbitrary: fc.constantFrom(...TYPES), weight: 4 }, 
 const MSGTYPES = ["m.text", "m.emote", undefined]
 const KEYS = ["", "a", "#b"]
 
+/** Every client hook, answering at once (set_always_on_screen: honoured). */
+const hooks: ClientHooks = {
+  navigate: async () => {},
+  setAlwaysOnScreen: async () => true,
+  sendSticker: async () => {},
+  openModal: async () => {},
+  setButtonEnabled: async () => {},
+  closeModal: async () => {}
+}
+
 describe("arbitrary input", () => {
   it("never throws, always answers identifiable requests, stays in the five phases", async () => {
     const envelope = fc.record(
@@ -24,16 +35,20 @@ describe("arbitrary input", () => {
         api: fc.oneof(fc.constant("fromWidget"), fc.constant("toWidget"), fc.jsonValue()),
         widgetId: fc.oneof(fc.constant("w1"), fc.string()),
         requestId: fc.oneof(fc.string({ minLength: 1 }), fc.jsonValue()),
-        action: fc.oneof(fc.constantFrom("send_event", "read_events", "request_capabilities", "content_loaded", "supported_api_versions", "watch_turn_servers", "send_to_device", "capabilities"), fc.string()),
-        data: fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom("type", "content", "state_key", "room_id", "limit", "room_ids", "capabilities", "messages", "encrypted"), fc.jsonValue())),
+        action: fc.oneof(
+          fc.constantFrom("send_event", "read_events", "request_capabilities", "content_loaded", "supported_api_versions", "watch_turn_servers", "send_to_device", "capabilities"),
+          fc.constantFrom("navigate", "org.matrix.msc2931.navigate", "set_always_on_screen", "m.sticker", "open_modal", "set_button_enabled", "close_modal", "io.element.join", "constructor"),
+          fc.string()
+        ),
+        data: fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom("type", "content", "state_key", "room_id", "limit", "room_ids", "capabilities", "messages", "encrypted", "uri", "value", "name", "url", "button", "enabled", "buttons"), fc.jsonValue())),
         response: fc.jsonValue()
       },
       { requiredKeys: [] }
     )
     await fc.assert(
       fc.asyncProperty(fc.array(fc.oneof(fc.jsonValue(), envelope, fc.string()), { maxLength: 12 }), fc.boolean(), async (messages, loaded) => {
-        const h = new Harness({ approver: approveAll })
-        if (loaded) await h.ready(["m.send.event:m.room.message", "m.receive.event:m.room.message"])
+        const h = new Harness({ approver: approveAll, hooks, customActions: { "io.element.join": async (data) => data } })
+        if (loaded) await h.ready(["m.send.event:m.room.message", "m.receive.event:m.room.message", "m.navigate", "m.always_on_screen", "m.sticker", "m.modals"])
         for (const message of messages) {
           expect(() => h.session.receive(message)).not.toThrow()
         }

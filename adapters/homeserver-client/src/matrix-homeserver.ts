@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { Dispatcher } from "undici"
-import { HomeserverError } from "@widgethost/core"
+import { HomeserverError, HomeserverPortTypeId } from "@widgethost/core"
 import type { HomeserverPort, HomeserverRequest, HomeserverUpdate, ReadEventsPage, ReadEventsQuery, SendEventResult } from "@widgethost/core"
 import type { RoomEvent } from "@widgethost/core"
 import { E2ee, type RawEvent, type ToDeviceUndecryptable, type UndecryptableReport } from "./crypto.ts"
@@ -624,6 +624,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   const readRoomAccountData = roomAccountDataReader(http, session.userId)
 
   const port: MatrixHomeserver = {
+    [HomeserverPortTypeId]: HomeserverPortTypeId,
     userId: session.userId,
     deviceId: session.deviceId,
     e2ee,

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "vitest"
 import type { ApprovalRequest } from "@widgethost/engine"
-import { flush, Harness } from "@widgethost/testing"
+import { flush, Harness, widgetDefinition } from "@widgethost/testing"
 import { type ApprovalChange, ApprovalQueue, parseDecision } from "./approvals.ts"
 
 const STICKER = "m.sticker"
@@ -11,7 +11,10 @@ const READ = "org.matrix.msc2762.receive.event:m.room.message"
 const request = (requested: ReadonlyArray<string>, controller = new AbortController()): ApprovalRequest & { controller: AbortController } => ({
   sessionId: "w1#0",
   widgetId: "w1",
+  widget: widgetDefinition(),
+  origin: undefined,
   requested,
+  capabilities: requested.map((capability) => ({ requested: capability, canonical: capability, meaning: "" })),
   alreadyApproved: [],
   signal: controller.signal,
   controller
@@ -26,7 +29,7 @@ describe("ApprovalQueue", () => {
   it("queues a prompt with its details until it is decided", async () => {
     const queue = new ApprovalQueue({ now: () => 42, newId: counterIds() })
     const answer = queue.approver({ ...request([STICKER, SEND]), alreadyApproved: [READ] })
-    assert.deepEqual(queue.pending(), [{ id: "a0", sessionId: "w1#0", widgetId: "w1", requested: [STICKER, SEND], meanings: ["“m.sticker”: a capability served by the client, if the client knows it", "send “m.room.message” events"], alreadyApproved: [READ], createdAt: 42 }])
+    assert.deepEqual(queue.pending(), [{ id: "a0", sessionId: "w1#0", widgetId: "w1", requested: [STICKER, SEND], meanings: ["send stickers to the room you are viewing", "send “m.room.message” events"], alreadyApproved: [READ], createdAt: 42 }])
     const outcome = queue.decide("a0", { approve: "all" })
     assert.equal(outcome._tag, "Decided")
     assert.deepEqual(await answer, [STICKER, SEND])

@@ -1,6 +1,8 @@
+import type { ClientCall } from "../client-call.ts"
 import type { WidgetMessage } from "../envelope.ts"
 import type { HomeserverRequest } from "../homeserver-port.ts"
 import type { Permissions } from "../permissions.ts"
+import type { ClientRequestOutcome } from "./client-requests.ts"
 
 /** What a session's handlers ask the edges to do, as data. */
 export type Command =
@@ -19,6 +21,16 @@ export type Command =
   /** Join the engine's shared TURN poller; answer with `CallAnswered` (`Turn` or `Failed`). */
   | { readonly _tag: "WatchTurn"; readonly ticket: number }
   | { readonly _tag: "UnwatchTurn" }
+  /**
+   * Ask the embedding client (a hook or custom action); answer with `ClientAnswered` of the same
+   * ticket. `action` is the fromWidget action as the widget named it; `roomId` the room the
+   * session acts in now (a sticker goes there).
+   */
+  | { readonly _tag: "CallClient"; readonly ticket: number; readonly action: string; readonly call: ClientCall; readonly roomId: string | undefined }
+  /** A client call is no longer wanted (timed out, its document or session gone): abort its signal. */
+  | { readonly _tag: "CancelClientCall"; readonly ticket: number }
+  /** A client's toWidget request (`ClientRequest` input of the same id) ended, exactly once. */
+  | { readonly _tag: "ClientRequestSettled"; readonly id: number; readonly outcome: ClientRequestOutcome }
   /** The widget's receive permissions or home room changed: re-index its subscriptions. */
   | { readonly _tag: "Subscribe"; readonly permissions: Permissions; readonly homeRoom: string | undefined }
   | { readonly _tag: "Report"; readonly report: Report }
@@ -40,3 +52,5 @@ export type Report =
   | { readonly _tag: "DocumentReplaced"; readonly document: number }
   /** A frame reused the id of a request still in flight: not served; the original answers. */
   | { readonly _tag: "DuplicateRequest"; readonly action: string; readonly requestId: string }
+  /** A client hook or custom action did not answer within the request timeout: the widget was told. */
+  | { readonly _tag: "ClientCallTimedOut"; readonly action: string; readonly requestId: string }

@@ -13,6 +13,8 @@
  * twice.
  */
 import { emptyPermissions } from "../permissions.ts"
+import { withdrawClientCalls } from "./client-calls.ts"
+import { dropClientRequests } from "./client-requests.ts"
 import { noOpenId, none, type SessionState } from "./state.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, type Stepper } from "./step.ts"
 
@@ -52,7 +54,8 @@ export const onContentLoadedOfNewDocument = (s: Stepper): void => {
 /**
  * Ends the old document's part of the session: its prompt is withdrawn, its deliveries stop, its
  * TURN watch ends, answers still on their way to it are dropped (their calls may complete at the
- * homeserver, but no reply reaches the new document); the chart goes back to `loading`.
+ * homeserver, but no reply reaches the new document), the client's hooks still working for it are
+ * told to stop; the chart goes back to `loading`.
  * Denials stay: a widget must not be able to re-prompt the user by reloading itself. Counters,
  * the id sequence and the MSC2974 rate window stay: they belong to the session.
  */
@@ -65,6 +68,8 @@ const replaceDocument = (s: Stepper, document: number): void => {
   if (state.openId.prompt !== undefined) s.emit({ _tag: "CancelApproval", ticket: state.openId.prompt.ticket })
   if (state.turnWatching || [...state.pendingCalls.values()].some((call) => call._tag === "TurnWatch")) s.emit({ _tag: "UnwatchTurn" })
   if (state.approved.length > 0) s.emit({ _tag: "Subscribe", permissions: emptyPermissions, homeRoom: state.homeRoom })
+  withdrawClientCalls(s)
+  dropClientRequests(s, "the widget's frame holds a new document")
   s.set({
     document,
     contentLoaded: false,

@@ -1,3 +1,4 @@
+import type { ClientOutcome } from "../client-call.ts"
 import type { HomeserverError } from "../homeserver-error.ts"
 import type { OpenIdToken, ReadEventsPage, RelationsPage, SendEventResult } from "../homeserver-port.ts"
 import type { RoomEvent, ToDeviceEvent, TurnServers } from "../matrix.ts"
@@ -12,6 +13,10 @@ export type Input =
   /** The embedding client's OpenID approver answered the prompt of `ticket` (MSC1960). */
   | { readonly _tag: "OpenIdDecided"; readonly ticket: number; readonly allowed: boolean }
   | { readonly _tag: "CallAnswered"; readonly ticket: number; readonly result: CallResult }
+  /** The embedding client answered a `CallClient` (its hook resolved, threw or rejected). */
+  | { readonly _tag: "ClientAnswered"; readonly ticket: number; readonly outcome: ClientOutcome }
+  /** The client sends a toWidget request; settled by `ClientRequestSettled` of the same id. */
+  | { readonly _tag: "ClientRequest"; readonly id: number; readonly action: string; readonly data: unknown }
   | { readonly _tag: "RoomEvent"; readonly event: RoomEvent }
   | { readonly _tag: "ToDevice"; readonly event: ToDeviceEvent }
   /** Fresh TURN credentials (or empty `uris` while the homeserver is unreachable). */

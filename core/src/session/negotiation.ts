@@ -78,7 +78,7 @@ export const weigh = (s: Stepper, incoming: ReadonlyArray<string>): void => {
   const ask: string[] = []
   for (const capability of considered) {
     if (approved.has(capability) || denied.has(capability)) continue
-    const verdict = classify(config.policy, { id: config.widgetId, ...(config.origin === undefined ? {} : { origin: config.origin }) }, capability)
+    const verdict = classify(config.policy, { id: config.widgetId, ...(config.origin === undefined ? {} : { origin: config.origin }) }, capability, config.client)
     if (verdict._tag === "Approve") autoApproved.push(capability)
     else if (verdict._tag === "Deny") autoDenied.push(capability)
     else ask.push(capability)

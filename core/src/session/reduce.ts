@@ -7,6 +7,7 @@
 import { decodeFromWidget } from "../decode.ts"
 import type { WidgetResponse } from "../envelope.ts"
 import { ProtocolError } from "../protocol-error.ts"
+import { HOOK_ACTIONS } from "../client-side.ts"
 import { SUPPORTED_API_VERSIONS } from "../versions.ts"
 import { deliverRoomEvent, onAnswer, onReadPart, onReadRooms, readEvents, sendEvent } from "./events.ts"
 import type { CallResult, Input } from "./input.ts"
@@ -23,6 +24,8 @@ import { onRelations, readRelations } from "./relations.ts"
 import { onAccountDataPart, onAccountDataRooms, readRoomAccountData } from "./room-account-data.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
 import type { Command } from "./command.ts"
+import { clientHandler, onClientAnswered, sweepClientCalls, withdrawClientCalls } from "./client-calls.ts"
+import { clientRequest, onClientRequestAnswered, releaseHeldRequests } from "./client-requests.ts"
 
 /**
  * Runs one handler on a copy of `state`: the state passed in is left as it was.
@@ -69,6 +72,12 @@ export const onInput = (s: Stepper, input: Input): void => {
       break
     case "CallAnswered":
       onCallAnswered(s, input.ticket, input.result)
+      break
+    case "ClientAnswered":
+      onClientAnswered(s, input.ticket, input.outcome)
+      break
+    case "ClientRequest":
+      clientRequest(s, input.id, input.action, input.data)
       break
     case "RoomEvent":
       deliverRoomEvent(s, input.event)
@@ -127,13 +136,18 @@ const onWidgetMessage = (s: Stepper, raw: unknown): void => {
 const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<Record<string, unknown>>): void => {
   switch (action) {
     case "supported_api_versions":
-      return s.reply(raw, { supported_versions: SUPPORTED_API_VERSIONS })
+      return s.reply(raw, { supported_versions: s.state.config.client?.versions ?? SUPPORTED_API_VERSIONS })
     case "content_loaded":
       // Acknowledged either way, by the chart, which decides what else it means.
       return s.signal({ type: "widget.contentLoaded", raw })
   }
   const handler = handlers[action]
-  if (handler === undefined) return s.fail(raw, ProtocolError.UnknownAction({ action }))
+  if (handler === undefined) {
+    const served = clientHandler(s, action)
+    if (served === undefined) return s.fail(raw, ProtocolError.UnknownAction({ action }))
+    if (!isServing(s.phase)) return s.fail(raw, ProtocolError.WrongPhase({ phase: s.phase, action }))
+    return served(s, raw, data, action)
+  }
   if (!isServing(s.phase)) return s.fail(raw, ProtocolError.WrongPhase({ phase: s.phase, action }))
   if (needsCall.has(action) && s.state.pendingCalls.size >= s.state.config.limits.maxPendingCalls) {
     return s.fail(raw, ProtocolError.TooManyPending({ limit: s.state.config.limits.maxPendingCalls }))
@@ -166,14 +180,21 @@ const callingHandlers: Readonly<Record<string, Handler>> = {
   // matrix-widget-api's name; no proposal defines another.
   "com.beeper.read_room_account_data": readRoomAccountData
 }
-const handlers: Readonly<Record<string, Handler>> = {
+/** Without a prototype: an action named `constructor` or `__proto__` finds no handler, not Object's. */
+const handlers: Readonly<Record<string, Handler | undefined>> = Object.assign(Object.create(null) as Record<string, Handler>, {
   ...callingHandlers,
   request_capabilities: requestCapabilities,
   "org.matrix.msc2974.request_capabilities": requestCapabilities,
   watch_turn_servers: (s, raw) => watchTurnServers(s, raw),
   unwatch_turn_servers: (s, raw) => unwatchTurnServers(s, raw)
-}
+} satisfies Record<string, Handler>)
 const needsCall = new Set(Object.keys(callingHandlers))
+
+/**
+ * fromWidget actions the engine serves itself, or through the client's hooks: a client's custom
+ * action may not take one of these names.
+ */
+export const ENGINE_ACTIONS: ReadonlySet<string> = new Set(["supported_api_versions", "content_loaded", ...Object.keys(handlers), ...HOOK_ACTIONS.keys()])
 
 const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {
   const pending = s.state.pendingToWidget.get(response.requestId)
@@ -186,17 +207,21 @@ const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {
   s.settle(response.requestId)
   const error = (response.response as { error?: { message?: unknown } } | null)?.error
   if (error !== undefined) s.report({ _tag: "WidgetError", action: pending.action, message: typeof error?.message === "string" ? error.message : "no message" })
+  if (pending.purpose === "client") return onClientRequestAnswered(s, pending, response.response, false)
   answered(s, pending, error === undefined ? response.response : undefined)
 }
 
 /** Acts on the widget's answer to one of our requests (`undefined` when it failed or timed out). */
 const answered = (s: Stepper, pending: PendingToWidget, response: unknown): void => {
-  if (pending.purpose === "capabilities") {
+  if (pending.purpose === "client") {
+    onClientRequestAnswered(s, pending, undefined, true)
+  } else if (pending.purpose === "capabilities") {
     if (s.phase === "negotiating" && s.state.approval === undefined) weigh(s, capabilitiesOf(response))
   } else if (pending.purpose === "versions") {
     const list = (response as { supported_versions?: unknown } | undefined)?.supported_versions
     s.set({ widgetVersions: Array.isArray(list) ? list.filter((v): v is string => typeof v === "string") : [] })
     startStateLoad(s)
+    releaseHeldRequests(s)
   }
 }
 
@@ -205,7 +230,8 @@ export const acknowledge = (s: Stepper, raw: RawRequest): void => s.reply(raw, {
 
 /**
  * The chart's timeout sweep, every timeout/4: a request unanswered for `sweepsToTimeout` sweeps
- * has timed out. The `capabilities` request is not swept: the chart times it (`negotiating.asking`).
+ * has timed out, and so has a client call (`client-calls.ts`). The `capabilities` request is not
+ * swept: the chart times it (`negotiating.asking`).
  */
 export const sweepTimeouts = (s: Stepper): void => {
   const expired: Array<[string, PendingToWidget]> = []
@@ -219,8 +245,9 @@ export const sweepTimeouts = (s: Stepper): void => {
       swept++
     }
   }
-  s.set({ pendingToWidget: pending, sweepArmed: swept > 0 })
-  s.arm.sweep = swept > 0
+  const clientCallsLeft = sweepClientCalls(s)
+  s.set({ pendingToWidget: pending, sweepArmed: swept > 0 || clientCallsLeft })
+  s.arm.sweep = swept > 0 || clientCallsLeft
   for (const [requestId, entry] of expired) {
     s.count("timedOut")
     s.report({ _tag: "RequestTimedOut", action: entry.action, requestId })
@@ -268,6 +295,9 @@ const onViewedRoomChanged = (s: Stepper, roomId: string | undefined): void => {
 export const closeSession = (s: Stepper, reason: string): void => {
   if (s.state.approval !== undefined) s.emit({ _tag: "CancelApproval", ticket: s.state.approval.ticket })
   if (s.state.openId.prompt !== undefined) s.emit({ _tag: "CancelApproval", ticket: s.state.openId.prompt.ticket })
+  // The client's own toWidget requests are rejected by the engine as the session closes (with
+  // those still on their way in), so none is settled here.
+  withdrawClientCalls(s)
   if (s.state.turnWatching || [...s.state.pendingCalls.values()].some((c) => c._tag === "TurnWatch")) s.emit({ _tag: "UnwatchTurn" })
   s.set({ sweepArmed: false, approval: undefined, openId: { ...s.state.openId, prompt: undefined }, turnWatching: false, pendingCalls: new Map(), gathers: new Map(), pendingToWidget: new Map(), inFlight: new Set() })
   s.emit({ _tag: "Closed", reason })

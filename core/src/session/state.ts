@@ -1,6 +1,9 @@
 import type { WidgetRequest } from "../envelope.ts"
 import type { RoomEvent } from "../matrix.ts"
 import { emptyPermissions, type Permissions } from "../permissions.ts"
+import type { ClientCall } from "../client-call.ts"
+import type { ClientSide } from "../client-side.ts"
+import type { HeldClientRequest } from "./client-requests.ts"
 import type { ApprovalPolicy } from "../policy.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, shared } from "./step.ts"
 import type { Phase } from "../protocol-error.ts"
@@ -53,16 +56,20 @@ export interface SessionConfig {
    * `openIdApprover`). Without one, what the policy leaves undecided is blocked at once.
    */
   readonly openIdApprover?: boolean
+  /** What the embedding client serves itself (hooks, custom actions); absent: nothing. */
+  readonly client?: ClientSide
 }
 
 /** Why we are waiting for a widget's answer; data, never a closure, so state prints and replays. */
-export type ToWidgetPurpose = "versions" | "capabilities" | "notify" | "delivery" | "turn" | "openid"
+export type ToWidgetPurpose = "versions" | "capabilities" | "notify" | "delivery" | "turn" | "openid" | "client"
 
 export interface PendingToWidget {
   readonly action: string
   readonly purpose: ToWidgetPurpose
   /** Timeout sweeps survived; see `sweepsToTimeout`. */
   readonly sweeps: number
+  /** For purpose `client`: the client's request id (`session.request`), settled with the answer. */
+  readonly request?: number
 }
 
 /** A homeserver (or engine service) call in flight, and what to do with its answer. */
@@ -95,6 +102,14 @@ export interface OpenIdState {
 }
 
 export const noOpenId: OpenIdState = Object.freeze({ decision: undefined, prompt: undefined })
+
+/** A client hook or custom action in flight: the widget's request, and the timeout sweeps it survived. */
+export interface PendingClientCall {
+  readonly raw: RawRequest
+  readonly action: string
+  readonly call: ClientCall["_tag"]
+  readonly sweeps: number
+}
 
 /** Several calls whose answers make one reply (multi-room reads, state loads). */
 export type Gather =
@@ -182,11 +197,13 @@ export interface SessionState {
   readonly capabilityRequestsInWindow: number
   readonly pendingToWidget: ReadonlyMap<string, PendingToWidget>
   /**
-   * The chart's timeout sweep is armed (it runs while a request other than `capabilities` is
-   * pending, and one sweep longer).
+   * The chart's timeout sweep is armed (it runs while a request other than `capabilities`, or a
+   * client call, is pending, and one sweep longer).
    */
   readonly sweepArmed: boolean
   readonly pendingCalls: ReadonlyMap<number, PendingCall>
+  /** The session's work with its embedding client (one shared value while there is none). */
+  readonly clientWork: ClientWork
   readonly gathers: ReadonlyMap<number, Gather>
   /** fromWidget request ids being worked on, to refuse duplicates. */
   readonly inFlight: ReadonlySet<string>
@@ -205,6 +222,22 @@ export interface SessionState {
 export const none: ReadonlyArray<never> = Object.freeze([])
 const noCounters: Counters = shared({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0, duplicates: 0, documents: 0 })
 const noGathers: ReadonlyMap<number, Gather> = shared(new Map())
+export const noPendingClient: ReadonlyMap<number, PendingClientCall> = new Map()
+
+/**
+ * Hook and custom-action calls in flight, client toWidget requests held back, and the MSC2790
+ * close: one field, so a session that never deals with its client carries one shared value.
+ */
+export interface ClientWork {
+  /** Client hooks and custom actions in flight, by ticket (timed out by the sweep). */
+  readonly calls: ReadonlyMap<number, PendingClientCall>
+  /** Client toWidget requests waiting for the widget's versions (they are version-gated). */
+  readonly held: ReadonlyArray<HeldClientRequest>
+  /** MSC2790: this (modal) widget's `close_modal` is being served, or was; another is refused. */
+  readonly modalClose: "pending" | "done" | undefined
+}
+
+export const idleClientWork: ClientWork = Object.freeze({ calls: noPendingClient, held: none, modalClose: undefined })
 
 /** A fresh session's data (the chart starts it in `loading`). */
 export const initialState = (config: SessionConfig): SessionState => ({
@@ -225,6 +258,7 @@ export const initialState = (config: SessionConfig): SessionState => ({
   pendingToWidget: emptyPendingToWidget,
   sweepArmed: false,
   pendingCalls: emptyPendingCalls,
+  clientWork: idleClientWork,
   gathers: noGathers,
   inFlight: emptyInFlight,
   stateToLoad: none,

@@ -142,8 +142,11 @@ export class Stepper {
     return draft.seq++
   }
 
-  /** Sends a toWidget request and remembers it so its answer can be matched and timed out. */
-  sendRequest(action: string, data: object, purpose: ToWidgetPurpose): string {
+  /**
+   * Sends a toWidget request and remembers it so its answer can be matched and timed out.
+   * `request` is the client's id for purpose `client` (`session.request`).
+   */
+  sendRequest(action: string, data: object, purpose: ToWidgetPurpose, request?: number): string {
     const requestId = `wh-${this.nextSeq()}`
     const pending = this.pendingToWidget()
     if (!this.state.sweepArmed && purpose !== "capabilities") {
@@ -157,8 +160,10 @@ export class Stepper {
       pending.delete(oldestId)
       this.count("timedOut")
       this.report({ _tag: "RequestTimedOut", action: oldest.action, requestId: oldestId })
+      if (oldest.request !== undefined) this.emit({ _tag: "ClientRequestSettled", id: oldest.request, outcome: { _tag: "TimedOut", ms: this.state.config.limits.requestTimeoutMs } })
     }
-    pending.set(requestId, freshPending(action, purpose))
+    // A client's request is its own entry (it carries the client's id); the engine's share one per action.
+    pending.set(requestId, request === undefined ? freshPending(action, purpose) : { action, purpose, sweeps: 0, request })
     this.send({ api: "toWidget", widgetId: this.state.config.widgetId, requestId, action, data: data as Readonly<Record<string, unknown>> })
     return requestId
   }

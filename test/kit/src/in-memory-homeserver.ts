@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import {
   HomeserverError,
   type HomeserverPort,
+  HomeserverPortTypeId,
   type HomeserverUpdate,
   type ReadEventsPage,
   type ReadEventsQuery,
@@ -112,6 +113,7 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
   }
 
   const port: InMemoryHomeserver = {
+    [HomeserverPortTypeId]: HomeserverPortTypeId,
     userId,
     deviceId: options.deviceId ?? "DEVICE",
     rooms,

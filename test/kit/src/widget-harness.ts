@@ -35,6 +35,10 @@ export interface HarnessOptions {
   readonly homeserver?: InMemoryHomeserver
   readonly engine?: Engine
   readonly clock?: SimulatedClock
+  /** The client side: hooks, custom actions, extra versions. */
+  readonly hooks?: EngineOptions["hooks"]
+  readonly customActions?: EngineOptions["customActions"]
+  readonly apiVersions?: EngineOptions["apiVersions"]
 }
 
 /** Lets promise-based edges (homeserver effects, approvers) settle. */
@@ -72,7 +76,10 @@ export class Harness {
         ...(options.policy === undefined ? {} : { policy: options.policy }),
         ...(options.limits === undefined ? {} : { limits: options.limits }),
         ...(options.onError === undefined ? {} : { onError: options.onError }),
-        ...(options.onReport === undefined ? {} : { onReport: options.onReport })
+        ...(options.onReport === undefined ? {} : { onReport: options.onReport }),
+        ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
+        ...(options.customActions === undefined ? {} : { customActions: options.customActions }),
+        ...(options.apiVersions === undefined ? {} : { apiVersions: options.apiVersions })
       })
     const widget = widgetDefinition(options.widget)
     this.widgetId = widget.id

@@ -4,7 +4,7 @@
  * as the same `HomeserverError` the Node port produced (`matrix_api_error` included); a bridge
  * that cannot be reached fails the call with a HomeserverError without `http`.
  */
-import { HomeserverError, type HomeserverPort, type HomeserverUpdate } from "@widgethost/core"
+import { HomeserverError, type HomeserverPort, HomeserverPortTypeId, type HomeserverUpdate } from "@widgethost/core"
 import { Effect } from "effect"
 import { BRIDGED_METHODS, type BridgedMethod, type BridgeFailure, type BridgeIdentity } from "./protocol.ts"
 
@@ -50,6 +50,7 @@ export const connectPortBridge = async (base: string, EventSourceImpl: typeof Ev
   const methods = Object.fromEntries(BRIDGED_METHODS.map((method) => [method, (...args: Array<unknown>) => call(base, method, withoutTrailingUndefined(args))]))
   return {
     ...(methods as unknown as Pick<HomeserverPort, BridgedMethod>),
+    [HomeserverPortTypeId]: HomeserverPortTypeId,
     userId: identity.userId,
     deviceId: identity.deviceId,
     subscribe: (listener) => {

@@ -5,7 +5,7 @@
  * array; the answer is `{ "value": ... }` or, for a failure, a `BridgeFailure` (status 502). The
  * port's updates arrive as server-sent events on `GET /updates`, one `HomeserverUpdate` each.
  */
-import type { HomeserverError, HomeserverPort } from "@widgethost/core"
+import type { HomeserverError, HomeserverPort, HomeserverPortTypeId } from "@widgethost/core"
 
 /** The port's methods that answer with an Effect: everything but the ids and `subscribe`. */
 export const BRIDGED_METHODS = [
@@ -27,7 +27,7 @@ export const BRIDGED_METHODS = [
 export type BridgedMethod = (typeof BRIDGED_METHODS)[number]
 
 /** A port method added without its place in the list above fails to compile here. */
-type Unbridged = Exclude<keyof HomeserverPort, BridgedMethod | "userId" | "deviceId" | "subscribe">
+type Unbridged = Exclude<keyof HomeserverPort, BridgedMethod | "userId" | "deviceId" | "subscribe" | typeof HomeserverPortTypeId>
 const everyMethodIsBridged: [Unbridged] extends [never] ? true : Unbridged = true
 void everyMethodIsBridged
 

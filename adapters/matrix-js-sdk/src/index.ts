@@ -1,0 +1,3 @@
+export { fromMatrixClient, type MatrixClientPort, type MatrixClientPortOptions } from "./matrix-client-port.ts"
+export type { ReadEventsOptions } from "./read-events.ts"
+export type { RoomFeedOptions, UndecryptableEvent } from "./room-feed.ts"

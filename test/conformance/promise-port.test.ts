@@ -1,0 +1,124 @@
+/**
+ * Conformance: `createEngine` hosts widgets over a `PromiseHomeserverPort` (plain async
+ * functions, no Effect) exactly as over the Effect-native port: answers, the homeserver's errors
+ * as `matrix_api_error`, other failures as plain errors, and the homeserver's Retry-After obeyed.
+ */
+import type { HomeserverErrorResponse, HomeserverUpdate, PromiseHomeserverPort, RoomEvent, TurnServers } from "@widgethost/core"
+import { createEngine, type EngineFault } from "@widgethost/engine"
+import { describe, expect, it } from "vitest"
+import { SimulatedClock } from "xstate"
+import { approveAll, flush, Harness, ROOM, simulatedClock } from "../src/index.ts"
+
+/** Rejects as the contract says a refused call does: with a plain error response, not an Error. */
+// eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+const refuse = (response: HomeserverErrorResponse): Promise<never> => Promise.reject(response)
+
+const TURN: TurnServers = { uris: ["turn:turn.example.org:3478"], username: "u", password: "p", ttl: 3_600 }
+
+/** A Promise port that accepts sends and echoes them, like a sync loop; `override` replaces methods. */
+const promisePort = (override: Partial<PromiseHomeserverPort> = {}) => {
+  const listeners = new Set<(update: HomeserverUpdate) => void>()
+  let counter = 0
+  const port: PromiseHomeserverPort = {
+    userId: "@alice:localhost",
+    deviceId: "ALICE",
+    sendEvent: async (request) => {
+      const event: RoomEvent = { type: request.type, event_id: `$p${counter++}`, room_id: request.roomId, sender: "@alice:localhost", origin_server_ts: 1, content: request.content }
+      setTimeout(() => listeners.forEach((listener) => listener({ _tag: "RoomEvent", event })))
+      return { roomId: request.roomId, eventId: event.event_id }
+    },
+    redact: async (request) => ({ roomId: request.roomId }),
+    readEvents: async () => ({ events: [] }),
+    readState: async () => [],
+    sendToDevice: async () => undefined,
+    turnServers: async () => TURN,
+    rtcTransports: async () => ({ rtc_transports: [] }),
+    userDirectorySearch: async () => ({ limited: false, results: [] }),
+    readRelations: async () => ({ events: [] }),
+    readRoomAccountData: async () => undefined,
+    requestOpenIdToken: async () => ({ access_token: "t", token_type: "Bearer", matrix_server_name: "localhost", expires_in: 3600 }),
+    updateDelayedEvent: async () => undefined,
+    joinedRooms: async () => [ROOM],
+    subscribe: (listener) => {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
+    },
+    ...override
+  }
+  return port
+}
+
+const hosted = async (port: PromiseHomeserverPort, capabilities: ReadonlyArray<string>) => {
+  const clock = new SimulatedClock()
+  const faults: Array<EngineFault> = []
+  const engine = createEngine({ homeserver: port, clock: simulatedClock(clock), approver: approveAll, onError: (_, where) => faults.push(where) })
+  const h = new Harness({ engine, clock })
+  await h.ready(capabilities)
+  h.take()
+  return { h, faults }
+}
+
+const message = { type: "m.room.message", content: { msgtype: "m.text", body: "hi" } }
+
+describe("createEngine over a PromiseHomeserverPort", () => {
+  it("send_event answers the event id, and the port's echo reaches the widget", async () => {
+    const { h } = await hosted(promisePort(), ["m.send.event:m.room.message", "m.receive.event:m.room.message"])
+    const id = h.request("send_event", message)
+    await flush()
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    await flush()
+    const out = h.take()
+    expect(out.find((m) => m.requestId === id && "response" in m)).toMatchObject({ response: { room_id: ROOM, event_id: "$p0" } })
+    expect(Harness.requests(out).filter((m) => m.action === "send_event").map((m) => m.data)).toMatchObject([{ event_id: "$p0", content: { body: "hi" } }])
+  })
+
+  it("a rejection with the homeserver's error response reaches the widget as matrix_api_error", async () => {
+    const port = promisePort({
+      sendEvent: () => refuse({ status: 403, errcode: "M_FORBIDDEN", error: "You are not allowed", url: "https://hs/_matrix/client/v3/rooms/r/send/m.room.message/1" })
+    })
+    const { h, faults } = await hosted(port, ["m.send.event:m.room.message"])
+    const id = h.request("send_event", message)
+    await flush()
+    expect(h.responseTo(id)).toEqual({
+      error: {
+        code: "Homeserver",
+        message: "sendEvent failed with 403 M_FORBIDDEN: You are not allowed",
+        matrix_api_error: { http_status: 403, http_headers: {}, url: "https://hs/_matrix/client/v3/rooms/r/send/m.room.message/1", response: { errcode: "M_FORBIDDEN", error: "You are not allowed" } }
+      }
+    })
+    expect(faults).toEqual([])
+  })
+
+  it("a synchronous throw of something else: an error without matrix_api_error, and the session serves on", async () => {
+    let calls = 0
+    const port = promisePort({
+      sendEvent: (request) => {
+        if (calls++ === 0) throw new Error("the client is not logged in")
+        return Promise.resolve({ roomId: request.roomId, eventId: "$second" })
+      }
+    })
+    const { h } = await hosted(port, ["m.send.event:m.room.message"])
+    const first = h.request("send_event", message)
+    await flush()
+    expect(h.responseTo(first)).toEqual({ error: { code: "Homeserver", message: "the client is not logged in" } })
+    const second = h.request("send_event", message)
+    await flush()
+    expect(h.responseTo(second)).toMatchObject({ event_id: "$second" })
+  })
+
+  it("TURN: a 429's Retry-After header holds the engine's poller back as long as it says", async () => {
+    let calls = 0
+    const port = promisePort({
+      turnServers: () => (calls++ === 0 ? refuse({ status: 429, errcode: "M_LIMIT_EXCEEDED", headers: { "Retry-After": "7" } }) : Promise.resolve(TURN))
+    })
+    const { h } = await hosted(port, ["m.turn_servers"])
+    h.request("watch_turn_servers")
+    await flush()
+    h.take()
+    await h.advance(6_900)
+    expect(calls).toBe(1)
+    await h.advance(200)
+    expect(calls).toBe(2)
+    expect(Harness.requests(h.take()).filter((m) => m.action === "update_turn_servers").map((m) => m.data)).toMatchObject([{ uris: TURN.uris, username: "u" }])
+  })
+})
