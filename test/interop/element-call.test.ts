@@ -27,11 +27,12 @@ const MEMBER = "org.matrix.msc3401.call.member"
 
 /**
  * Every capability Element Call 0.26.1 asks for, in its order, and our decision (everything is
- * approved by the page, so "denied" means nothing of ours serves it). `$user`, `$device` and
+ * approved by the page, so "denied" means nothing of ours serves it; `m.always_on_screen` is
+ * served by the page's hook). `$user`, `$device` and
  * `$room` stand for the account, its device and the call's room.
  */
 const CAPABILITIES: ReadonlyArray<readonly [capability: string, decision: "approved" | "denied"]> = [
-  ["m.always_on_screen", "denied"],
+  ["m.always_on_screen", "approved"],
   ["org.matrix.msc4039.download_file", "denied"],
   ["org.matrix.msc2762.timeline:$room", "approved"],
   ["org.matrix.msc2762.send.event:org.matrix.msc4075.call.notify", "approved"],
@@ -82,16 +83,20 @@ const CAPABILITIES: ReadonlyArray<readonly [capability: string, decision: "appro
 
 /**
  * Every fromWidget action Element Call sends in this test that we answer with an error, and the
- * error's code. They are about the client's UI, not the homeserver: Element Web's call actions
- * (the widget tells the client its devices' mute state, that it joined, that it wants closing)
- * and `set_always_on_screen` (keep the call visible when the user leaves its room). A client
- * serves them; the engine does not, and says so.
+ * error's code: none. The ones about the client's UI are served by the page through the engine's
+ * client hooks, as a client would: `set_always_on_screen` (keep the call visible when the user
+ * leaves its room) by `hooks.setAlwaysOnScreen`, and Element Web's call actions (the widget's
+ * mute state, that it joined, that it wants closing) as `customActions`. Without those hooks the
+ * engine answers each `UnknownAction` and Element Call carries on.
  */
-const UNSERVED: ReadonlyArray<readonly [action: string, code: string]> = [
-  ["io.element.device_mute", "UnknownAction"],
-  ["io.element.join", "UnknownAction"],
-  ["set_always_on_screen", "UnknownAction"],
-  ["io.element.close", "UnknownAction"]
+const UNSERVED: ReadonlyArray<readonly [action: string, code: string]> = []
+
+/** What reaches the page's hooks in the join-and-hang-up call, per hook, in order. */
+const CLIENT_CALLS: ReadonlyArray<readonly [hook: string, data: ReadonlyArray<unknown>]> = [
+  ["io.element.device_mute", [{ audio_enabled: true, video_enabled: true }]],
+  ["io.element.join", [{}]],
+  ["setAlwaysOnScreen", [true, false]],
+  ["io.element.close", [{}]]
 ]
 
 interface DelayedEventsList {
@@ -293,7 +298,7 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
       assert.equal((await membershipState()).content["application"], "m.call", "still in the call")
     })
 
-    it("hang up: the leave is sent at once (update_delayed_event send), and Element Call asks to be closed", async () => {
+    it("hang up: the leave is sent at once (update_delayed_event send); Element Call asks to be closed, and is", async () => {
       await page.frame.getByRole("button", { name: "End call" }).click()
       await vi.waitFor(async () => assert.deepEqual((await membershipState()).content, {}, withConsole(page, "still a member")), { timeout: 15_000 })
       // The homeserver may show the leave a moment before our answer reaches Element Call.
@@ -302,8 +307,20 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
         assert.deepEqual(sent.map((e) => [e.data, e.response]), [[{ delay_id: delayId, action: "send" }, {}]])
       })
       assert.deepInclude((await delayedEvents()).finalised.find((f) => f.delayed_event.delay_id === delayId), { outcome: "send", reason: "action" })
-      // Its last word on hanging up: asking the client to close it.
-      await vi.waitFor(async () => assert.isNotEmpty(answersTo(await hostLog(page), "io.element.close"), withConsole(page, "no io.element.close")), { timeout: 10_000 })
+      // Its last word on hanging up: asking the client to close it, which the page does.
+      await vi.waitFor(async () => assert.equal((await page.host((h) => h.info())).phase, "closed", withConsole(page, "not closed")), { timeout: 10_000 })
+      assert.deepEqual(answersTo(await hostLog(page), "io.element.close").map((e) => e.response), [{}])
+      assert.equal(await page.page.locator("iframe[name=element-call]").count(), 0, "the frame is gone")
+    })
+
+    it("the client's hooks heard what a client hears: its mute state, join, always-on-screen on and off, close", async () => {
+      const calls = await page.host((h) => h.clientCalls)
+      assert.deepEqual(
+        CLIENT_CALLS.map(([hook]) => [hook, calls.filter((c) => c.hook === hook).map((c) => c.data)]),
+        CLIENT_CALLS.map(([hook, data]) => [hook, data])
+      )
+      assert.sameMembers([...new Set(calls.map((c) => c.hook))], CLIENT_CALLS.map(([hook]) => hook), "nothing else")
+      assert.deepEqual(answersTo(await hostLog(page), "set_always_on_screen").map((e) => e.response), [{ success: true }, { success: true }])
     })
 
     it("every request we do not serve is the table's, each answered with an error", async () => {
@@ -321,9 +338,7 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
       assert.sameDeepMembers([...unserved], UNSERVED.map(([action, code]) => [action, code]), `${table}\n${JSON.stringify(failed, null, 1)}`)
     })
 
-    it("closing the widget closes its session", async () => {
-      await page.host((h) => h.closeWidget())
-      assert.equal((await page.host((h) => h.info())).phase, "closed")
+    afterAll(async () => {
       await page.page.close()
     })
   })

@@ -2,8 +2,10 @@
  * The host page for Element Call, run in Chromium: our engine (`createEngine`) with the
  * postMessage transport, as a Matrix client embeds them, and the homeserver port reached over the
  * port bridge (the page cannot run the Node homeserver client). It approves everything Element
- * Call asks (capabilities and OpenID) and keeps a log the test reads through `window.__host`:
- * each prompt, every toWidget request we sent and every answer we gave to a fromWidget request.
+ * Call asks (capabilities and OpenID), serves what a client serves (always-on-screen and Element
+ * Web's call actions, through the engine's client hooks) and keeps a log the test reads through
+ * `window.__host`: each prompt, every toWidget request we sent, every answer we gave to a
+ * fromWidget request, and what reached the hooks.
  *
  * Query parameters: `bridge` (the port bridge URL), `widget` (Element Call's index.html),
  * `room` (the call's room), `homeserver` (its base URL, which Element Call also reads directly).
@@ -54,9 +56,29 @@ const prompts: Array<ReadonlyArray<string>> = []
 const openIdPrompts: Array<string | undefined> = []
 const reports: Array<unknown> = []
 
+/** What reached the client's hooks, in order: the hook or custom action, and its data. */
+const clientCalls: Array<{ readonly hook: string; readonly data: unknown }> = []
+/** Element Web's call actions, served as a client serves them: noted, acknowledged. */
+const elementAction =
+  (action: string) =>
+  async (data: Readonly<Record<string, unknown>>): Promise<void> =>
+    void clientCalls.push({ hook: action, data })
+
 const homeserver = await connectPortBridge(param("bridge"))
 const engine = createEngine({
   homeserver,
+  hooks: {
+    setAlwaysOnScreen: async (value) => {
+      clientCalls.push({ hook: "setAlwaysOnScreen", data: value })
+      return true
+    }
+  },
+  customActions: {
+    "io.element.device_mute": elementAction("io.element.device_mute"),
+    "io.element.join": elementAction("io.element.join"),
+    // Element Web removes the widget when asked: here once the answer is on its way (`record`).
+    "io.element.close": elementAction("io.element.close")
+  },
   approver: async ({ requested }) => {
     prompts.push(requested)
     return requested
@@ -104,6 +126,12 @@ const record = (message: WidgetMessage) => {
   else if (entry.response === undefined) log.push({ kind: "request", action: entry.action, data: entry.data })
 }
 
+/** Removes the widget as a client closing it does: the frame goes, the session closes. */
+function closeWidget() {
+  transport.detach()
+  iframe.remove()
+}
+
 const iframe = document.createElement("iframe")
 // The widget's replies to our requests, as the transport receives them (it checks the source).
 window.addEventListener("message", (event: MessageEvent<{ api?: string; action?: string; data?: unknown; response?: unknown }>) => {
@@ -127,6 +155,8 @@ const transport = attachPostMessageTransport({
       send: (message) => {
         record(message)
         send(message)
+        const answer = message as { api?: string; action?: string; response?: { error?: unknown } }
+        if (answer.api === "fromWidget" && answer.action === "io.element.close" && answer.response?.error === undefined) queueMicrotask(closeWidget)
       }
     }))
 })
@@ -140,11 +170,8 @@ Object.assign(window, {
     prompts,
     openIdPrompts,
     reports,
+    clientCalls,
     info: () => session?.info(),
-    /** Removes the widget as a client closing it does: the frame goes, the session closes. */
-    closeWidget: () => {
-      transport.detach()
-      iframe.remove()
-    }
+    closeWidget
   }
 })

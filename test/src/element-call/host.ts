@@ -38,6 +38,7 @@ export interface HostApi {
   readonly log: ReadonlyArray<HostLogEntry>
   readonly prompts: ReadonlyArray<ReadonlyArray<string>>
   readonly openIdPrompts: ReadonlyArray<string | undefined>
+  readonly clientCalls: ReadonlyArray<{ readonly hook: string; readonly data: unknown }>
   readonly info: () => { phase: string; requested: ReadonlyArray<string>; approved: ReadonlyArray<string>; denied: ReadonlyArray<string> }
   readonly closeWidget: () => void
 }
