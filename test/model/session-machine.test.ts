@@ -260,5 +260,5 @@ describe.each([true, false])("session chart model (waitForIframeLoad: %s)", (wai
     const kinds = new Set(transitions.map((t) => { const e = t.at(-1)!; return e.type === "elapse" ? `elapse:${e.ms}` : e.inputs.length > 1 ? "Batch" : e.inputs[0]!._tag }))
     for (const kind of ["FrameLoaded", "FromWidget", "ApprovalDecided", "CallAnswered", "ClientAnswered", "RoomEvent", "Close", "Batch", `elapse:${REQUEST_TIMEOUT / 4}`, `elapse:${APPROVAL_TIMEOUT}`]) expect(kinds).toContain(kind)
     console.info(`session chart model (waitForIframeLoad: ${waitForIframeLoad}): ${paths.length} states, ${transitions.length} transitions replayed`)
-  })
+  }, 180_000) // every transition replayed from the start: tens of seconds, more on a loaded machine
 })
