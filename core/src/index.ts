@@ -33,3 +33,4 @@ export { askCapabilities, onCapabilitiesTimeout, onApprovalTimeout, onCapability
 export { startStateLoad } from "./session/state-sync.ts"
 export * from "./crypto-types.ts"
 export { type ClientRequestOutcome, ENGINE_TO_WIDGET_ACTIONS } from "./session/client-requests.ts"
+export * from "./read-events-page.ts"

@@ -11,118 +11,33 @@
 import {
   type Command,
   defaultLimits,
-  type HomeserverPort,
-  type HomeserverRequest,
-  type PromiseHomeserverPort,
   toHomeserverPort,
   type Input,
-  HomeserverError,
-  type ApprovalPolicy,
   type CallResult,
   type Limits,
-  type Report,
   type SessionState,
-  type WidgetDefinition,
   emptyPolicy
 } from "@widgethost/core"
-import { Cause, Effect, Exit, Option } from "effect"
-import { type Clock, realClock } from "./clock.ts"
+import { realClock } from "./clock.ts"
 import { Router } from "./router.ts"
 import { type ChartSession, SessionCharts } from "./session-charts.ts"
 import { phaseOf, type SessionEvent } from "./session-machine.ts"
 import { TimerQueue } from "./timer-queue.ts"
-import { TurnPoller, type TurnPollerOptions } from "./turn-poller.ts"
-import { askOpenIdApprover, type OpenIdApprover, OpenIdPrompt } from "./openid-approver.ts"
+import { TurnPoller } from "./turn-poller.ts"
+import { adapterFailed, callPort } from "./port-calls.ts"
+import { askOpenIdApprover, OpenIdPrompt } from "./openid-approver.ts"
 import type { WidgetSink } from "./widget-session.ts"
 import { type EngineSession, type HandleCore, SessionHandle, type SessionInfo, WidgetRequestError } from "./session-handle.ts"
-import { type LifecycleEvent, type Observed, SessionWatch } from "./lifecycle.ts"
+import { type Observed, SessionWatch } from "./lifecycle.ts"
 import { PendingRequests } from "./pending-requests.ts"
 
 export type { EngineSession, SessionInfo } from "./session-handle.ts"
-import { callClient, clientServing, type ClientHooks, type CustomAction, HookCall } from "./client-hooks.ts"
-import { type Approver, Prompt } from "./approval-prompt.ts"
+import { callClient, clientServing, HookCall } from "./client-hooks.ts"
+import { Prompt } from "./approval-prompt.ts"
 
 export type { ApprovalRequest, Approver, RequestedCapability } from "./approval-prompt.ts"
-
-export interface EngineOptions {
-  /**
-   * The Matrix account widgets act as: a `PromiseHomeserverPort` (plain async functions, no
-   * Effect; e.g. `fromMatrixClient` of `@widgethost/matrix-js-sdk`) or the Effect-native
-   * `HomeserverPort` (e.g. `connectHomeserver` of `@widgethost/homeserver-client`), told apart
-   * by the mark the latter carries (`HomeserverPortTypeId`).
-   */
-  readonly homeserver: HomeserverPort | PromiseHomeserverPort
-  /** Absent: whatever the policy leaves undecided is denied. */
-  readonly approver?: Approver
-  readonly policy?: ApprovalPolicy
-  /** Asked about MSC1960 `get_openid` when the policy has no `m.openid` rule for it. Absent: blocked. */
-  readonly openIdApprover?: OpenIdApprover
-  readonly limits?: Partial<Limits>
-  /** The actor clock: `new SimulatedClock()` in tests; real timers otherwise. */
-  readonly clock?: Clock
-  readonly turn?: TurnPollerOptions
-  readonly onReport?: (sessionId: string, widgetId: string, report: Report) => void
-  /**
-   * A callback of the embedder threw or rejected (a widget sink, the approver, the homeserver
-   * port, `onReport`, a close listener). The engine carries on: that message is lost, that
-   * prompt is denied, that homeserver call answers the widget with an error; other sessions
-   * never notice. Default: `console.error`.
-   */
-  readonly onError?: (error: unknown, where: EngineFault) => void
-  /** Whether to subscribe to the homeserver port's updates (default true). */
-  readonly subscribe?: boolean
-  /**
-   * The client-side actions the client serves (navigate, always-on-screen, stickers, modals), one
-   * hook each. Without a hook the action is unserved: its capability is denied, the action unknown.
-   */
-  readonly hooks?: ClientHooks
-  /**
-   * fromWidget actions the engine does not know, served by the client (`io.element.join`, ...).
-   * Engine actions cannot be overridden: `createEngine` throws when one is named here.
-   */
-  readonly customActions?: Readonly<Record<string, CustomAction>>
-  /**
-   * Extra `supported_api_versions` entries, for what the client serves (its custom actions, its
-   * toWidget requests such as MSC2873 `theme_change`). A known version whose actions nothing
-   * serves is refused at `createEngine`. Versions the hooks serve are added without asking.
-   */
-  readonly apiVersions?: ReadonlyArray<string>
-  /**
-   * Every lifecycle event of every session (phase, capabilities, closed, error), beside each
-   * session's own `on`. Given, every session is watched; absent, only those someone listens to.
-   */
-  readonly onLifecycle?: (sessionId: string, widgetId: string, event: LifecycleEvent) => void
-}
-
-/** Which embedder callback failed, for which session. */
-export interface EngineFault {
-  readonly fault: "send" | "approver" | "homeserver" | "report" | "close-listener" | "listener"
-  readonly sessionId: string
-  readonly widgetId: string
-}
-
-export interface OpenSessionOptions {
-  readonly widget: WidgetDefinition
-  readonly send: WidgetSink
-  /** The widget's origin, for policy rules. */
-  readonly origin?: string
-  /** Overrides the definition's waitForIframeLoad (MSC3009: false for websockets). */
-  readonly waitForIframeLoad?: boolean
-}
-
-export interface Engine {
-  readonly openSession: (options: OpenSessionOptions) => EngineSession
-  /** The room the user is viewing; account widgets act there. */
-  readonly setViewedRoom: (roomId: string | undefined) => void
-  readonly sessions: () => ReadonlyArray<SessionInfo>
-  readonly session: (sessionId: string) => EngineSession | undefined
-  /** Feed a homeserver update by hand (when `subscribe` is false, or from a recorded run). */
-  readonly deliver: (update: Parameters<Parameters<HomeserverPort["subscribe"]>[0]>[0]) => void
-  /** Runs every input still waiting in session inboxes (normally done at the end of each turn). */
-  readonly flush: () => void
-  readonly turnPoller: TurnPoller
-  readonly stop: () => void
-}
+import type { Engine, EngineFault, EngineOptions, OpenSessionOptions } from "./engine-options.ts"
+export type { Engine, EngineFault, EngineOptions, OpenSessionOptions } from "./engine-options.ts"
 
 interface Entry {
   /** The session: its chart. */
@@ -139,67 +54,6 @@ interface Entry {
   /** Inputs waiting for the next drain; none allocated while idle. */
   inbox: Input[] | undefined
 }
-
-/**
- * Runs one homeserver request and hands its result to `answer`; failures become `Failed` results,
- * never exceptions. The port's effect runs as it is (no mapping step: one primitive less per call),
- * and its value is tagged in the exit callback.
- */
-const callPort = (port: HomeserverPort, request: HomeserverRequest, answer: (result: CallResult) => void): void => {
-  switch (request._tag) {
-    case "SendEvent":
-      return run(port.sendEvent(request), tagged.sent, answer)
-    case "Redact":
-      return run(port.redact(request), tagged.sent, answer)
-    case "ReadEvents":
-      return run(port.readEvents(request.query), tagged.page, answer)
-    case "ReadState":
-      return run(port.readState(request.roomId, request.type, request.stateKey), tagged.state, answer)
-    case "SendToDevice":
-      return run(port.sendToDevice(request), tagged.done, answer)
-    case "JoinedRooms":
-      return run(port.joinedRooms(), tagged.rooms, answer)
-    case "TurnServers":
-      return run(port.turnServers(), tagged.turn, answer)
-    case "RtcTransports":
-      return run(port.rtcTransports(), tagged.body, answer)
-    case "UpdateDelayedEvent":
-      return run(port.updateDelayedEvent(request), tagged.done, answer)
-    case "UserDirectorySearch":
-      return run(port.userDirectorySearch(request), tagged.body, answer)
-    case "RequestOpenIdToken":
-      return run(port.requestOpenIdToken(), tagged.openIdToken, answer)
-    case "ReadRelations":
-      return run(port.readRelations(request.query), tagged.relations, answer)
-    case "ReadRoomAccountData":
-      return run(port.readRoomAccountData(request.roomId, request.type), tagged.accountData, answer)
-  }
-}
-
-type ValueOf<T extends CallResult["_tag"]> = Extract<CallResult, { _tag: T; value: unknown }>["value"]
-const done: CallResult = { _tag: "Done" }
-/** A port's value as the reducer takes it. */
-const tagged = {
-  sent: (value: ValueOf<"Sent">): CallResult => ({ _tag: "Sent", value }),
-  page: (value: ValueOf<"Page">): CallResult => ({ _tag: "Page", value }),
-  state: (value: ValueOf<"State">): CallResult => ({ _tag: "State", value }),
-  rooms: (value: ValueOf<"Rooms">): CallResult => ({ _tag: "Rooms", value }),
-  turn: (value: ValueOf<"Turn">): CallResult => ({ _tag: "Turn", value }),
-  body: (value: ValueOf<"Body">): CallResult => ({ _tag: "Body", value }),
-  openIdToken: (value: ValueOf<"OpenIdToken">): CallResult => ({ _tag: "OpenIdToken", value }),
-  relations: (value: ValueOf<"Relations">): CallResult => ({ _tag: "Relations", value }),
-  accountData: (value: ValueOf<"AccountData">): CallResult => ({ _tag: "AccountData", value }),
-  done: (): CallResult => done
-}
-
-const run = <A>(effect: Effect.Effect<A, HomeserverError>, tag: (value: A) => CallResult, answer: (result: CallResult) => void): void => {
-  Effect.runCallback(effect, { onExit: (exit) => answer(Exit.isSuccess(exit) ? tag(exit.value) : failed(exit.cause)) })
-}
-
-const failed = (cause: Cause.Cause<HomeserverError>): CallResult => ({ _tag: "Failed", error: Option.getOrUndefined(Cause.findErrorOption(cause)) ?? adapterFailed() })
-
-/** What the widget hears when the port died or threw instead of failing with a HomeserverError. */
-const adapterFailed = () => new HomeserverError({ message: "The homeserver adapter failed unexpectedly" })
 
 const settled = Promise.resolve()
 

@@ -5,6 +5,7 @@
  * engine: the prompt stays open until the approver resolves, or the signal aborts because the
  * session closed or its widget loaded a new document (whose answer would then go to nobody).
  */
+import { Withdrawable } from "./withdrawable.ts"
 
 /** What an OpenID approver is told. */
 export interface OpenIdApprovalRequest {
@@ -27,27 +28,13 @@ export interface OpenIdApprovalRequest {
 export type OpenIdApprover = (request: OpenIdApprovalRequest) => Promise<boolean>
 
 /** An open OpenID prompt; its signal is made when first read (most approvers never read it). */
-export class OpenIdPrompt implements OpenIdApprovalRequest {
-  private controller: AbortController | undefined
-  private withdrawn = false
-
+export class OpenIdPrompt extends Withdrawable implements OpenIdApprovalRequest {
   constructor(
     readonly sessionId: string,
     readonly widgetId: string,
     readonly origin: string | undefined
-  ) {}
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController()
-      if (this.withdrawn) this.controller.abort()
-    }
-    return this.controller.signal
-  }
-
-  withdraw(): void {
-    this.withdrawn = true
-    this.controller?.abort()
+  ) {
+    super()
   }
 }
 

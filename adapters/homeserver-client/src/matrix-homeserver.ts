@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { Dispatcher } from "undici"
-import { HomeserverError, HomeserverPortTypeId } from "@widgethost/core"
+import { HomeserverError, HomeserverPortTypeId, matchesReadEventsQuery, pageCursors } from "@widgethost/core"
 import type { HomeserverPort, HomeserverRequest, HomeserverUpdate, ReadEventsPage, ReadEventsQuery, SendEventResult } from "@widgethost/core"
 import type { RoomEvent } from "@widgethost/core"
 import { E2ee, type RawEvent, type ToDeviceUndecryptable, type UndecryptableReport } from "./crypto.ts"
@@ -143,30 +143,10 @@ const readJson = async <T>(file: string): Promise<T | undefined> => {
 
 const isUnknownToken = (e: unknown) => e instanceof HomeserverError && e.http?.status === 401
 
-/** Our pagination token: the server page it points into and the last event already returned. */
-interface PageCursor {
-  readonly from?: string
-  readonly after?: string
-  readonly n: number
-}
-const TOKEN_PREFIX = "whp1_"
-const encodeCursor = (c: PageCursor) => TOKEN_PREFIX + Buffer.from(JSON.stringify(c)).toString("base64url")
-const decodeCursor = (token: string | undefined, n: number): PageCursor => {
-  if (token === undefined) return { n }
-  if (!token.startsWith(TOKEN_PREFIX)) return { from: token, n }
-  try {
-    const c = JSON.parse(Buffer.from(token.slice(TOKEN_PREFIX.length), "base64url").toString("utf8")) as PageCursor
-    return typeof c.n === "number" && c.n > 0 ? c : { n }
-  } catch {
-    return { n }
-  }
-}
-
-const matchesQuery = (q: ReadEventsQuery, e: RoomEvent) => {
-  if (e.type !== q.type) return false
-  if (q.stateKey === undefined) return e.state_key === undefined && (q.msgtype === undefined || e.content["msgtype"] === q.msgtype)
-  return e.state_key !== undefined && (q.stateKey === true || e.state_key === q.stateKey)
-}
+// Our tokens are base64url JSON in both encodings, so tokens issued before this change still decode.
+const cursors = pageCursors("whp1_")
+const encodeCursor = cursors.encode
+const decodeCursor = cursors.decode
 
 /**
  * Signs in (or resumes the saved session), opens the crypto store, uploads keys and returns the
@@ -580,7 +560,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
           const raw = chunk[i] as RawEvent
           const outcome = await e2ee.decryptRoomEvent(q.roomId, raw)
           if (outcome._tag !== "Clear" && outcome._tag !== "Decrypted") continue
-          if (!matchesQuery(q, outcome.event)) continue
+          if (!matchesReadEventsQuery(q, outcome.event)) continue
           out.push(outcome.event)
           if (out.length === q.limit) {
             const more = i + 1 < chunk.length ? encodeCursor({ ...(cursor.from === undefined ? {} : { from: cursor.from }), after: outcome.event.event_id, n: cursor.n }) : end === undefined ? undefined : encodeCursor({ from: end, n: cursor.n })

@@ -10,7 +10,7 @@
  * `maxServerPages` server pages are read per call; then what was found is answered with an `end`
  * to go on from.
  */
-import type { ReadEventsPage, ReadEventsQuery, RoomEvent } from "@widgethost/core"
+import { matchesReadEventsQuery, pageCursors, type ReadEventsPage, type ReadEventsQuery, type RoomEvent } from "@widgethost/core"
 import { Direction, Filter, type MatrixClient, type MatrixEvent } from "matrix-js-sdk"
 import { viaSdk } from "./sdk-errors.ts"
 import { decryptionState, roomEventOf } from "./sdk-event.ts"
@@ -22,38 +22,9 @@ export interface ReadEventsOptions {
   readonly pageSize?: number
 }
 
-/** Our pagination token: the server page it points into and the last event already returned. */
-interface PageCursor {
-  readonly from?: string
-  readonly after?: string
-  readonly n: number
-}
-const TOKEN_PREFIX = "wjs1_"
-
-const base64url = (text: string): string => {
-  let binary = ""
-  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte)
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "")
-}
-const unbase64url = (token: string): string => new TextDecoder().decode(Uint8Array.from(atob(token.replaceAll("-", "+").replaceAll("_", "/")), (c) => c.charCodeAt(0)))
-
-const encodeCursor = (cursor: PageCursor): string => TOKEN_PREFIX + base64url(JSON.stringify(cursor))
-const decodeCursor = (token: string | undefined, n: number): PageCursor => {
-  if (token === undefined) return { n }
-  if (!token.startsWith(TOKEN_PREFIX)) return { from: token, n }
-  try {
-    const cursor = JSON.parse(unbase64url(token.slice(TOKEN_PREFIX.length))) as PageCursor
-    return typeof cursor.n === "number" && cursor.n > 0 && cursor.n <= 100 ? cursor : { n }
-  } catch {
-    return { n }
-  }
-}
-
-const matchesQuery = (query: ReadEventsQuery, event: RoomEvent): boolean => {
-  if (event.type !== query.type) return false
-  if (query.stateKey === undefined) return event.state_key === undefined && (query.msgtype === undefined || event.content["msgtype"] === query.msgtype)
-  return event.state_key !== undefined && (query.stateKey === true || event.state_key === query.stateKey)
-}
+const cursors = pageCursors("wjs1_", 100)
+const encodeCursor = cursors.encode
+const decodeCursor = cursors.decode
 
 export const readEvents = async (client: MatrixClient, query: ReadEventsQuery, options: ReadEventsOptions = {}): Promise<ReadEventsPage> => {
   if (query.limit <= 0) return { events: [] }
@@ -71,7 +42,7 @@ export const readEvents = async (client: MatrixClient, query: ReadEventsQuery, o
     const end = typeof res.end === "string" && chunk.length > 0 ? res.end : undefined
     for (let i = start; i < chunk.length; i++) {
       const event = await decrypted(client, room?.findEventById(chunk[i]!.event_id) ?? mapper({ ...chunk[i]!, room_id: query.roomId }))
-      if (event === undefined || !matchesQuery(query, event)) continue
+      if (event === undefined || !matchesReadEventsQuery(query, event)) continue
       out.push(event)
       if (out.length === query.limit) {
         const more = i + 1 < chunk.length ? encodeCursor({ ...(cursor.from === undefined ? {} : { from: cursor.from }), after: event.event_id, n: cursor.n }) : end === undefined ? undefined : encodeCursor({ from: end, n: cursor.n })

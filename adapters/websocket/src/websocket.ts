@@ -9,7 +9,7 @@
  * The websocket transport never calls `session.frameLoaded()`: MSC3009 makes
  * `waitForIframeLoad` false, the widget speaks first (`content_loaded`).
  */
-import { createHash, randomBytes } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import { createServer as createHttpServer, type IncomingMessage, type Server, STATUS_CODES } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import type { Duplex } from "node:stream"
@@ -17,8 +17,10 @@ import { type RawData, WebSocket, WebSocketServer } from "ws"
 import type { WidgetMessage } from "@widgethost/core"
 import type { WidgetSession } from "@widgethost/engine"
 import { listen } from "./listen.ts"
+import type { Link, Outbound, Registration } from "./registration.ts"
+import { clampReason, digestOf, PATH_PREFIX, refuseUpgrade, TOKEN_PATTERN } from "./upgrade.ts"
 import { codeOfWsError, type LinkEndCause, type LinkEnding } from "./link-endings.ts"
-import { initialLifecycle, type LifecycleConfig, type LifecycleEffect, type LifecycleEvent, type LifecycleState, stepLifecycle } from "./registration-lifecycle.ts"
+import { initialLifecycle, type LifecycleConfig, type LifecycleEffect, type LifecycleEvent, stepLifecycle } from "./registration-lifecycle.ts"
 import { type RefusalReason, type Timers, TRANSPORT_GAP_ACTION, type WebsocketTransport, type WebsocketTransportOptions, type WebsocketTransportStats, type WriteHook } from "./transport-types.ts"
 
 
@@ -27,67 +29,6 @@ const realTimers: Timers = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
   setInterval: (callback, ms) => setInterval(callback, ms),
   clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout)
-}
-
-/** One connection. It ends once; events after that are ignored. */
-interface Link {
-  readonly ws: WebSocket
-  /** A write past the high water mark is not yet flushed: new messages queue. */
-  blocked: boolean
-  received: number
-  active: boolean
-  idleMs: number
-  ended: boolean
-  ticker: unknown
-  rateWindow: unknown
-}
-
-/** A queued message whose writing the registration's `onWrite` hook wants to hear of. */
-interface Marked {
-  readonly data: string
-  readonly mark: unknown
-}
-
-/** One outbound message, serialised: most are plain strings. */
-type Outbound = string | Marked
-
-/** One registered widget: its lifecycle state and what the transport holds for it. */
-interface Registration {
-  readonly widgetId: string
-  readonly digest: string
-  readonly open: (send: (message: WidgetMessage) => void) => WidgetSession
-  readonly origins: ReadonlySet<string>
-  readonly onWrite: WriteHook | undefined
-  lifecycle: LifecycleState
-  /** Bumped whenever a session ends; a `send` of an older session is stale. */
-  generation: number
-  session: { readonly session: WidgetSession; readonly unsubscribe: () => void } | undefined
-  link: Link | undefined
-  queue: Array<Outbound>
-  gapSeq: number
-  readonly gapRequests: Set<string>
-  grace: unknown
-}
-
-const PATH_PREFIX = "/widget/"
-const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/
-
-const digestOf = (token: string) => createHash("sha256").update(token).digest("base64url")
-
-/** Close reasons are limited to 123 bytes of UTF-8. */
-const clampReason = (reason: string) => {
-  let out = reason
-  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1)
-  return out
-}
-
-/** Answers an upgrade request with a plain HTTP error, as ws's `abortHandshake` does. */
-const refuseUpgrade = (socket: Duplex, status: number) => {
-  const body = STATUS_CODES[status] ?? "Refused"
-  socket.once("finish", () => socket.destroy())
-  socket.end(
-    `HTTP/1.1 ${status} ${body}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
-  )
 }
 
 /**

@@ -1,0 +1,94 @@
+/**
+ * What a client hands `createEngine` and what it gets back: the engine's public contract, apart
+ * from the engine itself (engine.ts).
+ */
+import type { ApprovalPolicy, HomeserverPort, Limits, PromiseHomeserverPort, Report, WidgetDefinition } from "@widgethost/core"
+import type { Approver } from "./approval-prompt.ts"
+import type { ClientHooks, CustomAction } from "./client-hooks.ts"
+import type { Clock } from "./clock.ts"
+import type { LifecycleEvent } from "./lifecycle.ts"
+import type { OpenIdApprover } from "./openid-approver.ts"
+import type { EngineSession, SessionInfo } from "./session-handle.ts"
+import type { TurnPoller, TurnPollerOptions } from "./turn-poller.ts"
+import type { WidgetSink } from "./widget-session.ts"
+
+export interface EngineOptions {
+  /**
+   * The Matrix account widgets act as: a `PromiseHomeserverPort` (plain async functions, no
+   * Effect; e.g. `fromMatrixClient` of `@widgethost/matrix-js-sdk`) or the Effect-native
+   * `HomeserverPort` (e.g. `connectHomeserver` of `@widgethost/homeserver-client`), told apart
+   * by the mark the latter carries (`HomeserverPortTypeId`).
+   */
+  readonly homeserver: HomeserverPort | PromiseHomeserverPort
+  /** Absent: whatever the policy leaves undecided is denied. */
+  readonly approver?: Approver
+  readonly policy?: ApprovalPolicy
+  /** Asked about MSC1960 `get_openid` when the policy has no `m.openid` rule for it. Absent: blocked. */
+  readonly openIdApprover?: OpenIdApprover
+  readonly limits?: Partial<Limits>
+  /** The actor clock: `new SimulatedClock()` in tests; real timers otherwise. */
+  readonly clock?: Clock
+  readonly turn?: TurnPollerOptions
+  readonly onReport?: (sessionId: string, widgetId: string, report: Report) => void
+  /**
+   * A callback of the embedder threw or rejected (a widget sink, the approver, the homeserver
+   * port, `onReport`, a close listener). The engine carries on: that message is lost, that
+   * prompt is denied, that homeserver call answers the widget with an error; other sessions
+   * never notice. Default: `console.error`.
+   */
+  readonly onError?: (error: unknown, where: EngineFault) => void
+  /** Whether to subscribe to the homeserver port's updates (default true). */
+  readonly subscribe?: boolean
+  /**
+   * The client-side actions the client serves (navigate, always-on-screen, stickers, modals), one
+   * hook each. Without a hook the action is unserved: its capability is denied, the action unknown.
+   */
+  readonly hooks?: ClientHooks
+  /**
+   * fromWidget actions the engine does not know, served by the client (`io.element.join`, ...).
+   * Engine actions cannot be overridden: `createEngine` throws when one is named here.
+   */
+  readonly customActions?: Readonly<Record<string, CustomAction>>
+  /**
+   * Extra `supported_api_versions` entries, for what the client serves (its custom actions, its
+   * toWidget requests such as MSC2873 `theme_change`). A known version whose actions nothing
+   * serves is refused at `createEngine`. Versions the hooks serve are added without asking.
+   */
+  readonly apiVersions?: ReadonlyArray<string>
+  /**
+   * Every lifecycle event of every session (phase, capabilities, closed, error), beside each
+   * session's own `on`. Given, every session is watched; absent, only those someone listens to.
+   */
+  readonly onLifecycle?: (sessionId: string, widgetId: string, event: LifecycleEvent) => void
+}
+
+/** Which embedder callback failed, for which session. */
+export interface EngineFault {
+  readonly fault: "send" | "approver" | "homeserver" | "report" | "close-listener" | "listener"
+  readonly sessionId: string
+  readonly widgetId: string
+}
+
+export interface OpenSessionOptions {
+  readonly widget: WidgetDefinition
+  readonly send: WidgetSink
+  /** The widget's origin, for policy rules. */
+  readonly origin?: string
+  /** Overrides the definition's waitForIframeLoad (MSC3009: false for websockets). */
+  readonly waitForIframeLoad?: boolean
+}
+
+export interface Engine {
+  readonly openSession: (options: OpenSessionOptions) => EngineSession
+  /** The room the user is viewing; account widgets act there. */
+  readonly setViewedRoom: (roomId: string | undefined) => void
+  readonly sessions: () => ReadonlyArray<SessionInfo>
+  readonly session: (sessionId: string) => EngineSession | undefined
+  /** Feed a homeserver update by hand (when `subscribe` is false, or from a recorded run). */
+  readonly deliver: (update: Parameters<Parameters<HomeserverPort["subscribe"]>[0]>[0]) => void
+  /** Runs every input still waiting in session inboxes (normally done at the end of each turn). */
+  readonly flush: () => void
+  readonly turnPoller: TurnPoller
+  readonly stop: () => void
+}
+
