@@ -20,6 +20,7 @@ import type { HomeserverUpdate } from "@widgethost/core"
 import { Effect } from "effect"
 import { CHROMIUM, type ElementCallHost, type HostPage, startElementCallHost } from "../src/element-call/host.ts"
 import type { HostLogEntry } from "../src/element-call/host-page.ts"
+import { WIDGET_FRAME } from "../src/element-call/widget-frame.ts"
 import { type FakeLivekitJwtService, startFakeLivekitJwtService } from "../src/fake-livekit-jwt.ts"
 import { type PortBridge, startPortBridge } from "../src/port-bridge/server.ts"
 
@@ -310,7 +311,7 @@ describe.skipIf(!existsSync(CHROMIUM))("Element Call 0.26.1 as a widget of our e
       // Its last word on hanging up: asking the client to close it, which the page does.
       await vi.waitFor(async () => assert.equal((await page.host((h) => h.info())).phase, "closed", withConsole(page, "not closed")), { timeout: 10_000 })
       assert.deepEqual(answersTo(await hostLog(page), "io.element.close").map((e) => e.response), [{}])
-      assert.equal(await page.page.locator("iframe[name=element-call]").count(), 0, "the frame is gone")
+      assert.equal(await page.page.locator(`iframe[name=${WIDGET_FRAME}]`).count(), 0, "the frame is gone")
     })
 
     it("the client's hooks heard what a client hears: its mute state, join, always-on-screen on and off, close", async () => {

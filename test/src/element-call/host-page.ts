@@ -5,9 +5,10 @@
  * Call asks (capabilities and OpenID), serves what a client serves (always-on-screen and Element
  * Web's call actions, through the engine's client hooks) and keeps a log the test reads through
  * `window.__host`: each prompt, every toWidget request we sent, every answer we gave to a
- * fromWidget request, and what reached the hooks.
+ * fromWidget request, and what reached the hooks. Any widget that reads Element Call's URL
+ * parameters can stand in its place: the matrix-js-sdk widget-mode test frames its own page here.
  *
- * Query parameters: `bridge` (the port bridge URL), `widget` (Element Call's index.html),
+ * Query parameters: `bridge` (the port bridge URL), `widget` (the widget's page: Element Call's index.html),
  * `room` (the call's room), `homeserver` (its base URL, which Element Call also reads directly).
  */
 import { Result } from "effect"
@@ -15,6 +16,7 @@ import { browserHost, chooseTransport, parseWidgetDefinition, renderWidgetUrl, t
 import { createEngine, type EngineSession } from "@widgethost/engine"
 import { attachPostMessageTransport } from "@widgethost/post-message"
 import { connectPortBridge } from "../port-bridge/client.ts"
+import { WIDGET_FRAME } from "./widget-frame.ts"
 
 /** Element Call's widget URL as Element Web builds it: its parameters in the fragment, templated. */
 const ELEMENT_CALL_PARAMETERS = [
@@ -138,7 +140,7 @@ window.addEventListener("message", (event: MessageEvent<{ api?: string; action?:
   if (event.source !== iframe.contentWindow || event.data?.api !== "toWidget" || event.data.response === undefined) return
   log.push({ kind: "reply", action: String(event.data.action), data: event.data.data, response: event.data.response })
 })
-iframe.name = "element-call"
+iframe.name = WIDGET_FRAME
 // What Element Web grants a call widget.
 iframe.allow = "camera; microphone; display-capture; autoplay; clipboard-write"
 iframe.style.width = "1000px"

@@ -11,8 +11,9 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
 import { type Browser, chromium, type FrameLocator, type Page } from "playwright-core"
-import { serveStaticFiles } from "../static-files.ts"
+import { type StaticFiles, serveStaticFiles } from "../static-files.ts"
 import type { HostLogEntry } from "./host-page.ts"
+import { WIDGET_FRAME } from "./widget-frame.ts"
 
 export const CHROMIUM = "/usr/bin/chromium"
 const ARGS = [
@@ -45,7 +46,7 @@ export interface HostApi {
 
 export interface HostPage {
   readonly page: Page
-  /** Element Call's document. */
+  /** The widget's document. */
   readonly frame: FrameLocator
   /** Runs `fn` on the page's `window.__host`; `fn` is sent as source, so it sees nothing else. */
   readonly host: <A>(fn: (host: HostApi) => A) => Promise<A>
@@ -54,7 +55,7 @@ export interface HostPage {
 }
 
 export interface ElementCallHost {
-  /** A fresh host page (its own engine) with Element Call in `roomId`. */
+  /** A fresh host page (its own engine) with the widget in `roomId`. */
   open(roomId: string): Promise<HostPage>
   close(): Promise<void>
 }
@@ -77,16 +78,16 @@ const bundleHostPage = async () => {
 }
 
 /**
- * `config`: merged over the package's own `config.json`, as a deployment configures Element Call.
- * `bridge`, `homeserver`: what the page is told (see `host-page.ts`).
+ * A host page (`host-page.ts`) framing the widget at `widgetPage` of the static files `widget`
+ * (served on their own origin; closed with the host). `bridge`, `homeserver`: what the page is
+ * told (see `host-page.ts`).
  */
-export const startElementCallHost = async (options: {
+export const startWidgetHost = async (options: {
   readonly bridge: string
   readonly homeserver: string
-  readonly config?: Readonly<Record<string, unknown>>
+  readonly widget: StaticFiles
+  readonly widgetPage: string
 }): Promise<ElementCallHost> => {
-  const shipped = JSON.parse(readFileSync(join(DIST, "config.json"), "utf8")) as Record<string, unknown>
-  const elementCall = await serveStaticFiles(DIST, { "/config.json": JSON.stringify(mergeDeep(shipped, options.config ?? {})) })
   const html = await bundleHostPage()
   const server = createServer((_req, res) => res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html))
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
@@ -99,12 +100,12 @@ export const startElementCallHost = async (options: {
       const lines: Array<string> = []
       page.on("console", (m) => lines.push(`[${m.type()}] ${m.text()}`))
       page.on("pageerror", (e) => lines.push(`[pageerror] ${e.message}`))
-      const query = new URLSearchParams({ bridge: options.bridge, widget: `${elementCall.url}/index.html`, room: roomId, homeserver: options.homeserver })
+      const query = new URLSearchParams({ bridge: options.bridge, widget: `${options.widget.url}${options.widgetPage}`, room: roomId, homeserver: options.homeserver })
       await page.goto(`${hostUrl}/?${query}`)
       await page.waitForFunction(() => "__host" in window)
       return {
         page,
-        frame: page.frameLocator("iframe[name=element-call]"),
+        frame: page.frameLocator(`iframe[name=${WIDGET_FRAME}]`),
         host: <A>(fn: (host: HostApi) => A) => page.evaluate<A>(`(${fn.toString()})(window.__host)`),
         console: lines
       }
@@ -113,9 +114,20 @@ export const startElementCallHost = async (options: {
       await browser?.close()
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
-      await elementCall.close()
+      await options.widget.close()
     }
   }
+}
+
+/** Element Call's `dist/` as the widget; `config` is merged over its own `config.json`, as a deployment configures it. */
+export const startElementCallHost = async (options: {
+  readonly bridge: string
+  readonly homeserver: string
+  readonly config?: Readonly<Record<string, unknown>>
+}): Promise<ElementCallHost> => {
+  const shipped = JSON.parse(readFileSync(join(DIST, "config.json"), "utf8")) as Record<string, unknown>
+  const widget = await serveStaticFiles(DIST, { "/config.json": JSON.stringify(mergeDeep(shipped, options.config ?? {})) })
+  return startWidgetHost({ bridge: options.bridge, homeserver: options.homeserver, widget, widgetPage: "/index.html" })
 }
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
