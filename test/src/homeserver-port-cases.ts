@@ -379,5 +379,23 @@ export const portCases: ReadonlyArray<PortCase> = [
       // The crypto's own traffic (room keys, key requests) never reaches widgets.
       expect(toDevice(world).every((e) => e.type.startsWith("org.example."))).toBe(true)
     }
+  },
+  {
+    name: "encrypted to-device naming a device without keys: refused, and nothing sent to any device",
+    run: async (world) => {
+      const { bob } = await encryptedRoomWithBob(world)
+      const received: Array<sdk.MatrixEvent> = []
+      bob.on(sdk.ClientEvent.ToDeviceEvent, (event) => received.push(event))
+      const failure = await failureOf(
+        world.port.sendToDevice({ _tag: "SendToDevice", type: "org.example.secret", encrypted: true, messages: { [world.bob.userId]: { [world.bob.deviceId]: { n: 1 }, NOSUCHDEVICE: { n: 1 } } } })
+      )
+      expect(failure).toBeInstanceOf(HomeserverError)
+      expect(failure.message).toContain("NOSUCHDEVICE")
+      // To-device messages to one device arrive in order: once the next one is in, the refused
+      // one would have been before it.
+      await run(world.port.sendToDevice({ _tag: "SendToDevice", type: "org.example.secret", encrypted: true, messages: { [world.bob.userId]: { [world.bob.deviceId]: { n: 2 } } } }))
+      await eventually("bob to decrypt the second message", () => received.some((e) => e.getType() === "org.example.secret"))
+      expect(received.filter((e) => e.getType() === "org.example.secret").map((e) => e.getContent())).toEqual([{ n: 2 }])
+    }
   }
 ]

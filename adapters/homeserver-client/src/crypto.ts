@@ -320,8 +320,8 @@ export class E2ee {
 
   /**
    * Olm-encrypts a to-device message per target device (`*`: all the user's devices; our own
-   * device is skipped). Returns the `m.room.encrypted` messages map and the targets with no known
-   * device, which are skipped.
+   * device is skipped). Returns the `m.room.encrypted` messages map and the named targets with no
+   * known device (the caller refuses the request when there are any).
    */
   encryptToDevice(
     type: string,

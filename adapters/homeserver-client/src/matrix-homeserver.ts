@@ -594,7 +594,9 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
         return
       }
       const { messages, unknown } = await e2ee.encryptToDevice(request.type, request.messages)
-      if (unknown.length > 0) onError(new Error(`to-device ${request.type}: no keys for ${unknown.join(", ")}; skipped`))
+      // MSC3819: an error anywhere along the send path is the widget's error. Refusing the whole
+      // request (nothing sent) leaves the widget free to retry or to drop those devices.
+      if (unknown.length > 0) throw new Error(`to-device ${request.type}: no device keys for ${unknown.join(", ")}; nothing was sent`)
       if (Object.keys(messages).length === 0) return
       await http.request({ method: "PUT", path: path`/_matrix/client/v3/sendToDevice/m.room.encrypted/${txnId}`, body: { messages }, signal })
     })

@@ -43,8 +43,6 @@ import { turnServersOf } from "./turn.ts"
 
 export interface MatrixClientPortOptions extends RoomFeedOptions {
   readonly readEvents?: ReadEventsOptions
-  /** Non-fatal trouble (to-device devices without keys, skipped). Default: ignored. */
-  readonly onError?: (error: unknown) => void
 }
 
 export interface MatrixClientPort extends PromiseHomeserverPort {
@@ -191,8 +189,7 @@ export const fromMatrixClient = (client: MatrixClient, options: MatrixClientPort
     },
     readEvents: (query) => readEvents(client, query, options.readEvents),
     readState,
-    sendToDevice: (request) =>
-      sendToDevice(client, request, (devices) => options.onError?.(new Error(`to-device ${request.type}: no keys for ${devices.join(", ")}; skipped`))),
+    sendToDevice: (request) => sendToDevice(client, request),
     turnServers: () => turnServersOf(client),
     rtcTransports,
     userDirectorySearch: (request) =>

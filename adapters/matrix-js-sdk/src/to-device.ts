@@ -61,10 +61,11 @@ export const watchToDevice = (client: MatrixClient, deliver: (update: Homeserver
 /**
  * Sends `request.messages` (`[userId][deviceId]`, `*` for all of a user's devices): in clear, or
  * Olm-encrypted per device by the client's crypto (`encryptToDeviceMessages`), in one request.
- * Devices the crypto knows no keys for are skipped and told to `onSkipped`; nothing of an
- * encrypted request ever goes in clear.
+ * A named device the crypto knows no keys for fails the whole request before anything is sent
+ * (MSC3819: an error along the send path is the widget's error, never a silent skip); nothing of
+ * an encrypted request ever goes in clear.
  */
-export const sendToDevice = async (client: MatrixClient, request: HomeserverRequestOf<"SendToDevice">, onSkipped: (devices: ReadonlyArray<string>) => void): Promise<void> => {
+export const sendToDevice = async (client: MatrixClient, request: HomeserverRequestOf<"SendToDevice">): Promise<void> => {
   if (!request.encrypted) {
     const contentMap = new Map<string, Map<string, Record<string, unknown>>>()
     for (const [userId, devices] of Object.entries(request.messages)) contentMap.set(userId, new Map(Object.entries(devices).map(([deviceId, content]) => [deviceId, { ...content }])))
@@ -95,8 +96,8 @@ export const sendToDevice = async (client: MatrixClient, request: HomeserverRequ
       reached.add(`${userId}:${deviceId}`)
     }
   }
-  const skipped = wanted.filter((device) => !reached.has(device))
-  if (skipped.length > 0) onSkipped(skipped)
+  const unknown = wanted.filter((device) => !reached.has(device))
+  if (unknown.length > 0) throw new Error(`to-device ${request.type}: no device keys for ${unknown.join(", ")}; nothing was sent`)
   if (contentMap.size === 0) return
   await viaSdk(() => client.sendToDevice(ENCRYPTED, contentMap))
 }
