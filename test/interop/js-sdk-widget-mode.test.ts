@@ -19,6 +19,7 @@ import { approveAll } from "@widgethost/testing"
 import { startWebsocketTransport } from "@widgethost/websocket"
 import { installWidgetWindow, type WebSocketConstructor, websocketTransport } from "@widgethost/widget-client"
 import { waitUntil } from "../src/engine-fixture.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 // matrix-js-sdk calls Promise.withResolvers (Node 22); polyfilled for this test only.
 beforeAll(() => {
@@ -58,7 +59,7 @@ describe("matrix-js-sdk in widget mode over the websocket transport", { timeout:
 
     // The host: alice's account, our engine, our websocket transport.
     const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { accessToken: alice.accessToken, deviceId: alice.deviceId, userId: alice.userId }, sync: { timeoutMs: 1000 } })
-    const engine = createEngine({ homeserver: port, approver: approveAll })
+    const engine = createEngine({ homeserver: fromEffectPort(port), approver: approveAll })
     const firstSync = port.nextSync()
     port.start()
     await firstSync

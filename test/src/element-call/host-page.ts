@@ -15,6 +15,7 @@ import { browserHost, chooseTransport, parseWidgetDefinition, renderWidgetUrl, t
 import { createEngine, type EngineSession } from "@widgethost/engine"
 import { attachPostMessageTransport } from "@widgethost/post-message"
 import { connectPortBridge } from "../port-bridge/client.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 /** Element Call's widget URL as Element Web builds it: its parameters in the fragment, templated. */
 const ELEMENT_CALL_PARAMETERS = [
@@ -66,7 +67,7 @@ const elementAction =
 
 const homeserver = await connectPortBridge(param("bridge"))
 const engine = createEngine({
-  homeserver,
+  homeserver: fromEffectPort(homeserver),
   hooks: {
     setAlwaysOnScreen: async (value) => {
       clientCalls.push({ hook: "setAlwaysOnScreen", data: value })
