@@ -1,23 +1,20 @@
 /**
- * The homeserver port for embedders who do not use Effect: the methods of {@link HomeserverPort}
- * as async functions that resolve with plain values and reject with the homeserver's error
- * response ({@link HomeserverErrorResponse}). `createEngine` takes it as its `homeserver` as it
- * is; {@link fromPromisePort} is the conversion it runs (Effect stays inside this package).
+ * The homeserver port the engine runs on: the methods of the Effect-native `HomeserverPort` as
+ * async functions that resolve with plain values and reject with the homeserver's error response
+ * ({@link HomeserverErrorResponse}). `createEngine` takes it as its `homeserver`; an Effect-native
+ * port is converted by `fromEffectPort` of `@widgethost/core/effect`, so the Effect runtime is
+ * bundled only by those who use one.
  */
-import { Effect } from "effect"
 import { HomeserverError } from "./homeserver-error.ts"
-import {
-  type HomeserverPort,
-  HomeserverPortTypeId,
-  type OpenIdToken,
-  type RelationsPage,
-  type RelationsQuery,
-  type HomeserverRequest,
-  type HomeserverUpdate,
-  isHomeserverPort,
-  type ReadEventsPage,
-  type ReadEventsQuery,
-  type SendEventResult
+import type {
+  OpenIdToken,
+  RelationsPage,
+  RelationsQuery,
+  HomeserverRequest,
+  HomeserverUpdate,
+  ReadEventsPage,
+  ReadEventsQuery,
+  SendEventResult
 } from "./homeserver-port.ts"
 import type { RoomEvent, TurnServers } from "./matrix.ts"
 
@@ -153,40 +150,3 @@ export const homeserverErrorFrom = (thrown: unknown, method: string): Homeserver
   // Other values are not shown: the message goes to the widget, and an object may hold anything.
   return new HomeserverError({ message: typeof thrown === "string" && thrown !== "" ? `${method} failed: ${thrown}` : `${method} failed unexpectedly` })
 }
-
-/** One port call: its promise (or its synchronous throw) as an Effect failing only with HomeserverError. */
-const call = <A>(method: string, run: () => Promise<A>): Effect.Effect<A, HomeserverError> =>
-  Effect.tryPromise({ try: () => Promise.resolve(run()), catch: (thrown) => homeserverErrorFrom(thrown, method) })
-
-/**
- * The Effect-native port over a {@link PromiseHomeserverPort}: each call runs the method when the
- * engine runs the effect, and its rejection becomes a {@link HomeserverError}
- * ({@link homeserverErrorFrom}). `createEngine` does this itself; call it to hand a Promise port
- * to code that takes a {@link HomeserverPort}.
- *
- * @example
- * const port = fromPromisePort({ userId, deviceId, sendEvent: async (request) => ({ roomId: request.roomId, eventId: "$x" }), ... })
- */
-export const fromPromisePort = (port: PromiseHomeserverPort): HomeserverPort => ({
-  [HomeserverPortTypeId]: HomeserverPortTypeId,
-  userId: port.userId,
-  deviceId: port.deviceId,
-  // One line per method: the name is the one the widget's error message names.
-  sendEvent: (request) => call("sendEvent", () => port.sendEvent(request)),
-  redact: (request) => call("redact", () => port.redact(request)),
-  readEvents: (query) => call("readEvents", () => port.readEvents(query)),
-  readState: (roomId, type, stateKey) => call("readState", () => port.readState(roomId, type, stateKey)),
-  sendToDevice: (request) => call("sendToDevice", () => port.sendToDevice(request)),
-  turnServers: () => call("turnServers", () => port.turnServers()),
-  rtcTransports: () => call("rtcTransports", () => port.rtcTransports()),
-  userDirectorySearch: (request) => call("userDirectorySearch", () => port.userDirectorySearch(request)),
-  readRelations: (query) => call("readRelations", () => port.readRelations(query)),
-  readRoomAccountData: (roomId, type) => call("readRoomAccountData", () => port.readRoomAccountData(roomId, type)),
-  requestOpenIdToken: () => call("requestOpenIdToken", () => port.requestOpenIdToken()),
-  updateDelayedEvent: (request) => call("updateDelayedEvent", () => port.updateDelayedEvent(request)),
-  joinedRooms: () => call("joinedRooms", () => port.joinedRooms()),
-  subscribe: (listener) => port.subscribe(listener)
-})
-
-/** Either port as the Effect-native one: a {@link HomeserverPort} as it is, a Promise port converted. */
-export const toHomeserverPort = (port: HomeserverPort | PromiseHomeserverPort): HomeserverPort => (isHomeserverPort(port) ? port : fromPromisePort(port))

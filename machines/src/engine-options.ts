@@ -2,7 +2,7 @@
  * What a client hands `createEngine` and what it gets back: the engine's public contract, apart
  * from the engine itself (engine.ts).
  */
-import type { ApprovalPolicy, HomeserverPort, Limits, PromiseHomeserverPort, Report, WidgetDefinition } from "@widgethost/core"
+import type { ApprovalPolicy, HomeserverUpdate, Limits, PromiseHomeserverPort, Report, WidgetDefinition } from "@widgethost/core"
 import type { Approver } from "./approval-prompt.ts"
 import type { ClientHooks, CustomAction } from "./client-hooks.ts"
 import type { Clock } from "./clock.ts"
@@ -14,12 +14,12 @@ import type { WidgetSink } from "./widget-session.ts"
 
 export interface EngineOptions {
   /**
-   * The Matrix account widgets act as: a `PromiseHomeserverPort` (plain async functions, no
-   * Effect; e.g. `fromMatrixClient` of `@widgethost/matrix-js-sdk`) or the Effect-native
-   * `HomeserverPort` (e.g. `connectHomeserver` of `@widgethost/homeserver-client`), told apart
-   * by the mark the latter carries (`HomeserverPortTypeId`).
+   * The Matrix account widgets act as: a `PromiseHomeserverPort`, plain async functions (e.g.
+   * `fromMatrixClient` of `@widgethost/matrix-js-sdk`). An Effect-native `HomeserverPort` (e.g.
+   * `connectHomeserver` of `@widgethost/homeserver-client`) goes through `fromEffectPort` of
+   * `@widgethost/core/effect`; given one as it is, `createEngine` throws a `TypeError` saying so.
    */
-  readonly homeserver: HomeserverPort | PromiseHomeserverPort
+  readonly homeserver: PromiseHomeserverPort
   /** Absent: whatever the policy leaves undecided is denied. */
   readonly approver?: Approver
   readonly policy?: ApprovalPolicy
@@ -85,7 +85,7 @@ export interface Engine {
   readonly sessions: () => ReadonlyArray<SessionInfo>
   readonly session: (sessionId: string) => EngineSession | undefined
   /** Feed a homeserver update by hand (when `subscribe` is false, or from a recorded run). */
-  readonly deliver: (update: Parameters<Parameters<HomeserverPort["subscribe"]>[0]>[0]) => void
+  readonly deliver: (update: HomeserverUpdate) => void
   /** Runs every input still waiting in session inboxes (normally done at the end of each turn). */
   readonly flush: () => void
   readonly turnPoller: TurnPoller

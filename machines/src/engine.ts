@@ -11,7 +11,8 @@
 import {
   type Command,
   defaultLimits,
-  toHomeserverPort,
+  homeserverErrorFrom,
+  isHomeserverPort,
   type Input,
   type CallResult,
   type Limits,
@@ -24,7 +25,7 @@ import { type ChartSession, SessionCharts } from "./session-charts.ts"
 import { phaseOf, type SessionEvent } from "./session-machine.ts"
 import { TimerQueue } from "./timer-queue.ts"
 import { TurnPoller } from "./turn-poller.ts"
-import { adapterFailed, callPort } from "./port-calls.ts"
+import { callPort, methodOf } from "./port-calls.ts"
 import { askOpenIdApprover, OpenIdPrompt } from "./openid-approver.ts"
 import type { WidgetSink } from "./widget-session.ts"
 import { type EngineSession, type HandleCore, SessionHandle, type SessionInfo, WidgetRequestError } from "./session-handle.ts"
@@ -91,7 +92,11 @@ export const createEngine = (options: EngineOptions): Engine => {
   const policy = options.policy ?? emptyPolicy
   const client = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities)
   const clock = options.clock ?? realClock
-  const homeserver = toHomeserverPort(options.homeserver)
+  const homeserver = options.homeserver
+  if (isHomeserverPort(homeserver)) {
+    // Running an Effect needs the Effect runtime, which a browser app on a Promise port should not bundle.
+    throw new TypeError("widgethost: createEngine takes a PromiseHomeserverPort; convert an Effect-native HomeserverPort with fromEffectPort from @widgethost/core/effect")
+  }
   const handles = new Map<string, Entry>()
   /**
    * Sessions with inputs waiting, in the order they got their first one: a session is appended
@@ -211,15 +216,15 @@ export const createEngine = (options: EngineOptions): Engine => {
         }
         return
       case "CallHomeserver": {
-        // A port that answers synchronously (a cache, an in-memory store) is answered in this same
-        // turn; an HTTP one whenever its response arrives.
+        // The answer arrives as an input of a later drain, however soon the port settles.
         const answer = (result: CallResult) => push(key, { _tag: "CallAnswered", ticket: command.ticket, result })
         try {
           callPort(homeserver, command.request, answer)
         } catch (error) {
-          // The port threw instead of returning a failing effect.
+          // The port threw instead of returning a promise: a bug of the port, so the embedder hears
+          // of it; the widget gets an error as for a rejection.
           fault(error, "homeserver", key, entry.handle.widgetId)
-          answer({ _tag: "Failed", error: adapterFailed() })
+          answer({ _tag: "Failed", error: homeserverErrorFrom(error, methodOf(command.request)) })
         }
         return
       }

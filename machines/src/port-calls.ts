@@ -1,43 +1,43 @@
 /**
  * The engine's one way to the homeserver: a `HomeserverRequest` (data, as the session emits it)
- * run against the port, its value tagged as the reducer's `CallResult`.
+ * run against the Promise port, its value tagged as the reducer's `CallResult`. Plain promises,
+ * no Effect: what a browser app bundles to host widgets stays small.
  */
-import { type CallResult, HomeserverError, type HomeserverPort, type HomeserverRequest } from "@widgethost/core"
-import { Cause, Effect, Exit, Option } from "effect"
+import { type CallResult, homeserverErrorFrom, type HomeserverRequest, type PromiseHomeserverPort } from "@widgethost/core"
 
 /**
- * Runs one homeserver request and hands its result to `answer`; failures become `Failed` results,
- * never exceptions. The port's effect runs as it is (no mapping step: one primitive less per call),
- * and its value is tagged in the exit callback.
+ * Runs one homeserver request and hands its result to `answer`; a rejection becomes a `Failed`
+ * result ({@link homeserverErrorFrom}), never an exception. A method that throws synchronously
+ * throws here: the engine reports that as a fault of the port and answers `Failed` with it.
  */
-export const callPort = (port: HomeserverPort, request: HomeserverRequest, answer: (result: CallResult) => void): void => {
+export const callPort = (port: PromiseHomeserverPort, request: HomeserverRequest, answer: (result: CallResult) => void): void => {
   switch (request._tag) {
     case "SendEvent":
-      return run(port.sendEvent(request), tagged.sent, answer)
+      return run("sendEvent", port.sendEvent(request), tagged.sent, answer)
     case "Redact":
-      return run(port.redact(request), tagged.sent, answer)
+      return run("redact", port.redact(request), tagged.sent, answer)
     case "ReadEvents":
-      return run(port.readEvents(request.query), tagged.page, answer)
+      return run("readEvents", port.readEvents(request.query), tagged.page, answer)
     case "ReadState":
-      return run(port.readState(request.roomId, request.type, request.stateKey), tagged.state, answer)
+      return run("readState", port.readState(request.roomId, request.type, request.stateKey), tagged.state, answer)
     case "SendToDevice":
-      return run(port.sendToDevice(request), tagged.done, answer)
+      return run("sendToDevice", port.sendToDevice(request), tagged.done, answer)
     case "JoinedRooms":
-      return run(port.joinedRooms(), tagged.rooms, answer)
+      return run("joinedRooms", port.joinedRooms(), tagged.rooms, answer)
     case "TurnServers":
-      return run(port.turnServers(), tagged.turn, answer)
+      return run("turnServers", port.turnServers(), tagged.turn, answer)
     case "RtcTransports":
-      return run(port.rtcTransports(), tagged.body, answer)
+      return run("rtcTransports", port.rtcTransports(), tagged.body, answer)
     case "UpdateDelayedEvent":
-      return run(port.updateDelayedEvent(request), tagged.done, answer)
+      return run("updateDelayedEvent", port.updateDelayedEvent(request), tagged.done, answer)
     case "UserDirectorySearch":
-      return run(port.userDirectorySearch(request), tagged.body, answer)
+      return run("userDirectorySearch", port.userDirectorySearch(request), tagged.body, answer)
     case "RequestOpenIdToken":
-      return run(port.requestOpenIdToken(), tagged.openIdToken, answer)
+      return run("requestOpenIdToken", port.requestOpenIdToken(), tagged.openIdToken, answer)
     case "ReadRelations":
-      return run(port.readRelations(request.query), tagged.relations, answer)
+      return run("readRelations", port.readRelations(request.query), tagged.relations, answer)
     case "ReadRoomAccountData":
-      return run(port.readRoomAccountData(request.roomId, request.type), tagged.accountData, answer)
+      return run("readRoomAccountData", port.readRoomAccountData(request.roomId, request.type), tagged.accountData, answer)
   }
 }
 
@@ -57,11 +57,13 @@ const tagged = {
   done: (): CallResult => done
 }
 
-const run = <A>(effect: Effect.Effect<A, HomeserverError>, tag: (value: A) => CallResult, answer: (result: CallResult) => void): void => {
-  Effect.runCallback(effect, { onExit: (exit) => answer(Exit.isSuccess(exit) ? tag(exit.value) : failed(exit.cause)) })
+const run = <A>(method: string, promise: Promise<A>, tag: (value: A) => CallResult, answer: (result: CallResult) => void): void => {
+  // Promise.resolve: a port that answers a plain value (not a promise) is still answered.
+  Promise.resolve(promise).then(
+    (value) => answer(tag(value)),
+    (thrown: unknown) => answer({ _tag: "Failed", error: homeserverErrorFrom(thrown, method) })
+  )
 }
 
-const failed = (cause: Cause.Cause<HomeserverError>): CallResult => ({ _tag: "Failed", error: Option.getOrUndefined(Cause.findErrorOption(cause)) ?? adapterFailed() })
-
-/** What the widget hears when the port died or threw instead of failing with a HomeserverError. */
-export const adapterFailed = () => new HomeserverError({ message: "The homeserver adapter failed unexpectedly" })
+/** The port method a request calls, as error messages name it (`SendEvent` → `sendEvent`). */
+export const methodOf = (request: HomeserverRequest): string => request._tag[0]!.toLowerCase() + request._tag.slice(1)

@@ -12,8 +12,7 @@
  * - a refusal (403 or another 4xx but 429) fails the pending watch requests with the error;
  * - with no watchers left, polling stops.
  */
-import type { HomeserverError, HomeserverPort, TurnServers } from "@widgethost/core"
-import { Effect, Exit, Cause, Option } from "effect"
+import { type HomeserverError, homeserverErrorFrom, type PromiseHomeserverPort, type TurnServers } from "@widgethost/core"
 import { type Clock, nowOf } from "./clock.ts"
 
 export type TurnCredentials = Pick<TurnServers, "uris" | "username" | "password">
@@ -47,7 +46,7 @@ export class TurnPoller {
   private readonly now: () => number
 
   constructor(
-    private readonly port: Pick<HomeserverPort, "turnServers">,
+    private readonly port: Pick<PromiseHomeserverPort, "turnServers">,
     private readonly clock: Clock,
     private readonly listener: TurnListener,
     private readonly options: TurnPollerOptions = {}
@@ -106,13 +105,19 @@ export class TurnPoller {
     this.fetching = true
     this.calls++
     const generation = this.generation
-    void Effect.runPromiseExit(this.port.turnServers()).then((exit) => {
-      if (generation !== this.generation) return // stopped meanwhile: nobody wants this answer
-      this.fetching = false
-      if (Exit.isSuccess(exit)) return this.received(exit.value)
-      const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-      this.failed(error)
-    })
+    // new Promise: a port that throws synchronously fails this fetch like one that rejects.
+    new Promise<TurnServers>((resolve) => resolve(this.port.turnServers())).then(
+      (turn) => {
+        if (generation !== this.generation) return // stopped meanwhile: nobody wants this answer
+        this.fetching = false
+        this.received(turn)
+      },
+      (thrown: unknown) => {
+        if (generation !== this.generation) return
+        this.fetching = false
+        this.failed(homeserverErrorFrom(thrown, "turnServers"))
+      }
+    )
   }
 
   private received(turn: TurnServers): void {
@@ -138,12 +143,12 @@ export class TurnPoller {
     this.waiting.clear()
   }
 
-  private failed(error: HomeserverError | undefined): void {
-    const status = error?.http?.status
+  private failed(error: HomeserverError): void {
+    const status = error.http?.status
     if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
       // Refused (e.g. 403): pending watches fail; existing watchers keep their credentials until expiry.
       for (const [key, tickets] of this.waiting) {
-        for (const ticket of tickets) this.listener.answer(key, ticket, { ok: false, error: error! })
+        for (const ticket of tickets) this.listener.answer(key, ticket, { ok: false, error })
       }
       this.waiting.clear()
       if (this.watchers.size === 0) return this.stop()
@@ -154,8 +159,8 @@ export class TurnPoller {
       this.settle()
     }
     this.armExpiry()
-    const retryAfter = Number(error?.http?.headers["retry-after"] ?? Number.NaN) * 1_000
-    const retryAfterMs = typeof error?.http?.body.retry_after_ms === "number" ? error.http.body.retry_after_ms : retryAfter
+    const retryAfter = Number(error.http?.headers["retry-after"] ?? Number.NaN) * 1_000
+    const retryAfterMs = typeof error.http?.body.retry_after_ms === "number" ? error.http.body.retry_after_ms : retryAfter
     const wait = Number.isFinite(retryAfterMs) && retryAfterMs > 0 ? retryAfterMs : backoffMs(this.attempt, this.options.maxBackoffMs ?? 60_000)
     this.attempt++
     this.schedule(wait)

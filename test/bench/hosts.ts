@@ -25,6 +25,7 @@ import { ClientWidgetApi, type IRoomEvent, type ISendEventDetails, type IWidgetA
 import { attachPostMessageTransport, type PostMessageTransport } from "@widgethost/post-message"
 import { asGlobalWindow, FakeFrame, FakeWindow } from "./fake-window.ts"
 import { referenceTwin } from "./reference-twin.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 export const ROOM = "!bench:example.org"
 export const USER = "@bench:example.org"
@@ -151,7 +152,7 @@ export const definitionOf = (plan: WidgetPlan): WidgetDefinition => ({
 export const widgethostHost = (): Host & { readonly engine: Engine } => {
   const window = new FakeWindow(HOST_ORIGIN)
   const homeserver = benchHomeserver()
-  const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
+  const engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: async ({ requested }) => requested })
   const transports: PostMessageTransport[] = []
   return {
     name: "widgethost",

@@ -8,6 +8,7 @@ import { SUPPORTED_API_VERSIONS } from "@widgethost/core"
 import { type ClientHooks, createEngine, type CustomAction, type EngineOptions, type HookContext } from "@widgethost/engine"
 import { describe, expect, it } from "vitest"
 import { approveAll, flush, Harness, makeInMemoryHomeserver } from "../src/index.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const seen: Array<{ readonly data: unknown; readonly context: HookContext }> = []
 const recording = (answer: (data: Readonly<Record<string, unknown>>) => Promise<Readonly<Record<string, unknown>> | void>): CustomAction => (data, context) => {
@@ -86,7 +87,7 @@ describe("custom actions", () => {
 
 describe("what the engine refuses at creation", () => {
   const homeserver = makeInMemoryHomeserver()
-  const create = (options: Omit<EngineOptions, "homeserver" | "subscribe">) => () => createEngine({ homeserver, subscribe: false, ...options })
+  const create = (options: Omit<EngineOptions, "homeserver" | "subscribe">) => () => createEngine({ homeserver: fromEffectPort(homeserver), subscribe: false, ...options })
   const handler: CustomAction = async () => ({})
 
   it.each([

@@ -7,6 +7,7 @@ import { createEngine, type LifecycleEvent } from "@widgethost/engine"
 import { describe, expect, it } from "vitest"
 import { approveAll, flush, Harness, makeInMemoryHomeserver, simulatedClock, widgetDefinition } from "../src/index.ts"
 import { SimulatedClock } from "xstate"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const CAP = "m.send.event:m.room.message"
 const MORE = "m.receive.event:m.room.message"
@@ -124,7 +125,7 @@ describe("lifecycle events", () => {
   it("the engine-wide onLifecycle hears every session, without subscribing to each", async () => {
     const heard: Array<[string, string]> = []
     const clock = new SimulatedClock()
-    const engine = createEngine({ homeserver: makeInMemoryHomeserver(), clock: simulatedClock(clock), onLifecycle: (sessionId, _widgetId, event) => heard.push([sessionId, event.type === "phase" ? event.phase : event.type]) })
+    const engine = createEngine({ homeserver: fromEffectPort(makeInMemoryHomeserver()), clock: simulatedClock(clock), onLifecycle: (sessionId, _widgetId, event) => heard.push([sessionId, event.type === "phase" ? event.phase : event.type]) })
     const a = engine.openSession({ widget: widgetDefinition({ id: "a" }), send: () => {} })
     const b = engine.openSession({ widget: widgetDefinition({ id: "b" }), send: () => {} })
     a.frameLoaded()

@@ -8,6 +8,8 @@ import { createEngine, type EngineFault } from "@widgethost/engine"
 import { describe, expect, it } from "vitest"
 import { SimulatedClock } from "xstate"
 import { approveAll, flush, Harness, ROOM, simulatedClock } from "../src/index.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
+import { makeInMemoryHomeserver } from "@widgethost/testing"
 
 /** Rejects as the contract says a refused call does: with a plain error response, not an Error. */
 // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
@@ -120,5 +122,15 @@ describe("createEngine over a PromiseHomeserverPort", () => {
     await h.advance(200)
     expect(calls).toBe(2)
     expect(Harness.requests(h.take()).filter((m) => m.action === "update_turn_servers").map((m) => m.data)).toMatchObject([{ uris: TURN.uris, username: "u" }])
+  })
+
+  it("an Effect-native port as it is: createEngine refuses it, naming fromEffectPort; converted, it hosts", async () => {
+    const effectPort = makeInMemoryHomeserver({ rooms: [ROOM] })
+    expect(() => createEngine({ homeserver: effectPort as unknown as PromiseHomeserverPort })).toThrow(/fromEffectPort from @widgethost\/core\/effect/)
+    const { h } = await hosted(fromEffectPort(effectPort), ["m.send.event:m.room.message"])
+    const id = h.request("send_event", message)
+    await flush()
+    expect(h.responseTo(id)).toMatchObject({ room_id: ROOM, event_id: expect.stringMatching(/^\$/) as unknown })
+    expect(effectPort.calls.map((call) => call.method)).toEqual(["sendEvent"])
   })
 })

@@ -16,6 +16,7 @@ import { ApprovalQueue } from "@widgethost/service"
 import { startWebsocketTransport, type WebsocketTransport } from "@widgethost/websocket"
 import { makeInMemoryHomeserver } from "@widgethost/testing"
 import { ROOM, widgetDefinition } from "@widgethost/testing"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -44,7 +45,7 @@ describe.skipIf(!existsSync(CHROMIUM))("admin console in Chromium ↔ approval q
   const notified = () => inbox.filter((m) => m.action === "notify_capabilities" && !("response" in m)).map((m) => m.data)
 
   beforeAll(async () => {
-    engine = createEngine({ homeserver: makeInMemoryHomeserver({ rooms: [ROOM] }), approver: approvals.approver })
+    engine = createEngine({ homeserver: fromEffectPort(makeInMemoryHomeserver({ rooms: [ROOM] })), approver: approvals.approver })
     const widget = widgetDefinition({ id: "console-widget", name: "Console widget", waitForIframeLoad: false, transports: ["m.websockets"] })
     const model = engineAdminModel({
       engine,

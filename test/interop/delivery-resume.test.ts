@@ -11,6 +11,7 @@ import { DeliveryJournal } from "@widgethost/service"
 import { deliveredEvent, DeliveryResume, type DeliveryResumeOptions, type ResumeSource } from "@widgethost/service"
 import type { MissedEventsRequest } from "@widgethost/homeserver-client"
 import { TRANSPORT_GAP_ACTION } from "@widgethost/websocket"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 /*
  * The resume step between a real engine and a recording "transport", over the in-memory
@@ -39,7 +40,7 @@ const setup = (options: Partial<Pick<DeliveryResumeOptions, "maxEvents">> = {}) 
   homeserver.inject({ type: "m.room.create", room_id: ROOM, sender: "@alice:hs", state_key: "", content: {} })
   // Simulated engine time: a request nobody answered shows up as a timeout when the test says so.
   const clock = new SimulatedClock()
-  const engine: Engine = createEngine({ homeserver, approver: async ({ requested }) => requested, clock })
+  const engine: Engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: async ({ requested }) => requested, clock })
   cleanups.push(() => engine.stop())
   const dir = mkdtempSync(join(tmpdir(), "widgethost-resume-"))
   const journal = DeliveryJournal.open(join(dir, "deliveries.jsonl"))

@@ -12,6 +12,7 @@ import { MatrixHttp, path } from "@widgethost/homeserver-client"
 import { type Engine, createEngine } from "@widgethost/engine"
 import { type HoldingProxy, RealtimeWidget, roomWidget, startHoldingProxy, startInEncryptedRoom, waitUntil } from "../src/engine-fixture.ts"
 import { approveAll } from "@widgethost/testing"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const fast: Partial<ConnectOptions> = {
   retry: { baseDelayMs: 50, maxDelayMs: 400, maxAttempts: 5 },
@@ -56,7 +57,7 @@ const side = async (localpart: string, via?: HoldingProxy): Promise<Side> => {
   })
   cleanups.push(() => port.stop())
   // The engine subscribes to the port on creation: before `start()`, so nothing is missed.
-  const engine = createEngine({ homeserver: port, approver: approveAll })
+  const engine = createEngine({ homeserver: fromEffectPort(port), approver: approveAll })
   cleanups.push(() => engine.stop())
   return { port, engine, errors, undecryptable }
 }

@@ -23,6 +23,7 @@ import { startWebsocketTransport } from "@widgethost/websocket"
 import { installWidgetWindow, type WebSocketConstructor, websocketTransport } from "@widgethost/widget-client"
 import { waitUntil } from "../src/engine-fixture.ts"
 import { quietLogger, silenceJsSdk } from "../src/js-sdk-logger.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 // matrix-js-sdk calls Promise.withResolvers (Node 22); polyfilled for this test only.
 beforeAll(() => {
@@ -77,7 +78,7 @@ const hostJsSdkWidget = async (options: { readonly encrypted?: boolean } = {}) =
   // The host: alice's account, our engine, our websocket transport.
   const portErrors: Array<unknown> = []
   const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { accessToken: alice.accessToken, deviceId: alice.deviceId, userId: alice.userId }, sync: { timeoutMs: 1000 }, onError: (e) => portErrors.push(e) })
-  const engine = createEngine({ homeserver: port, approver: approveAll })
+  const engine = createEngine({ homeserver: fromEffectPort(port), approver: approveAll })
   const firstSync = port.nextSync()
   port.start()
   await firstSync

@@ -15,6 +15,7 @@ import { connectHomeserver } from "@widgethost/homeserver-client"
 import { createEngine } from "@widgethost/engine"
 import { RealtimeWidget, roomWidget, waitUntil } from "../src/engine-fixture.ts"
 import { approveAll } from "@widgethost/testing"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 
 // Modules of the SDK that log through its global logger or a child made when they load (sync,
@@ -99,7 +100,7 @@ describe("matrix-js-sdk and an engine-hosted widget on the embedded homeserver",
         onError: (e) => errors.push(e)
       })
       cleanups.push(() => port.stop())
-      const engine = createEngine({ homeserver: port, approver: approveAll })
+      const engine = createEngine({ homeserver: fromEffectPort(port), approver: approveAll })
       cleanups.push(() => engine.stop())
       const { room_id: roomId } = await port.http.request<{ room_id: string }>({
         method: "POST",

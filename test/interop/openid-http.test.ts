@@ -11,6 +11,7 @@ import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/em
 import { connectHomeserver } from "@widgethost/homeserver-client"
 import { RealtimeWidget, roomWidget, waitUntil } from "../src/engine-fixture.ts"
 import { approveAll } from "@widgethost/testing"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const cleanups: Array<() => Promise<unknown> | void> = []
 afterEach(async () => {
@@ -27,7 +28,7 @@ const setUp = async (options: { readonly rules?: ReadonlyArray<PolicyRule>; read
   const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "alice", password: "alice-secret" } })
   cleanups.push(() => port.stop())
   const engine = createEngine({
-    homeserver: port,
+    homeserver: fromEffectPort(port),
     approver: approveAll,
     policy: { rules: options.rules ?? [] },
     ...(options.openIdApprover === undefined ? {} : { openIdApprover: options.openIdApprover })

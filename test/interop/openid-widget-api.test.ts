@@ -14,6 +14,7 @@ import { asGlobalWindow, FakeFrame, FakeWindow } from "../bench/fake-window.ts"
 import { makeInMemoryHomeserver } from "@widgethost/testing"
 import { approveAll } from "@widgethost/testing"
 import { waitUntil } from "../src/engine-fixture.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const HOST_ORIGIN = "https://client.example.org"
 const WIDGET_ORIGIN = "https://widget.example.org"
@@ -36,7 +37,7 @@ afterEach(() => {
 /** A ready widget whose page runs matrix-widget-api's `WidgetApi`. */
 const setUp = async (options: { readonly rules?: ReadonlyArray<PolicyRule>; readonly openIdApprover?: OpenIdApprover }) => {
   const engine = createEngine({
-    homeserver: makeInMemoryHomeserver(),
+    homeserver: fromEffectPort(makeInMemoryHomeserver()),
     approver: approveAll,
     policy: { rules: options.rules ?? [] },
     ...(options.openIdApprover === undefined ? {} : { openIdApprover: options.openIdApprover })

@@ -13,6 +13,7 @@ import { path } from "@widgethost/homeserver-client"
 import { type Engine, createEngine } from "@widgethost/engine"
 import { RealtimeWidget, roomWidget, startInEncryptedRoom, waitUntil } from "../src/engine-fixture.ts"
 import { approveAll } from "@widgethost/testing"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const fast: Partial<ConnectOptions> = {
   retry: { baseDelayMs: 50, maxDelayMs: 400, maxAttempts: 5 },
@@ -34,7 +35,7 @@ const account = async (localpart: string): Promise<{ port: MatrixHomeserver; eng
   await hs.ensureUser(localpart, `${localpart}-password`)
   const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: localpart, password: `${localpart}-password` }, ...fast })
   cleanups.push(() => port.stop())
-  const engine = createEngine({ homeserver: port, approver: approveAll })
+  const engine = createEngine({ homeserver: fromEffectPort(port), approver: approveAll })
   cleanups.push(() => engine.stop())
   return { port, engine }
 }

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest"
 import { attachPostMessageTransport, type PostMessageTransport } from "@widgethost/post-message"
 import { asGlobalWindow, FakeFrame, FakeWindow } from "../bench/fake-window.ts"
 import { approveAll, makeInMemoryHomeserver, ROOM, widgetDefinition } from "../src/index.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const HOST_ORIGIN = "https://client.example.org"
 const WIDGET_ORIGIN = "https://widget.example.org"
@@ -35,7 +36,7 @@ const hosted = async (capabilities: ReadonlyArray<string>) => {
   homeserver.inject({ event_id: PARENT, room_id: ROOM, sender: BOB, type: "m.room.message", content: { msgtype: "m.text", body: "vote" } })
   for (const key of ["a", "b", "c"]) homeserver.inject({ event_id: `$vote-${key}`, room_id: ROOM, sender: BOB, type: "m.reaction", content: { "m.relates_to": { rel_type: "m.annotation", event_id: PARENT, key } } })
   homeserver.roomAccountData.set(ROOM, new Map([[LAYOUT, { columns: 2 }]]))
-  const engine: Engine = createEngine({ homeserver, approver: approveAll })
+  const engine: Engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: approveAll })
   const host = new FakeWindow(HOST_ORIGIN)
   const window = new FakeWindow(WIDGET_ORIGIN, host)
   const parent = window.parentProxy()

@@ -6,10 +6,11 @@
 import type { WidgetDefinition, WidgetMessage } from "@widgethost/core"
 import { createEngine } from "@widgethost/engine"
 import { makeInMemoryHomeserver } from "@widgethost/testing"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const roomId = "!room:localhost"
 const homeserver = makeInMemoryHomeserver({ rooms: [roomId] })
-const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
+const engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: async ({ requested }) => requested })
 const widget: WidgetDefinition = { id: "hello", kind: "room", roomId, type: "m.custom", url: "https://widget.example/", data: {}, waitForIframeLoad: true, transports: ["m.postmessage"] }
 
 const result = { sent: undefined as string | undefined, echoed: false }

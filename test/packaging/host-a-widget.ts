@@ -12,6 +12,7 @@ import type { WidgetDefinition, WidgetMessage } from "@widgethost/core"
 import { startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { createEngine } from "@widgethost/engine"
 import { connectHomeserver } from "@widgethost/homeserver-client"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const homeserver = await startEmbeddedHomeserver({ registration: "open" })
 const alice = await homeserver.ensureUser("alice", "correct horse battery staple")
@@ -25,7 +26,7 @@ const { room_id: roomId } = (await created.json()) as { room_id: string }
 // The account the engine acts as, with end-to-end encryption; widgets never see ciphertext.
 const port = await connectHomeserver({ baseUrl: homeserver.baseUrl, auth: { accessToken: alice.accessToken, deviceId: alice.deviceId, userId: alice.userId } })
 // Approve whatever the widget asks; a real client asks its user (the request names the widget).
-const engine = createEngine({ homeserver: port, approver: async ({ requested }) => requested })
+const engine = createEngine({ homeserver: fromEffectPort(port), approver: async ({ requested }) => requested })
 port.start()
 
 const widget: WidgetDefinition = {

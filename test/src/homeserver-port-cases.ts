@@ -15,6 +15,7 @@ import { approveAll } from "@widgethost/testing"
 import * as sdk from "matrix-js-sdk"
 import { RealtimeWidget, roomWidget } from "./engine-fixture.ts"
 import { quietLogger } from "./js-sdk-logger.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 /** Alice's (or bob's) raw client-server API with their access token; a non-2xx answer rejects with `{ status, body }`. */
 export type Api = <T = Record<string, unknown>>(method: string, path: string, body?: unknown) => Promise<T>
@@ -333,7 +334,7 @@ export const portCases: ReadonlyArray<PortCase> = [
     name: "encrypted room: a widget's send arrives encrypted on the server and decrypted at a second client; the client's reaches the widget decrypted",
     run: async (world) => {
       const { bob, roomId } = await encryptedRoomWithBob(world)
-      const engine = createEngine({ homeserver: world.port, approver: approveAll })
+      const engine = createEngine({ homeserver: fromEffectPort(world.port), approver: approveAll })
       world.defer(() => engine.stop())
       const widget = new RealtimeWidget({ engine, widget: roomWidget("secret-widget", roomId), capabilities: ["m.send.event:m.room.message", "m.receive.event:m.room.message"] })
       await widget.ready()

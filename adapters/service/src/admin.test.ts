@@ -7,6 +7,7 @@ import { ROOM, widgetDefinition } from "@widgethost/testing"
 import { type AdminChange, type AdminModel, type AdminServer, type AdminWidget, engineAdminModel, startAdminServer } from "./admin.ts"
 import { MessageLog } from "./message-log.ts"
 import { ApprovalQueue } from "./approvals.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const TOKEN = "admin-token-0123456789abcdef"
 const SEND = "org.matrix.msc2762.send.event:m.room.message"
@@ -36,7 +37,7 @@ const world = async (options: { maxEventStreams?: number; maxBodyBytes?: number;
   const { createUser, ...serverOptions } = options
   const approvals = new ApprovalQueue()
   const log = new MessageLog()
-  const engine = createEngine({ homeserver: makeInMemoryHomeserver({ rooms: [ROOM] }), approver: approvals.approver })
+  const engine = createEngine({ homeserver: fromEffectPort(makeInMemoryHomeserver({ rooms: [ROOM] })), approver: approvals.approver })
   cleanups.push(() => engine.stop())
   const widgets: AdminWidget[] = [{ id: "w1", roomId: ROOM, name: "Widget one", transport: "m.websockets", url: "https://widget.example/" }]
   const model = engineAdminModel({ engine, widgets: () => widgets, approvals, messages: log, ...(createUser === undefined ? {} : { createUser }) })

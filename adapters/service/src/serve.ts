@@ -23,6 +23,7 @@ import { engineAdminModel, startAdminServer } from "./admin.ts"
 import { MessageLog } from "./message-log.ts"
 import { embeddedUserCreator } from "./admin-users.ts"
 import { establishDeviceTrust } from "./device-trust.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 export interface ReadyLine {
   readonly ready: {
@@ -234,7 +235,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     const approvals = new ApprovalQueue()
     const messages = new MessageLog()
     const engine = createEngine({
-      homeserver,
+      homeserver: fromEffectPort(homeserver),
       approver: approvals.approver,
       policy: config.policy,
       limits: { approvalTimeoutMs: config.approvalTimeoutMs },

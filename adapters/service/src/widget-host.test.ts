@@ -10,6 +10,7 @@ import { makeInMemoryHomeserver } from "@widgethost/testing"
 import { ROOM } from "@widgethost/testing"
 import { startWebsocketTransport } from "@widgethost/websocket"
 import { WidgetHost } from "./widget-host.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -20,7 +21,7 @@ type Message = Record<string, unknown>
 
 const hostOneWidget = async () => {
   const homeserver = makeInMemoryHomeserver()
-  const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
+  const engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: async ({ requested }) => requested })
   const transport = await startWebsocketTransport()
   const host = new WidgetHost({
     engine,

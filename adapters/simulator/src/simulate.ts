@@ -24,6 +24,7 @@ import { startWebsocketTransport, type WebsocketTransport } from "@widgethost/we
 import { checkOptions, defaultSimulateOptions, type Progress, type Report, type SimulateOptions, SimulationError } from "./simulate-options.ts"
 import { planWorkload } from "./workload.ts"
 import { SimWidget, TURN_TTL_SECONDS, Tally } from "./sim-widget.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const withTimeout = async <A>(promise: Promise<A>, ms: number, what: () => string): Promise<A> => {
   let timer: NodeJS.Timeout | undefined
@@ -140,7 +141,7 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
     const ws = transport
     for (const [a, port] of ports.entries()) {
       const engine = createEngine({
-        homeserver: port,
+        homeserver: fromEffectPort(port),
         policy: { rules: [{ capability: "*", decision: "approve" }] },
         onReport: (_session, widgetId, report) => {
           if (report._tag === "RequestTimedOut") tally.error("timeouts", `${widgetId}: ${report.action} ${report.requestId}`)

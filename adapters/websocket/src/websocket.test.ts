@@ -16,6 +16,7 @@ import { makeInMemoryHomeserver } from "@widgethost/testing"
 import { CloseCode } from "./link-endings.ts"
 import { type Timers, TRANSPORT_GAP_ACTION, type WebsocketTransport, type WebsocketTransportOptions } from "./transport-types.ts"
 import { startWebsocketTransport } from "./websocket.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 // ---- simulated time ----------------------------------------------------------------------------
 
@@ -653,7 +654,7 @@ describe("websocket transport with the real engine", () => {
   it("first contact negotiates, the widget sends an event, and an event that arrives while it is away is delivered on resume", async () => {
     const room = "!room:localhost"
     const homeserver = makeInMemoryHomeserver({ rooms: [room] })
-    const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
+    const engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: async ({ requested }) => requested })
     try {
       const widget = Result.getOrThrow(
         parseWidgetDefinition({

@@ -14,6 +14,7 @@ import { afterEach, assert, describe, it } from "vitest"
 import { WidgetApiError, WidgetClient } from "./widget-client.ts"
 import { postMessageTransport, type WebSocketConstructor, websocketTransport, type WidgetTransport } from "./widget-transport.ts"
 import { installWidgetWindow } from "./widget-window.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 const ROOM = "!room:localhost"
 const widget: WidgetDefinition = { id: "kit", kind: "room", roomId: ROOM, type: "m.custom", url: "https://widget.example/", data: {}, waitForIframeLoad: false, transports: ["m.websockets"] }
@@ -29,7 +30,7 @@ afterEach(async () => {
 /** Our engine behind our websocket transport; resolves with the widget's URI. */
 const host = async (): Promise<string> => {
   homeserver = makeInMemoryHomeserver({ rooms: [ROOM] })
-  engine = createEngine({ homeserver, approver: approveAll })
+  engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: approveAll })
   transport = await startWebsocketTransport()
   cleanups.push(() => transport.close(), () => engine.stop())
   return transport.register(widget.id, (send) => engine.openSession({ widget, send, waitForIframeLoad: false })).uri

@@ -7,6 +7,7 @@ import { type ApprovalPolicy, type Limits, type WidgetDefinition, type WidgetMes
 import { type Approver, createEngine, type Engine, type EngineOptions, type EngineSession, type OpenIdApprover } from "@widgethost/engine"
 import { SimulatedClock } from "xstate"
 import { type InMemoryHomeserver, makeInMemoryHomeserver } from "./in-memory-homeserver.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 export const ROOM = "!room:localhost"
 
@@ -69,7 +70,7 @@ export class Harness {
     this.engine =
       options.engine ??
       createEngine({
-        homeserver: this.homeserver,
+        homeserver: fromEffectPort(this.homeserver),
         clock: simulatedClock(this.clock),
         ...(options.approver === undefined ? {} : { approver: options.approver }),
         ...(options.openIdApprover === undefined ? {} : { openIdApprover: options.openIdApprover }),

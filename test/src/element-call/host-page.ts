@@ -17,6 +17,7 @@ import { createEngine, type EngineSession } from "@widgethost/engine"
 import { attachPostMessageTransport } from "@widgethost/post-message"
 import { connectPortBridge } from "../port-bridge/client.ts"
 import { WIDGET_FRAME } from "./widget-frame.ts"
+import { fromEffectPort } from "@widgethost/core/effect"
 
 /** Element Call's widget URL as Element Web builds it: its parameters in the fragment, templated. */
 const ELEMENT_CALL_PARAMETERS = [
@@ -68,7 +69,7 @@ const elementAction =
 
 const homeserver = await connectPortBridge(param("bridge"))
 const engine = createEngine({
-  homeserver,
+  homeserver: fromEffectPort(homeserver),
   hooks: {
     setAlwaysOnScreen: async (value) => {
       clientCalls.push({ hook: "setAlwaysOnScreen", data: value })

@@ -2,7 +2,8 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { HomeserverError, matrixApiError } from "./homeserver-error.ts"
 import { type HomeserverPort, HomeserverPortTypeId, type HomeserverUpdate, isHomeserverPort } from "./homeserver-port.ts"
-import { fromPromisePort, type HomeserverErrorResponse, homeserverErrorFrom, type PromiseHomeserverPort, toHomeserverPort } from "./promise-homeserver-port.ts"
+import { fromEffectPort, fromPromisePort, toHomeserverPort, toPromisePort } from "./effect-port.ts"
+import { type HomeserverErrorResponse, homeserverErrorFrom, type PromiseHomeserverPort } from "./promise-homeserver-port.ts"
 
 const ROOM = "!room:example.org"
 
@@ -204,5 +205,56 @@ describe("fromPromisePort: failures", () => {
 
   it("homeserverErrorFrom names the method in what it builds", () => {
     expect(homeserverErrorFrom({ status: 404, errcode: "M_NOT_FOUND", error: "no" }, "readState").message).toBe("readState failed with 404 M_NOT_FOUND: no")
+  })
+})
+
+describe("fromEffectPort", () => {
+  it("every method resolves with the Effect port's value (round trip through fromPromisePort)", async () => {
+    const { port, calls } = recordingPort()
+    const back = fromEffectPort(fromPromisePort(port))
+    expect(await back.sendEvent({ _tag: "SendEvent", roomId: ROOM, type: "m.room.message", content: {} })).toEqual({ roomId: ROOM, eventId: "$sent" })
+    expect(await back.readState(ROOM, "m.room.topic", "")).toEqual([{ ...EVENT, type: "m.room.topic", state_key: "" }])
+    expect(await back.readRoomAccountData(ROOM, "m.theme")).toEqual({ theme: "dark" })
+    expect(await back.joinedRooms()).toEqual([ROOM])
+    expect(calls.map(([method, args]) => [method, args.length])).toEqual([
+      ["sendEvent", 1],
+      ["readState", 3],
+      ["readRoomAccountData", 2],
+      ["joinedRooms", 0]
+    ])
+    expect([back.userId, back.deviceId]).toEqual(["@alice:example.org", "ALICE"])
+  })
+
+  it("a failing effect rejects with its HomeserverError, as it is", async () => {
+    const error = new HomeserverError({ message: "no", http: { status: 403, headers: {}, url: "/x", body: { errcode: "M_FORBIDDEN" } } })
+    const effectPort: HomeserverPort = { ...fromPromisePort(recordingPort().port), sendEvent: () => Effect.fail(error) }
+    await expect(fromEffectPort(effectPort).sendEvent({ _tag: "SendEvent", roomId: ROOM, type: "m.room.message", content: {} })).rejects.toBe(error)
+  })
+
+  it("an effect that dies rejects with a HomeserverError that names no detail", async () => {
+    const effectPort: HomeserverPort = { ...fromPromisePort(recordingPort().port), joinedRooms: () => Effect.die(new Error("internal state")) }
+    const failure: unknown = await fromEffectPort(effectPort).joinedRooms().catch((error: unknown) => error)
+    expect(failure).toBeInstanceOf(HomeserverError)
+    expect([(failure as HomeserverError).message, (failure as HomeserverError).http]).toEqual(["The homeserver adapter failed unexpectedly", undefined])
+  })
+
+  it("calls the port's method when called (a method replaced later is the one called); a throw is not caught", () => {
+    const effectPort: { -readonly [K in keyof HomeserverPort]: HomeserverPort[K] } = { ...fromPromisePort(recordingPort().port) }
+    const promisePort = fromEffectPort(effectPort)
+    effectPort.joinedRooms = () => {
+      throw new TypeError("port bug")
+    }
+    expect(() => promisePort.joinedRooms()).toThrow("port bug")
+  })
+
+  it("subscribe passes through; toPromisePort converts only an Effect-native port", () => {
+    const { port, listeners } = recordingPort()
+    const seen: Array<HomeserverUpdate> = []
+    const unsubscribe = fromEffectPort(fromPromisePort(port)).subscribe((update) => seen.push(update))
+    for (const listener of listeners) listener({ _tag: "RoomEvent", event: EVENT })
+    unsubscribe()
+    expect([seen, listeners.size]).toEqual([[{ _tag: "RoomEvent", event: EVENT }], 0])
+    expect(toPromisePort(port)).toBe(port)
+    expect(isHomeserverPort(toPromisePort(fromPromisePort(port)))).toBe(false)
   })
 })
