@@ -1,10 +1,10 @@
 /**
  * The capability grammar: the strings widgets request (MSC2762, MSC3819, MSC3846, MSC4157, the
- * client-side ones of MSC2764, MSC2931 and MSC2790, and the opaque rest) parsed into values, and
+ * MSC4039, the client-side ones of MSC2764, MSC2931 and MSC2790, and the opaque rest) parsed into values, and
  * printed back in one canonical form.
  *
  * Stable (`m.`) and unstable (`org.matrix.msc2762.`, `org.matrix.msc3819.`, `town.robin.msc3846.`,
- * `org.matrix.msc4157.`, `org.matrix.msc2931.`, `org.matrix.msc2790.`) spellings parse to the same
+ * `org.matrix.msc4157.`, `org.matrix.msc4039.`, `org.matrix.msc2931.`, `org.matrix.msc2790.`) spellings parse to the same
  * value; `formatCapability` picks one naming.
  *
  * The `#` rules, read exactly as MSC2762 states them:
@@ -55,6 +55,10 @@ export type Capability =
   | { readonly _tag: "RtcTransports" }
   /** `m.user_directory_search` (MSC3973). */
   | { readonly _tag: "UserDirectorySearch" }
+  /** `m.upload_file` (MSC4039): `upload_file` and `get_media_config`. */
+  | { readonly _tag: "UploadFile" }
+  /** `m.download_file` (MSC4039): `download_file`. */
+  | { readonly _tag: "DownloadFile" }
   /** `com.beeper.capabilities.receive.room_account_data:<type>`: read the user's room account data of that type. */
   | { readonly _tag: "RoomAccountData"; readonly eventType: string }
   /** `m.send.sticky_event` (MSC4407): recognised, never granted (see `policy.ts`). */
@@ -115,6 +119,8 @@ const exactNames = {
   // MSC4515 names the capability `rtc_transports`, without an `m.` prefix.
   RtcTransports: ["rtc_transports", "org.matrix.msc4515.rtc_transports"],
   UserDirectorySearch: ["m.user_directory_search", "org.matrix.msc3973.user_directory_search"],
+  UploadFile: ["m.upload_file", "org.matrix.msc4039.upload_file"],
+  DownloadFile: ["m.download_file", "org.matrix.msc4039.download_file"],
   SendStickyEvent: ["m.send.sticky_event", "org.matrix.msc4407.send.sticky_event"],
   ReceiveStickyEvent: ["m.receive.sticky_event", "org.matrix.msc4407.receive.sticky_event"],
   // MSC2764 names these with `m.` and defines no unstable spelling.
@@ -228,6 +234,8 @@ export const formatCapability = (capability: Capability, naming: Naming = "stabl
     case "UpdateDelayedEvent":
     case "RtcTransports":
     case "UserDirectorySearch":
+    case "UploadFile":
+    case "DownloadFile":
     case "SendStickyEvent":
     case "ReceiveStickyEvent":
     case "AlwaysOnScreen":

@@ -19,6 +19,8 @@ const table: ReadonlyArray<readonly [given: string, want: string]> = [
   ["town.robin.msc3846.turn_servers", "get TURN server credentials for calls"],
   ["m.send.delayed_event", "schedule events to be sent later (delayed events)"],
   ["org.matrix.msc3973.user_directory_search", "search the homeserver's user directory"],
+  ["org.matrix.msc4039.upload_file", "upload files to your homeserver's media repository, as you"],
+  ["m.download_file", "download files from your homeserver's media repository, as you"],
   ["org.matrix.msc4515.rtc_transports", "find the homeserver's media servers for calls (MatrixRTC transports)"],
   ["org.matrix.msc4157.update_delayed_event", "cancel, restart or send its scheduled events"],
   ["com.beeper.capabilities.receive.room_account_data:m.fully_read", "read your “m.fully_read” account data of the rooms it may use"],

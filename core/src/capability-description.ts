@@ -40,6 +40,10 @@ export const describeCapability = (capability: string): string => {
       return "find the homeserver's media servers for calls (MatrixRTC transports)"
     case "UserDirectorySearch":
       return "search the homeserver's user directory"
+    case "UploadFile":
+      return "upload files to your homeserver's media repository, as you"
+    case "DownloadFile":
+      return "download files from your homeserver's media repository, as you"
     case "UpdateDelayedEvent":
       return "cancel, restart or send its scheduled events"
     case "RoomAccountData":

@@ -24,15 +24,7 @@ export interface ClientOffer {
  * advertise one only when its custom actions serve each action (one name of each group suffices).
  */
 const CUSTOM_SERVED_VERSIONS: ReadonlyMap<string, ReadonlyArray<ReadonlyArray<string>>> = new Map([
-  ["org.matrix.msc3817", [["org.matrix.msc3817.create_room", "create_room"]]],
-  [
-    "org.matrix.msc4039",
-    [
-      ["org.matrix.msc4039.get_media_config", "get_media_config"],
-      ["org.matrix.msc4039.upload_file", "upload_file"],
-      ["org.matrix.msc4039.download_file", "download_file"]
-    ]
-  ]
+  ["org.matrix.msc3817", [["org.matrix.msc3817.create_room", "create_room"]]]
 ])
 
 const hookOption = (hook: ClientHook) => `hooks.${hook}`

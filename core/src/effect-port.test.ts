@@ -38,6 +38,9 @@ const recordingPort = () => {
     requestOpenIdToken: answer("requestOpenIdToken", { access_token: "t", token_type: "Bearer", matrix_server_name: "example.org", expires_in: 3600 }),
     updateDelayedEvent: answer("updateDelayedEvent", undefined),
     joinedRooms: answer("joinedRooms", [ROOM]),
+    mediaConfig: answer("mediaConfig", { "m.upload.size": 10 }),
+    uploadFile: answer("uploadFile", { contentUri: "mxc://example.org/up" }),
+    downloadFile: answer("downloadFile", { data: new Uint8Array([1, 2]), contentType: "image/png" }),
     subscribe: (listener) => {
       listeners.add(listener)
       return () => void listeners.delete(listener)
@@ -60,6 +63,8 @@ describe("fromPromisePort: values", () => {
     const sendRequest = { _tag: "SendEvent", roomId: ROOM, type: "m.room.message", content: { body: "x" }, delayMs: 5 } as const
     const query = { roomId: ROOM, type: "m.room.message", limit: 3, dir: "b" } as const
     const toDevice = { _tag: "SendToDevice", type: "org.example", encrypted: true, messages: { "@bob:example.org": { "*": { a: 1 } } } } as const
+    const upload = { _tag: "UploadFile", file: { body: new Uint8Array([7]), size: 1, contentType: "text/plain" } } as const
+    const download = { _tag: "DownloadFile", serverName: "example.org", mediaId: "abc", timeoutMs: 5 } as const
     const results = await Effect.runPromise(
       Effect.all([
         effectPort.sendEvent(sendRequest),
@@ -71,7 +76,10 @@ describe("fromPromisePort: values", () => {
         effectPort.rtcTransports(),
         effectPort.userDirectorySearch({ _tag: "UserDirectorySearch", searchTerm: "bo", limit: 2 }),
         effectPort.updateDelayedEvent({ _tag: "UpdateDelayedEvent", delayId: "d1", action: "restart" }),
-        effectPort.joinedRooms()
+        effectPort.joinedRooms(),
+        effectPort.mediaConfig(),
+        effectPort.uploadFile(upload),
+        effectPort.downloadFile(download)
       ])
     )
     expect(results).toEqual([
@@ -84,7 +92,10 @@ describe("fromPromisePort: values", () => {
       { rtc_transports: [] },
       { limited: false, results: [] },
       undefined,
-      [ROOM]
+      [ROOM],
+      { "m.upload.size": 10 },
+      { contentUri: "mxc://example.org/up" },
+      { data: new Uint8Array([1, 2]), contentType: "image/png" }
     ])
     expect(calls).toEqual([
       ["sendEvent", [sendRequest]],
@@ -96,7 +107,10 @@ describe("fromPromisePort: values", () => {
       ["rtcTransports", []],
       ["userDirectorySearch", [{ _tag: "UserDirectorySearch", searchTerm: "bo", limit: 2 }]],
       ["updateDelayedEvent", [{ _tag: "UpdateDelayedEvent", delayId: "d1", action: "restart" }]],
-      ["joinedRooms", []]
+      ["joinedRooms", []],
+      ["mediaConfig", []],
+      ["uploadFile", [upload]],
+      ["downloadFile", [download]]
     ])
     expect([effectPort.userId, effectPort.deviceId]).toEqual(["@alice:example.org", "ALICE"])
   })

@@ -42,6 +42,9 @@ export const fromPromisePort = (port: PromiseHomeserverPort): HomeserverPort => 
   requestOpenIdToken: () => call("requestOpenIdToken", () => port.requestOpenIdToken()),
   updateDelayedEvent: (request) => call("updateDelayedEvent", () => port.updateDelayedEvent(request)),
   joinedRooms: () => call("joinedRooms", () => port.joinedRooms()),
+  mediaConfig: () => call("mediaConfig", () => port.mediaConfig()),
+  uploadFile: (request) => call("uploadFile", () => port.uploadFile(request)),
+  downloadFile: (request) => call("downloadFile", () => port.downloadFile(request)),
   subscribe: (listener) => port.subscribe(listener)
 })
 
@@ -84,6 +87,9 @@ export const fromEffectPort = (port: HomeserverPort): PromiseHomeserverPort => (
   requestOpenIdToken: () => settle(port.requestOpenIdToken()),
   updateDelayedEvent: (request) => settle(port.updateDelayedEvent(request)),
   joinedRooms: () => settle(port.joinedRooms()),
+  mediaConfig: () => settle(port.mediaConfig()),
+  uploadFile: (request) => settle(port.uploadFile(request)),
+  downloadFile: (request) => settle(port.downloadFile(request)),
   subscribe: (listener) => port.subscribe(listener)
 })
 

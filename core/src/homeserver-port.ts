@@ -25,6 +25,30 @@ export type HomeserverRequest =
   | { readonly _tag: "UpdateDelayedEvent"; readonly delayId: string; readonly action: "cancel" | "restart" | "send" }
   /** `POST /user/{userId}/openid/request_token` for the account's own user (MSC1960 `get_openid`). */
   | { readonly _tag: "RequestOpenIdToken" }
+  /** `GET /_matrix/client/v1/media/config` (MSC4039 `get_media_config`, and the upload size check). */
+  | { readonly _tag: "MediaConfig" }
+  /** `POST /_matrix/media/v3/upload` with the bytes as they are (MSC4039 `upload_file`). */
+  | { readonly _tag: "UploadFile"; readonly file: MediaFile }
+  /** `GET /_matrix/client/v1/media/download/{serverName}/{mediaId}` (MSC4039 `download_file`). */
+  | { readonly _tag: "DownloadFile"; readonly serverName: string; readonly mediaId: string; readonly timeoutMs?: number }
+
+/**
+ * A file to upload, as the widget gave it: bytes, or a `Blob` (postMessage carries one as it is;
+ * its size is known without reading it, so the size check needs no I/O). `contentType` is the
+ * Blob's type when it has one.
+ */
+export interface MediaFile {
+  readonly body: Uint8Array | Blob
+  /** Bytes in `body`. */
+  readonly size: number
+  readonly contentType?: string
+}
+
+/** A downloaded file: its bytes, and the content type the media repository served them with. */
+export interface DownloadedFile {
+  readonly data: Uint8Array
+  readonly contentType?: string
+}
 
 /** `read_events` for one room, as the homeserver port answers it. */
 export interface ReadEventsQuery {
@@ -151,6 +175,18 @@ export interface HomeserverPort {
   readonly requestOpenIdToken: () => Effect.Effect<OpenIdToken, HomeserverError>
   /** Rooms the account has joined, for `m.timeline:*` reads. */
   readonly joinedRooms: () => Effect.Effect<ReadonlyArray<string>, HomeserverError>
+  /**
+   * The body of `GET /_matrix/client/v1/media/config`, as the homeserver sent it (`m.upload.size`:
+   * the largest upload it accepts, in bytes). MSC4039 mirrors it to the widget.
+   */
+  readonly mediaConfig: () => Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError>
+  /**
+   * Uploads `file` unchanged (`POST /_matrix/media/v3/upload`) and answers its `mxc://` URI. Never
+   * encrypts: MSC4039 widgets encrypt files themselves in encrypted rooms, as with matrix-widget-api.
+   */
+  readonly uploadFile: (request: Extract<HomeserverRequest, { _tag: "UploadFile" }>) => Effect.Effect<{ readonly contentUri: string }, HomeserverError>
+  /** Downloads one file of the media repository (authenticated media), unchanged. */
+  readonly downloadFile: (request: Extract<HomeserverRequest, { _tag: "DownloadFile" }>) => Effect.Effect<DownloadedFile, HomeserverError>
   /**
    * Decrypted room events and to-device events as they arrive, in timeline order per room, each
    * exactly once, local echoes never (see `PromiseHomeserverPort.subscribe`). Returns the

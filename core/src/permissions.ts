@@ -52,6 +52,10 @@ export interface Permissions {
   readonly rtcTransports: boolean
   /** `m.user_directory_search` (MSC3973). */
   readonly userDirectorySearch: boolean
+  /** `m.upload_file` (MSC4039): `upload_file` and `get_media_config`. */
+  readonly uploadFile: boolean
+  /** `m.download_file` (MSC4039). */
+  readonly downloadFile: boolean
   readonly sendDelayedEvents: boolean
   readonly updateDelayedEvents: boolean
   /** `com.beeper.capabilities.receive.room_account_data:<type>`: room account data of exactly `type`. */
@@ -141,6 +145,8 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
   let turnServers = false
   let rtcTransports = false
   let userDirectorySearch = false
+  let uploadFile = false
+  let downloadFile = false
   let sendDelayedEvents = false
   let updateDelayedEvents = false
   const roomAccountData = new Set<string>()
@@ -175,6 +181,12 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
         break
       case "UserDirectorySearch":
         userDirectorySearch = true
+        break
+      case "UploadFile":
+        uploadFile = true
+        break
+      case "DownloadFile":
+        downloadFile = true
         break
       case "SendDelayedEvent":
         sendDelayedEvents = true
@@ -226,6 +238,8 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
     turnServers,
     rtcTransports,
     userDirectorySearch,
+    uploadFile,
+    downloadFile,
     sendDelayedEvents,
     updateDelayedEvents,
     mayReadRoomAccountData: (type) => roomAccountData.has(type),

@@ -7,6 +7,7 @@
  */
 import { HomeserverError } from "./homeserver-error.ts"
 import type {
+  DownloadedFile,
   OpenIdToken,
   RelationsPage,
   RelationsQuery,
@@ -89,6 +90,12 @@ export interface PromiseHomeserverPort {
   readonly updateDelayedEvent: (request: HomeserverRequestOf<"UpdateDelayedEvent">) => Promise<void>
   /** Rooms the account has joined, for `m.timeline:*` reads. */
   readonly joinedRooms: () => Promise<ReadonlyArray<string>>
+  /** The body of `GET /_matrix/client/v1/media/config` as the homeserver sent it (`m.upload.size`). */
+  readonly mediaConfig: () => Promise<Readonly<Record<string, unknown>>>
+  /** Uploads the file's bytes unchanged (never encrypted: the widget encrypts, MSC4039) and answers its `mxc://` URI. */
+  readonly uploadFile: (request: HomeserverRequestOf<"UploadFile">) => Promise<{ readonly contentUri: string }>
+  /** Downloads one file of the media repository (authenticated media) unchanged. */
+  readonly downloadFile: (request: HomeserverRequestOf<"DownloadFile">) => Promise<DownloadedFile>
   /**
    * The live feed for widgets. The engine relies on each of these:
    * - **decrypted**: a room event arrives with its clear `type` and `content`, never as

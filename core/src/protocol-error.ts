@@ -17,6 +17,8 @@ export type ProtocolError = Data.TaggedEnum<{
   WrongPhase: { readonly phase: Phase; readonly action: string }
   RateLimited: { readonly action: string }
   TooManyPending: { readonly limit: number }
+  /** An MSC4039 upload larger than the homeserver's `m.upload.size`: refused before uploading. */
+  TooLarge: { readonly size: number; readonly limit: number }
   Homeserver: { readonly error: HomeserverError }
   /** The embedding client refused (its hook threw or rejected); `message` is the client's. */
   ClientRefused: { readonly message: string }
@@ -33,6 +35,7 @@ const describe = ProtocolError.$match({
   WrongPhase: ({ phase, action }) => `Cannot handle ${action} while the session is ${phase}`,
   RateLimited: ({ action }) => `Too many ${action} requests; try again later`,
   TooManyPending: ({ limit }) => `Too many requests in flight (limit ${limit}); wait for answers first`,
+  TooLarge: ({ size, limit }) => `The file is ${size} bytes; the homeserver accepts at most ${limit} (m.upload.size)`,
   Homeserver: ({ error }) => error.message,
   ClientRefused: ({ message }) => message,
   ClientTimedOut: ({ action, ms }) => `The client did not answer ${action} within ${ms} ms`

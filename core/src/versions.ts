@@ -17,6 +17,7 @@ export const SUPPORTED_API_VERSIONS: ReadonlyArray<string> = [
   "town.robin.msc3846", // TURN servers
   "org.matrix.msc3869", // read_relations
   "org.matrix.msc3973", // user_directory_search
+  "org.matrix.msc4039", // get_media_config, upload_file, download_file
   "org.matrix.msc4515" // get_rtc_transports
 ]
 

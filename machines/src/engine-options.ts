@@ -2,7 +2,7 @@
  * What a client hands `createEngine` and what it gets back: the engine's public contract, apart
  * from the engine itself (engine.ts).
  */
-import type { ApprovalPolicy, HomeserverUpdate, Limits, PromiseHomeserverPort, Report, WidgetDefinition } from "@widgethost/core"
+import type { ApprovalPolicy, HomeserverUpdate, Limits, PromiseHomeserverPort, Report, TransportName, WidgetDefinition } from "@widgethost/core"
 import type { Approver } from "./approval-prompt.ts"
 import type { ClientHooks, CustomAction } from "./client-hooks.ts"
 import type { Clock } from "./clock.ts"
@@ -76,6 +76,12 @@ export interface OpenSessionOptions {
   readonly origin?: string
   /** Overrides the definition's waitForIframeLoad (MSC3009: false for websockets). */
   readonly waitForIframeLoad?: boolean
+  /**
+   * The transport the widget speaks over (MSC3009), `m.postmessage` by default. It decides how
+   * MSC4039 files travel: over postMessage as Blobs and ArrayBuffers (structured clone), over
+   * `m.websockets` (JSON) as base64 strings; see `@widgethost/core`'s `readWidgetFile`.
+   */
+  readonly transport?: TransportName
 }
 
 export interface Engine {

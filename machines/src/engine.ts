@@ -406,7 +406,8 @@ export const createEngine = (options: EngineOptions): Engine => {
       policy,
       limits,
       openIdApprover: options.openIdApprover !== undefined,
-      client: client.side
+      client: client.side,
+      fileEncoding: open.transport === "m.websockets" ? ("base64" as const) : ("structured-clone" as const)
     }
     const chart = charts.open(key, { config })
     const entry: Entry = { chart, handle, send: open.send, client: undefined, watch: undefined, approvals: undefined, closeListeners: undefined, inbox: undefined }

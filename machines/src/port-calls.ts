@@ -38,6 +38,12 @@ export const callPort = (port: PromiseHomeserverPort, request: HomeserverRequest
       return run("readRelations", port.readRelations(request.query), tagged.relations, answer)
     case "ReadRoomAccountData":
       return run("readRoomAccountData", port.readRoomAccountData(request.roomId, request.type), tagged.accountData, answer)
+    case "MediaConfig":
+      return run("mediaConfig", port.mediaConfig(), tagged.body, answer)
+    case "UploadFile":
+      return run("uploadFile", port.uploadFile(request), tagged.uploaded, answer)
+    case "DownloadFile":
+      return run("downloadFile", port.downloadFile(request), tagged.downloaded, answer)
   }
 }
 
@@ -54,6 +60,8 @@ const tagged = {
   openIdToken: (value: ValueOf<"OpenIdToken">): CallResult => ({ _tag: "OpenIdToken", value }),
   relations: (value: ValueOf<"Relations">): CallResult => ({ _tag: "Relations", value }),
   accountData: (value: ValueOf<"AccountData">): CallResult => ({ _tag: "AccountData", value }),
+  uploaded: (value: ValueOf<"Uploaded">): CallResult => ({ _tag: "Uploaded", value }),
+  downloaded: (value: ValueOf<"Downloaded">): CallResult => ({ _tag: "Downloaded", value }),
   done: (): CallResult => done
 }
 

@@ -128,6 +128,9 @@ export const benchHomeserver = (): HomeserverPort & { readonly publish: (update:
     userDirectorySearch: () => Effect.succeed({ limited: false, results: [] }),
     requestOpenIdToken: () => Effect.succeed({ access_token: "bench", token_type: "Bearer", matrix_server_name: "localhost", expires_in: 3600 }),
     joinedRooms: () => Effect.succeed([ROOM]),
+    mediaConfig: () => Effect.succeed({ "m.upload.size": 1024 * 1024 }),
+    uploadFile: () => Effect.succeed({ contentUri: `mxc://localhost/bench${counter++}` }),
+    downloadFile: () => Effect.succeed({ data: new Uint8Array(0) }),
     subscribe: (listener) => {
       listeners.add(listener)
       return () => listeners.delete(listener)

@@ -101,7 +101,8 @@ describe("what the engine refuses at creation", () => {
     { name: "a hook that is no function", options: { hooks: { navigate: "yes" } as unknown as ClientHooks }, want: "hooks.navigate must be a function" },
     { name: "a hook's version without the hook", options: { apiVersions: ["org.matrix.msc2931"] }, want: "versions: org.matrix.msc2931 promises what hooks.navigate would serve" },
     { name: "MSC2790's version with one modal hook", options: { apiVersions: ["org.matrix.msc2790"], hooks: { openModal: async () => {} } }, want: "hooks.setButtonEnabled, hooks.closeModal" },
-    { name: "a known version whose actions no custom action serves", options: { apiVersions: ["org.matrix.msc4039"] }, want: "versions: org.matrix.msc4039 promises org.matrix.msc4039.get_media_config, org.matrix.msc4039.upload_file, org.matrix.msc4039.download_file, which no custom action serves" },
+    { name: "a known version whose actions no custom action serves", options: { apiVersions: ["org.matrix.msc3817"] }, want: "versions: org.matrix.msc3817 promises org.matrix.msc3817.create_room, which no custom action serves" },
+    { name: "an MSC4039 media action, which the engine serves", options: { customActions: { "org.matrix.msc4039.upload_file": handler } }, want: "org.matrix.msc4039.upload_file is served by the engine" },
     { name: "a client-side capability declared opaque", options: { policy: { rules: [], clientCapabilities: ["m.always_on_screen"] } }, want: "policy.clientCapabilities: m.always_on_screen is not opaque: its hook serves it" },
     { name: "an engine capability declared opaque", options: { policy: { rules: [], clientCapabilities: ["m.turn_servers"] } }, want: "m.turn_servers is not opaque: the engine serves it" }
   ])("$name", ({ options, want }) => {
@@ -124,7 +125,6 @@ describe("versions the client adds", () => {
   })
 
   it("a known version is accepted once a custom action serves it", () => {
-    const media = { get_media_config: async () => ({ "m.upload.size": 1 }), upload_file: async () => ({}), download_file: async () => ({}) }
-    expect(versions({ apiVersions: ["org.matrix.msc4039"], customActions: media })).toContain("org.matrix.msc4039")
+    expect(versions({ apiVersions: ["org.matrix.msc3817"], customActions: { create_room: async () => ({ room_id: "!new:localhost" }) } })).toContain("org.matrix.msc3817")
   })
 })

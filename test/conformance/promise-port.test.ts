@@ -41,6 +41,9 @@ const promisePort = (override: Partial<PromiseHomeserverPort> = {}) => {
     requestOpenIdToken: async () => ({ access_token: "t", token_type: "Bearer", matrix_server_name: "localhost", expires_in: 3600 }),
     updateDelayedEvent: async () => undefined,
     joinedRooms: async () => [ROOM],
+    mediaConfig: async () => ({ "m.upload.size": 100 }),
+    uploadFile: async () => ({ contentUri: "mxc://localhost/p" }),
+    downloadFile: async () => ({ data: new Uint8Array([1]) }),
     subscribe: (listener) => {
       listeners.add(listener)
       return () => void listeners.delete(listener)

@@ -34,7 +34,7 @@ const MEMBER = "org.matrix.msc3401.call.member"
  */
 const CAPABILITIES: ReadonlyArray<readonly [capability: string, decision: "approved" | "denied"]> = [
   ["m.always_on_screen", "approved"],
-  ["org.matrix.msc4039.download_file", "denied"],
+  ["org.matrix.msc4039.download_file", "approved"],
   ["org.matrix.msc2762.timeline:$room", "approved"],
   ["org.matrix.msc2762.send.event:org.matrix.msc4075.call.notify", "approved"],
   ["org.matrix.msc2762.send.event:org.matrix.msc4075.rtc.notification", "approved"],

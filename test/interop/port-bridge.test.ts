@@ -51,6 +51,18 @@ describe("port bridge", () => {
     assert.isUndefined(await Effect.runPromise(page.readRoomAccountData(ROOM, "m.nothing")))
   })
 
+  it("files cross the bridge as bytes both ways: an upload's Blob, a download's bytes and type", async () => {
+    const { node, page } = await setUp()
+    const blob = new Blob([new Uint8Array([0, 1, 254, 255])], { type: "application/x-test" })
+    const { contentUri } = await Effect.runPromise(page.uploadFile({ _tag: "UploadFile", file: { body: blob, size: blob.size, contentType: blob.type } }))
+    const mediaId = contentUri.replace("mxc://localhost/", "")
+    assert.deepEqual(node.media.get(mediaId), { data: new Uint8Array([0, 1, 254, 255]), contentType: "application/x-test" })
+    const downloaded = await Effect.runPromise(page.downloadFile({ _tag: "DownloadFile", serverName: "localhost", mediaId }))
+    assert.instanceOf(downloaded.data, Uint8Array)
+    assert.deepEqual(downloaded, { data: new Uint8Array([0, 1, 254, 255]), contentType: "application/x-test" })
+    assert.deepEqual(await Effect.runPromise(page.mediaConfig()), node.mediaConfigBody)
+  })
+
   it("a homeserver's error comes back as the same HomeserverError", async () => {
     const { node, page } = await setUp()
     const error = forbidden()

@@ -384,3 +384,45 @@ describe("served capabilities vs oracle", () => {
     expect(servedClientSide).toBeGreaterThan(100)
   })
 })
+
+// --- MSC4039 media: exactly its four names grant the media actions --------------------------------
+
+/**
+ * Read from MSC4039: `m.upload_file` and `m.download_file`, with `org.matrix.msc4039.` "in place
+ * of `m.`"; nothing else grants them, near misses included.
+ */
+const oracleMedia = (approved: ReadonlyArray<string>, kind: "upload" | "download"): boolean =>
+  approved.some((cap) => cap === `m.${kind}_file` || cap === `org.matrix.msc4039.${kind}_file`)
+
+const mediaName = fc.constantFrom(
+  "m.upload_file",
+  "org.matrix.msc4039.upload_file",
+  "m.download_file",
+  "org.matrix.msc4039.download_file",
+  "m.upload_files",
+  "org.matrix.msc4039.upload",
+  "M.UPLOAD_FILE",
+  "org.matrix.msc4039.download_file:mxc",
+  "m.send.event:m.upload_file",
+  "org.matrix.msc4040.download_file"
+)
+
+describe("MSC4039 media capabilities vs oracle", () => {
+  it("uploadFile / downloadFile are granted exactly by the proposal's names, and approve-all approves those names", () => {
+    let granted = 0
+    fc.assert(
+      fc.property(fc.array(fc.oneof({ arbitrary: mediaName, weight: 3 }, { arbitrary: capString, weight: 1 }), { maxLength: 5 }), (approved) => {
+        const p = compilePermissions(approved)
+        expect(p.uploadFile).toBe(oracleMedia(approved, "upload"))
+        expect(p.downloadFile).toBe(oracleMedia(approved, "download"))
+        for (const cap of approved) {
+          if (!oracleMedia([cap], "upload") && !oracleMedia([cap], "download")) continue
+          expect(classify({ rules: [{ capability: "*", decision: "approve" }] }, { id: "w" }, cap)).toStrictEqual({ _tag: "Approve", rule: 0 })
+          granted++
+        }
+      }),
+      { numRuns: RUNS }
+    )
+    expect(granted).toBeGreaterThan(1000)
+  })
+})

@@ -74,6 +74,13 @@ export const eventually = async (what: string, cond: () => boolean | Promise<boo
   }
 }
 
+/** The media id of an `mxc://localhost/<id>` URI; fails the case for any other. */
+const mediaIdOf = (uri: string): string => {
+  const match = /^mxc:\/\/localhost\/([A-Za-z0-9_-]+)$/.exec(uri)
+  expect(match, uri).not.toBeNull()
+  return match![1]!
+}
+
 const run = <A>(effect: Effect.Effect<A, HomeserverError>) => Effect.runPromise(effect)
 const failureOf = <A>(effect: Effect.Effect<A, HomeserverError>) => Effect.runPromise(Effect.flip(effect))
 
@@ -173,6 +180,41 @@ export const portCases: ReadonlyArray<PortCase> = [
       const failure = await failureOf(port.rtcTransports())
       expect(failure).toBeInstanceOf(HomeserverError)
       expect([failure.http?.status, failure.http?.body]).toEqual([404, { errcode: "M_UNRECOGNIZED", error: "No RTC transports are configured on this server." }])
+    }
+  },
+  {
+    name: "mediaConfig: the server's upload limit (m.upload.size)",
+    homeserver: { maxUploadBytes: 1234 },
+    run: async ({ port }) => expect(await run(port.mediaConfig())).toEqual({ "m.upload.size": 1234 })
+  },
+  {
+    name: "uploadFile / downloadFile: bytes and type unchanged both ways, from bytes and from a Blob; the file is the server's",
+    run: async ({ port, hs, bob }) => {
+      const data = Uint8Array.from({ length: 256 }, (_, i) => i)
+      const up = await run(port.uploadFile({ _tag: "UploadFile", file: { body: data, size: data.length, contentType: "image/png" } }))
+      const mediaId = mediaIdOf(up.contentUri)
+      expect(await run(port.downloadFile({ _tag: "DownloadFile", serverName: "localhost", mediaId, timeoutMs: 5000 }))).toEqual({ data, contentType: "image/png" })
+      const blob = new Blob(["hello"], { type: "text/plain" })
+      const fromBlob = await run(port.uploadFile({ _tag: "UploadFile", file: { body: blob, size: blob.size, contentType: blob.type } }))
+      // Another account reads it through authenticated media: the upload reached the server as sent.
+      const res = await fetch(`${hs.baseUrl}/_matrix/client/v1/media/download/localhost/${mediaIdOf(fromBlob.contentUri)}`, { headers: { authorization: `Bearer ${bob.accessToken}` } })
+      expect([res.status, res.headers.get("content-type"), await res.text()]).toEqual([200, "text/plain", "hello"])
+    }
+  },
+  {
+    name: "uploadFile: the server's 413 M_TOO_LARGE over its limit (the session checks first; the port passes the server's word on)",
+    homeserver: { maxUploadBytes: 4 },
+    run: async ({ port }) => {
+      const data = new Uint8Array(5)
+      const failure = await failureOf(port.uploadFile({ _tag: "UploadFile", file: { body: data, size: data.length } }))
+      expect([failure.http?.status, failure.http?.body["errcode"]]).toEqual([413, "M_TOO_LARGE"])
+    }
+  },
+  {
+    name: "downloadFile: the server's 404 M_NOT_FOUND for media it does not have",
+    run: async ({ port }) => {
+      const failure = await failureOf(port.downloadFile({ _tag: "DownloadFile", serverName: "localhost", mediaId: "nothing" }))
+      expect([failure.http?.status, failure.http?.body["errcode"]]).toEqual([404, "M_NOT_FOUND"])
     }
   },
   {

@@ -7,6 +7,7 @@ import type { HomeserverPort, HomeserverRequest, HomeserverUpdate, ReadEventsPag
 import type { RoomEvent } from "@widgethost/core"
 import { E2ee, type RawEvent, type ToDeviceUndecryptable, type UndecryptableReport } from "./crypto.ts"
 import { writeFileDurably } from "./crypto-store.ts"
+import { mediaCalls } from "./media-calls.ts"
 import { accountCalls, roomAccountDataReader, tryPromise } from "./account-calls.ts"
 import { openIdTokens } from "./openid-token.ts"
 import { relationsReader } from "./relations-read.ts"
@@ -624,6 +625,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     userDirectorySearch,
     requestOpenIdToken: openIdTokens(http, session.userId),
     joinedRooms,
+    ...mediaCalls(http),
     subscribe: (listener) => {
       listeners.add(listener)
       return () => void listeners.delete(listener)

@@ -87,6 +87,10 @@ export interface HttpRequest {
   readonly query?: Readonly<Record<string, string | number | boolean | undefined>>
   /** Sent as JSON; a string is taken as JSON text already encoded. */
   readonly body?: unknown
+  /** Sent unchanged instead of a JSON body (a media upload). */
+  readonly bytes?: { readonly data: Uint8Array; readonly contentType: string }
+  /** `bytes`: a success answers {@link HttpBytes} (a media download), not parsed JSON. */
+  readonly answer?: "json" | "bytes"
   /** Send the access token (default true). */
   readonly auth?: boolean
   /** Overrides the client's per-attempt timeout (the sync long-poll needs more). */
@@ -94,6 +98,12 @@ export interface HttpRequest {
   readonly retry?: Partial<RetryPolicy>
   /** Aborting fails the call at once, without retry. */
   readonly signal?: AbortSignal
+}
+
+/** A successful answer's body as it came, for `answer: "bytes"`. */
+export interface HttpBytes {
+  readonly data: Uint8Array
+  readonly contentType?: string
 }
 
 /** Response headers that the Matrix spec defines on errors; all others are dropped. */
@@ -233,10 +243,13 @@ export class MatrixHttp {
     })
     const onCallerAbort = () => controller.abort(req.signal?.reason)
     req.signal?.addEventListener("abort", onCallerAbort, { once: true })
-    const headers: Record<string, string> = { accept: "application/json" }
+    const headers: Record<string, string> = { accept: req.answer === "bytes" ? "*/*" : "application/json" }
     if (req.auth !== false && this.accessToken !== undefined) headers["authorization"] = `Bearer ${this.accessToken}`
-    let body: string | undefined
-    if (req.body !== undefined) {
+    let body: string | Uint8Array | undefined
+    if (req.bytes !== undefined) {
+      headers["content-type"] = req.bytes.contentType
+      body = req.bytes.data
+    } else if (req.body !== undefined) {
       headers["content-type"] = "application/json"
       body = typeof req.body === "string" ? req.body : JSON.stringify(req.body)
     }
@@ -249,6 +262,11 @@ export class MatrixHttp {
         body: body ?? null,
         signal: controller.signal
       })
+      if (req.answer === "bytes" && res.statusCode >= 200 && res.statusCode < 300) {
+        const contentType = res.headers["content-type"]
+        const data = new Uint8Array(await res.body.arrayBuffer())
+        return { _tag: "Ok", value: { data, ...(typeof contentType === "string" ? { contentType } : {}) } satisfies HttpBytes }
+      }
       const text = await res.body.text()
       if (res.statusCode >= 200 && res.statusCode < 300) {
         try {

@@ -13,7 +13,9 @@
  * - reads: `/messages` through the client, decrypted ({@link readEvents}); state from the
  *   client's room state (from `/state` for a room it does not sync);
  * - to-device: {@link sendToDevice} / {@link watchToDevice}; TURN: the client's poller
- *   ({@link turnServersOf}); RTC transports (no SDK call): `client.http`.
+ *   ({@link turnServersOf}); RTC transports (no SDK call): `client.http`;
+ * - media (MSC4039): `uploadContent`, and authenticated media for the config and downloads
+ *   (`media.ts`), bytes unchanged.
  *
  * Limits: a gap the homeserver leaves in a `limited` sync stays a gap (the SDK does not fill it;
  * the HTTP port does). Call it after `initRustCrypto`: to-device provenance is read from the
@@ -40,6 +42,7 @@ import { raw, roomEventOf } from "./sdk-event.ts"
 import { readRelations, readRoomAccountData, requestOpenIdToken } from "./account-reads.ts"
 import { sendToDevice, watchToDevice } from "./to-device.ts"
 import { turnServersOf } from "./turn.ts"
+import { downloadFile, mediaConfig, uploadFile } from "./media.ts"
 
 export interface MatrixClientPortOptions extends RoomFeedOptions {
   readonly readEvents?: ReadEventsOptions
@@ -198,6 +201,9 @@ export const fromMatrixClient = (client: MatrixClient, options: MatrixClientPort
     readRelations: (query) => readRelations(client, query),
     readRoomAccountData: (roomId, type) => readRoomAccountData(client, roomId, type),
     requestOpenIdToken: () => requestOpenIdToken(client),
+    mediaConfig: () => mediaConfig(client),
+    uploadFile: (request) => uploadFile(client, request),
+    downloadFile: (request) => downloadFile(client, request),
     updateDelayedEvent: async (request) => {
       await viaSdk(() => client._unstable_updateDelayedEvent(request.delayId, actions[request.action]))
     },

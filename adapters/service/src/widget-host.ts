@@ -163,6 +163,7 @@ export class WidgetHost {
         const session: EngineSession = engine.openSession({
           widget: definition,
           waitForIframeLoad: false,
+          transport: "m.websockets",
           send: gate?.sink ?? out
         })
         this.options.onChange?.()

@@ -159,7 +159,7 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
         })
         if (Result.isFailure(parsed)) throw new SimulationError(`widget definition ${id}: ${parsed.failure.detail}`)
         const widget: WidgetDefinition = parsed.success
-        const registration = ws.register(id, (send) => engine.openSession({ widget, send, waitForIframeLoad: false }))
+        const registration = ws.register(id, (send) => engine.openSession({ widget, send, waitForIframeLoad: false, transport: "m.websockets" }))
         widgets.push(new SimWidget(id, a, registration.uri, watchers.has(index), tally, options.encrypted, plan.messages.length, plan.toDeviceCount))
       }
     }

@@ -36,7 +36,7 @@ const realTimers: Timers = {
  *
  * @example
  * const transport = await startWebsocketTransport()
- * const { uri } = transport.register(widget.id, (send) => engine.openSession({ widget, send }))
+ * const { uri } = transport.register(widget.id, (send) => engine.openSession({ widget, send, transport: "m.websockets" }))
  * const url = renderWidgetUrl(widget.url, { ...vars, transport: "m.websockets", websocketUri: uri })
  */
 export const startWebsocketTransport = async (options: WebsocketTransportOptions = {}): Promise<WebsocketTransport> => {

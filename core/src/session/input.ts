@@ -1,6 +1,6 @@
 import type { ClientOutcome } from "../client-call.ts"
 import type { HomeserverError } from "../homeserver-error.ts"
-import type { OpenIdToken, ReadEventsPage, RelationsPage, SendEventResult } from "../homeserver-port.ts"
+import type { DownloadedFile, OpenIdToken, ReadEventsPage, RelationsPage, SendEventResult } from "../homeserver-port.ts"
 import type { RoomEvent, ToDeviceEvent, TurnServers } from "../matrix.ts"
 
 /** Everything the edges tell a session, as data (time is the chart's own: its delayed events). */
@@ -40,5 +40,9 @@ export type CallResult =
   /** A homeserver response body passed to the widget as it is (MSC4515). */
   | { readonly _tag: "Body"; readonly value: Readonly<Record<string, unknown>> }
   | { readonly _tag: "OpenIdToken"; readonly value: OpenIdToken }
+  /** An upload's `mxc://` URI (MSC4039). */
+  | { readonly _tag: "Uploaded"; readonly value: { readonly contentUri: string } }
+  /** A downloaded file (MSC4039). */
+  | { readonly _tag: "Downloaded"; readonly value: DownloadedFile }
   | { readonly _tag: "Turn"; readonly value: Pick<TurnServers, "uris" | "username" | "password"> }
   | { readonly _tag: "Failed"; readonly error: HomeserverError }

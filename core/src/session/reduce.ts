@@ -18,6 +18,7 @@ import { Stepper } from "./step.ts"
 import { deliverToDevice, sendToDevice } from "./to-device.ts"
 import { updateDelayedEvent } from "./delayed-events.ts"
 import { getRtcTransports } from "./rtc-transports.ts"
+import { downloadFile, getMediaConfig, onMedia, onUploadSizeCheck, uploadFile } from "./media.ts"
 import { userDirectorySearch } from "./user-directory.ts"
 import { getOpenId, onOpenIdDecided, onOpenIdToken } from "./openid.ts"
 import { onRelations, readRelations } from "./relations.ts"
@@ -178,7 +179,13 @@ const callingHandlers: Readonly<Record<string, Handler>> = {
   read_relations: readRelations,
   "org.matrix.msc3869.read_relations": readRelations,
   // matrix-widget-api's name; no proposal defines another.
-  "com.beeper.read_room_account_data": readRoomAccountData
+  "com.beeper.read_room_account_data": readRoomAccountData,
+  get_media_config: (s, raw) => getMediaConfig(s, raw),
+  "org.matrix.msc4039.get_media_config": (s, raw) => getMediaConfig(s, raw),
+  upload_file: uploadFile,
+  "org.matrix.msc4039.upload_file": uploadFile,
+  download_file: downloadFile,
+  "org.matrix.msc4039.download_file": downloadFile
 }
 /** Without a prototype: an action named `constructor` or `__proto__` finds no handler, not Object's. */
 const handlers: Readonly<Record<string, Handler | undefined>> = Object.assign(Object.create(null) as Record<string, Handler>, {
@@ -275,6 +282,10 @@ const onCallAnswered = (s: Stepper, ticket: number, result: CallResult): void =>
       return onStatePart(s, pending.gather, result)
     case "Relations":
       return onRelations(s, pending, result)
+    case "UploadSizeCheck":
+      return onUploadSizeCheck(s, pending.raw, pending.file, result)
+    case "Media":
+      return onMedia(s, pending.raw, pending.answer, result)
     case "AccountDataRooms":
       return onAccountDataRooms(s, pending.gather, result)
     case "AccountDataPart":

@@ -1,10 +1,12 @@
 import type { WidgetRequest } from "../envelope.ts"
 import type { RoomEvent } from "../matrix.ts"
+import type { MediaFile } from "../homeserver-port.ts"
 import { emptyPermissions, type Permissions } from "../permissions.ts"
 import type { ClientCall } from "../client-call.ts"
 import type { ClientSide } from "../client-side.ts"
 import type { HeldClientRequest } from "./client-requests.ts"
 import type { ApprovalPolicy } from "../policy.ts"
+import type { FileEncoding } from "../media-file.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, shared } from "./step.ts"
 import type { Phase } from "../protocol-error.ts"
 
@@ -58,6 +60,12 @@ export interface SessionConfig {
   readonly openIdApprover?: boolean
   /** What the embedding client serves itself (hooks, custom actions); absent: nothing. */
   readonly client?: ClientSide
+  /**
+   * How files travel in MSC4039 `upload_file` / `download_file` (see `media-file.ts`):
+   * `structured-clone` (postMessage, the default: a Blob, an ArrayBuffer, a typed array or text)
+   * or `base64` (JSON transports such as MSC3009 websockets, which cannot carry bytes).
+   */
+  readonly fileEncoding?: FileEncoding
 }
 
 /** Why we are waiting for a widget's answer; data, never a closure, so state prints and replays. */
@@ -87,6 +95,10 @@ export type PendingCall =
   | { readonly _tag: "StatePart"; readonly gather: number }
   /** A `read_relations` page: the room asked (every event must be in it) and the type asked, if any. */
   | { readonly _tag: "Relations"; readonly raw: RawRequest; readonly roomId: string; readonly eventType?: string }
+  /** MSC4039 `upload_file`: the server's size limit asked first; `file` is uploaded when it fits. */
+  | { readonly _tag: "UploadSizeCheck"; readonly raw: RawRequest; readonly file: MediaFile }
+  /** MSC4039 `upload_file` / `download_file`: the answer shaped for the widget's transport. */
+  | { readonly _tag: "Media"; readonly raw: RawRequest; readonly answer: "uploaded" | "downloaded" }
   | { readonly _tag: "AccountDataRooms"; readonly gather: number }
   | { readonly _tag: "AccountDataPart"; readonly gather: number; readonly roomIndex: number }
 

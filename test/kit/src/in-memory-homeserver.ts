@@ -6,6 +6,7 @@
  */
 import { Effect } from "effect"
 import {
+  type DownloadedFile,
   HomeserverError,
   type HomeserverPort,
   HomeserverPortTypeId,
@@ -34,6 +35,10 @@ export interface InMemoryHomeserver extends HomeserverPort {
   readonly roomAccountData: Map<string, Map<string, Readonly<Record<string, unknown>>>>
   /** What rtcTransports() answers: a response body, or the homeserver's error. */
   rtc: Readonly<Record<string, unknown>> | HomeserverError
+  /** What mediaConfig() answers (`m.upload.size`: the upload limit uploadFile enforces too). */
+  mediaConfigBody: Readonly<Record<string, unknown>>
+  /** The media repository: media id (of server `localhost`) → the file as uploaded. */
+  readonly media: Map<string, DownloadedFile>
   /** Make the next calls of a method fail with this error. */
   failNext: (method: string, error: HomeserverError, times?: number) => void
   readonly toDeviceSent: Array<{ type: string; encrypted: boolean; messages: unknown }>
@@ -77,6 +82,9 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
       }
       return Effect.succeed(run())
     })
+  /** `guard` for calls whose answer is itself an effect (it may fail, or wait). */
+  const guardEffect = <A>(method: string, args: unknown, run: () => Effect.Effect<A, HomeserverError>): Effect.Effect<A, HomeserverError> =>
+    Effect.flatMap(guard(method, args, () => undefined), run)
 
   const page = (query: ReadEventsQuery): ReadEventsPage => {
     const matches = room(query.roomId).timeline.filter((event) => {
@@ -111,6 +119,11 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
     const next = start + events.length
     return { events, ...(next < stop ? { nextBatch: String(next) } : {}), ...(query.from === undefined ? {} : { prevBatch: query.from }) }
   }
+
+  const mediaError = (status: number, errcode: string, error: string, url: string) => new HomeserverError({ message: error, http: { status, headers: {}, url, body: { errcode, error } } })
+  /** A Blob's bytes cannot be read synchronously; the answer waits for them like a real upload. */
+  const bytesOf = (body: Uint8Array | Blob): Effect.Effect<Uint8Array> =>
+    body instanceof Uint8Array ? Effect.succeed(Uint8Array.from(body)) : Effect.promise(() => body.arrayBuffer()).pipe(Effect.map((buffer) => new Uint8Array(buffer)))
 
   const port: InMemoryHomeserver = {
     [HomeserverPortTypeId]: HomeserverPortTypeId,
@@ -162,6 +175,26 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
     updateDelayedEvent: (request) => guard("updateDelayedEvent", request, () => undefined),
     requestOpenIdToken: () =>
       guard("requestOpenIdToken", undefined, () => ({ access_token: `openid${counter++}`, token_type: "Bearer", matrix_server_name: "localhost", expires_in: 3600 })),
+    mediaConfigBody: { "m.upload.size": 1024 * 1024 },
+    media: new Map(),
+    mediaConfig: () => guard("mediaConfig", undefined, () => port.mediaConfigBody),
+    uploadFile: (request) =>
+      guardEffect("uploadFile", request, () => {
+        const limit = port.mediaConfigBody["m.upload.size"]
+        if (typeof limit === "number" && request.file.size > limit) return Effect.fail(mediaError(413, "M_TOO_LARGE", "Upload too large", "/_matrix/media/v3/upload"))
+        return bytesOf(request.file.body).pipe(
+          Effect.map((data) => {
+            const mediaId = `media${counter++}`
+            port.media.set(mediaId, { data, ...(request.file.contentType === undefined ? {} : { contentType: request.file.contentType }) })
+            return { contentUri: `mxc://localhost/${mediaId}` }
+          })
+        )
+      }),
+    downloadFile: (request) =>
+      guardEffect("downloadFile", request, () => {
+        const file = request.serverName === "localhost" ? port.media.get(request.mediaId) : undefined
+        return file === undefined ? Effect.fail(mediaError(404, "M_NOT_FOUND", "Not found", `/_matrix/client/v1/media/download/${request.serverName}/${request.mediaId}`)) : Effect.succeed(file)
+      }),
     rtcTransports: () =>
       Effect.suspend(() => {
         calls.push({ method: "rtcTransports", args: undefined })

@@ -4,7 +4,7 @@
  * structured-clones every message, as postMessage does.
  */
 import { type ApprovalPolicy, type Limits, type WidgetDefinition, type WidgetMessage, isResponse } from "@widgethost/core"
-import { type Approver, createEngine, type Engine, type EngineOptions, type EngineSession, type OpenIdApprover } from "@widgethost/engine"
+import { type Approver, createEngine, type Engine, type EngineOptions, type EngineSession, type OpenIdApprover, type OpenSessionOptions } from "@widgethost/engine"
 import { SimulatedClock } from "xstate"
 import { type InMemoryHomeserver, makeInMemoryHomeserver } from "./in-memory-homeserver.ts"
 import { fromEffectPort } from "@widgethost/core/effect"
@@ -40,6 +40,8 @@ export interface HarnessOptions {
   readonly hooks?: EngineOptions["hooks"]
   readonly customActions?: EngineOptions["customActions"]
   readonly apiVersions?: EngineOptions["apiVersions"]
+  /** The transport the session is told it speaks over (MSC4039 files: base64 over `m.websockets`). */
+  readonly transport?: OpenSessionOptions["transport"]
 }
 
 /** Lets promise-based edges (homeserver effects, approvers) settle. */
@@ -87,6 +89,7 @@ export class Harness {
     this.session = this.engine.openSession({
       widget,
       ...(options.origin === undefined ? {} : { origin: options.origin }),
+      ...(options.transport === undefined ? {} : { transport: options.transport }),
       send: (message) => this.received.push(structuredClone(message))
     })
     this.session.onClose((reason) => (this.closedWith = reason))

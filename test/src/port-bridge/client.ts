@@ -6,13 +6,21 @@
  */
 import { HomeserverError, type HomeserverPort, HomeserverPortTypeId, type HomeserverUpdate } from "@widgethost/core"
 import { Effect } from "effect"
-import { BRIDGED_METHODS, type BridgedMethod, type BridgeFailure, type BridgeIdentity } from "./protocol.ts"
+import { BRIDGED_METHODS, type BridgedMethod, type BridgeFailure, type BridgeIdentity, fromWire, toWire } from "./protocol.ts"
+
+/** An upload's Blob read into bytes, so the arguments are JSON (see `toWire`). */
+const wireArgs = async (method: BridgedMethod, args: ReadonlyArray<unknown>): Promise<ReadonlyArray<unknown>> => {
+  if (method !== "uploadFile") return args
+  const request = args[0] as { file: { body: Uint8Array | Blob } }
+  const body = request.file.body
+  return body instanceof Uint8Array ? args : [{ ...request, file: { ...request.file, body: new Uint8Array(await body.arrayBuffer()) } }]
+}
 
 const call = (base: string, method: BridgedMethod, args: ReadonlyArray<unknown>): Effect.Effect<unknown, HomeserverError> =>
   Effect.tryPromise({
     try: async (signal) => {
-      const res = await fetch(`${base}/call/${method}`, { method: "POST", body: JSON.stringify(args), headers: { "content-type": "application/json" }, signal })
-      return { ok: res.ok, body: (await res.json()) as { value?: unknown } & Partial<BridgeFailure> }
+      const res = await fetch(`${base}/call/${method}`, { method: "POST", body: toWire(await wireArgs(method, args)), headers: { "content-type": "application/json" }, signal })
+      return { ok: res.ok, body: fromWire(await res.text()) as { value?: unknown } & Partial<BridgeFailure> }
     },
     catch: (e) => new HomeserverError({ message: `port bridge unreachable: ${String(e)}` })
   }).pipe(

@@ -4,8 +4,11 @@
  * `HomeserverPort` method is one HTTP request, `POST /call/<method>` with the arguments as a JSON
  * array; the answer is `{ "value": ... }` or, for a failure, a `BridgeFailure` (status 502). The
  * port's updates arrive as server-sent events on `GET /updates`, one `HomeserverUpdate` each.
+ * Bytes (MSC4039 files) cross as `{ "$bytes": "<base64>" }` both ways (`toWire` / `fromWire`).
  */
 import type { HomeserverError, HomeserverPort, HomeserverPortTypeId } from "@widgethost/core"
+import { Base64 } from "effect/encoding"
+import { Result } from "effect"
 
 /** The port's methods that answer with an Effect: everything but the ids and `subscribe`. */
 export const BRIDGED_METHODS = [
@@ -21,7 +24,10 @@ export const BRIDGED_METHODS = [
   "requestOpenIdToken",
   "joinedRooms",
   "readRelations",
-  "readRoomAccountData"
+  "readRoomAccountData",
+  "mediaConfig",
+  "uploadFile",
+  "downloadFile"
 ] as const satisfies ReadonlyArray<keyof HomeserverPort>
 
 export type BridgedMethod = (typeof BRIDGED_METHODS)[number]
@@ -57,3 +63,14 @@ export interface BridgeIdentity {
   readonly userId: string
   readonly deviceId: string
 }
+
+/** JSON of `value` with every Uint8Array as `{ "$bytes": base64 }` (a Blob must be read into bytes first). */
+export const toWire = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) => (v instanceof Uint8Array ? { $bytes: Base64.encode(v) } : v))
+
+/** The inverse of {@link toWire}. */
+export const fromWire = (text: string): unknown =>
+  JSON.parse(text, (_key, v: unknown) => {
+    if (typeof v !== "object" || v === null || typeof (v as { $bytes?: unknown }).$bytes !== "string") return v
+    const bytes = Base64.decode((v as { $bytes: string }).$bytes)
+    return Result.isSuccess(bytes) ? bytes.success : v
+  })

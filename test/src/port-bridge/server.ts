@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net"
 import { HomeserverError, type HomeserverPort } from "@widgethost/core"
 import { Cause, Effect, Exit, Option } from "effect"
-import { type BridgedMethod, failureOf, isBridgedMethod } from "./protocol.ts"
+import { type BridgedMethod, failureOf, fromWire, isBridgedMethod, toWire } from "./protocol.ts"
 
 export interface BridgedCall {
   readonly method: BridgedMethod
@@ -26,14 +26,14 @@ export interface PortBridge {
 const CORS = { "access-control-allow-origin": "*", "access-control-allow-methods": "GET, POST, OPTIONS", "access-control-allow-headers": "content-type" }
 
 const json = (res: ServerResponse, status: number, body: unknown) => {
-  const text = JSON.stringify(body)
+  const text = toWire(body)
   res.writeHead(status, { ...CORS, "content-type": "application/json" }).end(text)
 }
 
 const readJson = async (req: IncomingMessage): Promise<unknown> => {
   const chunks: Array<Buffer> = []
   for await (const chunk of req) chunks.push(chunk as Buffer)
-  return JSON.parse(Buffer.concat(chunks).toString("utf8") || "[]")
+  return fromWire(Buffer.concat(chunks).toString("utf8") || "[]")
 }
 
 /** Runs one port method with the page's arguments; a throw or defect becomes a HomeserverError. */
