@@ -1,25 +1,24 @@
 /**
  * The reference's capability questions (`hasCapability`, `canSendRoomEvent`, …) answered from what
- * the engine approved. The event capabilities are matched by matrix-widget-api's own
- * `WidgetEventCapability`, so a client asking the drop-in gets the reference's reading of the
- * same strings (the engine enforces its own reading, which agrees on every well-formed one).
+ * the engine approved, by the engine's own reading of the capabilities (`compilePermissions`): the
+ * answers agree with what the engine then enforces, stable `m.*` names included (the reference
+ * reads only the `org.matrix.msc2762.*` / `msc3819` spellings, so it says "no" to a widget
+ * approved for `m.send.event:m.room.message`).
  */
-import { EventDirection, WidgetEventCapability } from "matrix-widget-api"
+import { compilePermissions, type Permissions } from "@widgethost/core"
 
-const ANY_ROOM = "*"
-
-/** One approved set and the event capabilities parsed from it, rebuilt only when the set changes. */
+/** One approved set and its compiled permissions, recompiled only when the set changes. */
 export class CapabilityChecks {
   private approved: ReadonlySet<string> = new Set()
-  private events: ReadonlyArray<WidgetEventCapability> = []
-  private source: ReadonlyArray<string> = []
+  private permissions: Permissions = compilePermissions([])
+  private source: ReadonlyArray<string> | undefined
 
   /** Takes the engine's approved list (a new array whenever it changes). */
   update(approved: ReadonlyArray<string>): void {
     if (approved === this.source) return
     this.source = approved
     this.approved = new Set(approved)
-    this.events = WidgetEventCapability.findEventCapabilities(approved)
+    this.permissions = compilePermissions(approved)
   }
 
   has(capability: string): boolean {
@@ -27,34 +26,35 @@ export class CapabilityChecks {
   }
 
   canUseRoomTimeline(roomId: string): boolean {
-    return this.has(`org.matrix.msc2762.timeline:${ANY_ROOM}`) || this.has(`org.matrix.msc2762.timeline:${roomId}`)
+    return this.permissions.allRooms || this.permissions.timelineRooms.has(roomId)
   }
 
   canSendRoomEvent(eventType: string, msgtype: string | null): boolean {
-    return this.events.some((e) => e.matchesAsRoomEvent(EventDirection.Send, eventType, msgtype))
+    return this.permissions.maySend({ type: eventType, content: msgtype === null ? {} : { msgtype } })
   }
 
   canSendStateEvent(eventType: string, stateKey: string): boolean {
-    return this.events.some((e) => e.matchesAsStateEvent(EventDirection.Send, eventType, stateKey))
+    return this.permissions.maySend({ type: eventType, state_key: stateKey })
   }
 
   canSendToDeviceEvent(eventType: string): boolean {
-    return this.events.some((e) => e.matchesAsToDeviceEvent(EventDirection.Send, eventType))
+    return this.permissions.maySendToDevice(eventType)
   }
 
   canReceiveRoomEvent(eventType: string, msgtype: string | null): boolean {
-    return this.events.some((e) => e.matchesAsRoomEvent(EventDirection.Receive, eventType, msgtype))
+    return this.permissions.mayReceive({ type: eventType, content: msgtype === null ? {} : { msgtype } })
   }
 
+  /** `null`: any state key, which only an unrestricted capability allows (as in the reference). */
   canReceiveStateEvent(eventType: string, stateKey: string | null): boolean {
-    return this.events.some((e) => e.matchesAsStateEvent(EventDirection.Receive, eventType, stateKey))
+    return stateKey === null ? this.permissions.mayRead({ type: eventType, stateKey: true }) : this.permissions.mayReceive({ type: eventType, state_key: stateKey })
   }
 
   canReceiveToDeviceEvent(eventType: string): boolean {
-    return this.events.some((e) => e.matchesAsToDeviceEvent(EventDirection.Receive, eventType))
+    return this.permissions.mayReceiveToDevice(eventType)
   }
 
   canReceiveRoomAccountData(eventType: string): boolean {
-    return this.events.some((e) => e.matchesAsRoomAccountData(EventDirection.Receive, eventType))
+    return this.permissions.mayReadRoomAccountData(eventType)
   }
 }

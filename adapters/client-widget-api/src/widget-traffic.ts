@@ -44,6 +44,8 @@ export class WidgetTraffic implements DropInTransport {
   private sink: ((message: WidgetMessage) => void) | undefined
   /** Requests `action:` listeners took over and have not answered yet. */
   private readonly taken = new Set<string>()
+  /** The request being offered to the `action:` listeners right now (a listener may reply inside `emit`). */
+  private offering: { readonly requestId: string; readonly event: CustomEvent; answered: boolean } | undefined
   /** Our `notify_capabilities` requests waiting for the widget's acknowledgement. */
   private readonly notifying = new Set<string>()
   private stopped = false
@@ -89,14 +91,18 @@ export class WidgetTraffic implements DropInTransport {
     if (isRecord(raw) && raw["api"] === "fromWidget" && raw["widgetId"] === this.widgetId && typeof raw["action"] === "string" && typeof raw["requestId"] === "string") {
       const name = `action:${raw["action"]}`
       const event = new CustomEvent(name, { detail: raw, cancelable: true })
+      const offer = { requestId: raw["requestId"], event, answered: false }
+      this.offering = offer
       try {
         this.events.emit(name, event)
       } catch (error) {
-        // A throwing listener must not cost the widget its answer: the engine still serves it.
+        // A throwing listener must not cost the widget its answer: the engine serves it unless taken over.
         console.error(`[ClientWidgetApi] a listener of ${name} threw`, error)
+      } finally {
+        this.offering = undefined
       }
       if (event.defaultPrevented) {
-        this.taken.add(raw["requestId"])
+        if (!offer.answered) this.taken.add(offer.requestId)
         return
       }
     }
@@ -113,7 +119,11 @@ export class WidgetTraffic implements DropInTransport {
 
   reply<T extends IWidgetApiResponseData>(request: IWidgetApiRequest, response: T): void {
     if (this.stopped || this.sink === undefined) return
-    if (!this.taken.delete(request.requestId)) {
+    const offer = this.offering
+    if (offer !== undefined && offer.requestId === request.requestId && offer.event.defaultPrevented && !offer.answered) {
+      // Answered from inside the listener that took it over.
+      offer.answered = true
+    } else if (!this.taken.delete(request.requestId)) {
       console.warn(`[ClientWidgetApi] reply to ${request.action} (${request.requestId}) dropped: no action listener took it over, or it was answered already`)
       return
     }

@@ -79,6 +79,9 @@ export class WidgetPair {
     for (const name of ["ready", "preparing", "capabilitiesNotified", "error:preparing"]) this.host.on(name, () => this.hostEvents.push(name))
     if (options.viewedRoom !== null) this.host.setViewedRoomId(options.viewedRoom ?? VIEWED_ROOM)
     this.widget = asGlobalWindow(this.widgetWindow, this.parent, () => new WidgetApi(WIDGET_ID, HOST_ORIGIN))
+    // WidgetApi's ids are `widgetapi-<Date.now()>`, reused once answered: unique ids let replies be counted per request.
+    let nextId = 0
+    Object.defineProperty(this.widget.transport, "nextRequestId", { get: () => `widget-${nextId++}` })
     this.widget.requestCapabilities([...(options.capabilities ?? [])])
     for (const action of ["send_event", "send_to_device", "update_state", "update_turn_servers", "openid_credentials", ...(options.handles ?? [])]) {
       this.widget.on(`action:${action}`, (event: CustomEvent<IWidgetApiRequest>) => {
