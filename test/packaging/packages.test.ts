@@ -15,7 +15,7 @@ import { chromium } from "playwright-core"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 
 const root = join(import.meta.dirname, "..", "..")
-const publishable = ["core", "machines", "adapters/post-message", "adapters/websocket", "adapters/widget-client", "adapters/homeserver-client", "adapters/matrix-js-sdk", "adapters/embedded-homeserver", "adapters/simulator", "adapters/service", "test/kit"]
+const publishable = ["core", "machines", "adapters/post-message", "adapters/websocket", "adapters/widget-client", "adapters/homeserver-client", "adapters/matrix-js-sdk", "adapters/client-widget-api", "adapters/embedded-homeserver", "adapters/simulator", "adapters/service", "test/kit"]
 const run = (command: string, args: ReadonlyArray<string>, cwd: string) => execFileSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
 const manifest = (dir: string) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name: string; dependencies?: Record<string, string>; peerDependencies?: Record<string, string> }
 
