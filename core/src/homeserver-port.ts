@@ -68,7 +68,24 @@ export interface ReadEventsPage {
   readonly events: ReadonlyArray<RoomEvent>
   /** Present only when more events remain in `dir`. */
   readonly end?: string
+  /**
+   * Encrypted events in the stretch of timeline this page covers that could not be decrypted
+   * (no room key, the key withheld, bad ciphertext). Their type is unknown, so they are counted
+   * whatever the query's type; absent or 0: none. The engine tells the widget as
+   * {@link WITHHELD_FIELD}.
+   */
+  readonly withheld?: number
 }
+
+/**
+ * The `read_events` response field that tells a widget how many events in the stretch of
+ * timeline it read could not be decrypted and were left out: `{ "events": [...],
+ * "io.widgethost.withheld": 2 }`. Absent when there were none, so every answer without it is
+ * exactly MSC2762's. A namespaced extra field, because MSC2762 defines the response as an object
+ * whose `events` must be present, and matrix-widget-api types response data as open
+ * (`[key: string]: unknown`): widgets that do not know the field ignore it.
+ */
+export const WITHHELD_FIELD = "io.widgethost.withheld"
 
 /**
  * One page of an event's relations. The homeserver's filters, in the client-server API's terms;

@@ -291,6 +291,41 @@ describe("fromWidget read_events", () => {
     expect(h.responseTo(h.request("read_events", data))).toMatchObject({ error: { message: stringContaining(message) } })
   })
 
+  describe("events that could not be decrypted: counted in io.widgethost.withheld, never a silent gap", () => {
+    const withUndecryptable = async () => {
+      const h = await readyWith(["m.receive.event:m.room.message", `m.timeline:${OTHER}`])
+      h.homeserver.inject({ type: "m.room.message", room_id: ROOM, sender: "@bob:localhost", content: { msgtype: "m.text", body: "0" } })
+      h.homeserver.injectUndecryptable(ROOM)
+      h.homeserver.inject({ type: "m.room.message", room_id: ROOM, sender: "@bob:localhost", content: { msgtype: "m.text", body: "1" } })
+      h.homeserver.injectUndecryptable(ROOM)
+      h.homeserver.injectUndecryptable(OTHER)
+      h.take()
+      return h
+    }
+    it.each<[string, Record<string, unknown>, { events: Array<string>; withheld?: number; end?: boolean }]>([
+      ["all of the room read", { type: "m.room.message" }, { events: ["1", "0"], withheld: 2 }],
+      ["a stretch with one of them", { type: "m.room.message", limit: 1 }, { events: ["1"], withheld: 1, end: true }],
+      ["oldest first, a stretch before any", { type: "m.room.message", limit: 1, dir: "f" }, { events: ["0"], end: true }],
+      ["every approved room", { type: "m.room.message", room_ids: "*" }, { events: ["1", "0"], withheld: 3 }]
+    ])("given two undecryptable events in the room and one in another, read_events over %s", async (_given, data, want) => {
+      const h = await withUndecryptable()
+      const id = h.request("read_events", data)
+      await flush()
+      const response = h.responseTo(id) as Record<string, unknown>
+      expect(bodies(response)).toEqual(want.events)
+      expect(response["io.widgethost.withheld"]).toBe(want.withheld)
+      expect("end" in response).toBe(want.end === true)
+      // Never ciphertext: the count is all the widget learns of them.
+      expect(JSON.stringify(response)).not.toContain("m.room.encrypted")
+    })
+    it("nothing withheld: the answer is exactly MSC2762's, without the field", async () => {
+      const h = await seeded(["m.receive.event:m.room.message"])
+      const id = h.request("read_events", { type: "m.room.message", limit: 1 })
+      await flush()
+      expect(Object.keys(h.responseTo(id) as object).sort()).toEqual(["end", "events"])
+    })
+  })
+
   it("a huge limit is capped by the policy", async () => {
     const h = await seeded(["m.receive.event:m.room.message"])
     h.request("read_events", { type: "m.room.message", limit: 1_000_000 })

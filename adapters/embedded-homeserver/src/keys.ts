@@ -182,13 +182,6 @@ export const routes: ReadonlyArray<Route> = [
     if (records.length > 0) await env.store.commit(records)
     return json({ failures })
   }),
-  // No server-side key backup: "no backup exists" is the answer matrix-sdk-crypto copes with.
-  authed("GET", `${CLIENT}/room_keys/version`, () => {
-    throw notFound("No current backup version")
-  }),
-  authed("GET", `${CLIENT}/room_keys/version/:version`, () => {
-    throw notFound("Unknown backup version")
-  }),
   authed("PUT", `${CLIENT}/sendToDevice/:eventType/:txnId`, async ({ env, auth, params, body }) => {
     const { store } = env
     const txn = { tokenKey: auth.tokenKey, scope: `sendToDevice/${params.eventType}`, txnId: params.txnId }

@@ -36,6 +36,10 @@ export type JournalRecord =
   | { readonly t: "keys.cross_signing"; readonly pos: number; readonly userId: string; readonly usage: CrossSigningUsage; readonly key: JsonObject }
   | { readonly t: "keys.signature"; readonly pos: number; readonly userId: string; readonly keyId: string; readonly signer: string; readonly signatures: JsonObject }
   | { readonly t: "openid"; readonly tokenKey: string; readonly userId: string; readonly expiresAt: number }
+  | { readonly t: "backup.version"; readonly userId: string; readonly version: string; readonly algorithm: string; readonly authData: JsonObject }
+  | { readonly t: "backup.version.deleted"; readonly userId: string; readonly version: string }
+  | { readonly t: "backup.keys"; readonly userId: string; readonly version: string; readonly keys: ReadonlyArray<BackedUpKey> }
+  | { readonly t: "backup.keys.deleted"; readonly userId: string; readonly version: string; readonly roomId?: string; readonly sessionId?: string }
   | { readonly t: "delayed.scheduled"; readonly delayed: DelayedEvent; readonly txn?: Txn }
   | { readonly t: "delayed.restarted"; readonly delayId: string; readonly runningSince: number }
   | { readonly t: "delayed.finalised"; readonly delayId: string; readonly finalised: DelayedOutcome }
@@ -69,6 +73,13 @@ export interface ToDeviceMessage {
   readonly userId: string
   readonly deviceId: string
   readonly content: JsonObject
+}
+
+/** One room key in a server-side key backup: `data` is the spec's `KeyBackupData`, opaque to us but for its ranking fields. */
+export interface BackedUpKey {
+  readonly roomId: string
+  readonly sessionId: string
+  readonly data: JsonObject
 }
 
 export type CrossSigningUsage = "master" | "self_signing" | "user_signing"

@@ -12,6 +12,7 @@ import * as filters from "./filters.ts"
 import { tokenKey } from "./ids.ts"
 import { Journal } from "./journal.ts"
 import * as keys from "./keys.ts"
+import * as keyBackup from "./key-backup.ts"
 import * as membership from "./membership.ts"
 import * as profile from "./profile.ts"
 import * as registration from "./registration.ts"
@@ -108,6 +109,7 @@ const ROUTES: ReadonlyArray<Route> = [
   ...timeline.routes,
   ...sync.routes,
   ...keys.routes,
+  ...keyBackup.routes,
   ...delayedEvents.routes,
   ...registration.routes,
   ...rtcTransports.routes,

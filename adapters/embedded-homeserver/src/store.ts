@@ -2,6 +2,7 @@ import type { JsonObject } from "./decode.ts"
 import { MatrixError } from "./errors.ts"
 import type { Journal } from "./journal.ts"
 import type { DelayedEvent, DelayedOutcome, JournalRecord, Txn } from "./records.ts"
+import { isBackupRecord, KeyBackups } from "./key-backup-store.ts"
 import { redact } from "./redaction.ts"
 import { Room } from "./rooms.ts"
 import type { Entry } from "./rooms.ts"
@@ -75,6 +76,8 @@ export class Store {
   readonly signatures = new Map<string, Map<string, JsonObject>>()
   readonly openid = new Map<string, { readonly userId: string; readonly expiresAt: number }>()
   readonly delayed = new Map<string, DelayedState>()
+  /** Server-side key backups (`/room_keys`). */
+  readonly keyBackups = new KeyBackups()
   /** Last position handed out; the next record observable through a token gets `pos + 1`. */
   pos = 0
   /**
@@ -184,6 +187,7 @@ export class Store {
 
   private apply(r: JournalRecord): void {
     if ("pos" in r && r.pos > this.appliedPos) this.appliedPos = r.pos
+    if (isBackupRecord(r)) return this.keyBackups.apply(r)
     switch (r.t) {
       case "user":
         this.users.set(r.userId, {

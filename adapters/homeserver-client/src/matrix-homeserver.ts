@@ -542,6 +542,9 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   const readEvents = (q: ReadEventsQuery): Effect.Effect<ReadEventsPage, HomeserverError> =>
     tryPromise("read events", async (signal) => {
       const out: Array<RoomEvent> = []
+      // Encrypted events in the stretch read that did not decrypt: the widget is told (never a silent gap).
+      let withheld = 0
+      const answer = (end?: string): ReadEventsPage => ({ events: out, ...(end === undefined ? {} : { end }), ...(withheld > 0 ? { withheld } : {}) })
       let cursor = decodeCursor(q.from, Math.min(100, Math.max(readCfg.pageSize, q.limit)))
       if (q.limit <= 0) return { events: [] }
       // The server can only filter on the wire type; encrypted events must come too.
@@ -560,19 +563,22 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
         for (let i = start; i < chunk.length; i++) {
           const raw = chunk[i] as RawEvent
           const outcome = await e2ee.decryptRoomEvent(q.roomId, raw)
-          if (outcome._tag !== "Clear" && outcome._tag !== "Decrypted") continue
+          if (outcome._tag !== "Clear" && outcome._tag !== "Decrypted") {
+            if (raw["type"] === "m.room.encrypted") withheld++
+            continue
+          }
           if (!matchesReadEventsQuery(q, outcome.event)) continue
           out.push(outcome.event)
           if (out.length === q.limit) {
             const more = i + 1 < chunk.length ? encodeCursor({ ...(cursor.from === undefined ? {} : { from: cursor.from }), after: outcome.event.event_id, n: cursor.n }) : end === undefined ? undefined : encodeCursor({ from: end, n: cursor.n })
-            return more === undefined ? { events: out } : { events: out, end: more }
+            return answer(more)
           }
         }
-        if (end === undefined) return { events: out }
+        if (end === undefined) return answer()
         cursor = { from: end, n: cursor.n }
       }
       // Page budget spent: hand back what we have and where to go on.
-      return { events: out, end: encodeCursor(cursor) }
+      return answer(encodeCursor(cursor))
     })
 
   const readState = (roomId: string, type: string, stateKey?: string): Effect.Effect<ReadonlyArray<RoomEvent>, HomeserverError> =>

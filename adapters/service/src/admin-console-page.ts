@@ -102,6 +102,18 @@ const PAGE_SCRIPT = `
     $("identity").className = identity !== null && identity.status === "cross-signed" ? "" : "muted";
   };
 
+  // ---- homeserver health (sync counters; events that could not be decrypted)
+  const renderHomeserver = async () => {
+    const { homeserver: hs } = await api("GET", "/api/homeserver");
+    if (hs === null) return $("homeserver").replaceChildren(h("p", { class: "muted", text: "Not connected yet." }));
+    const line = "syncs " + hs.syncs + " · sync errors " + hs.syncErrors + " · delivered " + hs.delivered + " (decrypted " + hs.decrypted + ", late " + hs.lateDelivered + ") · waiting for keys " + hs.held;
+    const bad = hs.undecryptable + hs.toDeviceUndecryptable;
+    $("homeserver").replaceChildren(
+      h("div", { class: "mono", text: line }),
+      h("div", { id: "undecryptable", class: bad === 0 ? "muted" : "", text: bad === 0 ? "Nothing undecryptable." : "Could not decrypt: " + hs.undecryptable + " room events, " + hs.toDeviceUndecryptable + " to-device messages. Widgets reading these rooms are told (read_events io.widgethost.withheld)." }),
+      ...hs.recentUndecryptable.map((r) => h("div", { class: "mono muted", text: r.at + " " + r.roomId + " " + r.eventId + " " + r.kind + ": " + r.reason })));
+  };
+
   // ---- sessions
   let selected = null;
   const renderSessions = async () => {
@@ -223,7 +235,7 @@ const PAGE_SCRIPT = `
   };
 
   // ---- live updates: one fetch in flight per resource; a change meanwhile fetches once more
-  const refreshers = { identity: renderIdentity, widgets: renderWidgets, sessions: renderSessions, approvals: renderApprovals, log: renderLog };
+  const refreshers = { identity: renderIdentity, homeserver: renderHomeserver, widgets: renderWidgets, sessions: renderSessions, approvals: renderApprovals, log: renderLog };
   const running = {};
   const schedule = (name) => {
     const r = running[name] || (running[name] = { busy: false, again: false });
@@ -276,6 +288,7 @@ const PAGE_HTML = `<!doctype html>
 <main>
 <section aria-labelledby="h-approvals"><h2 id="h-approvals">Pending approvals <span id="approval-count" class="muted"></span></h2><div id="approvals"><p id="approvals-empty" class="muted">None.</p></div></section>
 <section aria-labelledby="h-identity"><h2 id="h-identity">Device trust</h2><p id="identity" class="muted"></p></section>
+<section aria-labelledby="h-homeserver"><h2 id="h-homeserver">Homeserver health</h2><div id="homeserver"></div></section>
 <section aria-labelledby="h-widgets"><h2 id="h-widgets">Widgets</h2><div id="widgets"></div></section>
 <section class="wide" aria-labelledby="h-sessions"><h2 id="h-sessions">Sessions</h2>
 <table><thead><tr><th>Session</th><th>State</th><th>Capabilities</th><th>Counters</th><th></th></tr></thead><tbody id="sessions"></tbody></table></section>

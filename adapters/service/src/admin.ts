@@ -15,6 +15,8 @@ import type { LogEntry, MessageLog } from "./message-log.ts"
  *   GET  /                          the console page (HTML; `?token=` accepted)
  *   GET  /api/widgets               { widgets: [{ id, roomId?, name?, transport, url }] }
  *   GET  /api/identity              { identity: { status, detail } | null }: device trust
+ *   GET  /api/homeserver            { homeserver: HomeserverHealth | null }: sync counters and the
+ *                                   events that could not be decrypted
  *   GET  /api/sessions              { sessions: [SessionInfo & { state }] }
  *   POST /api/sessions/{id}/close   { closed: true }                       404 unknown session
  *   GET  /api/sessions/{id}/log     { sessionId, entries: [{ at, direction, message }] }
@@ -52,7 +54,7 @@ export interface AdminWidget {
 export type AdminSession = SessionInfo & { readonly state: string }
 
 export interface AdminChange {
-  readonly kind: "sessions" | "approvals" | "widgets" | "message"
+  readonly kind: "sessions" | "approvals" | "widgets" | "message" | "homeserver"
   readonly sessionId?: string
 }
 
@@ -71,6 +73,33 @@ export interface AdminModel {
   readonly createUser?: (request: NewUserRequest) => Promise<CreateUserOutcome>
   /** Whether other users' clients trust this device (cross-signing), and what the operator should do. */
   readonly identity?: () => DeviceTrust
+  /** The homeserver connection's counters and recent undecryptable events; undefined before it is up. */
+  readonly homeserver?: () => HomeserverHealth | undefined
+}
+
+/**
+ * The console's "Homeserver health": the sync loop's counters, and the room events that could not
+ * be decrypted (after their late-key hold, or known never to decrypt), newest first.
+ */
+export interface HomeserverHealth {
+  readonly syncs: number
+  readonly syncErrors: number
+  /** Room events waiting for a room key now (and those queued behind them). */
+  readonly held: number
+  readonly delivered: number
+  readonly decrypted: number
+  /** Delivered after their hold gave up, when their key came after all. */
+  readonly lateDelivered: number
+  /** Room events reported undecryptable (all of them; `recentUndecryptable` keeps the last few). */
+  readonly undecryptable: number
+  readonly toDeviceUndecryptable: number
+  readonly recentUndecryptable: ReadonlyArray<{
+    readonly at: string
+    readonly roomId: string
+    readonly eventId: string
+    readonly kind: "held-too-long" | "failed" | "evicted"
+    readonly reason: string
+  }>
 }
 
 /** The console's "Device trust" line: `status` in a word, `detail` in a sentence or two. */
@@ -205,6 +234,7 @@ export const engineAdminModel = (parts: {
   readonly messages: Pick<MessageLog, "get">
   readonly createUser?: AdminModel["createUser"]
   readonly identity?: AdminModel["identity"]
+  readonly homeserver?: AdminModel["homeserver"]
 }): AdminModel & { readonly notify: (change: AdminChange) => void } => {
   const { engine, widgets, approvals, messages } = parts
   const listeners = new Set<(change: AdminChange) => void>()
@@ -226,7 +256,8 @@ export const engineAdminModel = (parts: {
       for (const listener of listeners) listener(change)
     },
     ...(parts.createUser === undefined ? {} : { createUser: parts.createUser }),
-    ...(parts.identity === undefined ? {} : { identity: parts.identity })
+    ...(parts.identity === undefined ? {} : { identity: parts.identity }),
+    ...(parts.homeserver === undefined ? {} : { homeserver: parts.homeserver })
   }
 }
 
@@ -306,6 +337,7 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
     if (resource === "widgets" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { widgets: model.widgets() }) }
     if (resource === "events" && rawId === undefined) return { methods: ["GET"], queryToken: true, handle: openStream }
     if (resource === "identity" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { identity: model.identity?.() ?? null }) }
+    if (resource === "homeserver" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { homeserver: model.homeserver?.() ?? null }) }
     const { createUser } = model
     if (resource === "users" && rawId === undefined && createUser !== undefined) {
       return {

@@ -12,6 +12,7 @@ import { type ServiceConfig } from "./config.ts"
 import { startEmbeddedHomeserver, type EmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import type { Logger } from "./log.ts"
 import { connectHomeserver, type MatrixHomeserver } from "@widgethost/homeserver-client"
+import { HomeserverHealthRecorder } from "./homeserver-health.ts"
 import type { WebsocketTransport } from "@widgethost/websocket"
 import { WidgetHost } from "./widget-host.ts"
 import { startOnStablePort, widgetToken } from "./widget-uris.ts"
@@ -196,6 +197,9 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
           : { user: config.homeserver.user, password: config.homeserver.password, ...(config.homeserver.deviceId === undefined ? {} : { deviceId: config.homeserver.deviceId }) }
     }
 
+    // Notified once the admin model exists (undecryptable reports before that still count and log).
+    const healthChanged: { notify?: () => void } = {}
+    const health = new HomeserverHealthRecorder(log, () => healthChanged.notify?.())
     let homeserver: MatrixHomeserver
     try {
       homeserver = await connectHomeserver({
@@ -203,6 +207,8 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
         auth,
         dataDir: join(dataDir, "account"),
         retry: { maxAttempts: 2 },
+        onUndecryptable: health.roomEvent,
+        onToDeviceUndecryptable: health.toDevice,
         onError: (error) => log("debug", "homeserver adapter", { error: String(error) })
       })
     } catch (error) {
@@ -210,6 +216,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       throw new StartupError(`cannot reach the homeserver at ${baseUrl}: ${message}`)
     }
     cleanups.push(() => homeserver.stop())
+    health.watch(() => homeserver.stats())
     const configuredKey = config.homeserver.kind === "embedded" ? undefined : config.homeserver.recoveryKey
     const deviceTrust = await establishDeviceTrust({
       homeserver,
@@ -276,9 +283,11 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       approvals,
       messages,
       ...(embedded === undefined ? {} : { createUser: embeddedUserCreator(embedded) }),
-      identity: () => deviceTrust
+      identity: () => deviceTrust,
+      homeserver: () => health.health()
     })
     const notify = adminModel.notify
+    healthChanged.notify = () => notify({ kind: "homeserver" })
     const host: HostTransports = { ...headlessHost, prefer: config.transports.prefer.filter((t) => headlessHost.supported.includes(t)) }
     const widgets = (registry.widgets = new WidgetHost({
       engine,

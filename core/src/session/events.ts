@@ -4,6 +4,7 @@
  * host does not serve (`sender`, `event_id`, MSC4407's `sticky_duration_ms`, …) is refused, so
  * nothing of it reaches the homeserver and the widget is never told it was sent.
  */
+import { WITHHELD_FIELD } from "../homeserver-port.ts"
 import { isStateEvent, type RoomEvent } from "../matrix.ts"
 import { ProtocolError } from "../protocol-error.ts"
 import { quoteFields, unservedFields } from "./fields.ts"
@@ -198,10 +199,13 @@ const finishRead = (s: Stepper, gather: number): void => {
   const { query } = pending
   const keep = (event: RoomEvent) => answers(query, event) && permissions.mayReceive(event) && permissions.mayUseRoom(event.room_id, homeRoom)
   const present = pending.parts.filter((p) => p !== undefined)
+  // Never a silent gap: what could not be decrypted in the stretch read is counted for the widget.
+  const withheld = present.reduce((n, p) => n + (p.withheld !== undefined && p.withheld > 0 ? p.withheld : 0), 0)
+  const told = withheld > 0 ? { [WITHHELD_FIELD]: withheld } : {}
   if (present.length === 1 && pending.parts.length === 1) {
     const page = present[0]!
     const events = page.events.filter(keep).slice(0, query.limit)
-    return s.reply(pending.raw, page.end === undefined ? { events } : { events, end: page.end })
+    return s.reply(pending.raw, page.end === undefined ? { events, ...told } : { events, end: page.end, ...told })
   }
   // Across rooms: newest first for "b", oldest first for "f"; ties keep room order, then page order.
   const merged = present.flatMap((page) => page.events.filter(keep))
@@ -211,7 +215,7 @@ const finishRead = (s: Stepper, gather: number): void => {
     .sort((a, b) => order * (a.event.origin_server_ts - b.event.origin_server_ts) || a.index - b.index)
     .slice(0, query.limit)
     .map(({ event }) => event)
-  s.reply(pending.raw, { events })
+  s.reply(pending.raw, { events, ...told })
 }
 
 const failCall = (s: Stepper, raw: RawRequest, result: CallResult): void => {

@@ -130,7 +130,7 @@ export type Gather =
       readonly raw: RawRequest
       readonly query: ReadRequest
       readonly remaining: number
-      readonly parts: ReadonlyArray<{ readonly events: ReadonlyArray<RoomEvent>; readonly end?: string } | undefined>
+      readonly parts: ReadonlyArray<{ readonly events: ReadonlyArray<RoomEvent>; readonly end?: string; readonly withheld?: number } | undefined>
       readonly failed: boolean
     }
   | {

@@ -27,6 +27,11 @@ export interface InMemoryHomeserver extends HomeserverPort {
   /** Injects an event as if another user sent it (published to subscribers). */
   readonly inject: (event: Omit<RoomEvent, "event_id" | "origin_server_ts"> & Partial<Pick<RoomEvent, "event_id" | "origin_server_ts">>) => RoomEvent
   readonly injectToDevice: (event: ToDeviceEvent) => void
+  /**
+   * Appends an encrypted event this account cannot decrypt: never published (the real ports hold
+   * it back), never returned by `readEvents`, but counted in its pages' `withheld`.
+   */
+  readonly injectUndecryptable: (roomId: string, sender?: string) => RoomEvent
   /** Queue of scripted answers for turnServers(); the last one repeats. */
   turn: Array<TurnServers | HomeserverError>
   /** The users a directory search may find (matched by id or display name, case-insensitively). */
@@ -86,17 +91,26 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
   const guardEffect = <A>(method: string, args: unknown, run: () => Effect.Effect<A, HomeserverError>): Effect.Effect<A, HomeserverError> =>
     Effect.flatMap(guard(method, args, () => undefined), run)
 
+  const undecryptable = new Set<string>()
   const page = (query: ReadEventsQuery): ReadEventsPage => {
-    const matches = room(query.roomId).timeline.filter((event) => {
+    const matches = (event: RoomEvent) => {
       if (event.type !== query.type) return false
       if (query.stateKey === undefined) return event.state_key === undefined && (query.msgtype === undefined || event.content.msgtype === query.msgtype)
       return event.state_key !== undefined && (query.stateKey === true || event.state_key === query.stateKey)
-    })
-    const ordered = query.dir === "b" ? [...matches].reverse() : matches
+    }
+    // Offsets count the matches and the undecryptable events, which the server cannot tell apart.
+    const candidates = room(query.roomId).timeline.filter((event) => undecryptable.has(event.event_id) || matches(event))
+    const ordered = query.dir === "b" ? [...candidates].reverse() : candidates
     const start = query.from === undefined ? 0 : Number(query.from)
-    const events = ordered.slice(start, start + query.limit)
-    const next = start + events.length
-    return next < ordered.length ? { events, end: String(next) } : { events }
+    const events: Array<RoomEvent> = []
+    let withheld = 0
+    let next = start
+    for (; next < ordered.length && events.length < query.limit; next++) {
+      const event = ordered[next]!
+      if (undecryptable.has(event.event_id)) withheld++
+      else events.push(event)
+    }
+    return { events, ...(next < ordered.length ? { end: String(next) } : {}), ...(withheld > 0 ? { withheld } : {}) }
   }
 
   /**
@@ -139,6 +153,12 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
     failNext: (method, error, times = 1) => void failures.set(method, { error, times }),
     inject: (event) => append({ event_id: `$injected${counter++}`, origin_server_ts: ts++, ...event }),
     injectToDevice: (event) => publish({ _tag: "ToDevice", event }),
+    injectUndecryptable: (roomId, sender = "@bob:localhost") => {
+      const event: RoomEvent = { type: "m.room.encrypted", event_id: `$undecryptable${counter++}`, room_id: roomId, sender, origin_server_ts: ts++, content: { algorithm: "m.megolm.v1.aes-sha2", ciphertext: "AwgA", session_id: "unknown" } }
+      undecryptable.add(event.event_id)
+      room(roomId).timeline.push(event)
+      return event
+    },
     sendEvent: (request) =>
       guard("sendEvent", request, () => {
         if (request.delayMs !== undefined) return { roomId: request.roomId, delayId: `delay${counter++}` }
