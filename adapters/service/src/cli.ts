@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `widgethost` command: `serve` (the main job) and `simulate` (a headless workload).
+ * The `widgethost` command: `serve` (the main job), `simulate` (a headless workload) and
+ * `conform` (model-based conformance of other hosts and widgets, `conform/`).
  * Every usage or startup problem is one clear line on stderr and exit code 2, with nothing left
  * half-started; stdout carries only machine-readable output (the ready line, reports).
  */
@@ -13,6 +14,7 @@ const usage = `usage: widgethost <command> [options]
 commands:
   serve       host the widgets of a Matrix account (embedded homeserver when none is configured)
   simulate    run a headless simulation on the embedded homeserver and print a report
+  conform     check a Widget API host or widget against widgethost's session chart
 
 serve options:
   --config FILE     configuration file (JSON; see README)
@@ -20,6 +22,7 @@ serve options:
   --json            structured JSON logs on stderr
 
 simulate options:   see \`widgethost simulate --help\`
+conform options:    see \`widgethost conform --help\`
 `
 
 const fail = (message: string): never => {
@@ -80,6 +83,11 @@ const main = async () => {
       case "simulate": {
         const { runSimulate } = await import("@widgethost/simulator")
         return await runSimulate(rest)
+      }
+      case "conform": {
+        const { runConform } = await import("./conform/conform-cli.ts")
+        process.exitCode = await runConform(rest)
+        return
       }
       case "--help":
       case "-h":
