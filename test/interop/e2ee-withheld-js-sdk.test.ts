@@ -13,6 +13,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { WITHHELD_FIELD } from "@widgethost/core"
+import { fromEffectPort } from "@widgethost/core/effect"
 import { createEngine } from "@widgethost/engine"
 import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { connectHomeserver, ensureCrossSigned } from "@widgethost/homeserver-client"
@@ -60,7 +61,7 @@ describe("an event the engine cannot decrypt is reported, never silently dropped
     })
     cleanups.push(() => port.stop())
     health.watch(() => port.stats())
-    const engine = createEngine({ homeserver: port, approver: approveAll })
+    const engine = createEngine({ homeserver: fromEffectPort(port), approver: approveAll })
     cleanups.push(() => engine.stop())
     const admin = await startAdminServer({ token: TOKEN, model: engineAdminModel({ engine, widgets: () => [], approvals: new ApprovalQueue(), messages: new MessageLog(), homeserver: () => health.health() }) })
     cleanups.push(() => admin.close())

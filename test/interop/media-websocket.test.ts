@@ -11,6 +11,7 @@ import { WebSocket } from "ws"
 import { afterEach, describe, expect, it } from "vitest"
 import type { WidgetDefinition } from "@widgethost/core"
 import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
+import { fromEffectPort } from "@widgethost/core/effect"
 import { createEngine } from "@widgethost/engine"
 import { connectHomeserver } from "@widgethost/homeserver-client"
 import { approveAll } from "@widgethost/testing"
@@ -32,7 +33,7 @@ const setUp = async () => {
   const alice = await hs.ensureUser("alice", "alice-password")
   const bob = await hs.ensureUser("bob", "bob-password")
   const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { accessToken: alice.accessToken, deviceId: alice.deviceId, userId: alice.userId } })
-  const engine = createEngine({ homeserver: port, approver: approveAll })
+  const engine = createEngine({ homeserver: fromEffectPort(port), approver: approveAll })
   const transport = await startWebsocketTransport()
   cleanups.push(() => port.stop(), () => engine.stop(), () => transport.close())
   const widget: WidgetDefinition = { id: "media", kind: "room", roomId: "!nowhere:localhost", type: "m.custom", url: "https://widget.example/", data: {}, waitForIframeLoad: false, transports: ["m.websockets"] }

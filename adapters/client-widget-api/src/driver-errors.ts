@@ -49,6 +49,7 @@ export const callDriver = async <A>(driver: WidgetDriver, words: string, run: ()
   try {
     return await run()
   } catch (error) {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the Promise port rejects with the error response, a plain object
     throw driverFailure(driver, error, words)
   }
 }

@@ -21,8 +21,11 @@
  * | `turnServers`         | `getTurnServers` (driver-turn.ts)                                    |
  * | `requestOpenIdToken`  | `askOpenID` (driver-openid.ts)                                       |
  * | `joinedRooms`         | `getKnownRooms`                                                      |
+ * | `mediaConfig`         | `getMediaConfig`                                                     |
+ * | `uploadFile`          | `uploadFile(body)` (the widget's Blob or bytes, as the reference passes them) |
+ * | `downloadFile`        | `downloadFile("mxc://server/id")`, its `file` read into bytes        |
  */
-import type { HomeserverRequestOf, HomeserverUpdate, PromiseHomeserverPort, ReadEventsPage, RelationsPage, RoomEvent, SendEventResult, ToDeviceEvent } from "@widgethost/core"
+import type { DownloadedFile, HomeserverRequestOf, HomeserverUpdate, PromiseHomeserverPort, ReadEventsPage, RelationsPage, RoomEvent, SendEventResult, ToDeviceEvent } from "@widgethost/core"
 import type { IRoomEvent, WidgetDriver } from "matrix-widget-api"
 import { callDriver } from "./driver-errors.ts"
 import { DriverOpenId } from "./driver-openid.ts"
@@ -190,12 +193,24 @@ export class DriverPort implements PromiseHomeserverPort {
   readRoomAccountData(roomId: string, type: string): Promise<Readonly<Record<string, unknown>> | undefined> {
     return callDriver(this.driver, "Error reading room account data", async () => {
       const found = (await this.driver.readRoomAccountData(type, [roomId])).find((entry) => entry.room_id === roomId && entry.type === type)
-      return found === undefined ? undefined : (found.content as Readonly<Record<string, unknown>>)
+      return found === undefined ? undefined : (found.content)
     })
   }
 
   rtcTransports(): Promise<Readonly<Record<string, unknown>>> {
     return callDriver(this.driver, "Unexpected error while getting the RTC transports", async () => ({ rtc_transports: (await this.driver.getRtcTransports()).rtc_transports }))
+  }
+
+  mediaConfig(): Promise<Readonly<Record<string, unknown>>> {
+    return callDriver(this.driver, "Unexpected error while getting the media configuration", async () => ({ ...(await this.driver.getMediaConfig()) }))
+  }
+
+  uploadFile(request: HomeserverRequestOf<"UploadFile">): Promise<{ readonly contentUri: string }> {
+    return callDriver(this.driver, "Unexpected error while uploading a file", async () => ({ contentUri: (await this.driver.uploadFile(request.file.body as XMLHttpRequestBodyInit)).contentUri }))
+  }
+
+  downloadFile(request: HomeserverRequestOf<"DownloadFile">): Promise<DownloadedFile> {
+    return callDriver(this.driver, "Unexpected error while downloading a file", async () => bytesOf((await this.driver.downloadFile(`mxc://${request.serverName}/${request.mediaId}`)).file))
   }
 
   turnServers(): ReturnType<PromiseHomeserverPort["turnServers"]> {
@@ -212,4 +227,16 @@ export class DriverPort implements PromiseHomeserverPort {
 }
 
 /** The driver's `IRoomEvent`s as the engine's (the same JSON; the engine checks each again). */
-const asRoomEvents = (events: ReadonlyArray<IRoomEvent>): ReadonlyArray<RoomEvent> => events as unknown as ReadonlyArray<RoomEvent>
+const asRoomEvents = (events: ReadonlyArray<IRoomEvent>): ReadonlyArray<RoomEvent> => events
+
+/**
+ * A driver's downloaded `file` as bytes. Drivers answer a Blob (Element Web's does) or bytes; a
+ * form or query body is no file, and is refused rather than guessed at.
+ */
+const bytesOf = async (file: XMLHttpRequestBodyInit): Promise<DownloadedFile> => {
+  if (typeof Blob !== "undefined" && file instanceof Blob) return { data: new Uint8Array(await file.arrayBuffer()), ...(file.type === "" ? {} : { contentType: file.type }) }
+  if (file instanceof ArrayBuffer) return { data: new Uint8Array(file) }
+  if (ArrayBuffer.isView(file)) return { data: new Uint8Array(file.buffer, file.byteOffset, file.byteLength) }
+  if (typeof file === "string") return { data: new TextEncoder().encode(file) }
+  throw new Error("the client's WidgetDriver answered downloadFile with something that is not a file")
+}

@@ -55,6 +55,7 @@ export const downloadFile = async (client: MatrixClient, request: HomeserverRequ
   if (request.timeoutMs !== undefined) url.searchParams.set("timeout_ms", String(request.timeoutMs))
   const token = client.getAccessToken()
   const res = await client.http.fetch(url, token === null ? {} : { headers: { authorization: `Bearer ${token}` } })
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- the Promise port rejects with the error response, a plain object
   if (!res.ok) throw await downloadError(res, url.toString())
   const contentType = res.headers.get("content-type")
   const data = new Uint8Array(await res.arrayBuffer())
