@@ -21,6 +21,7 @@ import { Result } from "effect"
 import { createEngine } from "@widgethost/engine"
 import { browserHost, chooseTransport, parseWidgetDefinition, renderWidgetUrl } from "@widgethost/core"
 import { makeInMemoryHomeserver } from "@widgethost/testing"
+import { fromEffectPort } from "@widgethost/core/effect"
 import { attachPostMessageTransport } from "@widgethost/post-message"
 
 const ROOM = "!room:localhost"
@@ -29,7 +30,7 @@ const homeserver = makeInMemoryHomeserver({ rooms: [ROOM] })
 const approvals = []
 // While held, prompts wait for release(): a test can look at a document that is not yet approved.
 let held = undefined
-const engine = createEngine({ homeserver, approver: async ({ requested }) => {
+const engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: async ({ requested }) => {
   approvals.push(requested)
   if (held !== undefined) await held.promise
   return requested

@@ -49,6 +49,10 @@ const INTENDED_DIFFERENCES = {
     "Stable names (MSC2762 m.send.event:…, m.receive.event:…, the stable read_events action): the reference knows only the unstable spellings, approving the capability but refusing to act on it; the engine honours both.",
   "rate-limit":
     "MSC2974 request_capabilities: the engine allows limits.capabilityRequests (5 a minute) and refuses the rest, so a widget cannot flood the user with prompts; the reference prompts for each.",
+  "upload-checked":
+    "upload_file: the engine asks the media config before each upload and refuses a file over m.upload.size before anything is sent (MSC4039's limit), and hands the driver the file as a Blob or bytes (a string widget file becomes its UTF-8 bytes); the reference uploads whatever it is given, however large, and passes the widget's value through.",
+  "file-as-blob":
+    "download_file over postMessage: the engine answers the file as a Blob with the bytes the driver gave (a Blob, bytes or a string), one shape for every driver; the reference passes the driver's value through as it is, so a widget gets whatever type its host's driver happened to return.",
   "malformed":
     "A request whose data is not an object makes the reference's handler throw: the widget gets no answer at all (a silent drop). The engine answers every request, with an error here."
 } as const
@@ -73,6 +77,12 @@ const shape = (answer: Answer): unknown => {
 }
 
 const ask = async (pair: WidgetPair, action: string, data: Record<string, unknown>) => shape(await pair.ask(action, data))
+
+/** A download's answer with a Blob `file` read out (JSON shows a Blob as `{}`), to compare its bytes. */
+const withFileRead = async (answer: unknown): Promise<unknown> => {
+  const file = (answer as { response?: { file?: unknown } }).response?.file
+  return file instanceof Blob ? { response: { file: { blob: await file.text(), type: file.type } } } : answer
+}
 
 /** toWidget requests by action, each action's in order (data only). */
 const toWidgetByAction = (pair: WidgetPair): Record<string, unknown[]> => {
@@ -262,8 +272,21 @@ const scenarios: ReadonlyArray<Scenario> = [
     run: async (pair) => ({
       config: await ask(pair, "org.matrix.msc4039.get_media_config", {}),
       upload: await ask(pair, "org.matrix.msc4039.upload_file", { file: "data" }),
-      download: await ask(pair, "org.matrix.msc4039.download_file", { content_uri: "mxc://example.org/f" })
-    })
+      download: await withFileRead(await ask(pair, "org.matrix.msc4039.download_file", { content_uri: "mxc://example.org/f" }))
+    }),
+    intended: {
+      download: { id: "file-as-blob", dropIn: { response: { file: { blob: "file-data", type: "" } } } },
+      driver: {
+        id: "upload-checked",
+        dropIn: [
+          ["validateCapabilities", ["org.matrix.msc4039.download_file", "org.matrix.msc4039.upload_file"]],
+          ["getMediaConfig"],
+          ["getMediaConfig"],
+          ["uploadFile", { 0: 100, 1: 97, 2: 116, 3: 97 }],
+          ["downloadFile", "mxc://example.org/f"]
+        ]
+      }
+    }
   },
   {
     name: "MSC4039 media without the capabilities: refused",

@@ -23,12 +23,13 @@ const LIMIT = 64
 
 const HOST_SCRIPT = `
 import { createEngine } from "@widgethost/engine"
+import { fromEffectPort } from "@widgethost/core/effect"
 import { attachPostMessageTransport } from "@widgethost/post-message"
 import { connectPortBridge } from ${JSON.stringify(fileURLToPath(new URL("../src/port-bridge/client.ts", import.meta.url)))}
 
 const params = new URLSearchParams(location.search)
 const homeserver = await connectPortBridge(params.get("bridge"))
-const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
+const engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: async ({ requested }) => requested })
 const widgetUrl = params.get("widget") + "#?widgetId=media&host=" + encodeURIComponent(location.origin)
 const widget = { id: "media", kind: "room", roomId: "!nowhere:localhost", type: "m.custom", url: widgetUrl, data: {}, waitForIframeLoad: true, transports: ["m.postmessage"] }
 const iframe = document.createElement("iframe")
