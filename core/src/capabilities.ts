@@ -53,6 +53,10 @@ export type Capability =
   | { readonly _tag: "UpdateDelayedEvent" }
   /** `rtc_transports` (MSC4515): the homeserver's MatrixRTC transports, for call widgets. */
   | { readonly _tag: "RtcTransports" }
+  /** `rtc_livekit_get_token` (MSC4533): a LiveKit JWT from the homeserver (MSC4195). */
+  | { readonly _tag: "RtcLivekitGetToken" }
+  /** `rtc_livekit_delegate_delayed_leave` (MSC4533): the homeserver keeps a call's delayed leave alive (MSC4195). */
+  | { readonly _tag: "RtcLivekitDelegateDelayedLeave" }
   /** `m.user_directory_search` (MSC3973). */
   | { readonly _tag: "UserDirectorySearch" }
   /** `m.upload_file` (MSC4039): `upload_file` and `get_media_config`. */
@@ -118,6 +122,9 @@ const exactNames = {
   UpdateDelayedEvent: ["m.update_delayed_event", "org.matrix.msc4157.update_delayed_event"],
   // MSC4515 names the capability `rtc_transports`, without an `m.` prefix.
   RtcTransports: ["rtc_transports", "org.matrix.msc4515.rtc_transports"],
+  // MSC4533 names its capabilities as its actions, without an `m.` prefix.
+  RtcLivekitGetToken: ["rtc_livekit_get_token", "org.matrix.msc4533.rtc_livekit_get_token"],
+  RtcLivekitDelegateDelayedLeave: ["rtc_livekit_delegate_delayed_leave", "org.matrix.msc4533.rtc_livekit_delegate_delayed_leave"],
   UserDirectorySearch: ["m.user_directory_search", "org.matrix.msc3973.user_directory_search"],
   UploadFile: ["m.upload_file", "org.matrix.msc4039.upload_file"],
   DownloadFile: ["m.download_file", "org.matrix.msc4039.download_file"],
@@ -233,6 +240,8 @@ export const formatCapability = (capability: Capability, naming: Naming = "stabl
     case "SendDelayedEvent":
     case "UpdateDelayedEvent":
     case "RtcTransports":
+    case "RtcLivekitGetToken":
+    case "RtcLivekitDelegateDelayedLeave":
     case "UserDirectorySearch":
     case "UploadFile":
     case "DownloadFile":

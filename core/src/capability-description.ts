@@ -38,6 +38,10 @@ export const describeCapability = (capability: string): string => {
       return "schedule events to be sent later (delayed events)"
     case "RtcTransports":
       return "find the homeserver's media servers for calls (MatrixRTC transports)"
+    case "RtcLivekitGetToken":
+      return "get tokens for the homeserver's LiveKit media servers for calls, as you"
+    case "RtcLivekitDelegateDelayedLeave":
+      return "hand a call's scheduled leave over to the homeserver"
     case "UserDirectorySearch":
       return "search the homeserver's user directory"
     case "UploadFile":

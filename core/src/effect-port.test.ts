@@ -32,6 +32,7 @@ const recordingPort = () => {
     sendToDevice: answer("sendToDevice", undefined),
     turnServers: answer("turnServers", { uris: ["turn:t.example.org"], username: "u", password: "p", ttl: 60 }),
     rtcTransports: answer("rtcTransports", { rtc_transports: [] }),
+    rtcLivekit: answer("rtcLivekit", { jwt: "the-jwt" }),
     userDirectorySearch: answer("userDirectorySearch", { limited: false, results: [] }),
     readRelations: answer("readRelations", { events: [EVENT], nextBatch: "more" }),
     readRoomAccountData: answer("readRoomAccountData", { theme: "dark" }),

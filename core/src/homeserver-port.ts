@@ -6,6 +6,9 @@ import type { RoomEvent, ToDeviceEvent, TurnServers } from "./matrix.ts"
  * What the engine asks of the homeserver, as data. The session reducer emits these inside
  * `CallHomeserver` commands; the edge runs them against a {@link HomeserverPort}.
  */
+/** The MSC4195 LiveKit endpoints MSC4533 delegates. */
+export type RtcLivekitEndpoint = "get_token" | "delegate_delayed_leave"
+
 export type HomeserverRequest =
   | { readonly _tag: "SendEvent"; readonly roomId: string; readonly type: string; readonly stateKey?: string; readonly content: Readonly<Record<string, unknown>>; readonly delayMs?: number; readonly parentDelayId?: string }
   | { readonly _tag: "Redact"; readonly roomId: string; readonly eventId: string; readonly reason?: string }
@@ -15,6 +18,11 @@ export type HomeserverRequest =
   | { readonly _tag: "JoinedRooms" }
   | { readonly _tag: "TurnServers" }
   | { readonly _tag: "RtcTransports" }
+  /**
+   * MSC4533: `POST /_matrix/client/v1/rtc/livekit/{endpoint}` (MSC4195) with the widget's data
+   * as the body, verbatim.
+   */
+  | { readonly _tag: "RtcLivekit"; readonly endpoint: RtcLivekitEndpoint; readonly body: Readonly<Record<string, unknown>> }
   /** `POST /user_directory/search` (MSC3973 mirrors its body both ways). */
   | { readonly _tag: "UserDirectorySearch"; readonly searchTerm: string; readonly limit?: number }
   /** `GET /v1/rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]` (MSC3869). */
@@ -177,6 +185,13 @@ export interface HomeserverPort {
    * without the endpoint fails with its error (typically 404 `M_UNRECOGNIZED`).
    */
   readonly rtcTransports: () => Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError>
+  /**
+   * The body of `POST /_matrix/client/v1/rtc/livekit/{endpoint}` (MSC4195; the unstable
+   * `io.element.msc4195` path where the stable one is unrecognised), as the homeserver sent it.
+   * MSC4533 forwards it verbatim; a server without the endpoint fails with its error (404
+   * `M_UNRECOGNIZED`), which tells the widget to keep its delayed leave alive itself.
+   */
+  readonly rtcLivekit: (request: Extract<HomeserverRequest, { _tag: "RtcLivekit" }>) => Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError>
   /** The homeserver's answer to a user directory search, as it sent it (`{ limited, results }`). */
   readonly userDirectorySearch: (request: Extract<HomeserverRequest, { _tag: "UserDirectorySearch" }>) => Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError>
   /** One page of an event's relations, decrypted like `readEvents`; never ciphertext. */

@@ -50,6 +50,10 @@ export interface Permissions {
   readonly turnServers: boolean
   /** `rtc_transports` (MSC4515). */
   readonly rtcTransports: boolean
+  /** `rtc_livekit_get_token` (MSC4533). */
+  readonly rtcLivekitGetToken: boolean
+  /** `rtc_livekit_delegate_delayed_leave` (MSC4533). */
+  readonly rtcLivekitDelegateDelayedLeave: boolean
   /** `m.user_directory_search` (MSC3973). */
   readonly userDirectorySearch: boolean
   /** `m.upload_file` (MSC4039): `upload_file` and `get_media_config`. */
@@ -144,6 +148,8 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
   let allRooms = false
   let turnServers = false
   let rtcTransports = false
+  let rtcLivekitGetToken = false
+  let rtcLivekitDelegateDelayedLeave = false
   let userDirectorySearch = false
   let uploadFile = false
   let downloadFile = false
@@ -178,6 +184,12 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
         break
       case "RtcTransports":
         rtcTransports = true
+        break
+      case "RtcLivekitGetToken":
+        rtcLivekitGetToken = true
+        break
+      case "RtcLivekitDelegateDelayedLeave":
+        rtcLivekitDelegateDelayedLeave = true
         break
       case "UserDirectorySearch":
         userDirectorySearch = true
@@ -237,6 +249,8 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
     mayUseRoom: (roomId, homeRoom) => roomId === homeRoom || allRooms || timelineRooms.has(roomId),
     turnServers,
     rtcTransports,
+    rtcLivekitGetToken,
+    rtcLivekitDelegateDelayedLeave,
     userDirectorySearch,
     uploadFile,
     downloadFile,

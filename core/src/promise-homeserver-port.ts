@@ -78,6 +78,8 @@ export interface PromiseHomeserverPort {
   readonly turnServers: () => Promise<TurnServers>
   /** The body of `GET /_matrix/client/v1/rtc/transports` (MSC4143) as the homeserver sent it. */
   readonly rtcTransports: () => Promise<Readonly<Record<string, unknown>>>
+  /** The body of `POST /_matrix/client/v1/rtc/livekit/{endpoint}` (MSC4195) as the homeserver sent it (MSC4533). */
+  readonly rtcLivekit: (request: HomeserverRequestOf<"RtcLivekit">) => Promise<Readonly<Record<string, unknown>>>
   /** The homeserver's answer to `POST /user_directory/search`, as it sent it (`{ limited, results }`). */
   readonly userDirectorySearch: (request: HomeserverRequestOf<"UserDirectorySearch">) => Promise<Readonly<Record<string, unknown>>>
   /** Cancels, restarts or sends now one of the account's delayed events (MSC4140). */

@@ -18,7 +18,8 @@ export const SUPPORTED_API_VERSIONS: ReadonlyArray<string> = [
   "org.matrix.msc3869", // read_relations
   "org.matrix.msc3973", // user_directory_search
   "org.matrix.msc4039", // get_media_config, upload_file, download_file
-  "org.matrix.msc4515" // get_rtc_transports
+  "org.matrix.msc4515", // get_rtc_transports
+  "org.matrix.msc4533" // rtc_livekit_get_token, rtc_livekit_delegate_delayed_leave
 ]
 
 /** Versions a widget may announce that mean "I understand toWidget update_state". */

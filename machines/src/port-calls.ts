@@ -28,6 +28,8 @@ export const callPort = (port: PromiseHomeserverPort, request: HomeserverRequest
       return run("turnServers", port.turnServers(), tagged.turn, answer)
     case "RtcTransports":
       return run("rtcTransports", port.rtcTransports(), tagged.body, answer)
+    case "RtcLivekit":
+      return run("rtcLivekit", port.rtcLivekit(request), tagged.body, answer)
     case "UpdateDelayedEvent":
       return run("updateDelayedEvent", port.updateDelayedEvent(request), tagged.done, answer)
     case "UserDirectorySearch":

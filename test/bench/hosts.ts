@@ -124,6 +124,7 @@ export const benchHomeserver = (): HomeserverPort & { readonly publish: (update:
     sendToDevice: () => Effect.void,
     turnServers: () => Effect.succeed({ uris: [], username: "", password: "", ttl: 86_400 }),
     rtcTransports: () => Effect.succeed({ rtc_transports: [] }),
+    rtcLivekit: () => Effect.succeed({}),
     updateDelayedEvent: () => Effect.void,
     userDirectorySearch: () => Effect.succeed({ limited: false, results: [] }),
     requestOpenIdToken: () => Effect.succeed({ access_token: "bench", token_type: "Bearer", matrix_server_name: "localhost", expires_in: 3600 }),

@@ -35,6 +35,7 @@ const promisePort = (override: Partial<PromiseHomeserverPort> = {}) => {
     sendToDevice: async () => undefined,
     turnServers: async () => TURN,
     rtcTransports: async () => ({ rtc_transports: [] }),
+    rtcLivekit: async () => ({ jwt: "the-jwt" }),
     userDirectorySearch: async () => ({ limited: false, results: [] }),
     readRelations: async () => ({ events: [] }),
     readRoomAccountData: async () => undefined,

@@ -183,6 +183,16 @@ export const portCases: ReadonlyArray<PortCase> = [
     }
   },
   {
+    name: "rtcLivekit (MSC4533): a server without MSC4195 answers the stable path's 404 M_UNRECOGNIZED, for both endpoints",
+    run: async ({ port }) => {
+      for (const endpoint of ["get_token", "delegate_delayed_leave"] as const) {
+        const failure = await failureOf(port.rtcLivekit({ _tag: "RtcLivekit", endpoint, body: { room_id: "!r:localhost", slot_id: "m.call#ROOM", member: { id: "m" } } }))
+        expect(failure).toBeInstanceOf(HomeserverError)
+        expect([failure.http?.status, (failure.http?.body as { errcode?: string } | undefined)?.errcode]).toEqual([404, "M_UNRECOGNIZED"])
+      }
+    }
+  },
+  {
     name: "mediaConfig: the server's upload limit (m.upload.size)",
     homeserver: { maxUploadBytes: 1234 },
     run: async ({ port }) => expect(await run(port.mediaConfig())).toEqual({ "m.upload.size": 1234 })

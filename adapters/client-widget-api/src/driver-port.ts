@@ -18,6 +18,7 @@
  * | `userDirectorySearch` | `searchUserDirectory` (camelCase results back to the wire's snake_case) |
  * | `readRoomAccountData` | `readRoomAccountData(type, [roomId])`                                |
  * | `rtcTransports`       | `getRtcTransports`                                                   |
+ * | `rtcLivekit`          | `getRtcLivekitToken` / `delegateRtcLivekitDelayedLeave` (MSC4533)    |
  * | `turnServers`         | `getTurnServers` (driver-turn.ts)                                    |
  * | `requestOpenIdToken`  | `askOpenID` (driver-openid.ts)                                       |
  * | `joinedRooms`         | `getKnownRooms`                                                      |
@@ -211,6 +212,14 @@ export class DriverPort implements PromiseHomeserverPort {
 
   downloadFile(request: HomeserverRequestOf<"DownloadFile">): Promise<DownloadedFile> {
     return callDriver(this.driver, "Unexpected error while downloading a file", async () => bytesOf((await this.driver.downloadFile(`mxc://${request.serverName}/${request.mediaId}`)).file))
+  }
+
+  rtcLivekit(request: HomeserverRequestOf<"RtcLivekit">): Promise<Readonly<Record<string, unknown>>> {
+    const { driver } = this
+    const data = request.body as never
+    return request.endpoint === "get_token"
+      ? callDriver(driver, "Unexpected error while getting a LiveKit token", async () => ({ ...(await driver.getRtcLivekitToken(data)) }))
+      : callDriver(driver, "Unexpected error while delegating the delayed leave", async () => ({ ...(await driver.delegateRtcLivekitDelayedLeave(data)) }))
   }
 
   turnServers(): ReturnType<PromiseHomeserverPort["turnServers"]> {

@@ -86,7 +86,27 @@ export const accountCalls = (http: MatrixHttp) => {
       return stringsOf(res.joined_rooms)
     })
 
-  return { supportsDelayedEvents, turnServers, rtcTransports, userDirectorySearch, updateDelayedEvent, joinedRooms }
+  /**
+   * MSC4533's delegated MSC4195 LiveKit endpoints: the stable path, then MSC4195's unstable one
+   * where the stable one is unrecognised; a server with neither answers the stable path's error.
+   */
+  const rtcLivekit = (request: Extract<HomeserverRequest, { _tag: "RtcLivekit" }>): Effect.Effect<Readonly<Record<string, unknown>>, HomeserverError> =>
+    tryPromise("RTC LiveKit", async (signal) => {
+      const post = (prefix: string) => http.request<Record<string, unknown>>({ method: "POST", path: `${prefix}/rtc/livekit/${request.endpoint}`, body: request.body, signal })
+      try {
+        return await post("/_matrix/client/v1")
+      } catch (stable) {
+        const body = stable instanceof HomeserverError ? (stable.http?.body as { errcode?: unknown } | undefined) : undefined
+        if (!(stable instanceof HomeserverError) || stable.http?.status !== 404 || body?.errcode !== "M_UNRECOGNIZED") throw stable
+        try {
+          return await post("/_matrix/client/unstable/io.element.msc4195")
+        } catch {
+          throw stable
+        }
+      }
+    })
+
+  return { supportsDelayedEvents, turnServers, rtcTransports, rtcLivekit, userDirectorySearch, updateDelayedEvent, joinedRooms }
 }
 
 /**

@@ -608,7 +608,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       await http.request({ method: "PUT", path: path`/_matrix/client/v3/sendToDevice/m.room.encrypted/${txnId}`, body: { messages }, signal })
     })
 
-  const { supportsDelayedEvents, turnServers, rtcTransports, userDirectorySearch, updateDelayedEvent, joinedRooms } = accountCalls(http)
+  const { supportsDelayedEvents, turnServers, rtcTransports, rtcLivekit, userDirectorySearch, updateDelayedEvent, joinedRooms } = accountCalls(http)
   const readRelations = relationsReader({ http, e2ee, roomEncryption })
   const readRoomAccountData = roomAccountDataReader(http, session.userId)
 
@@ -627,6 +627,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     sendToDevice,
     turnServers,
     rtcTransports,
+    rtcLivekit,
     updateDelayedEvent,
     userDirectorySearch,
     requestOpenIdToken: openIdTokens(http, session.userId),

@@ -174,6 +174,21 @@ export const fromMatrixClient = (client: MatrixClient, options: MatrixClientPort
     }
   }
 
+  /** MSC4533: the MSC4195 endpoint through the client's authed HTTP, the unstable path where the stable one is unrecognised. */
+  const rtcLivekit = async (request: HomeserverRequestOf<"RtcLivekit">): Promise<Readonly<Record<string, unknown>>> => {
+    const post = (prefix: string) => client.http.authedRequest<Record<string, unknown>>(Method.Post, `/rtc/livekit/${request.endpoint}`, undefined, { ...request.body }, { prefix })
+    try {
+      return await post(ClientPrefix.V1)
+    } catch (stable) {
+      if (!isUnrecognised(stable)) throw portError(stable)
+      try {
+        return await post("/_matrix/client/unstable/io.element.msc4195")
+      } catch {
+        throw portError(stable)
+      }
+    }
+  }
+
   return {
     userId,
     deviceId,
@@ -195,6 +210,7 @@ export const fromMatrixClient = (client: MatrixClient, options: MatrixClientPort
     sendToDevice: (request) => sendToDevice(client, request),
     turnServers: () => turnServersOf(client),
     rtcTransports,
+    rtcLivekit,
     userDirectorySearch: (request) =>
       // The SDK's call returns the server's body unchanged.
       viaSdk(() => client.searchUserDirectory({ term: request.searchTerm, ...(request.limit === undefined ? {} : { limit: request.limit }) })) as Promise<unknown> as Promise<Readonly<Record<string, unknown>>>,

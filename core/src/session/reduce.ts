@@ -17,6 +17,7 @@ import { isServing, sweepsToTimeout, type PendingToWidget, type Phase, type RawR
 import { Stepper } from "./step.ts"
 import { deliverToDevice, sendToDevice } from "./to-device.ts"
 import { updateDelayedEvent } from "./delayed-events.ts"
+import { rtcLivekit } from "./rtc-livekit.ts"
 import { getRtcTransports } from "./rtc-transports.ts"
 import { downloadFile, getMediaConfig, onMedia, onUploadSizeCheck, uploadFile } from "./media.ts"
 import { userDirectorySearch } from "./user-directory.ts"
@@ -170,6 +171,10 @@ const callingHandlers: Readonly<Record<string, Handler>> = {
   send_to_device: sendToDevice,
   get_rtc_transports: (s, raw) => getRtcTransports(s, raw),
   "org.matrix.msc4515.get_rtc_transports": (s, raw) => getRtcTransports(s, raw),
+  rtc_livekit_get_token: rtcLivekit("get_token"),
+  "org.matrix.msc4533.rtc_livekit_get_token": rtcLivekit("get_token"),
+  rtc_livekit_delegate_delayed_leave: rtcLivekit("delegate_delayed_leave"),
+  "org.matrix.msc4533.rtc_livekit_delegate_delayed_leave": rtcLivekit("delegate_delayed_leave"),
   update_delayed_event: updateDelayedEvent,
   "org.matrix.msc4157.update_delayed_event": updateDelayedEvent,
   user_directory_search: userDirectorySearch,

@@ -16,6 +16,7 @@ import {
   type RelationsPage,
   type RelationsQuery,
   type RoomEvent,
+  type RtcLivekitEndpoint,
   type ToDeviceEvent,
   type TurnServers
 } from "@widgethost/core"
@@ -40,6 +41,8 @@ export interface InMemoryHomeserver extends HomeserverPort {
   readonly roomAccountData: Map<string, Map<string, Readonly<Record<string, unknown>>>>
   /** What rtcTransports() answers: a response body, or the homeserver's error. */
   rtc: Readonly<Record<string, unknown>> | HomeserverError
+  /** What rtcLivekit() answers, per MSC4195 endpoint: a response body, or the homeserver's error. */
+  readonly livekit: Map<RtcLivekitEndpoint, Readonly<Record<string, unknown>> | HomeserverError>
   /** What mediaConfig() answers (`m.upload.size`: the upload limit uploadFile enforces too). */
   mediaConfigBody: Readonly<Record<string, unknown>>
   /** The media repository: media id (of server `localhost`) → the file as uploaded. */
@@ -139,6 +142,9 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
   const bytesOf = (body: Uint8Array | Blob): Effect.Effect<Uint8Array> =>
     body instanceof Uint8Array ? Effect.succeed(Uint8Array.from(body)) : Effect.promise(() => body.arrayBuffer()).pipe(Effect.map((buffer) => new Uint8Array(buffer)))
 
+  /** A server without MSC4195 (the default): its 404 for the stable path. */
+  const unrecognizedLivekit = (endpoint: RtcLivekitEndpoint) => mediaError(404, "M_UNRECOGNIZED", "Unrecognized request", `/_matrix/client/v1/rtc/livekit/${endpoint}`)
+
   const port: InMemoryHomeserver = {
     [HomeserverPortTypeId]: HomeserverPortTypeId,
     userId,
@@ -150,6 +156,7 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
     directory: [],
     roomAccountData: new Map(),
     rtc: { rtc_transports: [{ type: "livekit", livekit_service_url: "https://livekit-jwt.example.org" }] },
+    livekit: new Map(),
     failNext: (method, error, times = 1) => void failures.set(method, { error, times }),
     inject: (event) => append({ event_id: `$injected${counter++}`, origin_server_ts: ts++, ...event }),
     injectToDevice: (event) => publish({ _tag: "ToDevice", event }),
@@ -214,6 +221,12 @@ export const makeInMemoryHomeserver = (options: { userId?: string; deviceId?: st
       guardEffect("downloadFile", request, () => {
         const file = request.serverName === "localhost" ? port.media.get(request.mediaId) : undefined
         return file === undefined ? Effect.fail(mediaError(404, "M_NOT_FOUND", "Not found", `/_matrix/client/v1/media/download/${request.serverName}/${request.mediaId}`)) : Effect.succeed(file)
+      }),
+    rtcLivekit: (request) =>
+      Effect.suspend(() => {
+        calls.push({ method: "rtcLivekit", args: request })
+        const answer = port.livekit.get(request.endpoint) ?? unrecognizedLivekit(request.endpoint)
+        return answer instanceof HomeserverError ? Effect.fail(answer) : Effect.succeed(answer)
       }),
     rtcTransports: () =>
       Effect.suspend(() => {

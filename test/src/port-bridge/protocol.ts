@@ -19,6 +19,7 @@ export const BRIDGED_METHODS = [
   "sendToDevice",
   "turnServers",
   "rtcTransports",
+  "rtcLivekit",
   "userDirectorySearch",
   "updateDelayedEvent",
   "requestOpenIdToken",
