@@ -75,7 +75,7 @@ export const startReferenceBridge = async (options: { readonly widgetId: string;
     socket.on("message", (data) => {
       let message: unknown
       try {
-        message = JSON.parse(String(data))
+        message = JSON.parse((data as Buffer).toString())
       } catch {
         return // the reference never sees what is not JSON (a browser would not post it either)
       }

@@ -1,5 +1,5 @@
 /**
- * `widgethost conform host|widget …`: parses the flags, runs the conformance module, writes the
+ * `widgethost conform host …`: parses the flags, runs the conformance module, writes the
  * JUnit report (`--junit FILE`) and prints the summary on stdout. Exit code 0 when nothing
  * diverged, 1 when something did, 2 for a usage problem (thrown as UsageError).
  */
@@ -10,12 +10,9 @@ import { type Harness, HarnessError, loadHarness, makeHarness } from "./harness.
 import { hostJunit, hostSummary } from "./host-report.ts"
 
 export const conformUsage = `usage: widgethost conform host --ws URI [--harness FILE] [--widget-id ID] [--junit FILE] [--quiet]
-       widgethost conform widget --ws-listen PORT [--harness FILE] [--widget-id ID] [--junit FILE] [--quiet]
 
 conform host     act as a widget against the Widget API host at URI (MSC3009 websocket), along
                  every path of widgethost's session chart, with the chart as the oracle
-conform widget   act as the host for a widget that connects to ws://127.0.0.1:PORT/, along the
-                 host's paths, and check the widget's answers
 
 options:
   --harness FILE   JSON: widgetId, capabilities, approvals, timeouts (see README)
@@ -37,7 +34,7 @@ const harnessFrom = (flags: Readonly<Record<string, string | boolean | undefined
 
 export const runConform = async (args: ReadonlyArray<string>): Promise<number> => {
   const [which, ...rest] = args
-  const flags = parseFlags(rest, { ws: "value", "ws-listen": "value", harness: "value", "widget-id": "value", junit: "value", quiet: "switch", help: "switch" }) as Record<string, string | boolean | undefined>
+  const flags = parseFlags(rest, { ws: "value", harness: "value", "widget-id": "value", junit: "value", quiet: "switch", help: "switch" }) as Record<string, string | boolean | undefined>
   if (flags.help === true || which === "--help" || which === undefined) {
     process.stdout.write(conformUsage)
     return which === undefined ? 2 : 0
@@ -54,9 +51,5 @@ export const runConform = async (args: ReadonlyArray<string>): Promise<number> =
     process.stdout.write(hostSummary(report))
     return report.findings.length === 0 ? 0 : 1
   }
-  if (which === "widget") {
-    const { runConformWidget } = await import("./conform-widget-cli.ts")
-    return runConformWidget(flags, harness, progress)
-  }
-  throw new UsageError(`conform: unknown target ${which} (host or widget)\n${conformUsage}`)
+  throw new UsageError(`conform: unknown target ${which} (host)\n${conformUsage}`)
 }

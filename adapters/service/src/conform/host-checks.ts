@@ -36,7 +36,7 @@ export interface Divergence {
 export const keyOf = (d: Pick<Divergence, "rule" | "subject">): string => `${d.rule}: ${d.subject}`
 
 type Envelope = { api?: unknown; widgetId?: unknown; requestId?: unknown; action?: unknown; data?: unknown; response?: unknown }
-const env = (h: Heard): Envelope => (typeof h.message === "object" && h.message !== null ? (h.message as Envelope) : {})
+const env = (h: Heard): Envelope => (typeof h.message === "object" && h.message !== null ? (h.message) : {})
 const isErrorResponse = (response: unknown) => typeof response === "object" && response !== null && "error" in response
 const sameSet = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => a.length === b.length && a.every((x) => b.includes(x))
 const brief = (value: unknown) => {

@@ -98,7 +98,7 @@ export class HostOracle {
       const requestId = this.pendingRequest(step.action)
       if (requestId !== undefined) this.feed([{ _tag: "FromWidget", raw: this.answerOf(step.action, requestId) }], sent)
     }
-    const toWidget = sent.filter((m) => m.api === "toWidget" && !("response" in m) && STEERED_ACTIONS.has(m.action)).map((m) => ({ action: m.action, data: m.data as Readonly<Record<string, unknown>> }))
+    const toWidget = sent.filter((m) => m.api === "toWidget" && !("response" in m) && STEERED_ACTIONS.has(m.action)).map((m) => ({ action: m.action, data: m.data }))
     const expected: Expected = request === undefined ? { toWidget } : { request, toWidget }
     this.expected.push(expected)
     return expected
@@ -106,7 +106,7 @@ export class HostOracle {
 
   /** The widget's answer to a toWidget request, as the wire runner also sends it. */
   answerOf(action: string, requestId: string): WidgetMessage {
-    return { api: "toWidget", widgetId: this.harness.widgetId, requestId, action, data: {}, response: widgetAnswer(action, this.harness) } as WidgetMessage
+    return { api: "toWidget", widgetId: this.harness.widgetId, requestId, action, data: {}, response: widgetAnswer(action, this.harness) }
   }
 
   /** Feeds inputs, then makes the host's own decisions until nothing is left to decide. */

@@ -1,0 +1,118 @@
+/**
+ * `widgethost conform host` against two real hosts over real websockets:
+ * - our own service (`widgethost serve`, spawned, embedded homeserver), through the command
+ *   itself: every path of the session chart, no divergence, exit code 0, a JUnit report without
+ *   failures;
+ * - matrix-widget-api's reference `ClientWidgetApi` behind a websocket bridge (test/src/
+ *   reference-bridge.ts): the divergences it is known to have, each with its shortest path.
+ */
+import { spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { conformHost, describePath, hostJunit, makeHarness } from "@widgethost/service"
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
+import { polyfillWithResolvers, type ReferenceBridge, startReferenceBridge } from "../src/reference-bridge.ts"
+import { type ServiceProcess, startService } from "../src/service-process.ts"
+
+const root = join(import.meta.dirname, "..", "..")
+const SEND = "org.matrix.msc2762.send.event:m.room.message"
+const RECEIVE = "org.matrix.msc2762.receive.event:m.room.message"
+const EXTRA = "org.matrix.msc2762.receive.state_event:m.room.topic"
+
+const runCli = (args: ReadonlyArray<string>): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--conditions=@widgethost/source", "--import", "tsx", join(root, "adapters/service/src/cli.ts"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    child.once("exit", (code) => resolve({ code, stdout, stderr }))
+  })
+
+describe("conform host against our service", () => {
+  let dir: string
+  let service: ServiceProcess
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "widgethost-conform-"))
+  })
+  afterAll(async () => {
+    await service?.kill()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("drives every path of the chart and finds no divergence (the command: exit 0, JUnit without failures)", async () => {
+    // The service's policy grants what the harness's widget asks for, as the harness says.
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ policy: { rules: [SEND, RECEIVE, EXTRA].map((capability) => ({ widgetId: "demo", capability, decision: "approve" })) } }))
+    service = startService(["serve", "--config", join(dir, "config.json"), "--data-dir", join(dir, "data")])
+    const widget = (await service.ready).ready.widgets[0]!
+    const uri = decodeURIComponent(/[#&]ws=([^&]+)/.exec(widget.url)![1]!)
+    writeFileSync(join(dir, "harness.json"), JSON.stringify({ widgetId: widget.id, roomId: widget.room_id, replyTimeoutMs: 3_000 }))
+    const junit = join(dir, "conform.xml")
+    const run = await runCli(["conform", "host", "--ws", uri, "--harness", join(dir, "harness.json"), "--junit", junit, "--quiet"])
+    expect(run.stdout, run.stderr).toContain("no divergences")
+    expect(run.code).toBe(0)
+    const xml = readFileSync(junit, "utf8")
+    const paths = /<testsuite name="conform host: paths[^"]*" tests="(\d+)" failures="(\d+)"/.exec(xml)
+    expect(Number(paths![1])).toBeGreaterThan(50)
+    expect(paths![2]).toBe("0")
+    expect(xml).toContain('<testsuites tests="' + paths![1] + '" failures="0"')
+  }, 180_000)
+})
+
+describe("conform host usage", () => {
+  it("refuses a missing --ws and a wrong harness with one line and exit code 2", async () => {
+    const noUri = await runCli(["conform", "host"])
+    expect(noUri.code).toBe(2)
+    expect(noUri.stderr).toContain("--ws URI is needed")
+    const dir = mkdtempSync(join(tmpdir(), "widgethost-conform-"))
+    try {
+      writeFileSync(join(dir, "harness.json"), JSON.stringify({ replyTimeoutMs: "soon" }))
+      const bad = await runCli(["conform", "host", "--ws", "ws://127.0.0.1:9/", "--harness", join(dir, "harness.json")])
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toContain("harness: replyTimeoutMs must be a number of milliseconds")
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
+
+describe("conform host against matrix-widget-api's ClientWidgetApi", () => {
+  let bridge: ReferenceBridge
+  beforeAll(async () => {
+    polyfillWithResolvers()
+    // The reference logs every capability grant and contentLoaded timeout on the console.
+    for (const level of ["log", "warn", "error", "debug"] as const) vi.spyOn(console, level).mockImplementation(() => undefined)
+    bridge = await startReferenceBridge({ widgetId: "conform", roomId: "!conform:localhost" })
+  })
+  afterAll(async () => {
+    await bridge.close()
+    vi.restoreAllMocks()
+  })
+
+  it("reports its known divergences, each with its shortest path", async () => {
+    const report = await conformHost({ uri: bridge.uri, harness: makeHarness({ replyTimeoutMs: 400, settleMs: 30 }) })
+    expect(bridge.connections()).toBeGreaterThanOrEqual(report.results.length)
+    const found = Object.fromEntries(report.findings.map((f) => [f.key, describePath(f.path)]))
+    expect(found).toEqual({
+      // Stable names (MSC2974, MSC2876 as merged) answered "Unknown or unsupported from-widget action".
+      "refused: request_capabilities (stable)": "content_loaded → answer capabilities → request_capabilities (stable)",
+      "refused: read_events (stable)": "content_loaded → answer capabilities → read_events (stable)",
+      // ...so the capability asked for that way is never granted, nor notified.
+      "missing-request: notify_capabilities (after request_capabilities (stable))": "content_loaded → answer capabilities → request_capabilities (stable)",
+      "approval-differs: notify_capabilities": "content_loaded → answer capabilities → request_capabilities (stable)",
+      // A second content_loaded throws inside the reference: no answer at all, and no new exchange.
+      "no-reply: content_loaded": "content_loaded → content_loaded",
+      "missing-request: capabilities (after content_loaded)": "content_loaded → content_loaded",
+      // `data: null` throws in its send_event handler (request.data.type): silence, not an error.
+      "no-reply: send_event (data null)": "send_event (data null)",
+      // MSC2974 before the first exchange is acknowledged and notified instead of refused.
+      "accepted: request_capabilities (org.matrix.msc2974)": "request_capabilities (org.matrix.msc2974)",
+      "extra-request: notify_capabilities (after request_capabilities (org.matrix.msc2974))": "request_capabilities (org.matrix.msc2974)"
+    })
+    for (const finding of report.findings) expect(finding.paths).toBeGreaterThan(0)
+    const xml = hostJunit(report)
+    expect(xml).toContain(`<testsuite name="conform host: divergences (${bridge.uri})" tests="${report.findings.length}" failures="${report.findings.length}"`)
+    expect(xml).toContain('<testcase name="no-reply: content_loaded" classname="conform.host.divergence"')
+  }, 120_000)
+})
