@@ -60,6 +60,23 @@ describe("conform host against our service", () => {
   }, 180_000)
 })
 
+describe("conform host usage", () => {
+  it("refuses a missing --ws and a wrong harness with one line and exit code 2", async () => {
+    const noUri = await runCli(["conform", "host"])
+    expect(noUri.code).toBe(2)
+    expect(noUri.stderr).toContain("--ws URI is needed")
+    const dir = mkdtempSync(join(tmpdir(), "widgethost-conform-"))
+    try {
+      writeFileSync(join(dir, "harness.json"), JSON.stringify({ replyTimeoutMs: "soon" }))
+      const bad = await runCli(["conform", "host", "--ws", "ws://127.0.0.1:9/", "--harness", join(dir, "harness.json")])
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toContain("harness: replyTimeoutMs must be a number of milliseconds")
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
+
 describe("conform host against matrix-widget-api's ClientWidgetApi", () => {
   let bridge: ReferenceBridge
   beforeAll(async () => {

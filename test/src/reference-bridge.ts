@@ -75,7 +75,7 @@ export const startReferenceBridge = async (options: { readonly widgetId: string;
     socket.on("message", (data) => {
       let message: unknown
       try {
-        message = JSON.parse(Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as Uint8Array).toString("utf8"))
+        message = JSON.parse((data as Buffer).toString())
       } catch {
         return // the reference never sees what is not JSON (a browser would not post it either)
       }

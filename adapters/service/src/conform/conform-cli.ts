@@ -51,6 +51,5 @@ export const runConform = async (args: ReadonlyArray<string>): Promise<number> =
     process.stdout.write(hostSummary(report))
     return report.findings.length === 0 ? 0 : 1
   }
-  // `conform widget` (the reverse: hosting a widget under test) is not built yet.
-  throw new UsageError(`conform: unknown target ${which} (only host)\n${conformUsage}`)
+  throw new UsageError(`conform: unknown target ${which} (host)\n${conformUsage}`)
 }

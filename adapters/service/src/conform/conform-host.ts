@@ -48,10 +48,10 @@ export const drivePath = async (uri: string, harness: Harness, path: ReadonlyArr
 }
 
 /** The shortest path, from `path` by dropping steps, on which the host still shows `key`. */
-export const shrink = async (uri: string, harness: Harness, path: ReadonlyArray<Step>, key: string): Promise<{ path: ReadonlyArray<Step>; divergence: Divergence }> => {
+export const shrink = async (uri: string, harness: Harness, path: ReadonlyArray<Step>, key: string): Promise<{ path: ReadonlyArray<Step>; divergence: Divergence } | undefined> => {
   let best = path
   let found = (await drivePath(uri, harness, path)).divergences.find((d) => keyOf(d) === key)
-  if (found === undefined) return { path, divergence: undefined as never } // flaky: the caller keeps the original
+  if (found === undefined) return undefined // it did not show again: the caller keeps the original
   for (let progress = true; progress; ) {
     progress = false
     for (let drop = 0; drop < best.length; drop++) {
@@ -90,7 +90,7 @@ export const conformHost = async (options: ConformHostOptions): Promise<ConformR
   const findings: Finding[] = []
   for (const [key, { result, divergence, count }] of first) {
     const shrunk = await shrink(uri, harness, result.path, key)
-    const chosen = shrunk.divergence === undefined ? { path: result.path, divergence } : shrunk
+    const chosen = shrunk ?? { path: result.path, divergence }
     findings.push({ ...chosen.divergence, key, path: chosen.path, paths: count })
   }
   findings.sort((a, b) => a.key.localeCompare(b.key))

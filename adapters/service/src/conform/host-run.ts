@@ -37,7 +37,7 @@ export const runPath = async (uri: string, harness: Harness, path: ReadonlyArray
   let closed: string | undefined
   const socket = new WebSocket(uri)
   socket.on("message", (data) => {
-    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as Uint8Array).toString("utf8")
+    const text = (data as Buffer).toString()
     let message: unknown = text
     try {
       message = JSON.parse(text)
@@ -102,12 +102,12 @@ export const runPath = async (uri: string, harness: Harness, path: ReadonlyArray
   step = path.length
   await sleep(harness.settleMs)
   const connection = closed
-  if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
+  if (socket.readyState === WebSocket.OPEN) {
     const gone = new Promise<void>((resolve) => socket.once("close", () => resolve()))
     // 1000: the widget is done, so a host that resumes sessions ends this one (the next path starts afresh).
     socket.close(1000, "conform: path done")
     await Promise.race([gone, sleep(1_000)])
-    // Read afresh: the close above may have changed it (TypeScript keeps the earlier narrowing).
+    // Read again after the wait (the close may have come meanwhile).
     if ((socket.readyState as number) !== WebSocket.CLOSED) socket.terminate()
   }
   return connection === undefined ? { heard, answered } : { heard, connection, answered }
