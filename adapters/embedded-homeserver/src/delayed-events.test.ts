@@ -182,4 +182,58 @@ describe("delayed events (MSC4140)", () => {
     assert.lengthOf((await again.get<Listing>(UNSTABLE)).body.scheduled, 1)
     await eventually(async () => (await timeline(again, roomId)).some((e) => e.content.body === "after restart"))
   })
+
+  describe("the revision served", () => {
+    const versions = async (s: EmbeddedHomeserver) => ((await (await fetch(`${s.baseUrl}/_matrix/client/versions`)).json()) as { unstable_features: Record<string, boolean> }).unstable_features
+    const ENDPOINT = (prefix: string, roomId: string, type: string, txn: string) => `${prefix}/rooms/${encodeURIComponent(roomId)}/delayed_event/${type}/${txn}`
+    const STABLE_PREFIX = "/_matrix/client/v3"
+    const UNSTABLE_PREFIX = "/_matrix/client/unstable/org.matrix.msc4140"
+
+    it("query-parameter (the default): org.matrix.msc4140 only, and no delayed_event endpoint", async () => {
+      const s = await start()
+      const features = await versions(s)
+      assert.isTrue(features["org.matrix.msc4140"])
+      assert.notProperty(features, "org.matrix.msc4140.stable")
+      const a = await newUser(s)
+      const roomId = await a.createRoom()
+      for (const prefix of [STABLE_PREFIX, UNSTABLE_PREFIX]) {
+        const res = await a.put<MatrixErrorBody>(ENDPOINT(prefix, roomId, "m.room.message", `t${prefix.length}`), { delay_ms: 1000, content: { body: "x" } })
+        assert.deepEqual([res.status, res.body.errcode], [404, "M_UNRECOGNIZED"], prefix)
+      }
+    })
+
+    for (const shape of ["endpoint", "endpoint-stable"] as const) {
+      it(`${shape}: schedules at the endpoint (state too), ignores the query parameter, takes the action in the path only`, async () => {
+        const s = await start({ delayedEvents: shape })
+        assert.equal((await versions(s))["org.matrix.msc4140.stable"], shape === "endpoint-stable" ? true : undefined)
+        const a = await newUser(s)
+        const roomId = await a.createRoom()
+        const prefixes = shape === "endpoint-stable" ? [STABLE_PREFIX, UNSTABLE_PREFIX] : [UNSTABLE_PREFIX]
+        if (shape === "endpoint") {
+          const stable = await a.put<MatrixErrorBody>(ENDPOINT(STABLE_PREFIX, roomId, "m.room.message", "s0"), { delay_ms: 1000, content: { body: "x" } })
+          assert.deepEqual([stable.status, stable.body.errcode], [404, "M_UNRECOGNIZED"])
+        }
+        for (const prefix of prefixes) {
+          const message = await a.put<{ delay_id: string }>(ENDPOINT(prefix, roomId, "m.room.message", `m${prefix.length}`), { delay_ms: 60_000, content: { body: `later ${prefix}` } })
+          assert.equal(message.status, 200)
+          const retried = await a.put<{ delay_id: string }>(ENDPOINT(prefix, roomId, "m.room.message", `m${prefix.length}`), { delay_ms: 60_000, content: { body: `later ${prefix}` } })
+          assert.equal(retried.body.delay_id, message.body.delay_id)
+          const state = await a.put<{ delay_id: string }>(ENDPOINT(prefix, roomId, "m.room.topic", `t${prefix.length}`), { delay_ms: 60_000, state_key: "", content: { topic: prefix } })
+          const listing = (await a.get<Listing>(UNSTABLE)).body.scheduled.filter((d) => d.delay_id === state.body.delay_id)
+          assert.deepEqual(listing.map((d) => [d.type, d.state_key, d.content]), [["m.room.topic", "", { topic: prefix }]])
+          const bad = await a.put<MatrixErrorBody>(ENDPOINT(prefix, roomId, "m.room.message", `b${prefix.length}`), { content: {} })
+          assert.deepEqual([bad.status, bad.body.errcode], [400, "M_BAD_JSON"])
+          // The action goes in the path; Synapse's action-in-body form is not this revision.
+          const inBody = await a.post<MatrixErrorBody>(`${UNSTABLE}/${message.body.delay_id}`, { action: "send" })
+          assert.deepEqual([inBody.status, inBody.body.errcode], [404, "M_UNRECOGNIZED"])
+          assert.equal((await a.post(`${UNSTABLE}/${message.body.delay_id}/send`)).status, 200)
+          assert.isTrue((await timeline(a, roomId)).some((e) => e.content.body === `later ${prefix}`))
+        }
+        // The 2025 query parameter means nothing here: the event goes out at once, as on any server without that revision.
+        const immediate = await a.put<{ event_id?: string; delay_id?: string }>(`${room(roomId)}/send/m.room.message/q1?${DELAY}=60000`, { body: "at once" })
+        assert.isString(immediate.body.event_id)
+        assert.notProperty(immediate.body, "delay_id")
+      })
+    }
+  })
 })

@@ -1,18 +1,21 @@
 import type { JsonObject } from "./decode.ts"
-import { asObject, reqString } from "./decode.ts"
-import { invalidParam, MatrixError, notFound } from "./errors.ts"
+import { asObject, optString, reqString } from "./decode.ts"
+import { badJson, invalidParam, MatrixError, notFound, unrecognized } from "./errors.ts"
 import { randomString } from "./ids.ts"
 import type { DelayedEvent, DelayedOutcome, JournalRecord } from "./records.ts"
 import type { Proposal } from "./room-rules.ts"
 import { authorize, errorBody, eventRecord, requireRoom } from "./room-rules.ts"
-import type { Auth, Route } from "./routing.ts"
-import { authed, json } from "./routing.ts"
+import type { Auth, Env, RequestContext, Route } from "./routing.ts"
+import { authed, CLIENT, json } from "./routing.ts"
 import type { DelayedState, Store } from "./store.ts"
 
 /**
- * MSC4140 delayed events, in the query-parameter revision deployed servers speak:
- * `?org.matrix.msc4140.delay=<ms>` on `/send` and `/state` schedules instead of sending, and the
- * `delay_id` returned names it for cancelling, restarting or sending it early. Every endpoint
+ * MSC4140 delayed events, in the revision the server is configured for (`DelayedEventsShape`):
+ * the query-parameter one deployed servers speak (`?org.matrix.msc4140.delay=<ms>` on `/send`
+ * and `/state` schedules instead of sending), or the dedicated endpoint of the newer text
+ * (`PUT …/rooms/{roomId}/delayed_event/{eventType}/{txnId}` with `delay_ms`, `content` and
+ * `state_key`). Either way the `delay_id` returned names it for cancelling, restarting or
+ * sending it early. Every endpoint
  * needs an access token (MSC4140, "Security considerations: all new endpoints are authenticated"),
  * and only the user who scheduled a delayed event may act on it: anyone else is told it does not
  * exist, so a leaked or guessed id says nothing. Power levels are checked when the event is
@@ -214,12 +217,39 @@ const errorOf = (body: JsonObject): MatrixError => {
   return new MatrixError({ status, errcode, error: typeof body.error === "string" ? body.error : "Failed to send the delayed event" })
 }
 
+/** A route of one revision only: on a server of another, it does not exist (404 `M_UNRECOGNIZED`). */
+const onlyIn = (env: Env, ...shapes: ReadonlyArray<Env["delayedEventsShape"]>): void => {
+  if (!shapes.includes(env.delayedEventsShape)) throw unrecognized("Unrecognized request")
+}
+
+/** The endpoint revision's scheduling: the body carries the delay, the state key and the content. */
+const scheduleAtEndpoint = async ({ env, auth, params, body }: RequestContext<Auth, "roomId" | "eventType" | "txnId">) => {
+  const request = asObject(body, "The body")
+  const delayMs = request["delay_ms"]
+  if (typeof delayMs !== "number" || !Number.isSafeInteger(delayMs)) throw badJson("'delay_ms' must be an integer number of milliseconds.")
+  const stateKey = optString(request, "state_key")
+  const content = asObject(request["content"], "'content'")
+  if (params.eventType === "m.room.redaction" && stateKey === undefined) throw invalidParam("Delayed redactions are not supported here.")
+  const room = requireRoom(env.store, params.roomId)
+  const p: Proposal = { roomId: room.id, sender: auth.userId, type: params.eventType, content, ...(stateKey === undefined ? {} : { stateKey }) }
+  return json({ delay_id: await env.delayed.schedule(auth, p, delayMs, params.txnId) })
+}
+
 export const routes: ReadonlyArray<Route> = [
+  authed("PUT", `${CLIENT}/rooms/:roomId/delayed_event/:eventType/:txnId`, (ctx) => {
+    onlyIn(ctx.env, "endpoint-stable")
+    return scheduleAtEndpoint(ctx)
+  }),
+  authed("PUT", "/_matrix/client/unstable/org.matrix.msc4140/rooms/:roomId/delayed_event/:eventType/:txnId", (ctx) => {
+    onlyIn(ctx.env, "endpoint", "endpoint-stable")
+    return scheduleAtEndpoint(ctx)
+  }),
   // Authenticated and owner-only (MSC4140's current text). The query-parameter revision deployed
   // servers once spoke left management unauthenticated, the delay id acting as a bearer
   // capability; then any holder of an id (a log line, a proxy) could send or cancel someone
-  // else's "last will", so we do not.
+  // else's "last will", so we do not. The action in the body is Synapse's form of that revision.
   authed("POST", `${UNSTABLE}/:delayId`, async ({ env, auth, params, body }) => {
+    onlyIn(env, "query-parameter")
     await env.delayed.act(auth.userId, params.delayId, reqString(asObject(body), "action"))
     return json({})
   }),

@@ -31,11 +31,12 @@ export const turnCredentials = (
 }
 
 export const routes: ReadonlyArray<Route> = [
-  open("GET", "/_matrix/client/versions", () =>
+  open("GET", "/_matrix/client/versions", ({ env }) =>
     json({
       versions: SPEC_VERSIONS,
       unstable_features: {
         "org.matrix.msc4140": true,
+        ...(env.delayedEventsShape === "endpoint-stable" ? { "org.matrix.msc4140.stable": true } : {}),
         "org.matrix.msc2732": true,
         "org.matrix.msc3440.stable": true
       }

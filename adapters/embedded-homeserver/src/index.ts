@@ -8,4 +8,5 @@
  */
 export { startEmbeddedHomeserver } from "./server.ts"
 export type { EmbeddedHomeserver, EmbeddedHomeserverOptions, Fault, FaultKind } from "./server.ts"
+export type { DelayedEventsShape } from "./routing.ts"
 export { MatrixError } from "./errors.ts"

@@ -34,7 +34,20 @@ export interface Env {
   readonly maxUploadBytes: number
   readonly now: () => number
   readonly delayed: DelayedEvents
+  /** Which MSC4140 revision this server speaks (see `EmbeddedHomeserverOptions.delayedEvents`). */
+  readonly delayedEventsShape: DelayedEventsShape
 }
+
+/**
+ * MSC4140's revisions, as a server advertises them in `/versions`: `query-parameter` (2025, what
+ * Synapse deploys: `?org.matrix.msc4140.delay=` on `/send` and `/state`, feature
+ * `org.matrix.msc4140`), `endpoint` (the 2026 text under its unstable prefix:
+ * `PUT /unstable/org.matrix.msc4140/rooms/{roomId}/delayed_event/{eventType}/{txnId}`, the same
+ * feature flag) and `endpoint-stable` (the accepted text: the `/v3` endpoint too, and
+ * `org.matrix.msc4140.stable`). The endpoint revisions do not read the query parameter: such a
+ * server sends the event at once, as a server without that revision does.
+ */
+export type DelayedEventsShape = "query-parameter" | "endpoint" | "endpoint-stable"
 
 /**
  * The `:name` segments of a route path: `"/rooms/:roomId/send/:eventType"` gives

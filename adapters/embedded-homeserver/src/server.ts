@@ -21,7 +21,7 @@ import type { RtcTransport } from "./rtc-transports.ts"
 import * as userDirectory from "./user-directory.ts"
 import * as media from "./media.ts"
 import { MediaStore } from "./media-store.ts"
-import type { Auth, Env, Reply, Route, TurnOptions } from "./routing.ts"
+import type { Auth, DelayedEventsShape, Env, Reply, Route, TurnOptions } from "./routing.ts"
 import { Store } from "./store.ts"
 import * as sync from "./sync.ts"
 import * as timeline from "./timeline.ts"
@@ -54,6 +54,11 @@ export interface EmbeddedHomeserverOptions {
    * empty: 404 `M_UNRECOGNIZED`.
    */
   readonly rtcTransports?: ReadonlyArray<RtcTransport>
+  /**
+   * The MSC4140 revision served (`routing.ts` `DelayedEventsShape`): `query-parameter` (default,
+   * as Synapse), `endpoint` or `endpoint-stable` (the dedicated `delayed_event` endpoint).
+   */
+  readonly delayedEvents?: DelayedEventsShape
   /** Largest media upload (`m.upload.size`). Default 10 MiB. */
   readonly maxUploadBytes?: number
   /** Clock for `origin_server_ts`, TURN and OpenID expiry and delayed events. */
@@ -237,7 +242,8 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
     media: new MediaStore(options.dataDir === undefined ? undefined : join(options.dataDir, "media")),
     maxUploadBytes: options.maxUploadBytes ?? 10 * 1024 * 1024,
     now,
-    delayed
+    delayed,
+    delayedEventsShape: options.delayedEvents ?? "query-parameter"
   }
   const faults: Array<{ fault: Fault; left: number }> = []
   const inFlight = new Set<ServerResponse>()

@@ -19,14 +19,15 @@ import { parseStreamToken, streamToken } from "./stream-token.ts"
 
 const MAX_PAGE = 1000
 
-const delayOf = (query: URLSearchParams): number | undefined =>
-  queryInt(query, "org.matrix.msc4140.delay") ?? queryInt(query, "delay")
+/** The 2025 revision's delay parameter; a server of the endpoint revisions does not read it. */
+const delayOf = (env: Env, query: URLSearchParams): number | undefined =>
+  env.delayedEventsShape === "query-parameter" ? (queryInt(query, "org.matrix.msc4140.delay") ?? queryInt(query, "delay")) : undefined
 
 /** Sends a proposal now or, with `?org.matrix.msc4140.delay=`, hands it to the scheduler. */
 const sendOrDelay = async (ctx: RequestContext, p: Proposal, txnId: string | undefined): Promise<JsonObject> => {
   const { env, auth, query } = ctx
   const { store } = env
-  const delay = delayOf(query)
+  const delay = delayOf(env, query)
   if (delay !== undefined) return { delay_id: await env.delayed.schedule(auth, p, delay, txnId) }
   if (txnId !== undefined) {
     const txn = { tokenKey: auth.tokenKey, scope: `send/${p.roomId}`, txnId }
@@ -176,7 +177,7 @@ const putState = async (ctx: RequestContext<Auth, "roomId" | "eventType", "state
   const stateKey = params.stateKey ?? ""
   const room = requireRoom(env.store, params.roomId)
   const p: Proposal = { roomId: room.id, sender: auth.userId, type: params.eventType, stateKey, content }
-  if (delayOf(ctx.query) === undefined) {
+  if (delayOf(env, ctx.query) === undefined) {
     // Re-sending the state that is already there is a no-op, as in Synapse: widgets and
     // reconnecting clients re-assert state and should not flood the timeline.
     const current = room.stateEvent(p.type, stateKey)

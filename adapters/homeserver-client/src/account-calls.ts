@@ -1,7 +1,7 @@
 /**
  * The homeserver port's calls that are one request each and keep no state of the account's sync:
- * TURN, MatrixRTC transports, user directory search, delayed-event updates, joined rooms, room
- * account data, and whether the server speaks MSC4140. `matrix-homeserver.ts` keeps what the sync loop and the
+ * TURN, MatrixRTC transports, user directory search, joined rooms and room account data
+ * (delayed events: `delayed-events.ts`). `matrix-homeserver.ts` keeps what the sync loop and the
  * crypto machine take part in (sends, reads, to-device).
  */
 import { Effect } from "effect"
@@ -18,21 +18,6 @@ export const tryPromise = <A>(what: string, fn: (signal: AbortSignal) => Promise
   Effect.tryPromise({ try: (signal) => fn(signal), catch: (e) => cryptoError(what, e) })
 
 export const accountCalls = (http: MatrixHttp) => {
-  /**
-   * Whether the server speaks MSC4140, from its `/versions` (asked once, again after a failure). A
-   * server without it ignores the delay parameter and sends the event at once (Synapse 1.67
-   * does), so a delayed send is refused before anything is sent.
-   */
-  let delayedEvents: Promise<boolean> | undefined
-  const supportsDelayedEvents = (): Promise<boolean> =>
-    (delayedEvents ??= http.request<{ unstable_features?: Record<string, unknown> }>({ method: "GET", path: "/_matrix/client/versions" }).then(
-      (res) => res.unstable_features?.["org.matrix.msc4140"] === true || res.unstable_features?.["org.matrix.msc4140.stable"] === true,
-      (error: unknown) => {
-        delayedEvents = undefined
-        throw error
-      }
-    ))
-
   const turnServers = (): Effect.Effect<TurnServers, HomeserverError> =>
     tryPromise("TURN servers", async (signal) => {
       const res = await http.request<Record<string, unknown>>({ method: "GET", path: "/_matrix/client/v3/voip/turnServer", signal })
@@ -74,12 +59,6 @@ export const accountCalls = (http: MatrixHttp) => {
       })
     )
 
-  /** MSC4140 in the shape deployed servers implement (its 2025 revision): one POST with the action. */
-  const updateDelayedEvent = (request: Extract<HomeserverRequest, { _tag: "UpdateDelayedEvent" }>): Effect.Effect<void, HomeserverError> =>
-    tryPromise("update delayed event", async (signal) => {
-      await http.request({ method: "POST", path: path`/_matrix/client/unstable/org.matrix.msc4140/delayed_events/${request.delayId}`, body: { action: request.action }, signal })
-    })
-
   const joinedRooms = (): Effect.Effect<ReadonlyArray<string>, HomeserverError> =>
     tryPromise("joined rooms", async (signal) => {
       const res = await http.request<{ joined_rooms?: unknown }>({ method: "GET", path: "/_matrix/client/v3/joined_rooms", signal })
@@ -106,7 +85,7 @@ export const accountCalls = (http: MatrixHttp) => {
       }
     })
 
-  return { supportsDelayedEvents, turnServers, rtcTransports, rtcLivekit, userDirectorySearch, updateDelayedEvent, joinedRooms }
+  return { turnServers, rtcTransports, rtcLivekit, userDirectorySearch, joinedRooms }
 }
 
 /**

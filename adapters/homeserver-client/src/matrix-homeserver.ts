@@ -8,6 +8,7 @@ import type { RoomEvent } from "@widgethost/core"
 import { E2ee, type RawEvent, type ToDeviceUndecryptable, type UndecryptableReport } from "./crypto.ts"
 import { writeFileDurably } from "./crypto-store.ts"
 import { mediaCalls } from "./media-calls.ts"
+import { delayedEventsCalls, noDelayedEvents } from "./delayed-events.ts"
 import { accountCalls, roomAccountDataReader, tryPromise } from "./account-calls.ts"
 import { openIdTokens } from "./openid-token.ts"
 import { relationsReader } from "./relations-read.ts"
@@ -169,6 +170,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
     ...(options.retry === undefined ? {} : { retry: options.retry })
   })
+  const delayedEvents = delayedEventsCalls(http)
   const dataDir = options.dataDir
   const file = (name: string) => (dataDir === undefined ? undefined : join(dataDir, name))
   const syncCfg = {
@@ -487,39 +489,28 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   const sendEvent = (request: Extract<HomeserverRequest, { _tag: "SendEvent" }>): Effect.Effect<SendEventResult, HomeserverError> =>
     tryPromise("send event", async (signal) => {
       const delayed = request.delayMs !== undefined || request.parentDelayId !== undefined
-      if (delayed && !(await supportsDelayedEvents())) {
-        throw new HomeserverError({ message: "This homeserver does not support delayed events (MSC4140 is not in its /versions): nothing was sent" })
+      // Refused before anything is encrypted or sent (Synapse 1.67 would ignore the delay and send).
+      if (delayed && (await delayedEvents.revision()) === undefined) throw noDelayedEvents()
+      let type = request.type
+      let content: Readonly<Record<string, unknown>> = request.content
+      // State events go in clear: servers must read them to authorise the room.
+      const encryption = request.stateKey === undefined ? await roomEncryption(request.roomId, signal) : undefined
+      if (encryption !== undefined) {
+        const to = await roomMembers(request.roomId, signal)
+        content = await e2ee.encryptRoomEvent(request.roomId, to, request.type, request.content, encryption)
+        type = "m.room.encrypted"
       }
-      const query = {
-        "org.matrix.msc4140.delay": request.delayMs,
-        "org.matrix.msc4140.parent_delay_id": request.parentDelayId
-      }
+      // One transaction id for every retry of this send: the homeserver dedupes on it.
+      const txnId = http.txnId()
       let res: { event_id?: unknown; delay_id?: unknown }
-      if (request.stateKey !== undefined) {
-        // State events go in clear: servers must read them to authorise the room.
-        res = await http.request({
-          method: "PUT",
-          path: path`/_matrix/client/v3/rooms/${request.roomId}/state/${request.type}/${request.stateKey}`,
-          query,
-          body: request.content,
-          signal
-        })
-      } else {
-        const encryption = await roomEncryption(request.roomId, signal)
-        let type = request.type
-        let content: Readonly<Record<string, unknown>> = request.content
-        if (encryption !== undefined) {
-          const to = await roomMembers(request.roomId, signal)
-          content = await e2ee.encryptRoomEvent(request.roomId, to, request.type, request.content, encryption)
-          type = "m.room.encrypted"
-        }
-        // One transaction id for every retry of this send: the homeserver dedupes on it.
-        const txnId = http.txnId()
-        res = await http.request({ method: "PUT", path: path`/_matrix/client/v3/rooms/${request.roomId}/send/${type}/${txnId}`, query, body: content, signal })
-      }
-      if (delayed && typeof res.delay_id !== "string") {
+      if (delayed) {
+        res = await delayedEvents.schedule({ ...request, type, content }, txnId, signal)
         // Never a success without its delay id: the widget would believe its event is scheduled.
-        throw new HomeserverError({ message: "The homeserver did not schedule the event (no delay_id in its answer); it may have been sent at once" })
+        if (typeof res.delay_id !== "string") throw new HomeserverError({ message: "The homeserver did not schedule the event (no delay_id in its answer); it may have been sent at once" })
+      } else if (request.stateKey !== undefined) {
+        res = await http.request({ method: "PUT", path: path`/_matrix/client/v3/rooms/${request.roomId}/state/${request.type}/${request.stateKey}`, body: content, signal })
+      } else {
+        res = await http.request({ method: "PUT", path: path`/_matrix/client/v3/rooms/${request.roomId}/send/${type}/${txnId}`, body: content, signal })
       }
       return {
         roomId: request.roomId,
@@ -608,7 +599,9 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       await http.request({ method: "PUT", path: path`/_matrix/client/v3/sendToDevice/m.room.encrypted/${txnId}`, body: { messages }, signal })
     })
 
-  const { supportsDelayedEvents, turnServers, rtcTransports, rtcLivekit, userDirectorySearch, updateDelayedEvent, joinedRooms } = accountCalls(http)
+  const { turnServers, rtcTransports, rtcLivekit, userDirectorySearch, joinedRooms } = accountCalls(http)
+  const updateDelayedEvent = (request: Extract<HomeserverRequest, { _tag: "UpdateDelayedEvent" }>): Effect.Effect<void, HomeserverError> =>
+    tryPromise("update delayed event", (signal) => delayedEvents.update(request, signal))
   const readRelations = relationsReader({ http, e2ee, roomEncryption })
   const readRoomAccountData = roomAccountDataReader(http, session.userId)
 

