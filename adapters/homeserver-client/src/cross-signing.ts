@@ -2,20 +2,8 @@ import * as sdk from "@matrix-org/matrix-sdk-crypto-wasm"
 import { HomeserverError } from "@widgethost/core"
 import { type CryptoHttp, type E2ee, type OutgoingRequest } from "./crypto.ts"
 import { writeFileDurably } from "./crypto-store.ts"
-import { path } from "./matrix-http.ts"
-import {
-  DEFAULT_KEY_TYPE,
-  decodeRecoveryKey,
-  decryptSecret,
-  describeKey,
-  encodeRecoveryKey,
-  type EncryptedSecret,
-  encryptSecret,
-  keyDescriptionType,
-  keyMatches,
-  newStorageKey,
-  SECRET_NAMES
-} from "./secret-storage.ts"
+import { getAccountData, openSecretStorage, putAccountData } from "./account-secrets.ts"
+import { DEFAULT_KEY_TYPE, describeKey, encodeRecoveryKey, encryptSecret, keyDescriptionType, newStorageKey, SECRET_NAMES } from "./secret-storage.ts"
 
 /**
  * The account's cross-signing identity, so that other users' clients trust this device: a device
@@ -75,18 +63,6 @@ const uiaSession = (e: unknown): string | undefined => {
   }
 }
 
-const getAccountData = async (http: CryptoHttp, userId: string, type: string): Promise<Record<string, unknown> | undefined> => {
-  try {
-    return await http.request<Record<string, unknown>>({ method: "GET", path: path`/_matrix/client/v3/user/${userId}/account_data/${type}` })
-  } catch (e) {
-    if (status(e) === 404) return undefined
-    throw e
-  }
-}
-
-const putAccountData = (http: CryptoHttp, userId: string, type: string, content: unknown): Promise<unknown> =>
-  http.request({ method: "PUT", path: path`/_matrix/client/v3/user/${userId}/account_data/${type}`, body: content })
-
 /** Uploads the public signing keys, answering the password stage when the server asks for it. */
 const uploadSigningKeys = async (http: CryptoHttp, userId: string, body: string, password: string): Promise<void> => {
   const keys = JSON.parse(body) as Record<string, unknown>
@@ -137,17 +113,11 @@ const setUpSecretStorage = async (machine: sdk.OlmMachine, http: CryptoHttp, use
 
 /** Reads the three private keys from secret storage with `recoveryKey`. */
 const readCrossSigningSecrets = async (http: CryptoHttp, userId: string, recoveryKey: string): Promise<{ master: string; selfSigning: string; userSigning: string }> => {
-  const key = decodeRecoveryKey(recoveryKey)
-  const defaultKey = await getAccountData(http, userId, DEFAULT_KEY_TYPE)
-  const keyId = typeof defaultKey?.["key"] === "string" ? defaultKey["key"] : undefined
-  if (keyId === undefined) throw new Error("the account has no default secret storage key")
-  const description = await getAccountData(http, userId, keyDescriptionType(keyId))
-  if (description === undefined || !keyMatches(key, description)) throw new Error("the recovery key is not the account's secret storage key")
+  const storage = await openSecretStorage(http, userId, recoveryKey)
   const read = async (name: string): Promise<string> => {
-    const content = await getAccountData(http, userId, name)
-    const encrypted = isObject(content?.["encrypted"]) ? content["encrypted"][keyId] : undefined
-    if (!isObject(encrypted)) throw new Error(`secret storage holds no ${name} under the default key`)
-    return decryptSecret(key, name, encrypted as unknown as EncryptedSecret)
+    const secret = await storage.read(name)
+    if (secret === undefined) throw new Error(`secret storage holds no ${name} under the default key`)
+    return secret
   }
   return { master: await read(SECRET_NAMES.master), selfSigning: await read(SECRET_NAMES.selfSigning), userSigning: await read(SECRET_NAMES.userSigning) }
 }

@@ -146,6 +146,12 @@ export class E2ee {
   private lastKeyCounts: string | undefined
   /** Syncs that carried nothing for the crypto machine and were not handed to it. */
   syncsSkipped = 0
+  /** Server-side key backup is on (key-backup.ts turned it on): new room keys go up after each round. */
+  private backingUp = false
+  /** Room keys came (or were made) since the last backup round. */
+  private backupDue = false
+  /** Room keys uploaded to the server-side backup by this process. */
+  keysBackedUp = 0
 
   private constructor(
     readonly machine: sdk.OlmMachine,
@@ -154,6 +160,7 @@ export class E2ee {
   ) {
     machine.registerRoomKeyUpdatedCallback(async (infos) => {
       const keys = infos.map((i) => ({ roomId: i.roomId.toString(), sessionId: i.sessionId }))
+      this.backupDue = true
       for (const l of this.keyListeners) l(keys)
     })
   }
@@ -312,6 +319,8 @@ export class E2ee {
         settings
       )
       for (const r of shares) await this.send(r)
+      // A new outbound session is also an inbound one of ours, worth backing up (no callback tells).
+      if (shares.length > 0) this.backupDue = true
       const encrypted = await this.machine.encryptRoomEvent(new sdk.RoomId(roomId), type, JSON.stringify(content))
       await this.store.persist()
       return JSON.parse(encrypted) as Record<string, unknown>
@@ -378,6 +387,25 @@ export class E2ee {
     })
   }
 
+  /**
+   * Turns the upload of room keys to server-side backup `version` on or off (the machine must have
+   * the version enabled: key-backup.ts does both under {@link exclusive}); on, every key not yet
+   * backed up goes up in the next rounds.
+   */
+  setBackingUp(on: boolean): void {
+    this.backingUp = on
+    this.backupDue = on
+  }
+
+  /** Uploads what the machine has not backed up yet, until nothing is left (each call shares the lock). */
+  backUpRoomKeys(): Promise<void> {
+    return this.lock.run(async () => {
+      this.backupDue = true
+      await this.runBackup({ strict: true })
+      await this.store.persist()
+    })
+  }
+
   /** Writes the store to disk now (the sync loop calls it before saving its token). */
   persist(): Promise<void> {
     return this.lock.run(() => this.store.persist())
@@ -421,6 +449,35 @@ export class E2ee {
       await this.store.persist()
       if (failed) break // the machine hands failed requests back next time
     }
+    // Never strict: a backup that fails must not fail the send or sync that came first.
+    await this.runBackup()
+  }
+
+  /** Backup rounds (the machine hands out at most a batch of keys each) while keys wait to go up. */
+  private async runBackup(options: { readonly strict?: boolean } = {}): Promise<void> {
+    if (!this.backingUp || !this.backupDue || this.closed) return
+    this.backupDue = false
+    for (let round = 0; round < 64; round++) {
+      const request = await this.machine.backupRoomKeys()
+      if (request === undefined || request === null) return
+      try {
+        await this.send(request)
+        this.keysBackedUp += countBackedUp(request.body)
+      } catch (e) {
+        this.backupDue = true
+        if (isWrongBackupVersion(e)) {
+          // Another client replaced the backup: stop encrypting keys to a key nobody may have.
+          this.backingUp = false
+          await this.machine.disableBackup()
+        }
+        if (options.strict === true) throw e
+        this.options.onError?.(e)
+        return
+      } finally {
+        await this.store.persist()
+      }
+    }
+    this.backupDue = true
   }
 
   private async send(r: OutgoingRequest): Promise<void> {
@@ -434,10 +491,19 @@ export class E2ee {
     else if (r instanceof sdk.SignatureUploadRequest) response = await http.request({ method: "POST", path: "/_matrix/client/v3/keys/signatures/upload", body: r.body })
     else if (r instanceof sdk.RoomMessageRequest)
       response = await http.request({ method: "PUT", path: path`/_matrix/client/v3/rooms/${r.room_id}/send/${r.event_type}/${r.txn_id}`, body: r.body })
-    else return // KeysBackup: server-side key backup is not enabled by this host
+    else if (r instanceof sdk.KeysBackupRequest)
+      response = await http.request({ method: "PUT", path: "/_matrix/client/v3/room_keys/keys", query: { version: r.version }, body: r.body })
+    else return
     if (r.id !== undefined) await this.machine.markRequestAsSent(r.id, r.type, JSON.stringify(response))
   }
 }
+
+const countBackedUp = (body: string): number => {
+  const rooms = (JSON.parse(body) as { rooms?: Record<string, { sessions?: Record<string, unknown> }> }).rooms ?? {}
+  return Object.values(rooms).reduce((n, room) => n + Object.keys(room.sessions ?? {}).length, 0)
+}
+
+const isWrongBackupVersion = (e: unknown): boolean => e instanceof HomeserverError && e.http?.status === 403 && e.http.body.errcode === "M_WRONG_ROOM_KEYS_VERSION"
 
 /** A failure of the crypto layer, as the port reports it. */
 export const cryptoError = (what: string, cause: unknown): HomeserverError =>

@@ -5,10 +5,12 @@
  * @module @widgethost/homeserver-client
  */
 export * from "./account-calls.ts"
+export * from "./account-secrets.ts"
 export * from "./cross-signing.ts"
 export * from "./crypto-store.ts"
 export * from "./crypto.ts"
 export * from "./decrypting-timeline.ts"
+export * from "./key-backup.ts"
 export * from "./matrix-homeserver.ts"
 export * from "./matrix-http.ts"
 export * from "./missed-events.ts"

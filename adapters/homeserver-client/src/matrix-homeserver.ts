@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { readFile } from "node:fs/promises"
+import { access, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { Dispatcher } from "undici"
 import { HomeserverError, HomeserverPortTypeId, matchesReadEventsQuery, pageCursors } from "@widgethost/core"
@@ -186,7 +186,11 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
 
   let session: Session
   try {
-    session = await establishSession(http, options, file("session.json"))
+    // A saved device whose crypto store is gone (a disk failure) has lost its keys: its id must
+    // not come back with new ones (peers would see a known device change keys), so log in anew.
+    const storeFile = file("crypto.v8")
+    const storeLost = storeFile !== undefined && !(await fileExists(storeFile))
+    session = await establishSession(http, options, file("session.json"), storeLost)
   } catch (e) {
     await http.close()
     throw e
@@ -661,14 +665,14 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
 }
 
 /** Resumes the saved session of the same user and server when it is still valid; else logs in. */
-const establishSession = async (http: MatrixHttp, options: ConnectOptions, sessionFile: string | undefined): Promise<Session> => {
+const establishSession = async (http: MatrixHttp, options: ConnectOptions, sessionFile: string | undefined, storeLost = false): Promise<Session> => {
   const auth = options.auth
   if ("accessToken" in auth) {
     http.accessToken = auth.accessToken
     const userId = auth.userId ?? (await http.request<{ user_id: string }>({ method: "GET", path: "/_matrix/client/v3/account/whoami" })).user_id
     return { userId, accessToken: auth.accessToken, deviceId: auth.deviceId }
   }
-  const saved = sessionFile === undefined ? undefined : await readJson<SavedSession>(sessionFile)
+  const saved = sessionFile === undefined || storeLost ? undefined : await readJson<SavedSession>(sessionFile)
   const sameAccount =
     saved !== undefined &&
     saved.baseUrl === options.baseUrl &&
@@ -689,3 +693,9 @@ const establishSession = async (http: MatrixHttp, options: ConnectOptions, sessi
   if (sessionFile !== undefined) await writeFileDurably(sessionFile, JSON.stringify({ ...session, baseUrl: options.baseUrl } satisfies SavedSession), 0o600)
   return session
 }
+
+const fileExists = (file: string): Promise<boolean> =>
+  access(file).then(
+    () => true,
+    () => false
+  )

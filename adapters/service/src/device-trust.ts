@@ -1,14 +1,16 @@
 import { existsSync, readFileSync } from "node:fs"
 import type { DeviceTrust } from "./admin.ts"
-import { ensureCrossSigned } from "@widgethost/homeserver-client"
+import { type BackupOutcome, ensureCrossSigned, ensureKeyBackup } from "@widgethost/homeserver-client"
 import type { Logger } from "./log.ts"
 import type { MatrixHomeserver } from "@widgethost/homeserver-client"
 
 /**
  * The service's side of cross-signing: which account it may bootstrap (only one it created, whose
  * password it holds: the embedded homeserver's), where the recovery key goes, one log line, and
- * the console's "Device trust" line saying plainly whether other clients trust this device and
- * what to do with the recovery key. A failure here never stops the service: the device is then
+ * the console's "Device trust" line saying plainly whether other clients trust this device, what
+ * to do with the recovery key, and whether room keys are backed up (server-side key backup, with
+ * the recovery key: created when the account has none, restored into a new crypto store). A
+ * failure here never stops the service: the device is then
  * unverified, and says so.
  */
 export interface DeviceTrustOptions {
@@ -31,6 +33,38 @@ const MOVE_IT =
  * @example const trust = await establishDeviceTrust({ homeserver, ownAccountPassword, recoveryKeyFile: ".widgethost/recovery-key.txt", log })
  */
 export const establishDeviceTrust = async (options: DeviceTrustOptions): Promise<DeviceTrust> => {
+  const trust = await crossSign(options)
+  const backup = await keyBackup(options)
+  return { ...trust, detail: `${trust.detail} ${backup}` }
+}
+
+/** Key backup after cross-signing (the recovery key written by a bootstrap is read back for it); one sentence for the console. */
+const keyBackup = async (options: DeviceTrustOptions): Promise<string> => {
+  const { log, recoveryKeyFile } = options
+  const kept = existsSync(recoveryKeyFile) ? readFileSync(recoveryKeyFile, "utf8").trim() : undefined
+  const recoveryKey = options.recoveryKey ?? (options.ownAccountPassword !== undefined ? kept : undefined)
+  let outcome: BackupOutcome
+  try {
+    outcome = await ensureKeyBackup({ e2ee: options.homeserver.e2ee, http: options.homeserver.http, ...(recoveryKey === undefined ? {} : { recoveryKey }) })
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    log("warn", `key backup failed; room keys live only in this crypto store: ${reason}`, {})
+    return `Key backup: off (${reason}).`
+  }
+  switch (outcome._tag) {
+    case "Created":
+      log("info", "key backup created: room keys are backed up to the homeserver", { version: outcome.version })
+      return `Key backup: on (version ${outcome.version}, new).`
+    case "Enabled":
+      log("info", outcome.restored === undefined ? "key backup: room keys are backed up to the homeserver" : "key backup restored into a new crypto store", { version: outcome.version, ...outcome.restored })
+      return outcome.restored === undefined ? `Key backup: on (version ${outcome.version}).` : `Key backup: on (version ${outcome.version}); ${outcome.restored.imported} of ${outcome.restored.total} room keys restored.`
+    case "Unavailable":
+      log("warn", `no key backup: ${outcome.reason}`, {})
+      return `Key backup: off: a lost crypto store loses history (${outcome.reason}).`
+  }
+}
+
+const crossSign = async (options: DeviceTrustOptions): Promise<DeviceTrust> => {
   const { log, recoveryKeyFile } = options
   const own = options.ownAccountPassword !== undefined
   const kept = own && existsSync(recoveryKeyFile) ? readFileSync(recoveryKeyFile, "utf8").trim() : undefined
