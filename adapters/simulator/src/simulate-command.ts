@@ -6,6 +6,8 @@ import { performance } from "node:perf_hooks"
 import { UsageError } from "./cli-flags.ts"
 import { type Progress, type Report, parseSimulateArgs, simulateUsage } from "./simulate-options.ts"
 import { simulate } from "./simulate.ts"
+import { runScenarioCommand } from "./scenario-command.ts"
+import type { ScenarioReport } from "./scenario-run.ts"
 
 
 /**
@@ -71,7 +73,9 @@ const progressBar = (stream: NodeJS.WriteStream) => {
  *
  * @example await runSimulate(["--accounts", "2", "--widgets", "2", "--events", "20", "--json"])
  */
-export const runSimulate = async (args: ReadonlyArray<string>): Promise<Report | undefined> => {
+export const runSimulate = async (args: ReadonlyArray<string>): Promise<Report | ScenarioReport | undefined> => {
+  // A scenario file describes the whole run: only --json may go with it (parseFlags refuses the rest).
+  if (args.some((a) => a === "--scenario" || a.startsWith("--scenario="))) return runScenarioCommand(args)
   const parsed = parseSimulateArgs(args)
   if (parsed === "help") {
     process.stdout.write(simulateUsage)

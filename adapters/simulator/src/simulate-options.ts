@@ -146,6 +146,8 @@ options:
   --turn-watchers F     fraction of the widgets watching TURN servers (default 0.2)
   --encrypted           the room is encrypted (and so are the to-device messages)
   --seed S              seed of the workload (default 1): same seed, same plan
+  --scenario FILE       run a scenario file (YAML or JSON; see the simulator README) instead;
+                        only --json goes with it; exit code 1 when its verdict fails
   --json                the report as one JSON object
   --help                this help
 `

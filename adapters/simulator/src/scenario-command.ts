@@ -1,0 +1,41 @@
+/**
+ * `widgethost simulate --scenario FILE [--json]`: loads and checks the scenario (a bad file is
+ * one `UsageError`), runs it, prints the report, and sets exit code 1 when its verdict fails.
+ */
+import { parseFlags, UsageError } from "./cli-flags.ts"
+import { loadScenario } from "./scenario-file.ts"
+import { runScenario, type ScenarioReport } from "./scenario-run.ts"
+
+/** The report as a readable table: totals, then one line per widget. */
+export const formatScenarioReport = (r: ScenarioReport): string => {
+  const ms = (n: number | null) => (n === null ? "-" : n.toFixed(1))
+  const lines = [
+    `verdict            ${r.verdict.ok ? "ok" : `FAILED: ${r.verdict.problems.join("; ")}`}`,
+    `duration           ${r.durationSeconds} s`,
+    `deliveries         ${r.deliveries.delivered}/${r.deliveries.expected} (missing ${r.deliveries.missing}, duplicates ${r.deliveries.duplicates}, silent losses ${r.verdict.silentLosses})`,
+    `to-device          ${r.toDevice.delivered}/${r.toDevice.expected} (missing ${r.toDevice.missing}, duplicates ${r.toDevice.duplicates})`,
+    `latency ms         p50 ${ms(r.latencyMs.p50)}  p90 ${ms(r.latencyMs.p90)}  p99 ${ms(r.latencyMs.p99)}  max ${ms(r.latencyMs.max)}`,
+    `misbehaving        junk ${r.misbehaving.junkAnsweredWithError}/${r.misbehaving.junkSent} answered with errors, floods cut ${r.misbehaving.floodsRateLimited}, came back ${r.misbehaving.recovered}`,
+    ...r.outages.map((o) => `outage ${o.mode.padEnd(11)} ${o.seconds} s: ${o.refused} refused, ${o.stalled} stalled, recovered after ${ms(o.recoveredAfterMs)} ms`),
+    `reconnects         ${r.reconnects}; read_events pages ${r.readPages}; TURN updates ${r.turnUpdates}`,
+    `errors             ${r.errors.total} ${JSON.stringify(r.errors.byKind)}`,
+    `outliers           ${r.outliers.length === 0 ? "none" : r.outliers.join(", ")}`,
+    "",
+    "widget             behaviour    account  delivered  missing  timed out  dups  p50 ms  p99 ms",
+    ...Object.entries(r.widgets).map(
+      ([name, w]) =>
+        `${name.padEnd(18)} ${w.behaviour.padEnd(12)} ${w.account.padEnd(8)} ${`${w.delivered}/${w.expected}`.padStart(9)}  ${String(w.missing).padStart(7)}  ${String(w.timedOut).padStart(9)}  ${String(w.duplicates).padStart(4)}  ${ms(w.latencyMs.p50).padStart(6)}  ${ms(w.latencyMs.p99).padStart(6)}`
+    )
+  ]
+  return `${lines.join("\n")}\n`
+}
+
+export const runScenarioCommand = async (args: ReadonlyArray<string>): Promise<ScenarioReport> => {
+  const flags = parseFlags(args, { scenario: "value", json: "switch" })
+  const file = flags.scenario
+  if (typeof file !== "string") throw new UsageError("--scenario needs a file")
+  const report = await runScenario(loadScenario(file))
+  process.stdout.write(flags.json === true ? `${JSON.stringify(report)}\n` : formatScenarioReport(report))
+  if (!report.verdict.ok) process.exitCode = 1
+  return report
+}

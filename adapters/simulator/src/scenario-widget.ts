@@ -1,0 +1,240 @@
+/**
+ * One widget of a scenario, written on the widget-side kit (@widgethost/widget-client) over a
+ * real websocket: chatty (sends messages at a rate), reader (reads history with read_events),
+ * call (TURN watch and to-device to a peer account) or misbehaving (junk requests, then a flood).
+ * It records what it received, each message by its body, so the run can check exactly-once.
+ */
+import { performance } from "node:perf_hooks"
+import { WebSocket } from "ws"
+import type { WidgetMessage } from "@widgethost/core"
+import { WidgetClient, websocketTransport, type WebSocketConstructor, type WidgetTransport } from "@widgethost/widget-client"
+import type { ScenarioWidget } from "./scenario-file.ts"
+
+export const CALL_TYPE = "org.example.call"
+
+/** Shared by all widgets of a run: what was sent, when, and what went wrong. */
+export interface ScenarioLedger {
+  /** Room messages by body: the room, when the send started, and whether it was confirmed. */
+  readonly messages: Map<string, { readonly room: string; readonly startedAt: number; confirmed: boolean; settled: boolean }>
+  /** To-device messages by `sender seq`: the target account, and whether the send was confirmed. */
+  readonly toDevice: Map<string, { readonly account: string; confirmed: boolean }>
+  readonly error: (kind: string, detail: string) => void
+}
+
+const capabilitiesFor = (w: ScenarioWidget): ReadonlyArray<string> => {
+  const receive = ["m.receive.event:m.room.message"]
+  switch (w.behaviour) {
+    case "chatty":
+      return [...receive, "m.send.event:m.room.message"]
+    case "reader":
+      return receive
+    case "call":
+      return [...receive, "m.turn_servers", `m.send.to_device:${CALL_TYPE}`, `m.receive.to_device:${CALL_TYPE}`]
+    case "misbehaving":
+      return receive
+  }
+}
+
+export class ScenarioWidgetRunner {
+  /** Body → how many times it arrived, and the latencies of first arrivals. */
+  readonly received = new Map<string, number>()
+  readonly latencies: Array<number> = []
+  readonly toDeviceReceived = new Map<string, number>()
+  readyAt = Number.NaN
+  stopAt = Number.POSITIVE_INFINITY
+  sent = 0
+  turnUpdates = 0
+  pages = 0
+  junkSent = 0
+  junkAnswered = 0
+  rateLimited = 0
+  recoveredAfterFlood = false
+  reconnects = 0
+  private client: WidgetClient | undefined
+  private transport: WidgetTransport | undefined
+  private timer: NodeJS.Timeout | undefined
+  private reconnecting = false
+  private seq = 0
+  private socket: WebSocket | undefined
+
+  constructor(
+    readonly spec: ScenarioWidget,
+    private readonly uri: string,
+    private readonly ledger: ScenarioLedger,
+    private readonly encrypted: boolean,
+    private readonly peerUserId: string | undefined
+  ) {}
+
+  private async connect(): Promise<WidgetClient> {
+    // The kit's transport hides its socket; this subclass keeps it, so a drop can be a real one.
+    const keep = (socket: WebSocket) => void (this.socket = socket)
+    class KeptSocket extends WebSocket {
+      constructor(url: string) {
+        super(url)
+        keep(this)
+      }
+    }
+    this.transport = await websocketTransport(this.uri, { WebSocket: KeptSocket as unknown as WebSocketConstructor })
+    const client = new WidgetClient({ transport: this.transport, widgetId: this.spec.name, capabilities: capabilitiesFor(this.spec) })
+    client.on("send_event", (event) => {
+      const body = (event.content as { body?: unknown } | undefined)?.body
+      if (typeof body !== "string") return
+      const n = (this.received.get(body) ?? 0) + 1
+      this.received.set(body, n)
+      const sent = this.ledger.messages.get(body)
+      if (n === 1 && sent !== undefined) this.latencies.push(performance.now() - sent.startedAt)
+    })
+    client.on("send_to_device", (data) => {
+      const key = (data.content as { key?: unknown } | undefined)?.key
+      if (typeof key === "string") this.toDeviceReceived.set(key, (this.toDeviceReceived.get(key) ?? 0) + 1)
+    })
+    client.on("update_turn_servers", () => void this.turnUpdates++)
+    this.client = client
+    return client
+  }
+
+  /** Connects, negotiates and starts the behaviour. */
+  async start(): Promise<void> {
+    const client = await this.connect()
+    await client.contentLoaded()
+    await client.ready
+    this.readyAt = performance.now()
+    if (this.spec.behaviour === "call") await client.watchTurnServers()
+    this.schedule()
+  }
+
+  private schedule(): void {
+    const s = this.spec
+    const everyMs = s.behaviour === "chatty" ? 1000 / s.rate : s.behaviour === "misbehaving" ? 200 : s.everySeconds * 1000
+    if (s.behaviour === "misbehaving") {
+      this.timer = setTimeout(() => void this.misbehave(), everyMs)
+      return
+    }
+    this.timer = setInterval(() => {
+      if (this.reconnecting || this.client === undefined) return
+      if (s.behaviour === "chatty") this.chat(this.client)
+      else if (s.behaviour === "reader") this.read(this.client, s.pageSize)
+      else if (s.behaviour === "call") this.call(this.client)
+    }, everyMs)
+  }
+
+  private chat(client: WidgetClient): void {
+    const body = `sc ${this.spec.name} ${++this.seq}`
+    const entry = { room: this.spec.room, startedAt: performance.now(), confirmed: false, settled: false }
+    this.ledger.messages.set(body, entry)
+    this.sent++
+    client.sendEvent("m.room.message", { msgtype: "m.text", body }).then(
+      () => void (entry.confirmed = entry.settled = true),
+      (e: Error) => {
+        entry.settled = true
+        this.ledger.error("sendFailed", `${this.spec.name}: ${e.message}`)
+      }
+    )
+  }
+
+  private read(client: WidgetClient, limit: number): void {
+    client.readEvents("m.room.message", { limit }).then(
+      ({ events }) => {
+        this.pages++
+        const ids = events.map((e) => e.event_id)
+        if (new Set(ids).size !== ids.length) this.ledger.error("readDuplicates", `${this.spec.name}: a page repeated an event`)
+        if (events.length > limit) this.ledger.error("readOverLimit", `${this.spec.name}: ${events.length} events for limit ${limit}`)
+      },
+      (e: Error) => this.ledger.error("readFailed", `${this.spec.name}: ${e.message}`)
+    )
+  }
+
+  private call(client: WidgetClient): void {
+    if (this.peerUserId === undefined || this.spec.behaviour !== "call") return
+    const key = `${this.spec.name} ${++this.seq}`
+    const entry = { account: this.spec.peer, confirmed: false }
+    this.ledger.toDevice.set(key, entry)
+    this.sent++
+    client.sendToDevice(CALL_TYPE, { [this.peerUserId]: { "*": { key } } }, this.encrypted).then(
+      () => void (entry.confirmed = true),
+      (e: Error) => this.ledger.error("toDeviceFailed", `${this.spec.name}: ${e.message}`)
+    )
+  }
+
+  /** Junk the engine must answer with spec-shaped errors, then a flood the transport must cut. */
+  private async misbehave(): Promise<void> {
+    if (this.spec.behaviour !== "misbehaving" || this.transport === undefined) return
+    const transport = this.transport
+    const junk = [
+      (id: string) => ({ api: "fromWidget", widgetId: this.spec.name, requestId: id, action: "org.example.no_such_action", data: {} }),
+      (id: string) => ({ api: "fromWidget", widgetId: this.spec.name, requestId: id, action: "send_event", data: { type: "m.room.message" } }),
+      (id: string) => ({ api: "fromWidget", widgetId: this.spec.name, requestId: id, action: "send_event", data: { type: "m.room.topic", state_key: "", content: { topic: "not allowed" } } }),
+      (id: string) => ({ api: "fromWidget", widgetId: this.spec.name, requestId: id, action: "read_events", data: { type: "m.room.message", limit: "many" } })
+    ]
+    // Junk is off-shape on purpose; the kit's transport types only well-formed envelopes.
+    const sendRaw = (message: Record<string, unknown>) => transport.send(message as unknown as WidgetMessage)
+    const waiting = new Set<string>()
+    const answered = new Promise<void>((resolve) => {
+      transport.onMessage((message) => {
+        const m = message as { api?: unknown; requestId?: unknown; response?: { error?: { message?: unknown } } }
+        if (m.api !== "fromWidget" || typeof m.requestId !== "string" || !waiting.delete(m.requestId)) return
+        if (typeof m.response?.error?.message === "string") this.junkAnswered++
+        else this.ledger.error("junkAccepted", `${this.spec.name}: ${JSON.stringify(m.response)}`)
+        if (waiting.size === 0) resolve()
+      })
+    })
+    for (let i = 0; i < this.spec.junk; i++) {
+      const id = `junk-${i}`
+      waiting.add(id)
+      this.junkSent++
+      sendRaw(junk[i % junk.length]!(id))
+    }
+    await Promise.race([answered, new Promise((r) => setTimeout(r, 5000))])
+    const closed = new Promise<string>((resolve) => transport.onClose(resolve))
+    for (let i = 0; i < this.spec.flood; i++) sendRaw({ api: "fromWidget", widgetId: this.spec.name, requestId: `flood-${i}`, action: "supported_api_versions", data: {} })
+    const why = await Promise.race([closed, new Promise<string>((r) => setTimeout(() => r("not closed"), 5000))])
+    if (why.includes("4429")) this.rateLimited++
+    else this.ledger.error("floodNotLimited", `${this.spec.name}: ${why}`)
+    // Misbehaving must not be fatal for the service: the widget comes back and is answered.
+    try {
+      const client = await this.connect()
+      await client.request("supported_api_versions")
+      this.recoveredAfterFlood = true
+    } catch (e) {
+      this.ledger.error("floodNoRecovery", `${this.spec.name}: ${(e as Error).message}`)
+    }
+  }
+
+  /** Drops the websocket (as a network would) and connects again to the same URI: the transport resumes the session. */
+  async reconnect(): Promise<void> {
+    if (this.reconnecting || this.client === undefined) return
+    this.reconnecting = true
+    this.reconnects++
+    // A dropped link (1006, no close frame), not a widget that is done (1000 ends the session).
+    this.socket?.terminate()
+    this.client.close()
+    try {
+      // The host may not have seen the old link end yet (it refuses a second link meanwhile):
+      // retry like a real widget would, for up to about 5 s.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.connect()
+          break
+        } catch (e) {
+          if (attempt >= 50) throw e
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+      }
+    } catch (e) {
+      this.ledger.error("reconnectFailed", `${this.spec.name}: ${(e as Error).message}`)
+    } finally {
+      this.reconnecting = false
+    }
+  }
+
+  stop(): void {
+    this.stopAt = Math.min(this.stopAt, performance.now())
+    clearTimeout(this.timer)
+    clearInterval(this.timer)
+  }
+
+  close(): void {
+    this.stop()
+    this.client?.close()
+  }
+}
