@@ -10,20 +10,17 @@
  *   process's CPU time (client and server) is divided by the syncs made.
  * - crypto machine calls per sync: in a clear room with nothing for the crypto machine, it should
  *   be 0 (each call loads and re-pickles the Olm account: see `E2ee.receiveSync`).
+ * - live (account-live.ts): Alice long-polls with an engine and a ready widget on her port while
+ *   Bob sends; events/s and latency from Bob's send to the widget, process CPU per event, and
+ *   Alice's OlmMachine calls and `/keys/*` requests per event (0 in a clear room).
  *
- * Run: `node --import ./test/bench/loader.mjs test/bench/account-path.ts [--events 1000] [--rounds 3]`.
+ * Run: `node --import ./test/bench/loader.mjs test/bench/account-path.ts [--events 1000] [--rounds 3] [--in-flight 8]`.
  * Nothing is asserted.
  */
-import { Effect } from "effect"
-import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { fileURLToPath } from "node:url"
-import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
-import { type ConnectOptions, type MatrixHomeserver, connectHomeserver } from "@widgethost/homeserver-client"
-import { path } from "@widgethost/homeserver-client"
-import { startInEncryptedRoom } from "../src/engine-fixture.ts"
+import { live, type LiveSample } from "./account-live.ts"
+import { openAlice, sendOne, setUp, tearDown, type World } from "./account-world.ts"
 import { median, type Row } from "./harness.ts"
 
 export interface AccountPathSettings {
@@ -31,61 +28,20 @@ export interface AccountPathSettings {
   readonly rounds: number
   /** Seconds of idle syncing for the fixed cost. */
   readonly idleSeconds: number
+  /** Bob's sends outstanding at once in the live rounds. */
+  readonly inFlight: number
 }
 
-export const defaults: AccountPathSettings = { events: 1000, rounds: 3, idleSeconds: 3 }
-
-const PASSWORD = "correct horse battery staple"
-
-interface World {
-  readonly hs: EmbeddedHomeserver
-  readonly root: string
-  readonly roomId: string
-  readonly bob: MatrixHomeserver
-  readonly aliceUser: string
-}
-
-const open = (hs: EmbeddedHomeserver, user: string, dataDir: string, sync: ConnectOptions["sync"] = {}) =>
-  connectHomeserver({ baseUrl: hs.baseUrl, auth: { user, password: PASSWORD }, dataDir, sync: { timeoutMs: 1_000, timelineLimit: 1_000, maxGapPages: 100, ...sync } })
-
-/** Alice and Bob in one room (clear or encrypted), both synced once, Alice then offline. */
-const setUp = async (encrypted: boolean): Promise<World> => {
-  const root = await mkdtemp(join(tmpdir(), "widgethost-account-path-"))
-  const hs = await startEmbeddedHomeserver({ dataDir: join(root, "hs") })
-  const alice = await hs.ensureUser("alice", PASSWORD)
-  const bobUser = await hs.ensureUser("bob", PASSWORD)
-  const a = await open(hs, alice.userId, join(root, "alice"))
-  const bob = await open(hs, bobUser.userId, join(root, "bob"))
-  let roomId: string
-  if (encrypted) roomId = await startInEncryptedRoom(a, bob)
-  else {
-    roomId = (await a.http.request<{ room_id: string }>({ method: "POST", path: "/_matrix/client/v3/createRoom", body: { preset: "public_chat" } })).room_id
-    await bob.http.request({ method: "POST", path: path`/_matrix/client/v3/rooms/${roomId}/join`, body: {} })
-    const synced = [a.nextSync(), bob.nextSync()]
-    a.start()
-    bob.start()
-    await Promise.all(synced)
-  }
-  await a.stop()
-  return { hs, root, roomId, bob, aliceUser: alice.userId }
-}
-
-const tearDown = async (w: World) => {
-  await w.bob.stop()
-  await w.hs.close()
-  await rm(w.root, { recursive: true, force: true })
-}
+export const defaults: AccountPathSettings = { events: 1000, rounds: 3, idleSeconds: 3, inFlight: 8 }
 
 /** Bob sends `count` messages (encrypted where the room is), sequentially. */
 const send = async (w: World, count: number, round: number) => {
-  for (let i = 0; i < count; i++) {
-    await Effect.runPromise(w.bob.sendEvent({ _tag: "SendEvent", roomId: w.roomId, type: "m.room.message", content: { msgtype: "m.text", body: `r${round} m${i}` } }))
-  }
+  for (let i = 0; i < count; i++) await sendOne(w, `r${round} m${i}`)
 }
 
 /** Alice comes back online: ms from start to the last of `count` events reaching subscribers. */
 const catchUp = async (w: World, count: number): Promise<number> => {
-  const alice = await open(w.hs, w.aliceUser, join(w.root, "alice"))
+  const alice = await openAlice(w)
   let seen = 0
   let done: () => void = () => {}
   const all = new Promise<void>((resolve) => (done = resolve))
@@ -102,7 +58,7 @@ const catchUp = async (w: World, count: number): Promise<number> => {
 
 /** CPU µs per sync with nothing new, and crypto machine calls per such sync. */
 const idleSyncs = async (w: World, seconds: number) => {
-  const alice = await open(w.hs, w.aliceUser, join(w.root, "alice"), { timeoutMs: 0 })
+  const alice = await openAlice(w, { timeoutMs: 0 })
   alice.start()
   await alice.nextSync()
   const syncs0 = alice.stats().syncs
@@ -130,12 +86,23 @@ export const measureAccountPath = async (settings: AccountPathSettings = default
         if (round > 0) rates.push((settings.events * 1_000) / ms)
       }
       const idle = await idleSyncs(w, settings.idleSeconds)
-      const scenario = `8 account path, /sync to router, ${room}`
+      const lives: LiveSample[] = []
+      for (let round = 0; round <= settings.rounds; round++) {
+        const sample = await live(w, settings.events, settings.inFlight, round)
+        if (round > 0) lives.push(sample)
+      }
+      const of = (pick: (s: LiveSample) => number) => median(lives.map(pick))
+      const catchUpScenario = `8 account path, catch-up /sync to port, ${room}`
+      const liveScenario = `8 account path, live /sync to widget, ${room}`
       rows.push(
-        { scenario, metric: "events/s", unit: "1/s", ours: median(rates), better: "higher", target: { text: ">= 5000/s", minValue: 5_000 }, detail: { rates, events: settings.events } },
-        { scenario, metric: "CPU per sync with nothing new", unit: "µs", ours: idle.cpuMicrosPerSync, better: "lower", detail: { syncs: idle.syncs } },
-        // Clear room: 0 means no crypto work per sync (the harness has no "at most" target, so none is set).
-        { scenario, metric: "crypto machine calls per idle sync", unit: "calls", ours: idle.machineCallsPerSync, better: "lower" }
+        { scenario: catchUpScenario, metric: "events/s", unit: "1/s", ours: median(rates), better: "higher", target: { text: ">= 5000/s", minValue: 5_000 }, detail: { rates, events: settings.events } },
+        { scenario: catchUpScenario, metric: "CPU per sync with nothing new", unit: "µs", ours: idle.cpuMicrosPerSync, better: "lower", detail: { syncs: idle.syncs } },
+        { scenario: catchUpScenario, metric: "crypto machine calls per idle sync", unit: "calls", ours: idle.machineCallsPerSync, better: "lower", ...(encrypted ? {} : { target: { text: "0", maxValue: 0 } }) },
+        { scenario: liveScenario, metric: `events/s, ${settings.inFlight} sends in flight`, unit: "1/s", ours: of((s) => s.eventsPerSecond), better: "higher", target: { text: ">= 5000/s", minValue: 5_000 }, detail: { samples: lives, events: settings.events } },
+        { scenario: liveScenario, metric: "p99 send to widget", unit: "ms", ours: of((s) => s.p99Ms), better: "lower", target: { text: "< 50 ms", maxValue: 50 }, detail: { p50: lives.map((s) => s.p50Ms) } },
+        { scenario: liveScenario, metric: "process CPU per event (all of it)", unit: "µs", ours: of((s) => s.cpuMicrosPerEvent), better: "lower" },
+        { scenario: liveScenario, metric: "Alice's OlmMachine calls per event", unit: "calls", ours: of((s) => s.machineCallsPerEvent), better: "lower", ...(encrypted ? {} : { target: { text: "0", maxValue: 0 } }) },
+        { scenario: liveScenario, metric: "Alice's /keys requests per event", unit: "calls", ours: of((s) => s.keysRequestsPerEvent), better: "lower", ...(encrypted ? {} : { target: { text: "0", maxValue: 0 } }) }
       )
     } finally {
       await tearDown(w)
@@ -145,11 +112,12 @@ export const measureAccountPath = async (settings: AccountPathSettings = default
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { events: { type: "string" }, rounds: { type: "string" }, idle: { type: "string" } } })
+  const { values } = parseArgs({ options: { events: { type: "string" }, rounds: { type: "string" }, idle: { type: "string" }, "in-flight": { type: "string" } } })
   const rows = await measureAccountPath({
     events: Number(values.events ?? defaults.events),
     rounds: Number(values.rounds ?? defaults.rounds),
-    idleSeconds: Number(values.idle ?? defaults.idleSeconds)
+    idleSeconds: Number(values.idle ?? defaults.idleSeconds),
+    inFlight: Number(values["in-flight"] ?? defaults.inFlight)
   })
   for (const row of rows) console.log(`${row.scenario.padEnd(48)} ${row.metric.padEnd(40)} ${row.ours.toFixed(row.ours < 10 ? 2 : 0)}`)
 }

@@ -89,7 +89,10 @@ export interface Row {
   readonly against?: { readonly name: string; readonly value: number }
   readonly better: Better
   /** The target from issue #8: a minimum for the ratio (8 for "at least 8x") or for our value itself. */
-  readonly target?: { readonly text: string; readonly minRatio: number } | { readonly text: string; readonly minValue: number }
+  readonly target?:
+    | { readonly text: string; readonly minRatio: number }
+    | { readonly text: string; readonly minValue: number }
+    | { readonly text: string; readonly maxValue: number }
   /** Free-form details kept in the JSON (samples, settings, percentiles). */
   readonly detail?: Readonly<Record<string, unknown>>
 }
@@ -103,6 +106,7 @@ export const ratioOf = (row: Row): number | undefined => {
 export const holds = (row: Row): boolean | undefined => {
   if (row.target === undefined) return undefined
   if ("minValue" in row.target) return row.ours >= row.target.minValue
+  if ("maxValue" in row.target) return row.ours <= row.target.maxValue
   const ratio = ratioOf(row)
   return ratio === undefined ? undefined : ratio >= row.target.minRatio
 }
@@ -110,6 +114,7 @@ export const holds = (row: Row): boolean | undefined => {
 const format = (value: number, unit: string): string => {
   if (!Number.isFinite(value)) return "n/a"
   if (unit === "ms") return value < 10 ? value.toFixed(2) : value.toFixed(1)
+  if (Math.abs(value) < 10 && !Number.isInteger(value)) return value.toFixed(2)
   return Math.round(value).toLocaleString("en-US")
 }
 

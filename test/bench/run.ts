@@ -96,7 +96,7 @@ const scenarios: ReadonlyArray<{ readonly name: string; readonly run: (settings:
   { name: "heap", run: (s) => heap(s) },
   { name: "websocket", run: (s) => websocket(s) },
   { name: "decryption", run: (s) => decryption(s) },
-  { name: "account-path", run: (s) => { progress("account path: /sync through the HTTP adapter to the router, clear and encrypted"); return measureAccountPath({ events: s.quick ? 300 : 1000, rounds: s.quick ? 1 : s.rounds, idleSeconds: s.quick ? 1 : 3 }) } },
+  { name: "account-path", run: (s) => { progress("account path: /sync through the HTTP adapter to the router, clear and encrypted"); return measureAccountPath({ events: s.quick ? 300 : 1000, rounds: s.quick ? 1 : s.rounds, idleSeconds: s.quick ? 1 : 3, inFlight: 8 }) } },
   { name: "bundle-size", run: () => { progress("bundle size: the browser entry against ClientWidgetApi, esbuild-minified"); return bundleSize() } },
   { name: "scale", run: async (s, left) => (await scale(s, s.quick ? {} : { budgetSeconds: Math.max(60, Math.min(240, left)) })).rows }
 ]

@@ -1,0 +1,94 @@
+/**
+ * The account path live: Alice's port long-polls `/sync` with an engine on it and one ready
+ * widget in the room (receive m.room.message approved), while Bob sends `events` messages with
+ * `inFlight` sends outstanding. Timed from Bob's first send to the last `send_event` reaching the
+ * widget: the whole path a user's client runs, homeserver included (it is in this process).
+ *
+ * Also counted, on Alice's side only: calls into her OlmMachine (every method, by wrapping the
+ * instance) and her requests to `/keys/*`, per event (test/src/crypto-counters.ts). In a clear
+ * room both must be 0.
+ */
+import { isResponse, type WidgetMessage } from "@widgethost/core"
+import { createEngine } from "@widgethost/engine"
+import { approveAll } from "@widgethost/testing"
+import { countCryptoWork } from "../src/crypto-counters.ts"
+import { roomWidget, waitUntil } from "../src/engine-fixture.ts"
+import { percentile } from "./harness.ts"
+import { openAlice, sendOne, type World } from "./account-world.ts"
+
+export interface LiveSample {
+  readonly eventsPerSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  /** Process CPU (client, engine, homeserver and Bob's sends alike) per event delivered. */
+  readonly cpuMicrosPerEvent: number
+  readonly machineCallsPerEvent: number
+  readonly keysRequestsPerEvent: number
+  readonly syncs: number
+}
+
+const RECEIVE = "org.matrix.msc2762.receive.event:m.room.message"
+
+export const live = async (w: World, events: number, inFlight: number, round: number): Promise<LiveSample> => {
+  const alice = await openAlice(w, { timeoutMs: 30_000 })
+  const engine = createEngine({ homeserver: alice, approver: approveAll })
+  const sentAt = new Map<string, number>()
+  const latencies: number[] = []
+  let ready = false
+  let lastAt = 0
+  let done: () => void = () => {}
+  const all = new Promise<void>((resolve) => (done = resolve))
+  const widget = roomWidget(`live-${round}`, w.roomId)
+  const session = engine.openSession({
+    widget,
+    send: (message: WidgetMessage) => {
+      if (message.api !== "toWidget" || isResponse(message)) return
+      const request = message
+      if (request.action === "notify_capabilities") ready = true
+      if (request.action === "send_event") {
+        const body = ((request.data as { content?: { body?: unknown } }).content?.body ?? "") as string
+        const t0 = sentAt.get(body)
+        if (t0 !== undefined) {
+          lastAt = performance.now()
+          latencies.push(lastAt - t0)
+          sentAt.delete(body)
+          if (latencies.length === events) done()
+        }
+      }
+      const response = request.action === "capabilities" ? { capabilities: [RECEIVE] } : request.action === "supported_api_versions" ? { supported_versions: ["0.0.2"] } : {}
+      setImmediate(() => session.receive({ ...request, response }))
+    }
+  })
+  session.frameLoaded()
+  alice.start()
+  await alice.nextSync()
+  await waitUntil("the live widget to be ready", () => ready && session.info().phase === "ready")
+  const crypto = countCryptoWork(alice)
+  const syncs0 = alice.stats().syncs
+
+  const cpu0 = process.cpuUsage()
+  const started = performance.now()
+  let next = 0
+  const sender = async () => {
+    while (next < events) {
+      const body = `live r${round} m${next++}`
+      sentAt.set(body, performance.now())
+      await sendOne(w, body)
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, sender))
+  await all
+  const cpu = process.cpuUsage(cpu0)
+  const sample: LiveSample = {
+    eventsPerSecond: (events * 1_000) / (lastAt - started),
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    cpuMicrosPerEvent: (cpu.user + cpu.system) / events,
+    machineCallsPerEvent: crypto.machineCallTotal() / events,
+    keysRequestsPerEvent: crypto.keysRequestTotal() / events,
+    syncs: alice.stats().syncs - syncs0
+  }
+  engine.stop()
+  await alice.stop()
+  return sample
+}
