@@ -20,7 +20,7 @@
  * const api = new ClientWidgetApi(widget, iframe, new ElementWidgetDriver(widget, kind, virtual, roomId))
  * api.once("ready", () => void api.updateTheme({ name: "dark" }))
  */
-import type { Limits, RoomEvent } from "@widgethost/core"
+import type { Limits } from "@widgethost/core"
 import { type Clock, createEngine, type Engine, type EngineSession } from "@widgethost/engine"
 import { attachPostMessageTransport, type PostMessageTransport } from "@widgethost/post-message"
 import { EventEmitter } from "events"
@@ -170,14 +170,14 @@ export class ClientWidgetApi extends EventEmitter {
    */
   feedEvent(rawEvent: IRoomEvent, currentViewedRoomId?: string): Promise<void> {
     if (currentViewedRoomId !== undefined) this.setViewedRoomId(currentViewedRoomId)
-    this.port.feedRoomEvent(rawEvent as unknown as RoomEvent)
+    this.port.feedRoomEvent(rawEvent)
     return Promise.resolve()
   }
 
   /** A room state entry changed. A state event fed here and through `feedEvent` reaches the widget once. */
   feedStateUpdate(rawEvent: IRoomEvent): Promise<void> {
     if (rawEvent.state_key === undefined) return Promise.reject(new Error("Not a state event"))
-    this.port.feedRoomEvent(rawEvent as unknown as RoomEvent)
+    this.port.feedRoomEvent(rawEvent)
     return Promise.resolve()
   }
 
@@ -191,6 +191,8 @@ export class ClientWidgetApi extends EventEmitter {
   setViewedRoomId(roomId: string | null): void {
     this.viewedRoomId = roomId
     this.engine.setViewedRoom(roomId ?? undefined)
+    // Now, not at the end of the turn: an event fed next must be routed for the new room.
+    this.engine.flush()
   }
 
   /** The room last given to {@link setViewedRoomId}. */

@@ -49,6 +49,8 @@ export const callDriver = async <A>(driver: WidgetDriver, words: string, run: ()
   try {
     return await run()
   } catch (error) {
+    // A HomeserverErrorResponse is what a PromiseHomeserverPort rejects with for the widget's matrix_api_error.
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
     throw driverFailure(driver, error, words)
   }
 }

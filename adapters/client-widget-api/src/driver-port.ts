@@ -190,7 +190,7 @@ export class DriverPort implements PromiseHomeserverPort {
   readRoomAccountData(roomId: string, type: string): Promise<Readonly<Record<string, unknown>> | undefined> {
     return callDriver(this.driver, "Error reading room account data", async () => {
       const found = (await this.driver.readRoomAccountData(type, [roomId])).find((entry) => entry.room_id === roomId && entry.type === type)
-      return found === undefined ? undefined : (found.content as Readonly<Record<string, unknown>>)
+      return found === undefined ? undefined : (found.content)
     })
   }
 
@@ -212,4 +212,4 @@ export class DriverPort implements PromiseHomeserverPort {
 }
 
 /** The driver's `IRoomEvent`s as the engine's (the same JSON; the engine checks each again). */
-const asRoomEvents = (events: ReadonlyArray<IRoomEvent>): ReadonlyArray<RoomEvent> => events as unknown as ReadonlyArray<RoomEvent>
+const asRoomEvents = (events: ReadonlyArray<IRoomEvent>): ReadonlyArray<RoomEvent> => events

@@ -21,7 +21,7 @@ export class DriverTurnFeed {
   next(): Promise<TurnServers> {
     return callDriver(this.driver, "TURN servers not available", async () => {
       this.generator ??= this.driver.getTurnServers()
-      const { done, value } = await this.generator.next()
+      const { done, value } = (await this.generator.next()) as IteratorResult<ITurnServer, unknown>
       if (done === true) {
         this.generator = undefined
         throw new Error("Client refuses to provide any TURN servers")

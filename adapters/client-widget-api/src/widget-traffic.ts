@@ -127,7 +127,7 @@ export class WidgetTraffic implements DropInTransport {
       console.warn(`[ClientWidgetApi] reply to ${request.action} (${request.requestId}) dropped: no action listener took it over, or it was answered already`)
       return
     }
-    this.sink({ ...request, response } as unknown as WidgetMessage)
+    this.sink({ ...request, response })
   }
 
   stop(): void {

@@ -74,7 +74,7 @@ export class RecordingDriver extends WidgetDriver {
 
   override sendDelayedEvent(...args: [number, string, unknown, (string | null)?, (string | null)?]): Promise<{ roomId: string; delayId: string }> {
     this.record("sendDelayedEvent", ...args)
-    return this.script.sendDelayedEvent?.(...args) ?? Promise.resolve({ roomId: (args[4] as string | null | undefined) ?? "!viewed:example.org", delayId: `delay${this.counter++}` })
+    return this.script.sendDelayedEvent?.(...args) ?? Promise.resolve({ roomId: (args[4]) ?? "!viewed:example.org", delayId: `delay${this.counter++}` })
   }
 
   override cancelScheduledDelayedEvent(delayId: string): Promise<void> {
