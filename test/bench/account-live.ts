@@ -8,6 +8,7 @@
  * instance) and her requests to `/keys/*`, per event (test/src/crypto-counters.ts). In a clear
  * room both must be 0.
  */
+import { fromEffectPort } from "@widgethost/core/effect"
 import { isResponse, type WidgetMessage } from "@widgethost/core"
 import { createEngine } from "@widgethost/engine"
 import { approveAll } from "@widgethost/testing"
@@ -31,7 +32,7 @@ const RECEIVE = "org.matrix.msc2762.receive.event:m.room.message"
 
 export const live = async (w: World, events: number, inFlight: number, round: number): Promise<LiveSample> => {
   const alice = await openAlice(w, { timeoutMs: 30_000 })
-  const engine = createEngine({ homeserver: alice, approver: approveAll })
+  const engine = createEngine({ homeserver: fromEffectPort(alice), approver: approveAll })
   const sentAt = new Map<string, number>()
   const latencies: number[] = []
   let ready = false

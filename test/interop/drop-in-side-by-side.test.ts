@@ -490,10 +490,11 @@ describe("drop-in side by side with matrix-widget-api's ClientWidgetApi", () => 
       assert.isDefined(intended[key], `${key} differs and is not listed as intended:\n reference: ${JSON.stringify(reference[key])}\n drop-in:   ${JSON.stringify(dropIn[key])}`)
     }
     for (const [key, { id, dropIn: want }] of Object.entries(intended)) {
+      const wantText = JSON.stringify(want)
       assert.include(differing, key, `${key} is listed as an intended difference (${id}) but both hosts agree: ${JSON.stringify(dropIn[key])}`)
       assert.isString(INTENDED_DIFFERENCES[id])
       const check = typeof want === "string" ? describedChecks[want] : undefined
-      if (check !== undefined) assert.isTrue(check(dropIn[key]), `${String(key)}: the drop-in should do "${String(want)}", it did ${JSON.stringify(dropIn[key])}`)
+      if (check !== undefined) assert.isTrue(check(dropIn[key]), `${key}: the drop-in should do ${wantText}, it did ${JSON.stringify(dropIn[key])}`)
       else assert.deepEqual(dropIn[key], want, `${key} (${id})`)
     }
   })

@@ -6,6 +6,7 @@
  * from secret storage and restores the backup, and a widget reads the old history decrypted. Before
  * the restore the same read says the events are withheld.
  */
+import { fromEffectPort } from "@widgethost/core/effect"
 import { Effect } from "effect"
 import { readFile, rm } from "node:fs/promises"
 import { mkdtemp } from "node:fs/promises"
@@ -76,7 +77,7 @@ describe("key backup: a lost crypto store costs no history", { timeout: 120_000 
     await rm(join(dataDir, "crypto.v8"))
     const second = await connect()
     expect(second.deviceId).not.toBe(oldDevice)
-    const engine = createEngine({ homeserver: second, approver: approveAll })
+    const engine = createEngine({ homeserver: fromEffectPort(second), approver: approveAll })
     cleanups.push(() => engine.stop())
     second.start()
     const widget = new RealtimeWidget({ engine, widget: roomWidget("history", roomId), capabilities: ["m.receive.event:m.room.message"] })

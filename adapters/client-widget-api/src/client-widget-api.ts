@@ -191,6 +191,8 @@ export class ClientWidgetApi extends EventEmitter {
   setViewedRoomId(roomId: string | null): void {
     this.viewedRoomId = roomId
     this.engine.setViewedRoom(roomId ?? undefined)
+    // Now, not at the end of the turn: an event fed next must be routed for the new room.
+    this.engine.flush()
   }
 
   /** The room last given to {@link setViewedRoomId}. */

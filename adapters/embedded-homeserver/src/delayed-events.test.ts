@@ -41,19 +41,20 @@ describe("delayed events (MSC4140)", () => {
     const s = await start()
     const a = await newUser(s)
     const roomId = await a.createRoom()
-    const res = await a.put<{ delay_id: string }>(`${room(roomId)}/send/m.room.message/d1?${DELAY}=150`, { body: "later" })
+    const res = await a.put<{ delay_id: string }>(`${room(roomId)}/send/m.room.message/d1?${DELAY}=1500`, { body: "later" })
     assert.equal(res.status, 200)
     assert.isString(res.body.delay_id)
     assert.notProperty(res.body, "event_id")
-    const retried = await a.put<{ delay_id: string }>(`${room(roomId)}/send/m.room.message/d1?${DELAY}=150`, { body: "later" })
+    const retried = await a.put<{ delay_id: string }>(`${room(roomId)}/send/m.room.message/d1?${DELAY}=1500`, { body: "later" })
     assert.equal(retried.body.delay_id, res.body.delay_id)
     const listing = (await a.get<Listing>(UNSTABLE)).body
     assert.deepEqual(
       listing.scheduled.map((d) => [d.delay_id, d.room_id, d.type, d.delay, d.content]),
-      [[res.body.delay_id, roomId, "m.room.message", 150, { body: "later" }]]
+      [[res.body.delay_id, roomId, "m.room.message", 1500, { body: "later" }]]
     )
     assert.isFalse((await timeline(a, roomId)).some((e) => e.content.body === "later"))
-    await eventually(async () => (await timeline(a, roomId)).some((e) => e.content.body === "later"))
+    // 1.5 s: long enough that the listing above runs before it fires on a loaded CI machine.
+    await eventually(async () => (await timeline(a, roomId)).some((e) => e.content.body === "later"), 10_000)
     const after = (await a.get<Listing>(UNSTABLE)).body
     assert.deepEqual(after.scheduled, [])
     const [sent] = after.finalised

@@ -4,6 +4,7 @@
  * reports deliveries checked exactly once per widget, latency percentiles, errors by kind and
  * per-widget outliers. One process for now (worker threads: not yet, see the README).
  */
+import { fromEffectPort } from "@widgethost/core/effect"
 import { randomBytes } from "node:crypto"
 import { performance } from "node:perf_hooks"
 import { Result } from "effect"
@@ -124,7 +125,7 @@ export const runScenario = async (scenario: Scenario): Promise<ScenarioReport> =
     const engineOf = new Map<string, Engine>()
     for (const [name, port] of ports) {
       const engine = createEngine({
-        homeserver: port,
+        homeserver: fromEffectPort(port),
         policy: { rules: [{ capability: "*", decision: "approve" }] },
         onReport: (_s, widgetId, report) => {
           if (report._tag !== "RequestTimedOut") return

@@ -7,6 +7,7 @@
  */
 import events from "node:events"
 import { ClientWidgetApi as DropInClientWidgetApi } from "@widgethost/client-widget-api"
+import type { Clock } from "@widgethost/engine"
 import { ClientWidgetApi as ReferenceClientWidgetApi, type IWidgetApiRequest, Widget, WidgetApi } from "matrix-widget-api"
 import { asGlobalWindow, FakeFrame, FakeWindow } from "../../bench/fake-window.ts"
 import { RecordingDriver, type DriverScript } from "./recording-driver.ts"
@@ -28,6 +29,10 @@ export type Answer = { readonly response: unknown } | { readonly error: Readonly
 export interface PairOptions {
   readonly capabilities?: ReadonlyArray<string>
   readonly driver?: DriverScript
+  /** The drop-in engine's clock (a `ManualClock` to drive its timers by hand); the reference has none. */
+  readonly clock?: Clock
+  /** A driver of the test's own (a subclass with another signature); overrides `driver`. */
+  readonly driverInstance?: RecordingDriver
   readonly waitForIframeLoad?: boolean
   /** The room the client says the user views (`setViewedRoomId`); null: none. */
   readonly viewedRoom?: string | null
@@ -68,14 +73,14 @@ export class WidgetPair {
     readonly kind: HostKind,
     readonly options: PairOptions = {}
   ) {
-    this.driver = new RecordingDriver(options.driver)
+    this.driver = options.driverInstance ?? new RecordingDriver(options.driver)
     this.widgetWindow.addEventListener("message", (event) => this.inbox.push(event.data as Record<string, unknown>))
     const widget = new Widget({ id: WIDGET_ID, creatorUserId: "@alice:example.org", type: "m.custom", url: `${WIDGET_ORIGIN}/index.html`, waitForIframeLoad: options.waitForIframeLoad ?? true })
     const frame = this.frame as unknown as HTMLIFrameElement
     this.host =
       kind === "reference"
         ? asGlobalWindow(this.hostWindow, undefined, () => new ReferenceClientWidgetApi(widget, frame, this.driver))
-        : new DropInClientWidgetApi(widget, frame, this.driver, { window: this.hostWindow as unknown as Window })
+        : new DropInClientWidgetApi(widget, frame, this.driver, { window: this.hostWindow as unknown as Window, ...(options.clock === undefined ? {} : { clock: options.clock }) })
     for (const name of ["ready", "preparing", "capabilitiesNotified", "error:preparing"]) this.host.on(name, () => this.hostEvents.push(name))
     if (options.viewedRoom !== null) this.host.setViewedRoomId(options.viewedRoom ?? VIEWED_ROOM)
     this.widget = asGlobalWindow(this.widgetWindow, this.parent, () => new WidgetApi(WIDGET_ID, HOST_ORIGIN))
