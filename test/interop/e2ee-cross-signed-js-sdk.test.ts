@@ -10,37 +10,25 @@
  */
 import { Effect } from "effect"
 import * as sdk from "matrix-js-sdk"
-import { OnlySignedDevicesIsolationMode } from "matrix-js-sdk/lib/crypto-api/index.js"
-import { logger as sdkGlobalLogger } from "matrix-js-sdk/lib/logger.js"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest"
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import type { RoomEvent } from "@widgethost/core"
 import { ensureCrossSigned } from "@widgethost/homeserver-client"
 import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { connectHomeserver, type MatrixHomeserver } from "@widgethost/homeserver-client"
 import type { UndecryptableReport } from "@widgethost/homeserver-client"
-import { quietLogger } from "../src/js-sdk-logger.ts"
+import { silenceJsSdk } from "../src/js-sdk-logger.ts"
+import { encryptedRoomWith, rustCryptoPeer, waitFor } from "../src/js-sdk-peer.ts"
 
-// The SDK's global logger is silenced, and the Rust crypto's tracing (which the SDK turns on at
-// debug level, straight to the console) is collected into `logs`, shown only when a test fails.
-let globalLevel: number
-const consoleMethods = ["log", "debug", "info", "warn"] as const
-beforeAll(() => {
-  globalLevel = sdkGlobalLogger.getLevel()
-  sdkGlobalLogger.setLevel("silent")
-  for (const m of consoleMethods) vi.spyOn(console, m).mockImplementation((...args: Array<unknown>) => void logs.push(`${m}: ${args.map(String).join(" ")}`))
-})
-afterAll(() => {
-  sdkGlobalLogger.setLevel(globalLevel as Parameters<typeof sdkGlobalLogger.setLevel>[0])
-  vi.restoreAllMocks()
-})
+// The SDK's loggers and the Rust crypto's tracing go to `logs`, shown only when a test fails.
+const logs: Array<string> = []
+silenceJsSdk(logs)
 
 let hs: EmbeddedHomeserver
 let root: string
 const cleanups: Array<() => unknown> = []
-const logs: Array<string> = []
 beforeEach(async () => {
   hs = await startEmbeddedHomeserver()
   root = await mkdtemp(join(tmpdir(), "widgethost-xsigned-"))
@@ -52,14 +40,6 @@ afterEach(async (context) => {
   if (context.task.result?.state === "fail") process.stderr.write(`${logs.slice(-200).join("\n")}\n`)
   logs.length = 0
 })
-
-const waitFor = async (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 interface Widgethost {
   readonly port: MatrixHomeserver
@@ -91,62 +71,14 @@ const widgethost = async (name: string, options: { readonly crossSign: boolean }
   return { port, events, undecryptable }
 }
 
-/**
- * A matrix-js-sdk client with Rust crypto (in memory) and its own cross-signing (as Element sets it
- * up; the SDK refuses to encrypt in this mode without it) that encrypts to and decrypts from
- * owner-signed devices only.
- */
+/** The shared Rust-crypto peer (`js-sdk-peer.ts`), its cross-signing keys checked to be on its device. */
 const peer = async (name: string, storageKey?: { current?: Uint8Array }): Promise<sdk.MatrixClient> => {
-  const password = `${name}-password`
-  const session = await hs.createUser(name, password)
-  const client = sdk.createClient({
-    baseUrl: hs.baseUrl,
-    userId: session.userId,
-    accessToken: session.accessToken,
-    deviceId: session.deviceId,
-    logger: quietLogger(logs),
-    // The SDK asks for the 4S key it just made when it stores secrets under it.
-    cryptoCallbacks: {
-      getSecretStorageKey: ({ keys }) => {
-        const keyId = Object.keys(keys)[0]
-        return Promise.resolve(keyId === undefined || storageKey?.current === undefined ? null : [keyId, storageKey.current])
-      }
-    }
-  })
-  await client.initRustCrypto({ useIndexedDB: false })
-  client.getCrypto()!.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode())
-  cleanups.push(() => client.stopClient())
-  const prepared = new Promise<void>((resolve) => {
-    client.on(sdk.ClientEvent.Sync, (state) => {
-      if (state === sdk.SyncState.Prepared) resolve()
-    })
-  })
-  await client.startClient()
-  await prepared
-  await client.getCrypto()!.bootstrapCrossSigning({
-    authUploadDeviceSigningKeys: async (makeRequest) => {
-      await makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: session.userId }, password })
-    }
-  })
+  const client = await rustCryptoPeer(name, { hs, logs, cleanups, ...(storageKey === undefined ? {} : { storageKey }) })
   expect((await client.getCrypto()!.getCrossSigningStatus()).publicKeysOnDevice).toBe(true)
   return client
 }
 
-/** The widgethost account makes an encrypted room and invites the peer, who joins; both are syncing. */
-const encryptedRoom = async (host: Widgethost, client: sdk.MatrixClient): Promise<string> => {
-  const { room_id: roomId } = await host.port.http.request<{ room_id: string }>({
-    method: "POST",
-    path: "/_matrix/client/v3/createRoom",
-    body: { preset: "private_chat", invite: [client.getUserId()], initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }] }
-  })
-  const synced = host.port.nextSync()
-  host.port.start()
-  await synced
-  await waitFor("the invite", () => client.getRoom(roomId) !== null)
-  await client.joinRoom(roomId)
-  await waitFor("the peer's view of the encrypted room", async () => (await client.getCrypto()!.isEncryptionEnabledInRoom(roomId)) && client.getRoom(roomId)?.getMember(host.port.userId)?.membership === "join")
-  return roomId
-}
+const encryptedRoom = (host: Widgethost, client: sdk.MatrixClient): Promise<string> => encryptedRoomWith(host.port, client)
 
 /** The peer's decrypted view of the room's messages. */
 const peerBodies = (client: sdk.MatrixClient, roomId: string): Array<unknown> =>
