@@ -7,7 +7,8 @@ import { afterEach, describe, it } from "vitest"
 import type { HomeserverUpdate } from "@widgethost/core"
 import { startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { connectHomeserver } from "@widgethost/homeserver-client"
-import { clientApi, eventually, type PortCase, portCases, type PortWorld } from "../src/homeserver-port-cases.ts"
+import { portCases } from "../src/homeserver-port-cases.ts"
+import { clientApi, eventually, type PortCase, type PortWorld } from "../src/homeserver-port-world.ts"
 import { silenceJsSdk } from "../src/js-sdk-logger.ts"
 
 const cleanups: Array<() => unknown> = []

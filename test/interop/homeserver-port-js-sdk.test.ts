@@ -11,7 +11,8 @@ import type { HomeserverUpdate } from "@widgethost/core"
 import { fromPromisePort } from "@widgethost/core/effect"
 import { type EmbeddedHomeserver, type EmbeddedHomeserverOptions, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { fromMatrixClient, type MatrixClientPort } from "@widgethost/matrix-js-sdk"
-import { type Account, clientApi, eventually, type PortCase, portCases, type PortWorld } from "../src/homeserver-port-cases.ts"
+import { portCases } from "../src/homeserver-port-cases.ts"
+import { type Account, clientApi, eventually, type PortCase, type PortWorld } from "../src/homeserver-port-world.ts"
 import { quietLogger, silenceJsSdk } from "../src/js-sdk-logger.ts"
 
 
