@@ -32,7 +32,8 @@
  * is taken exactly as written: no `#`, no escapes. The MSC4407 sticky event capabilities parse so
  * that the policy can deny them for what they are (unsupported), not as unknown names.
  */
-import { Data, Result } from "effect"
+import * as Result from "./result.ts"
+import { TaggedError } from "./tagged-error.ts"
 
 export type Direction = "send" | "receive"
 
@@ -80,7 +81,7 @@ export type Capability =
   /** Anything else (`m.capability.screenshot`, custom names): compared as an opaque string. */
   | { readonly _tag: "Other"; readonly name: string }
 
-export class InvalidCapability extends Data.TaggedError("InvalidCapability")<{
+export class InvalidCapability extends TaggedError("InvalidCapability")<{
   readonly capability: string
   readonly reason: string
 }> {}

@@ -5,7 +5,7 @@
  * literal type “m.room.message\#m.text” (MSC2762 does not unescape message types), never as
  * text messages.
  */
-import { Result } from "effect"
+import * as Result from "./result.ts"
 import { parseCapability } from "./capabilities.ts"
 
 const quote = (text: string): string => `“${text}”`

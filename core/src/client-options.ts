@@ -4,7 +4,7 @@
  * cannot be honoured is refused with a reason, never silently ignored: a custom action may not
  * shadow an engine action, and a version may only be advertised when what it promises is served.
  */
-import { Result } from "effect"
+import * as Result from "./result.ts"
 import { parseCapability } from "./capabilities.ts"
 import { type ClientHook, type ClientSide, HOOK_ACTIONS, HOOK_VERSIONS } from "./client-side.ts"
 import { ENGINE_ACTIONS } from "./session/reduce.ts"

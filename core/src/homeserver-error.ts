@@ -1,10 +1,10 @@
-import { Data } from "effect"
+import { TaggedError } from "./tagged-error.ts"
 
 /**
  * A failed homeserver call, shaped so it can be passed through to the widget unchanged as the
  * `matrix_api_error` of an error response (the shape matrix-widget-api defines).
  */
-export class HomeserverError extends Data.TaggedError("HomeserverError")<{
+export class HomeserverError extends TaggedError("HomeserverError")<{
   /** Human-readable summary; becomes the widget-facing `error.message`. */
   readonly message: string
   /** Present when the homeserver answered: status, the spec-defined headers, url and JSON body. */

@@ -5,6 +5,7 @@
  * @module @widgethost/core
  */
 export * from "./envelope.ts"
+export * as Result from "./result.ts"
 export * from "./decode.ts"
 export * from "./matrix.ts"
 export * from "./homeserver-error.ts"

@@ -1,4 +1,4 @@
-import { Result } from "effect"
+import * as Result from "./result.ts"
 import { describe, expect, it } from "vitest"
 import { type FileEncoding, parseMxc, readWidgetFile, widgetFileOf } from "./media-file.ts"
 

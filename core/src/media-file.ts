@@ -13,8 +13,8 @@
  * Anything else (FormData, URLSearchParams, a plain object, bad base64) is refused as malformed
  * before anything reaches the homeserver: a form body would be uploaded as its multipart text.
  */
-import { Result } from "effect"
-import { Base64 } from "effect/encoding"
+import * as Result from "./result.ts"
+import { decodeBase64, encodeBase64 } from "./base64.ts"
 import type { MediaFile } from "./homeserver-port.ts"
 
 export type FileEncoding = "structured-clone" | "base64"
@@ -29,7 +29,7 @@ const isBlob = (value: unknown): value is Blob => typeof Blob !== "undefined" &&
 export const readWidgetFile = (file: unknown, encoding: FileEncoding): Result.Result<MediaFile, string> => {
   if (encoding === "base64") {
     if (typeof file !== "string") return Result.fail("file must be a string of base64 on this transport (JSON cannot carry bytes)")
-    const bytes = Base64.decode(file)
+    const bytes = decodeBase64(file)
     return Result.isFailure(bytes) ? Result.fail("file is not valid padded base64 (RFC 4648)") : Result.succeed({ body: bytes.success, size: bytes.success.length })
   }
   if (isBlob(file)) return Result.succeed({ body: file, size: file.size, ...(file.type === "" ? {} : { contentType: file.type }) })
@@ -49,7 +49,7 @@ export const readWidgetFile = (file: unknown, encoding: FileEncoding): Result.Re
  * @example widgetFileOf(new Uint8Array([104, 105]), "text/plain", "base64") // "aGk="
  */
 export const widgetFileOf = (data: Uint8Array, contentType: string | undefined, encoding: FileEncoding): Blob | string =>
-  encoding === "base64" ? Base64.encode(data) : new Blob([data as Uint8Array<ArrayBuffer>], contentType === undefined ? {} : { type: contentType })
+  encoding === "base64" ? encodeBase64(data) : new Blob([data as Uint8Array<ArrayBuffer>], contentType === undefined ? {} : { type: contentType })
 
 /** `mxc://<server name>/<media id>`, split; `undefined` when `uri` is not one (the spec's media id alphabet). */
 export const parseMxc = (uri: string): { readonly serverName: string; readonly mediaId: string } | undefined => {

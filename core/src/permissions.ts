@@ -12,7 +12,7 @@
  *   message-like type, `m.room.redaction` included, is matched on its type alone;
  * - rooms are a separate axis (`mayUseRoom`): the home room always, others via `m.timeline:`.
  */
-import { Result } from "effect"
+import * as Result from "./result.ts"
 import { parseCapability } from "./capabilities.ts"
 
 export interface EventShape {

@@ -1,4 +1,4 @@
-import { Result } from "effect"
+import * as Result from "./result.ts"
 import { type Capability, deniedByDescriptor, formatCapability, parseCapability } from "./capabilities.ts"
 import { type ClientSide, hookFor, noClientSide } from "./client-side.ts"
 import { isCryptoInternalToDeviceType } from "./crypto-types.ts"

@@ -1,4 +1,3 @@
-import { Data } from "effect"
 import type { ErrorBody } from "./envelope.ts"
 import { type HomeserverError, matrixApiError } from "./homeserver-error.ts"
 
@@ -8,7 +7,7 @@ export type Phase = "loading" | "negotiating" | "ready" | "renegotiating" | "clo
  * Why a widget's request was refused. The `_tag` is the stable code (also sent to the widget as
  * `error.code`, so widget developers can branch on it); `message` is for people.
  */
-export type ProtocolError = Data.TaggedEnum<{
+interface ProtocolErrorFields {
   Malformed: { readonly issue: string }
   UnknownAction: { readonly action: string }
   NotAllowed: { readonly what: string }
@@ -24,10 +23,29 @@ export type ProtocolError = Data.TaggedEnum<{
   ClientRefused: { readonly message: string }
   /** The embedding client did not answer in time. */
   ClientTimedOut: { readonly action: string; readonly ms: number }
-}>
-export const ProtocolError = Data.taggedEnum<ProtocolError>()
+}
+export type ProtocolError = { [Tag in keyof ProtocolErrorFields]: { readonly _tag: Tag } & ProtocolErrorFields[Tag] }[keyof ProtocolErrorFields]
 
-const describe = ProtocolError.$match({
+type Constructors = { readonly [Tag in keyof ProtocolErrorFields]: (fields: ProtocolErrorFields[Tag]) => Extract<ProtocolError, { _tag: Tag }> }
+const make = <Tag extends keyof ProtocolErrorFields>(tag: Tag) => (fields: ProtocolErrorFields[Tag]) => ({ ...fields, _tag: tag }) as unknown as Extract<ProtocolError, { _tag: Tag }>
+
+/** One constructor per variant: `ProtocolError.Malformed({ issue })` is `{ issue, _tag: "Malformed" }`, plain data. */
+export const ProtocolError: Constructors = {
+  Malformed: make("Malformed"),
+  UnknownAction: make("UnknownAction"),
+  NotAllowed: make("NotAllowed"),
+  Unsupported: make("Unsupported"),
+  WrongPhase: make("WrongPhase"),
+  RateLimited: make("RateLimited"),
+  TooManyPending: make("TooManyPending"),
+  TooLarge: make("TooLarge"),
+  Homeserver: make("Homeserver"),
+  ClientRefused: make("ClientRefused"),
+  ClientTimedOut: make("ClientTimedOut")
+}
+
+// A record, not a switch: the compiler insists every variant has its sentence.
+const sentences: { readonly [Tag in ProtocolError["_tag"]]: (error: Extract<ProtocolError, { _tag: Tag }>) => string } = {
   Malformed: ({ issue }) => `Malformed request: ${issue}`,
   UnknownAction: ({ action }) => `Unknown or unsupported action: ${action}`,
   NotAllowed: ({ what }) => `Not allowed: ${what}`,
@@ -39,7 +57,8 @@ const describe = ProtocolError.$match({
   Homeserver: ({ error }) => error.message,
   ClientRefused: ({ message }) => message,
   ClientTimedOut: ({ action, ms }) => `The client did not answer ${action} within ${ms} ms`
-})
+}
+const describe = (error: ProtocolError): string => (sentences[error._tag] as (error: ProtocolError) => string)(error)
 
 /** The spec-shaped error response body for a protocol error. */
 export const errorBody = (error: ProtocolError): ErrorBody => {

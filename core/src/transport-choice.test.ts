@@ -1,4 +1,4 @@
-import { Result } from "effect"
+import * as Result from "./result.ts"
 import { assert, describe, it } from "vitest"
 import {
   browserHost,

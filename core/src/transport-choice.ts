@@ -1,4 +1,5 @@
-import { Data, Result } from "effect"
+import * as Result from "./result.ts"
+import { TaggedError } from "./tagged-error.ts"
 import type { TransportName, WidgetDefinition } from "./widget-definition.ts"
 
 /**
@@ -74,7 +75,7 @@ export interface TransportChoice {
   readonly waitForIframeLoad: boolean
 }
 
-export class NoCommonTransport extends Data.TaggedError("NoCommonTransport")<{
+export class NoCommonTransport extends TaggedError("NoCommonTransport")<{
   readonly widget: ReadonlyArray<TransportName>
   readonly host: ReadonlyArray<TransportName>
 }> {}

@@ -1,4 +1,4 @@
-import { Result } from "effect"
+import * as Result from "./result.ts"
 import { assert, describe, it } from "vitest"
 import { type InvalidWidget, isRemoval, isSafeWidgetUrl, parseWidgetDefinition, type WidgetDefinition, type WidgetSource } from "./widget-definition.ts"
 

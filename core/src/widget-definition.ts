@@ -1,4 +1,5 @@
-import { Data, Result } from "effect"
+import * as Result from "./result.ts"
+import { TaggedError } from "./tagged-error.ts"
 import { transportsOf } from "./transport-choice.ts"
 
 /**
@@ -37,7 +38,7 @@ export const WIDGET_STATE_EVENT_TYPES: ReadonlyArray<string> = ["m.widget", "im.
  * Every other reason means "invalid: do not show it" (MSC2764 "Invalid room widgets MUST NOT be
  * shown"), and `detail` says what was wrong, for logs.
  */
-export class InvalidWidget extends Data.TaggedError("InvalidWidget")<{
+export class InvalidWidget extends TaggedError("InvalidWidget")<{
   readonly reason: "Removed" | "WrongEventType" | "NotAnObject" | "MissingId" | "MissingType" | "MissingUrl" | "UnsafeUrl"
   readonly detail: string
 }> {}

@@ -3,8 +3,7 @@
  * definition and origin), what it asks for, each capability as the widget wrote it beside its
  * canonical form and its meaning in words, and a signal for when the prompt is no longer wanted.
  */
-import { describeCapability, formatCapability, parseCapability, type WidgetDefinition } from "@widgethost/core"
-import { Result } from "effect"
+import { describeCapability, formatCapability, parseCapability, Result, type WidgetDefinition } from "@widgethost/core"
 import { Withdrawable } from "./withdrawable.ts"
 
 /** One capability of a prompt. */

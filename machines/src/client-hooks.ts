@@ -13,10 +13,10 @@ import {
   type ClientSide,
   type ModalDefinition,
   resolveClientSide,
+  Result,
   type StickerRequest,
   type WidgetDefinition
 } from "@widgethost/core"
-import { Result } from "effect"
 import { Withdrawable } from "./withdrawable.ts"
 
 /** What a hook is told besides the request itself. */

@@ -17,9 +17,8 @@ const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 const HOST_SCRIPT = `
-import { Result } from "effect"
 import { createEngine } from "@widgethost/engine"
-import { browserHost, chooseTransport, parseWidgetDefinition, renderWidgetUrl } from "@widgethost/core"
+import { browserHost, chooseTransport, parseWidgetDefinition, renderWidgetUrl, Result } from "@widgethost/core"
 import { makeInMemoryHomeserver } from "@widgethost/testing"
 import { fromEffectPort } from "@widgethost/core/effect"
 import { attachPostMessageTransport } from "@widgethost/post-message"

@@ -5,7 +5,7 @@
  * A headless host serves websockets only; a widget that offers nothing else is listed with
  * transport "none" and not hosted.
  */
-import { Effect, Result } from "effect"
+import { Effect } from "effect"
 import {
   chooseTransport,
   type HomeserverPort,
@@ -16,7 +16,8 @@ import {
   type RoomEvent,
   type WidgetDefinition,
   WIDGET_STATE_EVENT_TYPES,
-  type WidgetMessage
+  type WidgetMessage,
+  Result
 } from "@widgethost/core"
 import { delegateSession, type Engine, type EngineSession } from "@widgethost/engine"
 import type { ConfiguredWidget } from "./config.ts"

@@ -13,9 +13,8 @@
  */
 import { randomBytes } from "node:crypto"
 import { performance } from "node:perf_hooks"
-import { Result } from "effect"
 import { WebSocket } from "ws"
-import { parseWidgetDefinition, type WidgetDefinition } from "@widgethost/core"
+import { parseWidgetDefinition, type WidgetDefinition, Result } from "@widgethost/core"
 import { createEngine, type Engine } from "@widgethost/engine"
 import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { connectHomeserver, type MatrixHomeserver } from "@widgethost/homeserver-client"

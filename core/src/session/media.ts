@@ -10,7 +10,7 @@
  * An upload asks the server's `m.upload.size` first and refuses a larger file before any byte is
  * sent; files cross the transport as `media-file.ts` describes.
  */
-import { Result } from "effect"
+import * as Result from "../result.ts"
 import type { MediaFile } from "../homeserver-port.ts"
 import { type FileEncoding, parseMxc, readWidgetFile, widgetFileOf } from "../media-file.ts"
 import { ProtocolError } from "../protocol-error.ts"

@@ -11,8 +11,7 @@
  * Query parameters: `bridge` (the port bridge URL), `widget` (the widget's page: Element Call's index.html),
  * `room` (the call's room), `homeserver` (its base URL, which Element Call also reads directly).
  */
-import { Result } from "effect"
-import { browserHost, chooseTransport, parseWidgetDefinition, renderWidgetUrl, type WidgetMessage } from "@widgethost/core"
+import { browserHost, chooseTransport, parseWidgetDefinition, renderWidgetUrl, type WidgetMessage, Result } from "@widgethost/core"
 import { createEngine, type EngineSession } from "@widgethost/engine"
 import { attachPostMessageTransport } from "@widgethost/post-message"
 import { connectPortBridge } from "../port-bridge/client.ts"
