@@ -7,6 +7,7 @@
 import * as Result from "./result.ts"
 import { parseCapability } from "./capabilities.ts"
 import { type ClientHook, type ClientSide, HOOK_ACTIONS, HOOK_VERSIONS } from "./client-side.ts"
+import { VERSION_GATED_REQUESTS } from "./session/client-requests.ts"
 import { ENGINE_ACTIONS } from "./session/reduce.ts"
 import { SUPPORTED_API_VERSIONS } from "./versions.ts"
 
@@ -17,6 +18,8 @@ export interface ClientOffer {
   readonly versions?: ReadonlyArray<string>
   /** `ApprovalPolicy.clientCapabilities`: opaque capabilities the client declares it serves. */
   readonly clientCapabilities?: ReadonlyArray<string>
+  /** Version-gated toWidget requests the client sends whatever versions the widget announced. */
+  readonly ungatedRequests?: ReadonlyArray<string>
 }
 
 /**
@@ -50,6 +53,9 @@ const versionProblem = (version: string, hooks: ReadonlySet<ClientHook>, custom:
   return undefined
 }
 
+const ungatedProblem = (action: string): string | undefined =>
+  VERSION_GATED_REQUESTS.has(action) ? undefined : `ungatedRequests: ${JSON.stringify(action)} is not a version-gated toWidget request (${[...VERSION_GATED_REQUESTS.keys()].join(", ")})`
+
 const capabilityProblem = (capability: string): string | undefined => {
   const parsed = parseCapability(capability)
   if (Result.isFailure(parsed)) return `policy.clientCapabilities: ${JSON.stringify(capability)} is not a valid capability (${parsed.failure.reason})`
@@ -71,11 +77,13 @@ export const resolveClientSide = (offer: ClientOffer): Result.Result<ClientSide,
   const problems = [
     ...offer.customActions.map(customActionProblem),
     ...(offer.versions ?? []).map((version) => versionProblem(version, hooks, customActions)),
-    ...(offer.clientCapabilities ?? []).map(capabilityProblem)
+    ...(offer.clientCapabilities ?? []).map(capabilityProblem),
+    ...(offer.ungatedRequests ?? []).map(ungatedProblem)
   ].filter((problem) => problem !== undefined)
   if (problems.length > 0) return Result.fail(problems)
   const versions = new Set(SUPPORTED_API_VERSIONS)
   for (const { version, hooks: needed } of HOOK_VERSIONS) if (needed.every((hook) => hooks.has(hook))) versions.add(version)
   for (const version of offer.versions ?? []) versions.add(version)
-  return Result.succeed({ hooks, customActions, versions: [...versions] })
+  const ungated = offer.ungatedRequests ?? []
+  return Result.succeed({ hooks, customActions, versions: [...versions], ...(ungated.length === 0 ? {} : { ungatedRequests: [...new Set(ungated)] }) })
 }

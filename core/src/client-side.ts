@@ -22,6 +22,11 @@ export interface ClientSide {
   readonly customActions: ReadonlySet<string>
   /** The `supported_api_versions` answer: the engine's own, those the hooks serve, the client's extra. */
   readonly versions: ReadonlyArray<string>
+  /**
+   * Version-gated toWidget requests (`VERSION_GATED_REQUESTS`) the client sends without waiting
+   * for the widget's versions or checking them: absent, none.
+   */
+  readonly ungatedRequests?: ReadonlyArray<string>
 }
 
 /** A client that serves nothing of its own. */

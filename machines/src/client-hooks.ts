@@ -77,7 +77,8 @@ export const clientServing = (
   hooks: ClientHooks = {},
   customActions: Readonly<Record<string, CustomAction>> = {},
   versions?: ReadonlyArray<string>,
-  clientCapabilities?: ReadonlyArray<string>
+  clientCapabilities?: ReadonlyArray<string>,
+  ungatedRequests?: ReadonlyArray<string>
 ): ClientServing => {
   const problems: string[] = []
   const known = new Set<string>(CLIENT_HOOKS)
@@ -93,7 +94,8 @@ export const clientServing = (
     hooks: installed,
     customActions: Object.keys(customActions),
     ...(versions === undefined ? {} : { versions }),
-    ...(clientCapabilities === undefined ? {} : { clientCapabilities })
+    ...(clientCapabilities === undefined ? {} : { clientCapabilities }),
+    ...(ungatedRequests === undefined ? {} : { ungatedRequests })
   })
   if (Result.isFailure(resolved)) problems.push(...resolved.failure)
   if (problems.length > 0 || Result.isFailure(resolved)) throw new Error(`widgethost: the client's hooks cannot be served as given:\n- ${problems.join("\n- ")}`)

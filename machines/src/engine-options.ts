@@ -56,6 +56,15 @@ export interface EngineOptions {
    */
   readonly apiVersions?: ReadonlyArray<string>
   /**
+   * Version-gated toWidget requests (MSC2873 `theme_change`, `language_change`; MSC2790
+   * `widget_config`, `button_clicked`, `close_modal`) that `session.request` sends at once,
+   * whatever versions the widget announced, as matrix-widget-api's `ClientWidgetApi` does: its
+   * `WidgetApi` never announces `org.matrix.msc2790`, yet Element Web's modal widgets are sent
+   * those. Default: none; each waits for the widget's versions and is refused without its
+   * version. Any other name is refused at `createEngine`.
+   */
+  readonly ungatedRequests?: ReadonlyArray<string>
+  /**
    * Every lifecycle event of every session (phase, capabilities, closed, error), beside each
    * session's own `on`. Given, every session is watched; absent, only those someone listens to.
    */

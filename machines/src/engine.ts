@@ -90,7 +90,7 @@ const settleApproval = (entry: Entry, ticket: number): boolean => {
 export const createEngine = (options: EngineOptions): Engine => {
   const limits: Limits = { ...defaultLimits, ...options.limits }
   const policy = options.policy ?? emptyPolicy
-  const client = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities)
+  const client = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities, options.ungatedRequests)
   const clock = options.clock ?? realClock
   const homeserver = options.homeserver
   if (isHomeserverPort(homeserver)) {

@@ -31,7 +31,9 @@ export interface EngineSession extends WidgetSession {
    * resolves with the widget's response. Rejects with a {@link WidgetRequestError}: the widget's
    * error answer, the request timeout (`limits.requestTimeoutMs`, MSC2764's 10 s), the session
    * closing, or a refusal (an action only the engine sends, a session not ready yet, a widget
-   * without the version the action needs).
+   * without the version the action needs, unless `ungatedRequests` names it).
+   * `supported_api_versions` resolves with the widget's answer to the engine's own request, which
+   * is sent once per document, now if nothing needed it yet.
    *
    * @example await session.request("theme_change", { name: "dark" })
    */

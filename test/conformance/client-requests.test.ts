@@ -4,6 +4,7 @@
  * response, its error, the 10 s request timeout (on the engine's clock), the session closing, or
  * a refusal that sends nothing (actions only the engine sends, a session not ready, a widget
  * without the version the action needs, a screenshot from a widget not approved for them).
+ * `supported_api_versions` is answered from the widget's answer to the engine's own request.
  */
 import { SUPPORTED_API_VERSIONS, type WidgetMessage, type WidgetRequest } from "@widgethost/core"
 import { WidgetRequestError } from "@widgethost/engine"
@@ -24,8 +25,8 @@ const outcome = (promise: Promise<unknown>) => {
 
 const sentRequests = (messages: ReadonlyArray<WidgetMessage>, action: string) => Harness.requests(messages).filter((m) => m.action === action) as WidgetRequest[]
 
-const ready = async (options: { capabilities?: ReadonlyArray<string>; versions?: ReadonlyArray<string> } = {}) => {
-  const h = new Harness({ approver: approveAll, policy: { rules: [], clientCapabilities: ["m.capability.screenshot"] } })
+const ready = async (options: { capabilities?: ReadonlyArray<string>; versions?: ReadonlyArray<string>; ungated?: ReadonlyArray<string> } = {}) => {
+  const h = new Harness({ approver: approveAll, policy: { rules: [], clientCapabilities: ["m.capability.screenshot"] }, ...(options.ungated === undefined ? {} : { ungatedRequests: options.ungated }) })
   await h.ready(options.capabilities ?? [], options.versions ?? MSC2873)
   h.take()
   return h
@@ -46,7 +47,7 @@ type Answer = { readonly response: unknown } | "none"
 
 const table: ReadonlyArray<{
   readonly name: string
-  readonly given?: { readonly capabilities?: ReadonlyArray<string>; readonly versions?: ReadonlyArray<string> }
+  readonly given?: { readonly capabilities?: ReadonlyArray<string>; readonly versions?: ReadonlyArray<string>; readonly ungated?: ReadonlyArray<string> }
   readonly send: { readonly action: string; readonly data: Record<string, unknown> }
   /** What reaches the widget (its data), or nothing. */
   readonly sent: Record<string, unknown> | "nothing"
@@ -68,8 +69,17 @@ const table: ReadonlyArray<{
   { name: "screenshot from a widget not approved for it: refused, nothing sent", send: { action: "screenshot", data: {} }, sent: "nothing", answer: "none", want: { rejected: { kind: "refused", message: "screenshot was not sent: screenshot needs the widget approved for m.capability.screenshot", response: undefined } } },
   { name: "theme_change to a widget without org.matrix.msc2873: refused, nothing sent", given: { versions: ["0.0.2"] }, send: { action: "theme_change", data: {} }, sent: "nothing", answer: "none", want: { rejected: { kind: "refused", message: "theme_change was not sent: the widget does not support org.matrix.msc2873, which theme_change needs", response: undefined } } },
   { name: "button_clicked to a widget without org.matrix.msc2790: refused", send: { action: "button_clicked", data: { id: "m.close" } }, sent: "nothing", answer: "none", want: { rejected: { kind: "refused", message: "button_clicked was not sent: the widget does not support org.matrix.msc2790, which button_clicked needs", response: undefined } } },
+  {
+    name: "button_clicked sent ungated (a matrix-widget-api-compatible host): reaches a widget without org.matrix.msc2790",
+    given: { ungated: ["widget_config", "button_clicked", "close_modal"] },
+    send: { action: "button_clicked", data: { id: "m.close" } },
+    sent: { id: "m.close" },
+    answer: { response: {} },
+    want: { resolved: {} }
+  },
+  { name: "close_modal ungated: sent whatever the widget announced", given: { ungated: ["close_modal"], versions: ["0.0.2"] }, send: { action: "close_modal", data: { x: 1 } }, sent: { x: 1 }, answer: { response: {} }, want: { resolved: {} } },
   { name: "data that is no object: refused", send: { action: "visibility", data: [true] as unknown as Record<string, unknown> }, sent: "nothing", answer: "none", want: { rejected: { kind: "refused", message: "visibility was not sent: data must be an object", response: undefined } } },
-  ...["capabilities", "notify_capabilities", "supported_api_versions", "send_event", "update_state", "send_to_device", "update_turn_servers", "openid_credentials"].map((action) => ({
+  ...["capabilities", "notify_capabilities", "send_event", "update_state", "send_to_device", "update_turn_servers", "openid_credentials"].map((action) => ({
     name: `${action} is the engine's own: refused, nothing sent`,
     send: { action, data: {} },
     sent: "nothing" as const,
@@ -188,6 +198,22 @@ describe("session.request", () => {
     await h.advance(10_100)
     expect(result()).toMatchObject({ rejected: { kind: "refused", message: stringMentioning("org.matrix.msc2873") } })
     expect(sentRequests(h.take(), "language_change")).toEqual([])
+  })
+
+  it("supported_api_versions asked before anything needed them: the widget is asked once, for every caller", async () => {
+    const h = await ready({ capabilities: [], versions: [] })
+    const first = outcome(h.session.request("supported_api_versions"))
+    const second = outcome(h.session.request("supported_api_versions"))
+    await flush()
+    const asked = sentRequests(h.take(), "supported_api_versions")
+    expect(asked).toHaveLength(1)
+    h.respond(asked[0]!, { supported_versions: ["0.0.2", "org.matrix.msc2873"] })
+    await flush()
+    expect([first(), second()]).toEqual([{ resolved: { supported_versions: ["0.0.2", "org.matrix.msc2873"] } }, { resolved: { supported_versions: ["0.0.2", "org.matrix.msc2873"] } }])
+    const third = outcome(h.session.request("supported_api_versions"))
+    await flush()
+    expect(sentRequests(h.take(), "supported_api_versions")).toEqual([])
+    expect(third()).toEqual({ resolved: { supported_versions: ["0.0.2", "org.matrix.msc2873"] } })
   })
 
   it("the engine's own versions list is unchanged by the client's requests", async () => {

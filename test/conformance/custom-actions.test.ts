@@ -104,6 +104,7 @@ describe("what the engine refuses at creation", () => {
     { name: "a known version whose actions no custom action serves", options: { apiVersions: ["org.matrix.msc3817"] }, want: "versions: org.matrix.msc3817 promises org.matrix.msc3817.create_room, which no custom action serves" },
     { name: "an MSC4039 media action, which the engine serves", options: { customActions: { "org.matrix.msc4039.upload_file": handler } }, want: "org.matrix.msc4039.upload_file is served by the engine" },
     { name: "a client-side capability declared opaque", options: { policy: { rules: [], clientCapabilities: ["m.always_on_screen"] } }, want: "policy.clientCapabilities: m.always_on_screen is not opaque: its hook serves it" },
+    { name: "an ungated request that no version gates", options: { ungatedRequests: ["visibility"] }, want: 'ungatedRequests: "visibility" is not a version-gated toWidget request' },
     { name: "an engine capability declared opaque", options: { policy: { rules: [], clientCapabilities: ["m.turn_servers"] } }, want: "m.turn_servers is not opaque: the engine serves it" }
   ])("$name", ({ options, want }) => {
     expect(create(options)).toThrow(want)

@@ -465,11 +465,40 @@ describe("the shape: the client's toWidget requests", () => {
     assert.deepEqual(other.toWidget("screenshot"), [])
   })
 
-  it("modal requests need the widget's org.matrix.msc2790, which matrix-widget-api's WidgetApi does not announce", async () => {
+  it("modal requests reach a WidgetApi widget, which never announces org.matrix.msc2790, as with the reference", async () => {
     const pair = await loaded({ handles: ["widget_config", "button_clicked", "close_modal"] })
-    await assertRejects(pair.host.sendWidgetConfig({ type: "m.custom", url: "https://m.example/", name: "m" }), /msc2790/)
-    await assertRejects(pair.host.notifyModalWidgetButtonClicked("ok"), /msc2790/)
-    await assertRejects(pair.host.notifyModalWidgetClose({}), /msc2790/)
+    assert.notInclude(await pair.host.getWidgetVersions(), "org.matrix.msc2790")
+    const config = { type: "m.custom", url: "https://m.example/", name: "m" }
+    // Typed void; the widget's answer passed on, as the reference's `.then()` does.
+    assert.deepEqual(await pair.host.sendWidgetConfig(config), {} as never)
+    assert.deepEqual(await pair.host.notifyModalWidgetButtonClicked("ok"), {} as never)
+    assert.deepEqual(await pair.host.notifyModalWidgetClose({ "m.exited": true }), {} as never)
+    assert.deepEqual(
+      pair.toWidget().filter(([action]) => ["widget_config", "button_clicked", "close_modal"].includes(action)),
+      [["widget_config", config], ["button_clicked", { id: "ok" }], ["close_modal", { "m.exited": true }]]
+    )
+  })
+
+  it("a modal notification the widget does not handle rejects with the widget's error", async () => {
+    const pair = await loaded()
+    await assertRejects(pair.host.notifyModalWidgetButtonClicked("ok"), /button_clicked/)
+    assert.deepEqual(pair.toWidget("button_clicked"), [["button_clicked", { id: "ok" }]])
+  })
+
+  it("getWidgetVersions: the widget's supported_api_versions answer, the widget asked once", async () => {
+    const pair = await loaded()
+    // Nothing needed the widget's versions yet (no state to deliver, no gated request).
+    assert.deepEqual(pair.toWidget("supported_api_versions"), [])
+    const versions = await pair.host.getWidgetVersions()
+    assert.includeMembers(versions, [UnstableApiVersion.MSC2762, UnstableApiVersion.MSC2873, UnstableApiVersion.MSC4039])
+    assert.deepEqual(await pair.host.getWidgetVersions(), versions)
+    assert.deepEqual(pair.toWidget("supported_api_versions"), [["supported_api_versions", {}]])
+  })
+
+  it("getWidgetVersions: [] when the widget cannot be asked (the transport stopped), as the reference", async () => {
+    const pair = await loaded()
+    pair.host.stop()
+    assert.deepEqual(await pair.host.getWidgetVersions(), [])
   })
 
   it("transport.send refuses what only the engine sends", async () => {

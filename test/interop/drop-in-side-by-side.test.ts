@@ -53,6 +53,8 @@ const INTENDED_DIFFERENCES = {
     "upload_file: the engine asks the media config before each upload and refuses a file over m.upload.size before anything is sent (MSC4039's limit), and hands the driver the file as a Blob or bytes (a string widget file becomes its UTF-8 bytes); the reference uploads whatever it is given, however large, and passes the widget's value through.",
   "file-as-blob":
     "download_file over postMessage: the engine answers the file as a Blob with the bytes the driver gave (a Blob, bytes or a string), one shape for every driver; the reference passes the driver's value through as it is, so a widget gets whatever type its host's driver happened to return.",
+  "screenshot-approved":
+    "takeScreenshot of a widget not approved for m.capability.screenshot: the reference asks it anyway; the drop-in refuses, nothing sent, as MSC2764 lets a client ask only a widget approved for the capability (and warns that screenshots can be huge or not images). Element Web offers screenshots only where hasCapability says so, so its use is unchanged.",
   "malformed":
     "A request whose data is not an object makes the reference's handler throw: the widget gets no answer at all (a silent drop). The engine answers every request, with an error here."
 } as const
@@ -77,6 +79,13 @@ const shape = (answer: Answer): unknown => {
 }
 
 const ask = async (pair: WidgetPair, action: string, data: Record<string, unknown>) => shape(await pair.ask(action, data))
+
+/** How one of the host's own calls ended: its value, or that it rejected (wording aside). */
+const hostCall = (call: Promise<unknown>): Promise<unknown> =>
+  call.then(
+    (value) => ({ resolved: value ?? null }),
+    () => "rejected"
+  )
 
 /** A download's answer with a Blob `file` read out (JSON shows a Blob as `{}`), to compare its bytes. */
 const withFileRead = async (answer: unknown): Promise<unknown> => {
@@ -433,6 +442,42 @@ const scenarios: ReadonlyArray<Scenario> = [
     }
   },
   {
+    name: "MSC2790 modal notifications to a WidgetApi widget, which never announces org.matrix.msc2790",
+    options: { handles: ["widget_config", "button_clicked", "close_modal"] },
+    run: async (pair) => ({
+      config: await hostCall(pair.host.sendWidgetConfig({ type: "m.custom", url: "https://modal.example.org/", name: "Modal" })),
+      clicked: await hostCall(pair.host.notifyModalWidgetButtonClicked("m.ok")),
+      closed: await hostCall(pair.host.notifyModalWidgetClose({ "m.exited": true }))
+    })
+  },
+  {
+    name: "theme, language and visibility changes",
+    options: { handles: ["theme_change", "language_change", "visibility"] },
+    run: async (pair) => ({
+      theme: await hostCall(pair.host.updateTheme({ name: "dark" })),
+      language: await hostCall(pair.host.updateLanguage("fr")),
+      visibility: await hostCall(pair.host.updateVisibility(false))
+    })
+  },
+  {
+    name: "getWidgetVersions: the widget's supported_api_versions answer",
+    run: async (pair) => ({ versions: await pair.host.getWidgetVersions(), again: await pair.host.getWidgetVersions() })
+  },
+  {
+    name: "takeScreenshot of a widget approved for screenshots",
+    options: { capabilities: ["m.capability.screenshot"], handles: ["screenshot"] },
+    run: async (pair) => ({ answer: await hostCall(pair.host.takeScreenshot()) })
+  },
+  {
+    name: "takeScreenshot of a widget not approved for screenshots",
+    options: { handles: ["screenshot"] },
+    run: async (pair) => ({ answer: await hostCall(pair.host.takeScreenshot()) }),
+    intended: {
+      answer: { id: "screenshot-approved", dropIn: "rejected" },
+      toWidget: { id: "screenshot-approved", dropIn: "no screenshot sent" }
+    }
+  },
+  {
     name: "a request whose data is not an object",
     options: { capabilities: [sendMessage] },
     run: async (pair) => {
@@ -454,6 +499,7 @@ const describedChecks: Record<string, (observed: unknown) => boolean> = {
     const creds = (observed as Record<string, Array<{ state?: string; access_token?: string }>>)["openid_credentials"] ?? []
     return creds.length === 1 && creds[0]!.state === "allowed" && creds[0]!.access_token === "token"
   },
+  "no screenshot sent": (observed) => !("screenshot" in (observed as Record<string, unknown[]>)),
   "update_state empty": (observed) => JSON.stringify((observed as Record<string, unknown[]>)["update_state"]) === JSON.stringify([{ state: [] }]),
   "validateCapabilities 1 + 5": (observed) => (observed as Array<[string]>).filter(([method]) => method === "validateCapabilities").length === 6,
   "notify_capabilities 1 + 5": (observed) => ((observed as Record<string, unknown[]>)["notify_capabilities"] ?? []).length === 6

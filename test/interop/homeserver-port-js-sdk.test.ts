@@ -2,14 +2,17 @@
  * The homeserver port over a real matrix-js-sdk 36 `MatrixClient` (`fromMatrixClient`, with the
  * client's Rust crypto) against the embedded homeserver: every case of the shared port table
  * (`test/src/homeserver-port-cases.ts`, which the HTTP port runs too), and what is particular to
- * riding on a client: its own TURN poller, its local echoes, history from its first sync.
+ * riding on a client: its own TURN poller, its local echoes, history from its first sync. The
+ * table's delayed-event cases run again against the newer MSC4140 revisions the embedded
+ * homeserver can speak (the delayed_event endpoint, unstable and stable), which the SDK's own
+ * calls do not: a server of those ignores the 2025 query parameter and would send at once.
  */
 import { Effect } from "effect"
 import * as sdk from "matrix-js-sdk"
 import { afterEach, describe, expect, it, vi } from "vitest"
 import type { HomeserverUpdate } from "@widgethost/core"
 import { fromPromisePort } from "@widgethost/core/effect"
-import { type EmbeddedHomeserver, type EmbeddedHomeserverOptions, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
+import { type DelayedEventsShape, type EmbeddedHomeserver, type EmbeddedHomeserverOptions, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { fromMatrixClient, type MatrixClientPort } from "@widgethost/matrix-js-sdk"
 import { portCases } from "../src/homeserver-port-cases.ts"
 import { type Account, clientApi, eventually, type PortCase, type PortWorld } from "../src/homeserver-port-world.ts"
@@ -74,8 +77,37 @@ const world = async ({ homeserver, before, prepare }: WorldOptions = {}): Promis
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
+const delayedEventCases = portCases.filter((c) => c.name.startsWith("delayed events"))
+const ENDPOINT_REVISIONS: ReadonlyArray<DelayedEventsShape> = ["endpoint", "endpoint-stable"]
+
 describe("the homeserver port over a matrix-js-sdk client, on the embedded homeserver", { timeout: 60_000 }, () => {
   it.each(portCases)("$name", async (c: PortCase) => c.run(await world({ homeserver: c.homeserver, before: c.before })))
+
+  describe.each(ENDPOINT_REVISIONS)("the server speaking MSC4140's %s revision", (delayedEvents) => {
+    it("the table has delayed-event cases to run", () => expect(delayedEventCases.length).toBeGreaterThanOrEqual(2))
+
+    it.each(delayedEventCases)("$name", async (c: PortCase) => c.run(await world({ homeserver: { ...c.homeserver, delayedEvents }, before: c.before })))
+
+    it("the delayed_event endpoint has no parent delays: refused, nothing scheduled", async () => {
+      const w = await world({ homeserver: { delayedEvents } })
+      const { room_id: roomId } = await w.alice.api<{ room_id: string }>("POST", "/_matrix/client/v3/createRoom", {})
+      await w.joined(roomId)
+      const failure = await run(Effect.flip(w.port.sendEvent({ _tag: "SendEvent", roomId, type: "org.matrix.msc3401.call.member", stateKey: "x", content: {}, delayMs: 1_000, parentDelayId: "parent" })))
+      expect(failure.message).toContain("no parent delays")
+      const scheduled = await w.alice.api<{ delayed_events: ReadonlyArray<unknown> }>("GET", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events")
+      expect(scheduled.delayed_events).toEqual([])
+    })
+
+    it("send: the delayed state event is sent now", async () => {
+      const w = await world({ homeserver: { delayedEvents } })
+      const { room_id: roomId } = await w.alice.api<{ room_id: string }>("POST", "/_matrix/client/v3/createRoom", {})
+      await w.joined(roomId)
+      const { delayId } = await run(w.port.sendEvent({ _tag: "SendEvent", roomId, type: "org.matrix.msc3401.call.member", stateKey: "_@alice:localhost_D", content: { left: true }, delayMs: 60_000 }))
+      await run(w.port.updateDelayedEvent({ _tag: "UpdateDelayedEvent", delayId: delayId!, action: "send" }))
+      const state = await w.alice.api<Array<{ type: string; state_key: string }>>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state`)
+      expect(state.filter((e) => e.type === "org.matrix.msc3401.call.member").map((e) => e.state_key)).toEqual(["_@alice:localhost_D"])
+    })
+  })
 
   it("the client's own sends (its local echoes) reach subscribers once, as the server's copy", async () => {
     const w = await world()

@@ -25,11 +25,13 @@ import { type Clock, createEngine, type Engine, type EngineSession } from "@widg
 import { attachPostMessageTransport, type PostMessageTransport } from "@widgethost/post-message"
 import { EventEmitter } from "events"
 import type {
+  ApiVersion,
   IModalWidgetOpenRequestData,
   IModalWidgetOpenRequestDataButton,
   IModalWidgetReturnData,
   IRoomEvent,
   IScreenshotActionResponseData,
+  ISupportedVersionsActionResponseData,
   IThemeChangeActionRequestData,
   IWidgetApiResponseData,
   Widget,
@@ -61,6 +63,14 @@ export interface ClientWidgetApiOptions {
   /** The engine's clock (a simulated one in tests). */
   readonly clock?: Clock
 }
+
+/**
+ * The reference sends these whatever versions the widget announced, and Element Web relies on it:
+ * matrix-widget-api's `WidgetApi` never announces `org.matrix.msc2790`, yet its modal widgets are
+ * sent `widget_config`, `button_clicked` and `close_modal`. The engine alone would wait for the
+ * widget's versions and refuse them.
+ */
+const UNGATED_REQUESTS = ["theme_change", "language_change", "widget_config", "button_clicked", "close_modal"]
 
 export class ClientWidgetApi extends EventEmitter {
   /** Send the client's toWidget requests and answer the requests its `action:` listeners took over. */
@@ -94,6 +104,7 @@ export class ClientWidgetApi extends EventEmitter {
       hooks: driverHooks(driver),
       customActions: served.customActions,
       apiVersions: served.apiVersions,
+      ungatedRequests: UNGATED_REQUESTS,
       ...(options.limits === undefined ? {} : { limits: options.limits }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
       onError: (error, where) => {
@@ -202,6 +213,21 @@ export class ClientWidgetApi extends EventEmitter {
 
   // ---- the client's toWidget requests ------------------------------------------------------------
 
+  /**
+   * The widget's `supported_api_versions` answer. The engine asks the widget once per document
+   * (when it first needs them, or now) and answers from that. As the reference, a failure (the
+   * widget cannot answer, the session is not ready yet, or stopped) resolves to `[]` with a warning.
+   */
+  async getWidgetVersions(): Promise<ApiVersion[]> {
+    try {
+      const answer = await this.transport.send<object, ISupportedVersionsActionResponseData>("supported_api_versions", {})
+      return [...answer.supported_versions]
+    } catch (error) {
+      console.warn("[ClientWidgetApi] non-fatal error getting supported widget versions: ", error)
+      return []
+    }
+  }
+
   updateTheme(theme: IThemeChangeActionRequestData): Promise<IWidgetApiResponseData> {
     return this.transport.send("theme_change", theme)
   }
@@ -210,6 +236,12 @@ export class ClientWidgetApi extends EventEmitter {
     return this.transport.send("language_change", { lang })
   }
 
+  /**
+   * Asks the widget for a screenshot. Unlike the reference, only a widget approved for
+   * `m.capability.screenshot` is asked (MSC2764: "If the widget is approved for use of the
+   * m.capbility.screenshot capability, the client can send a screenshot action"); any other is
+   * refused, nothing sent. Element Web offers screenshots only where `hasCapability` says so.
+   */
   takeScreenshot(): Promise<IScreenshotActionResponseData> {
     return this.transport.send("screenshot", {})
   }
@@ -218,16 +250,18 @@ export class ClientWidgetApi extends EventEmitter {
     return this.transport.send("visibility", { visible: isVisible })
   }
 
+  /** MSC2790, to a modal widget; sent whatever versions it announced, as the reference (see `UNGATED_REQUESTS`). */
   sendWidgetConfig(data: IModalWidgetOpenRequestData): Promise<void> {
-    return this.transport.send("widget_config", data).then(() => undefined)
+    // Resolves with the widget's answer, typed void, as the reference (its `.then()` passes it on).
+    return this.transport.send<IModalWidgetOpenRequestData, void>("widget_config", data)
   }
 
   notifyModalWidgetButtonClicked(id: IModalWidgetOpenRequestDataButton["id"]): Promise<void> {
-    return this.transport.send("button_clicked", { id }).then(() => undefined)
+    return this.transport.send<object, void>("button_clicked", { id })
   }
 
   notifyModalWidgetClose(data: IModalWidgetReturnData): Promise<void> {
-    return this.transport.send("close_modal", data).then(() => undefined)
+    return this.transport.send<IModalWidgetReturnData, void>("close_modal", data)
   }
 
   /** Stops talking to the widget: the transport detaches, the session closes, the driver's TURN generator ends. */

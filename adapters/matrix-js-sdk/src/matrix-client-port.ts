@@ -8,8 +8,10 @@
  *   the remote echo, `Room.localEchoUpdated`), decrypted by its crypto, ordered and deduplicated
  *   by {@link RoomFeed}; local echoes never; nothing from before the client's first sync;
  * - sends: `sendEvent` / `sendStateEvent` (the client encrypts where the room is encrypted);
- *   delayed ones (MSC4140) through the SDK's `_unstable_` calls, refused in encrypted rooms for
- *   room events, which matrix-js-sdk 36 would send in clear; redactions: `redactEvent`;
+ *   delayed ones (MSC4140) in the revision the server speaks (`delayed-events.ts`: the SDK's
+ *   `_unstable_` calls for the 2025 query parameter, `client.http` for the delayed_event
+ *   endpoints), refused in encrypted rooms for room events, which this port does not encrypt
+ *   (matrix-js-sdk 36 would send them in clear); redactions: `redactEvent`;
  * - reads: `/messages` through the client, decrypted ({@link readEvents}); state from the
  *   client's room state (from `/state` for a room it does not sync);
  * - to-device: {@link sendToDevice} / {@link watchToDevice}; TURN: the client's poller
@@ -31,10 +33,9 @@ import {
   MatrixEventEvent,
   Method,
   RoomEvent as SdkRoomEvent,
-  type SendDelayedEventRequestOpts,
-  SyncState,
-  UpdateDelayedEventAction
+  SyncState
 } from "matrix-js-sdk"
+import { delayedEventsOf } from "./delayed-events.ts"
 import { type ReadEventsOptions, readEvents } from "./read-events.ts"
 import { RoomFeed, type RoomFeedOptions } from "./room-feed.ts"
 import { isUnrecognised, portError, viaSdk } from "./sdk-errors.ts"
@@ -51,14 +52,6 @@ export interface MatrixClientPortOptions extends RoomFeedOptions {
 export interface MatrixClientPort extends PromiseHomeserverPort {
   /** Stops listening to the client (and puts its crypto back as it was); the client runs on. */
   readonly stop: () => void
-}
-
-const MSC4140 = "org.matrix.msc4140"
-
-const actions: Record<HomeserverRequestOf<"UpdateDelayedEvent">["action"], UpdateDelayedEventAction> = {
-  cancel: UpdateDelayedEventAction.Cancel,
-  restart: UpdateDelayedEventAction.Restart,
-  send: UpdateDelayedEventAction.Send
 }
 
 /**
@@ -120,24 +113,14 @@ export const fromMatrixClient = (client: MatrixClient, options: MatrixClientPort
     }
   }
 
+  const delayed = delayedEventsOf(client)
   const sendDelayed = async (request: HomeserverRequestOf<"SendEvent">): Promise<SendEventResult> => {
-    if (!(await client.doesServerSupportUnstableFeature(MSC4140))) {
-      throw new Error("This homeserver does not support delayed events (MSC4140 is not in its /versions): nothing was sent")
+    const spoken = await delayed.revision()
+    if (spoken === undefined) throw new Error("This homeserver does not support delayed events (MSC4140 is not in its /versions): nothing was sent")
+    if (request.stateKey === undefined && (await roomIsEncrypted(request.roomId))) {
+      throw new Error("This port sends delayed room events unencrypted (matrix-js-sdk 36 has no way to encrypt them), and this room is encrypted: refused, nothing was sent")
     }
-    const delay: SendDelayedEventRequestOpts =
-      request.delayMs !== undefined
-        ? { delay: request.delayMs, ...(request.parentDelayId === undefined ? {} : { parent_delay_id: request.parentDelayId }) }
-        : { parent_delay_id: request.parentDelayId! }
-    const content = { ...request.content }
-    let res: { delay_id?: unknown }
-    if (request.stateKey !== undefined) {
-      res = await viaSdk(() => client._unstable_sendDelayedStateEvent(request.roomId, delay, request.type as never, content as never, request.stateKey))
-    } else {
-      if (await roomIsEncrypted(request.roomId)) {
-        throw new Error("matrix-js-sdk 36 sends delayed room events unencrypted, and this room is encrypted: refused, nothing was sent")
-      }
-      res = await viaSdk(() => client._unstable_sendDelayedEvent(request.roomId, delay, null, request.type as never, content as never))
-    }
+    const res = await delayed.schedule(spoken, request)
     // Never a success without its delay id: the widget would believe its event is scheduled.
     if (typeof res.delay_id !== "string") throw new Error("The homeserver did not schedule the event (no delay_id in its answer); it may have been sent at once")
     return { roomId: request.roomId, delayId: res.delay_id }
@@ -220,9 +203,7 @@ export const fromMatrixClient = (client: MatrixClient, options: MatrixClientPort
     mediaConfig: () => mediaConfig(client),
     uploadFile: (request) => uploadFile(client, request),
     downloadFile: (request) => downloadFile(client, request),
-    updateDelayedEvent: async (request) => {
-      await viaSdk(() => client._unstable_updateDelayedEvent(request.delayId, actions[request.action]))
-    },
+    updateDelayedEvent: (request) => delayed.update(request),
     joinedRooms: async () =>
       client
         .getRooms()

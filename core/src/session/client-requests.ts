@@ -8,7 +8,13 @@
  * What the engine itself sends (capabilities, deliveries, TURN, OpenID) is refused: a client that
  * could send `notify_capabilities` or `send_event` would tell the widget what is not so.
  * Version-gated actions wait for the widget's versions and are refused when it lacks them
- * (MSC2873: "only use the `theme_change` action if the widget supports `org.matrix.msc2873`").
+ * (MSC2873: "only use the `theme_change` action if the widget supports `org.matrix.msc2873`"),
+ * unless the client sends them ungated (`ClientSide.ungatedRequests`: a host compatible with
+ * matrix-widget-api's, which sends them whatever the widget announced).
+ *
+ * `supported_api_versions` is answered from the widget's own answer to the engine's request
+ * (asked once per document, when first needed): the widget is not asked twice, and the client
+ * learns the list the engine acts on.
  */
 import type { Command } from "./command.ts"
 import { isServing, none, type PendingToWidget } from "./state.ts"
@@ -35,7 +41,6 @@ export interface HeldClientRequest {
 export const ENGINE_TO_WIDGET_ACTIONS: ReadonlySet<string> = new Set([
   "capabilities",
   "notify_capabilities",
-  "supported_api_versions",
   "send_event",
   "update_state",
   "send_to_device",
@@ -43,8 +48,8 @@ export const ENGINE_TO_WIDGET_ACTIONS: ReadonlySet<string> = new Set([
   "openid_credentials"
 ])
 
-/** Actions a widget must announce a version for before it is sent them. */
-const VERSION_GATES: ReadonlyMap<string, string> = new Map([
+/** Actions a widget must announce a version for before it is sent them, and that version. */
+export const VERSION_GATED_REQUESTS: ReadonlyMap<string, string> = new Map([
   ["theme_change", "org.matrix.msc2873"],
   ["language_change", "org.matrix.msc2873"],
   ["widget_config", "org.matrix.msc2790"],
@@ -69,20 +74,28 @@ const refusal = (s: Stepper, action: string, data: unknown): string | undefined 
   return undefined
 }
 
+/** The version `action` waits for, unless the client sends it ungated. */
+const gateOf = (s: Stepper, action: string): string | undefined =>
+  s.state.config.client?.ungatedRequests?.includes(action) === true ? undefined : VERSION_GATED_REQUESTS.get(action)
+
+const VERSIONS = "supported_api_versions"
+
 /** The client asked to send a toWidget request (`data` is the client's, unchecked). */
 export const clientRequest = (s: Stepper, id: number, action: string, data: unknown): void => {
   const refused = refusal(s, action, data)
   if (refused !== undefined || !isObject(data)) return settle(s, id, { _tag: "Refused", reason: refused ?? "data must be an object" })
-  if (VERSION_GATES.has(action) && s.state.widgetVersions === undefined) {
+  if ((action === VERSIONS || gateOf(s, action) !== undefined) && s.state.widgetVersions === undefined) {
     s.set({ clientWork: { ...s.state.clientWork, held: [...s.state.clientWork.held, { id, action, data }] } })
-    if (![...s.state.pendingToWidget.values()].some((p) => p.purpose === "versions")) s.sendRequest("supported_api_versions", {}, "versions")
+    if (![...s.state.pendingToWidget.values()].some((p) => p.purpose === "versions")) s.sendRequest(VERSIONS, {}, "versions")
     return
   }
   send(s, { id, action, data })
 }
 
 const send = (s: Stepper, request: HeldClientRequest): void => {
-  const gate = VERSION_GATES.get(request.action)
+  // A widget that failed to answer (or timed out) is taken to support none, as for the engine's own use.
+  if (request.action === VERSIONS) return settle(s, request.id, { _tag: "Answered", response: { supported_versions: s.state.widgetVersions ?? [] } })
+  const gate = gateOf(s, request.action)
   if (gate !== undefined && !(s.state.widgetVersions ?? []).includes(gate)) {
     return settle(s, request.id, { _tag: "Refused", reason: `the widget does not support ${gate}, which ${request.action} needs` })
   }

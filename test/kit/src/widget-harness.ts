@@ -40,6 +40,7 @@ export interface HarnessOptions {
   readonly hooks?: EngineOptions["hooks"]
   readonly customActions?: EngineOptions["customActions"]
   readonly apiVersions?: EngineOptions["apiVersions"]
+  readonly ungatedRequests?: EngineOptions["ungatedRequests"]
   /** The transport the session is told it speaks over (MSC4039 files: base64 over `m.websockets`). */
   readonly transport?: OpenSessionOptions["transport"]
 }
@@ -82,7 +83,8 @@ export class Harness {
         ...(options.onReport === undefined ? {} : { onReport: options.onReport }),
         ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
         ...(options.customActions === undefined ? {} : { customActions: options.customActions }),
-        ...(options.apiVersions === undefined ? {} : { apiVersions: options.apiVersions })
+        ...(options.apiVersions === undefined ? {} : { apiVersions: options.apiVersions }),
+        ...(options.ungatedRequests === undefined ? {} : { ungatedRequests: options.ungatedRequests })
       })
     const widget = widgetDefinition(options.widget)
     this.widgetId = widget.id
