@@ -27,6 +27,8 @@ type Kind = { readonly _tag: "clear" } | { readonly _tag: "encrypted"; readonly 
 type Command =
   | { readonly _tag: "Push"; readonly room: number; readonly kinds: ReadonlyArray<Kind> }
   | { readonly _tag: "Key"; readonly room: number; readonly session: string }
+  /** The key callback fires for a session but the key does not help (a later index only). */
+  | { readonly _tag: "UselessKey"; readonly room: number; readonly session: string }
   | { readonly _tag: "Answer" }
   | { readonly _tag: "Throw" }
   | { readonly _tag: "Advance"; readonly ms: number }
@@ -42,6 +44,7 @@ const room = fc.integer({ min: 0, max: ROOMS.length - 1 })
 const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ room, kinds: fc.array(kind, { minLength: 1, maxLength: 4 }) }).map((c) => ({ _tag: "Push", ...c }) as const) },
   { weight: 2, arbitrary: fc.record({ room, session: fc.constantFrom(...SESSIONS) }).map((c) => ({ _tag: "Key", ...c }) as const) },
+  fc.record({ room, session: fc.constantFrom(...SESSIONS) }).map((c) => ({ _tag: "UselessKey", ...c }) as const),
   { weight: 8, arbitrary: fc.constant({ _tag: "Answer" } as const) },
   fc.constant({ _tag: "Throw" } as const),
   { weight: 3, arbitrary: fc.constantFrom(100, 1_000, 5_000).map((ms) => ({ _tag: "Advance", ms }) as const) },
@@ -79,6 +82,8 @@ class World {
   /** When the armed timer falls due. */
   timer: number | undefined
   closed = false
+  /** Late events tried again whose key still was not there. */
+  latePending = 0
   /** Restarts that had waiting events to carry over. */
   restoredWaiting = 0
   /** Rooms whose last answered decryption threw. */
@@ -166,6 +171,8 @@ class World {
         }
         case "ArmTimer":
           assert.isUndefined(this.timer, "a second timer while one is armed")
+          // Timers here fire on time, so a deadline already passed means a room's check was missed.
+          assert.isAbove(effect.delayMs, 0, "a timer for a deadline still to come")
           assert.isFalse(this.closed, "a timer armed after close")
           this.timer = this.now + effect.delayMs
           break
@@ -187,8 +194,10 @@ class World {
     this.inFlight = undefined
     const k = this.events.get(asked.id)!
     if (!threw && asked.outcome._tag === "Pending" && !k.heldTooLong) k.holdStart ??= this.now
+    if (k.heldTooLong && !threw && asked.outcome._tag === "Pending") this.latePending += 1
     if (!k.heldTooLong) {
-      if (threw) this.threw.add(k.roomId)
+      // A head never held that threw is left until something new happens in its room.
+      if (threw && k.holdStart === undefined) this.threw.add(k.roomId)
       else this.threw.delete(k.roomId)
     }
     this.step(threw ? { _tag: "DecryptThrew", now: this.now, seq: asked.seq } : { _tag: "Outcome", now: this.now, seq: asked.seq, outcome: asked.outcome })
@@ -216,6 +225,8 @@ class World {
       }
       case "Key":
         this.keys.add(sessionKey(ROOMS[c.room]!, c.session))
+        return this.step({ _tag: "KeysArrived", now: this.now, keys: [{ roomId: ROOMS[c.room]!, sessionId: c.session }] })
+      case "UselessKey":
         return this.step({ _tag: "KeysArrived", now: this.now, keys: [{ roomId: ROOMS[c.room]!, sessionId: c.session }] })
       case "Answer":
         return this.answer()
@@ -292,15 +303,16 @@ describe("decrypting timeline machine (model)", () => {
     )
   })
 
-  it("the generator reaches the interesting cases (held, late, evicted, failed, restarted)", () => {
+  it("the generator reaches the interesting cases (held, late, evicted, failed, restored, late retry still pending)", () => {
     // Guards the property above against a generator that never gets anywhere.
-    const seen = { heldTooLong: 0, late: 0, evicted: 0, failed: 0, restoredWaiting: 0 }
+    const seen = { heldTooLong: 0, late: 0, evicted: 0, failed: 0, restoredWaiting: 0, latePending: 0 }
     fc.assert(
       fc.property(config, fc.array(command, { maxLength: 40 }), (cfg, commands) => {
         const world = new World(cfg)
         for (const c of commands) world.run(c)
         world.finish()
         seen.restoredWaiting += world.restoredWaiting
+        seen.latePending += world.latePending
         for (const k of world.events.values()) {
           if (k.heldTooLong) seen.heldTooLong++
           if (k.heldTooLong && k.delivered === 1) seen.late++

@@ -88,7 +88,7 @@ export type TimelineEvent =
   | { readonly _tag: "KeysArrived"; readonly now: number; readonly keys: ReadonlyArray<{ readonly roomId: string; readonly sessionId: string }> }
   /** The answer to `Decrypt` number `seq`. */
   | { readonly _tag: "Outcome"; readonly now: number; readonly seq: number; readonly outcome: DecryptOutcome }
-  /** `Decrypt` number `seq` threw: its room is left as it is until something new happens there. */
+  /** `Decrypt` number `seq` threw (see `threwAt` for what becomes of its room). */
   | { readonly _tag: "DecryptThrew"; readonly now: number; readonly seq: number }
   | { readonly _tag: "TimerFired"; readonly now: number }
   /** Apply the time bound now (the shell's `expire()`). */
@@ -236,6 +236,17 @@ export const stepTimeline = (state: TimelineMachineState, event: TimelineEvent, 
     else deliver(outcome, false)
   }
 
+  // Retrying at once would spin on a decrypter that keeps throwing. A head already held counts
+  // as tried (its bounds still apply, new keys retry it); one never tried waits for the room's
+  // next push, key or expiry.
+  const threwAt = (roomId: string, seq: number, generation: number) => {
+    const queue = queueOf(roomId)
+    const head = queue?.[0]
+    if (queue === undefined || head?.seq !== seq) return
+    if (head.heldSince !== undefined) queue[0] = { ...head, triedAt: generation }
+    else if (dirty.includes(roomId)) dirty.splice(dirty.indexOf(roomId), 1)
+  }
+
   const settleLate = (seq: number, outcome: DecryptOutcome) => {
     const waiting = late.find((l) => l.entry.seq === seq)
     // Evicted while it was being decrypted: given up on for good, whatever the answer.
@@ -268,10 +279,7 @@ export const stepTimeline = (state: TimelineMachineState, event: TimelineEvent, 
       if (asked === undefined || asked.seq !== event.seq) break
       decrypting = undefined
       if (event._tag === "DecryptThrew") {
-        // Retrying at once would spin on a decrypter that keeps throwing; the next push, key or
-        // expiry in the room tries again.
-        const at = dirty.indexOf(asked.roomId)
-        if (asked.from === "room" && at >= 0) dirty.splice(at, 1)
+        if (asked.from === "room") threwAt(asked.roomId, asked.seq, asked.generation)
       } else if (asked.from === "room") settleRoomHead(asked.roomId, asked.seq, asked.generation, event.outcome)
       else settleLate(asked.seq, event.outcome)
       break
