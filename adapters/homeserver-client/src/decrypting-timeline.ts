@@ -1,6 +1,20 @@
 import type { RoomEvent } from "@widgethost/core"
-import { type DecryptOutcome, isObject, type RawEvent, type UndecryptableReport } from "./crypto.ts"
+import type { DecryptOutcome, RawEvent, UndecryptableReport } from "./crypto.ts"
 import { type Clock, systemClock } from "./matrix-http.ts"
+import {
+  initialTimeline,
+  isSettled,
+  savedTimeline,
+  stepTimeline,
+  type TimelineConfig,
+  type TimelineEffect,
+  type TimelineEvent,
+  type TimelineMachineState,
+  type TimelineState,
+  waitingCount
+} from "./timeline-machine.ts"
+
+export type { TimelineState } from "./timeline-machine.ts"
 
 /** What {@link DecryptingTimeline} needs of {@link E2ee}. */
 export interface RoomDecrypter {
@@ -17,21 +31,6 @@ export interface HoldOptions {
   readonly maxLate?: number
 }
 
-interface Entry {
-  readonly raw: RawEvent
-  /** When it first failed to decrypt (the hold clock), or undefined until then. */
-  heldSince: number | undefined
-  /** The key generation it was last tried at, so a retry happens only when new keys came. */
-  triedAt: number
-  sessionId: string
-}
-
-/** Held events, as saved beside the sync token so a restart neither loses nor repeats them. */
-export interface TimelineState {
-  readonly rooms: Readonly<Record<string, ReadonlyArray<{ readonly raw: RawEvent }>>>
-  readonly late: ReadonlyArray<{ readonly roomId: string; readonly raw: RawEvent }>
-}
-
 export interface TimelineStats {
   delivered: number
   decrypted: number
@@ -39,6 +38,13 @@ export interface TimelineStats {
   lateDelivered: number
   /** Reports of `held-too-long`, `failed` and `evicted`. */
   undecryptable: number
+}
+
+interface Waiter {
+  readonly resolve: () => void
+  readonly reject: (error: unknown) => void
+  /** The first error while this waiter waited: its operation rejects with it. */
+  failure?: { readonly error: unknown }
 }
 
 /**
@@ -53,20 +59,23 @@ export interface TimelineStats {
  * Clear events of other rooms are never held up. `deliver` is told which events come late (out
  * of timeline order), so a reader of positions can keep to the in-order ones.
  *
+ * The policy is the pure machine of timeline-machine.ts; this class only carries out its effects
+ * (decryptions, deliveries, reports, the hold timer) and feeds the answers back.
+ *
  * @example
  * const timeline = new DecryptingTimeline(e2ee, (event) => route(event), { onUndecryptable: log })
  * await timeline.push("!room:example.org", syncTimelineEvents)
  */
 export class DecryptingTimeline {
   readonly stats: TimelineStats = { delivered: 0, decrypted: 0, lateDelivered: 0, undecryptable: 0 }
-  private readonly rooms = new Map<string, Array<Entry>>()
-  private late: Array<{ readonly roomId: string; readonly entry: Entry }> = []
-  private keyGeneration = 0
-  private chain: Promise<void> = Promise.resolve()
+  private machine: TimelineMachineState = initialTimeline
+  private readonly config: TimelineConfig
+  private readonly inbox: Array<TimelineEvent> = []
+  private stepping = false
+  private waiters: Array<Waiter> = []
   private cancelTimer: (() => void) | undefined
-  private readonly maxHoldMs: number
-  private readonly maxHeldBehind: number
-  private readonly maxLate: number
+  /** Counts armings and cancellations, so a timer knows whether it is still the armed one. */
+  private timerArmings = 0
   private readonly clock: Clock
   private readonly onUndecryptable: ((report: UndecryptableReport) => void) | undefined
   private readonly unsubscribe: () => void
@@ -76,57 +85,30 @@ export class DecryptingTimeline {
     private readonly deliver: (event: RoomEvent, late: boolean) => void,
     options: HoldOptions & { readonly clock?: Clock; readonly onUndecryptable?: (report: UndecryptableReport) => void } = {}
   ) {
-    this.maxHoldMs = options.maxHoldMs ?? 10_000
-    this.maxHeldBehind = options.maxHeldBehind ?? 100
-    this.maxLate = options.maxLate ?? 1000
+    this.config = { maxHoldMs: options.maxHoldMs ?? 10_000, maxHeldBehind: options.maxHeldBehind ?? 100, maxLate: options.maxLate ?? 1000 }
     this.clock = options.clock ?? systemClock
     this.onUndecryptable = options.onUndecryptable
-    this.unsubscribe = decrypter.onRoomKeys((keys) => void this.keysArrived(keys))
+    this.unsubscribe = decrypter.onRoomKeys((keys) => this.send({ _tag: "KeysArrived", now: this.clock.now(), keys }))
   }
 
-  /** Appends a room's new timeline events (oldest first) and delivers what can be. */
+  /** Appends a room's new timeline events (oldest first); resolves when what can be is delivered. */
   push(roomId: string, events: ReadonlyArray<RawEvent>): Promise<void> {
-    return this.serial(async () => {
-      const queue = this.rooms.get(roomId) ?? []
-      for (const raw of events) queue.push({ raw, heldSince: undefined, triedAt: -1, sessionId: "" })
-      this.rooms.set(roomId, queue)
-      await this.drain(roomId)
-    })
+    return this.operate({ _tag: "Pushed", now: this.clock.now(), roomId, events })
   }
 
   /** Retries what waits on these keys (wired to the machine's room-key callback). */
   keysArrived(keys: ReadonlyArray<{ readonly roomId: string; readonly sessionId: string }>): Promise<void> {
-    this.keyGeneration += 1
-    return this.serial(async () => {
-      const rooms = new Set(keys.map((k) => k.roomId))
-      for (const roomId of rooms) if (this.rooms.has(roomId)) await this.drain(roomId)
-      const sessions = new Set(keys.map((k) => `${k.roomId}|${k.sessionId}`))
-      const waiting = this.late.filter((l) => sessions.has(`${l.roomId}|${l.entry.sessionId}`))
-      for (const l of waiting) {
-        const outcome = await this.decrypter.decryptRoomEvent(l.roomId, l.entry.raw)
-        if (outcome._tag === "Pending") continue
-        this.late = this.late.filter((x) => x !== l)
-        if (outcome._tag === "Failed") this.report(l.roomId, l.entry.raw, "failed", outcome.reason)
-        else {
-          this.stats.lateDelivered += 1
-          this.emit(outcome, true)
-        }
-      }
-    })
+    return this.operate({ _tag: "KeysArrived", now: this.clock.now(), keys })
   }
 
   /** Applies the time bound now (also runs on its own timer). */
   expire(): Promise<void> {
-    return this.serial(async () => {
-      for (const roomId of Array.from(this.rooms.keys())) await this.drain(roomId)
-    })
+    return this.operate({ _tag: "Expire", now: this.clock.now() })
   }
 
   /** Events still waiting, in a form that survives a restart. */
   state(): TimelineState {
-    const rooms: Record<string, Array<{ raw: RawEvent }>> = {}
-    for (const [roomId, queue] of this.rooms) if (queue.length > 0) rooms[roomId] = queue.map((e) => ({ raw: e.raw }))
-    return { rooms, late: this.late.map((l) => ({ roomId: l.roomId, raw: l.entry.raw })) }
+    return savedTimeline(this.machine)
   }
 
   /**
@@ -134,101 +116,114 @@ export class DecryptingTimeline {
    * starts afresh: keys cannot arrive while the process is down, so downtime does not count.
    */
   restore(state: TimelineState): Promise<void> {
-    return this.serial(async () => {
-      for (const [roomId, entries] of Object.entries(state.rooms))
-        this.rooms.set(
-          roomId,
-          entries.map((e) => ({ raw: e.raw, heldSince: undefined, triedAt: -1, sessionId: "" }))
-        )
-      this.late = state.late.map((l) => ({ roomId: l.roomId, entry: { raw: l.raw, heldSince: undefined, triedAt: -1, sessionId: sessionIdOf(l.raw) } }))
-      for (const roomId of Array.from(this.rooms.keys())) await this.drain(roomId)
-    })
+    return this.operate({ _tag: "Restored", now: this.clock.now(), saved: state })
   }
 
   /** Number of events waiting (held heads and those behind them). */
   get waiting(): number {
-    let n = 0
-    for (const q of this.rooms.values()) n += q.length
-    return n
+    return waitingCount(this.machine)
   }
 
   /** Resolves when everything queued so far has been processed. */
   idle(): Promise<void> {
-    return this.serial(async () => undefined)
+    const done = this.waitForSettled()
+    this.settleWaiters()
+    return done
   }
 
   close(): void {
     this.unsubscribe()
-    this.cancelTimer?.()
+    this.send({ _tag: "Closed", now: this.clock.now() })
   }
 
-  private serial(fn: () => Promise<void>): Promise<void> {
-    const next = this.chain.then(fn)
-    this.chain = next.catch(() => undefined)
-    return next
+  private operate(event: TimelineEvent): Promise<void> {
+    const done = this.waitForSettled()
+    this.send(event)
+    return done
   }
 
-  private async drain(roomId: string): Promise<void> {
-    const queue = this.rooms.get(roomId)
-    if (queue === undefined) return
-    while (queue.length > 0) {
-      const head = queue[0]!
-      if (head.triedAt !== this.keyGeneration || head.heldSince === undefined) {
-        const generation = this.keyGeneration
-        const outcome = await this.decrypter.decryptRoomEvent(roomId, head.raw)
-        if (outcome._tag !== "Pending") {
-          queue.shift()
-          if (outcome._tag === "Failed") this.report(roomId, head.raw, "failed", outcome.reason)
-          else this.emit(outcome)
-          continue
-        }
-        head.triedAt = generation
-        head.sessionId = outcome.sessionId
-        head.heldSince ??= this.clock.now()
+  private waitForSettled(): Promise<void> {
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }))
+  }
+
+  /**
+   * Steps the machine through the event and whatever its effects send back synchronously (a
+   * callback may push, a clock may fire): one step at a time, in order.
+   */
+  private send(event: TimelineEvent): void {
+    this.inbox.push(event)
+    if (this.stepping) return
+    this.stepping = true
+    try {
+      for (let next = this.inbox.shift(); next !== undefined; next = this.inbox.shift()) {
+        const step = stepTimeline(this.machine, next, this.config)
+        this.machine = step.state
+        for (const effect of step.effects) this.carryOut(effect)
       }
-      const overTime = this.clock.now() - (head.heldSince ?? 0) >= this.maxHoldMs
-      const overCount = queue.length - 1 > this.maxHeldBehind
-      if (!overTime && !overCount) break
-      queue.shift()
-      this.report(roomId, head.raw, "held-too-long", overTime ? `no room key after ${this.maxHoldMs} ms` : `more than ${this.maxHeldBehind} later events waiting`)
-      this.late.push({ roomId, entry: head })
-      while (this.late.length > this.maxLate) {
-        const dropped = this.late.shift()
-        if (dropped !== undefined) this.report(dropped.roomId, dropped.entry.raw, "evicted", "late set full")
+    } finally {
+      this.stepping = false
+    }
+    this.settleWaiters()
+  }
+
+  private carryOut(effect: TimelineEffect): void {
+    switch (effect._tag) {
+      case "Decrypt": {
+        const { seq, roomId, raw } = effect
+        new Promise<DecryptOutcome>((resolve) => resolve(this.decrypter.decryptRoomEvent(roomId, raw))).then(
+          (outcome) => this.send({ _tag: "Outcome", now: this.clock.now(), seq, outcome }),
+          (error: unknown) => {
+            this.fail(error)
+            this.send({ _tag: "DecryptThrew", now: this.clock.now(), seq })
+          }
+        )
+        return
       }
+      case "Deliver":
+        this.stats.delivered += 1
+        if (effect.decrypted) this.stats.decrypted += 1
+        if (effect.late) this.stats.lateDelivered += 1
+        return this.guarded(() => this.deliver(effect.event, effect.late))
+      case "Report":
+        this.stats.undecryptable += 1
+        return this.guarded(() => this.onUndecryptable?.(effect.report))
+      case "ArmTimer": {
+        const armed = ++this.timerArmings
+        this.cancelTimer = this.clock.setTimer(effect.delayMs, () => {
+          // Only the timer armed last speaks: one cancelled but already due stays silent.
+          if (armed !== this.timerArmings) return
+          this.cancelTimer = undefined
+          this.timerArmings += 1
+          this.send({ _tag: "TimerFired", now: this.clock.now() })
+        })
+        return
+      }
+      case "CancelTimer":
+        this.cancelTimer?.()
+        this.cancelTimer = undefined
+        this.timerArmings += 1
+        return
     }
-    if (queue.length === 0) this.rooms.delete(roomId)
-    this.armTimer()
   }
 
-  private armTimer(): void {
-    this.cancelTimer?.()
-    this.cancelTimer = undefined
-    let earliest = Infinity
-    for (const q of this.rooms.values()) {
-      const since = q[0]?.heldSince
-      if (since !== undefined) earliest = Math.min(earliest, since + this.maxHoldMs)
+  /** A callback that throws fails the operations waiting now; the timeline itself goes on. */
+  private guarded(fn: () => void): void {
+    try {
+      fn()
+    } catch (error) {
+      this.fail(error)
     }
-    if (earliest === Infinity) return
-    this.cancelTimer = this.clock.setTimer(Math.max(0, earliest - this.clock.now()), () => {
-      this.cancelTimer = undefined
-      void this.expire()
-    })
   }
 
-  private emit(outcome: Extract<DecryptOutcome, { _tag: "Clear" | "Decrypted" }>, late = false): void {
-    if (outcome._tag === "Decrypted") this.stats.decrypted += 1
-    this.stats.delivered += 1
-    this.deliver(outcome.event, late)
+  private fail(error: unknown): void {
+    for (const w of this.waiters) w.failure ??= { error }
   }
 
-  private report(roomId: string, raw: RawEvent, kind: UndecryptableReport["kind"], reason: string): void {
-    this.stats.undecryptable += 1
-    this.onUndecryptable?.({ roomId, eventId: typeof raw["event_id"] === "string" ? raw["event_id"] : "", kind, reason })
+  private settleWaiters(): void {
+    if (this.stepping || !isSettled(this.machine)) return
+    for (const w of this.waiters.splice(0)) {
+      if (w.failure === undefined) w.resolve()
+      else w.reject(w.failure.error)
+    }
   }
-}
-
-const sessionIdOf = (raw: RawEvent): string => {
-  const content = raw["content"]
-  return isObject(content) && typeof content["session_id"] === "string" ? content["session_id"] : ""
 }
