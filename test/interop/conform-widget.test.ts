@@ -4,15 +4,18 @@
  *   command itself: every path, no divergence, exit 0, a JUnit report without failures;
  * - a websocket widget with three known faults: each found, with its shortest path;
  * - matrix-widget-api's `WidgetApi` in a page in Chromium, framed cross-origin by the tool's
- *   host page over real postMessage: no divergence.
+ *   host page over real postMessage: no divergence;
+ * - Element Call (the real embedded build), the same way: it leaves a room event with
+ *   `data: null` unanswered (matrix-js-sdk's widget client drops it), which MSC2813 wants refused.
  */
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { build } from "esbuild"
 import { browserWidgets, conformWidget, describeHostPath, makeHarness, websocketWidgets } from "@widgethost/service"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { createRequire } from "node:module"
 import { serveStaticFiles, type StaticFiles } from "../src/static-files.ts"
 
 const root = join(import.meta.dirname, "..", "..")
@@ -93,4 +96,20 @@ describe.skipIf(!existsSync(CHROMIUM))("conform widget in Chromium", () => {
       await source.close()
     }
   }, 120_000)
+
+  it("finds Element Call's one divergence: a room event with data null is never answered", async () => {
+    const dist = join(dirname(createRequire(import.meta.url).resolve("@element-hq/element-call-embedded/package.json")), "dist")
+    const elementCall = await serveStaticFiles(dist)
+    // Element Web's URL for a call widget, its parameters in the fragment.
+    const fragment = "widgetId=$matrix_widget_id&parentUrl=$parentUrl&roomId=$matrix_room_id&userId=@conform:localhost&deviceId=CONFORM&baseUrl=http://127.0.0.1:9&intent=join_existing&confineToRoom=true&header=none"
+    const harness = makeHarness({ replyTimeoutMs: 3_000 })
+    const source = await browserWidgets({ url: `${elementCall.url}/index.html#?${fragment}`, harness, chromium: CHROMIUM, contactTimeoutMs: 30_000 })
+    try {
+      const report = await conformWidget({ target: source.target, connect: source.connect, harness })
+      expect(report.findings.map((f) => [f.key, describeHostPath(f.path)])).toEqual([["no-reply: send_event (data null)", "capabilities → notify_capabilities → send_event (data null)"]])
+    } finally {
+      await source.close()
+      await elementCall.close()
+    }
+  }, 180_000)
 })

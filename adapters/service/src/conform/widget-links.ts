@@ -129,6 +129,8 @@ export const widgetPageUrl = (url: string, harness: Harness, parentUrl: string):
     .replaceAll("$matrix_widget_id", encodeURIComponent(harness.widgetId))
     .replaceAll("$matrix_room_id", encodeURIComponent(harness.roomId))
     .replaceAll("$org.matrix.msc2873.client_origin", encodeURIComponent(new URL(parentUrl).origin))
+    // Not a spec variable, but the one Element Web's widget URLs (Element Call's) use.
+    .replaceAll("$parentUrl", encodeURIComponent(parentUrl))
   const parsed = new URL(filled)
   if (!parsed.searchParams.has("widgetId")) parsed.searchParams.set("widgetId", harness.widgetId)
   if (!parsed.searchParams.has("parentUrl")) parsed.searchParams.set("parentUrl", parentUrl)

@@ -25,7 +25,8 @@ const modelLogic = {
 /** Every path to drive, shortest first, none twice. */
 export const widgetPaths = (): ReadonlyArray<ReadonlyArray<HostStep>> => {
   const events = (state: ModelState) => hostStepsFrom(state.path).map((step) => ({ type: step.name, ...step })) as ModelEvent[]
-  const toStates = getShortestPaths(modelLogic, { events, serializeState }).map((p) => p.state.path)
+  // Each path's steps' events (its first is xstate's own init event, which names no step).
+  const toStates = getShortestPaths(modelLogic, { events, serializeState }).map((p) => p.steps.flatMap((s) => (typeof (s.event as Partial<ModelEvent>).name === "string" ? [{ name: s.event.name }] : [])))
   const seen = new Set<string>()
   return toStates
     .flatMap((path) => hostStepsFrom(path).map((step) => [...path, step]))
