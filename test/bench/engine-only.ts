@@ -15,7 +15,6 @@ import type { WidgetMessage } from "@widgethost/core"
 import { createEngine, type Engine, type EngineSession } from "@widgethost/engine"
 import { median, polyfill, silenceConsole } from "./harness.ts"
 import { benchHomeserver, definitionOf, MESSAGE_CAPABILITIES, ROOM, roomMessage, WIDGET_ORIGIN } from "./hosts.ts"
-import { fromEffectPort } from "@widgethost/core/effect"
 
 type Outbox = Array<{ readonly session: EngineSession; readonly message: WidgetMessage }>
 
@@ -27,7 +26,7 @@ const answerTo = (message: WidgetMessage) => Object.assign({}, message, { respon
 /** An engine with `n` widgets that answer every toWidget request from `outbox` when told to. */
 const setup = async (n: number) => {
   const homeserver = benchHomeserver()
-  const engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: ({ requested }) => Promise.resolve(requested) })
+  const engine = createEngine({ homeserver, approver: ({ requested }) => Promise.resolve(requested) })
   const outbox: Outbox = []
   const sessions = Array.from({ length: n }, (_, i) => {
     const holder: { session?: EngineSession } = {}
@@ -101,7 +100,7 @@ const fanOut = async (n: number, events: number): Promise<number> => {
 
 /** µs per session opened, negotiated to ready (approver answering at once) and closed. */
 const negotiation = async (count: number): Promise<number> => {
-  const engine: Engine = createEngine({ homeserver: fromEffectPort(benchHomeserver()), approver: ({ requested }) => Promise.resolve(requested) })
+  const engine: Engine = createEngine({ homeserver: benchHomeserver(), approver: ({ requested }) => Promise.resolve(requested) })
   const one = async (i: number) => {
     const holder: { session?: EngineSession } = {}
     await new Promise<void>((resolve) => {

@@ -6,7 +6,7 @@
  * - `widgethost`: `createEngine` behind our postMessage adapter (`attachPostMessageTransport`,
  *   one `message` listener per host window that dispatches by `event.source` to the widget's
  *   attachment, as the adapter does in a browser),
- *   with a homeserver port that answers at once and an approver that approves everything.
+ *   with a Promise homeserver port that answers at once and an approver that approves everything.
  * - `matrix-widget-api`: one `ClientWidgetApi(widget, iframe, driver)` per widget, all listening
  *   on the one host window as in Element Web, each with a `WidgetDriver` that approves
  *   everything and answers at once; room events reach it through `feedEvent(raw)` for every
@@ -18,14 +18,12 @@
  *   What round trips and negotiation cost before any host engine does anything; no engine can
  *   beat it, so it bounds the ratio any engine can reach against the reference.
  */
-import { type HomeserverPort, HomeserverPortTypeId, type HomeserverUpdate, type RoomEvent, type WidgetDefinition } from "@widgethost/core"
+import { type HomeserverUpdate, type PromiseHomeserverPort, type RoomEvent, type WidgetDefinition } from "@widgethost/core"
 import { createEngine, type Engine } from "@widgethost/engine"
-import { Effect } from "effect"
 import { ClientWidgetApi, type IRoomEvent, type ISendEventDetails, type IWidgetApiRequest, Widget, WidgetApi, WidgetDriver } from "matrix-widget-api"
 import { attachPostMessageTransport, type PostMessageTransport } from "@widgethost/post-message"
 import { asGlobalWindow, FakeFrame, FakeWindow } from "./fake-window.ts"
 import { referenceTwin } from "./reference-twin.ts"
-import { fromEffectPort } from "@widgethost/core/effect"
 
 export const ROOM = "!bench:example.org"
 export const USER = "@bench:example.org"
@@ -107,31 +105,34 @@ const widgetSide = (host: FakeWindow, plan: WidgetPlan) => {
 
 // ---- widgethost ------------------------------------------------------------------------------
 
-/** A homeserver that accepts everything at once and publishes only what the bench injects. */
-export const benchHomeserver = (): HomeserverPort & { readonly publish: (update: HomeserverUpdate) => void } => {
+/**
+ * A homeserver that accepts everything at once and publishes only what the bench injects: a
+ * `PromiseHomeserverPort` of plain async functions, as an embedding client writes one (the engine
+ * takes this shape; an Effect port would pay for its bridge on every call).
+ */
+export const benchHomeserver = (): PromiseHomeserverPort & { readonly publish: (update: HomeserverUpdate) => void } => {
   const listeners = new Set<(update: HomeserverUpdate) => void>()
   let counter = 0
   return {
-    [HomeserverPortTypeId]: HomeserverPortTypeId,
     userId: USER,
     deviceId: "BENCH",
-    sendEvent: (request) => Effect.sync(() => ({ roomId: request.roomId, eventId: `$wh${counter++}` })),
-    redact: (request) => Effect.sync(() => ({ roomId: request.roomId, eventId: `$wh${counter++}` })),
-    readEvents: () => Effect.succeed({ events: [] }),
-    readRelations: () => Effect.succeed({ events: [] }),
-    readRoomAccountData: () => Effect.succeed(undefined),
-    readState: () => Effect.succeed([]),
-    sendToDevice: () => Effect.void,
-    turnServers: () => Effect.succeed({ uris: [], username: "", password: "", ttl: 86_400 }),
-    rtcTransports: () => Effect.succeed({ rtc_transports: [] }),
-    rtcLivekit: () => Effect.succeed({}),
-    updateDelayedEvent: () => Effect.void,
-    userDirectorySearch: () => Effect.succeed({ limited: false, results: [] }),
-    requestOpenIdToken: () => Effect.succeed({ access_token: "bench", token_type: "Bearer", matrix_server_name: "localhost", expires_in: 3600 }),
-    joinedRooms: () => Effect.succeed([ROOM]),
-    mediaConfig: () => Effect.succeed({ "m.upload.size": 1024 * 1024 }),
-    uploadFile: () => Effect.succeed({ contentUri: `mxc://localhost/bench${counter++}` }),
-    downloadFile: () => Effect.succeed({ data: new Uint8Array(0) }),
+    sendEvent: async (request) => ({ roomId: request.roomId, eventId: `$wh${counter++}` }),
+    redact: async (request) => ({ roomId: request.roomId, eventId: `$wh${counter++}` }),
+    readEvents: async () => ({ events: [] }),
+    readRelations: async () => ({ events: [] }),
+    readRoomAccountData: async () => undefined,
+    readState: async () => [],
+    sendToDevice: async () => undefined,
+    turnServers: async () => ({ uris: [], username: "", password: "", ttl: 86_400 }),
+    rtcTransports: async () => ({ rtc_transports: [] }),
+    rtcLivekit: async () => ({}),
+    updateDelayedEvent: async () => undefined,
+    userDirectorySearch: async () => ({ limited: false, results: [] }),
+    requestOpenIdToken: async () => ({ access_token: "bench", token_type: "Bearer", matrix_server_name: "localhost", expires_in: 3600 }),
+    joinedRooms: async () => [ROOM],
+    mediaConfig: async () => ({ "m.upload.size": 1024 * 1024 }),
+    uploadFile: async () => ({ contentUri: `mxc://localhost/bench${counter++}` }),
+    downloadFile: async () => ({ data: new Uint8Array(0) }),
     subscribe: (listener) => {
       listeners.add(listener)
       return () => listeners.delete(listener)
@@ -156,7 +157,7 @@ export const definitionOf = (plan: WidgetPlan): WidgetDefinition => ({
 export const widgethostHost = (): Host & { readonly engine: Engine } => {
   const window = new FakeWindow(HOST_ORIGIN)
   const homeserver = benchHomeserver()
-  const engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: async ({ requested }) => requested })
+  const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
   const transports: PostMessageTransport[] = []
   return {
     name: "widgethost",

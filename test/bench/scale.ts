@@ -35,7 +35,6 @@ import { createEngine, delegateSession } from "@widgethost/engine"
 import { startWebsocketTransport } from "@widgethost/websocket"
 import { machineInfo, percentile, progress, renderTable, type Row, type Settings, settingsFor } from "./harness.ts"
 import { benchHomeserver, MESSAGE_CAPABILITIES } from "./hosts.ts"
-import { fromEffectPort } from "@widgethost/core/effect"
 
 export interface ScaleOptions {
   readonly levels?: ReadonlyArray<number>
@@ -101,7 +100,7 @@ const serve = async (plan: ScalePlan): Promise<ScaleResult> => {
   const headroom = 200 // this process's own files, the listening socket, pipes
 
   const homeserver = benchHomeserver()
-  const engine = createEngine({ homeserver: fromEffectPort(homeserver), approver: async ({ requested }) => requested })
+  const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
   const transport = await startWebsocketTransport()
   const client: ChildProcess = spawn(process.execPath, ["--import", loader, here, "--clients"], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
   const clientStats = () =>

@@ -88,6 +88,9 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
     const messageListeners = new Set<(message: unknown) => void>()
     const closeListeners = new Set<(reason: string) => void>()
     let open = false
+    // A host may send as soon as the connection opens, and ws can deliver that in the same tick
+    // as "open", before the caller has a listener: such messages wait for the first listener.
+    let early: unknown[] | undefined = []
     socket.addEventListener("message", ({ data }) => {
       const text = typeof data === "string" ? data : String(data)
       let message: unknown = text
@@ -96,7 +99,8 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
       } catch {
         // not JSON: the client answers or drops it
       }
-      for (const listener of [...messageListeners]) listener(message)
+      if (early !== undefined) early.push(message)
+      else for (const listener of [...messageListeners]) listener(message)
     })
     socket.addEventListener("close", ({ code, reason }) => {
       const why = `socket closed (${code ?? "no code"}${reason ? `: ${reason}` : ""})`
@@ -112,6 +116,9 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
         send: (message) => socket.send(JSON.stringify(message)),
         onMessage: (listener) => {
           messageListeners.add(listener)
+          const waiting = early
+          early = undefined
+          for (const message of waiting ?? []) listener(message)
           return () => messageListeners.delete(listener)
         },
         onClose: (listener) => {

@@ -1,14 +1,15 @@
 /**
  * `conform host`: drives a Widget API host along every path of our session chart's graph,
  * acting as the widget, and reports each divergence from what our chart answers once, with the
- * shortest path that shows it. Shrinking: the shortest path that showed a divergence (paths run
- * shortest first) loses one step at a time, as long as the rest is still a path the widget could
- * take and the host still shows the same divergence on it.
+ * shortest path that shows it. Shrinking (shrink.ts): the shortest path that showed a divergence
+ * (paths run shortest first) loses one step at a time, as long as the rest is still a path the
+ * widget could take and the host still shows the same divergence on it.
  */
 import type { Harness } from "./harness.ts"
 import { checkRun, type Divergence, keyOf } from "./host-checks.ts"
 import { isValidPath, hostPaths, replay } from "./host-paths.ts"
 import { runPath } from "./host-run.ts"
+import { shrinkPath } from "./shrink.ts"
 import type { Step } from "./widget-steps.ts"
 
 export interface PathResult {
@@ -48,25 +49,8 @@ export const drivePath = async (uri: string, harness: Harness, path: ReadonlyArr
 }
 
 /** The shortest path, from `path` by dropping steps, on which the host still shows `key`. */
-export const shrink = async (uri: string, harness: Harness, path: ReadonlyArray<Step>, key: string): Promise<{ path: ReadonlyArray<Step>; divergence: Divergence } | undefined> => {
-  let best = path
-  let found = (await drivePath(uri, harness, path)).divergences.find((d) => keyOf(d) === key)
-  if (found === undefined) return undefined // it did not show again: the caller keeps the original
-  for (let progress = true; progress; ) {
-    progress = false
-    for (let drop = 0; drop < best.length; drop++) {
-      const candidate = best.filter((_, i) => i !== drop)
-      if (!isValidPath(harness, candidate)) continue
-      const again = (await drivePath(uri, harness, candidate)).divergences.find((d) => keyOf(d) === key)
-      if (again === undefined) continue
-      best = candidate
-      found = again
-      progress = true
-      break
-    }
-  }
-  return { path: best, divergence: found }
-}
+export const shrink = (uri: string, harness: Harness, path: ReadonlyArray<Step>, key: string): Promise<{ path: ReadonlyArray<Step>; divergence: Divergence } | undefined> =>
+  shrinkPath(path, (candidate) => isValidPath(harness, candidate), async (candidate) => (await drivePath(uri, harness, candidate)).divergences.find((d) => keyOf(d) === key))
 
 export const conformHost = async (options: ConformHostOptions): Promise<ConformReport> => {
   const { uri, harness } = options
