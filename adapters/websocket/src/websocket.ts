@@ -64,6 +64,8 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     messagesOut: 0,
     dropped: { overflow: 0, stale: 0, unserialisable: 0 },
     overflows: 0,
+    redelivered: 0,
+    forgotten: 0,
     sessionsOpened: 0,
     sessionsResumed: 0,
     sessionsExpired: 0,
@@ -113,6 +115,14 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       case "AnnounceGap":
         reg.queue.unshift(gapNotice(reg, effect.dropped))
         return
+      case "Redeliver": {
+        // No `mark`: the hook heard of these when they were first written.
+        const again: Array<Outbound> = [...reg.unanswered].map(([requestId, data]) => ({ data, requestId }))
+        reg.unanswered.clear()
+        counters.redelivered += again.length
+        reg.queue.unshift(...again)
+        return
+      }
       case "Flush":
         return pump(reg)
       case "FlushAll": {
@@ -162,6 +172,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     reg.generation++
     reg.session = undefined
     reg.queue = []
+    reg.unanswered.clear()
     reg.gapRequests.clear()
     if (reg.grace !== undefined) timers.clearTimeout(reg.grace)
     reg.grace = undefined
@@ -191,11 +202,13 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     if (typeof item === "string") data = item
     else {
       data = item.data
-      try {
-        reg.onWrite?.written(item.mark)
-      } catch {
-        // The hook's owner keeps its own books; its failure must not cost the widget the message.
-      }
+      if (item.mark !== undefined)
+        try {
+          reg.onWrite?.written(item.mark)
+        } catch {
+          // The hook's owner keeps its own books; its failure must not cost the widget the message.
+        }
+      if (item.requestId !== undefined) remember(reg, item.requestId, data)
     }
     if (link.ws.bufferedAmount + data.length < highWaterMarkBytes) return link.ws.send(data)
     link.blocked = true
@@ -208,7 +221,20 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
   const pump = (reg: Registration) => {
     const link = reg.link
     if (link === undefined) return
-    while (reg.queue.length > 0 && !link.blocked) write(reg, link, reg.queue.shift()!)
+    while (reg.queue.length > 0 && !link.blocked && reg.link === link) write(reg, link, reg.queue.shift()!)
+  }
+
+  /**
+   * Keeps a written toWidget request until the widget answers it. Past `outboundQueueLimit` of
+   * them the oldest is forgotten (memory stays bounded for a widget that never answers): it is
+   * counted, and announced in the gap notice should the link drop before the widget answers.
+   */
+  const remember = (reg: Registration, requestId: string, data: string) => {
+    reg.unanswered.set(requestId, data)
+    if (reg.unanswered.size <= outboundQueueLimit) return
+    reg.unanswered.delete(reg.unanswered.keys().next().value!)
+    counters.forgotten++
+    apply(reg, { _tag: "Forgotten", count: 1 })
   }
 
   const enqueue = (reg: Registration, item: Outbound) => {
@@ -238,7 +264,8 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       return
     }
     const mark = reg.onWrite?.mark(message)
-    enqueue(reg, mark === undefined ? data : { data, mark })
+    const requestId = message.api === "toWidget" && !("response" in message) ? message.requestId : undefined
+    enqueue(reg, mark === undefined && requestId === undefined ? data : { data, mark, requestId })
   }
 
   const gapNotice = (reg: Registration, dropped: number): string => {
@@ -283,6 +310,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       message = text // the session counts or answers what it cannot decode
     }
     if (isGapAnswer(reg, message)) return
+    if (reg.unanswered.size > 0) settleAnswer(reg, message)
     const session = reg.session?.session
     if (session === undefined) return
     try {
@@ -298,6 +326,13 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     if (reg.gapRequests.size === 0 || typeof message !== "object" || message === null) return false
     const { api, requestId } = message as { api?: unknown; requestId?: unknown }
     return api === "toWidget" && typeof requestId === "string" && reg.gapRequests.delete(requestId)
+  }
+
+  /** An answer to a written request: it will not be delivered again (the session still judges it). */
+  const settleAnswer = (reg: Registration, message: unknown) => {
+    if (typeof message !== "object" || message === null) return
+    const { api, requestId } = message as { api?: unknown; requestId?: unknown }
+    if (api === "toWidget" && typeof requestId === "string" && "response" in message) reg.unanswered.delete(requestId)
   }
 
   const accept = (reg: Registration, ws: WebSocket) => {
@@ -385,6 +420,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       session: undefined,
       link: undefined,
       queue: [],
+      unanswered: new Map(),
       gapSeq: 0,
       gapRequests: new Set(),
       grace: undefined
@@ -410,6 +446,8 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     messagesOut: counters.messagesOut,
     dropped: { ...counters.dropped },
     overflows: counters.overflows,
+    redelivered: counters.redelivered,
+    forgotten: counters.forgotten,
     sessionsOpened: counters.sessionsOpened,
     sessionsResumed: counters.sessionsResumed,
     sessionsExpired: counters.sessionsExpired,
