@@ -87,6 +87,9 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
     const socket = new Socket(uri)
     const messageListeners = new Set<(message: unknown) => void>()
     const closeListeners = new Set<(reason: string) => void>()
+    // A host may speak the moment the socket opens (a resumed session delivers its backlog):
+    // frames that come before anyone listens wait for the first listener, in order.
+    let early: Array<unknown> | undefined = []
     let open = false
     socket.addEventListener("message", ({ data }) => {
       const text = typeof data === "string" ? data : String(data)
@@ -96,7 +99,8 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
       } catch {
         // not JSON: the client answers or drops it
       }
-      for (const listener of [...messageListeners]) listener(message)
+      if (early !== undefined && messageListeners.size === 0) early.push(message)
+      else for (const listener of [...messageListeners]) listener(message)
     })
     socket.addEventListener("close", ({ code, reason }) => {
       const why = `socket closed (${code ?? "no code"}${reason ? `: ${reason}` : ""})`
@@ -112,6 +116,9 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
         send: (message) => socket.send(JSON.stringify(message)),
         onMessage: (listener) => {
           messageListeners.add(listener)
+          const waiting = early ?? []
+          early = undefined
+          for (const message of waiting) listener(message)
           return () => messageListeners.delete(listener)
         },
         onClose: (listener) => {
