@@ -146,6 +146,30 @@ describe("websocket transport: redelivery of unanswered toWidget requests", () =
     assert.deepEqual(second.ids().slice(1), ["host-3", "host-4", "host-5"])
   })
 
+  it("the gap notice is a request like the others: unanswered at a drop, it goes again; answered, it does not", async () => {
+    const { sessions, uri } = await start({ outboundQueueLimit: 2 })
+    const first = await connect(uri)
+    const s = sessions[0]!
+    for (let n = 1; n <= 3; n++) s.send(request(n)) // host-1 is forgotten unanswered
+    await vi.waitFor(() => assert.equal(first.inbox.length, 3))
+    await acknowledge(first.ws, first.inbox[1]!, s)
+    await acknowledge(first.ws, first.inbox[2]!, s)
+    await drop(first.ws, s)
+    const second = await connect(uri)
+    await vi.waitFor(() => assert.deepEqual(second.ids(), ["widgethost-gap-1"]))
+    await drop(second.ws, s)
+    const third = await connect(uri)
+    await vi.waitFor(() => assert.deepEqual(third.ids(), ["widgethost-gap-1"]), "the same notice again, not a new one")
+    third.ws.send(JSON.stringify({ ...third.inbox[0], response: {} }))
+    s.send(request(4))
+    await vi.waitFor(() => assert.deepEqual(third.ids(), ["widgethost-gap-1", "host-4"]))
+    assert.isFalse(s.received.some((m) => m["requestId"] === "widgethost-gap-1"), "the transport's answer, not the session's")
+    await drop(third.ws, s)
+    const fourth = await connect(uri)
+    s.send(request(5))
+    await vi.waitFor(() => assert.deepEqual(fourth.ids(), ["host-4", "host-5"]), "host-4 was never answered; the notice was")
+  })
+
   it("a session that expired takes its unanswered requests with it: the next session's widget never sees them", async () => {
     const { sessions, uri } = await start({ resumeGraceMs: 50 })
     const first = await connect(uri)

@@ -268,10 +268,12 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     enqueue(reg, mark === undefined && requestId === undefined ? data : { data, mark, requestId })
   }
 
-  const gapNotice = (reg: Registration, dropped: number): string => {
+  /** The transport's own toWidget request: kept until answered and delivered again like the session's. */
+  const gapNotice = (reg: Registration, dropped: number): Outbound => {
     const requestId = `widgethost-gap-${++reg.gapSeq}`
     reg.gapRequests.add(requestId)
-    return JSON.stringify({ api: "toWidget", widgetId: reg.widgetId, requestId, action: TRANSPORT_GAP_ACTION, data: { dropped, reason: "overflow" } })
+    const data = JSON.stringify({ api: "toWidget", widgetId: reg.widgetId, requestId, action: TRANSPORT_GAP_ACTION, data: { dropped, reason: "overflow" } })
+    return { data, requestId }
   }
 
   // ---- connections -----------------------------------------------------------------------------
@@ -309,8 +311,8 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     } catch {
       message = text // the session counts or answers what it cannot decode
     }
-    if (isGapAnswer(reg, message)) return
     if (reg.unanswered.size > 0) settleAnswer(reg, message)
+    if (isGapAnswer(reg, message)) return
     const session = reg.session?.session
     if (session === undefined) return
     try {
