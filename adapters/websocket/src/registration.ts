@@ -7,6 +7,7 @@ import type { WidgetSession } from "@widgethost/engine"
 import type { WebSocket } from "ws"
 import type { LifecycleState } from "./registration-lifecycle.ts"
 import type { WriteHook } from "./transport-types.ts"
+import type { UnansweredRequests } from "./unanswered-requests.ts"
 
 /** One connection. It ends once; events after that are ignored. */
 export interface Link {
@@ -48,8 +49,8 @@ export interface Registration {
   session: { readonly session: WidgetSession; readonly unsubscribe: () => void } | undefined
   link: Link | undefined
   queue: Array<Outbound>
-  /** toWidget requests written and not yet answered, by request id, in the order first written. */
-  readonly unanswered: Map<string, string>
+  /** toWidget requests written and not yet answered, to deliver again on a resumed link. */
+  readonly unanswered: UnansweredRequests
   gapSeq: number
   readonly gapRequests: Set<string>
   grace: unknown

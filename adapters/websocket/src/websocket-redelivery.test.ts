@@ -159,7 +159,7 @@ describe("websocket transport: redelivery of unanswered toWidget requests", () =
     await vi.waitFor(() => assert.deepEqual(second.ids(), ["widgethost-gap-1"]))
     await drop(second.ws, s)
     const third = await connect(uri)
-    await vi.waitFor(() => assert.deepEqual(third.ids(), ["widgethost-gap-1"]), "the same notice again, not a new one")
+    await vi.waitFor(() => assert.deepEqual(third.ids(), ["widgethost-gap-1"], "the same notice again, not a new one"))
     third.ws.send(JSON.stringify({ ...third.inbox[0], response: {} }))
     s.send(request(4))
     await vi.waitFor(() => assert.deepEqual(third.ids(), ["widgethost-gap-1", "host-4"]))
@@ -167,7 +167,7 @@ describe("websocket transport: redelivery of unanswered toWidget requests", () =
     await drop(third.ws, s)
     const fourth = await connect(uri)
     s.send(request(5))
-    await vi.waitFor(() => assert.deepEqual(fourth.ids(), ["host-4", "host-5"]), "host-4 was never answered; the notice was")
+    await vi.waitFor(() => assert.deepEqual(fourth.ids(), ["host-4", "host-5"], "host-4 was never answered; the notice was"))
   })
 
   it("a session that expired takes its unanswered requests with it: the next session's widget never sees them", async () => {

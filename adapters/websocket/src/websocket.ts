@@ -4,7 +4,8 @@
  * connect, the close codes, reconnection, backpressure and liveness are described in the package
  * README. This file is the I/O around two pure parts: the close-code table (link-endings.ts) and
  * each registration's lifecycle (registration-lifecycle.ts), which decides every session and
- * connection change; here are the sockets, timers, the outbound queue and the counters.
+ * connection change; here are the sockets, timers, the outbound queue, the requests kept for
+ * redelivery (unanswered-requests.ts) and the counters.
  *
  * The websocket transport never calls `session.frameLoaded()`: MSC3009 makes
  * `waitForIframeLoad` false, the widget speaks first (`content_loaded`).
@@ -21,6 +22,7 @@ import type { Link, Outbound, Registration } from "./registration.ts"
 import { clampReason, digestOf, PATH_PREFIX, refuseUpgrade, TOKEN_PATTERN } from "./upgrade.ts"
 import { codeOfWsError, type LinkEndCause, type LinkEnding } from "./link-endings.ts"
 import { initialLifecycle, type LifecycleConfig, type LifecycleEffect, type LifecycleEvent, stepLifecycle } from "./registration-lifecycle.ts"
+import { keptRequestId, UnansweredRequests } from "./unanswered-requests.ts"
 import { type RefusalReason, type Timers, TRANSPORT_GAP_ACTION, type WebsocketTransport, type WebsocketTransportOptions, type WebsocketTransportStats, type WriteHook } from "./transport-types.ts"
 
 
@@ -117,8 +119,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
         return
       case "Redeliver": {
         // No `mark`: the hook heard of these when they were first written.
-        const again: Array<Outbound> = [...reg.unanswered].map(([requestId, data]) => ({ data, requestId }))
-        reg.unanswered.clear()
+        const again = reg.unanswered.takeAll()
         counters.redelivered += again.length
         reg.queue.unshift(...again)
         return
@@ -224,17 +225,12 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     while (reg.queue.length > 0 && !link.blocked && reg.link === link) write(reg, link, reg.queue.shift()!)
   }
 
-  /**
-   * Keeps a written toWidget request until the widget answers it. Past `outboundQueueLimit` of
-   * them the oldest is forgotten (memory stays bounded for a widget that never answers): it is
-   * counted, and announced in the gap notice should the link drop before the widget answers.
-   */
+  /** Keeps a written toWidget request until the widget answers it; one forgotten past the bound is counted. */
   const remember = (reg: Registration, requestId: string, data: string) => {
-    reg.unanswered.set(requestId, data)
-    if (reg.unanswered.size <= outboundQueueLimit) return
-    reg.unanswered.delete(reg.unanswered.keys().next().value!)
-    counters.forgotten++
-    apply(reg, { _tag: "Forgotten", count: 1 })
+    const forgotten = reg.unanswered.keep(requestId, data)
+    if (forgotten === 0) return
+    counters.forgotten += forgotten
+    apply(reg, { _tag: "Forgotten", count: forgotten })
   }
 
   const enqueue = (reg: Registration, item: Outbound) => {
@@ -264,7 +260,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       return
     }
     const mark = reg.onWrite?.mark(message)
-    const requestId = message.api === "toWidget" && !("response" in message) ? message.requestId : undefined
+    const requestId = keptRequestId(message)
     enqueue(reg, mark === undefined && requestId === undefined ? data : { data, mark, requestId })
   }
 
@@ -311,7 +307,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     } catch {
       message = text // the session counts or answers what it cannot decode
     }
-    if (reg.unanswered.size > 0) settleAnswer(reg, message)
+    reg.unanswered.settle(message)
     if (isGapAnswer(reg, message)) return
     const session = reg.session?.session
     if (session === undefined) return
@@ -328,13 +324,6 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     if (reg.gapRequests.size === 0 || typeof message !== "object" || message === null) return false
     const { api, requestId } = message as { api?: unknown; requestId?: unknown }
     return api === "toWidget" && typeof requestId === "string" && reg.gapRequests.delete(requestId)
-  }
-
-  /** An answer to a written request: it will not be delivered again (the session still judges it). */
-  const settleAnswer = (reg: Registration, message: unknown) => {
-    if (typeof message !== "object" || message === null) return
-    const { api, requestId } = message as { api?: unknown; requestId?: unknown }
-    if (api === "toWidget" && typeof requestId === "string" && "response" in message) reg.unanswered.delete(requestId)
   }
 
   const accept = (reg: Registration, ws: WebSocket) => {
@@ -422,7 +411,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       session: undefined,
       link: undefined,
       queue: [],
-      unanswered: new Map(),
+      unanswered: new UnansweredRequests(outboundQueueLimit),
       gapSeq: 0,
       gapRequests: new Set(),
       grace: undefined
