@@ -29,7 +29,8 @@ export interface EngineSession extends WidgetSession {
    * Sends a toWidget request of the client's (`theme_change`, `language_change`, `visibility`,
    * `screenshot`, MSC2790's `widget_config` / `button_clicked` / `close_modal`, `io.element.*`) and
    * resolves with the widget's response. Rejects with a {@link WidgetRequestError}: the widget's
-   * error answer, the request timeout (`limits.requestTimeoutMs`, MSC2764's 10 s), the session
+   * error answer, the request timeout (`limits.requestTimeoutMs`, MSC2764's 10 s, not counting
+   * time the transport reported its link down), the session
    * closing, or a refusal (an action only the engine sends, a session not ready yet, a widget
    * without the version the action needs, unless `ungatedRequests` names it).
    * `supported_api_versions` resolves with the widget's answer to the engine's own request, which

@@ -14,6 +14,11 @@ export interface WidgetSession {
   readonly receive: (raw: unknown) => void
   /** The frame (iframe load event or equivalent) finished loading: `waitForIframeLoad` widgets start here. */
   readonly frameLoaded: () => void
+  /**
+   * The link to the widget is down but the session lives on (the transport queues and will
+   * deliver again what the link may have lost). Until `transportUp`, toWidget requests do not
+   * age: the request timeout counts only time the widget could answer in.
+   */
   readonly transportDown: () => void
   readonly transportUp: () => void
   /** Ends the session (client side); idempotent. */

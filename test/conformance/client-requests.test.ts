@@ -116,6 +116,38 @@ describe("session.request", () => {
     expect(h.session.info().counters.unmatched).toBe(1)
   })
 
+  it("while the transport is down the timeout does not run: once back, the request has what was left of its 10 s", async () => {
+    const h = await ready()
+    const result = outcome(h.session.request("visibility", { visible: true }))
+    await h.advance(5_000)
+    h.session.transportDown()
+    await h.advance(60_000) // suspended, as the websocket transport's resume window allows
+    expect(result()).toBe("pending")
+    expect(h.session.info().counters.timedOut).toBe(0)
+    h.session.transportUp()
+    await h.advance(2_000)
+    expect(result()).toBe("pending")
+    // Answered after the resume (the transport delivered it again): matched, one answer.
+    const request = sentRequests(h.take(), "visibility")[0]!
+    h.respond(request, {})
+    await flush()
+    expect(result()).toEqual({ resolved: {} })
+    expect(h.session.info().counters).toMatchObject({ timedOut: 0, unmatched: 0 })
+  })
+
+  it("once the transport is back, an unanswered request times out as usual", async () => {
+    const h = await ready()
+    const result = outcome(h.session.request("visibility", { visible: true }))
+    await h.advance(5_000)
+    h.session.transportDown()
+    await h.advance(30_000)
+    h.session.transportUp()
+    await h.advance(2_000)
+    expect(result()).toBe("pending")
+    await h.advance(3_100)
+    expect(result()).toMatchObject({ rejected: { kind: "timed-out" } })
+  })
+
   it("closing the session rejects what is waiting", async () => {
     const h = await ready()
     const result = outcome(h.session.request("visibility", { visible: true }))

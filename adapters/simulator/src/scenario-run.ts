@@ -28,8 +28,9 @@ export interface WidgetReport {
   readonly duplicates: number
   /**
    * Room events and to-device messages the engine sent this widget and saw unanswered (its
-   * `RequestTimedOut` reports): what was in flight when a link dropped. A loss counted here was
-   * not silent; `missing` beyond it would be.
+   * `RequestTimedOut` reports). The transport delivers again what a dropped link may have lost
+   * and the engine's timeout waits while the widget is away, so this is 0 in a sound run; it
+   * tells a loss the engine noticed from a silent one.
    */
   readonly timedOut: number
   readonly latencyMs: { readonly p50: number | null; readonly p99: number | null }
@@ -43,16 +44,20 @@ export interface ScenarioReport {
   readonly misbehaving: { readonly junkSent: number; readonly junkAnsweredWithError: number; readonly floodsRateLimited: number; readonly recovered: number }
   readonly outages: ReadonlyArray<{ readonly mode: string; readonly seconds: number; readonly refused: number; readonly stalled: number; readonly recoveredAfterMs: number | null }>
   readonly reconnects: number
+  /** toWidget requests the transport wrote again on a resumed link, unanswered when the old one dropped. */
+  readonly redelivered: number
   readonly readPages: number
   readonly turnUpdates: number
   readonly errors: { readonly total: number; readonly byKind: Readonly<Record<string, number>>; readonly samples: ReadonlyArray<string> }
   readonly widgets: Readonly<Record<string, WidgetReport>>
   /**
-   * Whether the run holds up: no duplicates, no silent losses (a widget missing more than the
-   * engine reported timed out), every junk request answered with an error, every flood cut and
-   * recovered from, every outage followed by a confirmed send. Why not, otherwise.
+   * Whether the run holds up: every confirmed message and to-device message delivered exactly
+   * once to every widget listening, reconnects included (no loss at all, noticed or silent, and
+   * no duplicate), every junk request answered with an error, every flood cut and recovered
+   * from, every outage followed by a confirmed send. Why not, otherwise. `losses`: deliveries
+   * missing; `silentLosses`: those of them the engine did not report as timed out.
    */
-  readonly verdict: { readonly ok: boolean; readonly silentLosses: number; readonly problems: ReadonlyArray<string> }
+  readonly verdict: { readonly ok: boolean; readonly losses: number; readonly silentLosses: number; readonly problems: ReadonlyArray<string> }
   /** Widgets with losses or duplicates, or a median latency over twice the run's. */
   readonly outliers: ReadonlyArray<string>
 }
@@ -255,15 +260,16 @@ export const runScenario = async (scenario: Scenario): Promise<ScenarioReport> =
       return { mode: o.mode, seconds: o.seconds, refused: o.refused, stalled: o.stalled, recoveredAfterMs: after.length === 0 ? null : round(Math.min(...after) - o.endAt) }
     })
     const silentLosses = Object.values(widgets).reduce((n, w) => n + Math.max(0, w.missing - w.timedOut), 0)
+    const losses = totals.missing + td.missing
     const problems = [
       ...(totals.duplicates + td.duplicates > 0 ? [`${totals.duplicates + td.duplicates} duplicate deliveries`] : []),
-      ...(silentLosses > 0 ? [`${silentLosses} deliveries lost without a timeout report`] : []),
+      ...(losses > 0 ? [`${losses} deliveries lost (${silentLosses} without a timeout report)`] : []),
       ...(misbehaving.junkAnsweredWithError < misbehaving.junkSent ? [`${misbehaving.junkSent - misbehaving.junkAnsweredWithError} junk requests not answered with an error`] : []),
       ...(misbehaving.floodsRateLimited < bad.length || misbehaving.recovered < bad.length ? ["a flood was not cut, or the widget could not come back"] : []),
       ...outageReports.filter((o) => o.recoveredAfterMs === null).map((o) => `no confirmed send after the ${o.mode} outage`)
     ]
     return {
-      verdict: { ok: problems.length === 0, silentLosses, problems },
+      verdict: { ok: problems.length === 0, losses, silentLosses, problems },
       durationSeconds: round(durationSeconds),
       deliveries: totals,
       toDevice: td,
@@ -271,6 +277,7 @@ export const runScenario = async (scenario: Scenario): Promise<ScenarioReport> =
       misbehaving,
       outages: outageReports,
       reconnects: [...runners.values()].reduce((n, r) => n + r.reconnects, 0),
+      redelivered: transport?.stats().redelivered ?? 0,
       readPages: [...runners.values()].reduce((n, r) => n + r.pages, 0),
       turnUpdates: [...runners.values()].reduce((n, r) => n + r.turnUpdates, 0),
       errors: { total: [...errors.values()].reduce((a, b) => a + b, 0), byKind: Object.fromEntries([...errors.entries()].sort(([a], [b]) => a.localeCompare(b))), samples },

@@ -65,6 +65,11 @@ export class ScenarioWidgetRunner {
     private readonly peerUserId: string | undefined
   ) {}
 
+  /**
+   * Connects to the widget's URI. The first time it makes the widget's client; after a drop it
+   * carries that client over (`resume`), so requests the host delivers again are deduped by the
+   * client and each event is handled once.
+   */
   private async connect(): Promise<WidgetClient> {
     // The kit's transport hides its socket; this subclass keeps it, so a drop can be a real one.
     const keep = (socket: WebSocket) => void (this.socket = socket)
@@ -75,6 +80,10 @@ export class ScenarioWidgetRunner {
       }
     }
     this.transport = await websocketTransport(this.uri, { WebSocket: KeptSocket as unknown as WebSocketConstructor })
+    if (this.client !== undefined) {
+      this.client.resume(this.transport)
+      return this.client
+    }
     const client = new WidgetClient({ transport: this.transport, widgetId: this.spec.name, capabilities: capabilitiesFor(this.spec) })
     client.on("send_event", (event) => {
       const body = (event.content as { body?: unknown } | undefined)?.body
@@ -207,7 +216,6 @@ export class ScenarioWidgetRunner {
     this.reconnects++
     // A dropped link (1006, no close frame), not a widget that is done (1000 ends the session).
     this.socket?.terminate()
-    this.client.close()
     try {
       // The host may not have seen the old link end yet (it refuses a second link meanwhile):
       // retry like a real widget would, for up to about 5 s.

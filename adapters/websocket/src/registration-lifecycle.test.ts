@@ -27,6 +27,7 @@ const event: fc.Arbitrary<LifecycleEvent> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom(...causes).map((cause) => ({ _tag: "LinkEnded", cause }) as const) },
   fc.constant({ _tag: "OpenFailed" } as const),
   { weight: 2, arbitrary: fc.integer({ min: 1, max: 5 }).map((dropped) => ({ _tag: "Overflowed", dropped }) as const) },
+  fc.integer({ min: 1, max: 3 }).map((count) => ({ _tag: "Forgotten", count }) as const),
   { weight: 2, arbitrary: fc.constant({ _tag: "GraceExpired" } as const) },
   { weight: 2, arbitrary: fc.constant({ _tag: "SessionClosed", reason: "done" } as const) },
   fc.constantFrom({ _tag: "Retire", why: "unregistered" } as const, { _tag: "Retire", why: "shutting-down" } as const)
@@ -53,7 +54,9 @@ const replay = (cfg: LifecycleConfig, events: ReadonlyArray<LifecycleEvent>) => 
     const wasFresh = ev._tag === "Connected" && !world.link && !world.retired
     const step = stepLifecycle(state, ev, cfg)
     if (ev._tag === "Overflowed" && world.session) world.unannounced += ev.dropped
+    if (ev._tag === "Forgotten" && world.session) world.unannounced += ev.count
     let flushed = false
+    let redelivered = 0
     for (const effect of step.effects) {
       switch (effect._tag) {
         case "OpenSession":
@@ -97,6 +100,11 @@ const replay = (cfg: LifecycleConfig, events: ReadonlyArray<LifecycleEvent>) => 
           assert.equal(effect.dropped, world.unannounced, "announces exactly what was dropped")
           world.unannounced = 0
           break
+        case "Redeliver":
+          assert.isTrue(world.session, "redelivering with no session")
+          assert.isFalse(flushed, "what the last link may have lost goes before the backlog")
+          redelivered++
+          break
         case "Flush":
         case "FlushAll":
           flushed = true
@@ -121,6 +129,10 @@ const replay = (cfg: LifecycleConfig, events: ReadonlyArray<LifecycleEvent>) => 
     if (cfg.resumeGraceMs === 0) assert.notEqual(state.session, "suspended", "no resuming when disabled")
     if (world.retired) assert.deepEqual([state.session, state.linked], ["none", false], "retired holds nothing")
     if (ev._tag === "Overflowed" && before.link) assert.isTrue(step.effects.some((e) => e._tag === "EndLink" && e.ending.code === CloseCode.Overflow), "an overflow ends the link with 4507")
+    // The session carries on over a new link exactly when it had one before: then, and only
+    // then, what the old link may have lost goes again, once.
+    const carriedOn = ev._tag === "Connected" && before.session && world.session && world.link && !step.effects.some((e) => e._tag === "EndLink" && e.which === "new")
+    assert.equal(redelivered, carriedOn ? 1 : 0, `redeliveries after ${ev._tag}`)
     if (wasFresh) {
       const kinds = step.effects.filter((e) => e._tag === "OpenSession" || e._tag === "Resumed").length
       assert.equal(kinds, 1, "a first connection either opens a session or resumes one")
@@ -139,9 +151,32 @@ describe("registration lifecycle (model)", () => {
     state = stepLifecycle(state, { _tag: "Overflowed", dropped: 7 }, cfg).state
     assert.deepEqual(state, { session: "suspended", linked: false, retired: undefined, dropped: 7 })
     const resumed = stepLifecycle(state, { _tag: "Connected" }, cfg)
-    assert.deepEqual(resumed.effects.map((e) => e._tag), ["Resumed", "CancelGrace", "AnnounceGap", "Flush", "TransportUp"])
+    assert.deepEqual(resumed.effects.map((e) => e._tag), ["Resumed", "CancelGrace", "Redeliver", "AnnounceGap", "Flush", "TransportUp"])
     assert.equal(resumed.state.dropped, 0)
   })
+})
+
+describe("registration lifecycle: redelivery of unanswered requests (given, event, want)", () => {
+  const resumable = { resumeGraceMs: 30_000, onDuplicate: "refuse" } as const
+  const replacing = { resumeGraceMs: 30_000, onDuplicate: "replace" } as const
+  const live: LifecycleState = { session: "live", linked: true, retired: undefined, dropped: 0 }
+  const suspended: LifecycleState = { session: "suspended", linked: false, retired: undefined, dropped: 0 }
+  const table: ReadonlyArray<{ readonly name: string; readonly cfg: LifecycleConfig; readonly given: LifecycleState; readonly send: LifecycleEvent; readonly want: ReadonlyArray<string>; readonly then?: Partial<LifecycleState> }> = [
+    { name: "resume: redeliver before the backlog, then transportUp", cfg: resumable, given: suspended, send: { _tag: "Connected" }, want: ["Resumed", "CancelGrace", "Redeliver", "Flush", "TransportUp"], then: { session: "live", linked: true } },
+    { name: "resume after forgetting: redeliver what is kept, announce what is not", cfg: resumable, given: { ...suspended, dropped: 2 }, send: { _tag: "Connected" }, want: ["Resumed", "CancelGrace", "Redeliver", "AnnounceGap", "Flush", "TransportUp"], then: { dropped: 0 } },
+    { name: "a replacing link carries on the session: redeliver, then flush", cfg: replacing, given: live, send: { _tag: "Connected" }, want: ["EndLink", "Redeliver", "Flush"], then: { session: "live", linked: true } },
+    { name: "first contact opens a session: nothing to redeliver", cfg: resumable, given: initialLifecycle, send: { _tag: "Connected" }, want: ["OpenSession"] },
+    { name: "a refused duplicate redelivers nothing", cfg: resumable, given: live, send: { _tag: "Connected" }, want: ["EndLink"] },
+    { name: "forgotten on a live link: no effect, counted for the next gap notice", cfg: resumable, given: live, send: { _tag: "Forgotten", count: 3 }, want: [], then: { dropped: 3, linked: true } },
+    { name: "forgotten with no session: nothing to count", cfg: resumable, given: initialLifecycle, send: { _tag: "Forgotten", count: 3 }, want: [], then: { dropped: 0 } },
+    { name: "the window expires: the session goes, and with it what it would redeliver", cfg: resumable, given: { ...suspended, dropped: 2 }, send: { _tag: "GraceExpired" }, want: ["Expired", "ForgetSession"], then: { session: "none", dropped: 0 } }
+  ]
+  for (const { name, cfg, given, send, want, then } of table)
+    it(name, () => {
+      const step = stepLifecycle(given, send, cfg)
+      assert.deepEqual(step.effects.map((e) => e._tag), want)
+      if (then !== undefined) assert.deepInclude(step.state, then)
+    })
 })
 
 describe("close codes (the README's table)", () => {

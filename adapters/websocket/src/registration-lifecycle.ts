@@ -38,6 +38,12 @@ export type LifecycleEvent =
   | { readonly _tag: "OpenFailed" }
   /** The outbound queue went over its limit and its backlog of `dropped` messages was dropped. */
   | { readonly _tag: "Overflowed"; readonly dropped: number }
+  /**
+   * Written toWidget requests left unanswered past the limit were forgotten: a resume cannot
+   * deliver them again. Nothing is wrong with the link (they most likely arrived), but if it
+   * drops, the widget hears of them in the gap notice.
+   */
+  | { readonly _tag: "Forgotten"; readonly count: number }
   | { readonly _tag: "GraceExpired" }
   /** The engine closed the session itself. */
   | { readonly _tag: "SessionClosed"; readonly reason: string }
@@ -56,6 +62,12 @@ export type LifecycleEffect =
   | { readonly _tag: "EndLink"; readonly which: "current" | "new"; readonly ending: LinkEnding }
   /** Put the gap notice for `dropped` messages at the head of the queue. */
   | { readonly _tag: "AnnounceGap"; readonly dropped: number }
+  /**
+   * Put the toWidget requests written to an earlier link and not yet answered back at the head of
+   * the queue, in the order they were first written: that link may have dropped them unread, and
+   * they are older than anything queued. The widget dedupes them by request id.
+   */
+  | { readonly _tag: "Redeliver" }
   /** Write what waits in the queue, as far as the socket takes it. */
   | { readonly _tag: "Flush" }
   /** Write everything that waits, whatever the socket's buffer (the session's last words). */
@@ -106,9 +118,10 @@ export const stepLifecycle = (state: LifecycleState, event: LifecycleEvent, conf
           effects.push({ _tag: "EndLink", which: "new", ending: endingFor({ _tag: "AlreadyConnected" }) })
           break
         }
-        // Replaced: the same session carries on over the new link, with no gap to announce.
+        // Replaced: the same session carries on over the new link, with no gap to announce; what
+        // the old link may not have delivered goes again.
         effects.push({ _tag: "EndLink", which: "current", ending: endingFor({ _tag: "Replaced" }) })
-        if (state.session !== "none") effects.push({ _tag: "Flush" })
+        if (state.session !== "none") effects.push({ _tag: "Redeliver" }, { _tag: "Flush" })
         break
       }
       next.linked = true
@@ -117,9 +130,12 @@ export const stepLifecycle = (state: LifecycleState, event: LifecycleEvent, conf
         effects.push({ _tag: "OpenSession" })
         break
       }
-      // Resume: cancel the window, announce what was dropped, deliver the backlog, then live traffic.
+      // Resume: cancel the window; the widget hears first of what was dropped (the notice goes to
+      // the head of the queue after the requests to deliver again), then what the last link may
+      // have lost, then the backlog, then live traffic.
       effects.push({ _tag: "Resumed" })
       if (state.session === "suspended") effects.push({ _tag: "CancelGrace" })
+      effects.push({ _tag: "Redeliver" })
       if (state.dropped > 0) effects.push({ _tag: "AnnounceGap", dropped: state.dropped })
       next.dropped = 0
       effects.push({ _tag: "Flush" })
@@ -140,6 +156,9 @@ export const stepLifecycle = (state: LifecycleState, event: LifecycleEvent, conf
       if (state.session === "none") break
       next.dropped = state.dropped + event.dropped
       if (state.linked) endCurrent({ _tag: "Overflow", dropped: next.dropped })
+      break
+    case "Forgotten":
+      if (state.session !== "none") next.dropped = state.dropped + event.count
       break
     case "GraceExpired":
       if (state.session === "suspended") {

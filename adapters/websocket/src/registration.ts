@@ -7,6 +7,7 @@ import type { WidgetSession } from "@widgethost/engine"
 import type { WebSocket } from "ws"
 import type { LifecycleState } from "./registration-lifecycle.ts"
 import type { WriteHook } from "./transport-types.ts"
+import type { UnansweredRequests } from "./unanswered-requests.ts"
 
 /** One connection. It ends once; events after that are ignored. */
 export interface Link {
@@ -21,13 +22,18 @@ export interface Link {
   rateWindow: unknown
 }
 
-/** A queued message whose writing the registration's `onWrite` hook wants to hear of. */
+/**
+ * A queued message the transport must do more with than write it: tell the registration's
+ * `onWrite` hook (`mark`), or keep it once written until the widget answers (`requestId`, a
+ * toWidget request), so a resume can deliver it again.
+ */
 export interface Marked {
   readonly data: string
-  readonly mark: unknown
+  readonly mark?: unknown
+  readonly requestId?: string | undefined
 }
 
-/** One outbound message, serialised: most are plain strings. */
+/** One outbound message, serialised: most are plain strings (answers to the widget's requests). */
 export type Outbound = string | Marked
 
 /** One registered widget: its lifecycle state and what the transport holds for it. */
@@ -43,6 +49,8 @@ export interface Registration {
   session: { readonly session: WidgetSession; readonly unsubscribe: () => void } | undefined
   link: Link | undefined
   queue: Array<Outbound>
+  /** toWidget requests written and not yet answered, to deliver again on a resumed link. */
+  readonly unanswered: UnansweredRequests
   gapSeq: number
   readonly gapRequests: Set<string>
   grace: unknown

@@ -58,6 +58,13 @@ export interface WebsocketTransportStats {
   readonly messagesOut: number
   readonly dropped: { readonly overflow: number; readonly stale: number; readonly unserialisable: number }
   readonly overflows: number
+  /** toWidget requests written again on a resumed (or replacing) connection because no answer had come. */
+  readonly redelivered: number
+  /**
+   * Written toWidget requests forgotten unanswered (more than `outboundQueueLimit` waited for an
+   * answer): a resume cannot deliver them again; the gap notice counts them if the link drops.
+   */
+  readonly forgotten: number
   readonly sessionsOpened: number
   readonly sessionsResumed: number
   readonly sessionsExpired: number

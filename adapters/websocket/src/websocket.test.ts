@@ -167,6 +167,9 @@ const roundTrip = async (client: Client, session: FakeSession) => {
 
 const settle = () => new Promise((resolve) => setImmediate(resolve))
 
+/** The widget answers a toWidget request it received (an acknowledgement). */
+const answer = (client: Client, request: Record<string, unknown>, response: unknown = {}) => client.ws.send(JSON.stringify({ ...request, response }))
+
 // ---- tests -------------------------------------------------------------------------------------
 
 describe("websocket transport: who may connect", () => {
@@ -419,6 +422,10 @@ describe("websocket transport: reconnection", () => {
     const first = await connect(uri)
     sessions[0]!.send(toWidget("w", 0))
     await vi.waitFor(() => assert.equal(first.inbox.length, 1))
+    // Answered before the drop: nothing of the first link is delivered again.
+    answer(first, first.inbox[0]!)
+    await roundTrip(first, sessions[0]!)
+    sessions[0]!.events.length = 0 // from here on, only the link's events
     first.ws.terminate()
     await vi.waitFor(() => assert.deepEqual(sessions[0]!.events, ["transportDown"]))
     for (let n = 1; n <= 5; n++) sessions[0]!.send(toWidget("w", n))
@@ -554,16 +561,24 @@ describe("websocket transport: write hook", () => {
     session.send(toWidget("w", 1))
     session.send({ ...toWidget("w", 99), action: "other" })
     assert.deepEqual(written, [1], "written at once on a live link; unmarked messages are not reported")
+    await vi.waitFor(() => assert.equal(first.inbox.length, 2))
+    answer(first, first.inbox[0]!)
+    await roundTrip(first, session)
+    session.events.length = 0 // from here on, only the link's events
+    // host-99 is left unanswered: it goes again on the next link, unreported (it was written once).
     first.ws.terminate()
     await vi.waitFor(() => assert.deepEqual(session.events, ["transportDown"]))
     session.send(toWidget("w", 2))
     session.send(toWidget("w", 3))
     assert.deepEqual(written, [1], "queued while the widget is away: not yet written")
     const second = await connect(uri)
-    await vi.waitFor(() => assert.equal(second.inbox.length, 2))
+    await vi.waitFor(() => assert.equal(second.inbox.length, 3))
+    assert.deepEqual(second.inbox.map((m) => m["requestId"]), ["host-99", "host-2", "host-3"])
     assert.deepEqual(written, [1, 2, 3])
+    for (const m of second.inbox) answer(second, m)
+    await roundTrip(second, session)
     second.ws.terminate()
-    await vi.waitFor(() => assert.deepEqual(session.events, ["transportDown", "transportUp", "transportDown"]))
+    await vi.waitFor(() => assert.deepEqual(session.events.filter((e) => e !== "receive"), ["transportDown", "transportUp", "transportDown"]))
     for (let n = 4; n <= 7; n++) session.send(toWidget("w", n))
     assert.equal(transport.stats().dropped.overflow, 4)
     session.send(toWidget("w", 8))

@@ -4,7 +4,8 @@
  * connect, the close codes, reconnection, backpressure and liveness are described in the package
  * README. This file is the I/O around two pure parts: the close-code table (link-endings.ts) and
  * each registration's lifecycle (registration-lifecycle.ts), which decides every session and
- * connection change; here are the sockets, timers, the outbound queue and the counters.
+ * connection change; here are the sockets, timers, the outbound queue, the requests kept for
+ * redelivery (unanswered-requests.ts) and the counters.
  *
  * The websocket transport never calls `session.frameLoaded()`: MSC3009 makes
  * `waitForIframeLoad` false, the widget speaks first (`content_loaded`).
@@ -21,6 +22,7 @@ import type { Link, Outbound, Registration } from "./registration.ts"
 import { clampReason, digestOf, PATH_PREFIX, refuseUpgrade, TOKEN_PATTERN } from "./upgrade.ts"
 import { codeOfWsError, type LinkEndCause, type LinkEnding } from "./link-endings.ts"
 import { initialLifecycle, type LifecycleConfig, type LifecycleEffect, type LifecycleEvent, stepLifecycle } from "./registration-lifecycle.ts"
+import { keptRequestId, UnansweredRequests } from "./unanswered-requests.ts"
 import { type RefusalReason, type Timers, TRANSPORT_GAP_ACTION, type WebsocketTransport, type WebsocketTransportOptions, type WebsocketTransportStats, type WriteHook } from "./transport-types.ts"
 
 
@@ -64,6 +66,8 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     messagesOut: 0,
     dropped: { overflow: 0, stale: 0, unserialisable: 0 },
     overflows: 0,
+    redelivered: 0,
+    forgotten: 0,
     sessionsOpened: 0,
     sessionsResumed: 0,
     sessionsExpired: 0,
@@ -113,6 +117,13 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       case "AnnounceGap":
         reg.queue.unshift(gapNotice(reg, effect.dropped))
         return
+      case "Redeliver": {
+        // No `mark`: the hook heard of these when they were first written.
+        const again = reg.unanswered.takeAll()
+        counters.redelivered += again.length
+        reg.queue.unshift(...again)
+        return
+      }
       case "Flush":
         return pump(reg)
       case "FlushAll": {
@@ -162,6 +173,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     reg.generation++
     reg.session = undefined
     reg.queue = []
+    reg.unanswered.clear()
     reg.gapRequests.clear()
     if (reg.grace !== undefined) timers.clearTimeout(reg.grace)
     reg.grace = undefined
@@ -191,11 +203,13 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     if (typeof item === "string") data = item
     else {
       data = item.data
-      try {
-        reg.onWrite?.written(item.mark)
-      } catch {
-        // The hook's owner keeps its own books; its failure must not cost the widget the message.
-      }
+      if (item.mark !== undefined)
+        try {
+          reg.onWrite?.written(item.mark)
+        } catch {
+          // The hook's owner keeps its own books; its failure must not cost the widget the message.
+        }
+      if (item.requestId !== undefined) remember(reg, item.requestId, data)
     }
     if (link.ws.bufferedAmount + data.length < highWaterMarkBytes) return link.ws.send(data)
     link.blocked = true
@@ -208,7 +222,15 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
   const pump = (reg: Registration) => {
     const link = reg.link
     if (link === undefined) return
-    while (reg.queue.length > 0 && !link.blocked) write(reg, link, reg.queue.shift()!)
+    while (reg.queue.length > 0 && !link.blocked && reg.link === link) write(reg, link, reg.queue.shift()!)
+  }
+
+  /** Keeps a written toWidget request until the widget answers it; one forgotten past the bound is counted. */
+  const remember = (reg: Registration, requestId: string, data: string) => {
+    const forgotten = reg.unanswered.keep(requestId, data)
+    if (forgotten === 0) return
+    counters.forgotten += forgotten
+    apply(reg, { _tag: "Forgotten", count: forgotten })
   }
 
   const enqueue = (reg: Registration, item: Outbound) => {
@@ -238,13 +260,16 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       return
     }
     const mark = reg.onWrite?.mark(message)
-    enqueue(reg, mark === undefined ? data : { data, mark })
+    const requestId = keptRequestId(message)
+    enqueue(reg, mark === undefined && requestId === undefined ? data : { data, mark, requestId })
   }
 
-  const gapNotice = (reg: Registration, dropped: number): string => {
+  /** The transport's own toWidget request: kept until answered and delivered again like the session's. */
+  const gapNotice = (reg: Registration, dropped: number): Outbound => {
     const requestId = `widgethost-gap-${++reg.gapSeq}`
     reg.gapRequests.add(requestId)
-    return JSON.stringify({ api: "toWidget", widgetId: reg.widgetId, requestId, action: TRANSPORT_GAP_ACTION, data: { dropped, reason: "overflow" } })
+    const data = JSON.stringify({ api: "toWidget", widgetId: reg.widgetId, requestId, action: TRANSPORT_GAP_ACTION, data: { dropped, reason: "overflow" } })
+    return { data, requestId }
   }
 
   // ---- connections -----------------------------------------------------------------------------
@@ -282,6 +307,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     } catch {
       message = text // the session counts or answers what it cannot decode
     }
+    reg.unanswered.settle(message)
     if (isGapAnswer(reg, message)) return
     const session = reg.session?.session
     if (session === undefined) return
@@ -385,6 +411,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       session: undefined,
       link: undefined,
       queue: [],
+      unanswered: new UnansweredRequests(outboundQueueLimit),
       gapSeq: 0,
       gapRequests: new Set(),
       grace: undefined
@@ -410,6 +437,8 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     messagesOut: counters.messagesOut,
     dropped: { ...counters.dropped },
     overflows: counters.overflows,
+    redelivered: counters.redelivered,
+    forgotten: counters.forgotten,
     sessionsOpened: counters.sessionsOpened,
     sessionsResumed: counters.sessionsResumed,
     sessionsExpired: counters.sessionsExpired,

@@ -156,6 +156,100 @@ describe("WidgetClient with a scripted host", () => {
   })
 })
 
+describe("WidgetClient: requests the host delivers again (dedupe by request id)", () => {
+  const answersTo = (fromWidget: ReadonlyArray<WidgetMessage>, requestId: string) => fromWidget.filter((m) => m.requestId === requestId).map((m) => (m as { response?: unknown }).response)
+
+  it("a request seen before is not handled again: it gets the first answer again", async () => {
+    const { transport, fromWidget, say } = scriptedHost()
+    const client = new WidgetClient({ transport, widgetId: "w", capabilities: [] })
+    const heard: Array<unknown> = []
+    client.on("send_event", (data) => void heard.push(data["n"]))
+    client.on("io.example.ping", (data) => ({ pong: data["n"] }))
+    say(toWidget("e1", "send_event", { n: 1 }))
+    say(toWidget("p1", "io.example.ping", { n: 7 }))
+    await until("two answers", () => fromWidget.length >= 2)
+    say(toWidget("e1", "send_event", { n: 1 }))
+    say(toWidget("p1", "io.example.ping", { n: 7 }))
+    await until("the answers again", () => fromWidget.length >= 4)
+    assert.deepEqual(heard, [1], "the listener ran once")
+    assert.deepEqual(answersTo(fromWidget, "e1"), [{}, {}])
+    assert.deepEqual(answersTo(fromWidget, "p1"), [{ pong: 7 }, { pong: 7 }], "the same answer, not a second computation")
+  })
+
+  it("a copy that arrives while the first is still being handled gets no answer of its own: one answer for the id", async () => {
+    const { transport, fromWidget, say } = scriptedHost()
+    const client = new WidgetClient({ transport, widgetId: "w", capabilities: [] })
+    let release: () => void = () => undefined
+    let runs = 0
+    client.on("io.example.slow", () => {
+      runs++
+      return new Promise((resolve) => (release = () => resolve({ done: true })))
+    })
+    say(toWidget("s1", "io.example.slow"))
+    say(toWidget("s1", "io.example.slow"))
+    release()
+    await until("an answer", () => fromWidget.length >= 1)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    assert.equal(runs, 1)
+    assert.deepEqual(answersTo(fromWidget, "s1"), [{ done: true }])
+  })
+
+  it("resume: the answer lost with the old link is given on the new one when the host delivers the request again", async () => {
+    const old = scriptedHost()
+    const client = new WidgetClient({ transport: old.transport, widgetId: "w", capabilities: ["m.always_on_screen"] })
+    let heard = 0
+    client.on("send_event", () => void heard++)
+    old.say(toWidget("n1", "notify_capabilities", { requested: ["m.always_on_screen"], approved: ["m.always_on_screen"] }))
+    old.say(toWidget("e1", "send_event", { n: 1 }))
+    await until("answered on the old link", () => old.fromWidget.length >= 2)
+    old.drop("socket closed (1006)")
+    const fresh = scriptedHost()
+    client.resume(fresh.transport)
+    fresh.say(toWidget("e1", "send_event", { n: 1 })) // redelivered: its answer may not have reached the host
+    fresh.say(toWidget("e2", "send_event", { n: 2 }))
+    await until("answers on the new link", () => fresh.fromWidget.length >= 2)
+    assert.deepEqual(fresh.fromWidget.map((m) => m.requestId), ["e1", "e2"])
+    assert.equal(heard, 2, "e1 was handled once, on the old link")
+    assert.deepEqual(await client.ready, { requested: ["m.always_on_screen"], approved: ["m.always_on_screen"] }, "no new exchange")
+    const after = client.request("io.example.after").catch(() => "rejected")
+    assert.deepInclude(fresh.fromWidget.at(-1), { api: "fromWidget", action: "io.example.after" }, "new requests go over the new link")
+    client.close()
+    assert.equal(await after, "rejected")
+  })
+
+  it("an answer finished while the link was down is given when the request comes again", async () => {
+    const old = scriptedHost()
+    const client = new WidgetClient({ transport: old.transport, widgetId: "w", capabilities: [] })
+    let release: () => void = () => undefined
+    client.on("io.example.slow", () => new Promise((resolve) => (release = () => resolve({ done: 1 }))))
+    old.say(toWidget("s1", "io.example.slow"))
+    old.drop("socket closed (1006)")
+    release()
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    assert.equal(old.fromWidget.length, 0, "nothing sent on a dropped link")
+    const fresh = scriptedHost()
+    client.resume(fresh.transport)
+    fresh.say(toWidget("s1", "io.example.slow"))
+    await until("the answer", () => fresh.fromWidget.length >= 1)
+    assert.deepEqual(answersTo(fresh.fromWidget, "s1"), [{ done: 1 }])
+  })
+
+  it("remembers the newest `rememberedAnswers` answers; a client the widget closed cannot resume", async () => {
+    const { transport, fromWidget, say } = scriptedHost()
+    const client = new WidgetClient({ transport, widgetId: "w", capabilities: [], rememberedAnswers: 2 })
+    let heard = 0
+    client.on("send_event", () => void heard++)
+    for (const id of ["a", "b", "c"]) say(toWidget(id, "send_event"))
+    await until("three answers", () => fromWidget.length >= 3)
+    say(toWidget("c", "send_event")) // remembered: answered again, not handled
+    say(toWidget("a", "send_event")) // forgotten: handled as new
+    await until("two more answers", () => fromWidget.length >= 5)
+    assert.equal(heard, 4)
+    client.close()
+    assert.throws(() => client.resume(scriptedHost().transport), /the widget closed this client/)
+  })
+})
+
 describe("postMessageTransport", () => {
   it("sends to the host's origin only, and hears only the host window from the host's origin", () => {
     const posted: Array<[unknown, string]> = []

@@ -5,6 +5,13 @@
  * acknowledges, or an error for an action nobody here handles). Widgets use it as their API
  * client; tests and simulations use it to script widgets.
  *
+ * Exactly once across reconnects: a host may deliver a toWidget request again after the link
+ * dropped (the websocket transport redelivers what was written and not answered), since the
+ * request or its answer may have been lost. Request ids are unique per direction (MSC2762), so
+ * the client dedupes by id: a request seen before is not handled again; it gets the answer given
+ * the first time (the answer may be what was lost), or, still being handled, its one answer when
+ * ready. `resume(transport)` carries the client over to a new connection.
+ *
  * @example
  * const client = new WidgetClient({ transport: await websocketTransport(uri, { WebSocket }), widgetId, capabilities: ["m.send.event:m.room.message"] })
  * client.contentLoaded()
@@ -54,7 +61,12 @@ export interface WidgetClientOptions {
   readonly supportedVersions?: ReadonlyArray<string>
   /** How long a fromWidget request waits for its answer (MSC2764: 10 s). */
   readonly timeoutMs?: number
+  /** toWidget answers remembered to answer a redelivered request again (the newest are kept). Default 1000. */
+  readonly rememberedAnswers?: number
 }
+
+/** A toWidget request being handled: its answer is not known yet. */
+const ANSWERING: unique symbol = Symbol("answering")
 
 export interface Approval {
   readonly requested: ReadonlyArray<string>
@@ -75,16 +87,42 @@ export class WidgetClient {
   approval: Approval | undefined
   private readonly pending = new Map<string, Pending>()
   private readonly listeners = new Map<string, Set<ToWidgetListener>>()
-  private readonly stopListening: () => void
-  private readonly stopClose: () => void
+  /** toWidget request id → the answer sent (or `ANSWERING`), oldest first. */
+  private readonly answers = new Map<string, unknown>()
+  private transport: WidgetTransport
+  private stopListening: () => void = () => undefined
+  private stopClose: () => void = () => undefined
   private nextId = 0
   private closed: string | undefined
+  private closedByWidget = false
   private markReady: (approval: Approval) => void = () => undefined
 
   constructor(private readonly options: WidgetClientOptions) {
     this.ready = new Promise((resolve) => (this.markReady = resolve))
-    this.stopListening = options.transport.onMessage((message) => this.hear(message))
-    this.stopClose = options.transport.onClose((reason) => this.end(reason))
+    this.transport = options.transport
+    this.attach(options.transport)
+  }
+
+  /**
+   * Carries the client over to a new connection after its transport dropped (for the websocket
+   * transport: the same URI, within the host's resume window). The session is the same: no new
+   * capability exchange, `ready` and `approval` stand, and requests the host delivers again are
+   * deduped. fromWidget requests pending at the drop were rejected then. Throws after `close()`.
+   */
+  resume(transport: WidgetTransport): void {
+    if (this.closedByWidget) throw new Error("resume: the widget closed this client")
+    if (this.closed === undefined) {
+      this.stopListening()
+      this.stopClose()
+    }
+    this.closed = undefined
+    this.transport = transport
+    this.attach(transport)
+  }
+
+  private attach(transport: WidgetTransport): void {
+    this.stopListening = transport.onMessage((message) => this.hear(message))
+    this.stopClose = transport.onClose((reason) => this.end(reason))
   }
 
   /** Tells the host the widget has loaded (MSC2764 `content_loaded`): websocket widgets and `waitForIframeLoad: false` must. */
@@ -103,7 +141,7 @@ export class WidgetClient {
         reject(new Error(`${action}: no answer within ${timeoutMs} ms`))
       }, timeoutMs)
       this.pending.set(requestId, { action, resolve, reject, timer })
-      this.options.transport.send({ api: "fromWidget", widgetId: this.options.widgetId, requestId, action, data })
+      this.transport.send({ api: "fromWidget", widgetId: this.options.widgetId, requestId, action, data })
     })
   }
 
@@ -155,8 +193,9 @@ export class WidgetClient {
 
   /** Stops listening, fails what is pending and closes the transport. */
   close(): void {
+    this.closedByWidget = true
     this.end("closed by the widget")
-    this.options.transport.close()
+    this.transport.close()
   }
 
   // ---- incoming ----------------------------------------------------------------------------------
@@ -178,7 +217,24 @@ export class WidgetClient {
     const m = message as Partial<WidgetMessage> & { response?: unknown }
     if (typeof m.requestId !== "string" || typeof m.action !== "string") return
     if (m.api === "fromWidget" && "response" in m) return this.answered(m.requestId, m.response)
-    if (m.api === "toWidget" && !("response" in m)) void this.answer(m as WidgetRequest)
+    if (m.api === "toWidget" && !("response" in m)) this.heardRequest(m as WidgetRequest)
+  }
+
+  /** A request seen before is delivered again, not new: answer it as the first time, never twice at once. */
+  private heardRequest(request: WidgetRequest): void {
+    if (!this.answers.has(request.requestId)) return void this.answer(request)
+    const answered = this.answers.get(request.requestId)
+    if (answered !== ANSWERING) this.transport.send({ ...request, response: answered })
+  }
+
+  private remember(requestId: string, answer: unknown): void {
+    this.answers.delete(requestId) // re-inserted as the newest
+    this.answers.set(requestId, answer)
+    const limit = this.options.rememberedAnswers ?? 1000
+    for (const oldest of this.answers.keys()) {
+      if (this.answers.size <= limit) break
+      this.answers.delete(oldest)
+    }
   }
 
   private answered(requestId: string, response: unknown): void {
@@ -192,6 +248,7 @@ export class WidgetClient {
   }
 
   private async answer(request: WidgetRequest): Promise<void> {
+    this.remember(request.requestId, ANSWERING)
     const data = typeof request.data === "object" && request.data !== null ? request.data : {}
     let response: unknown
     if (request.action === "capabilities") response = { capabilities: this.options.capabilities }
@@ -211,6 +268,8 @@ export class WidgetClient {
     }
     const known = request.action === "notify_capabilities" || NOTIFICATIONS.has(request.action) || this.listeners.has(request.action)
     response ??= known ? {} : { error: { message: `the widget does not handle ${request.action}` } }
-    if (this.closed === undefined) this.options.transport.send({ ...request, response })
+    // Remembered even when the link is down: the host delivers the request again on resume.
+    if (this.answers.has(request.requestId)) this.answers.set(request.requestId, response)
+    if (this.closed === undefined) this.transport.send({ ...request, response })
   }
 }

@@ -87,10 +87,10 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
     const socket = new Socket(uri)
     const messageListeners = new Set<(message: unknown) => void>()
     const closeListeners = new Set<(reason: string) => void>()
+    // A host may speak the moment the socket opens (a resumed session delivers its backlog):
+    // frames that come before anyone listens wait for the first listener, in order.
+    let early: Array<unknown> | undefined = []
     let open = false
-    // A host may send as soon as the connection opens, and ws can deliver that in the same tick
-    // as "open", before the caller has a listener: such messages wait for the first listener.
-    let early: unknown[] | undefined = []
     socket.addEventListener("message", ({ data }) => {
       const text = typeof data === "string" ? data : String(data)
       let message: unknown = text
@@ -99,7 +99,7 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
       } catch {
         // not JSON: the client answers or drops it
       }
-      if (early !== undefined) early.push(message)
+      if (early !== undefined && messageListeners.size === 0) early.push(message)
       else for (const listener of [...messageListeners]) listener(message)
     })
     socket.addEventListener("close", ({ code, reason }) => {
@@ -116,9 +116,9 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
         send: (message) => socket.send(JSON.stringify(message)),
         onMessage: (listener) => {
           messageListeners.add(listener)
-          const waiting = early
+          const waiting = early ?? []
           early = undefined
-          for (const message of waiting ?? []) listener(message)
+          for (const message of waiting) listener(message)
           return () => messageListeners.delete(listener)
         },
         onClose: (listener) => {

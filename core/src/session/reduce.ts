@@ -95,7 +95,9 @@ export const onInput = (s: Stepper, input: Input): void => {
       break
     case "TransportDown":
     case "TransportUp":
-      // The transport queues for us while down; nothing in the protocol changes.
+      // The transport queues for us while down, and delivers again what the link may have lost:
+      // nothing in the protocol changes, but requests do not time out while no answer can come.
+      if (s.state.linkDown !== (input._tag === "TransportDown")) s.set({ linkDown: input._tag === "TransportDown" })
       break
     case "Close":
       s.signal({ type: "close", reason: input.reason })
@@ -243,7 +245,10 @@ export const acknowledge = (s: Stepper, raw: RawRequest): void => s.reply(raw, {
 /**
  * The chart's timeout sweep, every timeout/4: a request unanswered for `sweepsToTimeout` sweeps
  * has timed out, and so has a client call (`client-calls.ts`). The `capabilities` request is not
- * swept: the chart times it (`negotiating.asking`).
+ * swept: the chart times it (`negotiating.asking`). While the link is down (`linkDown`) requests
+ * do not age: a sweep then only re-arms, and once back a request has what was left of its
+ * timeout (a transport that gives up on the link closes the session instead). Client calls age regardless:
+ * they wait for the client, not the widget.
  */
 export const sweepTimeouts = (s: Stepper): void => {
   const expired: Array<[string, PendingToWidget]> = []
@@ -251,7 +256,10 @@ export const sweepTimeouts = (s: Stepper): void => {
   let swept = 0
   for (const [id, entry] of s.state.pendingToWidget) {
     if (entry.purpose === "capabilities") pending.set(id, entry)
-    else if (entry.sweeps + 1 >= sweepsToTimeout) expired.push([id, entry])
+    else if (s.state.linkDown) {
+      pending.set(id, entry)
+      swept++
+    } else if (entry.sweeps + 1 >= sweepsToTimeout) expired.push([id, entry])
     else {
       pending.set(id, { ...entry, sweeps: entry.sweeps + 1 })
       swept++

@@ -213,6 +213,11 @@ export interface SessionState {
    * client call, is pending, and one sweep longer).
    */
   readonly sweepArmed: boolean
+  /**
+   * The transport said its link is down (`TransportDown`, until `TransportUp`): the widget cannot
+   * answer, so toWidget requests do not age; the transport delivers them (again) on resume.
+   */
+  readonly linkDown: boolean
   readonly pendingCalls: ReadonlyMap<number, PendingCall>
   /** The session's work with its embedding client (one shared value while there is none). */
   readonly clientWork: ClientWork
@@ -269,6 +274,7 @@ export const initialState = (config: SessionConfig): SessionState => ({
   capabilityRequestsInWindow: 0,
   pendingToWidget: emptyPendingToWidget,
   sweepArmed: false,
+  linkDown: false,
   pendingCalls: emptyPendingCalls,
   clientWork: idleClientWork,
   gathers: noGathers,
