@@ -27,6 +27,7 @@ export interface SnapshotDatabase {
   readonly version: number
   readonly stores: ReadonlyArray<SnapshotObjectStore>
 }
+
 /** Gives Node an IndexedDB (fake-indexeddb, in memory) unless the host already has one. */
 export const ensureIndexedDb = () => {
   const g = globalThis as Record<string, unknown>
