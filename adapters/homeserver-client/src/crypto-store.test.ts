@@ -1,7 +1,7 @@
 import { copyFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { deserialize } from "node:v8"
+import { deserialize, serialize } from "node:v8"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { frameRecord, readJournal } from "./crypto-journal.ts"
 import { type CryptoStoreCompaction, IdbSnapshotStore } from "./crypto-store.ts"
@@ -218,5 +218,24 @@ describe("crypto store: snapshot and journal", () => {
     await write(fresh, () => undefined, true)
     await fresh.persist()
     expect(readJournal(await readFile(`${file}.journal`)).batches).toEqual([])
+  })
+
+  it("a snapshot from before the journal (format 1, no generation) opens, and the rounds after it are journaled", async () => {
+    const store = await openStore()
+    await write(store, () => undefined, true)
+    await write(store, rounds[0]!)
+    await store.persist() // the schema is new: all of it in a snapshot
+    const state = await contents(store)
+    const { generation: _, ...rest } = deserialize(await readFile(file)) as { generation: number }
+    await writeFile(file, serialize({ ...rest, format: 1 }))
+    await rm(`${file}.journal`)
+    const legacy = await openStore()
+    expect(await contents(legacy)).toEqual(state)
+    await write(legacy, rounds[1]!)
+    await legacy.persist()
+    expect(readJournal(await readFile(`${file}.journal`))).toMatchObject({ header: { generation: 0 }, batches: [expect.any(Array)] })
+    const later = await contents(legacy)
+    expect(later).not.toEqual(state)
+    expect(await contents(await openStore())).toEqual(later)
   })
 })
