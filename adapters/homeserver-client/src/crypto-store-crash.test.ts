@@ -118,15 +118,21 @@ describe("crypto store under SIGKILL", () => {
       // Alice sends round after round while the child lives: its syncs batch what came meanwhile.
       let alive = true
       let sending: Promise<void> | undefined
+      let sendFailure: unknown
       const sendWhileAlive = async () => {
         while (alive) await sendRound()
       }
+      // A child that never gets going is killed too; the assertions below then say what was missing.
+      const stuck = setTimeout(() => child.kill("SIGKILL"), 90_000)
       for await (const text of createInterface({ input: child.stdout! })) {
         const line = JSON.parse(text) as ChildLine
         if (line.ready !== undefined) {
           if (identity === undefined) identity = line.ready
           expect(line.ready, "identity keys after a SIGKILL").toEqual(identity)
-          sending = sendWhileAlive()
+          sending = sendWhileAlive().catch((e: unknown) => {
+            sendFailure = e
+            child.kill("SIGKILL")
+          })
         } else if (line.ack !== undefined) {
           since = line.since ?? since
           for (const s of line.sessions ?? []) acknowledgedSessions.add(s)
@@ -137,8 +143,10 @@ describe("crypto store under SIGKILL", () => {
       }
       alive = false
       clearTimeout(killTimer)
+      clearTimeout(stuck)
       await exited
       await sending
+      expect(sendFailure, "Alice's sends failed").toBeUndefined()
       expect(child.signalCode, `the child died by itself:\n${stderr}`).toBe("SIGKILL")
       pingsPerIteration.push(pings)
 
