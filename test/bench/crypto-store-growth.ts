@@ -1,8 +1,10 @@
 /**
- * How the crypto store's whole-snapshot persistence (crypto-store.ts) grows with the store: for
- * stores of N inbound group sessions (room keys), the snapshot file's size, the time of one
- * snapshot after a small write (what every sync round that brings one room key pays), and the
- * time to open the store again (restore the file into IndexedDB and start the machine).
+ * How the crypto store's persistence (crypto-store.ts: snapshot plus journal) grows with the
+ * store: for stores of N inbound group sessions (room keys), the snapshot file's size, the time
+ * of one persist after a small write (what every sync round that brings one room key pays: one
+ * journal record), the time of one compaction (a whole snapshot, paid once the journal outgrows
+ * the snapshot), and the time to open the store again (restore the snapshot, replay the journal,
+ * start the machine).
  *
  * The sessions are real Megolm session exports (each its own Ed25519 key, so its own session id)
  * imported through `importExportedRoomKeys`, as a key-file import or a backup restore would.
@@ -15,7 +17,7 @@ import { mkdtemp, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
-import { type CryptoHttp, E2ee } from "@widgethost/homeserver-client"
+import { type CryptoHttp, E2ee, IdbSnapshotStore } from "@widgethost/homeserver-client"
 import { median } from "./harness.ts"
 
 const ROOM = "!bench:localhost"
@@ -45,9 +47,14 @@ const exportedSession = (senderKey: string) => {
 
 export interface GrowthRow {
   readonly sessions: number
+  /** The snapshot file. */
   readonly fileBytes: number
-  /** One snapshot after one more room key (median). */
-  readonly snapshotMs: number
+  /** The journal after the measured rounds. */
+  readonly journalBytes: number
+  /** One persist after one more room key (median): a journal record, appended and fsynced. */
+  readonly persistMs: number
+  /** One compaction: the whole store written as a new snapshot. */
+  readonly compactMs: number
   /** The machine storing that one room key, for scale (median). */
   readonly oneKeyMs: number
   /** Open: read the file, restore it into IndexedDB, start the machine. */
@@ -67,6 +74,33 @@ const importSessions = async (e2ee: E2ee, count: number): Promise<void> => {
   }
 }
 
+/**
+ * One compaction of the store in `storeFile`: opened with a journal bound of one round, one write
+ * in crypto-wasm's database, then the persist that the bound turns into a whole snapshot.
+ */
+const timeCompaction = async (storeFile: string): Promise<number> => {
+  const store = await IdbSnapshotStore.open(storeFile, { userId: USER, deviceId: DEVICE }, { maxJournalRounds: 1 })
+  try {
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const req = indexedDB.open(`${store.storeName}::matrix-sdk-crypto`)
+      req.onsuccess = () => resolve(req.result)
+      req.onerror = () => reject(req.error ?? new Error("open failed"))
+    })
+    await new Promise<void>((resolve, reject) => {
+      const tx = db.transaction("core", "readwrite")
+      tx.objectStore("core").put("bench", "bench-compaction-marker")
+      tx.oncomplete = () => resolve()
+      tx.onerror = () => reject(tx.error ?? new Error("write failed"))
+    })
+    db.close()
+    const t = performance.now()
+    await store.persist()
+    return performance.now() - t
+  } finally {
+    await store.dispose()
+  }
+}
+
 export const measureGrowth = async (sizes: ReadonlyArray<number>, rounds = 5): Promise<ReadonlyArray<GrowthRow>> => {
   const rows: Array<GrowthRow> = []
   for (const sessions of sizes) {
@@ -77,20 +111,22 @@ export const measureGrowth = async (sizes: ReadonlyArray<number>, rounds = 5): P
       const t0 = performance.now()
       await importSessions(e2ee, sessions)
       const importMs = performance.now() - t0
-      const snapshots: Array<number> = []
+      const persists: Array<number> = []
       const oneKey: Array<number> = []
       for (let r = 0; r < rounds; r++) {
-        // The write a sync bringing one room key makes, then the snapshot the round ends with.
+        // The write a sync bringing one room key makes, then the persist the round ends with.
         const t = performance.now()
         const result = await e2ee.machine.importExportedRoomKeys(JSON.stringify([exportedSession(b64(randomBytes(32)))]), () => undefined)
         result.free()
         const written = performance.now()
         await e2ee.persist()
-        snapshots.push(performance.now() - written)
+        persists.push(performance.now() - written)
         oneKey.push(written - t)
       }
       await e2ee.close()
       const fileBytes = (await stat(storeFile)).size
+      const journalBytes = (await stat(`${storeFile}.journal`)).size
+      const compactMs = await timeCompaction(storeFile)
       const opens: Array<number> = []
       for (let r = 0; r < Math.min(rounds, 3); r++) {
         const t = performance.now()
@@ -98,7 +134,7 @@ export const measureGrowth = async (sizes: ReadonlyArray<number>, rounds = 5): P
         opens.push(performance.now() - t)
         await again.close()
       }
-      rows.push({ sessions, fileBytes, snapshotMs: median(snapshots), oneKeyMs: median(oneKey), openMs: median(opens), importMs })
+      rows.push({ sessions, fileBytes, journalBytes, persistMs: median(persists), compactMs, oneKeyMs: median(oneKey), openMs: median(opens), importMs })
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
@@ -111,10 +147,10 @@ if (isMain) {
   const { values } = parseArgs({ options: { sizes: { type: "string", default: "1000,10000,100000" }, json: { type: "string" }, rounds: { type: "string", default: "5" } } })
   const sizes = values.sizes.split(",").map(Number)
   const rows = await measureGrowth(sizes, Number(values.rounds))
-  process.stdout.write("sessions   file MB   storing one key (ms)   snapshot after it (ms)   open (ms)   import all (ms)\n")
+  process.stdout.write("sessions   snapshot MB   journal KB   storing one key (ms)   persist after it (ms)   compaction (ms)   open (ms)   import all (ms)\n")
   for (const r of rows)
     process.stdout.write(
-      `${String(r.sessions).padStart(8)}   ${(r.fileBytes / 1e6).toFixed(2).padStart(7)}   ${r.oneKeyMs.toFixed(1).padStart(20)}   ${r.snapshotMs.toFixed(1).padStart(22)}   ${r.openMs.toFixed(0).padStart(9)}   ${r.importMs.toFixed(0).padStart(15)}\n`
+      `${String(r.sessions).padStart(8)}   ${(r.fileBytes / 1e6).toFixed(2).padStart(11)}   ${(r.journalBytes / 1e3).toFixed(1).padStart(10)}   ${r.oneKeyMs.toFixed(1).padStart(20)}   ${r.persistMs.toFixed(1).padStart(21)}   ${r.compactMs.toFixed(0).padStart(15)}   ${r.openMs.toFixed(0).padStart(9)}   ${r.importMs.toFixed(0).padStart(15)}\n`
     )
   if (values.json !== undefined) await writeFile(values.json, JSON.stringify(rows, null, 2))
 }

@@ -1,171 +1,220 @@
 /**
- * The crypto store: crypto-wasm's IndexedDB store on Node (fake-indexeddb), persisted to one file
- * as a snapshot after writes (see {@link IdbSnapshotStore} for why this way), and durable writes.
+ * The crypto store: crypto-wasm's IndexedDB store on Node (fake-indexeddb), persisted to a
+ * snapshot file plus a journal of the writes since (see {@link IdbSnapshotStore}), and durable
+ * writes.
  */
-import * as fakeIdb from "fake-indexeddb"
-import { mkdir, open, readFile, rename } from "node:fs/promises"
-import { dirname } from "node:path"
+import { readFile, rm } from "node:fs/promises"
 import { deserialize, serialize } from "node:v8"
+import { type JournalBatch, type JournalHeader, type JournalOp, JOURNAL_FORMAT, JournalWriter, readJournal } from "./crypto-journal.ts"
+import { writeFileDurably } from "./durable-file.ts"
+import { captureWrites } from "./idb-write-capture.ts"
+import { dumpDatabase, ensureIndexedDb, idbRequest, replayBatches, restoreDatabase, type SnapshotDatabase } from "./idb-snapshot.ts"
 
-interface SnapshotIndex {
-  readonly name: string
-  readonly keyPath: string | ReadonlyArray<string>
-  readonly unique: boolean
-  readonly multiEntry: boolean
-}
-interface SnapshotObjectStore {
-  readonly name: string
-  readonly keyPath: string | ReadonlyArray<string> | null
-  readonly autoIncrement: boolean
-  readonly indexes: ReadonlyArray<SnapshotIndex>
-  readonly keys: ReadonlyArray<IDBValidKey>
-  readonly values: ReadonlyArray<unknown>
-}
-interface SnapshotDatabase {
-  /** The database name after the store name, e.g. `::matrix-sdk-crypto`. */
-  readonly suffix: string
-  readonly version: number
-  readonly stores: ReadonlyArray<SnapshotObjectStore>
-}
+export { writeFileDurably }
+
 interface Snapshot {
-  readonly format: 1
+  /** 1: before the journal (read as generation 0). */
+  readonly format: 1 | 2
   readonly userId: string
   readonly deviceId: string
+  /** Which journal continues it (see crypto-journal.ts). */
+  readonly generation?: number
   readonly databases: ReadonlyArray<SnapshotDatabase>
 }
 
-/** Gives Node an IndexedDB (fake-indexeddb, in memory) unless the host already has one. */
-const ensureIndexedDb = () => {
-  const g = globalThis as Record<string, unknown>
-  if (g["indexedDB"] !== undefined) return
-  const globals: Record<string, unknown> = {
-    indexedDB: fakeIdb.indexedDB,
-    IDBCursor: fakeIdb.IDBCursor,
-    IDBCursorWithValue: fakeIdb.IDBCursorWithValue,
-    IDBDatabase: fakeIdb.IDBDatabase,
-    IDBFactory: fakeIdb.IDBFactory,
-    IDBIndex: fakeIdb.IDBIndex,
-    IDBKeyRange: fakeIdb.IDBKeyRange,
-    IDBObjectStore: fakeIdb.IDBObjectStore,
-    IDBOpenDBRequest: fakeIdb.IDBOpenDBRequest,
-    IDBRequest: fakeIdb.IDBRequest,
-    IDBTransaction: fakeIdb.IDBTransaction,
-    IDBVersionChangeEvent: fakeIdb.IDBVersionChangeEvent
+/** When the journal is folded into a new snapshot. */
+export interface CryptoStoreCompaction {
+  /**
+   * Compact once the journal is larger than this many bytes or than the snapshot, whichever is
+   * more (so the writing a compaction costs is at most about what the rounds before wrote, and
+   * opening replays at most a snapshot's worth). Default 1 MiB.
+   */
+  readonly minJournalBytes?: number
+  /** Compact once the journal holds this many rounds (bounds replay work at open). Default 10,000. */
+  readonly maxJournalRounds?: number
+}
+
+const readIfExists = async (file: string): Promise<Buffer | undefined> => {
+  try {
+    return await readFile(file)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    throw e
   }
-  for (const [k, v] of Object.entries(globals)) if (g[k] === undefined) Object.defineProperty(g, k, { value: v, configurable: true, writable: true })
 }
-
-/**
- * Counts write transactions opened on any IndexedDB database in this process, so a snapshot is
- * taken only when something could have changed: reading the whole store to find it unchanged
- * cost milliseconds on every sync, even in rooms without encryption.
- */
-let idbWrites = 0
-let countingWrites = false
-const countIdbWrites = () => {
-  if (countingWrites) return
-  countingWrites = true
-  const proto = (globalThis as { IDBDatabase?: { prototype: IDBDatabase } }).IDBDatabase?.prototype
-  if (proto === undefined) return
-  // The original method, taken as a plain value (not `proto.transaction`, an unbound method
-  // reference) because it is called below with each database as `this`.
-  const transaction = Reflect.get(proto, "transaction")
-  proto.transaction = function (this: IDBDatabase, ...args: Parameters<IDBDatabase["transaction"]>) {
-    if (args[1] !== undefined && args[1] !== "readonly") idbWrites += 1
-    return transaction.apply(this, args)
-  } as IDBDatabase["transaction"]
-}
-
-const idbRequest = <T>(req: IDBRequest<T>): Promise<T> =>
-  new Promise((resolve, reject) => {
-    req.onsuccess = () => resolve(req.result)
-    req.onerror = () => reject(req.error ?? new Error("IndexedDB request failed"))
-  })
-
-const txDone = (tx: IDBTransaction): Promise<void> =>
-  new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve()
-    tx.onerror = () => reject(tx.error ?? new Error("IndexedDB transaction failed"))
-    tx.onabort = () => reject(tx.error ?? new Error("IndexedDB transaction aborted"))
-  })
 
 let storeCounter = 0
 
 /**
- * The crypto store: crypto-wasm's IndexedDB store, on fake-indexeddb in memory, snapshotted whole
- * to one file.
+ * The crypto store: crypto-wasm's IndexedDB store, on fake-indexeddb in memory, persisted as a
+ * snapshot file and a journal (`<file>.journal`) of the writes since.
  *
  * Why: crypto-wasm 18.9 has exactly two stores, IndexedDB and memory (`StoreHandle.open(name)` /
  * `OlmMachine.initialize(…, storeName)`); `initFromStore` only takes such a handle, and Node has no
  * IndexedDB. The memory store loses the account on restart (a new device every time, old messages
- * undecryptable). So the IndexedDB store runs on fake-indexeddb, and after each outgoing-request
- * round, each sync batch and on close every database under the store's name is read in one
- * read-only transaction (a consistent cut) through the public IndexedDB API and written with
- * `v8.serialize` to a temporary file, fsynced, renamed over the old one, and the directory fsynced:
- * a crash leaves the previous or the next snapshot, never half of one. Each open restores the file
- * into a fresh, never-used database name, so a reopened machine reads only what reached the disk.
- * Unchanged snapshots are not rewritten. With `passphrase`, crypto-wasm encrypts the values itself
- * (its store cipher), so the file holds no private key in clear.
+ * undecryptable). So the IndexedDB store runs on fake-indexeddb, and its writes are persisted:
  *
- * Cost: a snapshot reads the whole store (fine for one account's keys; it is O(store) per round).
+ * - Every write committed to the store's databases is captured as it happens (idb-write-capture.ts).
+ *   After each outgoing-request round, each sync batch and on close, `persist` appends the writes
+ *   since the last round to the journal as one record and fsyncs it: O(what changed), not
+ *   O(store). When `persist` resolves, the round is on disk.
+ * - When the journal outgrows its bound ({@link CryptoStoreCompaction}), or something happened
+ *   that a journal cannot say (an upgrade changed the schema), `persist` writes a whole snapshot
+ *   (every database read in one read-only transaction, a consistent cut, `v8.serialize`d to a
+ *   temporary file, fsynced, renamed over the old one, the directory fsynced) and starts a new
+ *   empty journal: a crash leaves the previous or the next state, never half of one.
+ * - Opening restores the snapshot into a fresh, never-used database name, replays the journal
+ *   over it, and cuts off a torn last record (a crash mid-append: never acknowledged). So a
+ *   reopened machine reads only what reached the disk.
+ *
+ * With `passphrase`, crypto-wasm encrypts the values itself (its store cipher), so neither file
+ * holds a private key in clear.
  */
 export class IdbSnapshotStore {
-  private last: Buffer | undefined
-  /** `idbWrites` when the file last matched the store; equal now means nothing to write. */
-  private persistedAt = -1
+  /** Writes committed since the last persisted round, in commit order. */
+  private pending: Array<JournalOp> = []
+  /** The next persist writes a whole snapshot instead of a journal record. */
+  private snapshotDue: boolean
+  private journal: JournalWriter | undefined
+  private snapshotBytes = 0
+  /** Persist calls run one after another: records go to the journal in round order. */
+  private queue: Promise<unknown> = Promise.resolve()
+  private stopCapture: (() => void) | undefined
   private constructor(
     /** The database name prefix given to crypto-wasm. */
     readonly storeName: string,
     private readonly file: string | undefined,
-    private readonly owner: { readonly userId: string; readonly deviceId: string }
-  ) {}
+    private readonly owner: { readonly userId: string; readonly deviceId: string },
+    private generation: number,
+    private readonly compaction: Required<CryptoStoreCompaction>
+  ) {
+    this.snapshotDue = generation < 0
+  }
 
-  /** Restores `file` (if it exists) into a fresh store name; checks it belongs to `owner`. */
-  static async open(file: string | undefined, owner: { readonly userId: string; readonly deviceId: string }): Promise<IdbSnapshotStore> {
+  /**
+   * Restores `file` (if it exists) and its journal into a fresh store name; checks they belong to
+   * `owner`. `compaction` tunes when the journal becomes a new snapshot.
+   */
+  static async open(
+    file: string | undefined,
+    owner: { readonly userId: string; readonly deviceId: string },
+    compaction: CryptoStoreCompaction = {}
+  ): Promise<IdbSnapshotStore> {
     ensureIndexedDb()
-    countIdbWrites()
     storeCounter += 1
     const storeName = `widgethost-${process.pid}-${storeCounter}-${Math.random().toString(36).slice(2)}`
-    const store = new IdbSnapshotStore(storeName, file, owner)
-    if (file === undefined) return store
-    let bytes: Buffer
-    try {
-      bytes = await readFile(file)
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return store
-      throw e
+    const limits = { minJournalBytes: compaction.minJournalBytes ?? 1 << 20, maxJournalRounds: compaction.maxJournalRounds ?? 10_000 }
+    if (file === undefined) return new IdbSnapshotStore(storeName, file, owner, -1, limits)
+    const bytes = await readIfExists(file)
+    if (bytes === undefined) {
+      // A journal without its snapshot (the snapshot was deleted to start over) continues nothing.
+      await rm(`${file}.journal`, { force: true })
+      return IdbSnapshotStore.capturing(new IdbSnapshotStore(storeName, file, owner, -1, limits))
     }
     const snapshot = deserialize(bytes) as Snapshot
-    if (snapshot.format !== 1) throw new Error(`crypto store ${file}: unknown format`)
-    if (snapshot.userId !== owner.userId || snapshot.deviceId !== owner.deviceId)
-      throw new Error(`crypto store ${file} belongs to ${snapshot.userId}/${snapshot.deviceId}, not ${owner.userId}/${owner.deviceId}`)
+    if (snapshot.format !== 1 && snapshot.format !== 2) throw new Error(`crypto store ${file}: unknown format`)
+    assertOwner(file, snapshot, owner)
+    const store = new IdbSnapshotStore(storeName, file, owner, snapshot.generation ?? 0, limits)
+    store.snapshotBytes = bytes.length
     for (const db of snapshot.databases) await restoreDatabase(storeName + db.suffix, db)
-    store.last = bytes
+    const journalBytes = await readIfExists(store.journalFile)
+    if (journalBytes !== undefined) {
+      const journal = readJournal(journalBytes, store.journalFile)
+      assertOwner(store.journalFile, journal.header, owner)
+      // Another generation: a compaction wrote the snapshot and crashed before the new journal;
+      // the snapshot holds everything this journal says. The next round starts a new one.
+      if (journal.header.generation === store.generation) {
+        await replayBatches(storeName, journal.batches)
+        store.journal = await JournalWriter.resume(store.journalFile, journal.validLength, journal.batches.length)
+      }
+    }
+    return IdbSnapshotStore.capturing(store)
+  }
+
+  /** Starts capturing writes (after the restore, whose own writes are already on disk). */
+  private static capturing(store: IdbSnapshotStore): IdbSnapshotStore {
+    store.stopCapture = captureWrites(store.storeName, {
+      committed: (ops) => {
+        for (const op of ops) store.pending.push(op)
+      },
+      needsSnapshot: () => {
+        store.snapshotDue = true
+      }
+    })
     return store
   }
 
-  /** Writes the current state to the file (atomically, durably), unless it is unchanged. */
-  async persist(): Promise<void> {
-    if (this.file === undefined || this.persistedAt === idbWrites) return
-    const at = idbWrites
+  private get journalFile(): string {
+    return `${this.file}.journal`
+  }
+
+  /** Writes what changed since the last call to disk (one journal record, or a snapshot); resolves once it is durable. */
+  persist(): Promise<void> {
+    const run = this.queue.then(() => this.persistNow())
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+
+  private async persistNow(): Promise<void> {
+    if (this.file === undefined) return
+    if (this.snapshotDue) return this.compact()
+    if (this.pending.length === 0) return
+    const batch: JournalBatch = this.pending
+    this.pending = []
+    try {
+      this.journal ??= await JournalWriter.create(this.journalFile, this.header())
+      await this.journal.append(batch)
+    } catch (e) {
+      // These writes reached no file: only a whole snapshot can catch the disk up again.
+      this.snapshotDue = true
+      throw e
+    }
+    if (this.journal.bytes > Math.max(this.compaction.minJournalBytes, this.snapshotBytes) || this.journal.batches >= this.compaction.maxJournalRounds) await this.compact()
+  }
+
+  /** A whole snapshot of the next generation, then an empty journal for it. */
+  private async compact(): Promise<void> {
+    if (this.file === undefined) return
+    // Writes committed before this point are in the dump; any committed during it stay pending
+    // and go to the new journal (replaying a write the snapshot already has changes nothing).
+    this.snapshotDue = false
+    this.pending = []
+    try {
+      const generation = this.generation + 1
+      const bytes = serialize({ format: 2, userId: this.owner.userId, deviceId: this.owner.deviceId, generation, databases: await this.dump() } satisfies Snapshot)
+      await writeFileDurably(this.file, bytes)
+      this.generation = generation
+      this.snapshotBytes = bytes.length
+      const old = this.journal
+      this.journal = undefined
+      await old?.close()
+      this.journal = await JournalWriter.create(this.journalFile, this.header())
+    } catch (e) {
+      this.snapshotDue = true
+      throw e
+    }
+  }
+
+  private header(): JournalHeader {
+    return { format: JOURNAL_FORMAT, version: 1, userId: this.owner.userId, deviceId: this.owner.deviceId, generation: this.generation }
+  }
+
+  private async dump(): Promise<Array<SnapshotDatabase>> {
     const databases: Array<SnapshotDatabase> = []
-    const all = await indexedDB.databases()
-    for (const info of all) {
+    for (const info of await indexedDB.databases()) {
       const name = info.name
       if (name === undefined || !name.startsWith(`${this.storeName}::`)) continue
       databases.push(await dumpDatabase(name, name.slice(this.storeName.length)))
     }
-    databases.sort((a, b) => (a.suffix < b.suffix ? -1 : 1))
-    const bytes = serialize({ format: 1, userId: this.owner.userId, deviceId: this.owner.deviceId, databases } satisfies Snapshot)
-    if (this.last?.equals(bytes) !== true) {
-      await writeFileDurably(this.file, bytes)
-      this.last = bytes
-    }
-    this.persistedAt = at
+    return databases.sort((a, b) => (a.suffix < b.suffix ? -1 : 1))
   }
 
-  /** Frees the in-memory databases (after the machine is closed). */
+  /** Stops persisting, closes the journal and frees the in-memory databases (after the machine is closed). */
   async dispose(): Promise<void> {
+    this.stopCapture?.()
+    await this.queue
+    await this.journal?.close()
+    this.journal = undefined
     const all = await indexedDB.databases()
     for (const info of all) {
       if (info.name === undefined || !info.name.startsWith(`${this.storeName}::`)) continue
@@ -176,80 +225,7 @@ export class IdbSnapshotStore {
   }
 }
 
-const openDb = (name: string, version?: number, upgrade?: (db: IDBDatabase) => void): Promise<IDBDatabase> =>
-  new Promise((resolve, reject) => {
-    const req = version === undefined ? indexedDB.open(name) : indexedDB.open(name, version)
-    req.onupgradeneeded = () => upgrade?.(req.result)
-    req.onsuccess = () => resolve(req.result)
-    req.onerror = () => reject(req.error ?? new Error(`cannot open ${name}`))
-    req.onblocked = () => reject(new Error(`opening ${name} is blocked`))
-  })
-
-const dumpDatabase = async (name: string, suffix: string): Promise<SnapshotDatabase> => {
-  const db = await openDb(name)
-  try {
-    const names = Array.from(db.objectStoreNames)
-    if (names.length === 0) return { suffix, version: db.version, stores: [] }
-    const tx = db.transaction(names, "readonly")
-    const done = txDone(tx)
-    const stores = await Promise.all(
-      names.map(async (storeName): Promise<SnapshotObjectStore> => {
-        const os = tx.objectStore(storeName)
-        const [keys, values] = await Promise.all([idbRequest(os.getAllKeys()), idbRequest(os.getAll())])
-        const indexes = Array.from(os.indexNames).map((indexName) => {
-          const index = os.index(indexName)
-          return { name: indexName, keyPath: index.keyPath, unique: index.unique, multiEntry: index.multiEntry }
-        })
-        return { name: storeName, keyPath: os.keyPath, autoIncrement: os.autoIncrement, indexes, keys, values }
-      })
-    )
-    await done
-    return { suffix, version: db.version, stores }
-  } finally {
-    db.close()
-  }
-}
-
-const restoreDatabase = async (name: string, snapshot: SnapshotDatabase): Promise<void> => {
-  const db = await openDb(name, snapshot.version, (db) => {
-    for (const s of snapshot.stores) {
-      const os = db.createObjectStore(s.name, { keyPath: s.keyPath as string | Array<string> | null, autoIncrement: s.autoIncrement })
-      for (const i of s.indexes) os.createIndex(i.name, i.keyPath as string | Array<string>, { unique: i.unique, multiEntry: i.multiEntry })
-    }
-  })
-  try {
-    if (snapshot.stores.length === 0) return
-    const tx = db.transaction(
-      snapshot.stores.map((s) => s.name),
-      "readwrite"
-    )
-    const done = txDone(tx)
-    for (const s of snapshot.stores) {
-      const os = tx.objectStore(s.name)
-      s.keys.forEach((key, i) => (s.keyPath === null ? os.put(s.values[i], key) : os.put(s.values[i])))
-    }
-    await done
-  } finally {
-    db.close()
-  }
-}
-
-/** temp file, fsync, rename over, fsync the directory: the old or the new file survives a crash. */
-export const writeFileDurably = async (file: string, bytes: Uint8Array | string, mode = 0o600): Promise<void> => {
-  await mkdir(dirname(file), { recursive: true })
-  const tmp = `${file}.${process.pid}.tmp`
-  const handle = await open(tmp, "w", mode)
-  try {
-    await handle.writeFile(bytes)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(tmp, file)
-  const dir = await open(dirname(file), "r")
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
-  }
+const assertOwner = (file: string, found: { readonly userId: string; readonly deviceId: string }, owner: { readonly userId: string; readonly deviceId: string }): void => {
+  if (found.userId !== owner.userId || found.deviceId !== owner.deviceId)
+    throw new Error(`crypto store ${file} belongs to ${found.userId}/${found.deviceId}, not ${owner.userId}/${owner.deviceId}`)
 }

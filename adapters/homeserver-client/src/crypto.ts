@@ -12,7 +12,7 @@ import { type HttpRequest, path } from "./matrix-http.ts"
  *   changes Olm/Megolm sessions run one at a time under one lock, as matrix-rust-sdk does.
  * - `DecryptingTimeline` (decrypting-timeline.ts) turns a room's timeline into decrypted events,
  *   holding an event whose room key has not arrived yet and releasing it, in order, when it comes.
- * - The crypto store persists to one file (crypto-store.ts).
+ * - The crypto store persists to a snapshot file and a journal of the writes since (crypto-store.ts).
  *
  * Models: matrix-org/matrix-rust-sdk `crates/matrix-sdk-crypto/src/machine/mod.rs`,
  * matrix-org/matrix-js-sdk `src/rust-crypto/` (`OutgoingRequestProcessor`, `RustCrypto`).
@@ -318,6 +318,8 @@ export class E2ee {
         members.map((u) => new sdk.UserId(u)),
         settings
       )
+      // The Olm ratchets moved sharing the key: on disk before the shares leave the process.
+      await this.store.persist()
       for (const r of shares) await this.send(r)
       // A new outbound session is also an inbound one of ours, worth backing up (no callback tells).
       if (shares.length > 0) this.backupDue = true
@@ -433,6 +435,9 @@ export class E2ee {
     for (let round = 0; round < 8; round++) {
       const requests = await this.machine.outgoingRequests()
       if (requests.length === 0) break
+      // Write-ahead: the one-time keys an upload publishes (and any Olm ratchet a request
+      // carries) are on disk before a server can hand them out. A journal record makes it cheap.
+      await this.store.persist()
       let failed = false
       for (const r of requests) {
         try {

@@ -22,7 +22,8 @@ import { type Clock, MatrixHttp, type RetryPolicy, type Session, login, path, sy
  *
  * Durability (all under `dataDir`):
  * - `session.json`: user, device and access token, so a restart is the same device;
- * - `crypto.v8`: the OlmMachine's store (see `IdbSnapshotStore` in crypto.ts);
+ * - `crypto.v8` and `crypto.v8.journal`: the OlmMachine's store, a snapshot and the writes since
+ *   (see `IdbSnapshotStore` in crypto-store.ts);
  * - `sync.json`: the `since` token with the events still held for a room key, the recent event
  *   ids and the encrypted rooms. It is written (atomically) only after the batch it follows was
  *   handed to subscribers and the crypto store was saved, so a restart resumes after the last

@@ -1,0 +1,22 @@
+import { mkdir, open, rename } from "node:fs/promises"
+import { dirname } from "node:path"
+
+/** temp file, fsync, rename over, fsync the directory: the old or the new file survives a crash. */
+export const writeFileDurably = async (file: string, bytes: Uint8Array | string, mode = 0o600): Promise<void> => {
+  await mkdir(dirname(file), { recursive: true })
+  const tmp = `${file}.${process.pid}.tmp`
+  const handle = await open(tmp, "w", mode)
+  try {
+    await handle.writeFile(bytes)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await rename(tmp, file)
+  const dir = await open(dirname(file), "r")
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
+}
