@@ -199,13 +199,13 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       }
     }
   }
-  // The loop needs the timeline, and the timeline tells the loop of each delivery.
-  let deliveredTo: SyncLoop | undefined
+  // The loop needs the timeline, and the timeline tells the loop of each delivery (never before
+  // the loop exists: it delivers only what is pushed or restored through the loop).
   const timeline = new DecryptingTimeline(
     e2ee,
     (event, late) => {
       if (!late) positions.set(event.room_id, event.event_id)
-      deliveredTo?.delivered()
+      loop.delivered()
       emit({ _tag: "RoomEvent", event })
     },
     { clock, ...options.hold, ...(options.onUndecryptable === undefined ? {} : { onUndecryptable: options.onUndecryptable }) }
@@ -215,7 +215,6 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     syncCfg,
     { http, e2ee, timeline, rooms, positions, syncFile, clock, random, emit, onError }
   )
-  deliveredTo = loop
   let started = false
   let stopped = false
 

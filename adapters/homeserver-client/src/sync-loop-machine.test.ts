@@ -192,6 +192,13 @@ const cases: ReadonlyArray<Case> = [
     check: (state) => assert.deepEqual(state.save.inFlight, { since: "t2", coversBatch: true })
   },
   {
+    name: "a failed save with a newer one wanted behind it: the newer is issued at once, and the answer waiting on it taken in after",
+    given: () => run(fresh(), [{ _tag: "Start" }, { _tag: "Dirty" }, { _tag: "SyncSucceeded", body: syncBody("t1") }, { _tag: "BatchDelivered" }, { _tag: "SyncSucceeded", body: syncBody("t2") }]).state,
+    send: [{ _tag: "SaveFailed" }, { _tag: "SaveDone" }],
+    want: ["Save", "Synced", "DeliverBatch"],
+    check: (state) => assert.equal(state.settled, "t1")
+  },
+  {
     name: "stop while long-polling: cancel, one last save, then stopped",
     given: resumed,
     send: [{ _tag: "Stop" }, { _tag: "SyncFailed", reason: "aborted", jitter: 0 }, { _tag: "SaveDone" }],

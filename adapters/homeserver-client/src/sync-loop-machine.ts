@@ -358,18 +358,19 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
       if (saved === undefined) break
       const failed = event._tag === "SaveFailed"
       set({ settled: saved.since, save: { ...s.save, inFlight: undefined } })
+      // A save wanted after the failed one began is issued now; the failed one's own content is not
+      // retried at once (a failing disk would spin): the next batch's save, or a Dirty, carries it.
+      const newer = s.save.pending
       if (failed) {
         count({ syncErrors: s.counters.syncErrors + 1 })
-        // Not retried at once (a failing disk would spin): the next batch's save, or a Dirty, carries
-        // it. When stopping, only a save wanted since this one began is still tried.
-        const stopping = s.phase === "stopping"
-        set({ save: { ...s.save, pending: s.save.pending || (!stopping && saved.coversBatch), unsavedBatch: s.save.unsavedBatch || saved.coversBatch } })
+        const retryLater = s.phase !== "stopping" && saved.coversBatch
+        set({ save: { ...s.save, pending: newer || retryLater, unsavedBatch: s.save.unsavedBatch || saved.coversBatch } })
       } else if (saved.coversBatch) effects.push({ _tag: "Synced" })
       const waiting = s.waiting
       if (waiting !== undefined && waiting.since === s.settled && s.phase === "running") {
         set({ waiting: undefined })
         take(waiting.response)
-      } else if (!failed || s.phase === "stopping") flushSave()
+      } else if (!failed || newer) flushSave()
       maybeStopped()
       break
     }
