@@ -28,7 +28,10 @@
  */
 import type { RawEvent } from "./crypto.ts"
 import { hasRecent, type RecentIds, withRecent } from "./recent-event-ids.ts"
-import { readSyncResponse, type SyncResponse, type SyncRoom } from "./sync-response.ts"
+import { type GapWalk, type PlannedRoom, planRooms, type RoomIntake } from "./sync-batch-plan.ts"
+import { readSyncResponse, type SyncResponse } from "./sync-response.ts"
+
+export type { GapWalk, RoomIntake }
 
 export interface SyncLoopConfig {
   /** Long-poll `timeout`; the first sync (no token) asks with 0. */
@@ -49,35 +52,6 @@ export interface SyncCounters {
   readonly duplicatesDropped: number
   /** `limited` timelines whose gap could not be closed within `maxGapPages` (or whose walk failed). */
   readonly gapsLeft: number
-}
-
-/** One room of a batch, as the shell takes it in, in this order. */
-export interface RoomIntake {
-  readonly roomId: string
-  /** The `state` and whole `timeline` sections, for what the shell keeps of rooms (encryption, members). */
-  readonly state: ReadonlyArray<RawEvent>
-  readonly timeline: ReadonlyArray<RawEvent>
-  /** New events for the decrypting timeline, oldest first: a filled gap, then the timeline, without duplicates. */
-  readonly fresh: ReadonlyArray<RawEvent>
-  /** First sync passed over: the room's position becomes its newest event, nothing is delivered. */
-  readonly passOverTo?: string
-}
-
-/** One `limited` room's walk back from `prev_batch` to the last event taken in. */
-export interface GapWalk {
-  readonly last: string
-  readonly pages: number
-  /** Newest first, as `/messages?dir=b` gives them. */
-  readonly missed: ReadonlyArray<RawEvent>
-  readonly done: boolean
-}
-
-interface PlannedRoom {
-  readonly intake: RoomIntake
-  /** Committed to the window and `lastSeen` once the room has been taken in. */
-  readonly ids: ReadonlyArray<string>
-  readonly newest: string | undefined
-  readonly duplicates: number
 }
 
 export type BatchInHand =
@@ -381,34 +355,4 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
       break
   }
   return { state: s, effects }
-}
-
-/** Per room, what is new: a pass-over on the first sync, else the gap's events then the timeline's, minus the window. */
-const planRooms = (rooms: ReadonlyArray<SyncRoom>, passOver: boolean, gaps: ReadonlyMap<string, GapWalk>, recent: RecentIds): Array<PlannedRoom> => {
-  const inBatch = new Set<string>()
-  return rooms.map((room) => {
-    const newest = room.timeline.findLast((raw) => typeof raw["event_id"] === "string")?.["event_id"] as string | undefined
-    const base = { roomId: room.roomId, state: room.state, timeline: room.timeline }
-    if (passOver) {
-      const ids = room.timeline.flatMap((raw) => (typeof raw["event_id"] === "string" ? [raw["event_id"]] : []))
-      return { intake: { ...base, fresh: [], ...(newest === undefined ? {} : { passOverTo: newest }) }, ids, newest, duplicates: 0 }
-    }
-    const gap = gaps.get(room.roomId)
-    const events = gap === undefined ? room.timeline : [...gap.missed.slice().reverse(), ...room.timeline]
-    const fresh: Array<RawEvent> = []
-    const ids: Array<string> = []
-    let duplicates = 0
-    for (const raw of events) {
-      const id = raw["event_id"]
-      if (typeof id !== "string") continue
-      if (inBatch.has(id) || hasRecent(recent, id)) {
-        duplicates += 1
-        continue
-      }
-      inBatch.add(id)
-      ids.push(id)
-      fresh.push(raw)
-    }
-    return { intake: { ...base, fresh }, ids, newest, duplicates }
-  })
 }
