@@ -1,0 +1,241 @@
+/**
+ * The sync loop machine, single steps as tables: given a state, send events, want the effects
+ * (and what changed). Random runs against a simulated homeserver are in
+ * sync-loop-machine.property.test.ts.
+ */
+import fc from "fast-check"
+import { assert, describe, it } from "vitest"
+import { emptyRecent, hasRecent, recentFrom } from "./recent-event-ids.ts"
+import { backoffMs, initialSyncLoop, type SyncLoopConfig, type SyncLoopEffect, type SyncLoopEvent, type SyncLoopState, stepSyncLoop } from "./sync-loop-machine.ts"
+
+const config: SyncLoopConfig = { timeoutMs: 30_000, backoffBaseMs: 500, backoffMaxMs: 30_000, deliverInitialTimeline: false, maxGapPages: 5 }
+const fresh = () => initialSyncLoop({ recent: emptyRecent(2000), lastSeen: new Map() })
+const ev = (id: string, type = "m.room.message") => ({ event_id: id, type, content: {} })
+const syncBody = (next: string, rooms: Record<string, { events: Array<unknown>; limited?: boolean; prev?: string }> = {}) => ({
+  next_batch: next,
+  rooms: { join: Object.fromEntries(Object.entries(rooms).map(([id, r]) => [id, { timeline: { events: r.events, limited: r.limited ?? false, ...(r.prev === undefined ? {} : { prev_batch: r.prev }) } }])) }
+})
+const run = (state: SyncLoopState, events: ReadonlyArray<SyncLoopEvent>, cfg = config) => {
+  let s = state
+  const effects: Array<SyncLoopEffect> = []
+  for (const e of events) {
+    const step = stepSyncLoop(s, e, cfg)
+    s = step.state
+    effects.push(...step.effects)
+  }
+  return { state: s, effects }
+}
+const tags = (effects: ReadonlyArray<SyncLoopEffect>) => effects.map((e) => e._tag)
+
+/** Started, first sync passed over `!r` up to `$1`, its save done: the loop long-polls from `t1`. */
+const resumed = () =>
+  run(fresh(), [{ _tag: "Start" }, { _tag: "SyncSucceeded", body: syncBody("t1", { "!r": { events: [ev("$1")] } }) }, { _tag: "BatchDelivered" }, { _tag: "SaveDone" }]).state
+
+interface Case {
+  readonly name: string
+  readonly given: () => SyncLoopState
+  readonly send: ReadonlyArray<SyncLoopEvent>
+  readonly want: ReadonlyArray<SyncLoopEffect["_tag"]>
+  readonly check?: (state: SyncLoopState, effects: ReadonlyArray<SyncLoopEffect>) => void
+  readonly cfg?: SyncLoopConfig
+}
+
+const cases: ReadonlyArray<Case> = [
+  {
+    name: "start: the first sync asks with no token and no long-poll",
+    given: fresh,
+    send: [{ _tag: "Start" }],
+    want: ["RequestSync"],
+    check: (_, [e]) => assert.deepEqual(e, { _tag: "RequestSync", since: undefined, timeoutMs: 0 })
+  },
+  {
+    name: "first sync: its timeline is passed over (position to the newest), nothing delivered",
+    given: fresh,
+    send: [{ _tag: "Start" }, { _tag: "SyncSucceeded", body: syncBody("t1", { "!r": { events: [ev("$0"), ev("$1")] } }) }],
+    want: ["RequestSync", "DeliverBatch"],
+    check: (_, effects) => {
+      const d = effects[1] as Extract<SyncLoopEffect, { _tag: "DeliverBatch" }>
+      assert.deepEqual(d.rooms.map((r) => [r.roomId, r.fresh.length, r.passOverTo]), [["!r", 0, "$1"]])
+    }
+  },
+  {
+    name: "batch delivered: save and the next long-poll at once (pipelined), from the new token",
+    given: () => run(fresh(), [{ _tag: "Start" }, { _tag: "SyncSucceeded", body: syncBody("t1", { "!r": { events: [ev("$1")] } }) }]).state,
+    send: [{ _tag: "BatchDelivered" }],
+    want: ["Save", "RequestSync"],
+    check: (state, effects) => {
+      assert.deepEqual(effects[0], { _tag: "Save", since: "t1", recent: state.recent, lastSeen: new Map([["!r", "$1"]]) })
+      assert.deepEqual(effects[1], { _tag: "RequestSync", since: "t1", timeoutMs: 30_000 })
+      assert.isTrue(hasRecent(state.recent, "$1"))
+    }
+  },
+  {
+    name: "an answer that comes while its token is not yet on disk waits for the save, then is taken in",
+    given: () => run(fresh(), [{ _tag: "Start" }, { _tag: "SyncSucceeded", body: syncBody("t1", { "!r": { events: [ev("$1")] } }) }, { _tag: "BatchDelivered" }]).state,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$2")] } }) }],
+    want: [],
+    check: (state) => {
+      assert.equal(state.waiting?.since, "t1")
+      const after = stepSyncLoop(state, { _tag: "SaveDone" }, config)
+      assert.deepEqual(tags(after.effects), ["Synced", "DeliverBatch"])
+    }
+  },
+  {
+    name: "events already in the window are dropped and counted",
+    given: resumed,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$1"), ev("$2"), ev("$2")] } }) }],
+    want: ["DeliverBatch"],
+    check: (state, [d]) => {
+      assert.deepEqual((d as Extract<SyncLoopEffect, { _tag: "DeliverBatch" }>).rooms[0]!.fresh.map((e) => e["event_id"]), ["$2"])
+      assert.equal(run(state, [{ _tag: "BatchDelivered" }]).state.counters.duplicatesDropped, 2)
+    }
+  },
+  {
+    name: "limited timeline: its gap is walked back from prev_batch to the last event taken in, then delivered oldest first",
+    given: resumed,
+    send: [
+      { _tag: "SyncSucceeded", body: syncBody("t9", { "!r": { events: [ev("$8"), ev("$9")], limited: true, prev: "p8" } }) },
+      { _tag: "GapPage", roomId: "!r", chunk: [ev("$7"), ev("$6")], end: "p6" },
+      { _tag: "GapPage", roomId: "!r", chunk: [ev("$5"), ev("$1"), ev("$0")], end: "p0" }
+    ],
+    want: ["FetchGapPage", "FetchGapPage", "DeliverBatch"],
+    check: (_, effects) => {
+      assert.deepEqual(effects.slice(0, 2), [
+        { _tag: "FetchGapPage", roomId: "!r", from: "p8" },
+        { _tag: "FetchGapPage", roomId: "!r", from: "p6" }
+      ])
+      const d = effects[2] as Extract<SyncLoopEffect, { _tag: "DeliverBatch" }>
+      assert.deepEqual(d.rooms[0]!.fresh.map((e) => e["event_id"]), ["$5", "$6", "$7", "$8", "$9"])
+    }
+  },
+  {
+    name: "a gap longer than maxGapPages: the older rest is given up and counted",
+    given: resumed,
+    send: [
+      { _tag: "SyncSucceeded", body: syncBody("t9", { "!r": { events: [ev("$9")], limited: true, prev: "p9" } }) },
+      { _tag: "GapPage", roomId: "!r", chunk: [ev("$8")], end: "p8" }
+    ],
+    want: ["FetchGapPage", "DeliverBatch"],
+    check: (state) => assert.equal(state.counters.gapsLeft, 1),
+    cfg: { ...config, maxGapPages: 1 }
+  },
+  {
+    name: "a failed gap page: what was found is kept, the walk given up and counted",
+    given: resumed,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t9", { "!r": { events: [ev("$9")], limited: true, prev: "p9" } }) }, { _tag: "GapFailed", roomId: "!r" }],
+    want: ["FetchGapPage", "DeliverBatch"],
+    check: (state) => assert.equal(state.counters.gapsLeft, 1)
+  },
+  {
+    name: "sync failures back off exponentially to the cap, jitter in the upper half",
+    given: resumed,
+    send: [
+      { _tag: "SyncFailed", reason: "other", jitter: 0 },
+      { _tag: "TimerFired" },
+      { _tag: "SyncFailed", reason: "other", jitter: 0.999 },
+      { _tag: "TimerFired" },
+      ...Array.from({ length: 10 }, () => [{ _tag: "SyncFailed", reason: "other", jitter: 1 } as const, { _tag: "TimerFired" } as const]).flat()
+    ],
+    want: ["Sleep", "RequestSync", "Sleep", "RequestSync", ...Array.from({ length: 10 }, () => ["Sleep", "RequestSync"] as const).flat()],
+    check: (state, effects) => {
+      const sleeps = effects.flatMap((e) => (e._tag === "Sleep" ? [e.ms] : []))
+      assert.deepEqual(sleeps.slice(0, 2), [250, 1000])
+      assert.equal(Math.max(...sleeps), 30_000)
+      assert.equal(state.counters.syncErrors, 12)
+    }
+  },
+  {
+    name: "a success resets the backoff",
+    given: resumed,
+    send: [
+      { _tag: "SyncFailed", reason: "other", jitter: 1 },
+      { _tag: "TimerFired" },
+      { _tag: "SyncFailed", reason: "other", jitter: 1 },
+      { _tag: "TimerFired" },
+      { _tag: "SyncSucceeded", body: syncBody("t1") },
+      { _tag: "BatchDelivered" },
+      { _tag: "SaveDone" },
+      { _tag: "SyncFailed", reason: "other", jitter: 1 }
+    ],
+    want: ["Sleep", "RequestSync", "Sleep", "RequestSync", "DeliverBatch", "Save", "RequestSync", "Synced", "Sleep"],
+    check: (_, effects) => assert.deepEqual(effects.flatMap((e) => (e._tag === "Sleep" ? [e.ms] : [])), [500, 1000, 500])
+  },
+  {
+    name: "an unknown token (401) halts the loop: no retry",
+    given: resumed,
+    send: [{ _tag: "SyncFailed", reason: "unknown-token", jitter: 0 }, { _tag: "TimerFired" }],
+    want: [],
+    check: (state) => assert.equal(state.phase, "halted")
+  },
+  {
+    name: "a failed batch keeps its token and retries after the base backoff",
+    given: resumed,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$2")] } }) }, { _tag: "BatchFailed", roomsDone: 0 }, { _tag: "TimerFired" }],
+    want: ["DeliverBatch", "Sleep", "RequestSync"],
+    check: (state, effects) => {
+      assert.deepEqual(effects[2], { _tag: "RequestSync", since: "t1", timeoutMs: 30_000 })
+      assert.isFalse(hasRecent(state.recent, "$2"))
+    }
+  },
+  {
+    name: "saves wanted while one is in flight coalesce into one, of the newest state",
+    given: () => run(resumed(), [{ _tag: "Dirty" }]).state,
+    send: [{ _tag: "Dirty" }, { _tag: "Dirty" }, { _tag: "SaveDone" }, { _tag: "SaveDone" }],
+    want: ["Save"],
+    check: (state) => assert.deepEqual(state.save, { inFlight: undefined, pending: false, unsavedBatch: false })
+  },
+  {
+    name: "a failed save is not retried at once; the next batch's save carries it",
+    given: () => run(fresh(), [{ _tag: "Start" }, { _tag: "SyncSucceeded", body: syncBody("t1") }, { _tag: "BatchDelivered" }]).state,
+    send: [{ _tag: "SaveFailed" }, { _tag: "SyncSucceeded", body: syncBody("t2") }, { _tag: "BatchDelivered" }],
+    want: ["DeliverBatch", "Save", "RequestSync"],
+    check: (state) => assert.deepEqual(state.save.inFlight, { since: "t2", coversBatch: true })
+  },
+  {
+    name: "a failed save with a newer one wanted behind it: the newer is issued at once, and the answer waiting on it taken in after",
+    given: () => run(fresh(), [{ _tag: "Start" }, { _tag: "Dirty" }, { _tag: "SyncSucceeded", body: syncBody("t1") }, { _tag: "BatchDelivered" }, { _tag: "SyncSucceeded", body: syncBody("t2") }]).state,
+    send: [{ _tag: "SaveFailed" }, { _tag: "SaveDone" }],
+    want: ["Save", "Synced", "DeliverBatch"],
+    check: (state) => assert.equal(state.settled, "t1")
+  },
+  {
+    name: "stop while long-polling: cancel, one last save, then stopped",
+    given: resumed,
+    send: [{ _tag: "Stop" }, { _tag: "SyncFailed", reason: "aborted", jitter: 0 }, { _tag: "SaveDone" }],
+    want: ["CancelSync", "Save", "Stopped"],
+    check: (state) => assert.equal(state.counters.syncErrors, 0)
+  },
+  {
+    name: "stop while a batch is taken in: it finishes, is saved, then stopped; no new sync",
+    given: () => run(resumed(), [{ _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$2")] } }) }]).state,
+    send: [{ _tag: "Stop" }, { _tag: "BatchDelivered" }, { _tag: "SaveDone" }],
+    want: ["CancelSync", "Save", "Synced", "Stopped"],
+    check: (state) => assert.equal(state.since, "t2")
+  },
+  {
+    name: "stop drops an answer waiting for its token's save (not delivered, so asked again next run)",
+    given: () => run(resumed(), [{ _tag: "SyncSucceeded", body: syncBody("t2") }, { _tag: "BatchDelivered" }, { _tag: "SyncSucceeded", body: syncBody("t3", { "!r": { events: [ev("$3")] } }) }]).state,
+    send: [{ _tag: "Stop" }, { _tag: "SaveDone" }, { _tag: "SaveDone" }],
+    want: ["CancelSync", "Synced", "Save", "Stopped"],
+    check: (state) => assert.equal(state.since, "t2")
+  }
+]
+
+describe("sync loop machine: single steps", () => {
+  it.each(cases)("$name", ({ given, send, want, check, cfg }) => {
+    const { state, effects } = run(given(), send, cfg)
+    assert.deepEqual(tags(effects), want)
+    check?.(state, effects)
+  })
+
+  it("backoff never exceeds the cap, whatever the failures and jitter", () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 100 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (n, j) => backoffMs(n, j, config) <= config.backoffMaxMs && backoffMs(n, j, config) >= config.backoffBaseMs / 2))
+  })
+
+  it("the recent window keeps the newest ids and forgets the oldest past its size", () => {
+    const ids = Array.from({ length: 3000 }, (_, i) => `$${i}`)
+    const w = recentFrom(ids, 2000)
+    assert.isTrue(hasRecent(w, "$2999") && hasRecent(w, "$1000"))
+    assert.isFalse(hasRecent(w, "$0"))
+  })
+})

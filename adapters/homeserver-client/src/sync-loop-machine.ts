@@ -1,0 +1,358 @@
+/**
+ * The `/sync` loop's policy as a pure machine: when to long-poll and from which token, which
+ * events are new (the recent-id window), when a `limited` timeline needs its gap filled from
+ * `/messages` and where that walk stops, how long to back off after a failure, and when and what
+ * to save. `stepSyncLoop(state, event, config)` returns the next state with the effects the shell
+ * (sync-loop.ts) carries out; the shell owns HTTP, crypto, the decrypting timeline and the disk,
+ * and feeds each outcome back as an event. No clock, no randomness (the backoff jitter comes in
+ * with the failure), no I/O.
+ *
+ * Pipelining (#17). A batch's save (`sync.json`, two fsyncs) and the next long-poll run at once:
+ * when a batch has been handed to subscribers the machine asks for both. Saves are strictly one at
+ * a time and in token order; a save wanted while one is in flight waits, and every such want
+ * coalesces into one save of the newest state.
+ *
+ * Resume guarantee, and why pipelining keeps it. Today's loop writes `since = N` only after batch
+ * N was handed over, and asks for batch N+1 only after that write. A crash between handing N over
+ * and the write restarts from N-1 and repeats batch N: at most one batch is delivered twice, and
+ * nothing is lost (the token on disk never passes an event not yet handed over). Here the rule is
+ * the same, stated on the response instead of the request: a response is taken in (processed and
+ * delivered) only when the token it was asked from is settled on disk. The next /sync may already
+ * be on the wire while batch N's save runs, but its answer waits in `waiting` until that save
+ * completes. So at any moment at most one batch has been handed over whose token is not on disk,
+ * the token on disk is never ahead of delivery, and a crash repeats at most that one batch, the
+ * recent-id window (saved with the token) dropping what it still remembers. What we gain is the
+ * long-poll's round trip overlapping the fsyncs. One exception, as today: when a save fails
+ * (the disk), the loop goes on rather than stall, and the guarantee holds again from the next
+ * save that succeeds.
+ */
+import type { RawEvent } from "./crypto.ts"
+import { hasRecent, type RecentIds, withRecent } from "./recent-event-ids.ts"
+import { type GapWalk, type PlannedRoom, planRooms, type RoomIntake } from "./sync-batch-plan.ts"
+import { readSyncResponse, type SyncResponse } from "./sync-response.ts"
+
+export type { GapWalk, RoomIntake }
+
+export interface SyncLoopConfig {
+  /** Long-poll `timeout`; the first sync (no token) asks with 0. */
+  readonly timeoutMs: number
+  readonly backoffBaseMs: number
+  readonly backoffMaxMs: number
+  /** Deliver the first sync's timelines (old history) too, instead of passing over them. */
+  readonly deliverInitialTimeline: boolean
+  /** Pages of `/messages` one gap walk may fetch before it gives up the older rest. */
+  readonly maxGapPages: number
+}
+
+export interface SyncCounters {
+  /** Batches handed to subscribers. */
+  readonly syncs: number
+  readonly syncErrors: number
+  /** Duplicates the recent-id window dropped. */
+  readonly duplicatesDropped: number
+  /** `limited` timelines whose gap could not be closed within `maxGapPages` (or whose walk failed). */
+  readonly gapsLeft: number
+}
+
+export type BatchInHand =
+  | { readonly stage: "filling"; readonly response: SyncResponse; readonly first: boolean; readonly gaps: ReadonlyMap<string, GapWalk> }
+  | { readonly stage: "delivering"; readonly response: SyncResponse; readonly rooms: ReadonlyArray<PlannedRoom> }
+
+export interface SyncLoopState {
+  /** `stopping`: no new work, the batch in hand finishes, then the last save. `halted`: the token was refused. */
+  readonly phase: "idle" | "running" | "halted" | "stopping" | "stopped"
+  /** The token after the last batch taken in: what the next /sync asks from. */
+  readonly since: string | undefined
+  /** The token of the last save that completed (or failed: see the header): what a response must have been asked from. */
+  readonly settled: string | undefined
+  readonly sync: { readonly _tag: "none" } | { readonly _tag: "requesting"; readonly since: string | undefined } | { readonly _tag: "sleeping" }
+  /** Consecutive failed syncs, for the backoff. */
+  readonly failures: number
+  /** A response that came while the token it was asked from was not yet on disk. */
+  readonly waiting: { readonly response: SyncResponse; readonly since: string | undefined } | undefined
+  readonly batch: BatchInHand | undefined
+  readonly save: {
+    readonly inFlight: { readonly since: string | undefined; readonly coversBatch: boolean } | undefined
+    /** A save is wanted (after the one in flight). */
+    readonly pending: boolean
+    /** A batch was handed over since the last save began: the next save settles it (and `nextSync`). */
+    readonly unsavedBatch: boolean
+  }
+  readonly recent: RecentIds
+  /** Per room, the last timeline event taken in: where a gap walk stops. */
+  readonly lastSeen: ReadonlyMap<string, string>
+  readonly counters: SyncCounters
+}
+
+export type SyncLoopEvent =
+  | { readonly _tag: "Start" }
+  | { readonly _tag: "Stop" }
+  | { readonly _tag: "SyncSucceeded"; readonly body: unknown }
+  /** `jitter` in [0, 1), drawn by the shell, so the step stays replayable. */
+  | { readonly _tag: "SyncFailed"; readonly reason: "unknown-token" | "aborted" | "other"; readonly jitter: number }
+  | { readonly _tag: "TimerFired" }
+  | { readonly _tag: "GapPage"; readonly roomId: string; readonly chunk: ReadonlyArray<RawEvent>; readonly end: string | undefined }
+  | { readonly _tag: "GapFailed"; readonly roomId: string }
+  | { readonly _tag: "BatchDelivered" }
+  /** Taking the batch in threw after its first `roomsDone` rooms were taken in. */
+  | { readonly _tag: "BatchFailed"; readonly roomsDone: number }
+  | { readonly _tag: "SaveDone" }
+  | { readonly _tag: "SaveFailed" }
+  /** Something outside a batch changed what is saved (held events released by a late key or the hold timer). */
+  | { readonly _tag: "Dirty" }
+
+export type SyncLoopEffect =
+  | { readonly _tag: "RequestSync"; readonly since: string | undefined; readonly timeoutMs: number }
+  /** Abort what is outstanding on the wire or the clock (the sync, its backoff sleep, gap pages). */
+  | { readonly _tag: "CancelSync" }
+  | { readonly _tag: "FetchGapPage"; readonly roomId: string; readonly from: string }
+  /** Take the batch in: its device part (to-device, device lists, key counts) first, then each room in order. */
+  | { readonly _tag: "DeliverBatch"; readonly body: Readonly<Record<string, unknown>>; readonly rooms: ReadonlyArray<RoomIntake> }
+  | { readonly _tag: "Save"; readonly since: string | undefined; readonly recent: RecentIds; readonly lastSeen: ReadonlyMap<string, string> }
+  | { readonly _tag: "Sleep"; readonly ms: number }
+  /** A delivered batch is now on disk: wake `nextSync` waiters. */
+  | { readonly _tag: "Synced" }
+  | { readonly _tag: "Stopped" }
+
+export interface SyncLoopStep {
+  readonly state: SyncLoopState
+  readonly effects: ReadonlyArray<SyncLoopEffect>
+}
+
+export const initialSyncLoop = (saved: { readonly since?: string | undefined; readonly recent: RecentIds; readonly lastSeen: ReadonlyMap<string, string> }): SyncLoopState => ({
+  phase: "idle",
+  since: saved.since,
+  settled: saved.since,
+  sync: { _tag: "none" },
+  failures: 0,
+  waiting: undefined,
+  batch: undefined,
+  save: { inFlight: undefined, pending: false, unsavedBatch: false },
+  recent: saved.recent,
+  lastSeen: saved.lastSeen,
+  counters: { syncs: 0, syncErrors: 0, duplicatesDropped: 0, gapsLeft: 0 }
+})
+
+/** The wait after the `failures`-th failed sync in a row: exponential up to the cap, with jitter in its upper half. */
+export const backoffMs = (failures: number, jitter: number, config: SyncLoopConfig): number => {
+  const cap = Math.min(config.backoffMaxMs, config.backoffBaseMs * 2 ** Math.min(failures - 1, 30))
+  return Math.round(cap / 2 + (jitter * cap) / 2)
+}
+
+/**
+ * One step of the loop.
+ *
+ * @example
+ * let state = initialSyncLoop({ recent: emptyRecent(2000), lastSeen: new Map() })
+ * const step = stepSyncLoop(state, { _tag: "Start" }, config) // effects: [RequestSync { since: undefined, timeoutMs: 0 }]
+ */
+export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config: SyncLoopConfig): SyncLoopStep => {
+  const effects: Array<SyncLoopEffect> = []
+  let s: SyncLoopState = state
+  const set = (patch: Partial<SyncLoopState>) => (s = { ...s, ...patch })
+  const count = (patch: Partial<SyncCounters>) => set({ counters: { ...s.counters, ...patch } })
+
+  const requestSync = () => {
+    effects.push({ _tag: "RequestSync", since: s.since, timeoutMs: s.since === undefined ? 0 : config.timeoutMs })
+    set({ sync: { _tag: "requesting", since: s.since } })
+  }
+
+  /** Issues the wanted save if none is in flight and no batch is half taken in (its state would be torn). */
+  const flushSave = () => {
+    if (s.save.inFlight !== undefined || !s.save.pending || s.batch !== undefined) return
+    effects.push({ _tag: "Save", since: s.since, recent: s.recent, lastSeen: s.lastSeen })
+    set({ save: { inFlight: { since: s.since, coversBatch: s.save.unsavedBatch }, pending: false, unsavedBatch: false } })
+  }
+  const wantSave = (coversBatch: boolean) => {
+    set({ save: { ...s.save, pending: true, unsavedBatch: s.save.unsavedBatch || coversBatch } })
+    flushSave()
+  }
+
+  const maybeStopped = () => {
+    if (s.phase !== "stopping" || s.batch !== undefined || s.save.inFlight !== undefined || s.save.pending) return
+    set({ phase: "stopped" })
+    effects.push({ _tag: "Stopped" })
+  }
+
+  /** Takes a response in: walks its gaps first, or hands it over at once when it has none. */
+  const take = (response: SyncResponse) => {
+    const first = s.since === undefined
+    const gaps = new Map<string, GapWalk>()
+    if (!first || config.deliverInitialTimeline) {
+      for (const room of response.rooms) {
+        const last = s.lastSeen.get(room.roomId)
+        // A room we never took events from has no gap: what precedes is history, not news.
+        if (!room.joined || last === undefined || !room.limited || room.prevBatch === undefined) continue
+        gaps.set(room.roomId, { last, pages: 0, missed: [], done: false })
+        effects.push({ _tag: "FetchGapPage", roomId: room.roomId, from: room.prevBatch })
+      }
+    }
+    if (gaps.size > 0) set({ batch: { stage: "filling", response, first, gaps } })
+    else deliver(response, first, gaps)
+  }
+
+  const deliver = (response: SyncResponse, first: boolean, gaps: ReadonlyMap<string, GapWalk>) => {
+    const rooms = planRooms(response.rooms, first && !config.deliverInitialTimeline, gaps, s.recent)
+    set({ batch: { stage: "delivering", response, rooms } })
+    effects.push({ _tag: "DeliverBatch", body: response.body, rooms: rooms.map((r) => r.intake) })
+  }
+
+  /** What the first `n` rooms taken in change: the window, `lastSeen`, the duplicate count. */
+  const commitRooms = (rooms: ReadonlyArray<PlannedRoom>) => {
+    if (rooms.length === 0) return
+    const lastSeen = new Map(s.lastSeen)
+    let duplicates = 0
+    const ids: Array<string> = []
+    for (const room of rooms) {
+      if (room.newest !== undefined) lastSeen.set(room.intake.roomId, room.newest)
+      duplicates += room.duplicates
+      for (const id of room.ids) ids.push(id)
+    }
+    set({ recent: withRecent(s.recent, ids), lastSeen })
+    if (duplicates > 0) count({ duplicatesDropped: s.counters.duplicatesDropped + duplicates })
+  }
+
+  const walkGap = (roomId: string, advance: (walk: GapWalk) => GapWalk) => {
+    const batch = s.batch
+    if (batch?.stage !== "filling") return
+    const walk = batch.gaps.get(roomId)
+    if (walk === undefined || walk.done) return
+    const gaps = new Map(batch.gaps).set(roomId, advance(walk))
+    set({ batch: { ...batch, gaps } })
+    if (Array.from(gaps.values()).every((w) => w.done)) deliver(batch.response, batch.first, gaps)
+  }
+
+  switch (event._tag) {
+    case "Start":
+      if (s.phase !== "idle" && s.phase !== "halted") break
+      set({ phase: "running", failures: 0 })
+      requestSync()
+      break
+
+    case "Stop":
+      if (s.phase === "stopping" || s.phase === "stopped") break
+      // A batch still walking its gaps has handed nothing over: drop it, the next run asks again.
+      set({ phase: "stopping", sync: { _tag: "none" }, waiting: undefined, batch: s.batch?.stage === "filling" ? undefined : s.batch })
+      effects.push({ _tag: "CancelSync" })
+      wantSave(false)
+      maybeStopped()
+      break
+
+    case "SyncSucceeded": {
+      if (s.sync._tag !== "requesting") break
+      const askedFrom = s.sync.since
+      set({ sync: { _tag: "none" }, failures: 0 })
+      if (s.phase !== "running") break
+      const response = readSyncResponse(event.body)
+      if (s.batch === undefined && askedFrom === s.settled) take(response)
+      else set({ waiting: { response, since: askedFrom } })
+      break
+    }
+
+    case "SyncFailed":
+      if (s.sync._tag !== "requesting") break
+      set({ sync: { _tag: "none" } })
+      if (s.phase !== "running") break
+      count({ syncErrors: s.counters.syncErrors + 1 })
+      if (event.reason === "unknown-token") {
+        set({ phase: "halted" })
+        break
+      }
+      set({ failures: s.failures + 1, sync: { _tag: "sleeping" } })
+      effects.push({ _tag: "Sleep", ms: backoffMs(s.failures, event.jitter, config) })
+      break
+
+    case "TimerFired":
+      if (s.sync._tag !== "sleeping") break
+      set({ sync: { _tag: "none" } })
+      if (s.phase === "running") requestSync()
+      break
+
+    case "GapPage":
+      walkGap(event.roomId, (walk) => {
+        const missed = walk.missed.slice()
+        for (const raw of event.chunk) {
+          const id = raw["event_id"]
+          if (id === walk.last || (typeof id === "string" && hasRecent(s.recent, id))) return { ...walk, pages: walk.pages + 1, missed, done: true }
+          missed.push(raw)
+        }
+        const pages = walk.pages + 1
+        // The room's first event reached: nothing older is missing.
+        if (event.chunk.length === 0 || event.end === undefined) return { ...walk, pages, missed, done: true }
+        if (pages >= config.maxGapPages) {
+          count({ gapsLeft: s.counters.gapsLeft + 1 })
+          return { ...walk, pages, missed, done: true }
+        }
+        effects.push({ _tag: "FetchGapPage", roomId: event.roomId, from: event.end })
+        return { ...walk, pages, missed }
+      })
+      break
+
+    case "GapFailed":
+      // What the walk found so far is kept: the older rest is given up, and counted.
+      walkGap(event.roomId, (walk) => {
+        count({ gapsLeft: s.counters.gapsLeft + 1 })
+        return { ...walk, done: true }
+      })
+      break
+
+    case "BatchDelivered": {
+      const batch = s.batch
+      if (batch?.stage !== "delivering") break
+      commitRooms(batch.rooms)
+      set({ batch: undefined, since: batch.response.nextBatch ?? s.since })
+      count({ syncs: s.counters.syncs + 1 })
+      // Both at once: the long-poll's round trip runs while the save's fsyncs do (see the header).
+      wantSave(true)
+      if (s.phase === "running") requestSync()
+      maybeStopped()
+      break
+    }
+
+    case "BatchFailed": {
+      const batch = s.batch
+      if (batch?.stage !== "delivering") break
+      // The token stays: the same batch comes again, and the window drops what was taken in.
+      commitRooms(batch.rooms.slice(0, event.roomsDone))
+      set({ batch: undefined })
+      count({ syncErrors: s.counters.syncErrors + 1 })
+      if (event.roomsDone > 0) set({ save: { ...s.save, pending: true } })
+      flushSave()
+      if (s.phase === "running") {
+        set({ sync: { _tag: "sleeping" } })
+        effects.push({ _tag: "Sleep", ms: config.backoffBaseMs })
+      }
+      maybeStopped()
+      break
+    }
+
+    case "SaveDone":
+    case "SaveFailed": {
+      const saved = s.save.inFlight
+      if (saved === undefined) break
+      const failed = event._tag === "SaveFailed"
+      set({ settled: saved.since, save: { ...s.save, inFlight: undefined } })
+      // A save wanted after the failed one began is issued now; the failed one's own content is not
+      // retried at once (a failing disk would spin): the next batch's save, or a Dirty, carries it.
+      const newer = s.save.pending
+      if (failed) {
+        count({ syncErrors: s.counters.syncErrors + 1 })
+        const retryLater = s.phase !== "stopping" && saved.coversBatch
+        set({ save: { ...s.save, pending: newer || retryLater, unsavedBatch: s.save.unsavedBatch || saved.coversBatch } })
+      } else if (saved.coversBatch) effects.push({ _tag: "Synced" })
+      const waiting = s.waiting
+      if (waiting !== undefined && waiting.since === s.settled && s.phase === "running") {
+        set({ waiting: undefined })
+        take(waiting.response)
+      } else if (!failed || newer) flushSave()
+      maybeStopped()
+      break
+    }
+
+    case "Dirty":
+      if (s.phase === "stopped") break
+      wantSave(false)
+      break
+  }
+  return { state: s, effects }
+}

@@ -1,0 +1,237 @@
+import type { HomeserverUpdate } from "@widgethost/core"
+import type { E2ee } from "./crypto.ts"
+import type { DecryptingTimeline, TimelineState } from "./decrypting-timeline.ts"
+import { eventsOf, isObject, stringsOf } from "./json-shapes.ts"
+import { type Clock, type MatrixHttp, path } from "./matrix-http.ts"
+import { newestRecent } from "./recent-event-ids.ts"
+import type { RoomDirectory } from "./room-directory.ts"
+import { isUnknownToken } from "./session-establish.ts"
+import { type SyncCounters, type SyncLoopConfig, type SyncLoopEffect, type SyncLoopEvent, type SyncLoopState, stepSyncLoop } from "./sync-loop-machine.ts"
+import { RECENT_SAVED, type SyncStateFile, writeSyncState } from "./sync-state-file.ts"
+
+/**
+ * The I/O shell around {@link stepSyncLoop}: it feeds the machine each outcome as an event and
+ * carries out its effects (the /sync long-poll, gap pages, taking a batch in through the crypto
+ * machine and the decrypting timeline, saving `sync.json`, sleeping), and decides nothing itself.
+ * Effects that wait on the network, the disk or the clock run concurrently and report back; the
+ * machine allows at most one of each kind (one sync, one save, one batch) at a time.
+ */
+
+export interface SyncLoopOptions extends SyncLoopConfig {
+  /** Timeline events per room per sync (the /sync filter). */
+  readonly timelineLimit: number
+}
+
+export interface SyncLoopDeps {
+  readonly http: MatrixHttp
+  readonly e2ee: E2ee
+  readonly timeline: DecryptingTimeline
+  readonly rooms: RoomDirectory
+  /** Per room, the last event handed to subscribers in timeline order. */
+  readonly positions: Map<string, string>
+  readonly syncFile: string | undefined
+  readonly clock: Clock
+  readonly random: () => number
+  readonly emit: (update: HomeserverUpdate) => void
+  readonly onError: (error: unknown) => void
+}
+
+export class SyncLoop {
+  private state: SyncLoopState
+  private abort = new AbortController()
+  private waiters: Array<() => void> = []
+  private stopped: Promise<void> | undefined
+  private resolveStopped: () => void = () => {}
+  private dirtyQueued = false
+  private toDevice = 0
+
+  constructor(
+    initial: SyncLoopState,
+    private readonly options: SyncLoopOptions,
+    private readonly deps: SyncLoopDeps
+  ) {
+    this.state = initial
+  }
+
+  /**
+   * Starts the loop; `held` (the events the last run still held for a key) is re-adopted first,
+   * as their keys may be in the store by now: what decrypts is delivered, and so saved.
+   */
+  start(held?: TimelineState): void {
+    if (held === undefined) return this.dispatch({ _tag: "Start" })
+    void this.deps.timeline
+      .restore(held)
+      .catch(this.deps.onError)
+      .then(() => this.dispatch({ _tag: "Start" }))
+  }
+
+  /** Stops after the batch in hand, saves, and resolves when the last save is done. */
+  stop(): Promise<void> {
+    this.stopped ??= new Promise<void>((resolve) => {
+      this.resolveStopped = resolve
+      this.dispatch({ _tag: "Stop" })
+    })
+    return this.stopped.then(() => {
+      for (const w of this.waiters.splice(0)) w()
+    })
+  }
+
+  /** Resolves when the next batch has been handed to subscribers and saved. */
+  nextSync(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
+  get counters(): SyncCounters & { readonly toDevice: number } {
+    return { ...this.state.counters, toDevice: this.toDevice }
+  }
+
+  /**
+   * The decrypting timeline handed an event over. Within a batch the batch's own save covers it;
+   * outside one (a late key, the hold timer, restored held events) it must be saved too, or a
+   * restart would deliver it again: one `Dirty` per turn, however many events.
+   */
+  delivered(): void {
+    if (this.state.batch !== undefined || this.dirtyQueued) return
+    this.dirtyQueued = true
+    queueMicrotask(() => {
+      this.dirtyQueued = false
+      this.dispatch({ _tag: "Dirty" })
+    })
+  }
+
+  private dispatch(event: SyncLoopEvent): void {
+    const step = stepSyncLoop(this.state, event, this.options)
+    this.state = step.state
+    for (const effect of step.effects) this.perform(effect)
+  }
+
+  private report(run: () => Promise<SyncLoopEvent>): void {
+    void run().then((event) => this.dispatch(event))
+  }
+
+  private perform(effect: SyncLoopEffect): void {
+    const { http, clock, onError } = this.deps
+    switch (effect._tag) {
+      case "RequestSync": {
+        const signal = this.abort.signal
+        return this.report(() =>
+          http
+            .request<unknown>({
+              method: "GET",
+              path: "/_matrix/client/v3/sync",
+              query: { since: effect.since, timeout: effect.timeoutMs, filter: JSON.stringify({ room: { timeline: { limit: this.options.timelineLimit } } }) },
+              timeoutMs: effect.timeoutMs + 30_000,
+              signal
+            })
+            .then(
+              (body): SyncLoopEvent => ({ _tag: "SyncSucceeded", body }),
+              (e: unknown): SyncLoopEvent => {
+                if (signal.aborted) return { _tag: "SyncFailed", reason: "aborted", jitter: 0 }
+                onError(e)
+                return { _tag: "SyncFailed", reason: isUnknownToken(e) ? "unknown-token" : "other", jitter: this.deps.random() }
+              }
+            )
+        )
+      }
+      case "CancelSync":
+        this.abort.abort()
+        this.abort = new AbortController()
+        return
+      case "FetchGapPage": {
+        const { roomId, from } = effect
+        return this.report(() =>
+          http.request<Record<string, unknown>>({ method: "GET", path: path`/_matrix/client/v3/rooms/${roomId}/messages`, query: { dir: "b", from, limit: 100 }, signal: this.abort.signal }).then(
+            (res): SyncLoopEvent => ({
+              _tag: "GapPage",
+              roomId,
+              chunk: Array.isArray(res["chunk"]) ? res["chunk"].filter(isObject) : [],
+              end: typeof res["end"] === "string" ? res["end"] : undefined
+            }),
+            (e: unknown): SyncLoopEvent => {
+              onError(e)
+              return { _tag: "GapFailed", roomId }
+            }
+          )
+        )
+      }
+      case "DeliverBatch":
+        return this.report(() => this.deliverBatch(effect))
+      case "Save":
+        return this.report(() =>
+          this.save(effect).then(
+            (): SyncLoopEvent => ({ _tag: "SaveDone" }),
+            (e: unknown): SyncLoopEvent => {
+              onError(e)
+              return { _tag: "SaveFailed" }
+            }
+          )
+        )
+      case "Sleep":
+        return this.report(() => clock.sleep(effect.ms, this.abort.signal).then(
+          (): SyncLoopEvent => ({ _tag: "TimerFired" }),
+          (): SyncLoopEvent => ({ _tag: "TimerFired" })
+        ))
+      case "Synced":
+        for (const w of this.waiters.splice(0)) w()
+        return
+      case "Stopped":
+        return this.resolveStopped()
+    }
+  }
+
+  /** The device part first (its room keys decrypt this batch's events), then each room in order. */
+  private async deliverBatch(effect: Extract<SyncLoopEffect, { _tag: "DeliverBatch" }>): Promise<SyncLoopEvent> {
+    const { e2ee, timeline, rooms, positions, emit, onError } = this.deps
+    const res = effect.body
+    let roomsDone = 0
+    try {
+      const deviceLists = isObject(res["device_lists"]) ? res["device_lists"] : {}
+      const counts = isObject(res["device_one_time_keys_count"]) ? res["device_one_time_keys_count"] : {}
+      const fallback = res["device_unused_fallback_key_types"] ?? res["org.matrix.msc2732.device_unused_fallback_key_types"]
+      const toDevice = await e2ee.receiveSync({
+        toDevice: eventsOf(res["to_device"]),
+        changed: stringsOf(deviceLists["changed"]),
+        left: stringsOf(deviceLists["left"]),
+        oneTimeKeyCounts: Object.fromEntries(Object.entries(counts).filter((kv): kv is [string, number] => typeof kv[1] === "number")),
+        ...(Array.isArray(fallback) ? { unusedFallbackKeyTypes: stringsOf(fallback) } : {})
+      })
+      for (const event of toDevice) {
+        this.toDevice += 1
+        emit({ _tag: "ToDevice", event })
+      }
+      for (const room of effect.rooms) {
+        for (const raw of room.state) rooms.note(room.roomId, raw)
+        for (const raw of room.timeline) rooms.note(room.roomId, raw)
+        await e2ee.trackUsers(rooms.untrackedMembers(room.roomId))
+        if (room.passOverTo !== undefined) positions.set(room.roomId, room.passOverTo)
+        if (room.fresh.length > 0) await timeline.push(room.roomId, room.fresh)
+        roomsDone += 1
+      }
+      await timeline.idle()
+      return { _tag: "BatchDelivered" }
+    } catch (e) {
+      // Not saved: the same batch comes again from the same token; the window keeps the rooms
+      // already taken in from repeating.
+      onError(e)
+      return { _tag: "BatchFailed", roomsDone }
+    }
+  }
+
+  /** The crypto store first, then `sync.json`: a token on disk never outruns the keys it needs. */
+  private async save(effect: Extract<SyncLoopEffect, { _tag: "Save" }>): Promise<void> {
+    const { timeline, e2ee, syncFile, rooms, positions } = this.deps
+    await timeline.idle()
+    await e2ee.persist()
+    if (syncFile === undefined) return
+    const state: SyncStateFile = {
+      version: 1,
+      ...(effect.since === undefined ? {} : { since: effect.since }),
+      timeline: timeline.state(),
+      recent: newestRecent(effect.recent, RECENT_SAVED),
+      encrypted: Object.fromEntries(rooms.encrypted),
+      lastSeen: Object.fromEntries(effect.lastSeen),
+      positions: Object.fromEntries(positions)
+    }
+    await writeSyncState(syncFile, state)
+  }
+}
