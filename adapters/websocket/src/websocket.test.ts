@@ -240,6 +240,15 @@ describe("websocket transport: who may connect", () => {
     assert.equal(transport.stats().refused["not-websocket"], 1)
   })
 
+  it("hands plain HTTP requests to onHttpRequest when given, and upgrades still need a token", async () => {
+    const { transport } = await start({ onHttpRequest: (req, res) => void res.writeHead(200, { "Content-Type": "text/plain" }).end(`page ${req.url}`) })
+    const answer = await fetch(transport.url.replace("ws:", "http:") + "/demo/chat.html")
+    assert.equal(answer.status, 200)
+    assert.equal(await answer.text(), "page /demo/chat.html")
+    assert.equal(transport.stats().refused["not-websocket"], 0)
+    assert.equal(await refusedStatus(`${transport.url}/widget/${"A".repeat(43)}`, {}), 401)
+  })
+
   it("serves wss:// when given a certificate", async () => {
     const dir = mkdtempSync(join(tmpdir(), "widgethost-tls-"))
     try {

@@ -360,7 +360,8 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     counters.refused.handshake++
     refuseUpgrade(socket, 400)
   })
-  server.on("request", (_req, res) => {
+  server.on("request", (req, res) => {
+    if (options.onHttpRequest !== undefined) return options.onHttpRequest(req, res)
     counters.refused["not-websocket"]++
     res.writeHead(426, { "Content-Type": "text/plain", Connection: "close" }).end(STATUS_CODES[426])
   })
