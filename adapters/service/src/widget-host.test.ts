@@ -82,3 +82,34 @@ describe("websocket widgets negotiate on content_loaded (MSC3009)", () => {
     expect(received.find((m) => m["requestId"] === "after")).toMatchObject({ response: { supported_versions: expect.any(Array) as unknown } })
   })
 })
+
+/** The HTTP status that refused an upgrade; rejects when the connection is accepted. */
+const refusedStatus = (uri: string, origin: string | undefined) =>
+  new Promise<number>((resolve, reject) => {
+    const socket = new WebSocket(uri, origin === undefined ? {} : { origin })
+    cleanups.push(() => socket.terminate())
+    socket.once("open", () => reject(new Error(`accepted from ${origin ?? "no origin"}`)))
+    socket.once("unexpected-response", (req, res) => {
+      resolve(res.statusCode ?? 0)
+      req.destroy()
+    })
+    socket.once("error", () => undefined)
+  })
+
+describe("who may connect to a hosted widget's URI", () => {
+  it("its own page's origin connects; any other browser origin is refused (403); a wrong token is refused whatever the origin (401)", async () => {
+    const { socket } = await hostOneWidget()
+    const uri = socket.url
+    socket.close()
+    await new Promise((resolve) => socket.once("close", resolve))
+    expect(await refusedStatus(uri, "https://evil.example")).toBe(403)
+    expect(await refusedStatus(uri, "https://widget.example.evil.example")).toBe(403)
+    expect(await refusedStatus(uri, "null")).toBe(403)
+    const wrongToken = uri.replace(/\/widget\/.*$/, `/widget/${"A".repeat(43)}`)
+    expect(await refusedStatus(wrongToken, "https://widget.example")).toBe(401)
+    const own = new WebSocket(uri, { origin: "https://widget.example" })
+    cleanups.push(() => own.terminate())
+    await new Promise((resolve, reject) => (own.once("open", resolve), own.once("error", reject)))
+    expect(own.readyState).toBe(WebSocket.OPEN)
+  })
+})

@@ -60,6 +60,16 @@ interface Entry {
   readonly unregister: () => void
 }
 
+/** The origin a browser reports for a page at `url`; undefined for non-web URLs (their pages report `null`, never admitted). */
+const pageOrigin = (url: string): string | undefined => {
+  try {
+    const parsed = new URL(url)
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.origin : undefined
+  } catch {
+    return undefined
+  }
+}
+
 const keyOf = (roomId: string | undefined, id: string) => `${roomId ?? ""}\u0000${id}`
 
 export class WidgetHost {
@@ -141,6 +151,12 @@ export class WidgetHost {
     const { onMessage, resume } = this.options
     const ref = { id: definition.id, ...(definition.roomId === undefined ? {} : { roomId: definition.roomId }) }
     const homeRoom = definition.roomId ?? resume?.viewedRoom
+    // A browser widget may connect from its own page's origin. Safe: the token is still checked
+    // first (401 without it), and the URI carrying the token is handed only to that page, in its
+    // URL, so admitting the origin that URL names lets no page in that did not already hold the
+    // token. Every other browser origin stays refused (403), so a page elsewhere that learnt the
+    // URI cannot use it.
+    const origin = pageOrigin(renderWidgetUrl(definition.url, variables))
     const registration = transport.register<Delivered>(
       definition.id,
       (send) => {
@@ -182,6 +198,7 @@ export class WidgetHost {
         })
       },
       {
+        ...(origin === undefined ? {} : { origins: [origin] }),
         ...(this.options.tokenFor === undefined ? {} : { token: this.options.tokenFor(definition) }),
         ...(resume === undefined ? {} : { onWrite: { mark: deliveredEvent, written: (d: Delivered) => resume.journal.record(ref, d.room, d.event) } })
       }
