@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto"
+import { ACCOUNT_SCRIPT, ACCOUNT_SECTION } from "./admin-account.ts"
 
 
 /*
@@ -36,6 +37,8 @@ tr.selected { background: rgba(127, 127, 127, .15) }
 .chips .denied { text-decoration: line-through; color: var(--muted) }
 .chips .pending { border-color: var(--warn) }
 .muted { color: var(--muted) }
+.url, #account code { overflow-wrap: anywhere }
+.links a { margin-right: 1em }
 code, .mono, .chips span { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace }
 #log { max-height: 60vh; overflow: auto; border: 1px solid var(--line); border-radius: 6px }
 .entry { display: grid; grid-template-columns: auto 7.5em minmax(0, 1fr); gap: .5em; padding: .2em .5em; border-bottom: 1px solid var(--line) }
@@ -91,10 +94,12 @@ const PAGE_SCRIPT = `
       h("div", { class: "card", "data-widget-id": w.id }, [
         h("strong", { text: w.name || w.id }), " ", h("span", { class: "muted mono", text: w.id }),
         h("div", { class: "muted", text: w.transport + (w.roomId ? " · " + w.roomId : "") }),
-        h("div", { class: "mono", text: w.url })
+        h("div", { class: "mono url", text: w.url }),
+        webLink(w.url, "open in a browser", { "data-open": w.id })
       ]))));
   };
 
+${ACCOUNT_SCRIPT}
   // ---- device trust (cross-signing, where the recovery key is)
   const renderIdentity = async () => {
     const { identity } = await api("GET", "/api/identity");
@@ -235,7 +240,7 @@ const PAGE_SCRIPT = `
   };
 
   // ---- live updates: one fetch in flight per resource; a change meanwhile fetches once more
-  const refreshers = { identity: renderIdentity, homeserver: renderHomeserver, widgets: renderWidgets, sessions: renderSessions, approvals: renderApprovals, log: renderLog };
+  const refreshers = { account: renderAccount, identity: renderIdentity, homeserver: renderHomeserver, widgets: renderWidgets, sessions: renderSessions, approvals: renderApprovals, log: renderLog };
   const running = {};
   const schedule = (name) => {
     const r = running[name] || (running[name] = { busy: false, again: false });
@@ -287,6 +292,7 @@ const PAGE_HTML = `<!doctype html>
 <header><h1>widgethost console</h1><span id="status" class="down">connecting…</span><span id="error" role="alert"></span></header>
 <main>
 <section aria-labelledby="h-approvals"><h2 id="h-approvals">Pending approvals <span id="approval-count" class="muted"></span></h2><div id="approvals"><p id="approvals-empty" class="muted">None.</p></div></section>
+${ACCOUNT_SECTION}
 <section aria-labelledby="h-identity"><h2 id="h-identity">Device trust</h2><p id="identity" class="muted"></p></section>
 <section aria-labelledby="h-homeserver"><h2 id="h-homeserver">Homeserver health</h2><div id="homeserver"></div></section>
 <section aria-labelledby="h-widgets"><h2 id="h-widgets">Widgets</h2><div id="widgets"></div></section>

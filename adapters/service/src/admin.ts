@@ -5,6 +5,7 @@ import type { Engine, SessionInfo } from "@widgethost/engine"
 import { type ApprovalQueue, parseDecision } from "./approvals.ts"
 import { type CreateUserOutcome, type NewUserRequest, parseNewUser } from "./admin-users.ts"
 import { consolePage } from "./admin-console-page.ts"
+import type { AdminAccount } from "./admin-account.ts"
 import type { LogEntry, MessageLog } from "./message-log.ts"
 
 /*
@@ -15,6 +16,8 @@ import type { LogEntry, MessageLog } from "./message-log.ts"
  *   GET  /                          the console page (HTML; `?token=` accepted)
  *   GET  /api/widgets               { widgets: [{ id, roomId?, name?, transport, url }] }
  *   GET  /api/identity              { identity: { status, detail } | null }: device trust
+ *   GET  /api/account               { account: AdminAccount | null }: the host account, the demo
+ *                                   widgets' links, how a second user signs in
  *   GET  /api/homeserver            { homeserver: HomeserverHealth | null }: sync counters and the
  *                                   events that could not be decrypted
  *   GET  /api/sessions              { sessions: [SessionInfo & { state }] }
@@ -75,6 +78,8 @@ export interface AdminModel {
   readonly identity?: () => DeviceTrust
   /** The homeserver connection's counters and recent undecryptable events; undefined before it is up. */
   readonly homeserver?: () => HomeserverHealth | undefined
+  /** The console's "Account" section (admin-account.ts). */
+  readonly account?: () => AdminAccount
 }
 
 /**
@@ -235,6 +240,7 @@ export const engineAdminModel = (parts: {
   readonly createUser?: AdminModel["createUser"]
   readonly identity?: AdminModel["identity"]
   readonly homeserver?: AdminModel["homeserver"]
+  readonly account?: AdminModel["account"]
 }): AdminModel & { readonly notify: (change: AdminChange) => void } => {
   const { engine, widgets, approvals, messages } = parts
   const listeners = new Set<(change: AdminChange) => void>()
@@ -257,7 +263,8 @@ export const engineAdminModel = (parts: {
     },
     ...(parts.createUser === undefined ? {} : { createUser: parts.createUser }),
     ...(parts.identity === undefined ? {} : { identity: parts.identity }),
-    ...(parts.homeserver === undefined ? {} : { homeserver: parts.homeserver })
+    ...(parts.homeserver === undefined ? {} : { homeserver: parts.homeserver }),
+    ...(parts.account === undefined ? {} : { account: parts.account })
   }
 }
 
@@ -337,6 +344,7 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
     if (resource === "widgets" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { widgets: model.widgets() }) }
     if (resource === "events" && rawId === undefined) return { methods: ["GET"], queryToken: true, handle: openStream }
     if (resource === "identity" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { identity: model.identity?.() ?? null }) }
+    if (resource === "account" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { account: model.account?.() ?? null }) }
     if (resource === "homeserver" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { homeserver: model.homeserver?.() ?? null }) }
     const { createUser } = model
     if (resource === "users" && rawId === undefined && createUser !== undefined) {

@@ -29,6 +29,7 @@ import { fromEffectPort } from "@widgethost/core/effect"
 import { StartupError } from "./startup-error.ts"
 import { DEMO_WIDGETS, ensureDemoRoom, ensureDemoWidgets } from "./demo/demo-room.ts"
 import { startDemoPages } from "./demo/demo-pages.ts"
+import { addUserCommand } from "./admin-account.ts"
 
 export interface ReadyLine {
   readonly ready: {
@@ -280,7 +281,15 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       messages,
       ...(embedded === undefined ? {} : { createUser: embeddedUserCreator(embedded) }),
       identity: () => deviceTrust,
-      homeserver: () => health.health()
+      homeserver: () => health.health(),
+      account: () => ({
+        userId: homeserver.userId,
+        deviceId: homeserver.deviceId,
+        homeserver: baseUrl,
+        demo: demo === undefined ? [] : DEMO_WIDGETS.flatMap((d) => registry.widgets?.list().filter((w) => w.id === d.id && w.roomId === demo.roomId).map((w) => ({ id: d.id, name: d.name, url: w.url })) ?? []),
+        ...(embedded === undefined ? {} : { addUserCommand: addUserCommand(config.dataDir) }),
+        registrationToken: embedded?.registrationToken ?? null
+      })
     })
     const notify = adminModel.notify
     healthChanged.notify = () => notify({ kind: "homeserver" })
