@@ -33,14 +33,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-const world = async (options: { maxEventStreams?: number; maxBodyBytes?: number; createUser?: AdminModel["createUser"] } = {}): Promise<World> => {
-  const { createUser, ...serverOptions } = options
+const world = async (options: { maxEventStreams?: number; maxBodyBytes?: number; createUser?: AdminModel["createUser"]; account?: AdminModel["account"] } = {}): Promise<World> => {
+  const { createUser, account, ...serverOptions } = options
   const approvals = new ApprovalQueue()
   const log = new MessageLog()
   const engine = createEngine({ homeserver: fromEffectPort(makeInMemoryHomeserver({ rooms: [ROOM] })), approver: approvals.approver })
   cleanups.push(() => engine.stop())
   const widgets: AdminWidget[] = [{ id: "w1", roomId: ROOM, name: "Widget one", transport: "m.websockets", url: "https://widget.example/" }]
-  const model = engineAdminModel({ engine, widgets: () => widgets, approvals, messages: log, ...(createUser === undefined ? {} : { createUser }) })
+  const model = engineAdminModel({ engine, widgets: () => widgets, approvals, messages: log, ...(createUser === undefined ? {} : { createUser }), ...(account === undefined ? {} : { account }) })
   const notify = model.notify
   const server = await startAdminServer({ token: TOKEN, model, coalesceMs: 5, ...serverOptions })
   cleanups.push(() => server.close())
@@ -388,6 +388,25 @@ describe("admin API: creating users", () => {
     const res = await call(w.server, "POST", "/api/users", { body: { username: "bob" } })
     assert.equal(res.status, 404)
     assert.equal(errorCode(res.json), "NotFound")
+  })
+})
+
+describe("admin API: the account", () => {
+  it("GET /api/account answers the model's account, null without one; 401 without the token", async () => {
+    const account = {
+      userId: "@widgethost:localhost",
+      deviceId: "DEV",
+      homeserver: "http://127.0.0.1:1",
+      demo: [{ id: "chat", name: "Demo chat", url: "http://127.0.0.1:2/demo/chat.html#ws=x" }],
+      addUserCommand: "npm run widgethost -- users add NAME",
+      registrationToken: "reg-token"
+    }
+    const w = await world({ account: () => account })
+    assert.deepEqual((await call(w.server, "GET", "/api/account")).json, { account })
+    assert.equal((await call(w.server, "GET", "/api/account", { token: null })).status, 401)
+    assert.equal((await call(w.server, "POST", "/api/account")).status, 405)
+    const bare = await world()
+    assert.deepEqual((await call(bare.server, "GET", "/api/account")).json, { account: null })
   })
 })
 

@@ -70,6 +70,12 @@ const runServe = async (args: ReadonlyArray<string>) => {
   process.stdout.write(`${JSON.stringify(service.ready)}\n`)
   log.release()
   log("info", "ready", { admin: service.ready.ready.admin_url, widgets: service.ready.ready.widgets.length })
+  // The links a new user opens first: the console and the demo widgets (a browser, nothing else needed).
+  const { demo, admin_url, admin_token } = service.ready.ready
+  if (demo !== undefined) {
+    log("info", `console: ${admin_url}/?token=${encodeURIComponent(admin_token)}`)
+    for (const [name, url] of Object.entries(demo)) log("info", `demo ${name} widget: ${url}`)
+  }
   if (stopping !== undefined) {
     const signal = stopping
     stopping = undefined
