@@ -70,9 +70,11 @@ const runServe = async (args: ReadonlyArray<string>) => {
   process.stdout.write(`${JSON.stringify(service.ready)}\n`)
   log.release()
   log("info", "ready", { admin: service.ready.ready.admin_url, widgets: service.ready.ready.widgets.length })
-  // The links a new user opens first: the console and the demo widgets (a browser, nothing else needed).
+  // The links a new user opens first: the console and the demo widgets (a browser, nothing else
+  // needed). They carry secrets (the admin token, widget tokens), so only to a terminal: log files
+  // and collectors get the ready line's fields, not the links.
   const { demo, admin_url, admin_token } = service.ready.ready
-  if (demo !== undefined) {
+  if (demo !== undefined && process.stderr.isTTY) {
     log("info", `console: ${admin_url}/?token=${encodeURIComponent(admin_token)}`)
     for (const [name, url] of Object.entries(demo)) log("info", `demo ${name} widget: ${url}`)
   }
