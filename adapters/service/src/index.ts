@@ -4,6 +4,7 @@
  * @packageDocumentation
  * @module @widgethost/service
  */
+export type { AdminAccount } from "./admin-account.ts"
 export * from "./admin-console-page.ts"
 export * from "./admin-users.ts"
 export * from "./admin.ts"
