@@ -110,7 +110,12 @@ describe("npm start → the demo chat widget and the console in Chromium", () =>
     await consolePage.goto(`${ready.admin_url}/?token=${encodeURIComponent(ready.admin_token)}`)
     const card = consolePage.locator("[data-approval-id]")
     await card.waitFor()
-    assert.include(await card.innerText(), "chat")
+    // The prompt names the widget, where it comes from (its URL template, no token) and the page's origin.
+    assert.equal(await card.locator(".widget-name").innerText(), "Demo chat")
+    const pageOrigin = new URL(ready.demo!.chat!).origin
+    const shownUrl = await card.locator(".widget-url").innerText()
+    assert.isTrue(shownUrl.startsWith(`${pageOrigin}/demo/chat.html#ws=$matrix_websocket_uri&`), shownUrl)
+    assert.equal(await card.locator(".widget-origin").innerText(), `origin: ${pageOrigin}`)
     await card.getByRole("button", { name: "Approve" }).click()
     await chat.locator("#status.ok").waitFor()
     assert.sameMembers(await chat.locator("#capabilities li.approved").allInnerTexts(), [

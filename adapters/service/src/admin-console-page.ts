@@ -221,7 +221,9 @@ ${ACCOUNT_SCRIPT}
     const deny = h("button", { type: "button", text: "Deny", onclick: () => send({ deny: "all" }) });
     buttons.push(approve, deny);
     const card = h("div", { class: "card approval", "data-approval-id": a.id }, [
-      h("div", {}, [h("strong", { text: a.widgetId }), " ", h("span", { class: "muted mono", text: a.sessionId })]),
+      h("div", {}, [h("strong", { class: "widget-name", text: a.widgetName || a.widgetId }), " ", h("span", { class: "muted mono", text: a.widgetId + " · " + a.sessionId })]),
+      h("div", { class: "mono url widget-url", text: a.widgetUrl }),
+      h("div", { class: "muted widget-origin", text: a.origin === null ? "origin: none (not a browser page)" : "origin: " + a.origin }),
       h("div", { class: "muted", text: "asked at " + time(a.createdAt) }),
       a.alreadyApproved.length === 0 ? null : h("div", {}, [h("span", { class: "muted", text: "already approved" }), chips(a.alreadyApproved, "approved")]),
       h("fieldset", {}, [h("legend", { text: "Approve these capabilities:" }), ...boxes.map((b, i) => h("label", {}, [b, " ", h("span", { text: (a.meanings || [])[i] || "" }), " ", h("span", { class: "mono muted", text: b.value })]))]),

@@ -230,7 +230,7 @@ describe("admin API: reading", () => {
     const w = await withPrompt()
     const list = await call(w.server, "GET", "/api/approvals")
     assert.deepEqual(list.json, { approvals: [{ ...w.prompt }] })
-    assert.deepEqual(Object.keys(w.prompt).sort(), ["alreadyApproved", "createdAt", "id", "meanings", "requested", "sessionId", "widgetId"])
+    assert.deepEqual(Object.keys(w.prompt).sort(), ["alreadyApproved", "createdAt", "id", "meanings", "origin", "requested", "sessionId", "widgetId", "widgetUrl"])
     assert.deepEqual(w.prompt.meanings, w.prompt.requested.map(describeCapability))
     assert.equal(w.prompt.sessionId, w.sessionId)
     const one = await call(w.server, "GET", `/api/approvals/${w.prompt.id}`)

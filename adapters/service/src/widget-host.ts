@@ -159,7 +159,7 @@ export class WidgetHost {
     const origin = pageOrigin(renderWidgetUrl(definition.url, variables))
     const registration = transport.register<Delivered>(
       definition.id,
-      (send) => {
+      (send, connection) => {
         const out = (message: WidgetMessage) => {
           onMessage?.(session.sessionId, "out", message)
           send(message)
@@ -180,6 +180,8 @@ export class WidgetHost {
           widget: definition,
           waitForIframeLoad: false,
           transport: "m.websockets",
+          // The page's origin, for policy rules and the console's prompt; a client without one stays without.
+          ...(connection.origin === undefined ? {} : { origin: connection.origin }),
           send: gate?.sink ?? out
         })
         this.options.onChange?.()

@@ -102,10 +102,15 @@ export interface WebsocketTransport {
   readonly url: string
   /**
    * Registers a widget before it is rendered. `open` is called when the widget makes first contact
-   * (and again after a resume window expired) to create its session. Throws on a malformed or
-   * already registered `token`.
+   * (and again after a resume window expired) to create its session; `connection.origin` is the
+   * connecting page's `Origin` (undefined for a client that sends none), for the session and its
+   * approval prompts. Throws on a malformed or already registered `token`.
    */
-  readonly register: <M>(widgetId: string, open: (send: (message: WidgetMessage) => void) => WidgetSession, options?: RegistrationOptions<M>) => WebsocketRegistration
+  readonly register: <M>(
+    widgetId: string,
+    open: (send: (message: WidgetMessage) => void, connection: { readonly origin: string | undefined }) => WidgetSession,
+    options?: RegistrationOptions<M>
+  ) => WebsocketRegistration
   readonly stats: () => WebsocketTransportStats
   /** Closes every connection (1001) and session, then the server. */
   readonly close: () => Promise<void>

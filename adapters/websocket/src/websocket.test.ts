@@ -226,6 +226,18 @@ describe("websocket transport: who may connect", () => {
     assert.equal(transport.stats().refused.origin, 4)
   })
 
+  it("tells the session opener the connecting page's origin (undefined without Origin)", async () => {
+    const { transport } = await start()
+    const origins: Array<string | undefined> = []
+    const opener = (widgetId: string) => transport.register(widgetId, (send, connection) => (origins.push(connection.origin), new FakeSession(widgetId, send)), { origins: ["https://widget.example"] })
+    const client = await connect(opener("browser").uri, { origin: "https://widget.example" })
+    client.ws.send(JSON.stringify({ api: "fromWidget", widgetId: "browser", requestId: "a", action: "content_loaded", data: {} }))
+    const native = await connect(opener("native").uri)
+    native.ws.send(JSON.stringify({ api: "fromWidget", widgetId: "native", requestId: "b", action: "content_loaded", data: {} }))
+    await vi.waitFor(() => assert.equal(origins.length, 2))
+    assert.sameMembers(origins, ["https://widget.example", undefined])
+  })
+
   it("answers a plain HTTP request with 426", async () => {
     const { transport } = await start()
     const status = await new Promise<number>((resolve, reject) => {

@@ -89,7 +89,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
   const perform = (reg: Registration, effect: LifecycleEffect, current: Link | undefined, arriving: Link | undefined) => {
     switch (effect._tag) {
       case "OpenSession":
-        return openSession(reg)
+        return openSession(reg, arriving ?? current)
       case "ForgetSession":
         return forgetSession(reg, effect.reason)
       case "TransportDown":
@@ -139,11 +139,11 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     }
   }
 
-  const openSession = (reg: Registration) => {
+  const openSession = (reg: Registration, link: Link | undefined) => {
     const generation = reg.generation
     let session: WidgetSession
     try {
-      session = reg.open(sinkFor(reg, generation))
+      session = reg.open(sinkFor(reg, generation), { origin: link?.origin })
     } catch {
       counters.sessionErrors++
       return apply(reg, { _tag: "OpenFailed" })
@@ -300,11 +300,11 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     return api === "toWidget" && typeof requestId === "string" && reg.gapRequests.delete(requestId)
   }
 
-  const accept = (reg: Registration, ws: WebSocket) => {
+  const accept = (reg: Registration, ws: WebSocket, origin: string | undefined) => {
     sockets.add(ws)
     ws.once("close", () => sockets.delete(ws))
     counters.accepted++
-    const link: Link = { ws, blocked: false, received: 0, active: true, idleMs: 0, ended: false, ticker: undefined, rateWindow: undefined }
+    const link: Link = { ws, origin, blocked: false, received: 0, active: true, idleMs: 0, ended: false, ticker: undefined, rateWindow: undefined }
     if (reg.lifecycle.retired === undefined && reg.lifecycle.linked && config.onDuplicate === "refuse") counters.refused.duplicate++
     ws.on("message", (data, isBinary) => receive(reg, link, data, isBinary))
     ws.on("pong", () => {
@@ -354,7 +354,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       counters.refused.duplicate++
       return refuseUpgrade(socket, 409)
     }
-    wss.handleUpgrade(req, socket, head, (ws) => accept(reg, ws))
+    wss.handleUpgrade(req, socket, head, (ws) => accept(reg, ws, origin))
   })
   wss.on("wsClientError", (_error, socket) => {
     counters.refused.handshake++
