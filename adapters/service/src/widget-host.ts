@@ -23,14 +23,17 @@ import type { ConfiguredWidget } from "./config.ts"
 import type { DeliveryJournal } from "./delivery-journal.ts"
 import { type Delivered, deliveredEvent, DeliveryResume, type ResumeSource } from "./delivery-resume.ts"
 import type { WebsocketTransport } from "@widgethost/websocket"
+import { WidgetBlocklist } from "./widget-blocklist.ts"
 
 export interface HostedWidget {
   readonly id: string
   readonly roomId?: string
   readonly name?: string
   readonly transport: "m.websockets" | "m.postmessage" | "none"
-  /** The URL rendered from the template; a websocket widget's carries its websocket URI. */
+  /** The URL rendered from the template; a websocket widget's carries its websocket URI. Empty for a blocked widget. */
   readonly url: string
+  /** Blocked from the console: not hosted, no URI (widget-blocklist.ts). */
+  readonly blocked?: true
 }
 
 export interface WidgetHostOptions {
@@ -50,6 +53,8 @@ export interface WidgetHostOptions {
   readonly tokenFor?: (definition: WidgetDefinition) => string
   /** Journal what reaches each widget, and start its every new session where the last one stopped (see delivery-resume.ts). */
   readonly resume?: { readonly journal: DeliveryJournal; readonly source: ResumeSource; readonly viewedRoom?: string }
+  /** Widgets the operator blocked: never hosted (default: an empty list in memory). */
+  readonly blocklist?: WidgetBlocklist
 }
 
 interface Entry {
@@ -77,7 +82,10 @@ export class WidgetHost {
   private readonly unsubscribe: () => void
   private watched = new Set<string>()
 
+  private readonly blocklist: WidgetBlocklist
+
   constructor(private readonly options: WidgetHostOptions) {
+    this.blocklist = options.blocklist ?? new WidgetBlocklist()
     this.unsubscribe = options.homeserver.subscribe((update) => {
       if (update._tag === "RoomEvent") this.onRoomEvent(update.event)
     })
@@ -128,6 +136,12 @@ export class WidgetHost {
       id: definition.id,
       ...(definition.roomId === undefined ? {} : { roomId: definition.roomId }),
       ...(definition.name === undefined ? {} : { name: definition.name })
+    }
+    if (this.blocklist.has(base)) {
+      this.options.log?.("warn", `widget ${definition.id} is blocked: not hosted`, { roomId: definition.roomId })
+      this.entries.set(key, { widget: { ...base, transport: "none", url: "", blocked: true }, definition, fingerprint, unregister: () => {} })
+      this.options.onChange?.()
+      return
     }
     const variables = {
       widgetId: definition.id,
@@ -209,6 +223,23 @@ export class WidgetHost {
     this.entries.set(key, { widget: { ...base, transport: "m.websockets", url }, definition, fingerprint, unregister: registration.unregister })
     this.options.log?.("info", `hosting widget ${definition.id}`, { roomId: definition.roomId, transport: "m.websockets" })
     this.options.onChange?.()
+  }
+
+  /**
+   * Blocks a widget: its connection and session close (the transport's 4410), its token is
+   * forgotten, and it is not hosted again, whatever its state event says next. False when no such
+   * widget is hosted.
+   */
+  block(ref: { readonly id: string; readonly roomId?: string }): boolean {
+    const key = keyOf(ref.roomId, ref.id)
+    const entry = this.entries.get(key)
+    if (entry === undefined) return false
+    this.blocklist.add(ref)
+    entry.unregister()
+    this.entries.delete(key)
+    this.options.log?.("info", `widget ${ref.id} blocked from the console`, { roomId: ref.roomId })
+    this.put(entry.definition)
+    return true
   }
 
   private remove(roomId: string, id: string): void {
