@@ -174,4 +174,22 @@ describe("npm start → the demo chat widget and the console in Chromium", () =>
     }
     assert.deepEqual(problems, [])
   })
+
+  it("blocking the chat widget in the console closes it, and its URI is refused from then on", async () => {
+    consolePage.once("dialog", (dialog) => void dialog.accept())
+    await consolePage.locator('[data-widget-id="chat"]').getByRole("button", { name: "Block" }).click()
+    await consolePage.locator('[data-widget-id="chat"] .blocked').waitFor()
+    await chat.locator("#status.bad").waitFor()
+    const uri = decodeURIComponent(/#ws=([^&]+)/.exec(ready.demo!.chat!)![1]!)
+    const refused = await chat.evaluate(
+      (target) =>
+        new Promise<string>((resolve) => {
+          const socket = new WebSocket(target)
+          socket.onopen = () => resolve("open")
+          socket.onerror = () => resolve("refused")
+        }),
+      uri
+    )
+    assert.equal(refused, "refused")
+  })
 })

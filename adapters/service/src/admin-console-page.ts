@@ -19,7 +19,7 @@ body { margin: 0; background: var(--bg); color: var(--fg) }
 header { display: flex; flex-wrap: wrap; gap: 1em; align-items: baseline; padding: .6em 1em; border-bottom: 1px solid var(--line) }
 header h1 { font-size: 1.1em; margin: 0 }
 #status.live { color: var(--ok) }
-#status.down, #error { color: var(--bad) }
+#status.down, #error, .blocked { color: var(--bad) }
 main { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1em; padding: 1em }
 section { min-width: 0 }
 section.wide { grid-column: 1 / -1 }
@@ -95,8 +95,21 @@ const PAGE_SCRIPT = `
         h("strong", { text: w.name || w.id }), " ", h("span", { class: "muted mono", text: w.id }),
         h("div", { class: "muted", text: w.transport + (w.roomId ? " · " + w.roomId : "") }),
         h("div", { class: "mono url", text: w.url }),
-        webLink(w.url, "open in a browser", { "data-open": w.id })
+        webLink(w.url, "open in a browser", { "data-open": w.id }),
+        w.blocked ? h("div", { class: "blocked", text: "Blocked: not hosted." }) : h("div", {}, [h("button", { type: "button", text: "Block", onclick: (event) => blockWidget(w, event.currentTarget) })])
       ]))));
+  };
+  const blockWidget = async (w, button) => {
+    if (!confirm("Block widget " + (w.name || w.id) + "? Its session closes and it is not hosted again.")) return;
+    button.disabled = true;
+    try {
+      await api("POST", "/api/widgets/block", w.roomId ? { id: w.id, roomId: w.roomId } : { id: w.id });
+    } catch (e) {
+      showError(e.message);
+      button.disabled = false;
+    }
+    schedule("widgets");
+    schedule("sessions");
   };
 
 ${ACCOUNT_SCRIPT}

@@ -6,6 +6,7 @@ import { type ApprovalQueue, parseDecision } from "./approvals.ts"
 import { type CreateUserOutcome, type NewUserRequest, parseNewUser } from "./admin-users.ts"
 import { consolePage } from "./admin-console-page.ts"
 import type { AdminAccount } from "./admin-account.ts"
+import { parseWidgetRef, type WidgetRef } from "./admin-block.ts"
 import type { LogEntry, MessageLog } from "./message-log.ts"
 
 /*
@@ -14,7 +15,9 @@ import type { LogEntry, MessageLog } from "./message-log.ts"
  *
  * ## Routes (all answers `Cache-Control: no-store`; errors `{ error: { code, message } }`)
  *   GET  /                          the console page (HTML; `?token=` accepted)
- *   GET  /api/widgets               { widgets: [{ id, roomId?, name?, transport, url }] }
+ *   GET  /api/widgets               { widgets: [{ id, roomId?, name?, transport, url, blocked? }] }
+ *   POST /api/widgets/block         body { id, roomId? } → { blocked: { id, roomId? } }: closes its
+ *                                   session and never hosts it again; 404 unknown widget, 400 bad body
  *   GET  /api/identity              { identity: { status, detail } | null }: device trust
  *   GET  /api/account               { account: AdminAccount | null }: the host account, the demo
  *                                   widgets' links, how a second user signs in
@@ -52,6 +55,8 @@ export interface AdminWidget {
   readonly name?: string
   readonly transport: string
   readonly url: string
+  /** Blocked from the console: not hosted. */
+  readonly blocked?: true
 }
 
 export type AdminSession = SessionInfo & { readonly state: string }
@@ -80,6 +85,8 @@ export interface AdminModel {
   readonly homeserver?: () => HomeserverHealth | undefined
   /** The console's "Account" section (admin-account.ts). */
   readonly account?: () => AdminAccount
+  /** Blocks a widget (admin-block.ts); false when no such widget is hosted. */
+  readonly blockWidget?: (ref: WidgetRef) => boolean
 }
 
 /**
@@ -241,6 +248,7 @@ export const engineAdminModel = (parts: {
   readonly identity?: AdminModel["identity"]
   readonly homeserver?: AdminModel["homeserver"]
   readonly account?: AdminModel["account"]
+  readonly blockWidget?: AdminModel["blockWidget"]
 }): AdminModel & { readonly notify: (change: AdminChange) => void } => {
   const { engine, widgets, approvals, messages } = parts
   const listeners = new Set<(change: AdminChange) => void>()
@@ -264,7 +272,8 @@ export const engineAdminModel = (parts: {
     ...(parts.createUser === undefined ? {} : { createUser: parts.createUser }),
     ...(parts.identity === undefined ? {} : { identity: parts.identity }),
     ...(parts.homeserver === undefined ? {} : { homeserver: parts.homeserver }),
-    ...(parts.account === undefined ? {} : { account: parts.account })
+    ...(parts.account === undefined ? {} : { account: parts.account }),
+    ...(parts.blockWidget === undefined ? {} : { blockWidget: parts.blockWidget })
   }
 }
 
@@ -341,6 +350,19 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
     if (parts[0] !== "api") return undefined
     const [, resource, rawId, action, ...rest] = parts
     if (rest.length > 0) return undefined
+    const { blockWidget } = model
+    if (resource === "widgets" && rawId === "block" && action === undefined && blockWidget !== undefined) {
+      return {
+        methods: ["POST"],
+        queryToken: false,
+        handle: async (req, res) => {
+          const parsed = parseWidgetRef(await readJson(req, maxBodyBytes))
+          if (!parsed.ok) return sendError(res, "BadRequest", parsed.issue)
+          if (!blockWidget(parsed.ref)) return sendError(res, "NotFound", `no widget ${JSON.stringify(parsed.ref.id)}${parsed.ref.roomId === undefined ? "" : ` in ${parsed.ref.roomId}`}`)
+          sendJson(res, 200, { blocked: parsed.ref })
+        }
+      }
+    }
     if (resource === "widgets" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { widgets: model.widgets() }) }
     if (resource === "events" && rawId === undefined) return { methods: ["GET"], queryToken: true, handle: openStream }
     if (resource === "identity" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { identity: model.identity?.() ?? null }) }

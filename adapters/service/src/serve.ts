@@ -30,6 +30,7 @@ import { StartupError } from "./startup-error.ts"
 import { DEMO_WIDGETS, ensureDemoRoom, ensureDemoWidgets } from "./demo/demo-room.ts"
 import { startDemoPages } from "./demo/demo-pages.ts"
 import { addUserCommand } from "./admin-account.ts"
+import { WidgetBlocklist } from "./widget-blocklist.ts"
 
 export interface ReadyLine {
   readonly ready: {
@@ -282,6 +283,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       ...(embedded === undefined ? {} : { createUser: embeddedUserCreator(embedded) }),
       identity: () => deviceTrust,
       homeserver: () => health.health(),
+      blockWidget: (ref) => registry.widgets?.block(ref) ?? false,
       account: () => ({
         userId: homeserver.userId,
         deviceId: homeserver.deviceId,
@@ -308,6 +310,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       onChange: () => notify({ kind: "sessions" }),
       onSessionClosed: (sessionId) => messages.forget(sessionId),
       log: (level, message, fields) => log(level, message, fields),
+      blocklist: new WidgetBlocklist(join(dataDir, "blocked-widgets.json")),
       tokenFor: (definition) => widgetToken(widgetSecret, definition),
       resume: {
         journal,
