@@ -4,7 +4,7 @@
  * (widget-host.ts `block`, kept by widget-blocklist.ts).
  */
 
-export interface WidgetRef {
+export interface BlockTarget {
   readonly id: string
   /** Absent for a widget from the configuration file. */
   readonly roomId?: string
@@ -13,9 +13,9 @@ export interface WidgetRef {
 /**
  * Decodes the body of `POST /api/widgets/block`; never throws.
  *
- * @example parseWidgetRef({ id: "chat", roomId: "!r:localhost" }) // { ok: true, ref: { id: "chat", roomId: "!r:localhost" } }
+ * @example parseBlockTarget({ id: "chat", roomId: "!r:localhost" }) // { ok: true, ref: { id: "chat", roomId: "!r:localhost" } }
  */
-export const parseWidgetRef = (body: unknown): { readonly ok: true; readonly ref: WidgetRef } | { readonly ok: false; readonly issue: string } => {
+export const parseBlockTarget = (body: unknown): { readonly ok: true; readonly ref: BlockTarget } | { readonly ok: false; readonly issue: string } => {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return { ok: false, issue: "the body must be an object { id, roomId? }" }
   const { id, roomId, ...rest } = body as Record<string, unknown>
   const unknown = Object.keys(rest)

@@ -6,7 +6,7 @@ import { type ApprovalQueue, parseDecision } from "./approvals.ts"
 import { type CreateUserOutcome, type NewUserRequest, parseNewUser } from "./admin-users.ts"
 import { consolePage } from "./admin-console-page.ts"
 import type { AdminAccount } from "./admin-account.ts"
-import { parseWidgetRef, type WidgetRef } from "./admin-block.ts"
+import { parseBlockTarget, type BlockTarget } from "./admin-block.ts"
 import type { LogEntry, MessageLog } from "./message-log.ts"
 
 /*
@@ -86,7 +86,7 @@ export interface AdminModel {
   /** The console's "Account" section (admin-account.ts). */
   readonly account?: () => AdminAccount
   /** Blocks a widget (admin-block.ts); false when no such widget is hosted. */
-  readonly blockWidget?: (ref: WidgetRef) => boolean
+  readonly blockWidget?: (ref: BlockTarget) => boolean
 }
 
 /**
@@ -356,7 +356,7 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
         methods: ["POST"],
         queryToken: false,
         handle: async (req, res) => {
-          const parsed = parseWidgetRef(await readJson(req, maxBodyBytes))
+          const parsed = parseBlockTarget(await readJson(req, maxBodyBytes))
           if (!parsed.ok) return sendError(res, "BadRequest", parsed.issue)
           if (!blockWidget(parsed.ref)) return sendError(res, "NotFound", `no widget ${JSON.stringify(parsed.ref.id)}${parsed.ref.roomId === undefined ? "" : ` in ${parsed.ref.roomId}`}`)
           sendJson(res, 200, { blocked: parsed.ref })
