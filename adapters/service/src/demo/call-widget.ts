@@ -22,8 +22,14 @@ const expiryOf = (username: string): number | undefined => {
   return match === null ? undefined : Number(match[1]) * 1000
 }
 
+const NO_TURN = "The homeserver offers no TURN server (configure one: embeddedHomeserver.turn)."
+
 const showTurn = (data: Readonly<Record<string, unknown>>) => {
   const uris = Array.isArray(data["uris"]) ? data["uris"].map(String) : []
+  if (uris.length === 0) {
+    if (countdown !== undefined) clearInterval(countdown)
+    return void (byId("turn").textContent = NO_TURN)
+  }
   const username = typeof data["username"] === "string" ? data["username"] : ""
   const expiry = expiryOf(username)
   const left = h("span", { id: "turn-expiry" })
@@ -61,7 +67,7 @@ const call = async (client: WidgetClient, user: string) => {
     )
   }
   if (!approved.includes(TURN)) return void (byId("turn").textContent = "Watching TURN servers was not approved.")
-  byId("turn").textContent = "Watching… (nothing yet: the homeserver offers no TURN server unless one is configured, embeddedHomeserver.turn)"
+  byId("turn").textContent = "Watching…"
   await client.watchTurnServers()
 }
 
