@@ -1,13 +1,14 @@
 import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { listen } from "@widgethost/websocket"
-import type { Engine, SessionInfo } from "@widgethost/engine"
+import type { SessionInfo } from "@widgethost/engine"
 import { type ApprovalQueue, parseDecision } from "./approvals.ts"
 import { type CreateUserOutcome, type NewUserRequest, parseNewUser } from "./admin-users.ts"
 import { consolePage } from "./admin-console-page.ts"
 import type { AdminAccount } from "./admin-account.ts"
 import { parseBlockTarget, type BlockTarget } from "./admin-block.ts"
-import type { LogEntry, MessageLog } from "./message-log.ts"
+import type { LogEntry } from "./message-log.ts"
+export { engineAdminModel } from "./admin-model.ts"
 
 /*
  * The admin API and console: what the service shows a person about its widgets, and where that
@@ -235,48 +236,6 @@ const segment = (raw: string): string | undefined => {
  * console.log(`console: ${admin.url}/?token=${token}`)
  * await admin.close()
  */
-/**
- * The admin model of an engine: its sessions (with `phase` as the connection `state`), its approval
- * queue and message log, and a change feed that `notify` fans out to every open event stream.
- */
-export const engineAdminModel = (parts: {
-  readonly engine: Pick<Engine, "sessions" | "session">
-  readonly widgets: () => ReadonlyArray<AdminWidget>
-  readonly approvals: ApprovalQueue
-  readonly messages: Pick<MessageLog, "get">
-  readonly createUser?: AdminModel["createUser"]
-  readonly identity?: AdminModel["identity"]
-  readonly homeserver?: AdminModel["homeserver"]
-  readonly account?: AdminModel["account"]
-  readonly blockWidget?: AdminModel["blockWidget"]
-}): AdminModel & { readonly notify: (change: AdminChange) => void } => {
-  const { engine, widgets, approvals, messages } = parts
-  const listeners = new Set<(change: AdminChange) => void>()
-  return {
-    widgets,
-    sessions: () => engine.sessions().map((info) => ({ ...info, state: info.phase })),
-    approvals,
-    closeSession: (sessionId) => {
-      const session = engine.session(sessionId)
-      session?.close("closed from the admin console")
-      return session !== undefined
-    },
-    messageLog: (sessionId) => messages.get(sessionId),
-    onChange: (listener) => {
-      listeners.add(listener)
-      return () => void listeners.delete(listener)
-    },
-    notify: (change) => {
-      for (const listener of listeners) listener(change)
-    },
-    ...(parts.createUser === undefined ? {} : { createUser: parts.createUser }),
-    ...(parts.identity === undefined ? {} : { identity: parts.identity }),
-    ...(parts.homeserver === undefined ? {} : { homeserver: parts.homeserver }),
-    ...(parts.account === undefined ? {} : { account: parts.account }),
-    ...(parts.blockWidget === undefined ? {} : { blockWidget: parts.blockWidget })
-  }
-}
-
 export const startAdminServer = async (options: AdminServerOptions): Promise<AdminServer> => {
   if (typeof options.token !== "string" || options.token.length < 16) throw new Error("startAdminServer: the token must be at least 16 characters")
   const { model } = options
