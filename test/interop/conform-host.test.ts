@@ -43,7 +43,7 @@ describe("conform host against our service", () => {
 
   it("drives every path of the chart and finds no divergence (the command: exit 0, JUnit without failures)", async () => {
     // The service's policy grants what the harness's widget asks for, as the harness says.
-    writeFileSync(join(dir, "config.json"), JSON.stringify({ policy: { rules: [SEND, RECEIVE, EXTRA].map((capability) => ({ widgetId: "demo", capability, decision: "approve" })) } }))
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ policy: { rules: [SEND, RECEIVE, EXTRA].map((capability) => ({ widgetId: "chat", capability, decision: "approve" })) } }))
     service = startService(["serve", "--config", join(dir, "config.json"), "--data-dir", join(dir, "data")])
     const widget = (await service.ready).ready.widgets[0]!
     const uri = decodeURIComponent(/[#&]ws=([^&]+)/.exec(widget.url)![1]!)

@@ -63,7 +63,7 @@ class Widget {
     const widget = new Widget(socket)
     cleanups.push(() => socket.terminate())
     await new Promise((resolve, reject) => (socket.once("open", resolve), socket.once("error", reject)))
-    socket.send(JSON.stringify({ api: "fromWidget", widgetId: "demo", requestId: "hello", action: "content_loaded", data: {} }))
+    socket.send(JSON.stringify({ api: "fromWidget", widgetId: "chat", requestId: "hello", action: "content_loaded", data: {} }))
     await waitUntil("the widget's session to be ready", () => widget.isReady, 20_000)
     return widget
   }
@@ -101,14 +101,14 @@ const homeserverEvents = async (bob: MatrixHomeserver, roomId: string) => {
 const journalPosition = (dataDir: string, roomId: string) => {
   const file = join(dataDir, "deliveries.jsonl")
   const lines = existsSync(file) ? readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0) : []
-  const mine = lines.map((l) => JSON.parse(l) as { widget: string; room: string; event: string }).filter((r) => r.widget === "demo" && r.room === roomId)
+  const mine = lines.map((l) => JSON.parse(l) as { widget: string; room: string; event: string }).filter((r) => r.widget === "chat" && r.room === roomId)
   return mine.at(-1)?.event
 }
 
 const scenario = async (encrypted: boolean) => {
   const dataDir = tempDir()
   const configFile = join(tempDir(), "widgethost.json")
-  writeFileSync(configFile, JSON.stringify({ policy: { rules: [{ widgetId: "demo", capability: CAPABILITY, decision: "approve" }] } }))
+  writeFileSync(configFile, JSON.stringify({ policy: { rules: [{ widgetId: "chat", capability: CAPABILITY, decision: "approve" }] } }))
   let service: ServiceProcess
   const run = async () => {
     service = startService(["serve", "--config", configFile, "--data-dir", dataDir])

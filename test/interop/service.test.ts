@@ -54,7 +54,7 @@ const connectWidget = async (url: string, capabilities: string[]) => {
     for (const waiter of waiters.splice(0)) waiter()
   })
   await new Promise((resolve, reject) => (socket.once("open", resolve), socket.once("error", reject)))
-  const widgetId = "demo"
+  const widgetId = "chat"
   // As matrix-widget-api's WidgetApi does: versions first, then content_loaded, which starts negotiation (MSC3009).
   socket.send(JSON.stringify({ api: "fromWidget", widgetId, requestId: "hello", action: "supported_api_versions", data: {} }))
   socket.send(JSON.stringify({ api: "fromWidget", widgetId, requestId: "loaded", action: "content_loaded", data: {} }))
@@ -98,14 +98,14 @@ const writeConfig = (config: unknown) => {
 }
 
 describe("widgethost serve", () => {
-  it("hosts the demo widget: approve through the admin API, receive another account's message, restart and resume", async () => {
+  it("hosts the demo chat widget: approve through the admin API, receive another account's message, restart and resume", async () => {
     const dataDir = tempDir()
     const first = start(["serve", "--data-dir", dataDir])
     const ready = await first.ready
     expect(ready.ready.user_id).toMatch(/^@widgethost:/)
     expect(ready.ready.rooms).toHaveLength(1)
     const [widget] = ready.ready.widgets
-    expect(widget).toMatchObject({ id: "demo", room_id: ready.ready.rooms[0], transport: "m.websockets" })
+    expect(widget).toMatchObject({ id: "chat", room_id: ready.ready.rooms[0], transport: "m.websockets" })
     expect(widget!.url).toContain("ws=ws%3A%2F%2F127.0.0.1")
 
     const w = await connectWidget(widget!.url, ["m.receive.event:m.room.message"])

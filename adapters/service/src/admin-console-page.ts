@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto"
+import { ACCOUNT_SCRIPT, ACCOUNT_SECTION } from "./admin-account.ts"
 
 
 /*
@@ -18,7 +19,7 @@ body { margin: 0; background: var(--bg); color: var(--fg) }
 header { display: flex; flex-wrap: wrap; gap: 1em; align-items: baseline; padding: .6em 1em; border-bottom: 1px solid var(--line) }
 header h1 { font-size: 1.1em; margin: 0 }
 #status.live { color: var(--ok) }
-#status.down, #error { color: var(--bad) }
+#status.down, #error, .blocked { color: var(--bad) }
 main { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1em; padding: 1em }
 section { min-width: 0 }
 section.wide { grid-column: 1 / -1 }
@@ -36,6 +37,8 @@ tr.selected { background: rgba(127, 127, 127, .15) }
 .chips .denied { text-decoration: line-through; color: var(--muted) }
 .chips .pending { border-color: var(--warn) }
 .muted { color: var(--muted) }
+.url, #account code { overflow-wrap: anywhere }
+.links a { margin-right: 1em }
 code, .mono, .chips span { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace }
 #log { max-height: 60vh; overflow: auto; border: 1px solid var(--line); border-radius: 6px }
 .entry { display: grid; grid-template-columns: auto 7.5em minmax(0, 1fr); gap: .5em; padding: .2em .5em; border-bottom: 1px solid var(--line) }
@@ -91,10 +94,25 @@ const PAGE_SCRIPT = `
       h("div", { class: "card", "data-widget-id": w.id }, [
         h("strong", { text: w.name || w.id }), " ", h("span", { class: "muted mono", text: w.id }),
         h("div", { class: "muted", text: w.transport + (w.roomId ? " · " + w.roomId : "") }),
-        h("div", { class: "mono", text: w.url })
+        h("div", { class: "mono url", text: w.url }),
+        webLink(w.url, "open in a browser", { "data-open": w.id }),
+        w.blocked ? h("div", { class: "blocked", text: "Blocked: not hosted." }) : h("div", {}, [h("button", { type: "button", text: "Block", onclick: (event) => blockWidget(w, event.currentTarget) })])
       ]))));
   };
+  const blockWidget = async (w, button) => {
+    if (!confirm("Block widget " + (w.name || w.id) + "? Its session closes and it is not hosted again.")) return;
+    button.disabled = true;
+    try {
+      await api("POST", "/api/widgets/block", w.roomId ? { id: w.id, roomId: w.roomId } : { id: w.id });
+    } catch (e) {
+      showError(e.message);
+      button.disabled = false;
+    }
+    schedule("widgets");
+    schedule("sessions");
+  };
 
+${ACCOUNT_SCRIPT}
   // ---- device trust (cross-signing, where the recovery key is)
   const renderIdentity = async () => {
     const { identity } = await api("GET", "/api/identity");
@@ -216,7 +234,9 @@ const PAGE_SCRIPT = `
     const deny = h("button", { type: "button", text: "Deny", onclick: () => send({ deny: "all" }) });
     buttons.push(approve, deny);
     const card = h("div", { class: "card approval", "data-approval-id": a.id }, [
-      h("div", {}, [h("strong", { text: a.widgetId }), " ", h("span", { class: "muted mono", text: a.sessionId })]),
+      h("div", {}, [h("strong", { class: "widget-name", text: a.widgetName || a.widgetId }), " ", h("span", { class: "muted mono", text: a.widgetId + " · " + a.sessionId })]),
+      h("div", { class: "mono url widget-url", text: a.widgetUrl }),
+      h("div", { class: "muted widget-origin", text: a.origin === null ? "origin: none (not a browser page)" : "origin: " + a.origin }),
       h("div", { class: "muted", text: "asked at " + time(a.createdAt) }),
       a.alreadyApproved.length === 0 ? null : h("div", {}, [h("span", { class: "muted", text: "already approved" }), chips(a.alreadyApproved, "approved")]),
       h("fieldset", {}, [h("legend", { text: "Approve these capabilities:" }), ...boxes.map((b, i) => h("label", {}, [b, " ", h("span", { text: (a.meanings || [])[i] || "" }), " ", h("span", { class: "mono muted", text: b.value })]))]),
@@ -235,7 +255,7 @@ const PAGE_SCRIPT = `
   };
 
   // ---- live updates: one fetch in flight per resource; a change meanwhile fetches once more
-  const refreshers = { identity: renderIdentity, homeserver: renderHomeserver, widgets: renderWidgets, sessions: renderSessions, approvals: renderApprovals, log: renderLog };
+  const refreshers = { account: renderAccount, identity: renderIdentity, homeserver: renderHomeserver, widgets: renderWidgets, sessions: renderSessions, approvals: renderApprovals, log: renderLog };
   const running = {};
   const schedule = (name) => {
     const r = running[name] || (running[name] = { busy: false, again: false });
@@ -287,6 +307,7 @@ const PAGE_HTML = `<!doctype html>
 <header><h1>widgethost console</h1><span id="status" class="down">connecting…</span><span id="error" role="alert"></span></header>
 <main>
 <section aria-labelledby="h-approvals"><h2 id="h-approvals">Pending approvals <span id="approval-count" class="muted"></span></h2><div id="approvals"><p id="approvals-empty" class="muted">None.</p></div></section>
+${ACCOUNT_SECTION}
 <section aria-labelledby="h-identity"><h2 id="h-identity">Device trust</h2><p id="identity" class="muted"></p></section>
 <section aria-labelledby="h-homeserver"><h2 id="h-homeserver">Homeserver health</h2><div id="homeserver"></div></section>
 <section aria-labelledby="h-widgets"><h2 id="h-widgets">Widgets</h2><div id="widgets"></div></section>

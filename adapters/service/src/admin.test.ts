@@ -33,14 +33,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-const world = async (options: { maxEventStreams?: number; maxBodyBytes?: number; createUser?: AdminModel["createUser"] } = {}): Promise<World> => {
-  const { createUser, ...serverOptions } = options
+const world = async (options: { maxEventStreams?: number; maxBodyBytes?: number; createUser?: AdminModel["createUser"]; account?: AdminModel["account"]; blockWidget?: AdminModel["blockWidget"] } = {}): Promise<World> => {
+  const { createUser, account, blockWidget, ...serverOptions } = options
   const approvals = new ApprovalQueue()
   const log = new MessageLog()
   const engine = createEngine({ homeserver: fromEffectPort(makeInMemoryHomeserver({ rooms: [ROOM] })), approver: approvals.approver })
   cleanups.push(() => engine.stop())
   const widgets: AdminWidget[] = [{ id: "w1", roomId: ROOM, name: "Widget one", transport: "m.websockets", url: "https://widget.example/" }]
-  const model = engineAdminModel({ engine, widgets: () => widgets, approvals, messages: log, ...(createUser === undefined ? {} : { createUser }) })
+  const model = engineAdminModel({ engine, widgets: () => widgets, approvals, messages: log, ...(createUser === undefined ? {} : { createUser }), ...(account === undefined ? {} : { account }), ...(blockWidget === undefined ? {} : { blockWidget }) })
   const notify = model.notify
   const server = await startAdminServer({ token: TOKEN, model, coalesceMs: 5, ...serverOptions })
   cleanups.push(() => server.close())
@@ -230,7 +230,7 @@ describe("admin API: reading", () => {
     const w = await withPrompt()
     const list = await call(w.server, "GET", "/api/approvals")
     assert.deepEqual(list.json, { approvals: [{ ...w.prompt }] })
-    assert.deepEqual(Object.keys(w.prompt).sort(), ["alreadyApproved", "createdAt", "id", "meanings", "requested", "sessionId", "widgetId"])
+    assert.deepEqual(Object.keys(w.prompt).sort(), ["alreadyApproved", "createdAt", "id", "meanings", "origin", "requested", "sessionId", "widgetId", "widgetUrl"])
     assert.deepEqual(w.prompt.meanings, w.prompt.requested.map(describeCapability))
     assert.equal(w.prompt.sessionId, w.sessionId)
     const one = await call(w.server, "GET", `/api/approvals/${w.prompt.id}`)
@@ -388,6 +388,50 @@ describe("admin API: creating users", () => {
     const res = await call(w.server, "POST", "/api/users", { body: { username: "bob" } })
     assert.equal(res.status, 404)
     assert.equal(errorCode(res.json), "NotFound")
+  })
+})
+
+describe("admin API: the account", () => {
+  it("GET /api/account answers the model's account, null without one; 401 without the token", async () => {
+    const account = {
+      userId: "@widgethost:localhost",
+      deviceId: "DEV",
+      homeserver: "http://127.0.0.1:1",
+      demo: [{ id: "chat", name: "Demo chat", url: "http://127.0.0.1:2/demo/chat.html#ws=x" }],
+      addUserCommand: "npm run widgethost -- users add NAME",
+      registrationToken: "reg-token"
+    }
+    const w = await world({ account: () => account })
+    assert.deepEqual((await call(w.server, "GET", "/api/account")).json, { account })
+    assert.equal((await call(w.server, "GET", "/api/account", { token: null })).status, 401)
+    assert.equal((await call(w.server, "POST", "/api/account")).status, 405)
+    const bare = await world()
+    assert.deepEqual((await call(bare.server, "GET", "/api/account")).json, { account: null })
+  })
+})
+
+describe("admin API: blocking a widget", () => {
+  it("POST /api/widgets/block blocks a hosted widget; 404 for an unknown one, 400 for a bad body, 401 without the token, nothing blocked by those", async () => {
+    const asked: Array<unknown> = []
+    const w = await world({ blockWidget: (ref) => (asked.push(ref), ref.id === "w1") })
+    const blocked = await call(w.server, "POST", "/api/widgets/block", { body: { id: "w1", roomId: ROOM } })
+    assert.equal(blocked.status, 200)
+    assert.deepEqual(blocked.json, { blocked: { id: "w1", roomId: ROOM } })
+    const unknown = await call(w.server, "POST", "/api/widgets/block", { body: { id: "w9" } })
+    assert.equal(unknown.status, 404)
+    assert.equal(errorCode(unknown.json), "NotFound")
+    for (const body of [[], { id: "" }, { id: 7 }, { id: "w1", roomId: "" }, { id: "w1", url: "x" }, "{not json"]) {
+      const res = await call(w.server, "POST", "/api/widgets/block", { body })
+      assert.equal(res.status, 400, JSON.stringify(body))
+    }
+    assert.equal((await call(w.server, "POST", "/api/widgets/block", { token: null, body: { id: "w1" } })).status, 401)
+    assert.equal((await call(w.server, "GET", "/api/widgets/block")).status, 405)
+    assert.deepEqual(asked, [{ id: "w1", roomId: ROOM }, { id: "w9" }], "only valid, authorised requests reach the widget host")
+  })
+
+  it("has no block route when the model cannot block", async () => {
+    const w = await world()
+    assert.equal((await call(w.server, "POST", "/api/widgets/block", { body: { id: "w1" } })).status, 404)
   })
 })
 

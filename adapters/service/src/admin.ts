@@ -1,11 +1,14 @@
 import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { listen } from "@widgethost/websocket"
-import type { Engine, SessionInfo } from "@widgethost/engine"
+import type { SessionInfo } from "@widgethost/engine"
 import { type ApprovalQueue, parseDecision } from "./approvals.ts"
 import { type CreateUserOutcome, type NewUserRequest, parseNewUser } from "./admin-users.ts"
 import { consolePage } from "./admin-console-page.ts"
-import type { LogEntry, MessageLog } from "./message-log.ts"
+import type { AdminAccount } from "./admin-account.ts"
+import { parseBlockTarget, type BlockTarget } from "./admin-block.ts"
+import type { LogEntry } from "./message-log.ts"
+export { engineAdminModel } from "./admin-model.ts"
 
 /*
  * The admin API and console: what the service shows a person about its widgets, and where that
@@ -13,8 +16,12 @@ import type { LogEntry, MessageLog } from "./message-log.ts"
  *
  * ## Routes (all answers `Cache-Control: no-store`; errors `{ error: { code, message } }`)
  *   GET  /                          the console page (HTML; `?token=` accepted)
- *   GET  /api/widgets               { widgets: [{ id, roomId?, name?, transport, url }] }
+ *   GET  /api/widgets               { widgets: [{ id, roomId?, name?, transport, url, blocked? }] }
+ *   POST /api/widgets/block         body { id, roomId? } → { blocked: { id, roomId? } }: closes its
+ *                                   session and never hosts it again; 404 unknown widget, 400 bad body
  *   GET  /api/identity              { identity: { status, detail } | null }: device trust
+ *   GET  /api/account               { account: AdminAccount | null }: the host account, the demo
+ *                                   widgets' links, how a second user signs in
  *   GET  /api/homeserver            { homeserver: HomeserverHealth | null }: sync counters and the
  *                                   events that could not be decrypted
  *   GET  /api/sessions              { sessions: [SessionInfo & { state }] }
@@ -49,6 +56,8 @@ export interface AdminWidget {
   readonly name?: string
   readonly transport: string
   readonly url: string
+  /** Blocked from the console: not hosted. */
+  readonly blocked?: true
 }
 
 export type AdminSession = SessionInfo & { readonly state: string }
@@ -75,6 +84,10 @@ export interface AdminModel {
   readonly identity?: () => DeviceTrust
   /** The homeserver connection's counters and recent undecryptable events; undefined before it is up. */
   readonly homeserver?: () => HomeserverHealth | undefined
+  /** The console's "Account" section (admin-account.ts). */
+  readonly account?: () => AdminAccount
+  /** Blocks a widget (admin-block.ts); false when no such widget is hosted. */
+  readonly blockWidget?: (ref: BlockTarget) => boolean
 }
 
 /**
@@ -223,44 +236,6 @@ const segment = (raw: string): string | undefined => {
  * console.log(`console: ${admin.url}/?token=${token}`)
  * await admin.close()
  */
-/**
- * The admin model of an engine: its sessions (with `phase` as the connection `state`), its approval
- * queue and message log, and a change feed that `notify` fans out to every open event stream.
- */
-export const engineAdminModel = (parts: {
-  readonly engine: Pick<Engine, "sessions" | "session">
-  readonly widgets: () => ReadonlyArray<AdminWidget>
-  readonly approvals: ApprovalQueue
-  readonly messages: Pick<MessageLog, "get">
-  readonly createUser?: AdminModel["createUser"]
-  readonly identity?: AdminModel["identity"]
-  readonly homeserver?: AdminModel["homeserver"]
-}): AdminModel & { readonly notify: (change: AdminChange) => void } => {
-  const { engine, widgets, approvals, messages } = parts
-  const listeners = new Set<(change: AdminChange) => void>()
-  return {
-    widgets,
-    sessions: () => engine.sessions().map((info) => ({ ...info, state: info.phase })),
-    approvals,
-    closeSession: (sessionId) => {
-      const session = engine.session(sessionId)
-      session?.close("closed from the admin console")
-      return session !== undefined
-    },
-    messageLog: (sessionId) => messages.get(sessionId),
-    onChange: (listener) => {
-      listeners.add(listener)
-      return () => void listeners.delete(listener)
-    },
-    notify: (change) => {
-      for (const listener of listeners) listener(change)
-    },
-    ...(parts.createUser === undefined ? {} : { createUser: parts.createUser }),
-    ...(parts.identity === undefined ? {} : { identity: parts.identity }),
-    ...(parts.homeserver === undefined ? {} : { homeserver: parts.homeserver })
-  }
-}
-
 export const startAdminServer = async (options: AdminServerOptions): Promise<AdminServer> => {
   if (typeof options.token !== "string" || options.token.length < 16) throw new Error("startAdminServer: the token must be at least 16 characters")
   const { model } = options
@@ -334,9 +309,23 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
     if (parts[0] !== "api") return undefined
     const [, resource, rawId, action, ...rest] = parts
     if (rest.length > 0) return undefined
+    const { blockWidget } = model
+    if (resource === "widgets" && rawId === "block" && action === undefined && blockWidget !== undefined) {
+      return {
+        methods: ["POST"],
+        queryToken: false,
+        handle: async (req, res) => {
+          const parsed = parseBlockTarget(await readJson(req, maxBodyBytes))
+          if (!parsed.ok) return sendError(res, "BadRequest", parsed.issue)
+          if (!blockWidget(parsed.ref)) return sendError(res, "NotFound", `no widget ${JSON.stringify(parsed.ref.id)}${parsed.ref.roomId === undefined ? "" : ` in ${parsed.ref.roomId}`}`)
+          sendJson(res, 200, { blocked: parsed.ref })
+        }
+      }
+    }
     if (resource === "widgets" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { widgets: model.widgets() }) }
     if (resource === "events" && rawId === undefined) return { methods: ["GET"], queryToken: true, handle: openStream }
     if (resource === "identity" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { identity: model.identity?.() ?? null }) }
+    if (resource === "account" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { account: model.account?.() ?? null }) }
     if (resource === "homeserver" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { homeserver: model.homeserver?.() ?? null }) }
     const { createUser } = model
     if (resource === "users" && rawId === undefined && createUser !== undefined) {

@@ -28,12 +28,23 @@ const counterIds = () => {
 describe("ApprovalQueue", () => {
   it("queues a prompt with its details until it is decided", async () => {
     const queue = new ApprovalQueue({ now: () => 42, newId: counterIds() })
-    const answer = queue.approver({ ...request([STICKER, SEND]), alreadyApproved: [READ] })
-    assert.deepEqual(queue.pending(), [{ id: "a0", sessionId: "w1#0", widgetId: "w1", requested: [STICKER, SEND], meanings: ["send stickers to the room you are viewing", "send “m.room.message” events"], alreadyApproved: [READ], createdAt: 42 }])
+    const widget = widgetDefinition({ name: "Sticker picker", url: "https://stickers.example/#ws=$matrix_websocket_uri" })
+    const answer = queue.approver({ ...request([STICKER, SEND]), widget, origin: "https://stickers.example", alreadyApproved: [READ] })
+    assert.deepEqual(queue.pending(), [{ id: "a0", sessionId: "w1#0", widgetId: "w1", widgetName: "Sticker picker", widgetUrl: "https://stickers.example/#ws=$matrix_websocket_uri", origin: "https://stickers.example", requested: [STICKER, SEND], meanings: ["send stickers to the room you are viewing", "send “m.room.message” events"], alreadyApproved: [READ], createdAt: 42 }])
     const outcome = queue.decide("a0", { approve: "all" })
     assert.equal(outcome._tag, "Decided")
     assert.deepEqual(await answer, [STICKER, SEND])
     assert.equal(queue.size, 0)
+  })
+
+  it("a prompt without a known origin (a native client) says null; a widget without a name has none", async () => {
+    const queue = new ApprovalQueue({ newId: counterIds() })
+    void queue.approver({ ...request([SEND]), widget: widgetDefinition({ url: "https://w.example/" }) })
+    const [pending] = queue.pending()
+    assert.equal(pending?.origin, null)
+    assert.equal(pending?.widgetUrl, "https://w.example/")
+    assert.notProperty(pending, "widgetName")
+    queue.decide("a0", { deny: "all" })
   })
 
   it("approves a subset: the rest is denied", async () => {

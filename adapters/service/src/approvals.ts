@@ -21,6 +21,12 @@ export interface PendingApproval {
   readonly id: string
   readonly sessionId: string
   readonly widgetId: string
+  /** The widget's name, as its definition gives it. */
+  readonly widgetName?: string
+  /** The widget's URL template as defined (unrendered: it holds no token), so the person deciding sees where it comes from. */
+  readonly widgetUrl: string
+  /** The origin its messages come from (a browser page's); null when the transport knows none (a native client). */
+  readonly origin: string | null
   /** The capabilities to decide: not yet approved and not decided by the policy. */
   readonly requested: ReadonlyArray<string>
   /** Each of `requested` in words, in the same order: exactly what approving it grants. */
@@ -127,6 +133,9 @@ export class ApprovalQueue {
         id,
         sessionId: request.sessionId,
         widgetId: request.widgetId,
+        ...(request.widget.name === undefined ? {} : { widgetName: request.widget.name }),
+        widgetUrl: request.widget.url,
+        origin: request.origin ?? null,
         requested: [...request.requested],
         meanings: request.requested.map(describeCapability),
         alreadyApproved: [...request.alreadyApproved],

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `widgethost` command: `serve` (the main job), `simulate` (a headless workload) and
- * `conform` (model-based conformance of other hosts and widgets, `conform/`).
+ * The `widgethost` command: `serve` (the main job), `users add` (an account on the embedded
+ * homeserver), `simulate` (a headless workload) and `conform` (model-based conformance of other
+ * hosts and widgets, `conform/`).
  * Every usage or startup problem is one clear line on stderr and exit code 2, with nothing left
  * half-started; stdout carries only machine-readable output (the ready line, reports).
  */
@@ -13,6 +14,7 @@ const usage = `usage: widgethost <command> [options]
 
 commands:
   serve       host the widgets of a Matrix account (embedded homeserver when none is configured)
+  users add   create an account on the running service's embedded homeserver (in the demo room)
   simulate    run a headless simulation on the embedded homeserver and print a report
   conform     check a Widget API host or widget against widgethost's session chart
 
@@ -21,6 +23,7 @@ serve options:
   --data-dir DIR    data directory (default .widgethost; overrides the configuration)
   --json            structured JSON logs on stderr
 
+users options:      see \`widgethost users --help\`
 simulate options:   see \`widgethost simulate --help\`
 conform options:    see \`widgethost conform --help\`
 `
@@ -67,6 +70,14 @@ const runServe = async (args: ReadonlyArray<string>) => {
   process.stdout.write(`${JSON.stringify(service.ready)}\n`)
   log.release()
   log("info", "ready", { admin: service.ready.ready.admin_url, widgets: service.ready.ready.widgets.length })
+  // The links a new user opens first: the console and the demo widgets (a browser, nothing else
+  // needed). They carry secrets (the admin token, widget tokens), so only to a terminal: log files
+  // and collectors get the ready line's fields, not the links.
+  const { demo, admin_url, admin_token } = service.ready.ready
+  if (demo !== undefined && process.stderr.isTTY) {
+    log("info", `console: ${admin_url}/?token=${encodeURIComponent(admin_token)}`)
+    for (const [name, url] of Object.entries(demo)) log("info", `demo ${name} widget: ${url}`)
+  }
   if (stopping !== undefined) {
     const signal = stopping
     stopping = undefined
@@ -80,6 +91,16 @@ const main = async () => {
     switch (command) {
       case "serve":
         return await runServe(rest)
+      case "users": {
+        const { runUsers, UsersError } = await import("./users-cli.ts")
+        try {
+          process.exitCode = await runUsers(rest)
+        } catch (error) {
+          if (error instanceof UsersError) return fail(error.message)
+          throw error
+        }
+        return
+      }
       case "simulate": {
         const { runSimulate } = await import("@widgethost/simulator")
         return await runSimulate(rest)

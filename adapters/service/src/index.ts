@@ -4,6 +4,8 @@
  * @packageDocumentation
  * @module @widgethost/service
  */
+export type { AdminAccount } from "./admin-account.ts"
+export * from "./admin-block.ts"
 export * from "./admin-console-page.ts"
 export * from "./admin-users.ts"
 export * from "./admin.ts"
@@ -17,6 +19,7 @@ export * from "./homeserver-health.ts"
 export * from "./log.ts"
 export * from "./message-log.ts"
 export * from "./serve.ts"
+export * from "./widget-blocklist.ts"
 export * from "./widget-host.ts"
 export * from "./widget-uris.ts"
 export { conformHost, type ConformHostOptions, type ConformReport, type Finding, type PathResult } from "./conform/conform-host.ts"

@@ -1,7 +1,8 @@
 /**
  * `widgethost serve`: one process hosting the widgets of a Matrix account. With no homeserver
  * configured it runs the embedded homeserver in the data directory, with a local account and a
- * public demo room (with a demo websocket widget) that other local clients can join.
+ * public demo room (with the demo chat and call widgets, served by the widget listener, demo/) that
+ * other local clients can join.
  */
 import { randomBytes } from "node:crypto"
 import { mkdirSync, readFileSync, writeFileSync, accessSync, constants, renameSync } from "node:fs"
@@ -25,6 +26,11 @@ import { MessageLog } from "./message-log.ts"
 import { embeddedUserCreator } from "./admin-users.ts"
 import { establishDeviceTrust } from "./device-trust.ts"
 import { fromEffectPort } from "@widgethost/core/effect"
+import { StartupError } from "./startup-error.ts"
+import { DEMO_WIDGETS, ensureDemoRoom, ensureDemoWidgets } from "./demo/demo-room.ts"
+import { startDemoPages } from "./demo/demo-pages.ts"
+import { addUserCommand } from "./admin-account.ts"
+import { WidgetBlocklist } from "./widget-blocklist.ts"
 
 export interface ReadyLine {
   readonly ready: {
@@ -37,6 +43,11 @@ export interface ReadyLine {
     /** What `/register` on the embedded homeserver asks for; null with open registration or another homeserver. */
     readonly registration_token: string | null
     readonly widgets: ReadonlyArray<{ readonly id: string; readonly room_id: string | null; readonly transport: string; readonly url: string }>
+    /**
+     * The demo widgets' links, to open in a browser (their websocket URI filled in); present when
+     * the service runs its demo room (the embedded homeserver with no rooms configured).
+     */
+    readonly demo?: { readonly chat?: string; readonly call?: string }
   }
 }
 
@@ -49,10 +60,7 @@ export interface RunningService {
   readonly stop: () => Promise<void>
 }
 
-/** A startup failure the user can fix; the CLI prints its message in one line and exits 2. */
-export class StartupError extends Error {
-  override readonly name = "StartupError"
-}
+export { StartupError }
 
 /** What the service remembers about itself between runs of the embedded default. */
 interface ServiceState {
@@ -108,38 +116,14 @@ const loadState = (file: string): ServiceState => {
   return state
 }
 
-/** The demo widget: a websocket widget whose URL carries its websocket URI in the fragment. */
-const demoWidget = {
-  type: "m.custom",
-  url: "https://widgethost.invalid/demo#ws=$matrix_websocket_uri&room=$matrix_room_id&user=$matrix_user_id",
-  name: "Demo widget",
-  data: {},
-  waitForIframeLoad: false,
-  transports: ["m.websockets"]
-}
-
-/** Creates the public demo room once (alias #demo), with the demo widget in its state. */
-const ensureDemoRoom = async (baseUrl: string, accessToken: string, known: string | undefined): Promise<string> => {
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${baseUrl}/_matrix/client/v3${path}`, {
-      method,
-      headers: { authorization: `Bearer ${accessToken}`, "content-type": "application/json" },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    })
-    const json = (await response.json()) as Record<string, unknown>
-    if (!response.ok) throw new StartupError(`embedded homeserver refused ${method} ${path}: ${String(json.errcode)} ${String(json.error)}`)
-    return json
+/** The rendered URLs of the demo widgets in the demo room, by page name. */
+const demoLinks = (hosted: ReadonlyArray<{ readonly id: string; readonly roomId?: string; readonly url: string }>, roomId: string) => {
+  const links: Record<string, string> = {}
+  for (const widget of DEMO_WIDGETS) {
+    const found = hosted.find((w) => w.id === widget.id && w.roomId === roomId)
+    if (found !== undefined) links[widget.id] = found.url
   }
-  if (known !== undefined) return known
-  const created = await call("POST", "/createRoom", {
-    preset: "public_chat",
-    visibility: "public",
-    name: "widgethost demo",
-    topic: "Widgets hosted by widgethost",
-    room_alias_name: "demo",
-    initial_state: [{ type: "im.vector.modular.widgets", state_key: "demo", content: { id: "demo", ...demoWidget } }]
-  })
-  return String(created.room_id)
+  return links
 }
 
 export const serve = async (config: ServiceConfig, log: Logger): Promise<RunningService> => {
@@ -164,6 +148,8 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     let baseUrl: string
     let rooms = config.rooms
     let auth: Parameters<typeof connectHomeserver>[0]["auth"]
+    /** The demo room and the host account's token, when `npm start` runs its demo (no rooms configured). */
+    let demo: { readonly roomId: string; readonly accessToken: string } | undefined
     if (config.homeserver.kind === "embedded") {
       const { openRegistration } = config.embeddedHomeserver
       try {
@@ -186,6 +172,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
         const demoRoom = await ensureDemoRoom(baseUrl, account.accessToken, state.demoRoom)
         if (demoRoom !== state.demoRoom) writeJsonAtomically(stateFile, (state = { ...state, demoRoom }))
         rooms = [demoRoom]
+        demo = { roomId: demoRoom, accessToken: account.accessToken }
       }
       auth = { user: "widgethost", password: state.password }
       log("info", "embedded homeserver started", { url: baseUrl })
@@ -259,12 +246,21 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     // Closed after the transport (cleanups run last-first): the transport's last writes are journaled.
     const journal = DeliveryJournal.open(join(dataDir, "deliveries.jsonl"), { onError: (error) => log("error", "delivery journal", { error: String(error) }) })
     cleanups.push(() => journal.close())
+    // The demo widgets' pages are served by the widget listener, so their origin is its origin.
+    const listener: { url?: string } = {}
+    const demoPages =
+      demo === undefined
+        ? undefined
+        : await startDemoPages(() => listener.url ?? "").catch((error: unknown) => {
+            throw new StartupError(`cannot bundle the demo widgets: ${error instanceof Error ? error.message : String(error)}`)
+          })
     let transport: WebsocketTransport
     try {
       transport = await startOnStablePort(
         {
           host: config.listen.host,
           port: config.listen.port,
+          ...(demoPages === undefined ? {} : { onHttpRequest: demoPages.handle }),
           ...(config.listen.tls === undefined ? {} : { tls: { cert: readFileSync(config.listen.tls.cert), key: readFileSync(config.listen.tls.key) } })
         },
         state.widgetPort,
@@ -274,6 +270,8 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       throw new StartupError(`cannot listen for widgets on ${config.listen.host}:${config.listen.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
     }
     cleanups.push(() => transport.close())
+    listener.url = transport.url
+    if (demo !== undefined) await ensureDemoWidgets(baseUrl, demo.accessToken, demo.roomId, transport.url.replace(/^ws/, "http"))
     const widgetPort = Number(new URL(transport.url).port)
     if (config.listen.port === 0 && widgetPort !== state.widgetPort) writeJsonAtomically(stateFile, (state = { ...state, widgetPort }))
 
@@ -284,7 +282,16 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       messages,
       ...(embedded === undefined ? {} : { createUser: embeddedUserCreator(embedded) }),
       identity: () => deviceTrust,
-      homeserver: () => health.health()
+      homeserver: () => health.health(),
+      blockWidget: (ref) => registry.widgets?.block(ref) ?? false,
+      account: () => ({
+        userId: homeserver.userId,
+        deviceId: homeserver.deviceId,
+        homeserver: baseUrl,
+        demo: demo === undefined ? [] : DEMO_WIDGETS.flatMap((d) => registry.widgets?.list().filter((w) => w.id === d.id && w.roomId === demo.roomId).map((w) => ({ id: d.id, name: d.name, url: w.url })) ?? []),
+        ...(embedded === undefined ? {} : { addUserCommand: addUserCommand(config.dataDir) }),
+        registrationToken: embedded?.registrationToken ?? null
+      })
     })
     const notify = adminModel.notify
     healthChanged.notify = () => notify({ kind: "homeserver" })
@@ -303,6 +310,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       onChange: () => notify({ kind: "sessions" }),
       onSessionClosed: (sessionId) => messages.forget(sessionId),
       log: (level, message, fields) => log(level, message, fields),
+      blocklist: new WidgetBlocklist(join(dataDir, "blocked-widgets.json")),
       tokenFor: (definition) => widgetToken(widgetSecret, definition),
       resume: {
         journal,
@@ -339,7 +347,8 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
         admin_url: admin.url,
         admin_token: adminToken,
         registration_token: embedded?.registrationToken ?? null,
-        widgets: widgets.list().map((w) => ({ id: w.id, room_id: w.roomId ?? null, transport: w.transport, url: w.url }))
+        widgets: widgets.list().map((w) => ({ id: w.id, room_id: w.roomId ?? null, transport: w.transport, url: w.url })),
+        ...(demo === undefined ? {} : { demo: demoLinks(widgets.list(), demo.roomId) })
       }
     }
     return { ready, engine, homeserver, ...(embedded === undefined ? {} : { embedded }), approvals, stop: stopAll }

@@ -24,14 +24,17 @@ import type { ConfiguredWidget } from "./config.ts"
 import type { DeliveryJournal } from "./delivery-journal.ts"
 import { type Delivered, deliveredEvent, DeliveryResume, type ResumeSource } from "./delivery-resume.ts"
 import type { WebsocketTransport } from "@widgethost/websocket"
+import { WidgetBlocklist } from "./widget-blocklist.ts"
 
 export interface HostedWidget {
   readonly id: string
   readonly roomId?: string
   readonly name?: string
   readonly transport: "m.websockets" | "m.postmessage" | "none"
-  /** The URL rendered from the template; a websocket widget's carries its websocket URI. */
+  /** The URL rendered from the template; a websocket widget's carries its websocket URI. Empty for a blocked widget. */
   readonly url: string
+  /** Blocked from the console: not hosted, no URI (widget-blocklist.ts). */
+  readonly blocked?: true
 }
 
 export interface WidgetHostOptions {
@@ -51,6 +54,8 @@ export interface WidgetHostOptions {
   readonly tokenFor?: (definition: WidgetDefinition) => string
   /** Journal what reaches each widget, and start its every new session where the last one stopped (see delivery-resume.ts). */
   readonly resume?: { readonly journal: DeliveryJournal; readonly source: ResumeSource; readonly viewedRoom?: string }
+  /** Widgets the operator blocked: never hosted (default: an empty list in memory). */
+  readonly blocklist?: WidgetBlocklist
 }
 
 interface Entry {
@@ -61,6 +66,16 @@ interface Entry {
   readonly unregister: () => void
 }
 
+/** The origin a browser reports for a page at `url`; undefined for non-web URLs (their pages report `null`, never admitted). */
+const pageOrigin = (url: string): string | undefined => {
+  try {
+    const parsed = new URL(url)
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.origin : undefined
+  } catch {
+    return undefined
+  }
+}
+
 const keyOf = (roomId: string | undefined, id: string) => `${roomId ?? ""}\u0000${id}`
 
 export class WidgetHost {
@@ -68,7 +83,10 @@ export class WidgetHost {
   private readonly unsubscribe: () => void
   private watched = new Set<string>()
 
+  private readonly blocklist: WidgetBlocklist
+
   constructor(private readonly options: WidgetHostOptions) {
+    this.blocklist = options.blocklist ?? new WidgetBlocklist()
     this.unsubscribe = options.homeserver.subscribe((update) => {
       if (update._tag === "RoomEvent") this.onRoomEvent(update.event)
     })
@@ -120,6 +138,12 @@ export class WidgetHost {
       ...(definition.roomId === undefined ? {} : { roomId: definition.roomId }),
       ...(definition.name === undefined ? {} : { name: definition.name })
     }
+    if (this.blocklist.has(base)) {
+      this.options.log?.("warn", `widget ${definition.id} is blocked: not hosted`, { roomId: definition.roomId })
+      this.entries.set(key, { widget: { ...base, transport: "none", url: "", blocked: true }, definition, fingerprint, unregister: () => {} })
+      this.options.onChange?.()
+      return
+    }
     const variables = {
       widgetId: definition.id,
       userId: homeserver.userId,
@@ -142,9 +166,15 @@ export class WidgetHost {
     const { onMessage, resume } = this.options
     const ref = { id: definition.id, ...(definition.roomId === undefined ? {} : { roomId: definition.roomId }) }
     const homeRoom = definition.roomId ?? resume?.viewedRoom
+    // A browser widget may connect from its own page's origin. Safe: the token is still checked
+    // first (401 without it), and the URI carrying the token is handed only to that page, in its
+    // URL, so admitting the origin that URL names lets no page in that did not already hold the
+    // token. Every other browser origin stays refused (403), so a page elsewhere that learnt the
+    // URI cannot use it.
+    const origin = pageOrigin(renderWidgetUrl(definition.url, variables))
     const registration = transport.register<Delivered>(
       definition.id,
-      (send) => {
+      (send, connection) => {
         const out = (message: WidgetMessage) => {
           onMessage?.(session.sessionId, "out", message)
           send(message)
@@ -165,6 +195,8 @@ export class WidgetHost {
           widget: definition,
           waitForIframeLoad: false,
           transport: "m.websockets",
+          // The page's origin, for policy rules and the console's prompt; a client without one stays without.
+          ...(connection.origin === undefined ? {} : { origin: connection.origin }),
           send: gate?.sink ?? out
         })
         this.options.onChange?.()
@@ -183,6 +215,7 @@ export class WidgetHost {
         })
       },
       {
+        ...(origin === undefined ? {} : { origins: [origin] }),
         ...(this.options.tokenFor === undefined ? {} : { token: this.options.tokenFor(definition) }),
         ...(resume === undefined ? {} : { onWrite: { mark: deliveredEvent, written: (d: Delivered) => resume.journal.record(ref, d.room, d.event) } })
       }
@@ -191,6 +224,23 @@ export class WidgetHost {
     this.entries.set(key, { widget: { ...base, transport: "m.websockets", url }, definition, fingerprint, unregister: registration.unregister })
     this.options.log?.("info", `hosting widget ${definition.id}`, { roomId: definition.roomId, transport: "m.websockets" })
     this.options.onChange?.()
+  }
+
+  /**
+   * Blocks a widget: its connection and session close (the transport's 4410), its token is
+   * forgotten, and it is not hosted again, whatever its state event says next. False when no such
+   * widget is hosted.
+   */
+  block(ref: { readonly id: string; readonly roomId?: string }): boolean {
+    const key = keyOf(ref.roomId, ref.id)
+    const entry = this.entries.get(key)
+    if (entry === undefined) return false
+    this.blocklist.add(ref)
+    entry.unregister()
+    this.entries.delete(key)
+    this.options.log?.("info", `widget ${ref.id} blocked from the console`, { roomId: ref.roomId })
+    this.put(entry.definition)
+    return true
   }
 
   private remove(roomId: string, id: string): void {

@@ -12,6 +12,8 @@ import type { UnansweredRequests } from "./unanswered-requests.ts"
 /** One connection. It ends once; events after that are ignored. */
 export interface Link {
   readonly ws: WebSocket
+  /** The upgrade request's `Origin` (a browser page's), undefined for clients that send none. */
+  readonly origin: string | undefined
   /** A write past the high water mark is not yet flushed: new messages queue. */
   blocked: boolean
   received: number
@@ -40,7 +42,7 @@ export type Outbound = string | Marked
 export interface Registration {
   readonly widgetId: string
   readonly digest: string
-  readonly open: (send: (message: WidgetMessage) => void) => WidgetSession
+  readonly open: (send: (message: WidgetMessage) => void, connection: { readonly origin: string | undefined }) => WidgetSession
   readonly origins: ReadonlySet<string>
   readonly onWrite: WriteHook | undefined
   lifecycle: LifecycleState

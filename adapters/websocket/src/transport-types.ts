@@ -2,6 +2,7 @@
  * The websocket transport's public contract: its options, the registration a widget gets, the
  * hook that hears of writes, and the counters. The behaviour is described in the package README.
  */
+import type { IncomingMessage, ServerResponse } from "node:http"
 import type { WidgetMessage } from "@widgethost/core"
 import type { WidgetSession } from "@widgethost/engine"
 
@@ -46,6 +47,12 @@ export interface WebsocketTransportOptions {
   readonly closeTimeoutMs?: number
   /** Injectable timers (liveness, rate windows, resume window, close timeout), for simulated time. */
   readonly timers?: Timers
+  /**
+   * Answers plain HTTP requests (not upgrades), so pages can be served from the transport's own
+   * origin (the service's demo widgets). Absent: every such request gets 426. Upgrades never
+   * reach it, so it cannot weaken who may connect.
+   */
+  readonly onHttpRequest?: (req: IncomingMessage, res: ServerResponse) => void
 }
 
 export interface WebsocketTransportStats {
@@ -102,10 +109,15 @@ export interface WebsocketTransport {
   readonly url: string
   /**
    * Registers a widget before it is rendered. `open` is called when the widget makes first contact
-   * (and again after a resume window expired) to create its session. Throws on a malformed or
-   * already registered `token`.
+   * (and again after a resume window expired) to create its session; `connection.origin` is the
+   * connecting page's `Origin` (undefined for a client that sends none), for the session and its
+   * approval prompts. Throws on a malformed or already registered `token`.
    */
-  readonly register: <M>(widgetId: string, open: (send: (message: WidgetMessage) => void) => WidgetSession, options?: RegistrationOptions<M>) => WebsocketRegistration
+  readonly register: <M>(
+    widgetId: string,
+    open: (send: (message: WidgetMessage) => void, connection: { readonly origin: string | undefined }) => WidgetSession,
+    options?: RegistrationOptions<M>
+  ) => WebsocketRegistration
   readonly stats: () => WebsocketTransportStats
   /** Closes every connection (1001) and session, then the server. */
   readonly close: () => Promise<void>

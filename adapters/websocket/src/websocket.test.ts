@@ -228,6 +228,18 @@ describe("websocket transport: who may connect", () => {
     assert.equal(transport.stats().refused.origin, 4)
   })
 
+  it("tells the session opener the connecting page's origin (undefined without Origin)", async () => {
+    const { transport } = await start()
+    const origins: Array<string | undefined> = []
+    const opener = (widgetId: string) => transport.register(widgetId, (send, connection) => (origins.push(connection.origin), new FakeSession(widgetId, send)), { origins: ["https://widget.example"] })
+    const client = await connect(opener("browser").uri, { origin: "https://widget.example" })
+    client.ws.send(JSON.stringify({ api: "fromWidget", widgetId: "browser", requestId: "a", action: "content_loaded", data: {} }))
+    const native = await connect(opener("native").uri)
+    native.ws.send(JSON.stringify({ api: "fromWidget", widgetId: "native", requestId: "b", action: "content_loaded", data: {} }))
+    await vi.waitFor(() => assert.equal(origins.length, 2))
+    assert.sameMembers(origins, ["https://widget.example", undefined])
+  })
+
   it("answers a plain HTTP request with 426", async () => {
     const { transport } = await start()
     const status = await new Promise<number>((resolve, reject) => {
@@ -240,6 +252,15 @@ describe("websocket transport: who may connect", () => {
     })
     assert.equal(status, 426)
     assert.equal(transport.stats().refused["not-websocket"], 1)
+  })
+
+  it("hands plain HTTP requests to onHttpRequest when given, and upgrades still need a token", async () => {
+    const { transport } = await start({ onHttpRequest: (req, res) => void res.writeHead(200, { "Content-Type": "text/plain" }).end(`page ${req.url}`) })
+    const answer = await fetch(transport.url.replace("ws:", "http:") + "/demo/chat.html")
+    assert.equal(answer.status, 200)
+    assert.equal(await answer.text(), "page /demo/chat.html")
+    assert.equal(transport.stats().refused["not-websocket"], 0)
+    assert.equal(await refusedStatus(`${transport.url}/widget/${"A".repeat(43)}`, {}), 401)
   })
 
   it("serves wss:// when given a certificate", async () => {

@@ -93,7 +93,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
   const perform = (reg: Registration, effect: LifecycleEffect, current: Link | undefined, arriving: Link | undefined) => {
     switch (effect._tag) {
       case "OpenSession":
-        return openSession(reg)
+        return openSession(reg, arriving ?? current)
       case "ForgetSession":
         return forgetSession(reg, effect.reason)
       case "TransportDown":
@@ -150,11 +150,11 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     }
   }
 
-  const openSession = (reg: Registration) => {
+  const openSession = (reg: Registration, link: Link | undefined) => {
     const generation = reg.generation
     let session: WidgetSession
     try {
-      session = reg.open(sinkFor(reg, generation))
+      session = reg.open(sinkFor(reg, generation), { origin: link?.origin })
     } catch {
       counters.sessionErrors++
       return apply(reg, { _tag: "OpenFailed" })
@@ -326,11 +326,11 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
     return api === "toWidget" && typeof requestId === "string" && reg.gapRequests.delete(requestId)
   }
 
-  const accept = (reg: Registration, ws: WebSocket) => {
+  const accept = (reg: Registration, ws: WebSocket, origin: string | undefined) => {
     sockets.add(ws)
     ws.once("close", () => sockets.delete(ws))
     counters.accepted++
-    const link: Link = { ws, blocked: false, received: 0, active: true, idleMs: 0, ended: false, ticker: undefined, rateWindow: undefined }
+    const link: Link = { ws, origin, blocked: false, received: 0, active: true, idleMs: 0, ended: false, ticker: undefined, rateWindow: undefined }
     if (reg.lifecycle.retired === undefined && reg.lifecycle.linked && config.onDuplicate === "refuse") counters.refused.duplicate++
     ws.on("message", (data, isBinary) => receive(reg, link, data, isBinary))
     ws.on("pong", () => {
@@ -380,13 +380,14 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       counters.refused.duplicate++
       return refuseUpgrade(socket, 409)
     }
-    wss.handleUpgrade(req, socket, head, (ws) => accept(reg, ws))
+    wss.handleUpgrade(req, socket, head, (ws) => accept(reg, ws, origin))
   })
   wss.on("wsClientError", (_error, socket) => {
     counters.refused.handshake++
     refuseUpgrade(socket, 400)
   })
-  server.on("request", (_req, res) => {
+  server.on("request", (req, res) => {
+    if (options.onHttpRequest !== undefined) return options.onHttpRequest(req, res)
     counters.refused["not-websocket"]++
     res.writeHead(426, { "Content-Type": "text/plain", Connection: "close" }).end(STATUS_CODES[426])
   })
