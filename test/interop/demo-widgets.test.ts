@@ -81,12 +81,27 @@ describe("npm start → the demo chat widget and the console in Chromium", () =>
 
   afterAll(async () => {
     await browser?.close()
-    if (service.child.exitCode === null && service.child.signalCode === null) {
-      process.kill(-service.child.pid!, "SIGTERM")
-      const stopped = await Promise.race([service.exited.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 15_000))])
-      if (stopped !== true) process.kill(-service.child.pid!, "SIGKILL")
+    // Stop the whole process group (npm, its shell, the service) and wait until none of it is
+    // left: npm exits before the service under it has flushed its data directory.
+    const groupAlive = () => {
+      try {
+        process.kill(-service.child.pid!, 0)
+        return true
+      } catch {
+        return false
+      }
     }
-    // npm exits before the service under it has flushed its data directory: retry while it finishes.
+    const gone = async (ms: number) => {
+      for (const until = Date.now() + ms; groupAlive() && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 100))
+      return !groupAlive()
+    }
+    if (groupAlive()) {
+      process.kill(-service.child.pid!, "SIGTERM")
+      if (!(await gone(15_000))) {
+        process.kill(-service.child.pid!, "SIGKILL")
+        await gone(5_000)
+      }
+    }
     rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 300 })
   }, 30_000)
 
