@@ -17,7 +17,7 @@
  * recorded, and keeps going through macrostep.
  */
 import type { AnyActorScope, AnyStateNode, EventObject, SnapshotFrom } from "xstate"
-import { sessionMachine } from "./session-machine.ts"
+import { type SessionInput, sessionMachine } from "./session-machine.ts"
 
 type Snapshot = SnapshotFrom<typeof sessionMachine>
 type Scope = Parameters<typeof sessionMachine.transition>[2]
@@ -62,6 +62,10 @@ const replayable = (action: unknown): boolean => {
   return isPlainImplementation(type) && typeof params !== "function"
 }
 
+const noSpawn = (): never => {
+  throw new Error("widgethost: the session chart spawns no actors")
+}
+
 const nodesOf = (node: AnyStateNode): AnyStateNode[] => [node, ...Object.values(node.states).flatMap(nodesOf)]
 
 /** The chart's definition is inside the shape whose steps depend on nothing but configuration and transition. */
@@ -80,6 +84,29 @@ export class RecordedSteps {
   readonly enabled = chartIsReplayable()
   /** By configuration (its deepest state) and the transition taken; null: not replayable. */
   private readonly steps = new Map<AnyStateNode, Map<Transition, RecordedStep | null>>()
+  /** The first session's initial snapshot, without its context; null: not replayable. */
+  private initialSnapshot: Snapshot | null | undefined
+
+  /**
+   * A session's initial snapshot. Recorded like a step: when xstate's first one ran no action
+   * and took no step after entering the initial states (the chart's `loading` has no entry
+   * actions and no timers), the later ones are that snapshot with the new session's context,
+   * made by the chart's own context factory as xstate's initial `assign` makes it.
+   */
+  initial(input: SessionInput, scope: Scope): Snapshot {
+    if (this.initialSnapshot === undefined) {
+      const [snapshot, executed, microsteps] = this.recording(scope, () => sessionMachine.getInitialSnapshot(scope, input))
+      const context = sessionMachine.config.context
+      const quiet = executed.length === 0 && microsteps === 0 && snapshot.status === "active" && typeof context === "function"
+      this.initialSnapshot = quiet ? { ...snapshot, context: undefined as unknown as Snapshot["context"] } : null
+      return snapshot
+    }
+    if (this.initialSnapshot === null) return sessionMachine.getInitialSnapshot(scope, input)
+    const factory = sessionMachine.config.context as (args: { input: SessionInput; self: unknown; spawn: unknown }) => Snapshot["context"]
+    // xstate's initial assign copies the factory's object onto an empty context, with fresh children and history.
+    const context = { ...factory({ input, self: scope.self, spawn: noSpawn }) }
+    return { ...this.initialSnapshot, context, children: {}, historyValue: {} }
+  }
 
   /** The recording of `transition` from `snapshot`'s configuration, if there is one yet. */
   find(snapshot: Snapshot, transition: Transition): RecordedStep | null | undefined {
@@ -91,25 +118,7 @@ export class RecordedSteps {
    * when it was one microstep of replayable actions. Returns the snapshot macrostep made.
    */
   record(snapshot: Snapshot, event: EventObject, transition: Transition, scope: Scope): Snapshot {
-    const executed: ExecutedAction[] = []
-    let microsteps = 0
-    const executor = scope.actionExecutor
-    const system = scope.system as unknown as { _sendInspectionEvent: (event: { type: string }) => void }
-    const inspect = system._sendInspectionEvent
-    scope.actionExecutor = (action) => {
-      executed.push(action as unknown as ExecutedAction)
-      executor(action)
-    }
-    system._sendInspectionEvent = (e) => {
-      if (e.type === "@xstate.microstep") microsteps++
-    }
-    let ended: Snapshot
-    try {
-      ended = sessionMachine.transition(snapshot, event as never, scope)
-    } finally {
-      scope.actionExecutor = executor
-      system._sendInspectionEvent = inspect
-    }
+    const [ended, executed, microsteps] = this.recording(scope, () => sessionMachine.transition(snapshot, event as never, scope))
     const leaf = snapshot._nodes[snapshot._nodes.length - 1]!
     let byTransition = this.steps.get(leaf)
     if (byTransition === undefined) this.steps.set(leaf, (byTransition = new Map<Transition, RecordedStep | null>()))
@@ -135,6 +144,28 @@ export class RecordedSteps {
     return next
   }
 
+  /** Runs `run` on `scope`, telling the actions xstate executed and the microsteps its macrostep took. */
+  private recording(scope: Scope, run: () => Snapshot): [Snapshot, ExecutedAction[], number] {
+    const executed: ExecutedAction[] = []
+    let microsteps = 0
+    const executor = scope.actionExecutor
+    const system = scope.system as unknown as { _sendInspectionEvent: (event: { type: string }) => void }
+    const inspect = system._sendInspectionEvent
+    scope.actionExecutor = (action) => {
+      executed.push(action as unknown as ExecutedAction)
+      executor(action)
+    }
+    system._sendInspectionEvent = (e) => {
+      if (e.type === "@xstate.microstep") microsteps++
+    }
+    try {
+      return [run(), executed, microsteps]
+    } finally {
+      scope.actionExecutor = executor
+      system._sendInspectionEvent = inspect
+    }
+  }
+
   private recordingOf(snapshot: Snapshot, transition: Transition, executed: ReadonlyArray<ExecutedAction>, microsteps: number, ended: Snapshot): RecordedStep | null {
     // One microstep, the context and children carried over (no assign, no spawn).
     if (microsteps !== 1 || ended.context !== snapshot.context || ended.children !== snapshot.children || ended.historyValue !== snapshot.historyValue) return null
@@ -156,6 +187,7 @@ export class RecordedSteps {
       if (matches.length !== 1) return null
       actions.push({ builtin: matches[0]! })
     }
-    return { actions, ended: ended === snapshot ? undefined : ended }
+    // Kept without the recording session's context, which a replay replaces anyway (and which holds the engine's outbox).
+    return { actions, ended: ended === snapshot ? undefined : { ...ended, context: undefined as unknown as Snapshot["context"] } }
   }
 }

@@ -126,7 +126,9 @@ export class SessionCharts {
   /** A new session in `loading`. */
   open(key: string, input: Omit<SessionInput, "outbox">): ChartSession {
     const session = new ChartSession(key, undefined as unknown as Snapshot)
-    this.enter(session, () => sessionMachine.getInitialSnapshot(this.scope, { ...input, outbox: this.options.outbox }))
+    const full = { ...input, outbox: this.options.outbox }
+    const recorded = this.recorded
+    this.enter(session, () => (recorded === undefined ? sessionMachine.getInitialSnapshot(this.scope, full) : recorded.initial(full, this.scope)))
     return session
   }
 
