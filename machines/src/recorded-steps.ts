@@ -191,3 +191,11 @@ export class RecordedSteps {
     return { actions, ended: ended === snapshot ? undefined : { ...ended, context: undefined as unknown as Snapshot["context"] } }
   }
 }
+
+/**
+ * The one recording of the chart, shared by every engine: what it holds follows from the
+ * chart's definition alone (its state nodes, transitions and actions, like the caches xstate keeps
+ * on the state nodes themselves), never from a session, so an engine's first session replays
+ * what another engine's sessions recorded.
+ */
+export const recordedSteps = new RecordedSteps()

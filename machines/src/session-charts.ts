@@ -10,11 +10,16 @@
  * engine's timer queue (one clock timer for all sessions); a fired one is sent to its session
  * like any event. Actions run as the transition selects them; what they defer (scheduling,
  * cancelling) runs right after the transition, as in an actor.
+ *
+ * Two shortcuts skip macrostep's per-event search where its result is known, each held equal
+ * to it by a property test (`macrostepAlways` turns both off): a plain `inputs` transition is
+ * its one action, and any other step taken before from the same configuration is replayed from
+ * its recording (`recorded-steps.ts`).
  */
 import type { Command } from "@widgethost/core"
 import type { AnyActorRef, EventObject, SnapshotFrom } from "xstate"
 import { type SessionEvent, type SessionInput, sessionMachine } from "./session-machine.ts"
-import { RecordedSteps } from "./recorded-steps.ts"
+import { type RecordedSteps, recordedSteps } from "./recorded-steps.ts"
 import { Scheduled, type TimerQueue } from "./timer-queue.ts"
 
 type Snapshot = SnapshotFrom<typeof sessionMachine>
@@ -119,8 +124,7 @@ export class SessionCharts {
       stopChild: () => {},
       actionExecutor: (action) => action.exec?.(action.info, action.params)
     }
-    const recorded = options.macrostepAlways === true ? undefined : new RecordedSteps()
-    this.recorded = recorded?.enabled === true ? recorded : undefined
+    this.recorded = options.macrostepAlways !== true && recordedSteps.enabled ? recordedSteps : undefined
   }
 
   /** A new session in `loading`. */

@@ -1,7 +1,7 @@
 /**
  * The runtime's recorded steps (`recorded-steps.ts`) are xstate's macrostep, exactly: several
- * sessions on one runtime (the first to take a step records it, the others replay it) end in the
- * same snapshots, with the same data, commands and timers armed, cancelled and fired, as the same
+ * sessions on one runtime (the first session of any runtime to take a step records it, every
+ * later one replays it) end in the same snapshots, with the same data, commands and timers armed, cancelled and fired, as the same
  * sessions on a runtime that takes every event through macrostep. Time passes between turns, so
  * the chart's own delayed events (request and approval timeouts, the sweep, the rate window)
  * fire and are replayed too.
@@ -135,8 +135,8 @@ describe("recorded steps", () => {
     } finally {
       macrosteps.mockRestore()
     }
-    // The property ran many chart steps, and the recording runtime replayed most of them.
+    // The property ran many chart steps, and the recording runtime replayed nearly all of them.
     expect(byMacrostep).toBeGreaterThan(2000)
-    expect(byRecorded).toBeLessThan(byMacrostep / 2)
+    expect(byRecorded).toBeLessThan(byMacrostep / 10)
   })
 })
