@@ -10,10 +10,16 @@
  * engine's timer queue (one clock timer for all sessions); a fired one is sent to its session
  * like any event. Actions run as the transition selects them; what they defer (scheduling,
  * cancelling) runs right after the transition, as in an actor.
+ *
+ * Two shortcuts skip macrostep's per-event search where its result is known, each held equal
+ * to it by a property test (`macrostepAlways` turns both off): a plain `inputs` transition is
+ * its one action, and any other step taken before from the same configuration is replayed from
+ * its recording (`recorded-steps.ts`).
  */
 import type { Command } from "@widgethost/core"
 import type { AnyActorRef, EventObject, SnapshotFrom } from "xstate"
 import { type SessionEvent, type SessionInput, sessionMachine } from "./session-machine.ts"
+import { type RecordedSteps, recordedSteps } from "./recorded-steps.ts"
 import { Scheduled, type TimerQueue } from "./timer-queue.ts"
 
 type Snapshot = SnapshotFrom<typeof sessionMachine>
@@ -84,8 +90,9 @@ export interface SessionChartsOptions {
   /** Tests: every delayed event armed, cancelled or fired. */
   readonly trace?: (key: string, what: "armed" | "cancelled" | "fired", id: string) => void
   /**
-   * Tests: take every event through xstate's macrostep, plain `inputs` transitions included (a
-   * property test holds the shortcut equal to it). Default false.
+   * Tests: take every event through xstate's macrostep, with no shortcut: neither for plain
+   * `inputs` transitions nor replaying recorded steps (property tests hold both equal to it).
+   * Default false.
    */
   readonly macrostepAlways?: boolean
 }
@@ -94,6 +101,8 @@ export class SessionCharts {
   private current: ChartSession | undefined
   private readonly deferred: Array<() => void> = []
   private readonly scope: Scope
+  /** xstate's steps recorded for replay; none when every event goes through macrostep. */
+  private readonly recorded: RecordedSteps | undefined
 
   constructor(private readonly options: SessionChartsOptions) {
     const scheduler = {
@@ -115,12 +124,15 @@ export class SessionCharts {
       stopChild: () => {},
       actionExecutor: (action) => action.exec?.(action.info, action.params)
     }
+    this.recorded = options.macrostepAlways !== true && recordedSteps.enabled ? recordedSteps : undefined
   }
 
   /** A new session in `loading`. */
   open(key: string, input: Omit<SessionInput, "outbox">): ChartSession {
     const session = new ChartSession(key, undefined as unknown as Snapshot)
-    this.enter(session, () => sessionMachine.getInitialSnapshot(this.scope, { ...input, outbox: this.options.outbox }))
+    const full = { ...input, outbox: this.options.outbox }
+    const recorded = this.recorded
+    this.enter(session, () => (recorded === undefined ? sessionMachine.getInitialSnapshot(this.scope, full) : recorded.initial(full, this.scope)))
     return session
   }
 
@@ -135,16 +147,31 @@ export class SessionCharts {
       const snapshot = session.snapshot
       plain.exec({ context: snapshot.context, event, self: this.scope.self, system: this.scope.system }, plain.params)
     } else {
-      this.enter(session, () => sessionMachine.transition(session.snapshot, event, this.scope))
+      this.step(session, event)
     }
     // What the actions raised, in order, each before what it raises in turn (xstate's internal queue).
     const raised = session.snapshot.context.raised
     if (raised === undefined) return
-    while (raised.length > 0 && session.snapshot.status === "active") {
-      const next = raised.shift()!
-      this.enter(session, () => sessionMachine.transition(session.snapshot, next, this.scope))
-    }
+    while (raised.length > 0 && session.snapshot.status === "active") this.step(session, raised.shift()!)
     session.snapshot.context.raised = undefined
+  }
+
+  /** One event through xstate's transition, or its recording when this step was taken before. */
+  private step(session: ChartSession, event: SessionEvent): void {
+    const recorded = this.recorded
+    // xstate's own events (stop, errors) have rules of their own in macrostep.
+    if (recorded === undefined || event.type.startsWith("xstate.")) return this.enter(session, () => sessionMachine.transition(session.snapshot, event, this.scope))
+    this.enter(session, () => {
+      const snapshot = session.snapshot
+      // xstate's own selection, guards included; this chart has no parallel states, so at most one.
+      const [transition, ...more] = sessionMachine.getTransitionData(snapshot, event)
+      // No transition: macrostep would keep the snapshot and run nothing (the chart has no eventless transitions).
+      if (transition === undefined) return snapshot
+      if (more.length > 0) return sessionMachine.transition(snapshot, event, this.scope)
+      const step = recorded.find(snapshot, transition)
+      if (step === undefined) return recorded.record(snapshot, event, transition, this.scope)
+      return step === null ? sessionMachine.transition(snapshot, event, this.scope) : recorded.replay(snapshot, event, step, this.scope)
+    })
   }
 
   /** Cancels whatever the session still has armed (a closed chart has none left). */
