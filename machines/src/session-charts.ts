@@ -11,7 +11,7 @@
  * like any event. Actions run as the transition selects them; what they defer (scheduling,
  * cancelling) runs right after the transition, as in an actor.
  */
-import type { Command } from "@widgethost/core"
+import type { Command, CoreCaches } from "@widgethost/core"
 import type { AnyActorRef, EventObject, SnapshotFrom } from "xstate"
 import { type SessionEvent, type SessionInput, sessionMachine } from "./session-machine.ts"
 import { Scheduled, type TimerQueue } from "./timer-queue.ts"
@@ -79,6 +79,8 @@ export interface SessionChartsOptions {
   readonly timers: TimerQueue
   /** Where every session's actions put their commands; drained by the caller after each send. */
   readonly outbox: Command[]
+  /** The caches every session's steps are handed: the engine's, shared with its router. */
+  readonly caches: CoreCaches
   /** A delayed event is due for `session` (the engine runs its waiting inputs first, then `send`s it). */
   readonly onDelayed: (session: ChartSession, event: SessionEvent) => void
   /** Tests: every delayed event armed, cancelled or fired. */
@@ -118,9 +120,9 @@ export class SessionCharts {
   }
 
   /** A new session in `loading`. */
-  open(key: string, input: Omit<SessionInput, "outbox">): ChartSession {
+  open(key: string, input: Omit<SessionInput, "outbox" | "caches">): ChartSession {
     const session = new ChartSession(key, undefined as unknown as Snapshot)
-    this.enter(session, () => sessionMachine.getInitialSnapshot(this.scope, { ...input, outbox: this.options.outbox }))
+    this.enter(session, () => sessionMachine.getInitialSnapshot(this.scope, { ...input, outbox: this.options.outbox, caches: this.options.caches }))
     return session
   }
 
