@@ -12,6 +12,7 @@ import {
   type Command,
   createCoreCaches,
   defaultLimits,
+  realClock,
   homeserverErrorFrom,
   isHomeserverPort,
   type Input,
@@ -20,7 +21,6 @@ import {
   type SessionState,
   emptyPolicy
 } from "@widgethost/core"
-import { realClock } from "./clock.ts"
 import { Router } from "./router.ts"
 import { type ChartSession, SessionCharts } from "./session-charts.ts"
 import { phaseOf, type SessionEvent } from "./session-machine.ts"

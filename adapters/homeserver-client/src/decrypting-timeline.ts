@@ -1,6 +1,6 @@
 import type { RoomEvent } from "@widgethost/core"
 import { type DecryptOutcome, isObject, type RawEvent, type UndecryptableReport } from "./crypto.ts"
-import { type Clock, systemClock } from "./matrix-http.ts"
+import { type Clock, realClock, setTimer } from "@widgethost/core"
 
 /** What {@link DecryptingTimeline} needs of {@link E2ee}. */
 export interface RoomDecrypter {
@@ -79,7 +79,7 @@ export class DecryptingTimeline {
     this.maxHoldMs = options.maxHoldMs ?? 10_000
     this.maxHeldBehind = options.maxHeldBehind ?? 100
     this.maxLate = options.maxLate ?? 1000
-    this.clock = options.clock ?? systemClock
+    this.clock = options.clock ?? realClock
     this.onUndecryptable = options.onUndecryptable
     this.unsubscribe = decrypter.onRoomKeys((keys) => void this.keysArrived(keys))
   }
@@ -210,7 +210,7 @@ export class DecryptingTimeline {
       if (since !== undefined) earliest = Math.min(earliest, since + this.maxHoldMs)
     }
     if (earliest === Infinity) return
-    this.cancelTimer = this.clock.setTimer(Math.max(0, earliest - this.clock.now()), () => {
+    this.cancelTimer = setTimer(this.clock, Math.max(0, earliest - this.clock.now()), () => {
       this.cancelTimer = undefined
       void this.expire()
     })

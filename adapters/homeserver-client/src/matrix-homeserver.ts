@@ -13,7 +13,8 @@ import { accountCalls, roomAccountDataReader, tryPromise } from "./account-calls
 import { openIdTokens } from "./openid-token.ts"
 import { relationsReader } from "./relations-read.ts"
 import { DecryptingTimeline, type HoldOptions, type TimelineState, type TimelineStats } from "./decrypting-timeline.ts"
-import { type Clock, MatrixHttp, type RetryPolicy, type Session, login, path, systemClock } from "./matrix-http.ts"
+import { type Clock, realClock, setTimer, sleep } from "@widgethost/core"
+import { MatrixHttp, type RetryPolicy, type Session, login, path } from "./matrix-http.ts"
 
 /**
  * The {@link HomeserverPort} over the Matrix client-server API: a `/sync` long-poll loop that
@@ -160,7 +161,7 @@ const decodeCursor = cursors.decode
  * hs.start()
  */
 export const connectHomeserver = async (options: ConnectOptions): Promise<MatrixHomeserver> => {
-  const clock = options.clock ?? systemClock
+  const clock = options.clock ?? realClock
   const random = options.random ?? Math.random
   const http = new MatrixHttp({
     baseUrl: options.baseUrl,
@@ -404,7 +405,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   // would deliver them again: a short debounce folds them into one write.
   const flushSoon = () => {
     if (!dirtyAfterBatch || cancelFlush !== undefined) return
-    cancelFlush = clock.setTimer(50, () => {
+    cancelFlush = setTimer(clock, 50, () => {
       cancelFlush = undefined
       void underStateLock(async () => (dirtyAfterBatch ? saveState() : undefined)).catch(onError)
     })
@@ -438,7 +439,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
         }
         failures += 1
         const cap = Math.min(syncCfg.backoffMaxMs, syncCfg.backoffBaseMs * 2 ** Math.min(failures - 1, 30))
-        await clock.sleep(Math.round(cap / 2 + (random() * cap) / 2), abort.signal).catch(() => undefined)
+        await sleep(clock, Math.round(cap / 2 + (random() * cap) / 2), abort.signal).catch(() => undefined)
         continue
       }
       failures = 0
@@ -449,7 +450,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
         // the timeline's saved state keep that from repeating what was delivered.
         counters.syncErrors += 1
         onError(e)
-        await clock.sleep(syncCfg.backoffBaseMs, abort.signal).catch(() => undefined)
+        await sleep(clock, syncCfg.backoffBaseMs, abort.signal).catch(() => undefined)
         continue
       }
       counters.syncs += 1
