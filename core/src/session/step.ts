@@ -53,9 +53,9 @@ export class Stepper {
   private ownedInFlight: unknown
 
   /**
-   * With `owned`, the caller hands the state over and promises never to look at it again (the
-   * session actor does; tests and the xstate machine don't): the step then writes into it in
-   * place instead of copying, like a transient. Collections shared by every fresh state (the
+   * With `inPlace` (what `stepInPlace` passes), the caller hands the state over and promises never
+   * to look at it again (the session chart does): the step then writes into it in place instead
+   * of copying, like a transient. Collections shared by every fresh state (the
    * frozen empty ones) are still copied on first write.
    */
   constructor(
@@ -64,12 +64,12 @@ export class Stepper {
     readonly phase: Phase,
     /** The engine's caches (see `core-caches.ts`): what makes a step fast is passed in, not kept here. */
     readonly caches: CoreCaches,
-    owned = false,
+    inPlace = false,
     /** Where commands go (an outbox the caller drains), or a fresh list. */
     commands: Command[] = []
   ) {
     this.commands = commands
-    if (owned) {
+    if (inPlace) {
       this.draft = base
       this.ownedCounters = ownable(base.counters)
       this.ownedPendingToWidget = ownable(base.pendingToWidget)
@@ -263,7 +263,7 @@ const freshPending = (caches: CoreCaches, action: string, purpose: ToWidgetPurpo
 }
 
 /**
- * A collection an owned step may write in place: any but the frozen ones, which fresh states
+ * A collection a step in place may write directly: any but the frozen ones, which fresh states
  * share (`frozen-empty.ts`; the shared counters are a frozen object).
  */
 const ownable = <T extends object>(collection: T): T | undefined => (Object.isFrozen(collection) ? undefined : collection)
