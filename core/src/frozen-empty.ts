@@ -5,8 +5,7 @@
  * other session). `delete` and `clear` are left as they are: on an empty collection they change
  * nothing.
  *
- * A step that writes a frozen collection copies it first (`Stepper`, which tells them apart with
- * `Object.isFrozen`).
+ * A step that writes one copies it first (`Stepper`).
  */
 class FrozenEmptyMap<K, V> extends Map<K, V> {
   override set(): this {

@@ -7,7 +7,7 @@ import type { ClientSide } from "../client-side.ts"
 import type { HeldClientRequest } from "./client-requests.ts"
 import type { ApprovalPolicy } from "../policy.ts"
 import type { FileEncoding } from "../media-file.ts"
-import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget } from "./step.ts"
+import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, noCounters } from "./step.ts"
 import { frozenEmptyMap } from "../frozen-empty.ts"
 import type { Phase } from "../protocol-error.ts"
 
@@ -233,8 +233,6 @@ export interface SessionState {
 
 /** The empty list every fresh state starts with (lists in the state are replaced, never written in place). */
 export const none: ReadonlyArray<never> = Object.freeze([])
-/** Frozen: a step counting copies them first (`Stepper.count`). */
-const noCounters: Counters = Object.freeze({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0, duplicates: 0, documents: 0 })
 const noGathers: ReadonlyMap<number, Gather> = frozenEmptyMap()
 export const noPendingClient: ReadonlyMap<number, PendingClientCall> = frozenEmptyMap()
 

@@ -71,10 +71,11 @@ export class Stepper {
     this.commands = commands
     if (inPlace) {
       this.draft = base
-      this.ownedCounters = ownable(base.counters)
-      this.ownedPendingToWidget = ownable(base.pendingToWidget)
-      this.ownedPendingCalls = ownable(base.pendingCalls)
-      this.ownedInFlight = ownable(base.inFlight)
+      // Identity, not a lookup: this runs once per step on the hot path.
+      this.ownedCounters = base.counters === noCounters ? undefined : base.counters
+      this.ownedPendingToWidget = base.pendingToWidget === emptyPendingToWidget ? undefined : base.pendingToWidget
+      this.ownedPendingCalls = base.pendingCalls === emptyPendingCalls ? undefined : base.pendingCalls
+      this.ownedInFlight = base.inFlight === emptyInFlight ? undefined : base.inFlight
     }
   }
 
@@ -263,11 +264,11 @@ const freshPending = (caches: CoreCaches, action: string, purpose: ToWidgetPurpo
 }
 
 /**
- * A collection a step in place may write directly: any but the frozen ones, which fresh states
- * share (`frozen-empty.ts`; the shared counters are a frozen object).
+ * What every fresh state starts with, shared by all of them, so a step in place copies these
+ * before its first write (it tells them by identity). Constants: the collections are frozen
+ * empties whose writers throw (`frozen-empty.ts`), the counters a frozen object.
  */
-const ownable = <T extends object>(collection: T): T | undefined => (Object.isFrozen(collection) ? undefined : collection)
-
+export const noCounters: Counters = Object.freeze({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0, duplicates: 0, documents: 0 })
 export const emptyPendingToWidget: ReadonlyMap<string, PendingToWidget> = frozenEmptyMap()
 export const emptyPendingCalls: ReadonlyMap<number, PendingCall> = frozenEmptyMap()
 export const emptyInFlight: ReadonlySet<string> = frozenEmptySet()
