@@ -1,8 +1,19 @@
 import { describe, expect, it } from "vitest"
 import { sleep } from "@widgethost/core"
+import { createActor, createMachine } from "xstate"
 import { ManualClock } from "./manual-clock.ts"
 
 describe("ManualClock", () => {
+  it("is an xstate actor clock: a chart's delayed transition fires when it advances", () => {
+    const clock = new ManualClock(0)
+    const actor = createActor(createMachine({ initial: "waiting", states: { waiting: { after: { 1_000: "done" } }, done: {} } }), { clock }).start()
+    clock.advance(999)
+    expect(actor.getSnapshot().value).toBe("waiting")
+    clock.advance(1)
+    expect(actor.getSnapshot().value).toBe("done")
+    actor.stop()
+  })
+
   it("sleep on it resolves when it reaches the sleep's end, not before", async () => {
     const clock = new ManualClock(0)
     let slept = false
