@@ -19,13 +19,16 @@ export interface Clock {
   clearTimeout(id: unknown): void
 }
 
+/** Read once: it is constant for the process's life, and its getter adds about a fifth to a reading (Node 20). */
+const timeOrigin = performance.timeOrigin
+
 /**
  * The real clock: the runtime's timers, and `now` read from the monotonic clock anchored at the
  * process's (or page's) start time, so it is on the epoch's scale yet never jumps with an NTP
  * step or a manual change of the system time.
  */
 export const realClock: Clock = {
-  now: () => performance.timeOrigin + performance.now(),
+  now: () => timeOrigin + performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>)
 }
