@@ -14,6 +14,7 @@
  */
 import * as Result from "./result.ts"
 import { parseCapability } from "./capabilities.ts"
+import { CORE_CACHE_LIMITS, type CoreCaches, remember } from "./core-caches.ts"
 
 export interface EventShape {
   readonly type: string
@@ -115,27 +116,20 @@ const allowsEvent = (events: Grants, states: Grants, event: EventShape): boolean
 
 /**
  * Compiles approved capability strings; strings that do not parse are ignored and grant nothing.
+ * With `caches` (the engine's), sessions approved for the same set share one compiled value.
  *
  * @example
  * const p = compilePermissions(["m.receive.event:m.room.message#m.text", "m.timeline:*"])
  * p.mayReceive({ type: "m.room.message", content: { msgtype: "m.text" } }) // true
  */
-export const compilePermissions = (approved: Iterable<string>): Permissions => {
-  // Compiled permissions are immutable, so sessions approved for the same set share one: a
-  // thousand copies of the same call widget cost one set of maps, not a thousand.
+export const compilePermissions = (approved: Iterable<string>, caches?: CoreCaches): Permissions => {
   const list = [...approved].sort()
+  if (caches === undefined) return compile(list)
+  // Compiled permissions are never written, so sharing one is safe: a thousand copies of the
+  // same call widget cost one set of maps, not a thousand.
   const key = JSON.stringify(list)
-  const cached = compiled.get(key)
-  if (cached !== undefined) return cached
-  const permissions = compile(list)
-  if (compiled.size >= maxCompiled) compiled.delete(compiled.keys().next().value!)
-  compiled.set(key, permissions)
-  return permissions
+  return caches.permissions.get(key) ?? remember(caches.permissions, key, compile(list), CORE_CACHE_LIMITS.permissions)
 }
-
-/** How many distinct approved sets stay compiled; the oldest is dropped past it. */
-const maxCompiled = 1024
-const compiled = new Map<string, Permissions>()
 
 const compile = (approved: ReadonlyArray<string>): Permissions => {
   const sendEvents: Grants = new Map()
@@ -269,5 +263,8 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
   }
 }
 
-/** What a session may do before anything is approved: nothing. */
+/**
+ * What a session may do before anything is approved: nothing. A constant every fresh session
+ * shares: its collections are empty and reachable only through `Permissions`' read-only view.
+ */
 export const emptyPermissions: Permissions = compilePermissions([])

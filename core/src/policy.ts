@@ -2,6 +2,7 @@ import * as Result from "./result.ts"
 import { type Capability, deniedByDescriptor, formatCapability, parseCapability } from "./capabilities.ts"
 import { type ClientSide, hookFor, noClientSide } from "./client-side.ts"
 import { isCryptoInternalToDeviceType } from "./crypto-types.ts"
+import { CORE_CACHE_LIMITS, type CoreCaches, remember } from "./core-caches.ts"
 
 /**
  * A rule of the approval policy. Every field present must match; the first matching rule wins.
@@ -57,24 +58,25 @@ export interface WidgetIdentity {
  */
 const unsupported: ReadonlySet<Capability["_tag"]> = new Set(["SendStickyEvent", "ReceiveStickyEvent"])
 
-const globCache = new Map<string, RegExp>()
-const glob = (pattern: string): RegExp => {
-  let regex = globCache.get(pattern)
-  if (regex === undefined) {
-    const source = pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")
-    regex = new RegExp(`^${source}$`, "s")
-    globCache.set(pattern, regex)
-  }
-  return regex
+const compileGlob = (pattern: string): RegExp => {
+  const source = pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")
+  return new RegExp(`^${source}$`, "s")
+}
+
+/** A policy glob as a regular expression, from the engine's caches when given them. */
+const glob = (pattern: string, caches: CoreCaches | undefined): RegExp => {
+  if (caches === undefined) return compileGlob(pattern)
+  return caches.globs.get(pattern) ?? remember(caches.globs, pattern, compileGlob(pattern), CORE_CACHE_LIMITS.globs)
 }
 
 /**
  * Decides one requested capability without asking anybody, or says it needs asking. `client` says
  * what the embedding client serves (its hooks); without it, no client-side capability is served.
+ * `caches` (the engine's) keep the rules' globs compiled; without them each is compiled afresh.
  *
  * @example classify({ rules: [{ capability: "m.receive.event:*", decision: "approve" }] }, { id: "w" }, "org.matrix.msc2762.receive.event:m.room.message").\_tag === "Approve"
  */
-export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capability: string, client: ClientSide = noClientSide): Verdict => {
+export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capability: string, client: ClientSide = noClientSide, caches?: CoreCaches): Verdict => {
   const parsed = parseCapability(capability)
   if (Result.isFailure(parsed)) return { _tag: "Deny", reason: "invalid" }
   const cap = parsed.success
@@ -88,9 +90,10 @@ export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capabil
   const canonical = formatCapability(cap, "stable")
   for (let index = 0; index < policy.rules.length; index++) {
     const rule = policy.rules[index]!
-    if (rule.widgetId !== undefined && !glob(rule.widgetId).test(widget.id)) continue
-    if (rule.origin !== undefined && (widget.origin === undefined || !glob(rule.origin).test(widget.origin))) continue
-    if (!glob(rule.capability).test(canonical) && !glob(rule.capability).test(capability)) continue
+    if (rule.widgetId !== undefined && !glob(rule.widgetId, caches).test(widget.id)) continue
+    if (rule.origin !== undefined && (widget.origin === undefined || !glob(rule.origin, caches).test(widget.origin))) continue
+    const pattern = glob(rule.capability, caches)
+    if (!pattern.test(canonical) && !pattern.test(capability)) continue
     return rule.decision === "approve" ? { _tag: "Approve", rule: index } : { _tag: "Deny", reason: "rule" }
   }
   return { _tag: "Ask" }
@@ -111,12 +114,12 @@ export const OPENID_POLICY_CAPABILITY = "m.openid"
  *
  * @example classifyOpenId({ rules: [{ widgetId: "call-*", capability: "m.openid", decision: "approve" }] }, { id: "call-1" })._tag === "Approve"
  */
-export const classifyOpenId = (policy: ApprovalPolicy, widget: WidgetIdentity): Verdict => {
+export const classifyOpenId = (policy: ApprovalPolicy, widget: WidgetIdentity, caches?: CoreCaches): Verdict => {
   for (let index = 0; index < policy.rules.length; index++) {
     const rule = policy.rules[index]!
     if (rule.capability !== OPENID_POLICY_CAPABILITY) continue
-    if (rule.widgetId !== undefined && !glob(rule.widgetId).test(widget.id)) continue
-    if (rule.origin !== undefined && (widget.origin === undefined || !glob(rule.origin).test(widget.origin))) continue
+    if (rule.widgetId !== undefined && !glob(rule.widgetId, caches).test(widget.id)) continue
+    if (rule.origin !== undefined && (widget.origin === undefined || !glob(rule.origin, caches).test(widget.origin))) continue
     return rule.decision === "approve" ? { _tag: "Approve", rule: index } : { _tag: "Deny", reason: "rule" }
   }
   return { _tag: "Ask" }

@@ -8,6 +8,7 @@
  * room scope, kind and type exactly; the msgtype and state-key filters are then confirmed with
  * `mayReceive` on the few candidates.
  */
+import type { CoreCaches } from "./core-caches.ts"
 import type { Permissions } from "./permissions.ts"
 
 export interface RoutableEvent {
@@ -30,18 +31,18 @@ const messageKey = (type: string) => `m${type}`
 const stateKey = (type: string) => `s${type}`
 
 /**
- * Every bucket key a subscriber with these permissions belongs to. Cached per permissions object:
- * sessions with the same approvals share one (see `compilePermissions`), and so one key list.
+ * Every bucket key a subscriber with these permissions belongs to. With the engine's caches, one
+ * list per permissions object: sessions with the same approvals share one (`compilePermissions`
+ * with the same caches), and so one key list.
  */
-const bucketKeys = (permissions: Permissions): ReadonlyArray<string> => {
-  let keys = keysOf.get(permissions)
+const bucketKeys = (permissions: Permissions, caches: CoreCaches | undefined): ReadonlyArray<string> => {
+  let keys = caches?.bucketKeys.get(permissions)
   if (keys === undefined) {
     keys = [...Array.from(permissions.receiveMessageTypes, messageKey), ...Array.from(permissions.receiveStateTypes, stateKey)]
-    keysOf.set(permissions, keys)
+    caches?.bucketKeys.set(permissions, keys)
   }
   return keys
 }
-const keysOf = new WeakMap<Permissions, ReadonlyArray<string>>()
 
 /** The rooms a subscriber is bucketed under, or "any" for `m.timeline:*`. */
 const roomsOf = ({ permissions, homeRoom }: Entry): Iterable<string> | "any" => {
@@ -66,10 +67,11 @@ const remove = <K>(buckets: Buckets<K>, type: string, key: K): void => {
 }
 
 /**
- * An index of subscribers (widget sessions) by what they may receive.
+ * An index of subscribers (widget sessions) by what they may receive. `caches` (the engine's)
+ * let subscribers with the same permissions share their bucket key list.
  *
  * @example
- * const index = new RoutingIndex<string>()
+ * const index = new RoutingIndex<string>(createCoreCaches())
  * index.set("w1", compilePermissions(["m.receive.event:m.reaction"]), "!home:example.org")
  * index.match({ type: "m.reaction", room_id: "!home:example.org" }) // ["w1"]
  */
@@ -82,6 +84,8 @@ export class RoutingIndex<K> {
   /** to-device event type → subscribers. */
   readonly #toDevice: Buckets<K> = new Map()
 
+  constructor(private readonly caches?: CoreCaches) {}
+
   /** Number of indexed subscribers. */
   get size(): number {
     return this.#entries.size
@@ -92,7 +96,7 @@ export class RoutingIndex<K> {
     this.delete(key)
     const entry: Entry = { permissions, homeRoom }
     const rooms = roomsOf(entry)
-    const keys = bucketKeys(permissions)
+    const keys = bucketKeys(permissions, this.caches)
     this.#entries.set(key, entry)
     for (const type of permissions.receiveToDeviceTypes) add(this.#toDevice, type, key)
     if (keys.length === 0) return
@@ -113,7 +117,7 @@ export class RoutingIndex<K> {
     this.#entries.delete(key)
     const { permissions } = entry
     const rooms = roomsOf(entry)
-    const keys = bucketKeys(permissions)
+    const keys = bucketKeys(permissions, this.caches)
     for (const type of permissions.receiveToDeviceTypes) remove(this.#toDevice, type, key)
     if (rooms === "any") {
       for (const k of keys) remove(this.#anyRoom, k, key)

@@ -2,10 +2,9 @@
  * What a client hands `createEngine` and what it gets back: the engine's public contract, apart
  * from the engine itself (engine.ts).
  */
-import type { ApprovalPolicy, HomeserverUpdate, Limits, PromiseHomeserverPort, Report, TransportName, WidgetDefinition } from "@widgethost/core"
+import type { ApprovalPolicy, Clock, HomeserverUpdate, Limits, PromiseHomeserverPort, Report, TransportName, WidgetDefinition } from "@widgethost/core"
 import type { Approver } from "./approval-prompt.ts"
 import type { ClientHooks, CustomAction } from "./client-hooks.ts"
-import type { Clock } from "./clock.ts"
 import type { LifecycleEvent } from "./lifecycle.ts"
 import type { OpenIdApprover } from "./openid-approver.ts"
 import type { EngineSession, SessionInfo } from "./session-handle.ts"
@@ -26,7 +25,7 @@ export interface EngineOptions {
   /** Asked about MSC1960 `get_openid` when the policy has no `m.openid` rule for it. Absent: blocked. */
   readonly openIdApprover?: OpenIdApprover
   readonly limits?: Partial<Limits>
-  /** The actor clock: `new SimulatedClock()` in tests; real timers otherwise. */
+  /** Every timer and reading of time in the engine: a `ManualClock` (or wrapped `SimulatedClock`) in tests; `realClock` otherwise. */
   readonly clock?: Clock
   readonly turn?: TurnPollerOptions
   readonly onReport?: (sessionId: string, widgetId: string, report: Report) => void

@@ -10,7 +10,9 @@
  */
 import {
   type Command,
+  createCoreCaches,
   defaultLimits,
+  realClock,
   homeserverErrorFrom,
   isHomeserverPort,
   type Input,
@@ -19,7 +21,6 @@ import {
   type SessionState,
   emptyPolicy
 } from "@widgethost/core"
-import { realClock } from "./clock.ts"
 import { Router } from "./router.ts"
 import { type ChartSession, SessionCharts } from "./session-charts.ts"
 import { phaseOf, type SessionEvent } from "./session-machine.ts"
@@ -172,7 +173,9 @@ export const createEngine = (options: EngineOptions): Engine => {
     ))
   }
 
-  const router = new Router({ deliver: push })
+  /** What the core remembers to be fast, for this engine only: its sessions' steps and its router share it. */
+  const caches = createCoreCaches()
+  const router = new Router({ deliver: push, caches })
   let nextSession = 0
 
   const turnPoller = new TurnPoller(
@@ -331,6 +334,7 @@ export const createEngine = (options: EngineOptions): Engine => {
   const charts = new SessionCharts({
     timers: new TimerQueue(clock),
     outbox,
+    caches,
     onDelayed: (chart, event) => {
       const entry = handles.get(chart.key)
       if (entry === undefined) return

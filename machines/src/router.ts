@@ -7,11 +7,13 @@
  * comes), so a statechart would add a step per event and nothing to model. It only hands inputs
  * to session inboxes, so a call never re-enters it.
  */
-import { type Input, type Permissions, RoutingIndex, type RoomEvent, type ToDeviceEvent, type TurnServers } from "@widgethost/core"
+import { type CoreCaches, type Input, type Permissions, RoutingIndex, type RoomEvent, type ToDeviceEvent, type TurnServers } from "@widgethost/core"
 
 export interface RouterOptions {
   /** Hands an input to a session's inbox (the engine batches what one session gets per turn). */
   readonly deliver: (key: string, input: Input) => void
+  /** The engine's caches (the index shares bucket keys between sessions approved alike). */
+  readonly caches: CoreCaches
 }
 
 export class Router {
@@ -20,9 +22,11 @@ export class Router {
    * Mutable on purpose: it is the router's private index, updated incrementally on every
    * subscription change; copying it per event would cost what the index exists to save.
    */
-  private readonly index = new RoutingIndex<string>()
+  private readonly index: RoutingIndex<string>
 
-  constructor(private readonly options: RouterOptions) {}
+  constructor(private readonly options: RouterOptions) {
+    this.index = new RoutingIndex<string>(options.caches)
+  }
 
   open(key: string): void {
     this.sessions.add(key)

@@ -16,7 +16,7 @@
  * its one action, and any other step taken before from the same configuration is replayed from
  * its recording (`recorded-steps.ts`).
  */
-import type { Command } from "@widgethost/core"
+import type { Command, CoreCaches } from "@widgethost/core"
 import type { AnyActorRef, EventObject, SnapshotFrom } from "xstate"
 import { type SessionEvent, type SessionInput, sessionMachine } from "./session-machine.ts"
 import { type RecordedSteps, recordedSteps } from "./recorded-steps.ts"
@@ -85,6 +85,8 @@ export interface SessionChartsOptions {
   readonly timers: TimerQueue
   /** Where every session's actions put their commands; drained by the caller after each send. */
   readonly outbox: Command[]
+  /** The caches every session's steps are handed: the engine's, shared with its router. */
+  readonly caches: CoreCaches
   /** A delayed event is due for `session` (the engine runs its waiting inputs first, then `send`s it). */
   readonly onDelayed: (session: ChartSession, event: SessionEvent) => void
   /** Tests: every delayed event armed, cancelled or fired. */
@@ -128,9 +130,9 @@ export class SessionCharts {
   }
 
   /** A new session in `loading`. */
-  open(key: string, input: Omit<SessionInput, "outbox">): ChartSession {
+  open(key: string, input: Omit<SessionInput, "outbox" | "caches">): ChartSession {
     const session = new ChartSession(key, undefined as unknown as Snapshot)
-    const full = { ...input, outbox: this.options.outbox }
+    const full = { ...input, outbox: this.options.outbox, caches: this.options.caches }
     const recorded = this.recorded
     this.enter(session, () => (recorded === undefined ? sessionMachine.getInitialSnapshot(this.scope, full) : recorded.initial(full, this.scope)))
     return session

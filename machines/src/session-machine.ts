@@ -24,6 +24,7 @@ import {
   closeSession,
   type Command,
   contentBringsNewDocument,
+  type CoreCaches,
   initialState,
   type Input,
   loadBringsNewDocument,
@@ -63,6 +64,8 @@ export interface SessionContext {
   state: SessionState
   /** Where actions append commands; the runner drains it after every event. */
   readonly outbox: Command[]
+  /** The engine's caches, which every step of this session is handed (`@widgethost/core`'s `CoreCaches`). */
+  readonly caches: CoreCaches
   /** Events the actions raised, for the chart next (the runtime sends them before anything else). */
   raised?: SessionEvent[] | undefined
 }
@@ -70,6 +73,7 @@ export interface SessionContext {
 export interface SessionInput {
   readonly config: SessionConfig
   readonly outbox: Command[]
+  readonly caches: CoreCaches
 }
 
 /** Ids of the chart's delayed events (cancelled by id). */
@@ -94,7 +98,7 @@ const commit = (context: SessionContext, s: Stepper): void => {
 
 /** Runs `handler` on the session's data in the chart's phase. */
 const runHandler = (context: SessionContext, params: Params, handler: (s: Stepper) => void): void =>
-  commit(context, stepInPlace(context.state, params.phase, context.outbox, handler))
+  commit(context, stepInPlace(context.state, params.phase, context.caches, context.outbox, handler))
 
 /**
  * The turn's inputs, one by one, until one needs the chart (a signal): the chart takes that
@@ -104,7 +108,7 @@ const fold = (context: SessionContext, event: SessionEvent, params: Params): voi
   if (event.type !== "inputs") return
   const { inputs } = event
   let next = 0
-  const s = stepInPlace(context.state, params.phase, context.outbox, (s) => {
+  const s = stepInPlace(context.state, params.phase, context.caches, context.outbox, (s) => {
     while (next < inputs.length) {
       onInput(s, inputs[next++]!)
       if (s.signals.length > 0) break
@@ -151,7 +155,7 @@ export const sessionMachine = setup({
   }
 }).createMachine({
   id: "session",
-  context: ({ input }) => ({ state: initialState(input.config), outbox: input.outbox }),
+  context: ({ input }) => ({ state: initialState(input.config), outbox: input.outbox, caches: input.caches }),
   initial: "loading",
   on: {
     // A step asked for the sweep or the rate window: the chart's delayed events, by id.

@@ -7,7 +7,7 @@
  * Timers with the same deadline fire in the order they were scheduled. When the clock timer fires,
  * every entry due by then fires, earliest first; entries scheduled meanwhile wait for the next arming.
  */
-import { type Clock, nowOf } from "./clock.ts"
+import type { Clock } from "@widgethost/core"
 
 /** An entry of the queue; the queue owns `deadline`, `order` and `index`. */
 export abstract class Scheduled {
@@ -24,11 +24,8 @@ export class TimerQueue {
   /** The deadline the clock timer is armed for, and its handle. */
   private armedFor: number | undefined
   private armed: unknown
-  private readonly now: () => number
 
-  constructor(private readonly clock: Clock) {
-    this.now = nowOf(clock)
-  }
+  constructor(private readonly clock: Clock) {}
 
   get size(): number {
     return this.heap.length
@@ -37,7 +34,7 @@ export class TimerQueue {
   /** (Re)schedules `entry` to fire `ms` from now. */
   schedule(entry: Scheduled, ms: number): void {
     if (entry.index >= 0) this.remove(entry)
-    entry.deadline = this.now() + ms
+    entry.deadline = this.clock.now() + ms
     entry.order = this.scheduledCount++
     entry.index = this.heap.length
     this.heap.push(entry)
@@ -54,7 +51,7 @@ export class TimerQueue {
   }
 
   private readonly onClock = (): void => {
-    const due = Math.max(this.now(), this.armedFor ?? 0)
+    const due = Math.max(this.clock.now(), this.armedFor ?? 0)
     this.armedFor = undefined
     this.armed = undefined
     const heap = this.heap
@@ -71,7 +68,7 @@ export class TimerQueue {
     if (first === undefined || (this.armedFor !== undefined && this.armedFor <= first.deadline)) return
     this.disarm()
     this.armedFor = first.deadline
-    this.armed = this.clock.setTimeout(this.onClock, Math.max(0, first.deadline - this.now()))
+    this.armed = this.clock.setTimeout(this.onClock, Math.max(0, first.deadline - this.clock.now()))
   }
 
   private disarm(): void {

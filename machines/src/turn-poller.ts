@@ -12,8 +12,7 @@
  * - a refusal (403 or another 4xx but 429) fails the pending watch requests with the error;
  * - with no watchers left, polling stops.
  */
-import { type HomeserverError, homeserverErrorFrom, type PromiseHomeserverPort, type TurnServers } from "@widgethost/core"
-import { type Clock, nowOf } from "./clock.ts"
+import { type Clock, type HomeserverError, homeserverErrorFrom, type PromiseHomeserverPort, type TurnServers } from "@widgethost/core"
 
 export type TurnCredentials = Pick<TurnServers, "uris" | "username" | "password">
 
@@ -43,16 +42,13 @@ export class TurnPoller {
   private fetching = false
   private attempt = 0
   private generation = 0
-  private readonly now: () => number
 
   constructor(
     private readonly port: Pick<PromiseHomeserverPort, "turnServers">,
     private readonly clock: Clock,
     private readonly listener: TurnListener,
     private readonly options: TurnPollerOptions = {}
-  ) {
-    this.now = nowOf(clock)
-  }
+  ) {}
 
   /** How many homeserver calls were made (for tests and stats). */
   calls = 0
@@ -65,7 +61,7 @@ export class TurnPoller {
     const tickets = this.waiting.get(key) ?? []
     tickets.push(ticket)
     this.waiting.set(key, tickets)
-    if (this.current !== undefined && this.current.expiresAt > this.now()) return this.settle()
+    if (this.current !== undefined && this.current.expiresAt > this.clock.now()) return this.settle()
     if (!this.fetching && this.timer === undefined) this.fetch()
   }
 
@@ -124,7 +120,7 @@ export class TurnPoller {
     this.attempt = 0
     const servers: TurnCredentials = { uris: turn.uris, username: turn.username, password: turn.password }
     const ttlMs = turn.uris.length === 0 || !(turn.ttl > 0) ? 0 : turn.ttl * 1_000
-    this.current = { servers, expiresAt: this.now() + (ttlMs === 0 ? this.options.emptyRetryMs ?? 300_000 : ttlMs) }
+    this.current = { servers, expiresAt: this.clock.now() + (ttlMs === 0 ? this.options.emptyRetryMs ?? 300_000 : ttlMs) }
     const already = [...this.watchers].filter((key) => !this.waiting.has(key))
     this.settle()
     if (already.length > 0) this.listener.push(already, servers)
@@ -154,7 +150,7 @@ export class TurnPoller {
       if (this.watchers.size === 0) return this.stop()
     } else if (this.waiting.size > 0) {
       // Transient: accept the watch now and tell it there are no servers yet; fresh ones follow.
-      const expired = this.current === undefined || this.current.expiresAt <= this.now()
+      const expired = this.current === undefined || this.current.expiresAt <= this.clock.now()
       if (expired) this.current = undefined
       this.settle()
     }
@@ -169,7 +165,7 @@ export class TurnPoller {
   /** While failing, push empty `uris` the moment the last good credentials expire. */
   private armExpiry(): void {
     if (this.expiryTimer !== undefined || this.current === undefined) return
-    const left = this.current.expiresAt - this.now()
+    const left = this.current.expiresAt - this.clock.now()
     const expire = () => {
       this.expiryTimer = undefined
       this.current = undefined

@@ -7,7 +7,7 @@
  * fire and are replayed too.
  */
 import fc from "fast-check"
-import { type Command, defaultLimits, type Input, type SessionConfig } from "@widgethost/core"
+import { type Command, createCoreCaches, defaultLimits, type Input, type SessionConfig } from "@widgethost/core"
 import { type ChartSession, SessionCharts, sessionMachine, TimerQueue } from "@widgethost/engine"
 import { simulatedClock } from "@widgethost/testing"
 import { SimulatedClock } from "xstate"
@@ -30,6 +30,7 @@ class Runtime {
   constructor(configs: ReadonlyArray<SessionConfig>, macrostepAlways: boolean) {
     this.charts = new SessionCharts({
       macrostepAlways,
+      caches: createCoreCaches(),
       timers: new TimerQueue(simulatedClock(this.clock)),
       outbox: this.outbox,
       onDelayed: (session, event) => {

@@ -3,7 +3,7 @@
  * queue on a simulated clock), without the engine's edges: tests give it inputs and time and
  * read the commands it built, the delayed events it armed, cancelled and fired, and its state.
  */
-import type { Command, Input, SessionConfig } from "@widgethost/core"
+import { type Command, createCoreCaches, type Input, type SessionConfig } from "@widgethost/core"
 import { type ChartSession, phaseOf, SessionCharts, TimerQueue } from "@widgethost/engine"
 import { SimulatedClock } from "xstate"
 import { simulatedClock } from "@widgethost/testing"
@@ -26,6 +26,7 @@ export class ChartDriver {
       ...options,
       timers: new TimerQueue(simulatedClock(this.clock)),
       outbox: this.outbox,
+      caches: createCoreCaches(),
       onDelayed: (session, event) => {
         this.charts.send(session, event)
         this.collect()

@@ -20,8 +20,8 @@
  * const api = new ClientWidgetApi(widget, iframe, new ElementWidgetDriver(widget, kind, virtual, roomId))
  * api.once("ready", () => void api.updateTheme({ name: "dark" }))
  */
-import type { Limits } from "@widgethost/core"
-import { type Clock, createEngine, type Engine, type EngineSession } from "@widgethost/engine"
+import type { Clock, Limits } from "@widgethost/core"
+import { createEngine, type Engine, type EngineSession } from "@widgethost/engine"
 import { attachPostMessageTransport, type PostMessageTransport } from "@widgethost/post-message"
 import { EventEmitter } from "events"
 import type {

@@ -1,6 +1,6 @@
 import type { RoomEvent } from "@widgethost/core"
 import type { DecryptOutcome, RawEvent, UndecryptableReport } from "./crypto.ts"
-import { type Clock, systemClock } from "./matrix-http.ts"
+import { type Clock, realClock, setTimer } from "@widgethost/core"
 import {
   initialTimeline,
   isSettled,
@@ -86,7 +86,7 @@ export class DecryptingTimeline {
     options: HoldOptions & { readonly clock?: Clock; readonly onUndecryptable?: (report: UndecryptableReport) => void } = {}
   ) {
     this.config = { maxHoldMs: options.maxHoldMs ?? 10_000, maxHeldBehind: options.maxHeldBehind ?? 100, maxLate: options.maxLate ?? 1000 }
-    this.clock = options.clock ?? systemClock
+    this.clock = options.clock ?? realClock
     this.onUndecryptable = options.onUndecryptable
     this.unsubscribe = decrypter.onRoomKeys((keys) => this.send({ _tag: "KeysArrived", now: this.clock.now(), keys }))
   }
@@ -189,7 +189,7 @@ export class DecryptingTimeline {
         return this.guarded(() => this.onUndecryptable?.(effect.report))
       case "ArmTimer": {
         const armed = ++this.timerArmings
-        this.cancelTimer = this.clock.setTimer(effect.delayMs, () => {
+        this.cancelTimer = setTimer(this.clock, effect.delayMs, () => {
           // Only the timer armed last speaks: one cancelled but already due stays silent.
           if (armed !== this.timerArmings) return
           this.cancelTimer = undefined

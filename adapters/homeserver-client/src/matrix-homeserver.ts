@@ -10,7 +10,8 @@ import { accountCalls, roomAccountDataReader, tryPromise } from "./account-calls
 import { openIdTokens } from "./openid-token.ts"
 import { relationsReader } from "./relations-read.ts"
 import { DecryptingTimeline, type HoldOptions, type TimelineStats } from "./decrypting-timeline.ts"
-import { type Clock, MatrixHttp, type RetryPolicy, type Session, systemClock } from "./matrix-http.ts"
+import { type Clock, realClock } from "@widgethost/core"
+import { MatrixHttp, type RetryPolicy, type Session } from "./matrix-http.ts"
 import { recentFrom } from "./recent-event-ids.ts"
 import { RoomDirectory } from "./room-directory.ts"
 import { roomReads } from "./room-reads.ts"
@@ -129,7 +130,7 @@ export interface MatrixHomeserver extends HomeserverPort {
  * hs.start()
  */
 export const connectHomeserver = async (options: ConnectOptions): Promise<MatrixHomeserver> => {
-  const clock = options.clock ?? systemClock
+  const clock = options.clock ?? realClock
   const random = options.random ?? Math.random
   const http = new MatrixHttp({
     baseUrl: options.baseUrl,

@@ -39,10 +39,10 @@ describe("MatrixHttp", () => {
     const pool = agent.get(origin)
     pool.intercept({ path: whoami }).reply(429, { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 9999 }, { headers: { "retry-after": "3" } })
     pool.intercept({ path: whoami }).reply(200, { user_id: "@a:x" })
-    const res = await make().request<{ user_id: string }>({ method: "GET", path: whoami })
-    expect(res.user_id).toBe("@a:x")
+    const { outcome, waits } = await settle(make().request<{ user_id: string }>({ method: "GET", path: whoami }))
+    expect(outcome).toEqual({ user_id: "@a:x" })
     // the header wins over the body's retry_after_ms
-    expect(clock.sleeps).toEqual([3000])
+    expect(waits).toEqual([3000])
   })
 
   it("429 with only retry_after_ms in the body: waits that long", async () => {
@@ -50,17 +50,17 @@ describe("MatrixHttp", () => {
     pool.intercept({ path: whoami }).reply(429, { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 1234 })
     pool.intercept({ path: whoami }).reply(429, { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 10 })
     pool.intercept({ path: whoami }).reply(200, { user_id: "@a:x" })
-    await make().request({ method: "GET", path: whoami })
-    expect(clock.sleeps).toEqual([1234, 10])
+    const { waits } = await settle(make().request({ method: "GET", path: whoami }))
+    expect(waits).toEqual([1234, 10])
   })
 
   it("429 asking for more than maxRateLimitWaitMs is returned, not waited for", async () => {
     agent.get(origin).intercept({ path: whoami }).reply(429, { errcode: "M_LIMIT_EXCEEDED" }, { headers: { "retry-after": "600" } })
-    const err = await make({ retry: { maxRateLimitWaitMs: 60_000 } }).request({ method: "GET", path: whoami }).catch((e: unknown) => e)
+    const { outcome: err, waits } = await settle(make({ retry: { maxRateLimitWaitMs: 60_000 } }).request({ method: "GET", path: whoami }))
     expect(err).toBeInstanceOf(HomeserverError)
     expect((err as HomeserverError).http?.status).toBe(429)
     expect((err as HomeserverError).http?.headers).toEqual({ "retry-after": "600" })
-    expect(clock.sleeps).toEqual([])
+    expect(waits).toEqual([])
   })
 
   it("parses Retry-After as an HTTP date", () => {
@@ -77,23 +77,23 @@ describe("MatrixHttp", () => {
     pool.intercept({ path: whoami }).reply(200, { user_id: "@a:x" })
     const randoms = [0, 1 - 1e-9, 0.5]
     const http = make({ random: () => randoms.shift() ?? 0, retry: { baseDelayMs: 100, maxDelayMs: 10_000 } })
-    await http.request({ method: "GET", path: whoami })
+    const { waits } = await settle(http.request({ method: "GET", path: whoami }))
     // cap 100, 200, 400; equal jitter puts each in [cap/2, cap]
-    expect(clock.sleeps).toEqual([50, 200, 300])
+    expect(waits).toEqual([50, 200, 300])
   })
 
   it("5xx: gives up after maxAttempts with the last error", async () => {
     agent.get(origin).intercept({ path: whoami }).reply(503, { errcode: "M_UNKNOWN", error: "down" }).times(3)
-    const err = (await make({ retry: { maxAttempts: 3, baseDelayMs: 100 } }).request({ method: "GET", path: whoami }).catch((e: unknown) => e)) as HomeserverError
-    expect(err.http?.status).toBe(503)
-    expect(clock.sleeps).toHaveLength(2)
+    const { outcome, waits } = await settle(make({ retry: { maxAttempts: 3, baseDelayMs: 100 } }).request({ method: "GET", path: whoami }))
+    expect((outcome as HomeserverError).http?.status).toBe(503)
+    expect(waits).toHaveLength(2)
   })
 
   it("4xx fails at once", async () => {
     agent.get(origin).intercept({ path: whoami }).reply(403, { errcode: "M_FORBIDDEN", error: "no" })
-    const err = (await make().request({ method: "GET", path: whoami }).catch((e: unknown) => e)) as HomeserverError
-    expect(err.http?.body).toEqual({ errcode: "M_FORBIDDEN", error: "no" })
-    expect(clock.sleeps).toEqual([])
+    const { outcome, waits } = await settle(make().request({ method: "GET", path: whoami }))
+    expect((outcome as HomeserverError).http?.body).toEqual({ errcode: "M_FORBIDDEN", error: "no" })
+    expect(waits).toEqual([])
   })
 
   it("network errors are retried", async () => {
@@ -101,9 +101,9 @@ describe("MatrixHttp", () => {
     pool.intercept({ path: whoami }).replyWithError(Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }))
     pool.intercept({ path: whoami }).replyWithError(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }))
     pool.intercept({ path: whoami }).reply(200, { user_id: "@a:x" })
-    const res = await make({ retry: { baseDelayMs: 100 } }).request<{ user_id: string }>({ method: "GET", path: whoami })
-    expect(res.user_id).toBe("@a:x")
-    expect(clock.sleeps).toHaveLength(2)
+    const { outcome, waits } = await settle(make({ retry: { baseDelayMs: 100 } }).request<{ user_id: string }>({ method: "GET", path: whoami }))
+    expect(outcome).toEqual({ user_id: "@a:x" })
+    expect(waits).toHaveLength(2)
   })
 
   it("a send is retried with the same transaction id", async () => {
@@ -122,8 +122,8 @@ describe("MatrixHttp", () => {
       seen.push(opts.path)
       return { event_id: "$e" }
     })
-    const res = await http.request<{ event_id: string }>({ method: "PUT", path: sendPath, body: { body: "hi" } })
-    expect(res.event_id).toBe("$e")
+    const { outcome } = await settle(http.request<{ event_id: string }>({ method: "PUT", path: sendPath, body: { body: "hi" } }))
+    expect(outcome).toEqual({ event_id: "$e" })
     expect(seen).toEqual([sendPath, sendPath])
     expect(sendPath).toContain(encodeURIComponent("!r:x"))
     agent.assertNoPendingInterceptors()
@@ -142,9 +142,12 @@ describe("MatrixHttp", () => {
     agent.get(origin).intercept({ path: whoami }).reply(200, {}).delay(3_600_000).times(2)
     const http = make({ requestTimeoutMs: 1000, retry: { maxAttempts: 2, baseDelayMs: 10 } })
     const pending = http.request({ method: "GET", path: whoami }).catch((e: unknown) => e)
-    await until(() => clock.liveTimers === 1)
+    // The first attempt's timeout fires, the backoff passes, the second attempt's timeout fires.
+    await until(() => clock.waiting().some((t) => t.ms === 1000))
     clock.advance(1000)
-    await until(() => clock.sleeps.length === 1 && clock.liveTimers === 1)
+    await until(() => clock.waiting().some((t) => t.ms !== 1000))
+    clock.advance(clock.waiting()[0]!.dueIn)
+    await until(() => clock.waiting().some((t) => t.ms === 1000))
     clock.advance(1000)
     const err = (await pending) as HomeserverError
     expect(err).toBeInstanceOf(HomeserverError)
@@ -202,7 +205,9 @@ describe("MatrixHttp", () => {
     const http = make()
     const exit = await Effect.runPromiseExit(http.effect({ method: "GET", path: whoami }).pipe(Effect.timeout("20 millis")))
     expect(Exit.isFailure(exit)).toBe(true)
-    expect(clock.sleeps).toEqual([])
+    // The attempt's own timeout is cancelled once the aborted request unwinds, and no backoff wait was set.
+    await until(() => clock.liveTimers === 0)
+    expect(clock.delays).toEqual([REQUEST_TIMEOUT_MS])
   })
 
   it("logs in with a password, keeping a given device id", async () => {
@@ -218,6 +223,32 @@ describe("MatrixHttp", () => {
     expect(session).toEqual({ userId: "@alice:x", accessToken: "t", deviceId: "DEV1" })
   })
 })
+
+/** MatrixHttp's default per-attempt timeout: in these tests every shorter timer is a backoff wait. */
+const REQUEST_TIMEOUT_MS = 30_000
+
+/**
+ * Runs `call` to its end on the manual clock, letting each backoff wait pass as soon as the client
+ * starts it (the attempts' timeouts, the only other timers, never fall due: the mock answers
+ * first). Returns what the call settled to (its value or its error) and the waits, in order.
+ */
+const settle = async (call: Promise<unknown>): Promise<{ outcome: unknown; waits: number[] }> => {
+  const waits: number[] = []
+  let done = false
+  const outcome = call
+    .catch((error: unknown) => error)
+    .finally(() => {
+      done = true
+    })
+  while (!done) {
+    await new Promise((r) => setImmediate(r))
+    const wait = clock.waiting().find((t) => t.ms !== REQUEST_TIMEOUT_MS)
+    if (wait === undefined) continue
+    waits.push(wait.ms)
+    clock.advance(wait.dueIn)
+  }
+  return { outcome: await outcome, waits }
+}
 
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setImmediate(r))

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { Pool, type Dispatcher } from "undici"
-import { HomeserverError } from "@widgethost/core"
+import { type Clock, HomeserverError, realClock, setTimer, sleep } from "@widgethost/core"
 
 /**
  * The client-server HTTP client: one undici `Pool` per homeserver (connections are kept alive and
@@ -20,37 +20,6 @@ import { HomeserverError } from "@widgethost/core"
  * Models: nodejs/undici `lib/interceptor/retry.js`, matrix-rust-sdk `http_client` (`RequestConfig`).
  */
 
-/** Time, injectable so tests run without sleeping. */
-export interface Clock {
-  readonly now: () => number
-  /** Resolves after `ms`; rejects with the signal's reason if it is aborted first. */
-  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>
-  /** Runs `fn` after `ms`; returns the function that cancels it. */
-  readonly setTimer: (ms: number, fn: () => void) => () => void
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise((resolve, reject) => {
-      const aborted = () => new Error("aborted", { cause: signal?.reason })
-      if (signal?.aborted === true) return reject(aborted())
-      const onAbort = () => {
-        clearTimeout(timer)
-        reject(aborted())
-      }
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort)
-        resolve()
-      }, ms)
-      signal?.addEventListener("abort", onAbort, { once: true })
-    }),
-  setTimer: (ms, fn) => {
-    const timer = setTimeout(fn, ms)
-    return () => clearTimeout(timer)
-  }
-}
-
 export interface RetryPolicy {
   /** Attempts in all, the first included; 1 disables retries. */
   readonly maxAttempts: number
@@ -68,6 +37,7 @@ export interface MatrixHttpOptions {
   readonly accessToken?: string
   /** Defaults to a `Pool` on the base URL's origin; tests pass an undici `MockAgent`. */
   readonly dispatcher?: Dispatcher
+  /** Backoff waits, per-attempt timeouts and transaction ids; a `ManualClock` in tests. */
   readonly clock?: Clock
   /** In [0, 1); drives jitter and transaction ids. */
   readonly random?: () => number
@@ -169,7 +139,7 @@ export class MatrixHttp {
         headersTimeout: 0,
         bodyTimeout: 0
       })
-    this.clock = options.clock ?? systemClock
+    this.clock = options.clock ?? realClock
     this.random = options.random ?? Math.random
     this.timeoutMs = options.requestTimeoutMs ?? 30_000
     this.retry = { ...defaultRetryPolicy, ...options.retry }
@@ -202,7 +172,7 @@ export class MatrixHttp {
         throw outcome.error
       }
       try {
-        await this.clock.sleep(waitMs, req.signal)
+        await sleep(this.clock, waitMs, req.signal)
       } catch {
         this.stats.failures += 1
         throw new HomeserverError({ message: `request aborted: ${req.method} ${req.path}` })
@@ -237,7 +207,7 @@ export class MatrixHttp {
     const controller = new AbortController()
     const timeoutMs = req.timeoutMs ?? this.timeoutMs
     let timedOut = false
-    const cancelTimer = this.clock.setTimer(timeoutMs, () => {
+    const cancelTimer = setTimer(this.clock, timeoutMs, () => {
       timedOut = true
       controller.abort(new Error("timeout"))
     })

@@ -2,7 +2,8 @@ import type { HomeserverUpdate } from "@widgethost/core"
 import type { E2ee } from "./crypto.ts"
 import type { DecryptingTimeline, TimelineState } from "./decrypting-timeline.ts"
 import { eventsOf, isObject, stringsOf } from "./json-shapes.ts"
-import { type Clock, type MatrixHttp, path } from "./matrix-http.ts"
+import { type Clock, sleep } from "@widgethost/core"
+import { type MatrixHttp, path } from "./matrix-http.ts"
 import { newestRecent } from "./recent-event-ids.ts"
 import type { RoomDirectory } from "./room-directory.ts"
 import { isUnknownToken } from "./session-establish.ts"
@@ -167,7 +168,7 @@ export class SyncLoop {
           )
         )
       case "Sleep":
-        return this.report(() => clock.sleep(effect.ms, this.abort.signal).then(
+        return this.report(() => sleep(clock, effect.ms, this.abort.signal).then(
           (): SyncLoopEvent => ({ _tag: "TimerFired" }),
           (): SyncLoopEvent => ({ _tag: "TimerFired" })
         ))

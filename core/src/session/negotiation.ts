@@ -2,6 +2,7 @@
  * Capability negotiation: the initial exchange (MSC2764 + MSC2871) and re-exchange (MSC2974).
  * Approved capabilities only ever grow; a denied one is never prompted again in the session.
  */
+import { CORE_CACHE_LIMITS, type CoreCaches, remember } from "../core-caches.ts"
 import { compilePermissions } from "../permissions.ts"
 import { classify } from "../policy.ts"
 import { ProtocolError } from "../protocol-error.ts"
@@ -47,29 +48,21 @@ export const capabilitiesOf = (response: unknown): ReadonlyArray<string> => {
   return Array.isArray(list) ? list.filter((item): item is string => typeof item === "string") : []
 }
 
-/**
- * Weighs requested capabilities: already approved ones need nothing, denied ones stay denied,
- * the policy decides what it can, and only the rest goes to the approver.
- */
-/**
- * One copy of each capability string in the process: every copy of a widget asks for the same
- * strings, and each session keeps its requested and approved lists for its whole life.
- */
-const interned = new Map<string, string>()
-const intern = (capability: string): string => {
+/** The engine's one copy of `capability` (`CoreCaches.capabilities`); long strings are kept as they are. */
+const intern = (caches: CoreCaches, capability: string): string => {
   if (capability.length > 256) return capability
-  const known = interned.get(capability)
-  if (known !== undefined) return known
-  if (interned.size >= 4096) interned.delete(interned.keys().next().value!)
-  interned.set(capability, capability)
-  return capability
+  return caches.capabilities.get(capability) ?? remember(caches.capabilities, capability, capability, CORE_CACHE_LIMITS.capabilities)
 }
 
 const sameList = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => a.length === b.length && a.every((item, index) => item === b[index])
 
+/**
+ * Weighs requested capabilities: already approved ones need nothing, denied ones stay denied,
+ * the policy decides what it can, and only the rest goes to the approver.
+ */
 export const weigh = (s: Stepper, incoming: ReadonlyArray<string>): void => {
   const { config } = s.state
-  const fresh = [...new Set(incoming.map(intern))]
+  const fresh = [...new Set(incoming.map((capability) => intern(s.caches, capability)))]
   const considered = fresh.slice(0, config.limits.maxCapabilitiesPerRequest)
   const approved = new Set(s.state.approved)
   const denied = new Set(s.state.denied)
@@ -78,7 +71,7 @@ export const weigh = (s: Stepper, incoming: ReadonlyArray<string>): void => {
   const ask: string[] = []
   for (const capability of considered) {
     if (approved.has(capability) || denied.has(capability)) continue
-    const verdict = classify(config.policy, { id: config.widgetId, ...(config.origin === undefined ? {} : { origin: config.origin }) }, capability, config.client)
+    const verdict = classify(config.policy, { id: config.widgetId, ...(config.origin === undefined ? {} : { origin: config.origin }) }, capability, config.client, s.caches)
     if (verdict._tag === "Approve") autoApproved.push(capability)
     else if (verdict._tag === "Deny") autoDenied.push(capability)
     else ask.push(capability)
@@ -101,7 +94,7 @@ const grant = (s: Stepper, newlyApproved: ReadonlyArray<string>, newlyDenied: Re
   const grown = union(s.state.approved, newlyApproved)
   // Most widgets get all they ask for: then both lists are one array.
   const approved = sameList(grown, s.state.requested) ? s.state.requested : grown
-  const permissions = approved.length === s.state.approved.length ? before : compilePermissions(approved)
+  const permissions = approved.length === s.state.approved.length ? before : compilePermissions(approved, s.caches)
   s.set({ approved, permissions, denied: union(s.state.denied, newlyDenied), approval: undefined })
   s.signal({ type: "negotiation.granted" })
   s.sendRequest("notify_capabilities", { requested: s.state.requested, approved }, "notify")

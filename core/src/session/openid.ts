@@ -26,7 +26,7 @@ export const getOpenId = (s: Stepper, raw: RawRequest, data: Readonly<Record<str
   const fields = Object.keys(data)
   if (fields.length > 0) return s.fail(raw, ProtocolError.Malformed({ issue: `get_openid takes no data (MSC1960 defines none), got ${fields.join(", ")}` }))
   const { config, openId } = s.state
-  const verdict = classifyOpenId(config.policy, { id: config.widgetId, ...(config.origin === undefined ? {} : { origin: config.origin }) })
+  const verdict = classifyOpenId(config.policy, { id: config.widgetId, ...(config.origin === undefined ? {} : { origin: config.origin }) }, s.caches)
   if (verdict._tag === "Approve") return fetchNow(s, raw, "policy")
   if (verdict._tag === "Deny") return blockNow(s, raw, "policy")
   if (openId.decision === "allowed") return fetchNow(s, raw, "remembered")

@@ -4,6 +4,7 @@
  * arrives as the chart's delayed events, ids come from `state.seq`. Where a handler learns
  * something that changes the phase, it signals the chart (`Stepper.signal`), which decides.
  */
+import type { CoreCaches } from "../core-caches.ts"
 import { decodeFromWidget } from "../decode.ts"
 import type { WidgetResponse } from "../envelope.ts"
 import { ProtocolError } from "../protocol-error.ts"
@@ -30,14 +31,15 @@ import { clientHandler, onClientAnswered, sweepClientCalls, withdrawClientCalls 
 import { clientRequest, onClientRequestAnswered, releaseHeldRequests } from "./client-requests.ts"
 
 /**
- * Runs one handler on a copy of `state`: the state passed in is left as it was.
+ * Runs one handler on a copy of `state`: the state passed in is left as it was. `caches` are the
+ * engine's (`createCoreCaches()`).
  *
  * @example
- * const s = step(initialState(config), "loading", (s) => onInput(s, { _tag: "TransportUp" }))
+ * const s = step(initialState(config), "loading", createCoreCaches(), (s) => onInput(s, { _tag: "FrameLoaded" }))
  * s.done() // { state, commands }
  */
-export const step = (state: SessionState, phase: Phase, handler: (s: Stepper) => void): Stepper => {
-  const s = new Stepper(state, phase)
+export const step = (state: SessionState, phase: Phase, caches: CoreCaches, handler: (s: Stepper) => void): Stepper => {
+  const s = new Stepper(state, phase, caches)
   handler(s)
   return s
 }
@@ -48,8 +50,8 @@ export const step = (state: SessionState, phase: Phase, handler: (s: Stepper) =>
  * else afterwards; the result's `state` is the one to keep (a fresh state's shared empties are
  * copied on first write, so it may be a new object).
  */
-export const stepInPlace = (state: SessionState, phase: Phase, outbox: Command[], handler: (s: Stepper) => void): Stepper => {
-  const s = new Stepper(state, phase, true, outbox)
+export const stepInPlace = (state: SessionState, phase: Phase, caches: CoreCaches, outbox: Command[], handler: (s: Stepper) => void): Stepper => {
+  const s = new Stepper(state, phase, caches, true, outbox)
   handler(s)
   return s
 }

@@ -7,7 +7,8 @@ import type { ClientSide } from "../client-side.ts"
 import type { HeldClientRequest } from "./client-requests.ts"
 import type { ApprovalPolicy } from "../policy.ts"
 import type { FileEncoding } from "../media-file.ts"
-import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, shared } from "./step.ts"
+import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, noCounters } from "./step.ts"
+import { frozenEmptyMap } from "../frozen-empty.ts"
 import type { Phase } from "../protocol-error.ts"
 
 export type { Phase }
@@ -237,9 +238,8 @@ export interface SessionState {
 
 /** The empty list every fresh state starts with (lists in the state are replaced, never written in place). */
 export const none: ReadonlyArray<never> = Object.freeze([])
-const noCounters: Counters = shared({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0, duplicates: 0, documents: 0 })
-const noGathers: ReadonlyMap<number, Gather> = shared(new Map())
-export const noPendingClient: ReadonlyMap<number, PendingClientCall> = new Map()
+const noGathers: ReadonlyMap<number, Gather> = frozenEmptyMap()
+export const noPendingClient: ReadonlyMap<number, PendingClientCall> = frozenEmptyMap()
 
 /**
  * Hook and custom-action calls in flight, client toWidget requests held back, and the MSC2790

@@ -1,4 +1,6 @@
+import type { CoreCaches } from "../core-caches.ts"
 import type { WidgetMessage } from "../envelope.ts"
+import { frozenEmptyMap, frozenEmptySet } from "../frozen-empty.ts"
 import type { HomeserverRequest } from "../homeserver-port.ts"
 import { errorBody, type ProtocolError } from "../protocol-error.ts"
 import type { Command, Report } from "./command.ts"
@@ -51,26 +53,29 @@ export class Stepper {
   private ownedInFlight: unknown
 
   /**
-   * With `owned`, the caller hands the state over and promises never to look at it again (the
-   * session actor does; tests and the xstate machine don't): the step then writes into it in
-   * place instead of copying, like a transient. Collections shared by every fresh state (the
-   * empty ones) are still copied on first write.
+   * With `inPlace` (what `stepInPlace` passes), the caller hands the state over and promises never
+   * to look at it again (the session chart does): the step then writes into it in place instead
+   * of copying, like a transient. Collections shared by every fresh state (the
+   * frozen empty ones) are still copied on first write.
    */
   constructor(
     private readonly base: SessionState,
     /** The chart's phase while this step runs (the chart changes it between steps, never during one). */
     readonly phase: Phase,
-    owned = false,
+    /** The engine's caches (see `core-caches.ts`): what makes a step fast is passed in, not kept here. */
+    readonly caches: CoreCaches,
+    inPlace = false,
     /** Where commands go (an outbox the caller drains), or a fresh list. */
     commands: Command[] = []
   ) {
     this.commands = commands
-    if (owned) {
+    if (inPlace) {
       this.draft = base
-      this.ownedCounters = ownable(base.counters)
-      this.ownedPendingToWidget = ownable(base.pendingToWidget)
-      this.ownedPendingCalls = ownable(base.pendingCalls)
-      this.ownedInFlight = ownable(base.inFlight)
+      // Identity, not a lookup: this runs once per step on the hot path.
+      this.ownedCounters = base.counters === noCounters ? undefined : base.counters
+      this.ownedPendingToWidget = base.pendingToWidget === emptyPendingToWidget ? undefined : base.pendingToWidget
+      this.ownedPendingCalls = base.pendingCalls === emptyPendingCalls ? undefined : base.pendingCalls
+      this.ownedInFlight = base.inFlight === emptyInFlight ? undefined : base.inFlight
     }
   }
 
@@ -163,7 +168,7 @@ export class Stepper {
       if (oldest.request !== undefined) this.emit({ _tag: "ClientRequestSettled", id: oldest.request, outcome: { _tag: "TimedOut", ms: this.state.config.limits.requestTimeoutMs } })
     }
     // A client's request is its own entry (it carries the client's id); the engine's share one per action.
-    pending.set(requestId, request === undefined ? freshPending(action, purpose) : { action, purpose, sweeps: 0, request })
+    pending.set(requestId, request === undefined ? freshPending(this.caches, action, purpose) : { action, purpose, sweeps: 0, request })
     this.send({ api: "toWidget", widgetId: this.state.config.widgetId, requestId, action, data: data as Readonly<Record<string, unknown>> })
     return requestId
   }
@@ -244,35 +249,29 @@ export class Stepper {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
-/** Collections every fresh session starts with; shared, so never written in place. */
-const sharedEmpties = new Set<unknown>()
-/** Marks a collection as shared by many states (written only after a copy). */
-export const shared = <T>(collection: T): T => {
-  sharedEmpties.add(collection)
-  return collection
-}
-
 /**
- * The pending entry of a request that has survived no sweep yet, one per (action, purpose):
- * entries are immutable (a sweep replaces them), so a burst of deliveries shares one instead of
- * allocating one per message that lives as long as the widget takes to answer.
+ * The pending entry of a request that has survived no sweep yet, one per (action, purpose) in the
+ * engine's caches: entries are immutable (a sweep replaces them), so a burst of deliveries shares
+ * one instead of allocating one per message that lives as long as the widget takes to answer.
+ * Bounded by the toWidget actions the engine itself sends.
  */
-const freshPending = (action: string, purpose: ToWidgetPurpose): PendingToWidget => {
-  let byPurpose = freshEntries.get(action)
-  if (byPurpose === undefined) freshEntries.set(action, (byPurpose = new Map<ToWidgetPurpose, PendingToWidget>()))
+const freshPending = (caches: CoreCaches, action: string, purpose: ToWidgetPurpose): PendingToWidget => {
+  let byPurpose = caches.freshPending.get(action)
+  if (byPurpose === undefined) caches.freshPending.set(action, (byPurpose = new Map<ToWidgetPurpose, PendingToWidget>()))
   let entry = byPurpose.get(purpose)
   if (entry === undefined) byPurpose.set(purpose, (entry = Object.freeze({ action, purpose, sweeps: 0 })))
   return entry
 }
-/** Bounded by the toWidget actions the engine itself sends. */
-const freshEntries = new Map<string, Map<ToWidgetPurpose, PendingToWidget>>()
 
-/** A collection an owned step may write in place: any but the shared ones. */
-const ownable = <T>(collection: T): T | undefined => (sharedEmpties.has(collection) ? undefined : collection)
-
-export const emptyPendingToWidget: ReadonlyMap<string, PendingToWidget> = shared(new Map())
-export const emptyPendingCalls: ReadonlyMap<number, PendingCall> = shared(new Map())
-export const emptyInFlight: ReadonlySet<string> = shared(new Set())
+/**
+ * What every fresh state starts with, shared by all of them, so a step in place copies these
+ * before its first write (it tells them by identity). Constants: the collections are frozen
+ * empties whose writers throw (`frozen-empty.ts`), the counters a frozen object.
+ */
+export const noCounters: Counters = Object.freeze({ received: 0, sent: 0, errors: 0, dropped: 0, unmatched: 0, timedOut: 0, duplicates: 0, documents: 0 })
+export const emptyPendingToWidget: ReadonlyMap<string, PendingToWidget> = frozenEmptyMap()
+export const emptyPendingCalls: ReadonlyMap<number, PendingCall> = frozenEmptyMap()
+export const emptyInFlight: ReadonlySet<string> = frozenEmptySet()
 
 /**
  * `{ ...raw, response }`: the request echoed with `response` added. `Object.assign` does the same

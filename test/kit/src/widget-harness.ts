@@ -3,7 +3,7 @@
  * simulated clock, an in-memory homeserver, and a scripted widget on an in-memory transport that
  * structured-clones every message, as postMessage does.
  */
-import { type ApprovalPolicy, type Limits, type WidgetDefinition, type WidgetMessage, isResponse } from "@widgethost/core"
+import { type ApprovalPolicy, type Clock, type Limits, type WidgetDefinition, type WidgetMessage, isResponse } from "@widgethost/core"
 import { type Approver, createEngine, type Engine, type EngineOptions, type EngineSession, type OpenIdApprover, type OpenSessionOptions } from "@widgethost/engine"
 import { SimulatedClock } from "xstate"
 import { type InMemoryHomeserver, makeInMemoryHomeserver } from "./in-memory-homeserver.ts"
@@ -50,7 +50,7 @@ export const flush = async (rounds = 5): Promise<void> => {
   for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve))
 }
 
-export const simulatedClock = (clock: SimulatedClock) => ({
+export const simulatedClock = (clock: SimulatedClock): Clock => ({
   setTimeout: (fn: (...args: unknown[]) => void, ms: number) => clock.setTimeout(fn, ms),
   clearTimeout: (id: unknown) => clock.clearTimeout(id as number),
   now: () => clock.now()

@@ -7,7 +7,7 @@
  */
 import events from "node:events"
 import { ClientWidgetApi as DropInClientWidgetApi } from "@widgethost/client-widget-api"
-import type { Clock } from "@widgethost/engine"
+import type { Clock } from "@widgethost/core"
 import { ClientWidgetApi as ReferenceClientWidgetApi, type IWidgetApiRequest, Widget, WidgetApi } from "matrix-widget-api"
 import { asGlobalWindow, FakeFrame, FakeWindow } from "../../bench/fake-window.ts"
 import { RecordingDriver, type DriverScript } from "./recording-driver.ts"

@@ -9,7 +9,7 @@
  * It has no clock: no timer ever fires, so the paths never depend on time (the host under test
  * runs on its own clock, which the tool cannot move).
  */
-import { type Command, defaultLimits, type HomeserverRequest, type Input, noClientSide, type SessionConfig, type WidgetMessage } from "@widgethost/core"
+import { type Command, createCoreCaches, defaultLimits, type HomeserverRequest, type Input, noClientSide, type SessionConfig, type WidgetMessage } from "@widgethost/core"
 import { type ChartSession, SessionCharts, TimerQueue } from "@widgethost/engine"
 import { expectedApproval, type Harness } from "./harness.ts"
 import { type Step, stepMessage } from "./widget-steps.ts"
@@ -51,7 +51,7 @@ export class HostOracle {
   private readonly session: ChartSession
 
   constructor(private readonly harness: Harness) {
-    this.charts = new SessionCharts({ timers: new TimerQueue(neverFires), outbox: this.outbox, onDelayed: () => undefined })
+    this.charts = new SessionCharts({ timers: new TimerQueue(neverFires), outbox: this.outbox, caches: createCoreCaches(), onDelayed: () => undefined })
     const config: SessionConfig = {
       widgetId: harness.widgetId,
       kind: "room",

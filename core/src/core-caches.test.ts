@@ -1,0 +1,87 @@
+import { describe, expect, it } from "vitest"
+import { CORE_CACHE_LIMITS, createCoreCaches } from "./core-caches.ts"
+import { compilePermissions } from "./permissions.ts"
+import { classify } from "./policy.ts"
+import { RoutingIndex } from "./routing-index.ts"
+import { stepInPlace } from "./session/reduce.ts"
+import { defaultLimits, initialState, type SessionConfig } from "./session/state.ts"
+import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget } from "./session/step.ts"
+
+const config: SessionConfig = { widgetId: "w", kind: "room", homeRoom: "!r:x", waitForIframeLoad: false, policy: { rules: [] }, limits: defaultLimits }
+const RECEIVE = "org.matrix.msc2762.receive.event:m.room.message"
+
+describe("core caches: owned by whoever passes them in", () => {
+  it("compiled permissions are shared within one caches object, and never across two", () => {
+    const a = createCoreCaches()
+    const b = createCoreCaches()
+    const first = compilePermissions([RECEIVE, "m.timeline:*"], a)
+    expect(compilePermissions(["m.timeline:*", RECEIVE], a)).toBe(first)
+    expect(compilePermissions([RECEIVE, "m.timeline:*"], b)).not.toBe(first)
+    expect(a.permissions.size).toBe(1)
+    expect(b.permissions.size).toBe(1)
+  })
+
+  it("without caches, the same answer is computed afresh and nothing is kept", () => {
+    const one = compilePermissions([RECEIVE])
+    const two = compilePermissions([RECEIVE])
+    expect(two).not.toBe(one)
+    expect(two.mayReceive({ type: "m.room.message" })).toBe(true)
+    expect(one.mayReceive({ type: "m.room.message" })).toBe(true)
+  })
+
+  it("each string-keyed cache stays within its limit, dropping the oldest first", () => {
+    const caches = createCoreCaches()
+    const oldest = compilePermissions(["m.timeline:!0:x"], caches)
+    for (let i = 1; i <= CORE_CACHE_LIMITS.permissions; i++) compilePermissions([`m.timeline:!${i}:x`], caches)
+    expect(caches.permissions.size).toBe(CORE_CACHE_LIMITS.permissions)
+    expect(compilePermissions(["m.timeline:!0:x"], caches)).not.toBe(oldest)
+  })
+
+  it("policy globs are compiled into the caches given, with the same verdicts as without", () => {
+    const caches = createCoreCaches()
+    const policy = { rules: [{ widgetId: "call-*", capability: "*.receive.event:*", decision: "approve" as const }] }
+    expect(classify(policy, { id: "call-1" }, RECEIVE, undefined, caches)._tag).toBe("Approve")
+    expect(classify(policy, { id: "call-1" }, RECEIVE)._tag).toBe("Approve")
+    expect(classify(policy, { id: "other" }, RECEIVE, undefined, caches)._tag).toBe("Ask")
+    expect([...caches.globs.keys()].sort()).toEqual(["*.receive.event:*", "call-*"])
+  })
+
+  it("the routing index shares bucket keys through its caches", () => {
+    const caches = createCoreCaches()
+    const index = new RoutingIndex<string>(caches)
+    const permissions = compilePermissions([RECEIVE], caches)
+    index.set("a", permissions, "!r:x")
+    index.set("b", permissions, "!r:x")
+    expect(caches.bucketKeys.get(permissions)).toEqual(["mm.room.message"])
+    expect(index.match({ type: "m.room.message", room_id: "!r:x" })).toEqual(["a", "b"])
+  })
+})
+
+describe("a fresh session's shared empties are constants", () => {
+  it("cannot be written", () => {
+    const fresh = initialState(config)
+    expect(() => (emptyPendingToWidget as Map<string, never>).set("x", undefined as never)).toThrow(TypeError)
+    expect(() => (emptyPendingCalls as Map<number, never>).set(1, undefined as never)).toThrow(TypeError)
+    expect(() => (emptyInFlight as Set<string>).add("x")).toThrow(TypeError)
+    expect(() => (fresh.gathers as Map<number, never>).set(1, undefined as never)).toThrow(TypeError)
+    expect(() => ((fresh.counters as { sent: number }).sent = 1)).toThrow(TypeError)
+  })
+
+  it("a step in place copies them before writing, and leaves every other fresh state empty", () => {
+    const caches = createCoreCaches()
+    const step = stepInPlace(initialState(config), "ready", caches, [], (s) => {
+      s.sendRequest("notify_capabilities", {}, "notify")
+      s.count("errors")
+    })
+    const { state } = step.done()
+    expect(state.pendingToWidget.size).toBe(1)
+    expect(state.counters.errors).toBe(1)
+    const other = initialState(config)
+    expect(other.pendingToWidget.size).toBe(0)
+    expect(other.counters.errors).toBe(0)
+    // The pending entry is the caches' shared one, frozen.
+    const entry = [...state.pendingToWidget.values()][0]!
+    expect(caches.freshPending.get("notify_capabilities")?.get("notify")).toBe(entry)
+    expect(Object.isFrozen(entry)).toBe(true)
+  })
+})

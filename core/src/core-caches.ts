@@ -1,0 +1,57 @@
+/**
+ * What the core remembers to be fast, in one object that its owner passes in: `createEngine`
+ * makes one per engine and hands it to the session charts and the router. The core keeps no
+ * state of its own between calls, so two engines in one process share nothing, and a test can
+ * look at (or start from) an engine's caches.
+ *
+ * Every cache is bounded and holds only values nobody writes (frozen objects, strings, compiled
+ * permissions); a hit saves work or memory, never changes an answer. A function given no caches
+ * computes the same answer afresh.
+ */
+import type { Permissions } from "./permissions.ts"
+import type { PendingToWidget, ToWidgetPurpose } from "./session/state.ts"
+
+export interface CoreCaches {
+  /**
+   * Compiled permissions by approved set (sorted, as JSON): a thousand copies of one call widget
+   * cost one set of maps, not a thousand. Oldest dropped past {@link CORE_CACHE_LIMITS}.
+   */
+  readonly permissions: Map<string, Permissions>
+  /**
+   * One copy of each capability string: every copy of a widget asks for the same strings, and each
+   * session keeps its requested and approved lists for its whole life.
+   */
+  readonly capabilities: Map<string, string>
+  /** Policy globs (widget id, origin, capability patterns) compiled to regular expressions. */
+  readonly globs: Map<string, RegExp>
+  /** The routing index's bucket keys per permissions object; weak, so they go with it. */
+  readonly bucketKeys: WeakMap<Permissions, ReadonlyArray<string>>
+  /**
+   * The pending entry of a toWidget request that has survived no sweep, per (action, purpose):
+   * frozen, so a burst of deliveries shares one instead of allocating one per message.
+   */
+  readonly freshPending: Map<string, Map<ToWidgetPurpose, PendingToWidget>>
+}
+
+/** How many entries each string-keyed cache keeps; the oldest goes first past it. */
+export const CORE_CACHE_LIMITS = {
+  permissions: 1024,
+  capabilities: 4096,
+  globs: 1024
+} as const
+
+/** Fresh, empty caches: one per engine. */
+export const createCoreCaches = (): CoreCaches => ({
+  permissions: new Map(),
+  capabilities: new Map(),
+  globs: new Map(),
+  bucketKeys: new WeakMap(),
+  freshPending: new Map()
+})
+
+/** Stores `value` under `key`, first dropping the oldest entry if the cache is full. */
+export const remember = <K, V>(cache: Map<K, V>, key: K, value: V, limit: number): V => {
+  if (cache.size >= limit) cache.delete(cache.keys().next().value!)
+  cache.set(key, value)
+  return value
+}
