@@ -352,8 +352,13 @@ export const roomMessage = (roomId = ROOM, type = "m.room.message"): RoomEvent =
   }
 }
 
-/** Opens `plans` on `host`, starts every widget, loads every frame, and waits until all are ready. */
-export const openReady = async (host: Host, plans: ReadonlyArray<WidgetPlan>, timeoutMs = 60_000): Promise<BenchWidget[]> => {
+/**
+ * Opens `plans` on `host`, starts every widget, loads every frame, and waits until all are ready.
+ * The default limit grows with the count: the reference's negotiation is quadratic in the
+ * widgets on one window (about 28 s for 1,000 on an idle machine), and a fixed minute failed the
+ * whole fan-out scenario on a busy one.
+ */
+export const openReady = async (host: Host, plans: ReadonlyArray<WidgetPlan>, timeoutMs = Math.max(60_000, plans.length * 150)): Promise<BenchWidget[]> => {
   const widgets = plans.map((plan) => host.open(plan))
   for (const widget of widgets) widget.start()
   for (const widget of widgets) widget.load()
