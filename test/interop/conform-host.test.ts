@@ -6,29 +6,18 @@
  * - matrix-widget-api's reference `ClientWidgetApi` behind a websocket bridge (test/src/
  *   reference-bridge.ts): the divergences it is known to have, each with its shortest path.
  */
-import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { conformHost, describePath, hostJunit, makeHarness } from "@widgethost/service"
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { polyfillWithResolvers, type ReferenceBridge, startReferenceBridge } from "../src/reference-bridge.ts"
-import { type ServiceProcess, startService } from "../src/service-process.ts"
+import { runCli, type ServiceProcess, startService } from "../src/service-process.ts"
 
-const root = join(import.meta.dirname, "..", "..")
 const SEND = "org.matrix.msc2762.send.event:m.room.message"
 const RECEIVE = "org.matrix.msc2762.receive.event:m.room.message"
 const EXTRA = "org.matrix.msc2762.receive.state_event:m.room.topic"
 
-const runCli = (args: ReadonlyArray<string>): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-  new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--conditions=@widgethost/source", "--import", "tsx", join(root, "adapters/service/src/cli.ts"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    child.once("exit", (code) => resolve({ code, stdout, stderr }))
-  })
 
 describe("conform host against our service", () => {
   let dir: string

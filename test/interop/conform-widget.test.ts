@@ -8,7 +8,6 @@
  * - Element Call (the real embedded build), the same way: it leaves a room event with
  *   `data: null` unanswered (matrix-js-sdk's widget client drops it), which MSC2813 wants refused.
  */
-import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -16,21 +15,12 @@ import { build } from "esbuild"
 import { browserWidgets, conformWidget, describeHostPath, makeHarness, websocketWidgets } from "@widgethost/service"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createRequire } from "node:module"
+import { runCli } from "../src/service-process.ts"
 import { serveStaticFiles, type StaticFiles } from "../src/static-files.ts"
 
-const root = join(import.meta.dirname, "..", "..")
 const tsx = (file: string) => `${JSON.stringify(process.execPath)} --conditions=@widgethost/source --import tsx ${JSON.stringify(join(import.meta.dirname, "..", "src", "conform-widgets", file))}`
 const CHROMIUM = "/usr/bin/chromium"
 
-const runCli = (args: ReadonlyArray<string>): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-  new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--conditions=@widgethost/source", "--import", "tsx", join(root, "adapters/service/src/cli.ts"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    child.once("exit", (code) => resolve({ code, stdout, stderr }))
-  })
 
 describe("conform widget over websockets", () => {
   let dir: string

@@ -92,3 +92,14 @@ export const registerUser = async (
   if (answer.status !== 200) throw new Error(`register ${localpart}: ${answer.status} ${JSON.stringify(answer.body)}`)
   return { userId: String(answer.body.user_id), accessToken: String(answer.body.access_token), deviceId: String(answer.body.device_id) }
 }
+
+/** Runs the widgethost command to its end (as `startService` spawns it) and gives its exit code and output. */
+export const runCli = (args: ReadonlyArray<string>): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--conditions=@widgethost/source", "--import", "tsx", join(root, "adapters/service/src/cli.ts"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    child.once("exit", (code) => resolve({ code, stdout, stderr }))
+  })

@@ -1,7 +1,7 @@
 /**
  * `conform host`: drives a Widget API host along every path of our session chart's graph,
  * acting as the widget, and reports each divergence from what our chart answers once, with the
- * shortest path that shows it. Shrinking (shrink.ts): the shortest path that showed a divergence
+ * shortest path that shows it. Shrinking (path-findings.ts): the shortest path that showed a divergence
  * (paths run shortest first) loses one step at a time, as long as the rest is still a path the
  * widget could take and the host still shows the same divergence on it.
  */
@@ -9,7 +9,7 @@ import type { Harness } from "./harness.ts"
 import { checkRun, type Divergence, keyOf } from "./host-checks.ts"
 import { isValidPath, hostPaths, replay } from "./host-paths.ts"
 import { runPath } from "./host-run.ts"
-import { shrinkPath } from "./shrink.ts"
+import { collectFindings, shrinkPath } from "./path-findings.ts"
 import type { Step } from "./widget-steps.ts"
 
 export interface PathResult {
@@ -62,21 +62,6 @@ export const conformHost = async (options: ConformHostOptions): Promise<ConformR
     results.push(result)
     options.onPath?.(result, index, paths.length)
   }
-  const first = new Map<string, { result: PathResult; divergence: Divergence; count: number }>()
-  for (const result of results) {
-    for (const divergence of result.divergences) {
-      const key = keyOf(divergence)
-      const seen = first.get(key)
-      if (seen === undefined || result.path.length < seen.result.path.length) first.set(key, { result, divergence, count: (seen?.count ?? 0) + 1 })
-      else seen.count++
-    }
-  }
-  const findings: Finding[] = []
-  for (const [key, { result, divergence, count }] of first) {
-    const shrunk = await shrink(uri, harness, result.path, key)
-    const chosen = shrunk ?? { path: result.path, divergence }
-    findings.push({ ...chosen.divergence, key, path: chosen.path, paths: count })
-  }
-  findings.sort((a, b) => a.key.localeCompare(b.key))
+  const findings = await collectFindings(results, keyOf, (path, key) => shrink(uri, harness, path, key))
   return { target: uri, results, findings, ms: performance.now() - started }
 }

@@ -1,12 +1,12 @@
 /**
  * `conform widget`: hosts the widget under test along every path of the host side's graph
  * (widget-paths.ts), checks what the widget answers (widget-checks.ts), and reports each
- * divergence with the shortest path that shows it (shrink.ts: dropping steps while the rest is
+ * divergence with the shortest path that shows it (path-findings.ts: dropping steps while the rest is
  * still a path a host could take and the widget still shows it).
  */
 import type { Harness } from "./harness.ts"
 import { type HostStep, isValidHostPath } from "./host-steps.ts"
-import { shrinkPath } from "./shrink.ts"
+import { collectFindings, shrinkPath } from "./path-findings.ts"
 import { checkWidgetRun, type WidgetDivergence, widgetKeyOf } from "./widget-checks.ts"
 import { widgetPaths } from "./widget-paths.ts"
 import { type ConnectWidget, runWidgetPath } from "./widget-run.ts"
@@ -58,21 +58,6 @@ export const conformWidget = async (options: ConformWidgetOptions): Promise<Widg
     results.push(result)
     options.onPath?.(result, index, paths.length)
   }
-  const first = new Map<string, { result: WidgetPathResult; divergence: WidgetDivergence; count: number }>()
-  for (const result of results) {
-    for (const divergence of result.divergences) {
-      const key = widgetKeyOf(divergence)
-      const seen = first.get(key)
-      if (seen === undefined) first.set(key, { result, divergence, count: 1 })
-      else seen.count++
-    }
-  }
-  const findings: WidgetFinding[] = []
-  for (const [key, { result, divergence, count }] of first) {
-    const shrunk = await shrink(connect, harness, result.path, key)
-    const chosen = shrunk ?? { path: result.path, divergence }
-    findings.push({ ...chosen.divergence, key, path: chosen.path, paths: count })
-  }
-  findings.sort((a, b) => a.key.localeCompare(b.key))
+  const findings = await collectFindings(results, widgetKeyOf, (path, key) => shrink(connect, harness, path, key))
   return { target: options.target, results, findings, ms: performance.now() - started }
 }

@@ -9,6 +9,7 @@ import { getShortestPaths } from "xstate/graph"
 import type { Harness } from "./harness.ts"
 import { HostOracle, STEERED_ACTIONS } from "./host-oracle.ts"
 import { REQUEST_NAMES, sameStep, type Step } from "./widget-steps.ts"
+import { uniqueShortestFirst } from "./path-findings.ts"
 
 interface ModelState {
   readonly path: ReadonlyArray<Step>
@@ -76,13 +77,5 @@ export const hostPaths = (harness: Harness): ReadonlyArray<ReadonlyArray<Step>> 
   // The events of each path's steps (its first step is xstate's own init event).
   const toStates = paths.map((p) => p.steps.map((s) => s.event as unknown as Step).filter((event) => "kind" in event))
   const chosen = harness.coverage === "states" ? toStates : toStates.flatMap((path) => stepsFrom(replay(harness, path)).map((step) => [...path, step]))
-  const seen = new Set<string>()
-  return chosen
-    .filter((path) => {
-      const key = JSON.stringify(path)
-      if (seen.has(key)) return false
-      seen.add(key)
-      return true
-    })
-    .sort((a, b) => a.length - b.length)
+  return uniqueShortestFirst(chosen)
 }

@@ -7,6 +7,7 @@
 import type { ActorLogic, EventObject } from "xstate"
 import { getShortestPaths } from "xstate/graph"
 import { type HostStep, hostStepsFrom } from "./host-steps.ts"
+import { uniqueShortestFirst } from "./path-findings.ts"
 
 interface ModelState {
   readonly path: ReadonlyArray<HostStep>
@@ -27,14 +28,5 @@ export const widgetPaths = (): ReadonlyArray<ReadonlyArray<HostStep>> => {
   const events = (state: ModelState) => hostStepsFrom(state.path).map((step) => ({ type: step.name, ...step })) as ModelEvent[]
   // Each path's steps' events (its first is xstate's own init event, which names no step).
   const toStates = getShortestPaths(modelLogic, { events, serializeState }).map((p) => p.steps.flatMap((s) => (typeof (s.event as Partial<ModelEvent>).name === "string" ? [{ name: s.event.name }] : [])))
-  const seen = new Set<string>()
-  return toStates
-    .flatMap((path) => hostStepsFrom(path).map((step) => [...path, step]))
-    .filter((path) => {
-      const key = JSON.stringify(path)
-      if (seen.has(key)) return false
-      seen.add(key)
-      return true
-    })
-    .sort((a, b) => a.length - b.length)
+  return uniqueShortestFirst(toStates.flatMap((path) => hostStepsFrom(path).map((step) => [...path, step])))
 }
