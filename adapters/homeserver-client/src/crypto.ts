@@ -1,10 +1,3 @@
-import * as sdk from "@matrix-org/matrix-sdk-crypto-wasm"
-import { HomeserverError } from "@widgethost/core"
-import type { RoomEvent, ToDeviceEvent } from "@widgethost/core"
-import { isCryptoInternalToDeviceType } from "@widgethost/core"
-import { IdbSnapshotStore } from "./crypto-store.ts"
-import { type HttpRequest, path } from "./matrix-http.ts"
-
 /**
  * End-to-end encryption for one account, on matrix-rust-sdk's `OlmMachine` (crypto-wasm).
  *
@@ -17,25 +10,18 @@ import { type HttpRequest, path } from "./matrix-http.ts"
  * Models: matrix-org/matrix-rust-sdk `crates/matrix-sdk-crypto/src/machine/mod.rs`,
  * matrix-org/matrix-js-sdk `src/rust-crypto/` (`OutgoingRequestProcessor`, `RustCrypto`).
  */
+import * as sdk from "@matrix-org/matrix-sdk-crypto-wasm"
+import { HomeserverError } from "@widgethost/core"
+import type { ToDeviceEvent } from "@widgethost/core"
+import { isCryptoInternalToDeviceType } from "@widgethost/core"
+import { IdbSnapshotStore } from "./crypto-store.ts"
+import { clearOutcome, decryptedOutcome, isObject, outcomeOfDecryptError, visibleToDeviceEvents } from "./crypto-events.ts"
+import type { DecryptOutcome, E2eeOptions, OutgoingRequest, RawEvent, SyncCryptoInput } from "./e2ee-types.ts"
+import { sendOutgoingRequest } from "./outgoing-requests.ts"
 
-/** The HTTP the crypto machinery needs: MatrixHttp satisfies it; tests plug an in-memory server in. */
-export interface CryptoHttp {
-  readonly request: <T>(req: HttpRequest) => Promise<T>
-}
-
-// ---------------------------------------------------------------------------------------------
-// The machine
-// ---------------------------------------------------------------------------------------------
-
-/** A request the machine hands out for the HTTP edge to send. */
-export type OutgoingRequest =
-  | sdk.KeysUploadRequest
-  | sdk.KeysQueryRequest
-  | sdk.KeysClaimRequest
-  | sdk.ToDeviceRequest
-  | sdk.SignatureUploadRequest
-  | sdk.RoomMessageRequest
-  | sdk.KeysBackupRequest
+// The types E2ee takes and gives (e2ee-types.ts) and the event helpers its callers share (crypto-events.ts).
+export type { CryptoHttp, DecryptOutcome, E2eeOptions, OutgoingRequest, RawEvent, SyncCryptoInput, ToDeviceUndecryptable, UndecryptableReport } from "./e2ee-types.ts"
+export { isObject }
 
 /** One-at-a-time lock: the crypto loop and session-changing calls never interleave. */
 class Mutex {
@@ -49,75 +35,6 @@ class Mutex {
 
 /** Re-exported from core: the types the crypto machinery owns, never shown to widgets. */
 export { isCryptoInternalToDeviceType }
-
-/** Raw event JSON as it comes from the homeserver (untrusted shape). */
-export type RawEvent = Readonly<Record<string, unknown>>
-
-export type DecryptOutcome =
-  | { readonly _tag: "Clear"; readonly event: RoomEvent }
-  | { readonly _tag: "Decrypted"; readonly event: RoomEvent }
-  /** The room key is missing (or only a later index is known): may still arrive. */
-  | { readonly _tag: "Pending"; readonly sessionId: string; readonly reason: string }
-  /** Will never decrypt (withheld, bad ciphertext, redacted, malformed). */
-  | { readonly _tag: "Failed"; readonly reason: string }
-
-export interface UndecryptableReport {
-  readonly roomId: string
-  readonly eventId: string
-  /**
-   * `held-too-long`: its key did not come within the hold bound; later events went ahead, and it
-   * is still delivered (late) if the key comes. `failed`: it can never decrypt. `evicted`: it was
-   * dropped from the late set, for good.
-   */
-  readonly kind: "held-too-long" | "failed" | "evicted"
-  readonly reason: string
-}
-
-export interface ToDeviceUndecryptable {
-  readonly sender: string
-  readonly reason: string
-}
-
-export interface SyncCryptoInput {
-  readonly toDevice: ReadonlyArray<unknown>
-  readonly changed?: ReadonlyArray<string>
-  readonly left?: ReadonlyArray<string>
-  readonly oneTimeKeyCounts?: Readonly<Record<string, number>>
-  /** `undefined` when the server did not say (then fallback keys are left alone). */
-  readonly unusedFallbackKeyTypes?: ReadonlyArray<string>
-}
-
-export interface E2eeOptions {
-  readonly userId: string
-  readonly deviceId: string
-  readonly http: CryptoHttp
-  /** Where the crypto store lives; without it the keys die with the process. */
-  readonly storeFile?: string
-  /** Encrypts the store's values (crypto-wasm's store cipher). */
-  readonly storePassphrase?: string
-  /** Called for a to-device message that could not be decrypted (never delivered). */
-  readonly onToDeviceUndecryptable?: (report: ToDeviceUndecryptable) => void
-  /** Background failures of the outgoing-request loop (they are retried next round). */
-  readonly onError?: (error: unknown) => void
-}
-
-export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
-
-const toRoomEvent = (raw: RawEvent, roomId: string): RoomEvent | undefined => {
-  if (typeof raw["type"] !== "string" || typeof raw["event_id"] !== "string" || typeof raw["sender"] !== "string") return undefined
-  const event: Record<string, unknown> = {
-    type: raw["type"],
-    event_id: raw["event_id"],
-    room_id: roomId,
-    sender: raw["sender"],
-    origin_server_ts: typeof raw["origin_server_ts"] === "number" ? raw["origin_server_ts"] : 0,
-    content: isObject(raw["content"]) ? raw["content"] : {}
-  }
-  if (typeof raw["state_key"] === "string") event["state_key"] = raw["state_key"]
-  if (typeof raw["redacts"] === "string") event["redacts"] = raw["redacts"]
-  if (isObject(raw["unsigned"])) event["unsigned"] = raw["unsigned"]
-  return event as unknown as RoomEvent
-}
 
 /**
  * One account's OlmMachine with its store and its outgoing-request loop.
@@ -231,27 +148,7 @@ export class E2ee {
       // receiveSyncChanges takes ownership of (frees) the settings object: a fresh one each call.
       const settings = new sdk.DecryptionSettings(sdk.TrustRequirement.Untrusted)
       const processed = await this.machine.receiveSyncChanges(JSON.stringify(input.toDevice), lists, counts, fallback, settings)
-      const out: Array<ToDeviceEvent> = []
-      for (const p of processed) {
-        if (p instanceof sdk.DecryptedToDeviceEvent) {
-          const raw = JSON.parse(p.rawEvent) as RawEvent
-          const type = raw["type"]
-          if (typeof type !== "string" || isCryptoInternalToDeviceType(type)) continue
-          out.push({ type, sender: p.encryptionInfo.sender.toString(), content: isObject(raw["content"]) ? raw["content"] : {}, encrypted: true })
-        } else if (p instanceof sdk.PlainTextToDeviceEvent) {
-          const raw = JSON.parse(p.rawEvent) as RawEvent
-          const type = raw["type"]
-          if (typeof type !== "string" || typeof raw["sender"] !== "string" || isCryptoInternalToDeviceType(type)) continue
-          out.push({ type, sender: raw["sender"], content: isObject(raw["content"]) ? raw["content"] : {}, encrypted: false })
-        } else if (p instanceof sdk.UTDToDeviceEvent) {
-          const raw = JSON.parse(p.rawEvent) as RawEvent
-          this.options.onToDeviceUndecryptable?.({
-            sender: typeof raw["sender"] === "string" ? raw["sender"] : "",
-            reason: sdk.ToDeviceUnableToDecryptReason[p.utdInfo.reason] ?? "unknown"
-          })
-        }
-        // InvalidToDeviceEvent: malformed (no type…), dropped.
-      }
+      const out = visibleToDeviceEvents(processed, this.options.onToDeviceUndecryptable)
       await this.runOutgoing()
       return out
     })
@@ -265,10 +162,7 @@ export class E2ee {
 
   /** Decrypts one timeline event; a clear event comes back as it is. */
   async decryptRoomEvent(roomId: string, raw: RawEvent): Promise<DecryptOutcome> {
-    if (raw["type"] !== "m.room.encrypted") {
-      const event = toRoomEvent(raw, roomId)
-      return event === undefined ? { _tag: "Failed", reason: "malformed event" } : { _tag: "Clear", event }
-    }
+    if (raw["type"] !== "m.room.encrypted") return clearOutcome(raw, roomId)
     const content = raw["content"]
     if (!isObject(content) || typeof content["ciphertext"] === "undefined") return { _tag: "Failed", reason: "redacted or malformed encrypted event" }
     const sessionId = typeof content["session_id"] === "string" ? content["session_id"] : ""
@@ -279,19 +173,9 @@ export class E2ee {
       // Freed now rather than by a finalizer some collections later: one wasm object per event.
       decrypted.free()
     } catch (e) {
-      if (e instanceof sdk.MegolmDecryptionError) {
-        const transient = e.code === sdk.DecryptionErrorCode.MissingRoomKey || e.code === sdk.DecryptionErrorCode.UnknownMessageIndex
-        if (transient && e.withheldCode === undefined) return { _tag: "Pending", sessionId, reason: sdk.DecryptionErrorCode[e.code] ?? "missing key" }
-        return { _tag: "Failed", reason: e.withheldCode ?? sdk.DecryptionErrorCode[e.code] ?? e.description }
-      }
-      return { _tag: "Failed", reason: e instanceof Error ? e.message : String(e) }
+      return outcomeOfDecryptError(e, sessionId)
     }
-    const clear = JSON.parse(clearJson) as RawEvent
-    const clearContent: Record<string, unknown> = isObject(clear["content"]) ? { ...clear["content"] } : {}
-    // Relations stay in clear on the wire (so servers can aggregate them); put them back.
-    if (clearContent["m.relates_to"] === undefined && content["m.relates_to"] !== undefined) clearContent["m.relates_to"] = content["m.relates_to"]
-    const event = toRoomEvent({ ...raw, type: clear["type"], content: clearContent }, roomId)
-    return event === undefined ? { _tag: "Failed", reason: "malformed decrypted event" } : { _tag: "Decrypted", event }
+    return decryptedOutcome(raw, roomId, content, clearJson)
   }
 
   /**
@@ -485,21 +369,8 @@ export class E2ee {
     this.backupDue = true
   }
 
-  private async send(r: OutgoingRequest): Promise<void> {
-    const http = this.options.http
-    let response: unknown
-    if (r instanceof sdk.KeysUploadRequest) response = await http.request({ method: "POST", path: "/_matrix/client/v3/keys/upload", body: r.body })
-    else if (r instanceof sdk.KeysQueryRequest) response = await http.request({ method: "POST", path: "/_matrix/client/v3/keys/query", body: r.body })
-    else if (r instanceof sdk.KeysClaimRequest) response = await http.request({ method: "POST", path: "/_matrix/client/v3/keys/claim", body: r.body })
-    else if (r instanceof sdk.ToDeviceRequest)
-      response = await http.request({ method: "PUT", path: path`/_matrix/client/v3/sendToDevice/${r.event_type}/${r.txn_id}`, body: r.body })
-    else if (r instanceof sdk.SignatureUploadRequest) response = await http.request({ method: "POST", path: "/_matrix/client/v3/keys/signatures/upload", body: r.body })
-    else if (r instanceof sdk.RoomMessageRequest)
-      response = await http.request({ method: "PUT", path: path`/_matrix/client/v3/rooms/${r.room_id}/send/${r.event_type}/${r.txn_id}`, body: r.body })
-    else if (r instanceof sdk.KeysBackupRequest)
-      response = await http.request({ method: "PUT", path: "/_matrix/client/v3/room_keys/keys", query: { version: r.version }, body: r.body })
-    else return
-    if (r.id !== undefined) await this.machine.markRequestAsSent(r.id, r.type, JSON.stringify(response))
+  private send(r: OutgoingRequest): Promise<void> {
+    return sendOutgoingRequest(this.options.http, this.machine, r)
   }
 }
 

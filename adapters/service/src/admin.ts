@@ -8,6 +8,8 @@ import { consolePage } from "./admin-console-page.ts"
 import type { AdminAccount } from "./admin-account.ts"
 import { parseBlockTarget, type BlockTarget } from "./admin-block.ts"
 import type { LogEntry } from "./message-log.ts"
+import { BASE_HEADERS, BodyError, readJson, type Route, segment, sendError, sendJson } from "./admin-http.ts"
+import { startChangeStreams } from "./admin-events.ts"
 export { engineAdminModel } from "./admin-model.ts"
 
 /*
@@ -147,86 +149,7 @@ export interface AdminServer {
 }
 
 
-type ErrorCode = "Unauthorized" | "NotFound" | "MethodNotAllowed" | "Conflict" | "BadRequest" | "PayloadTooLarge" | "Unavailable" | "Internal"
-const statusOf: Record<ErrorCode, number> = {
-  BadRequest: 400,
-  Conflict: 409,
-  Unauthorized: 401,
-  NotFound: 404,
-  MethodNotAllowed: 405,
-  PayloadTooLarge: 413,
-  Internal: 500,
-  Unavailable: 503
-}
-
-const BASE_HEADERS = {
-  "Cache-Control": "no-store",
-  "X-Content-Type-Options": "nosniff",
-  "Referrer-Policy": "no-referrer"
-} as const
-
-const MAX_STREAM_BACKLOG_BYTES = 256 * 1024
-
 const digest = (value: string) => createHash("sha256").update(value).digest()
-
-const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  const text = JSON.stringify(body)
-  res.writeHead(status, { ...BASE_HEADERS, "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), ...headers })
-  res.end(text)
-}
-
-const sendError = (res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}, detail: Record<string, string> = {}) =>
-  sendJson(res, statusOf[code], { error: { code, message, ...detail } }, headers)
-
-/** A route: which methods it has, whether it takes `?token=`, and its handler. */
-interface Route {
-  readonly methods: ReadonlyArray<string>
-  readonly queryToken: boolean
-  readonly handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void
-}
-
-class BodyError extends Error {
-  constructor(readonly code: "BadRequest" | "PayloadTooLarge", message: string) {
-    super(message)
-  }
-}
-
-const readJson = (req: IncomingMessage, maxBytes: number): Promise<unknown> =>
-  new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"])
-    if (Number.isFinite(declared) && declared > maxBytes) return reject(new BodyError("PayloadTooLarge", `the body is larger than ${maxBytes} bytes`))
-    const chunks: Buffer[] = []
-    let size = 0
-    let failed = false
-    req.on("data", (chunk: Buffer) => {
-      if (failed) return
-      size += chunk.length
-      if (size > maxBytes) {
-        failed = true
-        chunks.length = 0
-        return reject(new BodyError("PayloadTooLarge", `the body is larger than ${maxBytes} bytes`))
-      }
-      chunks.push(chunk)
-    })
-    req.on("error", (error) => reject(error))
-    req.on("end", () => {
-      if (failed) return
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")))
-      } catch {
-        reject(new BodyError("BadRequest", "the body is not valid JSON"))
-      }
-    })
-  })
-
-/** Decodes one path segment; malformed percent-encoding is `undefined`. */
-const segment = (raw: string): string | undefined => {
-  try {
-    return decodeURIComponent(raw)
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * Starts the admin API and console on 127.0.0.1.
@@ -256,47 +179,7 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
     return presented !== undefined && timingSafeEqual(digest(presented), tokenDigest)
   }
 
-  // ---- event streams -----------------------------------------------------------------------------
-
-  const streams = new Set<ServerResponse>()
-  /** A console that stops reading must not make the host buffer changes for it forever. */
-  const write = (res: ServerResponse, text: string) => {
-    if (res.writableLength > MAX_STREAM_BACKLOG_BYTES) {
-      streams.delete(res)
-      return void res.destroy()
-    }
-    res.write(text)
-  }
-  let pending = new Map<string, AdminChange>()
-  let flushTimer: NodeJS.Timeout | undefined
-  const flush = () => {
-    flushTimer = undefined
-    const changes = [...pending.values()]
-    pending = new Map()
-    if (changes.length === 0) return
-    const text = changes.map((change) => `event: change\ndata: ${JSON.stringify(change)}\n\n`).join("")
-    for (const res of [...streams]) write(res, text)
-  }
-  const notify = (change: AdminChange) => {
-    if (streams.size === 0) return
-    const key = `${change.kind}\u0000${change.sessionId ?? ""}`
-    if (!pending.has(key)) pending.set(key, change.sessionId === undefined ? { kind: change.kind } : { kind: change.kind, sessionId: change.sessionId })
-    flushTimer ??= setTimeout(flush, coalesceMs)
-  }
-  const unsubscribe = [model.onChange(notify), model.approvals.onChange(() => notify({ kind: "approvals" }))]
-  const heartbeat = setInterval(() => {
-    for (const res of [...streams]) write(res, ": keep-alive\n\n")
-  }, heartbeatMs)
-  heartbeat.unref()
-
-  const openStream = (req: IncomingMessage, res: ServerResponse) => {
-    if (streams.size >= maxEventStreams) return sendError(res, "Unavailable", `at most ${maxEventStreams} event streams at once`, { "Retry-After": "5" })
-    res.writeHead(200, { ...BASE_HEADERS, "Content-Type": "text/event-stream; charset=utf-8", Connection: "keep-alive", "X-Accel-Buffering": "no" })
-    res.write("retry: 2000\n\nevent: ready\ndata: {}\n\n")
-    streams.add(res)
-    req.socket.setTimeout(0)
-    res.on("close", () => streams.delete(res))
-  }
+  const streams = startChangeStreams({ model, maxEventStreams, coalesceMs, heartbeatMs })
 
   // ---- routes ------------------------------------------------------------------------------------
 
@@ -323,7 +206,7 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
       }
     }
     if (resource === "widgets" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { widgets: model.widgets() }) }
-    if (resource === "events" && rawId === undefined) return { methods: ["GET"], queryToken: true, handle: openStream }
+    if (resource === "events" && rawId === undefined) return { methods: ["GET"], queryToken: true, handle: streams.open }
     if (resource === "identity" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { identity: model.identity?.() ?? null }) }
     if (resource === "account" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { account: model.account?.() ?? null }) }
     if (resource === "homeserver" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { homeserver: model.homeserver?.() ?? null }) }
@@ -438,11 +321,7 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
   let closed: Promise<void> | undefined
   const close = () =>
     (closed ??= new Promise<void>((resolve) => {
-      for (const stop of unsubscribe) stop()
-      clearInterval(heartbeat)
-      if (flushTimer !== undefined) clearTimeout(flushTimer)
-      for (const res of streams) res.end()
-      streams.clear()
+      streams.close()
       server.close(() => resolve())
       server.closeAllConnections()
     }))

@@ -3,9 +3,9 @@
  * that session is live or suspended waiting for the widget to come back, whether a connection is
  * up, and how many messages the widget has not heard of. `stepLifecycle` takes the state and one
  * event and returns the next state with the effects the transport carries out, in order. No
- * sockets, timers or sessions here: the transport (websocket.ts) owns those and feeds events in,
- * and a model test (registration-lifecycle.test.ts) walks random event sequences against the
- * rules of the package README.
+ * sockets, timers or sessions here: the transport's I/O (registration-io.ts) owns those and feeds
+ * events in, and a model test (registration-lifecycle.test.ts) walks random event sequences
+ * against the rules of the package README.
  *
  * The message path (queueing, backpressure, writes) stays in the transport: it runs per message
  * and decides nothing about the lifecycle, except that an overflow is reported here as an event.
