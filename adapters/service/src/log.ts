@@ -1,9 +1,9 @@
+import { redactFields } from "./log-redaction.ts"
+
 /**
  * Structured logs on stderr: one JSON object per line with `--json`, readable text otherwise.
  * stdout is reserved for the machine-readable ready line.
  */
-import { redactFields } from "./log-redaction.ts"
-
 export type Level = "debug" | "info" | "warn" | "error"
 export type Logger = (level: Level, message: string, fields?: Readonly<Record<string, unknown>>) => void
 

@@ -1,5 +1,6 @@
-/** The console's live message log: a bounded ring of every message in or out, per session. */
 import { redactMessage, UNSERIALISABLE } from "./log-redaction.ts"
+
+/** The console's live message log: a bounded ring of every message in or out, per session. */
 
 export interface LogEntry {
   readonly at: number
