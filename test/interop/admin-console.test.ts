@@ -161,6 +161,32 @@ describe.skipIf(!existsSync(CHROMIUM))("admin console in Chromium ↔ approval q
     await vi.waitFor(async () => assert.include(await page.locator("#log").innerText(), '"requestId":"live-1"'), { timeout: 10_000 })
   })
 
+  it("the log hides bodies by default and filters by action, direction, errors and widget", async () => {
+    const body = "a body the console must not show"
+    sendToHost({ api: "fromWidget", widgetId: "console-widget", requestId: "say-1", action: "send_event", data: { type: "m.room.message", content: { msgtype: "m.text", body } } })
+    sendToHost({ api: "fromWidget", widgetId: "console-widget", requestId: "peek-1", action: "read_events", data: { type: "m.room.topic", limit: 1 } })
+    const entries = page.locator("#log .entry")
+    await vi.waitFor(async () => assert.include(await page.locator("#log").innerText(), '"requestId":"peek-1","action":"read_events","data":{"type":"m.room.topic","limit":1},"response":{"error"'), { timeout: 10_000 })
+    assert.notInclude(await page.locator("#log").innerText(), body)
+    assert.include(await page.locator("#log").innerText(), '"content":{"io.widgethost.redacted":true')
+    assert.isTrue(await page.locator("#log-redacted").isVisible())
+
+    // what the widget sent about send_event: its request, and its answer to the host's echo of the event
+    await page.locator("#log-direction").selectOption("in")
+    await page.locator("#log-action").fill("send_event")
+    const shown = () => entries.evaluateAll((nodes) => nodes.map((n) => `${n.getAttribute("data-direction")} ${n.querySelector("strong")?.textContent ?? ""}`))
+    await vi.waitFor(async () => assert.deepEqual(await shown(), ["in fromWidget send_event", "in toWidget send_event response"]), { timeout: 10_000 })
+    await page.locator("#log-direction").selectOption("")
+    await page.locator("#log-action").fill("")
+    await page.locator("#log-errors").check()
+    await vi.waitFor(async () => assert.deepEqual(await entries.locator("strong").allInnerTexts(), ["fromWidget read_events error"]), { timeout: 10_000 })
+    await page.locator("#log-errors").uncheck()
+    await page.locator("#log-widget").selectOption("console-widget")
+    await vi.waitFor(async () => assert.include(await page.locator("#log-session").innerText(), "widget console-widget"), { timeout: 10_000 })
+    await vi.waitFor(async () => assert.include(await entries.first().innerText(), sessionId), { timeout: 10_000 })
+    await page.locator("#log-widget").selectOption("")
+  })
+
   it("a renegotiation prompt appears live; Deny denies it", async () => {
     sendToHost({ api: "fromWidget", widgetId: "console-widget", requestId: "r-more", action: "request_capabilities", data: { capabilities: [READ_REACTIONS] } })
     const card = page.locator("[data-approval-id]")

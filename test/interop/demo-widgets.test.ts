@@ -173,12 +173,15 @@ describe("npm start → the demo chat widget and the console in Chromium", () =>
     console.log(`demo timings: npm start → ready line ${readyMs} ms; → bob's message shown in the widget ${firstMessageMs} ms (includes the console approval and users add); bob's send → on screen ${deliveryMs} ms`)
   }, 60_000)
 
-  it("the console shows the chat session's log, with the widget's send_event in it", async () => {
+  it("the console shows the chat session's log, with the widget's send_event in it and its body hidden", async () => {
     const row = consolePage.locator("tr[data-session-id]", { hasText: "chat" })
     await row.waitFor()
     await row.getByRole("button", { name: "Log" }).click()
     await consolePage.locator("#log .entry", { hasText: "send_event" }).first().waitFor()
-    assert.include(await consolePage.locator("#log").innerText(), "hello bob, from the widget")
+    const log = await consolePage.locator("#log").innerText()
+    assert.include(log, '"content":{"io.widgethost.redacted":true')
+    assert.notInclude(log, "hello bob, from the widget") // bodies only with --log-content
+    assert.isTrue(await consolePage.locator("#log-redacted").isVisible())
   })
 
   it("the call widget: approved in the console, it sends a to-device ping to the host's own devices and receives it", async () => {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto"
 import { ACCOUNT_SCRIPT, ACCOUNT_SECTION } from "./admin-account.ts"
+import { LOG_SCRIPT, LOG_SECTION, LOG_STYLE } from "./admin-console-log.ts"
 
 
 /*
@@ -48,7 +49,7 @@ code, .mono, .chips span { font: 12px ui-monospace, SFMono-Regular, Menlo, monos
 button { font: inherit; padding: .15em .7em; cursor: pointer }
 button.primary { background: var(--accent); color: #fff; border: 1px solid var(--accent); border-radius: 4px }
 @media (max-width: 900px) { main { grid-template-columns: minmax(0, 1fr) } }
-`
+${LOG_STYLE}`
 
 const PAGE_SCRIPT = `
 "use strict";
@@ -90,6 +91,7 @@ const PAGE_SCRIPT = `
   // ---- widgets
   const renderWidgets = async () => {
     const { widgets } = await api("GET", "/api/widgets");
+    setLogWidgets(widgets);
     $("widgets").replaceChildren(...(widgets.length === 0 ? [h("p", { class: "muted", text: "None." })] : widgets.map((w) =>
       h("div", { class: "card", "data-widget-id": w.id }, [
         h("strong", { text: w.name || w.id }), " ", h("span", { class: "muted mono", text: w.id }),
@@ -177,36 +179,7 @@ ${ACCOUNT_SCRIPT}
     schedule("sessions");
   };
 
-  // ---- message log of the selected session
-  const summary = (m) => {
-    if (m === null || typeof m !== "object") return "";
-    const parts = [m.api, m.action].filter((x) => typeof x === "string");
-    if ("response" in m) parts.push(m.response && typeof m.response === "object" && "error" in m.response ? "error" : "response");
-    return parts.join(" ");
-  };
-  const renderLog = async () => {
-    const box = $("log");
-    const id = selected;
-    $("log-session").textContent = id === null ? "(choose a session)" : id;
-    if (id === null) return box.replaceChildren();
-    let data;
-    try {
-      data = await api("GET", "/api/sessions/" + encodeURIComponent(id) + "/log");
-    } catch (e) {
-      if (id === selected) box.replaceChildren(h("p", { class: "muted", text: e.message }));
-      return;
-    }
-    if (id !== selected) return;
-    const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
-    box.replaceChildren(...(data.entries.length === 0 ? [h("p", { class: "muted", text: "No messages yet." })] : data.entries.map((e) =>
-      h("div", { class: "entry " + e.direction }, [
-        h("span", { class: "muted mono", text: time(e.at) }),
-        h("span", { class: "dir", text: e.direction === "in" ? "widget → host" : "host → widget" }),
-        h("div", {}, [h("strong", { text: summary(e.message) }), " ", h("code", { text: JSON.stringify(e.message) })])
-      ]))));
-    if (atBottom) box.scrollTop = box.scrollHeight;
-  };
-
+${LOG_SCRIPT}
   // ---- approvals: cards keyed by id, never rebuilt (ticked boxes survive updates)
   const cards = new Map();
   const approvalCard = (a) => {
@@ -275,10 +248,10 @@ ${ACCOUNT_SCRIPT}
       try { change = JSON.parse(event.data); } catch (_) { return; }
       if (change.kind === "message") {
         schedule("sessions");
-        if (change.sessionId === selected) schedule("log");
+        if (logWants(change.sessionId)) schedule("log");
       } else if (change.kind === "sessions") {
         schedule("sessions");
-        if (selected !== null) schedule("log");
+        if (selected !== null || logWidget() !== "") schedule("log");
       } else if (Object.prototype.hasOwnProperty.call(refreshers, change.kind)) schedule(change.kind);
     });
     source.addEventListener("error", () => {
@@ -313,7 +286,7 @@ ${ACCOUNT_SECTION}
 <section aria-labelledby="h-widgets"><h2 id="h-widgets">Widgets</h2><div id="widgets"></div></section>
 <section class="wide" aria-labelledby="h-sessions"><h2 id="h-sessions">Sessions</h2>
 <table><thead><tr><th>Session</th><th>State</th><th>Capabilities</th><th>Counters</th><th></th></tr></thead><tbody id="sessions"></tbody></table></section>
-<section class="wide" aria-labelledby="h-log"><h2 id="h-log">Message log <span id="log-session" class="muted"></span></h2><div id="log"></div></section>
+${LOG_SECTION}
 </main>
 <script>${PAGE_SCRIPT}</script>
 </body>

@@ -16,7 +16,7 @@ export const engineAdminModel = (parts: {
   readonly engine: Pick<Engine, "sessions" | "session">
   readonly widgets: () => ReadonlyArray<AdminWidget>
   readonly approvals: ApprovalQueue
-  readonly messages: Pick<MessageLog, "get">
+  readonly messages: Pick<MessageLog, "get"> & Partial<Pick<MessageLog, "logsContent">>
   readonly createUser?: AdminModel["createUser"]
   readonly identity?: AdminModel["identity"]
   readonly homeserver?: AdminModel["homeserver"]
@@ -35,6 +35,7 @@ export const engineAdminModel = (parts: {
       return session !== undefined
     },
     messageLog: (sessionId) => messages.get(sessionId),
+    logsContent: messages.logsContent === true,
     onChange: (listener) => {
       listeners.add(listener)
       return () => void listeners.delete(listener)

@@ -10,6 +10,7 @@ import { parseBlockTarget, type BlockTarget } from "./admin-block.ts"
 import type { LogEntry } from "./message-log.ts"
 import { BASE_HEADERS, BodyError, readJson, type Route, segment, sendError, sendJson } from "./admin-http.ts"
 import { startChangeStreams } from "./admin-events.ts"
+import { type LogAnswer, mergedLogAnswer, sessionLogAnswer } from "./admin-log.ts"
 export { engineAdminModel } from "./admin-model.ts"
 
 /*
@@ -28,7 +29,10 @@ export { engineAdminModel } from "./admin-model.ts"
  *                                   events that could not be decrypted
  *   GET  /api/sessions              { sessions: [SessionInfo & { state }] }
  *   POST /api/sessions/{id}/close   { closed: true }                       404 unknown session
- *   GET  /api/sessions/{id}/log     { sessionId, entries: [{ at, direction, message }] }
+ *   GET  /api/sessions/{id}/log     { sessionId, redacted, entries: [{ at, direction, message }] }
+ *   GET  /api/log                   { redacted, entries: [{ sessionId, at, direction, message }] }
+ *                                   both take ?widget= &action= &direction=in|out &errors=1
+ *                                   (admin-log.ts); 400 a bad filter
  *   GET  /api/approvals             { approvals: [PendingApproval] }
  *   GET  /api/approvals/{id}        { approval: PendingApproval }          404 unknown prompt
  *   POST /api/approvals/{id}        body { approve?: [...] | "all", deny?: [...] | "all" }
@@ -79,6 +83,8 @@ export interface AdminModel {
   closeSession(sessionId: string): boolean
   /** Recent messages per session (both directions), bounded ring buffer kept by the service. */
   messageLog(sessionId: string): ReadonlyArray<LogEntry>
+  /** The log keeps message contents and secrets (`--log-content`); default false: redacted. */
+  readonly logsContent?: boolean
   onChange(listener: (change: AdminChange) => void): () => void
   /** Creates a homeserver account; absent when the service has no homeserver of its own. */
   readonly createUser?: (request: NewUserRequest) => Promise<CreateUserOutcome>
@@ -151,6 +157,10 @@ export interface AdminServer {
 
 const digest = (value: string) => createHash("sha256").update(value).digest()
 
+const queryOf = (req: IncomingMessage) => new URL(req.url ?? "/", "http://admin.invalid").searchParams
+
+const sendLogAnswer = (res: ServerResponse, answer: LogAnswer) => (answer._tag === "Ok" ? sendJson(res, 200, answer.body) : sendError(res, answer._tag, answer.message))
+
 /**
  * Starts the admin API and console on 127.0.0.1.
  *
@@ -205,6 +215,7 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
         }
       }
     }
+    if (resource === "log" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (req, res) => sendLogAnswer(res, mergedLogAnswer(model, queryOf(req))) }
     if (resource === "widgets" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { widgets: model.widgets() }) }
     if (resource === "events" && rawId === undefined) return { methods: ["GET"], queryToken: true, handle: streams.open }
     if (resource === "identity" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { identity: model.identity?.() ?? null }) }
@@ -239,19 +250,7 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
           }
         }
       }
-      if (action === "log") {
-        return {
-          methods: ["GET"],
-          queryToken: false,
-          handle: (_req, res) => {
-            const entries = model.messageLog(id)
-            if (entries.length === 0 && !model.sessions().some((session) => session.sessionId === id)) {
-              return sendError(res, "NotFound", `no session ${JSON.stringify(id)}`)
-            }
-            sendJson(res, 200, { sessionId: id, entries })
-          }
-        }
-      }
+      if (action === "log") return { methods: ["GET"], queryToken: false, handle: (req, res) => sendLogAnswer(res, sessionLogAnswer(model, id, queryOf(req))) }
       return undefined
     }
     if (resource === "approvals" && action === undefined) {

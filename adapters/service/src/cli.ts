@@ -22,6 +22,8 @@ serve options:
   --config FILE     configuration file (JSON; see README)
   --data-dir DIR    data directory (default .widgethost; overrides the configuration)
   --json            structured JSON logs on stderr
+  --log-content     show message contents and secrets (event bodies, tokens, TURN passwords)
+                    in the console's message log and the logs; hidden by default
 
 users options:      see \`widgethost users --help\`
 simulate options:   see \`widgethost simulate --help\`
@@ -34,11 +36,12 @@ const fail = (message: string): never => {
 }
 
 const runServe = async (args: ReadonlyArray<string>) => {
-  const flags = parseFlags(args, { config: "value", "data-dir": "value", json: "switch", help: "switch" })
+  const flags = parseFlags(args, { config: "value", "data-dir": "value", json: "switch", "log-content": "switch", help: "switch" })
   if (flags.help === true) return void process.stdout.write(usage)
-  const log = heldLogger(makeLogger({ json: flags.json === true, quiet: true }))
   let config: ServiceConfig = loadConfig(typeof flags.config === "string" ? flags.config : undefined)
   if (typeof flags["data-dir"] === "string") config = { ...config, dataDir: flags["data-dir"] }
+  if (flags["log-content"] === true) config = { ...config, logContent: true }
+  const log = heldLogger(makeLogger({ json: flags.json === true, quiet: true, logContent: config.logContent }))
   // Signal handlers go in before anything starts: a SIGTERM that arrives while starting (or the
   // instant the ready line is out) must still stop everything cleanly.
   let service: Awaited<ReturnType<typeof import("./serve.ts")["serve"]>> | undefined

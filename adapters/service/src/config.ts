@@ -74,6 +74,11 @@ export interface ServiceConfig {
   readonly approvalTimeoutMs: number
   readonly widgets: ReadonlyArray<ConfiguredWidget>
   readonly client: { readonly id: string; readonly theme: string; readonly language: string }
+  /**
+   * Show message contents and secrets in the console's message log and the service's logs.
+   * Default false: they show as sizes and markers (log-redaction.ts). `--log-content` sets it.
+   */
+  readonly logContent: boolean
 }
 
 export class ConfigError extends Error {
@@ -91,7 +96,8 @@ const defaults: ServiceConfig = {
   policy: { rules: [] },
   approvalTimeoutMs: 120_000,
   widgets: [],
-  client: { id: "io.widgethost", theme: "light", language: "en" }
+  client: { id: "io.widgethost", theme: "light", language: "en" },
+  logContent: false
 }
 
 type Json = Record<string, unknown>
@@ -208,7 +214,7 @@ const transportNames: Record<string, TransportName> = {
 export const parseConfig = (input: unknown): ServiceConfig => {
   if (!isObject(input)) throw new ConfigError("configuration: expected a JSON object")
   const root = new Fields(input, "")
-  root.known(["homeserver", "embeddedHomeserver", "dataDir", "rooms", "listen", "admin", "transports", "policy", "approvalTimeoutMs", "widgets", "client"])
+  root.known(["homeserver", "embeddedHomeserver", "dataDir", "rooms", "listen", "admin", "transports", "policy", "approvalTimeoutMs", "widgets", "client", "logContent"])
 
   let homeserver: HomeserverConfig = defaults.homeserver
   const hs = root.object("homeserver")
@@ -347,7 +353,8 @@ export const parseConfig = (input: unknown): ServiceConfig => {
     policy: { rules, ...(clientCapabilities === undefined ? {} : { clientCapabilities }) },
     approvalTimeoutMs: root.positive("approvalTimeoutMs") ?? defaults.approvalTimeoutMs,
     widgets,
-    client: { id: client?.string("id") ?? defaults.client.id, theme: client?.string("theme") ?? defaults.client.theme, language: client?.string("language") ?? defaults.client.language }
+    client: { id: client?.string("id") ?? defaults.client.id, theme: client?.string("theme") ?? defaults.client.theme, language: client?.string("language") ?? defaults.client.language },
+    logContent: root.boolean("logContent") ?? defaults.logContent
   }
 }
 

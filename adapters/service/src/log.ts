@@ -1,3 +1,5 @@
+import { redactFields } from "./log-redaction.ts"
+
 /**
  * Structured logs on stderr: one JSON object per line with `--json`, readable text otherwise.
  * stdout is reserved for the machine-readable ready line.
@@ -23,10 +25,15 @@ export const heldLogger = (inner: Logger): Logger & { release(): void; discard()
   return log
 }
 
-export const makeLogger = (options: { json: boolean; write?: (line: string) => void; quiet?: boolean }): Logger => {
+/**
+ * `logContent`: keep message contents and secrets in the fields (default false: they are
+ * replaced by their size or a marker, log-redaction.ts), since log files travel further than the console.
+ */
+export const makeLogger = (options: { json: boolean; write?: (line: string) => void; quiet?: boolean; logContent?: boolean }): Logger => {
   const write = options.write ?? ((line: string) => void process.stderr.write(line))
-  return (level, message, fields = {}) => {
+  return (level, message, rawFields = {}) => {
     if (options.quiet === true && level === "debug") return
+    const fields = options.logContent === true ? rawFields : redactFields(rawFields)
     const time = new Date().toISOString()
     if (options.json) write(`${JSON.stringify({ time, level, message, ...fields })}\n`)
     else {

@@ -1,3 +1,5 @@
+import { redactMessage, UNSERIALISABLE } from "./log-redaction.ts"
+
 /** The console's live message log: a bounded ring of every message in or out, per session. */
 
 export interface LogEntry {
@@ -17,6 +19,12 @@ export interface MessageLogOptions {
   readonly maxEntryChars?: number
   /** Sessions with a log; past it the oldest log is dropped. Protects against logs never forgotten. Default 1000. */
   readonly maxSessions?: number
+  /**
+   * Keep message contents and secrets (event content, to-device content, OpenID and access
+   * tokens, TURN passwords, file data). Default false: the log keeps their size only
+   * (log-redaction.ts), so the console never shows what people wrote unless the operator opted in.
+   */
+  readonly logContent?: boolean
   readonly now?: () => number
 }
 
@@ -40,12 +48,15 @@ export class MessageLog {
   private readonly maxEntryChars: number
   private readonly maxSessions: number
   private readonly now: () => number
+  /** Whether contents and secrets are kept (`logContent`); the console says so. */
+  readonly logsContent: boolean
 
   constructor(options: MessageLogOptions = {}) {
     this.capacity = Math.max(1, options.capacity ?? 200)
     this.maxEntryChars = options.maxEntryChars ?? 16_384
     this.maxSessions = Math.max(1, options.maxSessions ?? 1000)
     this.now = options.now ?? Date.now
+    this.logsContent = options.logContent === true
   }
 
   record(sessionId: string, direction: "in" | "out", message: unknown): void {
@@ -54,7 +65,7 @@ export class MessageLog {
       if (this.rings.size >= this.maxSessions) this.rings.delete(this.rings.keys().next().value!)
       this.rings.set(sessionId, (ring = { items: [], start: 0 }))
     }
-    const entry: LogEntry = { at: this.now(), direction, message: this.bounded(message) }
+    const entry: LogEntry = { at: this.now(), direction, message: this.bounded(this.logsContent ? message : redactMessage(message)) }
     if (ring.items.length < this.capacity) ring.items.push(entry)
     else {
       ring.items[ring.start] = entry
@@ -93,11 +104,12 @@ export class MessageLog {
 
   /** Keeps small messages as they are and a preview of large ones, so a log never pins a huge message. */
   private bounded(message: unknown): unknown {
+    if (message === UNSERIALISABLE) return message
     let text: string | undefined
     try {
       text = JSON.stringify(message)
     } catch {
-      return { "io.widgethost.unserialisable": true }
+      return UNSERIALISABLE
     }
     if (text === undefined) return null
     if (text.length <= this.maxEntryChars) return message

@@ -227,7 +227,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     }
 
     const approvals = new ApprovalQueue()
-    const messages = new MessageLog()
+    const messages = new MessageLog({ logContent: config.logContent })
     const engine = createEngine({
       homeserver: fromEffectPort(homeserver),
       approver: approvals.approver,

@@ -1,0 +1,114 @@
+import { assert, describe, it } from "vitest"
+import { ConfigError, parseConfig } from "./config.ts"
+import { makeLogger } from "./log.ts"
+import { redactMessage } from "./log-redaction.ts"
+import { MessageLog } from "./message-log.ts"
+
+const ROOM = "!room:hs.example"
+const BODY = "meet me at the old mill at midnight"
+const ACCESS_TOKEN = "syt_openid_access_token_1234"
+const TURN_PASSWORD = "turn-password-5678"
+const FILE_DATA = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg"
+const TO_DEVICE_SECRET = "to-device-call-candidate-9999"
+
+const sizeOf = (value: unknown) => Buffer.byteLength(JSON.stringify(value))
+
+const content = { msgtype: "m.text", body: BODY }
+
+/** Widget API traffic whose contents and secrets must not reach a log by default. */
+const traffic: ReadonlyArray<readonly ["in" | "out", unknown]> = [
+  ["in", { api: "fromWidget", widgetId: "w1", requestId: "1", action: "send_event", data: { type: "m.room.message", room_id: ROOM, content } }],
+  ["out", { api: "toWidget", widgetId: "w1", requestId: "2", action: "send_event", data: { type: "m.room.message", room_id: ROOM, sender: "@alice:hs.example", event_id: "$e1", content } }],
+  ["in", { api: "fromWidget", widgetId: "w1", requestId: "3", action: "read_events", data: { type: "m.room.message" }, response: { events: [{ type: "m.room.message", sender: "@bob:hs.example", room_id: ROOM, content, unsigned: { prev_content: content } }] } }],
+  ["in", { api: "fromWidget", widgetId: "w1", requestId: "4", action: "send_to_device", data: { type: "m.call.candidates", encrypted: false, messages: { "@bob:hs.example": { DEVICE: { candidate: TO_DEVICE_SECRET } } } } }],
+  ["out", { api: "toWidget", widgetId: "w1", requestId: "5", action: "send_to_device", data: { type: "m.call.candidates", sender: "@bob:hs.example", content: { candidate: TO_DEVICE_SECRET } } }],
+  ["in", { api: "fromWidget", widgetId: "w1", requestId: "6", action: "get_openid", data: {}, response: { state: "allowed", access_token: ACCESS_TOKEN, expires_in: 3600, matrix_server_name: "hs.example", token_type: "Bearer" } }],
+  ["out", { api: "toWidget", widgetId: "w1", requestId: "7", action: "update_turn_servers", data: { uris: ["turn:turn.example"], username: "1700000000:w1", password: TURN_PASSWORD } }],
+  ["in", { api: "fromWidget", widgetId: "w1", requestId: "8", action: "MSC4039.upload_file", data: { file: FILE_DATA } }]
+]
+
+describe("message log: contents and secrets are redacted by default", () => {
+  it("a logged send_event shows type, room, sender and the body's size, not the body", () => {
+    const log = new MessageLog({ now: () => 0 })
+    for (const [direction, message] of traffic) log.record("s", direction, message)
+    const [request, live] = log.get("s").map((entry) => entry.message as { data: Record<string, unknown> })
+    assert.deepEqual(request?.data, { type: "m.room.message", room_id: ROOM, content: { "io.widgethost.redacted": true, bytes: sizeOf(content) } })
+    assert.deepEqual(live?.data, {
+      type: "m.room.message",
+      room_id: ROOM,
+      sender: "@alice:hs.example",
+      event_id: "$e1",
+      content: { "io.widgethost.redacted": true, bytes: sizeOf(content) }
+    })
+  })
+
+  it("no body, token, TURN password, to-device content or file data is kept anywhere", () => {
+    const log = new MessageLog()
+    for (const [direction, message] of traffic) log.record("s", direction, message)
+    const kept = JSON.stringify(log.get("s"))
+    for (const secret of [BODY, ACCESS_TOKEN, TURN_PASSWORD, FILE_DATA, TO_DEVICE_SECRET]) assert.notInclude(kept, secret)
+    // what an operator still needs: who a to-device message went to, and the OpenID answer's shape
+    const toDevice = log.get("s")[3]?.message as { data: { messages: unknown } }
+    assert.deepEqual(toDevice.data.messages, { "@bob:hs.example": { DEVICE: { "io.widgethost.redacted": true, bytes: sizeOf({ candidate: TO_DEVICE_SECRET }) } } })
+    const openid = log.get("s")[5]?.message as { response: Record<string, unknown> }
+    assert.deepEqual(openid.response, { state: "allowed", access_token: "io.widgethost.redacted", expires_in: 3600, matrix_server_name: "hs.example", token_type: "Bearer" })
+  })
+
+  it("a truncated preview of a large message is cut from the redacted message, not the original", () => {
+    const log = new MessageLog({ maxEntryChars: 40 })
+    const huge = { api: "fromWidget", action: "send_event", data: { content: { body: BODY.repeat(50) } } }
+    log.record("s", "in", huge)
+    assert.notInclude(JSON.stringify(log.get("s")), BODY)
+  })
+
+  it("with logContent the log keeps messages as they are, and the input is never changed", () => {
+    const original = JSON.stringify(traffic)
+    const log = new MessageLog({ logContent: true })
+    for (const [direction, message] of traffic) log.record("s", direction, message)
+    assert.isTrue(log.logsContent)
+    assert.deepEqual(
+      log.get("s").map((entry) => entry.message),
+      traffic.map(([, message]) => message)
+    )
+    redactMessage(traffic)
+    assert.equal(JSON.stringify(traffic), original)
+  })
+
+  it("a cyclic or very deep message is redacted without a crash", () => {
+    const cyclic: Record<string, unknown> = { action: "x" }
+    cyclic["self"] = cyclic
+    assert.deepEqual(redactMessage(cyclic), { "io.widgethost.unserialisable": true })
+    let deep: unknown = { content: BODY }
+    for (let i = 0; i < 10_000; i++) deep = { next: deep }
+    assert.notInclude(JSON.stringify(redactMessage(deep)), BODY)
+  })
+})
+
+describe("service logs: fields are redacted unless the operator opts in", () => {
+  const fields = { sessionId: "s", report: { message: traffic[0]?.[1], openid: { access_token: ACCESS_TOKEN } }, turn: { password: TURN_PASSWORD } }
+
+  it("JSON and text lines keep the fields' shape without contents or secrets", () => {
+    for (const json of [true, false]) {
+      const lines: string[] = []
+      makeLogger({ json, write: (line) => void lines.push(line) })("info", "session report", fields)
+      const text = lines.join("")
+      for (const secret of [BODY, ACCESS_TOKEN, TURN_PASSWORD]) assert.notInclude(text, secret)
+      assert.include(text, "m.room.message")
+      assert.include(text, ROOM)
+    }
+  })
+
+  it("logContent: true writes them", () => {
+    const lines: string[] = []
+    makeLogger({ json: true, write: (line) => void lines.push(line), logContent: true })("info", "session report", fields)
+    for (const secret of [BODY, ACCESS_TOKEN, TURN_PASSWORD]) assert.include(lines.join(""), secret)
+  })
+})
+
+describe("configuration: logContent", () => {
+  it("is false by default, true when set, and anything but a boolean is refused", () => {
+    assert.isFalse(parseConfig({}).logContent)
+    assert.isTrue(parseConfig({ logContent: true }).logContent)
+    assert.throws(() => parseConfig({ logContent: "yes" }), ConfigError, "logContent: expected true or false")
+  })
+})
