@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "vitest"
 import { UsageError } from "./cli-flags.ts"
-import { defaultSimulateOptions, type SimulateOptions } from "./simulate-options.ts"
+import { formatScaling } from "./scaling.ts"
+import { defaultSimulateOptions, parseSimulateArgs, type SimulateOptions } from "./simulate-options.ts"
 import type { ShareReport } from "./simulate-worker.ts"
 import { mergeShares, simulateOnWorkers, splitAccounts } from "./simulate-workers.ts"
 
@@ -69,6 +70,34 @@ describe("mergeShares", () => {
 
   it("refuses shares that do not own each account exactly once", () => {
     expect(() => mergeShares(small, [share(0, [0]), share(1, [0])], timing)).toThrow(/not each account once/)
+  })
+})
+
+describe("--workers", () => {
+  it.each([
+    { args: ["--workers", "2"], want: [2] },
+    { args: ["--workers", "1,2"], want: [1, 2] },
+    { args: ["--accounts", "4", "--workers=1..4"], want: [1, 2, 3, 4] }
+  ])("$args → $want", ({ args, want }) => {
+    expect(parseSimulateArgs(args)).toMatchObject({ workers: want })
+  })
+
+  it("without --workers the run stays in one thread", () => {
+    expect(parseSimulateArgs([])).not.toHaveProperty("workers")
+  })
+
+  it.each([["0"], ["3"], ["1,x"], ["2..1"], ["1..20"], ["-1"]])("--workers %s (2 accounts) → UsageError", (value) => {
+    expect(() => parseSimulateArgs(["--workers", value])).toThrow(UsageError)
+  })
+
+  it("the scaling table has one line per count, speedup against the first", () => {
+    const one = mergeShares(small, [share(0, [0, 1], { widgets: 4, deliveries: 80, sent: { messagesSent: 20, stateSent: 2, toDeviceSentTo: [0, 0] }, stateDeliveries: 8 })], timing)
+    const two = { ...mergeShares(small, [share(0, [0]), share(1, [1])], { ...timing, t0: 1000 }) }
+    const table = formatScaling([{ workers: 1, report: one }, { workers: 2, report: two }])
+    const lines = table.trimEnd().split("\n")
+    expect(lines).toHaveLength(4)
+    expect(lines[2]).toMatch(/^\s+1\s+80\.0\s+1\.00×.*ok \(80\/80\)$/)
+    expect(lines[3]).toMatch(/^\s+2\s+160\.0\s+2\.00×.*ok \(80\/80\)$/)
   })
 })
 
