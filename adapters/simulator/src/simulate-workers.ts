@@ -58,7 +58,8 @@ const tsxEsmApi = (from: string): string => {
 /** How to start a worker: from source (tsx, vitest) the loader is registered in the thread first. */
 const workerEntry = (): { readonly entry: string | URL; readonly options: WorkerOptions } => {
   const here = import.meta.url
-  if (!here.endsWith(".ts")) return { entry: new URL("./simulate-worker.js", here), options: {} }
+  // The parent's own flags (`--input-type`, `--eval`…) are not for the worker: it gets none.
+  if (!here.endsWith(".ts")) return { entry: new URL("./simulate-worker.js", here), options: { execArgv: [] } }
   // Node 20 does not apply `--import tsx` to a worker's entry; registering it by hand does.
   const tsx = tsxEsmApi(here)
   const file = new URL("./simulate-worker.ts", here).href
