@@ -197,6 +197,9 @@ export const runShare = async (input: ShareInput, port: MessagePort): Promise<vo
       tally.toDeviceDeliveries >= toDeviceExpected &&
       tally.pendingRequests === 0
     while (!settled() && sharedNow() < deadline) await sleep(10)
+    // A sync that fell further behind than the port back-fills loses events before any engine
+    // sees them: say so, or the loss below reads as the engine's.
+    for (const p of ports) tally.error("syncGapsLeft", `${p.userId}: ${p.stats().gapsLeft} limited sync gaps not back-filled`, p.stats().gapsLeft)
     const latencies = Float64Array.from(tally.latencies)
     const report: ShareReport = {
       worker: input.worker,
