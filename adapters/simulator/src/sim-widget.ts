@@ -48,8 +48,18 @@ export class Tally {
   readonly toDeviceSeen: Uint8Array
   closing = false
 
-  constructor(messages: number, toDevice: number) {
-    this.sentAt = new Float64Array(messages + 1).fill(Number.NaN)
+  /**
+   * `sentAt` and `now` are given when the run is spread over worker threads: the send times then
+   * live in shared memory, stamped by the sender's thread and read by every receiver's, so the
+   * clock must be one all threads share (`performance.timeOrigin + performance.now()`).
+   */
+  constructor(
+    messages: number,
+    toDevice: number,
+    sentAt?: Float64Array,
+    readonly now: () => number = () => performance.now()
+  ) {
+    this.sentAt = sentAt ?? new Float64Array(messages + 1).fill(Number.NaN)
     this.toDeviceSeen = new Uint8Array(toDevice + 1)
   }
 
@@ -120,7 +130,7 @@ export class SimWidget {
   sendMessage(seq: number): boolean {
     const body = { type: "m.room.message", content: { msgtype: "m.text", body: `sim ${seq}` } }
     // Stamped just before the write: latency covers the socket, engine, homeserver and back.
-    this.tally.sentAt[seq] = performance.now()
+    this.tally.sentAt[seq] = this.tally.now()
     if (this.request("send_event", body)) return true
     this.tally.sentAt[seq] = Number.NaN
     return false
@@ -219,7 +229,7 @@ export class SimWidget {
     if (this.seen[seq] === 1) return this.tally.error("duplicates", `${this.id}: message ${seq}`)
     this.seen[seq] = 1
     this.tally.deliveries++
-    const now = performance.now()
+    const now = this.tally.now()
     this.tally.lastDelivery = now
     const sentAt = this.tally.sentAt[seq] ?? Number.NaN
     if (!Number.isNaN(sentAt)) this.tally.latencies.push(now - sentAt)

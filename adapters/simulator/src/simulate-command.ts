@@ -8,6 +8,8 @@ import { type Progress, type Report, parseSimulateArgs, simulateUsage } from "./
 import { simulate } from "./simulate.ts"
 import { runScenarioCommand } from "./scenario-command.ts"
 import type { ScenarioReport } from "./scenario-run.ts"
+import { formatScaling, formatWorkerRows, runScaling, type ScalingRow } from "./scaling.ts"
+import { simulateOnWorkers } from "./simulate-workers.ts"
 
 
 /**
@@ -73,7 +75,7 @@ const progressBar = (stream: NodeJS.WriteStream) => {
  *
  * @example await runSimulate(["--accounts", "2", "--widgets", "2", "--events", "20", "--json"])
  */
-export const runSimulate = async (args: ReadonlyArray<string>): Promise<Report | ScenarioReport | undefined> => {
+export const runSimulate = async (args: ReadonlyArray<string>): Promise<Report | ScenarioReport | ReadonlyArray<ScalingRow> | undefined> => {
   // A scenario file describes the whole run: only --json may go with it (parseFlags refuses the rest).
   if (args.some((a) => a === "--scenario" || a.startsWith("--scenario="))) return runScenarioCommand(args)
   const parsed = parseSimulateArgs(args)
@@ -91,6 +93,19 @@ export const runSimulate = async (args: ReadonlyArray<string>): Promise<Report |
   process.on("SIGINT", onSigint)
   let report: Report
   try {
+    if (parsed.workers !== undefined && parsed.workers.length > 1) {
+      // The scaling table: one run per worker count (no progress bar: the runs are in threads).
+      const rows = await runScaling({ ...parsed.options, signal: abort.signal }, parsed.workers)
+      process.stdout.write(parsed.json ? `${JSON.stringify({ scaling: rows })}\n` : formatScaling(rows))
+      if (rows.some((r) => r.report.errors.total > 0)) process.exitCode = 1
+      return rows
+    }
+    if (parsed.workers !== undefined) {
+      const merged = await simulateOnWorkers({ ...parsed.options, signal: abort.signal }, parsed.workers[0]!)
+      process.stdout.write(parsed.json ? `${JSON.stringify(merged)}\n` : formatReport(merged) + formatWorkerRows(merged))
+      if (merged.errors.total > 0) process.exitCode = 1
+      return merged
+    }
     report = await simulate({ ...parsed.options, signal: abort.signal, ...(bar === undefined ? {} : { onProgress: bar.update }) })
   } catch (error) {
     if (error instanceof UsageError) throw error

@@ -146,6 +146,10 @@ options:
   --turn-watchers F     fraction of the widgets watching TURN servers (default 0.2)
   --encrypted           the room is encrypted (and so are the to-device messages)
   --seed S              seed of the workload (default 1): same seed, same plan
+  --workers N           spread the accounts over N worker threads (one engine per account,
+                        the homeserver stays in the main thread); the report merges them
+  --workers 1,2 | 1..4  run once per worker count and print the scaling table (throughput
+                        and p99 per count)
   --scenario FILE       run a scenario file (YAML or JSON; see the simulator README) instead;
                         only --json goes with it; exit code 1 when its verdict fails
   --json                the report as one JSON object
@@ -169,12 +173,26 @@ const numberFlag = (flags: Record<string, string | true>, name: string, fallback
   return Number(raw)
 }
 
+/** `--workers`: a count, a list (`1,2,4`) or a range (`1..4`); each from 1 to the accounts. */
+const workersFlag = (raw: string | true | undefined, accounts: number): ReadonlyArray<number> | undefined => {
+  if (raw === undefined) return undefined
+  const text = String(raw)
+  const range = /^(\d+)\.\.(\d+)$/.exec(text)
+  const counts = range !== null ? Array.from({ length: Math.max(0, Number(range[2]) - Number(range[1]) + 1) }, (_, i) => Number(range[1]) + i) : text.split(",").map((part) => (INT.test(part) ? Number(part) : Number.NaN))
+  if (counts.length === 0 || counts.length > 16 || counts.some((n) => !isInteger(n) || n < 1 || n > accounts)) {
+    throw new UsageError(`--workers must be a count, a list (1,2) or a range (1..2) of at most 16 counts, each from 1 to --accounts (${accounts}), not ${text}`)
+  }
+  return counts
+}
+
 /**
  * Turns the command line into options (validated), or `"help"`.
  *
  * @example parseSimulateArgs(["--accounts", "3", "--events", "100", "--json"]) // { options: {...}, json: true }
  */
-export const parseSimulateArgs = (args: ReadonlyArray<string>): { readonly options: SimulateOptions; readonly json: boolean } | "help" => {
+export const parseSimulateArgs = (
+  args: ReadonlyArray<string>
+): { readonly options: SimulateOptions; readonly json: boolean; readonly workers?: ReadonlyArray<number> } | "help" => {
   const flags = parseFlags(args, {
     accounts: "value",
     widgets: "value",
@@ -186,6 +204,7 @@ export const parseSimulateArgs = (args: ReadonlyArray<string>): { readonly optio
     "turn-watchers": "value",
     encrypted: "switch",
     seed: "value",
+    workers: "value",
     json: "switch",
     help: "switch"
   })
@@ -204,5 +223,6 @@ export const parseSimulateArgs = (args: ReadonlyArray<string>): { readonly optio
     seed: intFlag(flags, "seed", d.seed)
   }
   checkOptions(options)
-  return { options, json: flags.json === true }
+  const workers = workersFlag(flags.workers, options.accounts)
+  return { options, json: flags.json === true, ...(workers === undefined ? {} : { workers }) }
 }

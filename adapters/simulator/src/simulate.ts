@@ -223,6 +223,8 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
       tally.pendingRequests === 0
     while (!settled() && performance.now() < drainDeadline) await sleep(10)
     const end = Math.max(lastSend, tally.lastDelivery)
+    // A sync that fell further behind than the port back-fills loses events before any engine sees them.
+    for (const p of ports) tally.error("syncGapsLeft", `${p.userId}: ${p.stats().gapsLeft} limited sync gaps not back-filled`, p.stats().gapsLeft)
 
     // ---- the verdict, measured before anything is torn down.
     // Expected: every message sent reaches every widget (one that could not be sent is already
