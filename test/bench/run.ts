@@ -112,10 +112,13 @@ const child = async (name: string, settings: Settings, budgetLeft: number) => {
   process.exit(0)
 }
 
-/** Runs one scenario in a fresh process and returns its rows. */
+/**
+ * Runs one scenario in a fresh process and returns its rows. The budget left is never negative
+ * (an overrun scenario leaves 0, not a value that parses as a flag) and goes as `--opt=value`.
+ */
 const inChild = (name: string, quick: boolean, budgetLeft: number) =>
   new Promise<Row[]>((resolve, reject) => {
-    const args = ["--import", loader, fileURLToPath(import.meta.url), "--scenario", name, "--budget-left", String(Math.round(budgetLeft)), ...(quick ? ["--quick"] : [])]
+    const args = ["--import", loader, fileURLToPath(import.meta.url), "--scenario", name, `--budget-left=${Math.max(0, Math.round(budgetLeft))}`, ...(quick ? ["--quick"] : [])]
     const proc = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] })
     let rows: Row[] | undefined
     proc.on("message", (message) => (rows = (message as { rows: Row[] }).rows))
