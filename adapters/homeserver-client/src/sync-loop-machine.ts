@@ -133,6 +133,12 @@ export const initialSyncLoop = (saved: { readonly since?: string | undefined; re
   counters: { syncs: 0, syncErrors: 0, duplicatesDropped: 0, gapsLeft: 0 }
 })
 
+/** An event taken in before: the room's last one, or one still in the recent-id window. */
+const knownEvent = (raw: RawEvent, last: string, recent: RecentIds): boolean => {
+  const id = raw["event_id"]
+  return id === last || (typeof id === "string" && hasRecent(recent, id))
+}
+
 /** The wait after the `failures`-th failed sync in a row: exponential up to the cap, with jitter in its upper half. */
 export const backoffMs = (failures: number, jitter: number, config: SyncLoopConfig): number => {
   const cap = Math.min(config.backoffMaxMs, config.backoffBaseMs * 2 ** Math.min(failures - 1, 30))
@@ -183,6 +189,11 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
         const last = s.lastSeen.get(room.roomId)
         // A room we never took events from has no gap: what precedes is history, not news.
         if (!room.joined || last === undefined || !room.limited || room.prevBatch === undefined) continue
+        // The timeline reaches back to an event already taken in (a batch asked again after a
+        // failure, say): what precedes it was handed over or given up before, so there is no gap.
+        // Walking back from `prev_batch` would never meet `last` (it lies after) and would hand
+        // over events older than ones already delivered, out of order.
+        if (room.timeline.some((raw) => knownEvent(raw, last, s.recent))) continue
         gaps.set(room.roomId, { last, pages: 0, missed: [], done: false })
         effects.push({ _tag: "FetchGapPage", roomId: room.roomId, from: room.prevBatch })
       }
@@ -272,8 +283,7 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
       walkGap(event.roomId, (walk) => {
         const missed = walk.missed.slice()
         for (const raw of event.chunk) {
-          const id = raw["event_id"]
-          if (id === walk.last || (typeof id === "string" && hasRecent(s.recent, id))) return { ...walk, pages: walk.pages + 1, missed, done: true }
+          if (knownEvent(raw, walk.last, s.recent)) return { ...walk, pages: walk.pages + 1, missed, done: true }
           missed.push(raw)
         }
         const pages = walk.pages + 1
