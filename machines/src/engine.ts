@@ -27,71 +27,27 @@ import { phaseOf, type SessionEvent } from "./session-machine.ts"
 import { TimerQueue } from "./timer-queue.ts"
 import { TurnPoller } from "./turn-poller.ts"
 import { callPort, methodOf } from "./port-calls.ts"
-import { askOpenIdApprover, OpenIdPrompt } from "./openid-approver.ts"
-import type { WidgetSink } from "./widget-session.ts"
 import { type EngineSession, type HandleCore, SessionHandle, type SessionInfo, WidgetRequestError } from "./session-handle.ts"
 import { type Observed, SessionWatch } from "./lifecycle.ts"
 import { PendingRequests } from "./pending-requests.ts"
 
 export type { EngineSession, SessionInfo } from "./session-handle.ts"
-import { callClient, clientServing, HookCall } from "./client-hooks.ts"
-import { Prompt } from "./approval-prompt.ts"
+import { clientServing } from "./client-hooks.ts"
+import { executeClientCommand } from "./client-commands.ts"
+import type { Entry } from "./engine-entry.ts"
 
 export type { ApprovalRequest, Approver, RequestedCapability } from "./approval-prompt.ts"
 import type { Engine, EngineFault, EngineOptions, OpenSessionOptions } from "./engine-options.ts"
 export type { Engine, EngineFault, EngineOptions, OpenSessionOptions } from "./engine-options.ts"
 
-interface Entry {
-  /** The session: its chart. */
-  readonly chart: ChartSession
-  readonly handle: EngineSession
-  readonly send: WidgetSink
-  /** Hook calls at work and the client's toWidget requests waiting; none allocated before the first. */
-  client: ClientWork | undefined
-  /** Lifecycle listeners and the last state they were told; none while nobody listens. */
-  watch: SessionWatch | undefined
-  /** Open prompts by ticket; none allocated while no prompt is open. */
-  approvals: Map<number, Prompt | OpenIdPrompt> | undefined
-  closeListeners: Array<(reason: string) => void> | undefined
-  /** Inputs waiting for the next drain; none allocated while idle. */
-  inbox: Input[] | undefined
-}
-
 const settled = Promise.resolve()
 
 const defaultOnError = (error: unknown, where: EngineFault): void => console.error(`widgethost: ${where.fault} failed for session ${where.sessionId}`, error)
 
-/** A session's work with its client, made at first use (most sessions never have any). */
-interface ClientWork {
-  /** Client hooks and custom actions at work, by ticket. */
-  calls: Map<number, HookCall> | undefined
-  /** The client's toWidget requests waiting for the widget. */
-  requests: PendingRequests | undefined
-}
-
-/** The widget's origin, as the session was opened with it (kept in its config, not twice). */
-const originOf = (entry: Entry): string | undefined => entry.chart.snapshot.context.state.config.origin
-
-/** Forgets a client call at work; false when it was not (cancelled, or already answered). */
-const settleClientCall = (entry: Entry, ticket: number): boolean => {
-  const calls = entry.client?.calls
-  if (calls?.delete(ticket) !== true) return false
-  if (calls.size === 0) entry.client!.calls = undefined
-  return true
-}
-
-/** Forgets an open prompt; false when it was not open. */
-const settleApproval = (entry: Entry, ticket: number): boolean => {
-  const approvals = entry.approvals
-  if (approvals?.delete(ticket) !== true) return false
-  if (approvals.size === 0) entry.approvals = undefined
-  return true
-}
-
 export const createEngine = (options: EngineOptions): Engine => {
   const limits: Limits = { ...defaultLimits, ...options.limits }
   const policy = options.policy ?? emptyPolicy
-  const client = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities, options.ungatedRequests)
+  const serving = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities, options.ungatedRequests)
   const clock = options.clock ?? realClock
   const homeserver = options.homeserver
   if (isHomeserverPort(homeserver)) {
@@ -205,6 +161,8 @@ export const createEngine = (options: EngineOptions): Engine => {
     if (tellListeners && watch !== undefined) watch.emit({ type: "error", fault: kind, error })
   }
 
+  const clientSide = { approver: options.approver, openIdApprover: options.openIdApprover, serving, push, fault }
+
   // Every call into embedder code below is guarded: one session's broken sink or approver must
   // not stop the drain of the others (try/catch costs nothing on V8 while nothing throws).
   const execute = (key: string, command: Command): void => {
@@ -231,59 +189,13 @@ export const createEngine = (options: EngineOptions): Engine => {
         }
         return
       }
-      case "AskApprover": {
-        const prompt = new Prompt(key, entry.handle.widget, originOf(entry), command.requested, command.alreadyApproved)
-        ;(entry.approvals ??= new Map()).set(command.ticket, prompt)
-        const decide = (approved: ReadonlyArray<string>) => {
-          if (!settleApproval(entry, command.ticket)) return // cancelled meanwhile
-          push(key, { _tag: "ApprovalDecided", ticket: command.ticket, approved })
-        }
-        if (options.approver === undefined) return decide([])
-        const refuse = (error: unknown) => {
-          // A withdrawn prompt's approver may well reject (an AbortError): that is no fault.
-          if (entry.approvals?.has(command.ticket) === true) fault(error, "approver", key, entry.handle.widgetId)
-          decide([])
-        }
-        try {
-          options.approver(prompt).then(decide, refuse)
-        } catch (error) {
-          refuse(error)
-        }
-        return
-      }
-      case "AskOpenIdApprover": {
-        const prompt = new OpenIdPrompt(key, entry.handle.widgetId, command.origin)
-        ;(entry.approvals ??= new Map()).set(command.ticket, prompt)
-        const decide = (allowed: boolean) => {
-          if (settleApproval(entry, command.ticket)) push(key, { _tag: "OpenIdDecided", ticket: command.ticket, allowed })
-        }
-        // A withdrawn prompt's approver may well reject (an AbortError): that is no fault.
-        const onFault = (error: unknown) => void (entry.approvals?.has(command.ticket) === true && fault(error, "approver", key, entry.handle.widgetId))
-        askOpenIdApprover(options.openIdApprover, prompt, decide, onFault)
-        return
-      }
+      case "AskApprover":
+      case "AskOpenIdApprover":
       case "CancelApproval":
-        entry.approvals?.get(command.ticket)?.withdraw()
-        settleApproval(entry, command.ticket)
-        return
-      case "CallClient": {
-        const { widget } = entry.handle
-        const context = new HookCall(key, widget.id, widget, originOf(entry), command.roomId, command.action, entry.chart.snapshot.context.state.approved)
-        ;((entry.client ??= { calls: undefined, requests: undefined }).calls ??= new Map()).set(command.ticket, context)
-        callClient(client, command.call, context, (outcome) => {
-          // Cancelled meanwhile (timed out, new document, closed): the session answered already.
-          if (!settleClientCall(entry, command.ticket)) return
-          push(key, { _tag: "ClientAnswered", ticket: command.ticket, outcome })
-        })
-        return
-      }
+      case "CallClient":
       case "CancelClientCall":
-        entry.client?.calls?.get(command.ticket)?.withdraw()
-        settleClientCall(entry, command.ticket)
-        return
       case "ClientRequestSettled":
-        entry.client?.requests?.settle(command.id, command.outcome)
-        return
+        return executeClientCommand(clientSide, entry, key, command)
       case "WatchTurn":
         turnPoller.watch(key, command.ticket)
         return
@@ -410,7 +322,7 @@ export const createEngine = (options: EngineOptions): Engine => {
       policy,
       limits,
       openIdApprover: options.openIdApprover !== undefined,
-      client: client.side,
+      client: serving.side,
       fileEncoding: open.transport === "m.websockets" ? ("base64" as const) : ("structured-clone" as const)
     }
     const chart = charts.open(key, { config })

@@ -1,0 +1,57 @@
+/**
+ * What the engine keeps for each open session beside its chart: the handle, the widget sink, and
+ * the client-side work in flight (prompts, hook calls, toWidget requests), each allocated at first
+ * use so an idle session holds none of it.
+ */
+import type { OpenIdPrompt } from "./openid-approver.ts"
+import type { Prompt } from "./approval-prompt.ts"
+import type { HookCall } from "./client-hooks.ts"
+import type { Input } from "@widgethost/core"
+import type { PendingRequests } from "./pending-requests.ts"
+import type { ChartSession } from "./session-charts.ts"
+import type { EngineSession } from "./session-handle.ts"
+import type { SessionWatch } from "./lifecycle.ts"
+import type { WidgetSink } from "./widget-session.ts"
+
+export interface Entry {
+  /** The session: its chart. */
+  readonly chart: ChartSession
+  readonly handle: EngineSession
+  readonly send: WidgetSink
+  /** Hook calls at work and the client's toWidget requests waiting; none allocated before the first. */
+  client: ClientWork | undefined
+  /** Lifecycle listeners and the last state they were told; none while nobody listens. */
+  watch: SessionWatch | undefined
+  /** Open prompts by ticket; none allocated while no prompt is open. */
+  approvals: Map<number, Prompt | OpenIdPrompt> | undefined
+  closeListeners: Array<(reason: string) => void> | undefined
+  /** Inputs waiting for the next drain; none allocated while idle. */
+  inbox: Input[] | undefined
+}
+
+/** A session's work with its client, made at first use (most sessions never have any). */
+export interface ClientWork {
+  /** Client hooks and custom actions at work, by ticket. */
+  calls: Map<number, HookCall> | undefined
+  /** The client's toWidget requests waiting for the widget. */
+  requests: PendingRequests | undefined
+}
+
+/** The widget's origin, as the session was opened with it (kept in its config, not twice). */
+export const originOf = (entry: Entry): string | undefined => entry.chart.snapshot.context.state.config.origin
+
+/** Forgets a client call at work; false when it was not (cancelled, or already answered). */
+export const settleClientCall = (entry: Entry, ticket: number): boolean => {
+  const calls = entry.client?.calls
+  if (calls?.delete(ticket) !== true) return false
+  if (calls.size === 0) entry.client!.calls = undefined
+  return true
+}
+
+/** Forgets an open prompt; false when it was not open. */
+export const settleApproval = (entry: Entry, ticket: number): boolean => {
+  const approvals = entry.approvals
+  if (approvals?.delete(ticket) !== true) return false
+  if (approvals.size === 0) entry.approvals = undefined
+  return true
+}
