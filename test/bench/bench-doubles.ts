@@ -4,7 +4,7 @@
  * Node here: the page bundles this file.
  */
 import type { HomeserverUpdate, PromiseHomeserverPort, RoomEvent } from "@widgethost/core"
-import { type IRoomEvent, type ISendEventDetails, WidgetDriver } from "matrix-widget-api"
+import { type IRoomEvent, type ISendEventDetails, type WidgetApi, WidgetDriver } from "matrix-widget-api"
 
 export const ROOM = "!bench:example.org"
 export const USER = "@bench:example.org"
@@ -82,3 +82,21 @@ export const roomMessage = (roomId = ROOM, type = "m.room.message"): RoomEvent =
     unsigned: { age: 10 }
   }
 }
+
+/** The widget's side of a round-trip round: sends `count` room messages keeping `inFlight` unanswered; resolves with the seconds it took. */
+export const sendMany = (api: WidgetApi, count: number, inFlight: number): Promise<number> =>
+  new Promise((resolve, reject) => {
+    let sent = 0
+    let answered = 0
+    const started = performance.now()
+    const next = (): void => {
+      const n = sent++
+      api.sendRoomEvent("m.room.message", { msgtype: "m.text", body: `round trip ${n}` }).then((answer) => {
+        if (typeof answer.event_id !== "string") return reject(new Error(`answer without event_id: ${JSON.stringify(answer)}`))
+        answered++
+        if (answered === count) return resolve((performance.now() - started) / 1000)
+        if (sent < count) next()
+      }, reject)
+    }
+    while (sent < Math.min(inFlight, count)) next()
+  })

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util"
 import { interleave, median, pick, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
 import { type BenchWidget, type Host, MESSAGE_CAPABILITIES, openReady, referenceHost, ROOM, widgethostHost, widgetSideAloneHost } from "./hosts.ts"
 import { REFERENCE_TWIN_NAME } from "./reference-twin.ts"
+import { sendMany } from "./bench-doubles.ts"
 
 export interface RoundTripOptions {
   readonly inFlight?: ReadonlyArray<number>
@@ -17,28 +18,10 @@ export interface RoundTripOptions {
   readonly engines?: ReadonlyArray<string>
 }
 
-/** Sends `count` events keeping `inFlight` unanswered; resolves with the seconds it took. */
-export const sendMany = (widget: BenchWidget, count: number, inFlight: number): Promise<number> =>
-  new Promise((resolve, reject) => {
-    let sent = 0
-    let answered = 0
-    const started = performance.now()
-    const next = (): void => {
-      const n = sent++
-      widget.api.sendRoomEvent("m.room.message", { msgtype: "m.text", body: `round trip ${n}` }).then((answer) => {
-        if (typeof answer.event_id !== "string") return reject(new Error(`answer without event_id: ${JSON.stringify(answer)}`))
-        answered++
-        if (answered === count) return resolve((performance.now() - started) / 1000)
-        if (sent < count) next()
-      }, reject)
-    }
-    while (sent < Math.min(inFlight, count)) next()
-  })
-
 const roundOf = (widget: BenchWidget, inFlight: number, seconds: number) => {
   let count = Math.max(inFlight, 500)
   return async () => {
-    const took = await sendMany(widget, count, inFlight)
+    const took = await sendMany(widget.api, count, inFlight)
     const rate = count / took
     count = Math.max(inFlight, Math.round(rate * seconds))
     return rate

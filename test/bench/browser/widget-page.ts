@@ -7,6 +7,7 @@
  * window the engines listen on.
  */
 import { type IWidgetApiRequest, WidgetApi } from "matrix-widget-api"
+import { sendMany } from "../bench-doubles.ts"
 
 const params = new URLSearchParams(location.search)
 const mode = params.get("mode") ?? "api"
@@ -21,24 +22,6 @@ const tellReady = () => {
   ready = true
   port?.postMessage({ ready: true })
 }
-
-/** Sends `count` room messages keeping `inFlight` unanswered; resolves with the seconds it took. */
-const sendMany = (api: WidgetApi, count: number, inFlight: number): Promise<number> =>
-  new Promise((resolve, reject) => {
-    let sent = 0
-    let answered = 0
-    const started = performance.now()
-    const next = (): void => {
-      const n = sent++
-      api.sendRoomEvent("m.room.message", { msgtype: "m.text", body: `round trip ${n}` }).then((answer) => {
-        if (typeof answer.event_id !== "string") return reject(new Error(`answer without event_id: ${JSON.stringify(answer)}`))
-        answered++
-        if (answered === count) return resolve((performance.now() - started) / 1000)
-        if (sent < count) next()
-      }, reject)
-    }
-    while (sent < Math.min(inFlight, count)) next()
-  })
 
 let api: WidgetApi | undefined
 
