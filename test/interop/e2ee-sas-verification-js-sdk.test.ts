@@ -61,7 +61,7 @@ const setUp = async (options: Partial<VerificationOptions> = {}): Promise<Setup>
   return { bob, port, verification }
 }
 
-const view = (v: DeviceVerification): VerificationView | null => v.status().verification
+const view = (v: DeviceVerification): VerificationView | null => v.status().flow
 
 const waitForPhase = async (v: DeviceVerification, phase: VerificationView["phase"]): Promise<VerificationView> => {
   await waitFor(`widgethost's verification reaching ${phase}`, () => view(v)?.phase === phase)
@@ -107,7 +107,7 @@ describe("SAS verification of a widgethost device, the other side driven by matr
   it("the peer requests, widgethost accepts: the same 7 emoji on both sides, both confirm, and both end verified", async () => {
     const setup = await setUp()
     const { bob, verification } = setup
-    expect(verification.status()).toEqual({ deviceSigned: false, verification: null })
+    expect(verification.status()).toEqual({ deviceSigned: false, flow: null })
 
     const request = await bob.getCrypto()!.requestOwnUserVerification()
     const incoming = await waitForPhase(verification, "requested")

@@ -12,7 +12,7 @@ import { autoStep, type FlowFacts, isFinished, refusal, sameView, type Verificat
  * a timeout, and whether the device is now signed by its owner.
  *
  * - Incoming: an `m.key.verification.request` from another device of this account becomes the
- *   flow (one at a time; others are left to time out on their side); `accept` answers it.
+ *   flow, one at a time (see `replaceable`); `accept` answers it.
  * - Outgoing: `request` asks every other device of the account; the first to be ready gets SAS.
  * - Input from the other device is the machine's to judge: a malformed or out-of-order step
  *   cancels the flow there, never throws here. Errors of the edge go to `onError`.
@@ -33,7 +33,7 @@ export interface VerificationOptions {
 /** What the console shows: whether this device is signed by its owner, and the flow in hand. */
 export interface VerificationStatus {
   readonly deviceSigned: boolean
-  readonly verification: VerificationView | null
+  readonly flow: VerificationView | null
 }
 
 export type VerificationAnswer =
@@ -129,7 +129,7 @@ export class DeviceVerification {
   }
 
   status(): VerificationStatus {
-    return { deviceSigned: this.deviceSigned, verification: this.view ?? null }
+    return { deviceSigned: this.deviceSigned, flow: this.view ?? null }
   }
 
   /** Called after every change of `status()`. */
@@ -222,15 +222,30 @@ export class DeviceVerification {
     if (own.length === 0 || this.closed) return
     await e2ee.exclusive(async (machine, send) => {
       if (this.closed) return
-      const free = this.view === undefined || isFinished(this.view.phase)
-      const incoming = free ? own.find((e) => e.type === "m.key.verification.request" && e.flowId !== this.view?.flowId) : undefined
+      const incoming = this.replaceable() ? own.findLast((e) => e.type === "m.key.verification.request" && e.flowId !== this.view?.flowId) : undefined
       if (incoming !== undefined) {
         const request = machine.getVerificationRequest(new sdk.UserId(e2ee.userId), incoming.flowId)
-        if (request !== undefined && !request.weStarted() && !request.isCancelled()) this.follow(request)
-        else request?.free()
+        if (request !== undefined && !request.weStarted() && !request.isCancelled()) {
+          // The request it replaces was never answered here: the device that sent it is told.
+          const replaced = this.flow !== undefined && !isFinished(this.view!.phase) ? this.flow.request.cancel() : undefined
+          if (replaced !== undefined) await send(replaced)
+          this.follow(request)
+        } else request?.free()
       }
-      if (this.flow !== undefined && own.some((e) => e.flowId === this.flow?.request.flowId)) await this.step(send)
+      // Any flow's event may move ours: the machine cancels both requests when a second one comes
+      // while the first is open.
+      if (this.flow !== undefined) await this.step(send)
     })
+  }
+
+  /**
+   * A new request takes the place of the flow in hand when that one is over, or is another
+   * device's request nobody here has accepted yet (a stale or bogus one must not block the real
+   * one until it times out). A flow the person accepted or started is never displaced.
+   */
+  private replaceable(): boolean {
+    const view = this.view
+    return view === undefined || isFinished(view.phase) || (view.direction === "incoming" && view.phase === "requested")
   }
 
   private follow(request: sdk.VerificationRequest): void {
