@@ -5,20 +5,26 @@
  * it and drives its side (accept → start SAS → compare → confirm); the service's side goes through
  * `/api/verification` (accept, the 7 emoji with names, confirm) and ends cross-signed in
  * `/api/identity`. The cancel case, and malformed verification events from the peer, which leave
- * the service answering.
+ * the service answering. And the console page in headless Chromium: it says the device is
+ * unverified, its Verify asks the peer, it shows the 7 emoji with names, and Confirm finishes.
  */
 import * as sdk from "matrix-js-sdk"
 import { VerificationPhase, VerificationRequestEvent, VerifierEvent, type ShowSasCallbacks, type VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { existsSync } from "node:fs"
+import { chromium } from "playwright-core"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api/CryptoEvent.js"
 import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import type { VerificationStatus, VerificationView } from "@widgethost/homeserver-client"
 import { parseConfig, type RunningService, serve } from "@widgethost/service"
 import { silenceJsSdk } from "../src/js-sdk-logger.ts"
 import { rustCryptoPeer, waitFor } from "../src/js-sdk-peer.ts"
 
+const CHROMIUM = "/usr/bin/chromium"
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 const logs: Array<string> = []
 silenceJsSdk(logs)
 const TOKEN = "sas-admin-token-0123456789"
@@ -182,5 +188,41 @@ describe("the service's device verified by SAS through the admin API, the peer (
 
     const { sas, flow } = await toEmoji(setup)
     expect(flow.emoji!.map((e) => [e.symbol, e.name])).toEqual(sas.sas.emoji)
+  })
+
+  it.skipIf(!existsSync(CHROMIUM))("in the console (Chromium): unverified said plainly, Verify asks the peer, the 7 emoji with names, Confirm, then signed", async () => {
+    const setup = await setUp()
+    const { bob, admin } = setup
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+    cleanups.push(() => browser.close())
+    const page = await browser.newPage()
+    const problems: Array<string> = []
+    page.on("pageerror", (e) => problems.push(e.message))
+    await page.goto(`${setup.service.ready.ready.admin_url}/?token=${encodeURIComponent(TOKEN)}`)
+    await page.locator("#device-unverified").waitFor()
+    expect(await page.locator("#device-unverified").textContent()).toMatch(/This device is unverified until you verify it from another of your devices/)
+    expect(await page.locator("#identity").textContent()).toMatch(/^unverified: /)
+
+    const received = new Promise<VerificationRequest>((resolve) => bob.on(CryptoEvent.VerificationRequestReceived, resolve))
+    await page.locator("button[data-verification=verify]").click()
+    const request = await received
+    await page.locator("#verification-phase[data-phase=requested]").waitFor()
+    const shown = peerSas(request)
+    await request.accept()
+    const sas = await shown
+    await page.locator("#verification-emoji li").nth(6).waitFor()
+    const items = page.locator("#verification-emoji li")
+    expect(await items.count()).toBe(7)
+    const onPage: Array<[string, string]> = []
+    for (let i = 0; i < 7; i++) onPage.push([(await items.nth(i).locator(".symbol").textContent())!, (await items.nth(i).locator(".name").textContent())!])
+    expect(onPage).toEqual(sas.sas.emoji)
+
+    await sas.confirm()
+    await page.locator("button[data-verification=confirm]").click()
+    await page.locator("#device-signed").waitFor({ timeout: 20_000 })
+    await waitFor("the console's trust line saying cross-signed", async () => /^cross-signed: /.test((await page.locator("#identity").textContent()) ?? ""))
+    expect((await status(admin)).flow?.phase).toBe("done")
+    expect(await page.locator("button[data-verification=verify]").count()).toBe(0)
+    expect(problems).toEqual([])
   })
 })
