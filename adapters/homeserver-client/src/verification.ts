@@ -124,7 +124,11 @@ export class DeviceVerification {
    * verification.onChange(() => console.log(verification.status()))
    */
   static async open(options: VerificationOptions): Promise<DeviceVerification> {
-    const signed = await options.e2ee.exclusive((machine, send) => ownDeviceSigned(machine, send, options.e2ee))
+    // Not knowing (the keys query failed) is "unverified": the console then offers Verify.
+    const signed = await options.e2ee.exclusive((machine, send) => ownDeviceSigned(machine, send, options.e2ee)).catch((e: unknown) => {
+      options.onError?.(e)
+      return false
+    })
     return new DeviceVerification(options, signed)
   }
 
