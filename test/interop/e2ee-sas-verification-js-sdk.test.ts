@@ -185,12 +185,27 @@ describe("SAS verification of a widgethost device, the other side driven by matr
     await waitFor("the second request", () => view(verification)?.flowId === again.transactionId && view(verification)?.phase === "requested")
   })
 
-  it("a request nobody answers times out: cancelled with m.timeout on both sides", async () => {
+  it("a request nobody answers times out: cancelled on both sides, and widgethost says it timed out (m.timeout)", async () => {
     const { bob, verification } = await setUp({ timeoutMs: 1_500 })
     const request = await bob.getCrypto()!.requestOwnUserVerification()
     await waitForPhase(verification, "requested")
     const cancelled = await waitForPhase(verification, "cancelled")
     expect(cancelled.cancelled).toMatchObject({ code: "m.timeout", byUs: true })
     await waitFor("bob's request being cancelled", () => request.phase === VerificationPhase.Cancelled)
+  })
+
+  it("two requests at once from the account's devices: the crypto machine cancels both (as matrix-rust-sdk does), the console says so, and a later request works", async () => {
+    const { bob, verification } = await setUp()
+    const first = await bob.getCrypto()!.requestOwnUserVerification()
+    await waitFor("the first request", () => view(verification)?.flowId === first.transactionId)
+    const second = await bob.getCrypto()!.requestOwnUserVerification()
+    await waitFor("both of the peer's requests cancelled", () => first.phase === VerificationPhase.Cancelled && second.phase === VerificationPhase.Cancelled)
+    const ended = await waitForPhase(verification, "cancelled")
+    expect(ended).toMatchObject({ flowId: first.transactionId, emoji: null })
+
+    const third = await bob.getCrypto()!.requestOwnUserVerification()
+    await waitFor("the third request followed", () => view(verification)?.flowId === third.transactionId && view(verification)?.phase === "requested")
+    expect(await verification.accept(third.transactionId!)).toMatchObject({ _tag: "Ok", verification: { phase: "ready" } })
+    await waitFor("the peer's third request ready", () => third.phase === VerificationPhase.Ready)
   })
 })

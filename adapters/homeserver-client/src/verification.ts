@@ -265,7 +265,8 @@ export class DeviceVerification {
     return this.options.e2ee.exclusive(async (_machine, send) => {
       flow.timer = undefined
       if (this.flow !== flow || this.closed) return
-      if (isFinished(viewOf(factsOf(flow.request, flow)).phase)) return
+      // The machine may have ended it itself (its own SAS timeout) without an event telling us.
+      if (isFinished(viewOf(factsOf(flow.request, flow)).phase)) return void (await this.step(send))
       // A started SAS can say why (m.timeout); a bare request only cancels.
       const sas = flow.request.getVerification()
       const out = sas instanceof sdk.Sas ? sas.cancelWithCode("m.timeout") : flow.request.cancel()
