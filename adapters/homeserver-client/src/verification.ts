@@ -231,7 +231,7 @@ export class DeviceVerification {
         const request = machine.getVerificationRequest(new sdk.UserId(e2ee.userId), incoming.flowId)
         if (request !== undefined && !request.weStarted() && !request.isCancelled()) {
           // The request it replaces was never answered here: the device that sent it is told.
-          const replaced = this.flow !== undefined && !isFinished(this.view!.phase) ? this.flow.request.cancel() : undefined
+          const replaced = this.flow !== undefined && this.view !== undefined && !isFinished(this.view.phase) ? this.flow.request.cancel() : undefined
           if (replaced !== undefined) await send(replaced)
           this.follow(request)
         } else request?.free()
