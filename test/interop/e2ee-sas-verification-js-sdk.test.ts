@@ -5,7 +5,8 @@
  * cross-signing identity; widgethost signs in as a second device of it without a recovery key, so
  * it starts unverified. Both directions: the peer asks and widgethost accepts, and widgethost asks
  * and the peer accepts. Both sides show the same 7 emoji; after both confirm, the peer has signed
- * widgethost's device (it sees it verified, and widgethost sees itself signed by its owner). A
+ * widgethost's device (it sees it verified, and widgethost sees itself signed by its owner), and
+ * the cross-signing private keys reach widgethost by secret gossip. A
  * cancel from either side, and a timeout, end the flow on both sides.
  */
 import * as sdk from "matrix-js-sdk"
@@ -101,6 +102,16 @@ const expectVerifiedBothWays = async ({ bob, port, verification }: Setup) => {
     return out
   })
   expect(trust).toEqual({ identityVerified: true, peerDeviceVerified: true })
+  // After verifying its own device, the machine asks the other device for the cross-signing
+  // private keys (m.secret.request) and gets them, as Element's devices do: the host holds them now.
+  await waitFor("the cross-signing private keys gossiped to widgethost", () =>
+    port.e2ee.exclusive(async (machine) => {
+      const held = await machine.crossSigningStatus()
+      const all = held.hasMaster && held.hasSelfSigning && held.hasUserSigning
+      held.free()
+      return all
+    })
+  )
 }
 
 describe("SAS verification of a widgethost device, the other side driven by matrix-js-sdk with Rust crypto", () => {
