@@ -86,3 +86,31 @@ export const visibleToDeviceEvents = (
   }
   return out
 }
+
+/** An interactive-verification to-device event the machine processed: who sent it, which step, which flow. */
+export interface VerificationEventSeen {
+  readonly sender: string
+  readonly type: string
+  readonly flowId: string
+}
+
+/** The `m.key.verification.*` events among what the machine processed (malformed ones, without a flow id, left out). */
+export const verificationEventsOf = (processed: ReadonlyArray<ProcessedToDevice>): Array<VerificationEventSeen> => {
+  const out: Array<VerificationEventSeen> = []
+  for (const p of processed) {
+    if (!(p instanceof sdk.DecryptedToDeviceEvent) && !(p instanceof sdk.PlainTextToDeviceEvent)) continue
+    let raw: RawEvent
+    try {
+      raw = JSON.parse(p.rawEvent) as RawEvent
+    } catch {
+      continue
+    }
+    const type = raw["type"]
+    const content = raw["content"]
+    if (typeof type !== "string" || !type.startsWith("m.key.verification.") || !isObject(content)) continue
+    const flowId = content["transaction_id"]
+    const sender = p instanceof sdk.DecryptedToDeviceEvent ? p.encryptionInfo.sender.toString() : raw["sender"]
+    if (typeof flowId === "string" && typeof sender === "string") out.push({ sender, type, flowId })
+  }
+  return out
+}

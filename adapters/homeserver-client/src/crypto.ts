@@ -15,11 +15,13 @@ import { HomeserverError } from "@widgethost/core"
 import type { ToDeviceEvent } from "@widgethost/core"
 import { isCryptoInternalToDeviceType } from "@widgethost/core"
 import { IdbSnapshotStore } from "./crypto-store.ts"
-import { clearOutcome, decryptedOutcome, isObject, outcomeOfDecryptError, visibleToDeviceEvents } from "./crypto-events.ts"
+import { clearOutcome, decryptedOutcome, isObject, outcomeOfDecryptError, verificationEventsOf, visibleToDeviceEvents } from "./crypto-events.ts"
+import type { VerificationEventSeen } from "./crypto-events.ts"
 import type { DecryptOutcome, E2eeOptions, OutgoingRequest, RawEvent, SyncCryptoInput } from "./e2ee-types.ts"
 import { sendOutgoingRequest } from "./outgoing-requests.ts"
 
 // The types E2ee takes and gives (e2ee-types.ts) and the event helpers its callers share (crypto-events.ts).
+export type { VerificationEventSeen } from "./crypto-events.ts"
 export type { CryptoHttp, DecryptOutcome, E2eeOptions, OutgoingRequest, RawEvent, SyncCryptoInput, ToDeviceUndecryptable, UndecryptableReport } from "./e2ee-types.ts"
 export { isObject }
 
@@ -58,6 +60,8 @@ export class E2ee {
     return id
   }
   private readonly keyListeners = new Set<(keys: ReadonlyArray<{ readonly roomId: string; readonly sessionId: string }>) => void>()
+  /** Told of every `m.key.verification.*` to-device event a sync handed the machine (verification.ts). */
+  private readonly verificationListeners = new Set<(events: ReadonlyArray<VerificationEventSeen>) => void>()
   private closed = false
   /** The key counts last handed to the machine (see `receiveSync`). */
   private lastKeyCounts: string | undefined
@@ -114,6 +118,15 @@ export class E2ee {
     return () => this.keyListeners.delete(listener)
   }
 
+  /**
+   * Listens for the interactive-verification events the machine processed (it handles them
+   * itself; this says which flows moved). Called under the crypto lock: schedule, never await.
+   */
+  onVerificationEvents(listener: (events: ReadonlyArray<VerificationEventSeen>) => void): () => void {
+    this.verificationListeners.add(listener)
+    return () => this.verificationListeners.delete(listener)
+  }
+
   /** Runs the outgoing-request loop until the machine has nothing left (bounded), then persists. */
   processOutgoingRequests(): Promise<void> {
     return this.lock.run(() => this.runOutgoing())
@@ -149,7 +162,12 @@ export class E2ee {
       const settings = new sdk.DecryptionSettings(sdk.TrustRequirement.Untrusted)
       const processed = await this.machine.receiveSyncChanges(JSON.stringify(input.toDevice), lists, counts, fallback, settings)
       const out = visibleToDeviceEvents(processed, this.options.onToDeviceUndecryptable)
+      // The machine answers verification steps itself (queued as outgoing requests, sent below).
       await this.runOutgoing()
+      if (this.verificationListeners.size > 0) {
+        const seen = verificationEventsOf(processed)
+        if (seen.length > 0) for (const l of this.verificationListeners) l(seen)
+      }
       return out
     })
   }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto"
 import { ACCOUNT_SCRIPT, ACCOUNT_SECTION } from "./admin-account.ts"
 import { LOG_SCRIPT, LOG_SECTION, LOG_STYLE } from "./admin-console-log.ts"
+import { VERIFICATION_SCRIPT, VERIFICATION_SECTION, VERIFICATION_STYLE } from "./admin-verification.ts"
 
 
 /*
@@ -49,7 +50,7 @@ code, .mono, .chips span { font: 12px ui-monospace, SFMono-Regular, Menlo, monos
 button { font: inherit; padding: .15em .7em; cursor: pointer }
 button.primary { background: var(--accent); color: #fff; border: 1px solid var(--accent); border-radius: 4px }
 @media (max-width: 900px) { main { grid-template-columns: minmax(0, 1fr) } }
-${LOG_STYLE}`
+${LOG_STYLE}${VERIFICATION_STYLE}`
 
 const PAGE_SCRIPT = `
 "use strict";
@@ -121,7 +122,7 @@ ${ACCOUNT_SCRIPT}
     $("identity").textContent = identity === null ? "Unknown." : identity.status + ": " + identity.detail;
     $("identity").className = identity !== null && identity.status === "cross-signed" ? "" : "muted";
   };
-
+${VERIFICATION_SCRIPT}
   // ---- homeserver health (sync counters; events that could not be decrypted)
   const renderHomeserver = async () => {
     const { homeserver: hs } = await api("GET", "/api/homeserver");
@@ -228,7 +229,7 @@ ${LOG_SCRIPT}
   };
 
   // ---- live updates: one fetch in flight per resource; a change meanwhile fetches once more
-  const refreshers = { account: renderAccount, identity: renderIdentity, homeserver: renderHomeserver, widgets: renderWidgets, sessions: renderSessions, approvals: renderApprovals, log: renderLog };
+  const refreshers = { account: renderAccount, identity: renderIdentity, verification: renderVerification, homeserver: renderHomeserver, widgets: renderWidgets, sessions: renderSessions, approvals: renderApprovals, log: renderLog };
   const running = {};
   const schedule = (name) => {
     const r = running[name] || (running[name] = { busy: false, again: false });
@@ -281,7 +282,7 @@ const PAGE_HTML = `<!doctype html>
 <main>
 <section aria-labelledby="h-approvals"><h2 id="h-approvals">Pending approvals <span id="approval-count" class="muted"></span></h2><div id="approvals"><p id="approvals-empty" class="muted">None.</p></div></section>
 ${ACCOUNT_SECTION}
-<section aria-labelledby="h-identity"><h2 id="h-identity">Device trust</h2><p id="identity" class="muted"></p></section>
+<section aria-labelledby="h-identity"><h2 id="h-identity">Device trust</h2><p id="identity" class="muted"></p>${VERIFICATION_SECTION}</section>
 <section aria-labelledby="h-homeserver"><h2 id="h-homeserver">Homeserver health</h2><div id="homeserver"></div></section>
 <section aria-labelledby="h-widgets"><h2 id="h-widgets">Widgets</h2><div id="widgets"></div></section>
 <section class="wide" aria-labelledby="h-sessions"><h2 id="h-sessions">Sessions</h2>

@@ -19,6 +19,7 @@ export const engineAdminModel = (parts: {
   readonly messages: Pick<MessageLog, "get"> & Partial<Pick<MessageLog, "logsContent">>
   readonly createUser?: AdminModel["createUser"]
   readonly identity?: AdminModel["identity"]
+  readonly verification?: AdminModel["verification"]
   readonly homeserver?: AdminModel["homeserver"]
   readonly account?: AdminModel["account"]
   readonly blockWidget?: AdminModel["blockWidget"]
@@ -45,6 +46,7 @@ export const engineAdminModel = (parts: {
     },
     ...(parts.createUser === undefined ? {} : { createUser: parts.createUser }),
     ...(parts.identity === undefined ? {} : { identity: parts.identity }),
+    ...(parts.verification === undefined ? {} : { verification: parts.verification }),
     ...(parts.homeserver === undefined ? {} : { homeserver: parts.homeserver }),
     ...(parts.account === undefined ? {} : { account: parts.account }),
     ...(parts.blockWidget === undefined ? {} : { blockWidget: parts.blockWidget })

@@ -10,6 +10,7 @@ import { parseBlockTarget, type BlockTarget } from "./admin-block.ts"
 import type { LogEntry } from "./message-log.ts"
 import { BASE_HEADERS, BodyError, readJson, type Route, segment, sendError, sendJson } from "./admin-http.ts"
 import { startChangeStreams } from "./admin-events.ts"
+import { type AdminVerification, verificationRoute } from "./admin-verification.ts"
 import { type LogAnswer, mergedLogAnswer, sessionLogAnswer } from "./admin-log.ts"
 export { engineAdminModel } from "./admin-model.ts"
 
@@ -23,6 +24,9 @@ export { engineAdminModel } from "./admin-model.ts"
  *   POST /api/widgets/block         body { id, roomId? } → { blocked: { id, roomId? } }: closes its
  *                                   session and never hosts it again; 404 unknown widget, 400 bad body
  *   GET  /api/identity              { identity: { status, detail } | null }: device trust
+ *   GET  /api/verification          { verification: { deviceSigned, flow } | null }; POST asks the
+ *                                   account's other devices; POST /api/verification/{flowId}/
+ *                                   accept|confirm|cancel: SAS emoji (admin-verification.ts)
  *   GET  /api/account               { account: AdminAccount | null }: the host account, the demo
  *                                   widgets' links, how a second user signs in
  *   GET  /api/homeserver            { homeserver: HomeserverHealth | null }: sync counters and the
@@ -69,7 +73,7 @@ export interface AdminWidget {
 export type AdminSession = SessionInfo & { readonly state: string }
 
 export interface AdminChange {
-  readonly kind: "sessions" | "approvals" | "widgets" | "message" | "homeserver"
+  readonly kind: "sessions" | "approvals" | "widgets" | "message" | "homeserver" | "identity" | "verification"
   readonly sessionId?: string
 }
 
@@ -90,6 +94,8 @@ export interface AdminModel {
   readonly createUser?: (request: NewUserRequest) => Promise<CreateUserOutcome>
   /** Whether other users' clients trust this device (cross-signing), and what the operator should do. */
   readonly identity?: () => DeviceTrust
+  /** Interactive verification of this device from another of the account's devices (SAS emoji). */
+  readonly verification?: AdminVerification
   /** The homeserver connection's counters and recent undecryptable events; undefined before it is up. */
   readonly homeserver?: () => HomeserverHealth | undefined
   /** The console's "Account" section (admin-account.ts). */
@@ -219,6 +225,7 @@ export const startAdminServer = async (options: AdminServerOptions): Promise<Adm
     if (resource === "widgets" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { widgets: model.widgets() }) }
     if (resource === "events" && rawId === undefined) return { methods: ["GET"], queryToken: true, handle: streams.open }
     if (resource === "identity" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { identity: model.identity?.() ?? null }) }
+    if (resource === "verification") return verificationRoute(model.verification, rawId, action)
     if (resource === "account" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { account: model.account?.() ?? null }) }
     if (resource === "homeserver" && rawId === undefined) return { methods: ["GET"], queryToken: false, handle: (_req, res) => sendJson(res, 200, { homeserver: model.homeserver?.() ?? null }) }
     const { createUser } = model

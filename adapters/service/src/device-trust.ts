@@ -88,7 +88,10 @@ const crossSign = async (options: DeviceTrustOptions): Promise<DeviceTrust> => {
         }
       case "Unverified":
         log("warn", `this device is not cross-signed: ${outcome.reason}`, {})
-        return { status: "unverified", detail: `This device is unverified: clients that exclude unverified devices will not share keys with it or read what it sends (${outcome.reason}).` }
+        return {
+          status: "unverified",
+          detail: `This device is unverified until you verify it from another of your devices (Verify, below) or give the account's recovery key: clients that exclude unverified devices will not share keys with it or read what it sends (${outcome.reason}).`
+        }
     }
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error)
@@ -96,3 +99,9 @@ const crossSign = async (options: DeviceTrustOptions): Promise<DeviceTrust> => {
     return { status: "unverified", detail: `This device is unverified: cross-signing failed (${reason}).` }
   }
 }
+
+/** The trust line now: a device verified interactively since start (verification.ts) is signed by its owner. */
+export const trustNow = (atStart: DeviceTrust, signedSince: boolean): DeviceTrust =>
+  atStart.status === "unverified" && signedSince
+    ? { status: "cross-signed", detail: "This device was verified from another of the account's devices and is signed by the account's identity." }
+    : atStart

@@ -12,7 +12,7 @@ import { createEngine, type Engine } from "@widgethost/engine"
 import { type ServiceConfig } from "./config.ts"
 import { startEmbeddedHomeserver, type EmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import type { Logger } from "./log.ts"
-import { connectHomeserver, type MatrixHomeserver } from "@widgethost/homeserver-client"
+import { connectHomeserver, DeviceVerification, type MatrixHomeserver } from "@widgethost/homeserver-client"
 import { HomeserverHealthRecorder } from "./homeserver-health.ts"
 import type { WebsocketTransport } from "@widgethost/websocket"
 import { WidgetHost } from "./widget-host.ts"
@@ -24,7 +24,7 @@ import { resolveRooms } from "./configured-rooms.ts"
 import { engineAdminModel, startAdminServer } from "./admin.ts"
 import { MessageLog } from "./message-log.ts"
 import { embeddedUserCreator } from "./admin-users.ts"
-import { establishDeviceTrust } from "./device-trust.ts"
+import { establishDeviceTrust, trustNow } from "./device-trust.ts"
 import { fromEffectPort } from "@widgethost/core/effect"
 import { StartupError } from "./startup-error.ts"
 import { DEMO_WIDGETS, ensureDemoRoom, ensureDemoWidgets } from "./demo/demo-room.ts"
@@ -213,6 +213,14 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       log
     })
 
+    // Interactive verification from another of the account's devices (SAS emoji, in the console).
+    const verification = await DeviceVerification.open({ e2ee: homeserver.e2ee, onError: (error) => log("warn", "device verification", { error: String(error) }) })
+    cleanups.push(() => verification.close())
+    verification.onChange(() => {
+      const { flow, deviceSigned } = verification.status()
+      if (flow !== null) log("info", `device verification ${flow.phase}`, { flowId: flow.flowId, otherDeviceId: flow.otherDeviceId, ...(flow.cancelled === null ? {} : { cancelled: flow.cancelled }), deviceSigned })
+    })
+
     // Aliases become ids, rooms the account is not in are joined, each is checked readable.
     const resolved = await resolveRooms(homeserver.http, rooms).catch((error: unknown) => {
       throw new StartupError(error instanceof Error ? error.message : String(error))
@@ -281,7 +289,8 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       approvals,
       messages,
       ...(embedded === undefined ? {} : { createUser: embeddedUserCreator(embedded) }),
-      identity: () => deviceTrust,
+      identity: () => trustNow(deviceTrust, verification.status().deviceSigned),
+      verification,
       homeserver: () => health.health(),
       blockWidget: (ref) => registry.widgets?.block(ref) ?? false,
       account: () => ({
@@ -295,6 +304,10 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
     })
     const notify = adminModel.notify
     healthChanged.notify = () => notify({ kind: "homeserver" })
+    verification.onChange(() => {
+      notify({ kind: "verification" })
+      notify({ kind: "identity" })
+    })
     const host: HostTransports = { ...headlessHost, prefer: config.transports.prefer.filter((t) => headlessHost.supported.includes(t)) }
     const widgets = (registry.widgets = new WidgetHost({
       engine,
