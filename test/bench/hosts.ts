@@ -1,7 +1,8 @@
 /**
  * The contestants, set up the same way: a host page (one {@link FakeWindow}) embedding widgets,
- * each widget in its own fake iframe running matrix-widget-api's real `WidgetApi`, so the widget
- * side costs the same whoever hosts it.
+ * each widget in its own fake iframe running matrix-widget-api's real `WidgetApi` (end-to-end
+ * rows) or the scripted widget side that answers at once (host-only rows, a host's name then
+ * ends in ", host only"; see widget-sides.ts), so the widget side costs the same whoever hosts it.
  *
  * - `widgethost`: `createEngine` behind our postMessage adapter (`attachPostMessageTransport`,
  *   one `message` listener per host window that dispatches by `event.source` to the widget's
@@ -10,10 +11,11 @@
  * - `matrix-widget-api`: one `ClientWidgetApi(widget, iframe, driver)` per widget, all listening
  *   on the one host window as in Element Web, each with a `WidgetDriver` that approves
  *   everything and answers at once; room events reach it through `feedEvent(raw)` for every
- *   widget, as Element Web's `StopGapWidget` does, with `setViewedRoomId(room)` set.
+ *   widget, as Element Web's `StopGapWidget` does, with `setViewedRoomId(room)` set. Its shipped
+ *   babel `lib/`, and as `matrix-widget-api (src)` its `src/` built by esbuild (reference-twin.ts).
  * - `transport floor`: no engine at all; the same messages through the same fake windows
  *   (a structured clone and a task per message, both ways) with a bare echo on the widget side.
- * - `widget side alone`: the real `WidgetApi` on the widget side and, on the host side, no engine:
+ * - `widget side alone` (`transport alone` with the scripted widget side): the widget side and, on the host side, no engine:
  *   a listener that answers each request and runs the capability exchange by hand, with no checks.
  *   What round trips and negotiation cost before any host engine does anything; no engine can
  *   beat it, so it bounds the ratio any engine can reach against the reference.
