@@ -55,7 +55,7 @@ export const deliveryRound = (
 
 export const fanOut = async (settings: Settings, options: FanOutOptions = {}): Promise<Row[]> => {
   const sizes = options.sizes ?? [1, 10, 100, 1000]
-  const seconds = options.seconds ?? (settings.quick ? 0.2 : 0.5)
+  const seconds = options.seconds ?? (settings.quick ? 0.2 : 0.3)
   const window = options.window ?? 16
   const rows: Row[] = []
   for (const n of sizes) {

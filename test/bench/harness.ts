@@ -24,7 +24,7 @@ export interface Settings {
 }
 
 export const settingsFor = (quick: boolean): Settings =>
-  quick ? { quick, warmup: 1, warmupCap: 8, stableWindow: 3, stableWithin: 0.02, rounds: 3 } : { quick, warmup: 2, warmupCap: 15, stableWindow: 3, stableWithin: 0.02, rounds: 5 }
+  quick ? { quick, warmup: 1, warmupCap: 8, stableWindow: 3, stableWithin: 0.02, rounds: 3 } : { quick, warmup: 2, warmupCap: 10, stableWindow: 3, stableWithin: 0.02, rounds: 5 }
 
 export const median = (xs: ReadonlyArray<number>): number => {
   if (xs.length === 0) return Number.NaN

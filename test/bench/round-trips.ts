@@ -49,7 +49,7 @@ const roundOf = (widget: BenchWidget, inFlight: number, seconds: number) => {
 }
 
 export const roundTrips = async (settings: Settings, options: RoundTripOptions = {}): Promise<Row[]> => {
-  const seconds = options.seconds ?? (settings.quick ? 0.2 : 0.5)
+  const seconds = options.seconds ?? (settings.quick ? 0.2 : 0.3)
   const rows: Row[] = []
   for (const inFlight of options.inFlight ?? [1, 100]) {
     progress(`round trips: ${inFlight} in flight`)
