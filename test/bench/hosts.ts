@@ -333,9 +333,9 @@ export const roomMessage = (roomId = ROOM, type = "m.room.message"): RoomEvent =
  * Opens `plans` on `host`, starts every widget, loads every frame, and waits until all are ready.
  * The default limit grows with the count: the reference's negotiation is quadratic in the
  * widgets on one window (about 28 s for 1,000 on an idle machine), and a fixed minute failed the
- * whole fan-out scenario on a busy one.
+ * whole fan-out scenario on a busy one (150 ms a widget was not enough at a load average of 20).
  */
-export const openReady = async (host: Host, plans: ReadonlyArray<WidgetPlan>, timeoutMs = Math.max(60_000, plans.length * 150)): Promise<BenchWidget[]> => {
+export const openReady = async (host: Host, plans: ReadonlyArray<WidgetPlan>, timeoutMs = Math.max(60_000, plans.length * 400)): Promise<BenchWidget[]> => {
   const widgets = plans.map((plan) => host.open(plan))
   for (const widget of widgets) widget.start()
   for (const widget of widgets) widget.load()

@@ -27,7 +27,8 @@ export const negotiate = async (engine: EngineName, n: number, side: WidgetSideK
   const started = performance.now()
   for (const widget of widgets) widget.start()
   for (const widget of widgets) widget.load()
-  await within(all, 120_000, `${host.name}: ${n} widgets ready`)
+  // Generous: the reference's negotiation is quadratic in the widgets on one window.
+  await within(all, Math.max(120_000, n * 400), `${host.name}: ${n} widgets ready`)
   const ms = performance.now() - started
   host.stop()
   return ms

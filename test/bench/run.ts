@@ -8,6 +8,7 @@
  *   npm run bench -- --quick                   short settings, for development
  *   npm run bench -- --only fan-out,heap       some scenarios
  *   npm run bench -- --out /tmp/bench.json
+ *   npm run bench -- --max-widgets 100         fan-out, negotiation and heap at most 100 widgets (a loaded machine)
  *   npm run bench -- --write-readme            then rewrites README's benchmark section from the JSON
  *   npm run bench -- --write-readme --from test/bench/results/latest.json   the section only, no run
  *
@@ -94,12 +95,15 @@ const SETUP: ReadonlyArray<string> = [
   "Scale (ours only): server and widgets in separate processes; latency = publish to the widget's acknowledgement back at the server."
 ]
 
-const scenarios: ReadonlyArray<{ readonly name: string; readonly run: (settings: Settings, budgetLeft: number) => Promise<Row[]> }> = [
-  { name: "fan-out", run: (s) => fanOut(s) },
+/** `--max-widgets`: the largest fan-out, negotiation and heap size (their 1000 costs the reference minutes on a loaded machine). */
+const upTo = (max: number, sizes: ReadonlyArray<number>) => sizes.filter((n) => n <= max)
+
+const scenarios: ReadonlyArray<{ readonly name: string; readonly run: (settings: Settings, budgetLeft: number, maxWidgets: number) => Promise<Row[]> }> = [
+  { name: "fan-out", run: (s, _, max) => fanOut(s, { sizes: upTo(max, [1, 10, 100, 1000]) }) },
   { name: "selective-fan-out", run: (s) => selectiveFanOut(s) },
   { name: "round-trips", run: (s) => roundTrips(s) },
-  { name: "negotiation", run: (s) => negotiation(s) },
-  { name: "heap", run: (s) => heap(s) },
+  { name: "negotiation", run: (s, _, max) => negotiation(s, { sizes: [1, Math.min(1000, max)] }) },
+  { name: "heap", run: (s, _, max) => heap(s, { sessions: Math.min(1000, max) }) },
   { name: "websocket", run: (s) => websocket(s) },
   { name: "decryption", run: (s) => decryption(s) },
   { name: "account-path", run: (s) => { progress("account path: /sync through the HTTP adapter to the router, clear and encrypted"); return measureAccountPath({ events: s.quick ? 300 : 1000, rounds: s.quick ? 1 : s.rounds, idleSeconds: s.quick ? 1 : 3, inFlight: 8 }) } },
@@ -108,12 +112,12 @@ const scenarios: ReadonlyArray<{ readonly name: string; readonly run: (settings:
 ]
 
 /** In the child: one scenario, its rows sent back to the parent. */
-const child = async (name: string, settings: Settings, budgetLeft: number) => {
+const child = async (name: string, settings: Settings, budgetLeft: number, maxWidgets: number) => {
   const scenario = scenarios.find((s) => s.name === name)
   if (scenario === undefined) throw new Error(`unknown scenario ${name}`)
   polyfill()
   silenceConsole()
-  const rows = await scenario.run(settings, budgetLeft)
+  const rows = await scenario.run(settings, budgetLeft, maxWidgets)
   await new Promise<void>((resolve, reject) => process.send!({ rows }, (error: Error | null) => (error === null ? resolve() : reject(error))))
   process.exit(0)
 }
@@ -122,9 +126,9 @@ const child = async (name: string, settings: Settings, budgetLeft: number) => {
  * Runs one scenario in a fresh process and returns its rows. The budget left is never negative
  * (an overrun scenario leaves 0, not a value that parses as a flag) and goes as `--opt=value`.
  */
-const inChild = (name: string, quick: boolean, budgetLeft: number) =>
+const inChild = (name: string, quick: boolean, budgetLeft: number, maxWidgets: number) =>
   new Promise<Row[]>((resolve, reject) => {
-    const args = ["--import", loader, fileURLToPath(import.meta.url), "--scenario", name, `--budget-left=${Math.max(0, Math.round(budgetLeft))}`, ...(quick ? ["--quick"] : [])]
+    const args = ["--import", loader, fileURLToPath(import.meta.url), "--scenario", name, `--budget-left=${Math.max(0, Math.round(budgetLeft))}`, `--max-widgets=${maxWidgets}`, ...(quick ? ["--quick"] : [])]
     const proc = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] })
     let rows: Row[] | undefined
     proc.on("message", (message) => (rows = (message as { rows: Row[] }).rows))
@@ -141,7 +145,8 @@ const main = async () => {
       scenario: { type: "string" },
       "write-readme": { type: "boolean", default: false },
       from: { type: "string" },
-      "budget-left": { type: "string" }
+      "budget-left": { type: "string" },
+      "max-widgets": { type: "string", default: "1000" }
     }
   })
   const settings = settingsFor(values.quick)
@@ -151,7 +156,9 @@ const main = async () => {
     writeReadme(values.from, readme)
     return void process.stdout.write(`README: benchmark section rewritten from ${values.from}\n`)
   }
-  if (values.scenario !== undefined) return child(values.scenario, settings, Number(values["budget-left"] ?? RUN_BUDGET_SECONDS))
+  const maxWidgets = Number(values["max-widgets"])
+  if (!(maxWidgets >= 1)) throw new Error(`--max-widgets wants a positive number, not ${values["max-widgets"]}`)
+  if (values.scenario !== undefined) return child(values.scenario, settings, Number(values["budget-left"] ?? RUN_BUDGET_SECONDS), maxWidgets)
   const only = values.only?.split(",").map((s) => s.trim())
   const unknown = only?.filter((name) => !scenarios.some((s) => s.name === name)) ?? []
   if (unknown.length > 0) throw new Error(`unknown scenario(s): ${unknown.join(", ")}; known: ${scenarios.map((s) => s.name).join(", ")}`)
@@ -167,7 +174,7 @@ const main = async () => {
     const t0 = performance.now()
     const left = RUN_BUDGET_SECONDS - (t0 - started) / 1000
     try {
-      rows.push(...(await inChild(scenario.name, values.quick, left)))
+      rows.push(...(await inChild(scenario.name, values.quick, left, maxWidgets)))
     } catch (error) {
       failures[scenario.name] = error instanceof Error ? error.message : String(error)
       progress(`${scenario.name} failed: ${failures[scenario.name]}`)
