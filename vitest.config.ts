@@ -18,7 +18,7 @@ export default defineConfig({
         test: {
           ...shared,
           name: "all",
-          include: ["{core,machines,adapters/*,test/kit}/src/**/*.test.ts", "test/{conformance,model,property,interop,packaging,scenarios}/**/*.test.ts"]
+          include: ["{core,machines,adapters/*,test/kit}/src/**/*.test.ts", "test/{conformance,model,property,interop,packaging,scenarios,bench}/**/*.test.ts"]
         }
       }
     ]

@@ -4,10 +4,9 @@
  * Node here: the page bundles this file.
  */
 import type { HomeserverUpdate, PromiseHomeserverPort, RoomEvent } from "@widgethost/core"
-import { type IRoomEvent, type ISendEventDetails, type WidgetApi, WidgetDriver } from "matrix-widget-api"
+import { type IRoomEvent, type ISendEventDetails, WidgetDriver } from "matrix-widget-api"
 
-export const ROOM = "!bench:example.org"
-export const USER = "@bench:example.org"
+import { ROOM, USER } from "./plan.ts"
 
 /**
  * A homeserver that accepts everything at once and publishes only what the bench injects: a
@@ -84,7 +83,7 @@ export const roomMessage = (roomId = ROOM, type = "m.room.message"): RoomEvent =
 }
 
 /** The widget's side of a round-trip round: sends `count` room messages keeping `inFlight` unanswered; resolves with the seconds it took. */
-export const sendMany = (api: WidgetApi, count: number, inFlight: number): Promise<number> =>
+export const sendMany = (api: { readonly sendRoomEvent: (type: string, content: unknown) => Promise<{ readonly event_id?: unknown }> }, count: number, inFlight: number): Promise<number> =>
   new Promise((resolve, reject) => {
     let sent = 0
     let answered = 0

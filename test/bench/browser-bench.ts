@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net"
 import { parseArgs } from "node:util"
 import { build } from "esbuild"
 import { chromium } from "playwright-core"
-import { interleave, median, progress, renderTable, type Row, type Settings, settingsFor } from "./harness.ts"
+import { interleave, median, progress, renderTable, type Row, type Settings, settingsFor, warmupOf } from "./harness.ts"
 
 export const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--site-per-process", "--host-resolver-rules=MAP localhost 127.0.0.1", "--disable-renderer-backgrounding", "--disable-background-timer-throttling"]
@@ -129,9 +129,9 @@ export const browserBench = async (settings: Settings, options: BrowserBenchOpti
       )
       for (const frame of frames) await frame.close()
       const ours = median(samples.get("widgethost")!)
-      const detail = { widgets: n, secondsPerRound: seconds, inFlight: 16, rounds: Object.fromEntries(samples) }
+      const detail = { widgets: n, secondsPerRound: seconds, inFlight: 16, rounds: Object.fromEntries(samples), warmups: Object.fromEntries(samples.warmups) }
       for (const against of ["matrix-widget-api", "matrix-widget-api (src)", "transport floor"])
-        rows.push({ scenario: `11 Chromium fan-out, N=${n}`, metric: "deliveries/s", unit: "1/s", ours, against: { name: against, value: median(samples.get(against)!) }, better: "higher", detail })
+        rows.push({ scenario: `11 Chromium fan-out, N=${n}`, metric: "deliveries/s", unit: "1/s", ours, against: { name: against, value: median(samples.get(against)!) }, better: "higher", warmup: warmupOf(samples, "widgethost", against), detail })
     }
 
     for (const inFlight of options.inFlight ?? [1, 100]) {
@@ -155,9 +155,9 @@ export const browserBench = async (settings: Settings, options: BrowserBenchOpti
       for (const frame of frames) await frame.close()
       const ours = median(samples.get("widgethost")!)
       const scenario = `11 Chromium send_event round trips, ${inFlight === 1 ? "sequential" : `${inFlight} in flight`}`
-      const detail = { inFlight, secondsPerRound: seconds, rounds: Object.fromEntries(samples) }
+      const detail = { inFlight, secondsPerRound: seconds, rounds: Object.fromEntries(samples), warmups: Object.fromEntries(samples.warmups) }
       for (const against of ["matrix-widget-api", "matrix-widget-api (src)", "widget side alone"])
-        rows.push({ scenario, metric: "round trips/s", unit: "1/s", ours, against: { name: against, value: median(samples.get(against)!) }, better: "higher", detail })
+        rows.push({ scenario, metric: "round trips/s", unit: "1/s", ours, against: { name: against, value: median(samples.get(against)!) }, better: "higher", warmup: warmupOf(samples, "widgethost", against), detail })
     }
     if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`)
   } finally {

@@ -1,8 +1,9 @@
 /**
- * The engine's own cost, with no transport and no widget side: what `npm run bench`'s scenarios
- * cannot show, because there the fake windows and matrix-widget-api's `WidgetApi` take most of
- * the time for both engines. The widget is played by code that answers at once; its own work
- * (building and cloning the answers) is kept out of the timed part where it can be.
+ * The engine's own cost, with no transport and no widget side, ours only. `npm run bench`'s
+ * host-only rows compare both engines' costs (the fake windows kept, their floor subtracted);
+ * this calls the engine directly instead, no postMessage adapter, no windows. The widget is
+ * played by code that answers at once; its own work (building and cloning the answers) is kept
+ * out of the timed part where it can be.
  *
  *   node --import ./test/bench/loader.mjs test/bench/engine-only.ts [--widgets 100] [--rounds 5]
  *

@@ -3,7 +3,9 @@
  * `postMessage` structured-clones the message (what a browser does) and dispatches it to the
  * target window's `message` listeners in a new task (`setImmediate`, one per message). As in a
  * browser, every listener on a window sees every message posted to it: the host page has one
- * window, where every host-side listener (one per widget, for both engines) hears every widget.
+ * window, where every host-side listener hears every widget. matrix-widget-api registers one
+ * listener per widget (each ClientWidgetApi's transport); our adapter registers one per host
+ * window, which finds the widget's attachment by `event.source`.
  *
  * matrix-widget-api binds to globals (`ClientWidgetApi` listens on `globalThis`, `WidgetApi`
  * posts to `globalThis.parent` and listens on `globalThis`); {@link asGlobalWindow} points those

@@ -1,6 +1,8 @@
 /**
  * Scenario 1, fan-out: room events delivered per second to N ready widgets that all receive
- * `m.room.message` (N = 1, 10, 100, 1000), for both engines and the bare transport floor.
+ * `m.room.message` (N = 1, 10, 100, 1000), for both engines (the reference's two builds, each
+ * with its logging off and on) and the bare transport floor; and the same with the scripted
+ * widget side, whose rows give each host's own µs per delivery (the round minus the floor).
  *
  * A round publishes enough events to last about `seconds`, at most `window` events in
  * flight (published, not yet acknowledged by every widget), and stops the clock when the host
@@ -10,9 +12,10 @@
  *   npx tsx test/bench/fan-out.ts [--quick] [--sizes 1,10,100,1000] [--engines widgethost]
  */
 import { parseArgs } from "node:util"
-import { interleave, median, pick, type Row, type Settings, renderTable, settingsFor, polyfill, silenceConsole, progress } from "./harness.ts"
+import { type Contestant, interleave, median, pick, type Row, type Settings, renderTable, settingsFor, polyfill, silenceConsole, progress, warmupOf } from "./harness.ts"
 import { REFERENCE_TWIN_NAME } from "./reference-twin.ts"
-import { deliver, floorHost, type Host, MESSAGE_CAPABILITIES, openReady, referenceHost, ROOM, roomMessage, widgethostHost, type BenchWidget } from "./hosts.ts"
+import { deliver, floorHost, type Host, MESSAGE_CAPABILITIES, openReady, referenceHost, ROOM, roomMessage, sideName, widgethostHost, type BenchWidget } from "./hosts.ts"
+import { bothLoggings, cpuClocked, hostOnlyRows, loggingRows, onCpuClock, REFERENCE_BUILDS, referenceLogger } from "./reference-rows.ts"
 
 export interface FanOutOptions {
   readonly sizes?: ReadonlyArray<number>
@@ -52,43 +55,56 @@ export const deliveryRound = (
 
 export const fanOut = async (settings: Settings, options: FanOutOptions = {}): Promise<Row[]> => {
   const sizes = options.sizes ?? [1, 10, 100, 1000]
-  const seconds = options.seconds ?? (settings.quick ? 0.2 : 0.5)
+  const seconds = options.seconds ?? (settings.quick ? 0.2 : 0.3)
   const window = options.window ?? 16
   const rows: Row[] = []
   for (const n of sizes) {
     progress(`fan-out: ${n} widgets`)
     const plans = Array.from({ length: n }, (_, i) => ({ id: `fan-${i}`, roomId: ROOM, capabilities: MESSAGE_CAPABILITIES }))
-    const hosts = pick([widgethostHost(), referenceHost(), referenceHost("matrix-widget-api (src)"), floorHost()], options.engines)
-    const contestants = []
+    const logger = referenceLogger()
+    // End to end (WidgetApi on the widget side), host only (the scripted widget), and the floor,
+    // whose bare echo is the scripted widget's answer to send_event: it serves both.
+    const hosts = pick(
+      [
+        widgethostHost(),
+        ...REFERENCE_BUILDS.map((build) => referenceHost(build)),
+        widgethostHost("scripted"),
+        ...REFERENCE_BUILDS.map((build) => referenceHost(build, "scripted")),
+        floorHost()
+      ],
+      options.engines
+    )
+    const contestants: Contestant[] = []
     for (const host of hosts) {
       const widgets = await openReady(host, plans)
-      contestants.push({ name: host.name, round: deliveryRound(host, widgets, { perEvent: n, window, seconds, make: () => roomMessage() }) })
+      const wallRound = () => deliveryRound(host, widgets, { perEvent: n, window, seconds, make: () => roomMessage() })
+      const hostOnly = host.name.endsWith(", host only")
+      const makeRound = hostOnly ? () => onCpuClock(wallRound(), "rate") : wallRound
+      const isReference = REFERENCE_BUILDS.some((build) => host.name === build || host.name === sideName(build, "scripted"))
+      contestants.push(...(isReference ? bothLoggings(host.name, makeRound, logger) : [{ name: host.name, round: makeRound() }]))
+      if (host.name === "transport floor") contestants.push({ name: cpuClocked(host.name), round: onCpuClock(wallRound(), "rate") })
     }
     const samples = await interleave(settings, contestants)
     for (const host of hosts) host.stop()
-    const ours = median(samples.get("widgethost") ?? [])
-    const detail = { widgets: n, secondsPerRound: seconds, inFlight: window, rounds: Object.fromEntries(samples) }
-    rows.push({
-      scenario: `1 fan-out, N=${n}`,
-      metric: "deliveries/s",
-      unit: "1/s",
-      ours,
-      against: { name: "matrix-widget-api", value: median(samples.get("matrix-widget-api") ?? []) },
-      better: "higher",
-      ...(n === 100 ? { target: { text: ">= 8x", minRatio: 8 } } : {}),
-      detail
-    })
-    rows.push({ scenario: `1 fan-out, N=${n}`, metric: "deliveries/s", unit: "1/s", ours, against: { name: REFERENCE_TWIN_NAME, value: median(samples.get("matrix-widget-api (src)") ?? []) }, better: "higher", detail })
-    rows.push({
-      scenario: `1 fan-out, N=${n}`,
-      metric: "deliveries/s",
-      unit: "1/s",
-      ours,
-      against: { name: "transport floor", value: median(samples.get("transport floor") ?? []) },
-      better: "higher",
-      ...(n === 100 ? { target: { text: ">= 0.6x", minRatio: 0.6 } } : {}),
-      detail
-    })
+    const value = (name: string) => median(samples.get(name) ?? [])
+    const ours = value("widgethost")
+    const scenario = `1 fan-out, N=${n}`
+    const detail = { widgets: n, secondsPerRound: seconds, inFlight: window, rounds: Object.fromEntries(samples), warmups: Object.fromEntries(samples.warmups), logLines: logger.lines() }
+    const row = { scenario, metric: "deliveries/s", unit: "1/s", ours, better: "higher", detail } as const
+    rows.push(
+      { ...row, against: { name: "matrix-widget-api", value: value("matrix-widget-api") }, ...(n === 100 ? { target: { text: ">= 8x", minRatio: 8 } } : {}), warmup: warmupOf(samples, "widgethost", "matrix-widget-api") },
+      { ...row, against: { name: REFERENCE_TWIN_NAME, value: value("matrix-widget-api (src)") }, warmup: warmupOf(samples, "widgethost", "matrix-widget-api (src)") },
+      { ...row, against: { name: "transport floor", value: value("transport floor") }, ...(n === 100 ? { target: { text: ">= 0.6x", minRatio: 0.6 } } : {}), warmup: warmupOf(samples, "widgethost", "transport floor") },
+      ...loggingRows(samples, row, value),
+      ...hostOnlyRows(samples, {
+        scenario: `${scenario}, host only`,
+        metric: "host CPU µs per delivery",
+        floor: cpuClocked("transport floor"),
+        microsPerOp: (rate) => 1e6 / rate,
+        ...(n === 100 ? { twinTarget: { text: ">= 20x", minRatio: 20 } } : {}),
+        detail: { widgets: n }
+      })
+    )
   }
   return rows
 }

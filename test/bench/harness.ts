@@ -8,14 +8,23 @@ import { spawnSync } from "node:child_process"
 import events from "node:events"
 import { cpus, totalmem } from "node:os"
 
-/** How long to measure: `quick` while developing, `full` for `npm run bench`. */
+/**
+ * How long to measure: `quick` while developing, `full` for `npm run bench`. Warm-up is adaptive
+ * (see {@link interleave}): at least `warmup` rounds, then until the rolling median of the last
+ * `stableWindow` rounds moves by less than `stableWithin` from one round to the next, at most
+ * `warmupCap` rounds.
+ */
 export interface Settings {
   readonly quick: boolean
   readonly warmup: number
+  readonly warmupCap: number
+  readonly stableWindow: number
+  readonly stableWithin: number
   readonly rounds: number
 }
 
-export const settingsFor = (quick: boolean): Settings => (quick ? { quick, warmup: 1, rounds: 3 } : { quick, warmup: 2, rounds: 5 })
+export const settingsFor = (quick: boolean): Settings =>
+  quick ? { quick, warmup: 1, warmupCap: 8, stableWindow: 3, stableWithin: 0.02, rounds: 3 } : { quick, warmup: 2, warmupCap: 10, stableWindow: 3, stableWithin: 0.02, rounds: 5 }
 
 export const median = (xs: ReadonlyArray<number>): number => {
   if (xs.length === 0) return Number.NaN
@@ -45,25 +54,68 @@ export const within = <A>(promise: Promise<A>, ms: number, what: string): Promis
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-export interface Contestant<A> {
+export interface Contestant {
   readonly name: string
   /** One measured round: returns its sample (a rate, a duration, …). */
-  readonly round: () => Promise<A>
+  readonly round: () => Promise<number>
+}
+
+/** How a contestant was warmed: the rounds discarded, and whether its median had settled by then. */
+export interface WarmUp {
+  readonly rounds: number
+  readonly stable: boolean
+}
+
+/** Each contestant's measured samples, by name, in round order; and how each was warmed. */
+export class Samples extends Map<string, number[]> {
+  readonly warmups = new Map<string, WarmUp>()
 }
 
 /**
- * Runs `warmup` then `rounds` rounds of every contestant, interleaved (A B C, B C A, C A B, …) so
- * that load from elsewhere on the machine, GC debt and JIT state hit all of them alike; returns
- * each contestant's measured samples.
+ * Whether a warm-up has settled: the rolling median of the last `stableWindow` samples, taken at
+ * each of the last `stableWindow` rounds, stayed within `stableWithin` (relative) of its latest
+ * value. One unchanged step is not enough: windows one round apart share all but one sample, so
+ * their medians are often equal however noisy the rounds are.
  */
-export const interleave = async <A>(settings: Settings, contestants: ReadonlyArray<Contestant<A>>): Promise<Map<string, A[]>> => {
-  const samples = new Map(contestants.map((c) => [c.name, [] as A[]]))
-  const total = settings.warmup + settings.rounds
-  for (let r = 0; r < total; r++) {
+export const settled = (xs: ReadonlyArray<number>, settings: Pick<Settings, "stableWindow" | "stableWithin">): boolean => {
+  const k = settings.stableWindow
+  if (xs.length < 2 * k - 1) return false
+  const rolling = Array.from({ length: k }, (_, i) => median(xs.slice(xs.length - k - i, xs.length - i)))
+  const latest = rolling[0]!
+  return rolling.every((m) => Math.abs(m - latest) <= settings.stableWithin * Math.abs(latest))
+}
+
+/**
+ * Warms every contestant until its rolling median settles (at least `warmup`, at most
+ * `warmupCap` rounds; a settled contestant sits out the rest of the warm-up), then runs `rounds`
+ * measured rounds of every contestant, interleaved (A B C, B C A, C A B, …) so that load from
+ * elsewhere on the machine, GC debt and JIT state hit all of them alike. Warm-up rounds are
+ * interleaved the same way. Measured round `r` of every contestant ran in the same cycle, so
+ * samples at the same index can be paired (a host-only cost is a round minus its own floor).
+ */
+export const interleave = async (settings: Settings, contestants: ReadonlyArray<Contestant>): Promise<Samples> => {
+  const samples = new Samples(contestants.map((c) => [c.name, [] as number[]]))
+  const warm = new Map(contestants.map((c) => [c.name, [] as number[]]))
+  const minimum = Math.max(settings.warmup, 0)
+  const cap = Math.max(settings.warmupCap, minimum)
+  const done = (name: string) => samples.warmups.has(name)
+  for (let r = 0; contestants.some((c) => !done(c.name)); r++) {
     for (let i = 0; i < contestants.length; i++) {
       const contestant = contestants[(i + r) % contestants.length]!
-      const sample = await contestant.round()
-      if (r >= settings.warmup) samples.get(contestant.name)!.push(sample)
+      if (done(contestant.name)) continue
+      const xs = warm.get(contestant.name)!
+      if (xs.length >= cap) {
+        samples.warmups.set(contestant.name, { rounds: xs.length, stable: cap === 0 })
+        continue
+      }
+      xs.push(await contestant.round())
+      if (xs.length >= minimum && settled(xs, settings)) samples.warmups.set(contestant.name, { rounds: xs.length, stable: true })
+    }
+  }
+  for (let r = 0; r < settings.rounds; r++) {
+    for (let i = 0; i < contestants.length; i++) {
+      const contestant = contestants[(i + r) % contestants.length]!
+      samples.get(contestant.name)!.push(await contestant.round())
     }
   }
   return samples
@@ -93,8 +145,17 @@ export interface Row {
     | { readonly text: string; readonly minRatio: number }
     | { readonly text: string; readonly minValue: number }
     | { readonly text: string; readonly maxValue: number }
+  /** Warm-up rounds discarded for ours and for the comparator (see {@link interleave}). */
+  readonly warmup?: { readonly ours?: WarmUp; readonly against?: WarmUp }
   /** Free-form details kept in the JSON (samples, settings, percentiles). */
   readonly detail?: Readonly<Record<string, unknown>>
+}
+
+/** The warm-up of the contestants named `ours` and `against` in `samples`, for a row. */
+export const warmupOf = (samples: Samples, ours: string, against?: string): NonNullable<Row["warmup"]> => {
+  const o = samples.warmups.get(ours)
+  const a = against === undefined ? undefined : samples.warmups.get(against)
+  return { ...(o === undefined ? {} : { ours: o }), ...(a === undefined ? {} : { against: a }) }
 }
 
 export const ratioOf = (row: Row): number | undefined => {
@@ -113,14 +174,19 @@ export const holds = (row: Row): boolean | undefined => {
 
 const format = (value: number, unit: string): string => {
   if (!Number.isFinite(value)) return "n/a"
-  if (unit === "ms") return value < 10 ? value.toFixed(2) : value.toFixed(1)
+  if (unit === "ms" || unit === "µs") return Math.abs(value) < 10 ? value.toFixed(2) : value.toFixed(1)
   if (Math.abs(value) < 10 && !Number.isInteger(value)) return value.toFixed(2)
   return Math.round(value).toLocaleString("en-US")
 }
 
-/** The table: one line per row, columns padded; ratios are "ours is N× better". */
+const warmText = (w: WarmUp | undefined) => (w === undefined ? "-" : `${w.rounds}${w.stable ? "" : "*"}`)
+
+/**
+ * The table: one line per row, columns padded; ratios are "ours is N× better". "warm-up" is the
+ * rounds discarded for ours / for the comparator; `*` marks a warm-up that hit its cap unsettled.
+ */
 export const renderTable = (rows: ReadonlyArray<Row>): string => {
-  const header = ["scenario", "metric", "widgethost", "comparator", "value", "ratio", "target", "holds"]
+  const header = ["scenario", "metric", "widgethost", "comparator", "value", "ratio", "target", "holds", "warm-up"]
   const lines = rows.map((row) => {
     const ratio = ratioOf(row)
     const verdict = holds(row)
@@ -132,7 +198,8 @@ export const renderTable = (rows: ReadonlyArray<Row>): string => {
       row.against === undefined ? "" : format(row.against.value, row.unit),
       ratio === undefined ? "" : `${ratio.toFixed(2)}x`,
       row.target?.text ?? "",
-      verdict === undefined ? "" : verdict ? "yes" : "NO"
+      verdict === undefined ? "" : verdict ? "yes" : "NO",
+      row.warmup === undefined ? "" : `${warmText(row.warmup.ours)}/${warmText(row.warmup.against)}`
     ]
   })
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))

@@ -10,6 +10,9 @@
  *      host each time, the earlier ones kept alive so none is freed during a later round),
  *      median reported.
  *
+ * The host-only rows do the same with the scripted widget side (`--side scripted`): no
+ * `WidgetApi` ever talks to the host. Logging is not measured here (its buffer is not per session).
+ *
  *   npx tsx test/bench/heap.ts [--quick]          (spawns the children)
  *   node --expose-gc --import tsx test/bench/heap.ts --child --engine widgethost --sessions 1000
  */
@@ -20,7 +23,7 @@ import { fileURLToPath } from "node:url"
 const loader = new URL("./loader.mjs", import.meta.url).href
 import { parseArgs } from "node:util"
 import { median, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
-import { type EngineName, hostFor, MESSAGE_CAPABILITIES, openReady, ROOM } from "./hosts.ts"
+import { type EngineName, hostFor, MESSAGE_CAPABILITIES, openReady, ROOM, type WidgetSideKind } from "./hosts.ts"
 import { REFERENCE_TWIN_NAME } from "./reference-twin.ts"
 
 export interface HeapOptions {
@@ -45,8 +48,8 @@ const collect = async (): Promise<number> => {
 }
 
 /** In the child: what one engine keeps per ready, idle session. */
-const measureHere = async (engine: EngineName, sessions: number, rounds: number): Promise<ChildResult> => {
-  const warm = hostFor(engine)
+const measureHere = async (engine: EngineName, sessions: number, rounds: number, side: WidgetSideKind): Promise<ChildResult> => {
+  const warm = hostFor(engine, side)
   await openReady(warm, Array.from({ length: 50 }, (_, i) => ({ id: `warm-${i}`, roomId: ROOM, capabilities: MESSAGE_CAPABILITIES })))
   warm.stop()
   const bytesPerSession: number[] = []
@@ -55,7 +58,7 @@ const measureHere = async (engine: EngineName, sessions: number, rounds: number)
   // deferred actor stops), which would fall inside the next round's measurement.
   const hosts = []
   for (let r = 0; r < rounds; r++) {
-    const host = hostFor(engine)
+    const host = hostFor(engine, side)
     hosts.push(host)
     const before = await collect()
     let widgets = await openReady(host, Array.from({ length: sessions }, (_, i) => ({ id: `idle-${i}`, roomId: ROOM, capabilities: MESSAGE_CAPABILITIES })))
@@ -70,11 +73,11 @@ const measureHere = async (engine: EngineName, sessions: number, rounds: number)
   return { engine, sessions, bytesPerSession, withWidgetSide }
 }
 
-const child = (engine: EngineName, sessions: number, rounds: number): Promise<ChildResult> =>
+const child = (engine: EngineName, sessions: number, rounds: number, side: WidgetSideKind = "widget-api"): Promise<ChildResult> =>
   new Promise((resolve, reject) => {
     const proc = spawn(
       process.execPath,
-      ["--expose-gc", "--import", loader, fileURLToPath(import.meta.url), "--child", "--engine", engine, "--sessions", String(sessions), "--rounds", String(rounds)],
+      ["--expose-gc", "--import", loader, fileURLToPath(import.meta.url), "--child", "--engine", engine, "--sessions", String(sessions), "--rounds", String(rounds), "--side", side],
       { stdio: ["ignore", "pipe", "inherit"] }
     )
     let out = ""
@@ -97,15 +100,20 @@ export const heap = async (settings: Settings, options: HeapOptions = {}): Promi
   const ours = await child("widgethost", sessions, rounds)
   const reference = await child("matrix-widget-api", sessions, rounds)
   const twin = await child("matrix-widget-api (src)", sessions, rounds)
+  // Host only: the same sessions negotiated by the scripted widget side, so no WidgetApi ever
+  // talked to the host (whatever its requests leave behind in the host is not counted).
+  progress(`heap: the same with the scripted widget side (host only)`)
+  const oursHostOnly = await child("widgethost", sessions, rounds, "scripted")
+  const referenceHostOnly = await child("matrix-widget-api", sessions, rounds, "scripted")
+  const twinHostOnly = await child("matrix-widget-api (src)", sessions, rounds, "scripted")
+  const scenario = `5 heap per idle ready session, ${sessions} sessions`
+  const row = { scenario, metric: "heap per session", unit: "bytes", better: "lower", target: { text: "<= 0.5x bytes", minRatio: 2 } } as const
+  const hostOnly = { ...row, scenario: `${scenario}, host only` }
   return [
     {
-      scenario: `5 heap per idle ready session, ${sessions} sessions`,
-      metric: "heap per session",
-      unit: "bytes",
+      ...row,
       ours: median(ours.bytesPerSession),
       against: { name: "matrix-widget-api", value: median(reference.bytesPerSession) },
-      better: "lower",
-      target: { text: "<= 0.5x bytes", minRatio: 2 },
       detail: {
         sessions,
         rounds,
@@ -115,7 +123,14 @@ export const heap = async (settings: Settings, options: HeapOptions = {}): Promi
         "matrix-widget-api (src)": twin
       }
     },
-    { scenario: `5 heap per idle ready session, ${sessions} sessions`, metric: "heap per session", unit: "bytes", ours: median(ours.bytesPerSession), against: { name: REFERENCE_TWIN_NAME, value: median(twin.bytesPerSession) }, better: "lower", target: { text: "<= 0.5x bytes", minRatio: 2 } }
+    { ...row, ours: median(ours.bytesPerSession), against: { name: REFERENCE_TWIN_NAME, value: median(twin.bytesPerSession) } },
+    {
+      ...hostOnly,
+      ours: median(oursHostOnly.bytesPerSession),
+      against: { name: "matrix-widget-api", value: median(referenceHostOnly.bytesPerSession) },
+      detail: { sessions, rounds, note: "negotiated by the scripted widget side; then as above", widgethost: oursHostOnly, "matrix-widget-api": referenceHostOnly, "matrix-widget-api (src)": twinHostOnly }
+    },
+    { ...hostOnly, ours: median(oursHostOnly.bytesPerSession), against: { name: REFERENCE_TWIN_NAME, value: median(twinHostOnly.bytesPerSession) } }
   ]
 }
 
@@ -126,13 +141,14 @@ if (process.argv[1] === import.meta.filename) {
       child: { type: "boolean", default: false },
       engine: { type: "string", default: "widgethost" },
       sessions: { type: "string", default: "1000" },
-      rounds: { type: "string", default: "3" }
+      rounds: { type: "string", default: "3" },
+      side: { type: "string", default: "widget-api" }
     }
   })
   polyfill()
   const restore = silenceConsole()
   if (values.child) {
-    const result = await measureHere(values.engine as EngineName, Number(values.sessions), Number(values.rounds))
+    const result = await measureHere(values.engine as EngineName, Number(values.sessions), Number(values.rounds), values.side as WidgetSideKind)
     process.stdout.write(`${JSON.stringify(result)}\n`)
   } else {
     const rows = await heap(settingsFor(values.quick), { sessions: Number(values.sessions) })

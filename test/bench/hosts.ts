@@ -1,7 +1,8 @@
 /**
  * The contestants, set up the same way: a host page (one {@link FakeWindow}) embedding widgets,
- * each widget in its own fake iframe running matrix-widget-api's real `WidgetApi`, so the widget
- * side costs the same whoever hosts it.
+ * each widget in its own fake iframe running matrix-widget-api's real `WidgetApi` (end-to-end
+ * rows) or the scripted widget side that answers at once (host-only rows, a host's name then
+ * ends in ", host only"; see widget-sides.ts), so the widget side costs the same whoever hosts it.
  *
  * - `widgethost`: `createEngine` behind our postMessage adapter (`attachPostMessageTransport`,
  *   one `message` listener per host window that dispatches by `event.source` to the widget's
@@ -10,51 +11,40 @@
  * - `matrix-widget-api`: one `ClientWidgetApi(widget, iframe, driver)` per widget, all listening
  *   on the one host window as in Element Web, each with a `WidgetDriver` that approves
  *   everything and answers at once; room events reach it through `feedEvent(raw)` for every
- *   widget, as Element Web's `StopGapWidget` does, with `setViewedRoomId(room)` set.
+ *   widget, as Element Web's `StopGapWidget` does, with `setViewedRoomId(room)` set. Its shipped
+ *   babel `lib/`, and as `matrix-widget-api (src)` its `src/` built by esbuild (reference-twin.ts).
  * - `transport floor`: no engine at all; the same messages through the same fake windows
  *   (a structured clone and a task per message, both ways) with a bare echo on the widget side.
- * - `widget side alone`: the real `WidgetApi` on the widget side and, on the host side, no engine:
+ * - `widget side alone` (`transport alone` with the scripted widget side): the widget side and, on the host side, no engine:
  *   a listener that answers each request and runs the capability exchange by hand, with no checks.
  *   What round trips and negotiation cost before any host engine does anything; no engine can
  *   beat it, so it bounds the ratio any engine can reach against the reference.
  */
 import { type RoomEvent, type WidgetDefinition } from "@widgethost/core"
 import { createEngine, type Engine } from "@widgethost/engine"
-import { ClientWidgetApi, type IRoomEvent, type IWidgetApiRequest, Widget, WidgetApi } from "matrix-widget-api"
+import { ClientWidgetApi, type IRoomEvent, Widget } from "matrix-widget-api"
 import { attachPostMessageTransport, type PostMessageTransport } from "@widgethost/post-message"
 import { asGlobalWindow, FakeFrame, FakeWindow } from "./fake-window.ts"
+import { HOST_ORIGIN, ROOM, USER, WIDGET_ORIGIN, WIDGET_URL, type WidgetPlan } from "./plan.ts"
 import { referenceTwin } from "./reference-twin.ts"
+import { type SentEvent, type WidgetSide, type WidgetSideKind, widgetSideFor } from "./widget-sides.ts"
 
-export { BenchDriver, benchHomeserver, ROOM, roomMessage, USER } from "./bench-doubles.ts"
-import { BenchDriver, benchHomeserver, ROOM, USER } from "./bench-doubles.ts"
-export const HOST_ORIGIN = "https://client.example.org"
-export const WIDGET_ORIGIN = "https://widget.example.org"
-export const WIDGET_URL = `${WIDGET_ORIGIN}/index.html`
-
-export const receiveEvent = (type: string) => `org.matrix.msc2762.receive.event:${type}`
-export const sendEvent = (type: string) => `org.matrix.msc2762.send.event:${type}`
-
-/** The capability set of every widget that sends and receives room messages. */
-export const MESSAGE_CAPABILITIES: ReadonlyArray<string> = [sendEvent("m.room.message"), receiveEvent("m.room.message")]
-
-/** What a widget is: its id, the room it lives in, the capabilities it asks for. */
-export interface WidgetPlan {
-  readonly id: string
-  readonly roomId: string
-  readonly capabilities: ReadonlyArray<string>
-}
+export { BenchDriver, benchHomeserver, roomMessage } from "./bench-doubles.ts"
+import { BenchDriver, benchHomeserver } from "./bench-doubles.ts"
+export type { WidgetSideKind } from "./widget-sides.ts"
+export { HOST_ORIGIN, MESSAGE_CAPABILITIES, receiveEvent, ROOM, sendEvent, USER, WIDGET_ORIGIN, WIDGET_URL, type WidgetPlan } from "./plan.ts"
 
 export type EngineName = "widgethost" | "matrix-widget-api" | "matrix-widget-api (src)" | "widget side alone"
 
 /** One embedded widget as the scenarios drive it. */
 export interface BenchWidget {
   readonly plan: WidgetPlan
-  /** The widget's side: matrix-widget-api's `WidgetApi` in the widget's window. */
-  readonly api: WidgetApi
+  /** fromWidget `send_event` from the widget's side (`WidgetApi.sendRoomEvent` or the scripted one). */
+  readonly sendRoomEvent: (type: string, content: unknown) => Promise<SentEvent>
   readonly frame: FakeFrame
   /** toWidget `send_event` requests the widget received (and acknowledged). */
   readonly received: () => number
-  /** Resolves when the widget has been told its capabilities (`WidgetApi` emits `ready`). */
+  /** Resolves when the widget has been told its capabilities (`notify_capabilities` received). */
   readonly ready: Promise<void>
   /** The widget's script runs: `WidgetApi.start()` (it asks the client's versions at once). */
   readonly start: () => void
@@ -74,34 +64,17 @@ export interface Host {
   readonly stop: () => void
 }
 
-/** The widget's side, identical for both engines: a real `WidgetApi` that acknowledges `send_event`. */
-const widgetSide = (host: FakeWindow, plan: WidgetPlan) => {
-  const window = new FakeWindow(WIDGET_ORIGIN, host)
-  const parent = window.parentProxy()
-  const frame = new FakeFrame(window)
-  const api = asGlobalWindow(window, parent, () => new WidgetApi(plan.id, HOST_ORIGIN))
-  api.requestCapabilities([...plan.capabilities])
-  let received = 0
-  // The documented way for a widget to take room events: prevent the default (an error reply), ack.
-  api.on("action:send_event", (event: CustomEvent<IWidgetApiRequest>) => {
-    event.preventDefault()
-    received++
-    api.transport.reply(event.detail, {})
-  })
-  const ready = new Promise<void>((resolve) => api.once("ready", () => resolve()))
-  return {
-    window,
-    frame,
-    api,
-    ready,
-    received: () => received,
-    start: () => asGlobalWindow(window, parent, () => api.start()),
-    detach: () => {
-      window.listeners.length = 0
-      api.removeAllListeners()
-    }
-  }
-}
+/** What the scenarios drive: the widget side, with the frame's `load` fired by the browser. */
+const benchWidget = (plan: WidgetPlan, side: WidgetSide): BenchWidget => ({
+  plan,
+  sendRoomEvent: side.sendRoomEvent,
+  frame: side.frame,
+  ready: side.ready,
+  received: side.received,
+  start: side.start,
+  load: () => side.frame.load(),
+  detach: side.detach
+})
 
 // ---- widgethost ------------------------------------------------------------------------------
 
@@ -116,25 +89,28 @@ export const definitionOf = (plan: WidgetPlan): WidgetDefinition => ({
   transports: ["m.postmessage"]
 })
 
-export const widgethostHost = (): Host & { readonly engine: Engine } => {
+/** A host's name for the scripted widget side: its host-only variant. */
+export const sideName = (name: string, side: WidgetSideKind): string => (side === "scripted" ? `${name}, host only` : name)
+
+export const widgethostHost = (side: WidgetSideKind = "widget-api"): Host & { readonly engine: Engine } => {
   const window = new FakeWindow(HOST_ORIGIN)
   const homeserver = benchHomeserver()
   const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
   const transports: PostMessageTransport[] = []
   return {
-    name: "widgethost",
+    name: sideName("widgethost", side),
     window,
     engine,
     open: (plan) => {
-      const side = widgetSide(window, plan)
+      const widget = widgetSideFor(side)(window, plan)
       const transport = attachPostMessageTransport({
-        iframe: side.frame as unknown as HTMLIFrameElement,
+        iframe: widget.frame as unknown as HTMLIFrameElement,
         widgetUrl: WIDGET_URL,
         window: window as unknown as Window,
         open: (send) => engine.openSession({ widget: definitionOf(plan), send, origin: WIDGET_ORIGIN })
       })
       transports.push(transport)
-      return { plan, api: side.api, frame: side.frame, ready: side.ready, received: side.received, start: side.start, load: () => side.frame.load(), detach: side.detach }
+      return benchWidget(plan, widget)
     },
     publish: (event) => homeserver.publish({ _tag: "RoomEvent", event }),
     stop: () => {
@@ -154,22 +130,24 @@ const referenceBuilds = {
   "matrix-widget-api (src)": { ClientWidgetApi: referenceTwin.ClientWidgetApi, Widget: referenceTwin.Widget }
 } as const
 
-export const referenceHost = (build: keyof typeof referenceBuilds = "matrix-widget-api"): Host => {
+export type ReferenceBuild = keyof typeof referenceBuilds
+
+export const referenceHost = (build: ReferenceBuild = "matrix-widget-api", side: WidgetSideKind = "widget-api"): Host => {
   const { ClientWidgetApi, Widget } = referenceBuilds[build]
   const window = new FakeWindow(HOST_ORIGIN)
   const apis: Array<InstanceType<typeof ClientWidgetApi>> = []
   return {
-    name: build,
+    name: sideName(build, side),
     window,
     open: (plan) => {
-      const side = widgetSide(window, plan)
+      const widgetSide = widgetSideFor(side)(window, plan)
       const widget = new Widget({ id: plan.id, creatorUserId: USER, type: "m.custom", url: WIDGET_URL, waitForIframeLoad: true, data: {} })
       // Its transport listens on `globalThis`: the host window while it is built.
-      const api = asGlobalWindow(window, undefined, () => new ClientWidgetApi(widget, side.frame as unknown as HTMLIFrameElement, new BenchDriver() as never))
+      const api = asGlobalWindow(window, undefined, () => new ClientWidgetApi(widget, widgetSide.frame as unknown as HTMLIFrameElement, new BenchDriver() as never))
       // Element Web tells every widget the viewed room; a room widget's room is the one on screen.
       api.setViewedRoomId(plan.roomId)
       apis.push(api)
-      return { plan, api: side.api, frame: side.frame, ready: side.ready, received: side.received, start: side.start, load: () => side.frame.load(), detach: side.detach }
+      return benchWidget(plan, widgetSide)
     },
     publish: (event) => {
       // What StopGapWidget does for every timeline event, widget by widget.
@@ -209,7 +187,7 @@ export const floorHost = (): Host => {
       widgets.push({ window: child, plan })
       return {
         plan,
-        api: undefined as unknown as WidgetApi,
+        sendRoomEvent: () => Promise.reject(new Error("the transport floor's widget sends nothing")),
         frame: new FakeFrame(child),
         ready: Promise.resolve(),
         received: () => received,
@@ -238,7 +216,7 @@ export const floorHost = (): Host => {
  * all of them, and answers every fromWidget request at once (`send_event` with an event id,
  * `supported_api_versions` with one version, anything else with `{}`). No decoding, no checks.
  */
-export const widgetSideAloneHost = (): Host => {
+export const widgetSideAloneHost = (side: WidgetSideKind = "widget-api"): Host => {
   const window = new FakeWindow(HOST_ORIGIN)
   /** Each widget's window, and its plan. */
   const children = new Map<unknown, WidgetPlan>()
@@ -260,13 +238,13 @@ export const widgetSideAloneHost = (): Host => {
     }
   })
   return {
-    name: "widget side alone",
+    name: side === "scripted" ? "transport alone" : "widget side alone",
     window,
     open: (plan) => {
-      const side = widgetSide(window, plan)
-      children.set(side.window, plan)
-      const load = () => post(side.window, { api: "toWidget", widgetId: plan.id, requestId: `alone-${seq++}`, action: "capabilities", data: {} })
-      return { plan, api: side.api, frame: side.frame, ready: side.ready, received: side.received, start: side.start, load, detach: side.detach }
+      const widget = widgetSideFor(side)(window, plan)
+      children.set(widget.window, plan)
+      const load = () => post(widget.window, { api: "toWidget", widgetId: plan.id, requestId: `alone-${seq++}`, action: "capabilities", data: {} })
+      return { ...benchWidget(plan, widget), load }
     },
     publish: () => {
       throw new Error("the widget side alone has no room events")
@@ -275,16 +253,17 @@ export const widgetSideAloneHost = (): Host => {
   }
 }
 
-export const hostFor = (name: EngineName): Host =>
-  name === "widgethost" ? widgethostHost() : name === "widget side alone" ? widgetSideAloneHost() : referenceHost(name)
+/** The host `name` with the widget side `side` (with "scripted", "widget side alone" is the transport alone). */
+export const hostFor = (name: EngineName, side: WidgetSideKind = "widget-api"): Host =>
+  name === "widgethost" ? widgethostHost(side) : name === "widget side alone" ? widgetSideAloneHost(side) : referenceHost(name, side)
 
 /**
  * Opens `plans` on `host`, starts every widget, loads every frame, and waits until all are ready.
  * The default limit grows with the count: the reference's negotiation is quadratic in the
  * widgets on one window (about 28 s for 1,000 on an idle machine), and a fixed minute failed the
- * whole fan-out scenario on a busy one.
+ * whole fan-out scenario on a busy one (150 ms a widget was not enough at a load average of 20).
  */
-export const openReady = async (host: Host, plans: ReadonlyArray<WidgetPlan>, timeoutMs = Math.max(60_000, plans.length * 150)): Promise<BenchWidget[]> => {
+export const openReady = async (host: Host, plans: ReadonlyArray<WidgetPlan>, timeoutMs = Math.max(60_000, plans.length * 400)): Promise<BenchWidget[]> => {
   const widgets = plans.map((plan) => host.open(plan))
   for (const widget of widgets) widget.start()
   for (const widget of widgets) widget.load()

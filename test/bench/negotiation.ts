@@ -3,13 +3,16 @@
  * for 1000 at once. Each round builds a fresh host and its widgets (not timed), then starts the
  * clock, runs every widget's script (`WidgetApi.start()`, which asks the client's versions), fires
  * every iframe's `load` (the host starts negotiating) and stops the clock when every widget has
- * been told its capabilities (`WidgetApi` emits `ready` on `notify_capabilities`).
+ * been told its capabilities (`WidgetApi` emits `ready` on `notify_capabilities`). The host-only
+ * rows run the same with the scripted widget side, minus the same widget with a host that
+ * answers by hand ("transport alone"), per widget.
  *
  *   npx tsx test/bench/negotiation.ts [--quick]
  */
 import { parseArgs } from "node:util"
-import { interleave, median, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole, within } from "./harness.ts"
-import { type EngineName, hostFor, MESSAGE_CAPABILITIES, ROOM } from "./hosts.ts"
+import { type Contestant, interleave, median, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole, warmupOf, within } from "./harness.ts"
+import { type EngineName, hostFor, MESSAGE_CAPABILITIES, ROOM, sideName, type WidgetSideKind } from "./hosts.ts"
+import { bothLoggings, hostOnlyRows, loggingRows, onCpuClock, REFERENCE_BUILDS, referenceLogger } from "./reference-rows.ts"
 import { REFERENCE_TWIN_NAME } from "./reference-twin.ts"
 
 export interface NegotiationOptions {
@@ -17,18 +20,21 @@ export interface NegotiationOptions {
 }
 
 /** One round: fresh host, `n` widgets, milliseconds from first contact until all are ready. */
-export const negotiate = async (engine: EngineName, n: number): Promise<number> => {
-  const host = hostFor(engine)
+export const negotiate = async (engine: EngineName, n: number, side: WidgetSideKind = "widget-api"): Promise<number> => {
+  const host = hostFor(engine, side)
   const widgets = Array.from({ length: n }, (_, i) => host.open({ id: `neg-${i}`, roomId: ROOM, capabilities: MESSAGE_CAPABILITIES }))
   const all = Promise.all(widgets.map((w) => w.ready))
   const started = performance.now()
   for (const widget of widgets) widget.start()
   for (const widget of widgets) widget.load()
-  await within(all, 120_000, `${engine}: ${n} widgets ready`)
+  // Generous: the reference's negotiation is quadratic in the widgets on one window.
+  await within(all, Math.max(120_000, n * 400), `${host.name}: ${n} widgets ready`)
   const ms = performance.now() - started
   host.stop()
   return ms
 }
+
+const ENGINES: ReadonlyArray<EngineName> = ["widgethost", ...REFERENCE_BUILDS, "widget side alone"]
 
 export const negotiation = async (settings: Settings, options: NegotiationOptions = {}): Promise<Row[]> => {
   const rows: Row[] = []
@@ -36,36 +42,46 @@ export const negotiation = async (settings: Settings, options: NegotiationOption
     progress(`negotiation: ${n} widget${n === 1 ? "" : "s"}`)
     // One widget is quick and noisy: many short rounds. A thousand: the usual rounds.
     const repeat = n === 1 ? (settings.quick ? 20 : 100) : 1
-    const round = (engine: EngineName) => async () => {
+    const wallRound = (engine: EngineName, side: WidgetSideKind) => async () => {
       const samples: number[] = []
-      for (let i = 0; i < repeat; i++) samples.push(await negotiate(engine, n))
+      for (let i = 0; i < repeat; i++) samples.push(await negotiate(engine, n, side))
       return median(samples)
     }
-    // A thousand at once takes seconds per round, and the single-widget rounds before it have
-    // warmed both engines up: no warm-up round, fewer rounds.
-    const plan = n === 1 ? settings : { ...settings, warmup: 0, rounds: settings.quick ? 1 : 3 }
-    const samples = await interleave(plan, [
-      { name: "widgethost", round: round("widgethost") },
-      { name: "matrix-widget-api", round: round("matrix-widget-api") },
-      { name: "matrix-widget-api (src)", round: round("matrix-widget-api (src)") },
-      { name: "widget side alone", round: round("widget side alone") }
-    ])
+    // Host-only rounds and their floor run on the CPU clock (see reference-rows.ts).
+    const round = (engine: EngineName, side: WidgetSideKind) => () => (side === "scripted" ? onCpuClock(wallRound(engine, side), "duration") : wallRound(engine, side))
+    // A thousand at once takes seconds per round (tens for the reference), and the
+    // single-widget rounds before it have warmed every engine up: no warm-up, fewer rounds.
+    const plan = n === 1 ? settings : { ...settings, warmup: 0, warmupCap: 0, rounds: settings.quick ? 1 : 3 }
+    const logger = referenceLogger()
+    // End to end (WidgetApi on the widget side) and host only (the scripted widget); the
+    // floor of each is the same widget side with a host that answers by hand.
+    const contestants: Contestant[] = (["widget-api", "scripted"] as const).flatMap((side) =>
+      ENGINES.flatMap((engine) => {
+        const name = engine === "widget side alone" ? hostFor(engine, side).name : sideName(engine, side)
+        return (REFERENCE_BUILDS as ReadonlyArray<string>).includes(engine) ? bothLoggings(name, round(engine, side), logger) : [{ name, round: round(engine, side)() }]
+      })
+    )
+    const samples = await interleave(plan, contestants)
     const scenario = `4 negotiation, ${n} widget${n === 1 ? "" : "s"}`
-    const ours = median(samples.get("widgethost")!)
-    const detail = { widgets: n, negotiationsPerRound: repeat, warmup: plan.warmup, rounds: Object.fromEntries(samples) }
-    rows.push({
-      scenario,
-      metric: "first contact to ready",
-      unit: "ms",
-      ours,
-      against: { name: "matrix-widget-api", value: median(samples.get("matrix-widget-api")!) },
-      better: "lower",
-      target: { text: "<= 0.5x time", minRatio: 2 },
-      detail
-    })
-    rows.push({ scenario, metric: "first contact to ready", unit: "ms", ours, against: { name: REFERENCE_TWIN_NAME, value: median(samples.get("matrix-widget-api (src)")!) }, better: "lower", detail })
-    // The floor: the widget's own start-up and the capability exchange with no engine at all.
-    rows.push({ scenario, metric: "first contact to ready", unit: "ms", ours, against: { name: "widget side alone", value: median(samples.get("widget side alone")!) }, better: "lower", detail })
+    const value = (name: string) => median(samples.get(name) ?? [])
+    const ours = value("widgethost")
+    const detail = { widgets: n, negotiationsPerRound: repeat, rounds: Object.fromEntries(samples), warmups: Object.fromEntries(samples.warmups), logLines: logger.lines() }
+    const row = { scenario, metric: "first contact to ready", unit: "ms", ours, better: "lower", detail } as const
+    rows.push(
+      { ...row, against: { name: "matrix-widget-api", value: value("matrix-widget-api") }, target: { text: "<= 0.5x time", minRatio: 2 }, warmup: warmupOf(samples, "widgethost", "matrix-widget-api") },
+      { ...row, against: { name: REFERENCE_TWIN_NAME, value: value("matrix-widget-api (src)") }, warmup: warmupOf(samples, "widgethost", "matrix-widget-api (src)") },
+      // The floor: the widget's own start-up and the capability exchange with no engine at all.
+      { ...row, against: { name: "widget side alone", value: value("widget side alone") }, warmup: warmupOf(samples, "widgethost", "widget side alone") },
+      ...loggingRows(samples, row, value),
+      ...hostOnlyRows(samples, {
+        scenario: `${scenario}, host only`,
+        metric: "host CPU µs per widget negotiated",
+        floor: "transport alone",
+        microsPerOp: (ms) => (ms * 1000) / n,
+        ...(n === 1 ? { twinTarget: { text: ">= 2x", minRatio: 2 } } : {}),
+        detail: { widgets: n }
+      })
+    )
   }
   return rows
 }

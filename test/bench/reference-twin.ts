@@ -6,16 +6,17 @@
  * the host window's listeners go megamorphic; the twin shows what the reference's own code costs
  * built as fairly as ours. Both builds run in every comparison.
  */
-import { mkdirSync, readFileSync } from "node:fs"
+import { mkdirSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { build } from "esbuild"
+import { REFERENCE_PACKAGE_DIR as packageDir, REFERENCE_VERSION as version } from "./reference-names.ts"
+
+export { REFERENCE_TWIN_NAME } from "./reference-names.ts"
 
 type Reference = typeof import("matrix-widget-api")
 
 const here = dirname(fileURLToPath(import.meta.url))
-const packageDir = join(here, "..", "..", "node_modules", "matrix-widget-api")
-const version = (JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as { version: string }).version
 // Inside the repository, so its external `events` import resolves from our node_modules.
 const outfile = join(here, "results", ".twin", `matrix-widget-api-${version}-src.mjs`)
 
@@ -26,4 +27,3 @@ const buildTwin = async (): Promise<Reference> => {
 }
 
 export const referenceTwin: Reference = await buildTwin()
-export const REFERENCE_TWIN_NAME = `matrix-widget-api ${version} src/ (esbuild)`

@@ -8,6 +8,9 @@
  *   npm run bench -- --quick                   short settings, for development
  *   npm run bench -- --only fan-out,heap       some scenarios
  *   npm run bench -- --out /tmp/bench.json
+ *   npm run bench -- --max-widgets 100         fan-out, negotiation and heap at most 100 widgets (a loaded machine)
+ *   npm run bench -- --write-readme            then rewrites README's benchmark section from the JSON
+ *   npm run bench -- --write-readme --from test/bench/results/latest.json   the section only, no run
  *
  * Scenarios: fan-out, selective-fan-out, round-trips, negotiation, heap (each engine in its own
  * `node --expose-gc` child), websocket, decryption, account-path, bundle-size, scale (its own server and widget processes).
@@ -17,6 +20,7 @@
  */
 import { spawn } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
+import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -30,6 +34,8 @@ import { fanOut } from "./fan-out.ts"
 import { holds, machineInfo, polyfill, progress, ratioOf, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
 import { heap } from "./heap.ts"
 import { negotiation } from "./negotiation.ts"
+import { writeReadme } from "./readme-section.ts"
+import { REFERENCE_BUILD_DESCRIPTIONS } from "./reference-names.ts"
 import { roundTrips } from "./round-trips.ts"
 import { scale } from "./scale.ts"
 import { selectiveFanOut } from "./selective-fan-out.ts"
@@ -69,18 +75,19 @@ const decryption = async (settings: Settings): Promise<Row[]> => {
 
 /** How the two engines are set up, and every way they differ; written into the JSON. */
 const SETUP: ReadonlyArray<string> = [
-  "Same process, same run; rounds of the contestants interleaved; warm-up rounds discarded; medians.",
+  "Same process, same run; rounds of the contestants interleaved; each contestant warmed until the median of its last 3 rounds stays within 2 % for 3 rounds (capped; the warm-up count is in every row), those rounds discarded; medians.",
   "Transport, both engines: fake windows whose postMessage structured-clones the message and dispatches it in a new task (setImmediate), one host window where every host-side listener hears every widget message, targetOrigin honoured.",
-  "Widget side, both engines: matrix-widget-api's WidgetApi (requests the same capabilities, acknowledges send_event with preventDefault + transport.reply(request, {})).",
+  "Widget side, both engines, end-to-end rows: matrix-widget-api's WidgetApi (requests the same capabilities, acknowledges send_event with preventDefault + transport.reply(request, {})).",
   "Capabilities, both engines: org.matrix.msc2762.send.event:m.room.message and org.matrix.msc2762.receive.event:m.room.message; waitForIframeLoad true; everything approved.",
   "matrix-widget-api: one ClientWidgetApi(widget, iframe, driver) per widget, its babel-compiled lib/ build (what Element Web bundles), a WidgetDriver per widget whose validateCapabilities resolves the requested set and sendEvent resolves at once; setViewedRoomId(widget's room); events fed with feedEvent(raw) to every widget as Element Web's StopGapWidget does (without StopGapWidget's own per-event checks).",
   "matrix-widget-api (src): the same ClientWidgetApi built at bench time from the TypeScript src/ its npm package ships, by esbuild with our settings (ESM, node20, no keepNames; its `events` dependency external): the reference as fairly built as ours. Its rows stand beside the lib/ rows; the widget side is lib/'s WidgetApi for every host.",
   "widgethost: createEngine with an approver that resolves the requested set and a PromiseHomeserverPort (plain async functions, the shape the engine takes) whose sendEvent resolves at once and which publishes only the bench's events (no echo of sent events, like the reference driver); each widget attached with our postMessage adapter (attachPostMessageTransport: one message listener per host window dispatching by event.source to the widget's attachment, source and origin checked).",
-  "Console: console.log/debug/info/warn are no-ops during the run; matrix-widget-api still formats its per-message log line. This favours the reference.",
+  "Console, logging off: console.log/debug/info/warn are no-ops; matrix-widget-api still builds its per-message log line's template string. Logging on (the rows named \"…, logging on\", same host, rounds interleaved with the logging-off ones): Element Web's rageshake ConsoleLogger, each line formatted (ISO time, level, objects through JSON.stringify with a circular guard) and appended to a buffer bounded at 5 M characters; the widget side's own lines (sent to the host's origin) belong to the iframe's console and are dropped unformatted.",
+  "Host only (rows \"…, host only\"; fan-out, round trips, negotiation, heap): the same scenario with a scripted widget side instead of WidgetApi: it answers each toWidget request in the listener that receives it and speaks the same messages. Each measured round's time per operation minus that of its floor in the same cycle (fan-out: the transport floor; round trips and negotiation: the scripted widget against a host that answers by hand, \"transport alone\"), both on the process's CPU clock (user + system over the round's wall time), median of the differences: the host's own CPU µs per operation.",
   "Negotiation: the same eight messages with both engines (the widget asks supported_api_versions twice; the host asks capabilities, then notify_capabilities); widgethost asks the widget's versions only when receiving state is granted, which these capabilities do not. Timed from widget start + frame load to WidgetApi's ready (notify_capabilities received).",
   "Transport floor: the same toWidget send_event messages through the same fake windows, a bare echo as widget side (no WidgetApi; it copies with Object.assign, V8's spread of a cloned object being several times slower), one no-op host listener.",
   "Widget side alone (round trips, negotiation): the real WidgetApi against a host that answers each request and runs the capability exchange by hand (advertising 0.0.2 and MSC2871, so the widget waits for notify_capabilities as with both engines), no checks: the ceiling no engine can pass.",
-  "Heap: each engine in its own node --expose-gc child; widget sides cut loose before measuring; fake iframe/window objects (same for both) included.",
+  "Heap: each engine in its own node --expose-gc child; widget sides cut loose before measuring; fake iframe/window objects (same for both) included. Host only: the sessions negotiated by the scripted widget side.",
   "Websocket (ours only): our transport with a stub session that answers at once and its rate limit lifted, against bare ws echo servers in the same process.",
   "Decryption (ours only): the adapter's DecryptingTimeline.push up to the HomeserverPort listener, against OlmMachine.decryptRoomEvent on the same events and store, taking turns batch by batch (the fake-indexeddb store slows as a back-to-back run goes on, for both alike).",
   "Account path (ours only): the embedded homeserver in the same process over real HTTP; Bob sends while Alice is offline, Alice's port reopens on her saved sync position and is timed to the last event reaching the port's subscribers (what the router receives); the idle-sync rows sync with a zero long-poll timeout and divide the process's CPU time (client and server) by the syncs made.",
@@ -88,12 +95,15 @@ const SETUP: ReadonlyArray<string> = [
   "Scale (ours only): server and widgets in separate processes; latency = publish to the widget's acknowledgement back at the server."
 ]
 
-const scenarios: ReadonlyArray<{ readonly name: string; readonly run: (settings: Settings, budgetLeft: number) => Promise<Row[]> }> = [
-  { name: "fan-out", run: (s) => fanOut(s) },
+/** `--max-widgets`: the largest fan-out, negotiation and heap size (their 1000 costs the reference minutes on a loaded machine). */
+const upTo = (max: number, sizes: ReadonlyArray<number>) => sizes.filter((n) => n <= max)
+
+const scenarios: ReadonlyArray<{ readonly name: string; readonly run: (settings: Settings, budgetLeft: number, maxWidgets: number) => Promise<Row[]> }> = [
+  { name: "fan-out", run: (s, _, max) => fanOut(s, { sizes: upTo(max, [1, 10, 100, 1000]) }) },
   { name: "selective-fan-out", run: (s) => selectiveFanOut(s) },
   { name: "round-trips", run: (s) => roundTrips(s) },
-  { name: "negotiation", run: (s) => negotiation(s) },
-  { name: "heap", run: (s) => heap(s) },
+  { name: "negotiation", run: (s, _, max) => negotiation(s, { sizes: [1, Math.min(1000, max)] }) },
+  { name: "heap", run: (s, _, max) => heap(s, { sessions: Math.min(1000, max) }) },
   { name: "websocket", run: (s) => websocket(s) },
   { name: "decryption", run: (s) => decryption(s) },
   { name: "account-path", run: (s) => { progress("account path: /sync through the HTTP adapter to the router, clear and encrypted"); return measureAccountPath({ events: s.quick ? 300 : 1000, rounds: s.quick ? 1 : s.rounds, idleSeconds: s.quick ? 1 : 3, inFlight: 8 }) } },
@@ -102,12 +112,12 @@ const scenarios: ReadonlyArray<{ readonly name: string; readonly run: (settings:
 ]
 
 /** In the child: one scenario, its rows sent back to the parent. */
-const child = async (name: string, settings: Settings, budgetLeft: number) => {
+const child = async (name: string, settings: Settings, budgetLeft: number, maxWidgets: number) => {
   const scenario = scenarios.find((s) => s.name === name)
   if (scenario === undefined) throw new Error(`unknown scenario ${name}`)
   polyfill()
   silenceConsole()
-  const rows = await scenario.run(settings, budgetLeft)
+  const rows = await scenario.run(settings, budgetLeft, maxWidgets)
   await new Promise<void>((resolve, reject) => process.send!({ rows }, (error: Error | null) => (error === null ? resolve() : reject(error))))
   process.exit(0)
 }
@@ -116,9 +126,9 @@ const child = async (name: string, settings: Settings, budgetLeft: number) => {
  * Runs one scenario in a fresh process and returns its rows. The budget left is never negative
  * (an overrun scenario leaves 0, not a value that parses as a flag) and goes as `--opt=value`.
  */
-const inChild = (name: string, quick: boolean, budgetLeft: number) =>
+const inChild = (name: string, quick: boolean, budgetLeft: number, maxWidgets: number) =>
   new Promise<Row[]>((resolve, reject) => {
-    const args = ["--import", loader, fileURLToPath(import.meta.url), "--scenario", name, `--budget-left=${Math.max(0, Math.round(budgetLeft))}`, ...(quick ? ["--quick"] : [])]
+    const args = ["--import", loader, fileURLToPath(import.meta.url), "--scenario", name, `--budget-left=${Math.max(0, Math.round(budgetLeft))}`, `--max-widgets=${maxWidgets}`, ...(quick ? ["--quick"] : [])]
     const proc = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] })
     let rows: Row[] | undefined
     proc.on("message", (message) => (rows = (message as { rows: Row[] }).rows))
@@ -133,16 +143,27 @@ const main = async () => {
       only: { type: "string" },
       out: { type: "string", default: join(dirname(fileURLToPath(import.meta.url)), "results", "latest.json") },
       scenario: { type: "string" },
-      "budget-left": { type: "string" }
+      "write-readme": { type: "boolean", default: false },
+      from: { type: "string" },
+      "budget-left": { type: "string" },
+      "max-widgets": { type: "string", default: "1000" }
     }
   })
   const settings = settingsFor(values.quick)
-  if (values.scenario !== undefined) return child(values.scenario, settings, Number(values["budget-left"] ?? RUN_BUDGET_SECONDS))
+  const readme = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "README.md")
+  if (values.from !== undefined) {
+    if (!values["write-readme"]) throw new Error("--from only goes with --write-readme")
+    writeReadme(values.from, readme)
+    return void process.stdout.write(`README: benchmark section rewritten from ${values.from}\n`)
+  }
+  const maxWidgets = Number(values["max-widgets"])
+  if (!(maxWidgets >= 1)) throw new Error(`--max-widgets wants a positive number, not ${values["max-widgets"]}`)
+  if (values.scenario !== undefined) return child(values.scenario, settings, Number(values["budget-left"] ?? RUN_BUDGET_SECONDS), maxWidgets)
   const only = values.only?.split(",").map((s) => s.trim())
   const unknown = only?.filter((name) => !scenarios.some((s) => s.name === name)) ?? []
   if (unknown.length > 0) throw new Error(`unknown scenario(s): ${unknown.join(", ")}; known: ${scenarios.map((s) => s.name).join(", ")}`)
 
-  const machine = machineInfo()
+  const machine = { ...machineInfo(), loadAverage: loadavg() }
   progress(`${machine.cpus} × ${machine.cpuModel}, node ${machine.node}, open files limit ${machine.openFilesLimit}, ${values.quick ? "quick" : "full"} settings`)
   const started = performance.now()
   const rows: Row[] = []
@@ -153,7 +174,7 @@ const main = async () => {
     const t0 = performance.now()
     const left = RUN_BUDGET_SECONDS - (t0 - started) / 1000
     try {
-      rows.push(...(await inChild(scenario.name, values.quick, left)))
+      rows.push(...(await inChild(scenario.name, values.quick, left, maxWidgets)))
     } catch (error) {
       failures[scenario.name] = error instanceof Error ? error.message : String(error)
       progress(`${scenario.name} failed: ${failures[scenario.name]}`)
@@ -167,7 +188,7 @@ const main = async () => {
   process.stdout.write(`\n${table}\n\n`)
   process.stdout.write(
     `ratio: how many times better widgethost is (a higher rate, or a lower time, latency or heap). ` +
-      `${settings.warmup} warm-up + ${settings.rounds} measured rounds per contestant, interleaved, medians; ` +
+      `warm-up until each contestant's median settles (${settings.warmup}..${settings.warmupCap} rounds, counts in the table), then ${settings.rounds} measured rounds, interleaved, medians; ` +
       `each scenario in a fresh process. node ${machine.node}, ${machine.cpus} cpus, ${seconds.toFixed(0)} s.\n`
   )
   mkdirSync(dirname(values.out), { recursive: true })
@@ -175,8 +196,10 @@ const main = async () => {
     values.out,
     `${JSON.stringify(
       {
-        machine,
+        machine: { ...machine, loadAverageAfter: loadavg() },
         settings,
+        references: REFERENCE_BUILD_DESCRIPTIONS,
+        scenarios: scenarios.filter((s) => only === undefined || only.includes(s.name)).map((s) => s.name),
         command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
         durationSeconds: seconds,
         scenarioSeconds: timings,
@@ -190,6 +213,10 @@ const main = async () => {
     )}\n`
   )
   process.stdout.write(`results: ${values.out}\n`)
+  if (values["write-readme"]) {
+    writeReadme(values.out, readme)
+    process.stdout.write(`README: benchmark section rewritten from ${values.out}\n`)
+  }
   process.exit(Object.keys(failures).length === 0 ? 0 : 1)
 }
 

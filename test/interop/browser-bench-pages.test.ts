@@ -7,10 +7,11 @@
 import { existsSync } from "node:fs"
 import { describe, expect, it } from "vitest"
 import { browserBench, CHROMIUM } from "../bench/browser-bench.ts"
+import { settingsFor } from "../bench/harness.ts"
 
 describe.skipIf(!existsSync(CHROMIUM))("the Chromium bench's pages", () => {
   it("deliver every event to every widget and answer every round trip, for each contestant", async () => {
-    const rows = await browserBench({ quick: true, warmup: 0, rounds: 1 }, { sizes: [3], inFlight: [4], seconds: 0.05 })
+    const rows = await browserBench({ ...settingsFor(true), warmup: 0, warmupCap: 0, rounds: 1 }, { sizes: [3], inFlight: [4], seconds: 0.05 })
     expect(rows.map((row) => `${row.scenario} / ${row.against?.name}`)).toEqual([
       "11 Chromium fan-out, N=3 / matrix-widget-api",
       "11 Chromium fan-out, N=3 / matrix-widget-api (src)",

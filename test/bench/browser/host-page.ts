@@ -21,7 +21,8 @@ import { attachPostMessageTransport } from "@widgethost/post-message"
 import * as shipped from "matrix-widget-api"
 // The reference built from its `src/` by this same esbuild run (browser-bench.ts aliases the name).
 import * as twin from "matrix-widget-api-src"
-import { BenchDriver, benchHomeserver, ROOM, roomMessage, USER } from "../bench-doubles.ts"
+import { BenchDriver, benchHomeserver, roomMessage } from "../bench-doubles.ts"
+import { ROOM, USER } from "../plan.ts"
 
 const params = new URLSearchParams(location.search)
 const engine = params.get("engine") ?? "widgethost"
