@@ -13,7 +13,7 @@
  *   npm run bench -- --write-readme --from test/bench/results/latest.json   the section only, no run
  *
  * Scenarios: fan-out, selective-fan-out, round-trips, negotiation, heap (each engine in its own
- * `node --expose-gc` child), websocket, decryption, account-path, bundle-size, scale (its own server and widget processes).
+ * `node --expose-gc` child), websocket, decryption, account-path, chromium, bundle-size, scale (its own server and widget processes).
  * Each scenario runs in a fresh child process (`--scenario <name>`), both engines side by side in
  * it: what one scenario leaves behind (old-generation garbage, type feedback, timers) would
  * otherwise slow the next one down, and not evenly.
@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url"
 const loader = new URL("./loader.mjs", import.meta.url).href
 import { parseArgs } from "node:util"
 import { measureAccountPath } from "./account-path.ts"
+import { browserBench } from "./browser-bench.ts"
 import { bundleSize } from "./bundle-size.ts"
 import { measureDecryption } from "./decryption.ts"
 import { fanOut } from "./fan-out.ts"
@@ -92,6 +93,7 @@ const SETUP: ReadonlyArray<string> = [
   "Decryption (ours only): the adapter's DecryptingTimeline.push up to the HomeserverPort listener, against OlmMachine.decryptRoomEvent on the same events and store, taking turns batch by batch (the fake-indexeddb store slows as a back-to-back run goes on, for both alike).",
   "Account path (ours only): the embedded homeserver in the same process over real HTTP; Bob sends while Alice is offline, Alice's port reopens on her saved sync position and is timed to the last event reaching the port's subscribers (what the router receives); the idle-sync rows sync with a zero long-poll timeout and divide the process's CPU time (client and server) by the syncs made.",
   "Bundle size: test/packaging/browser-entry.ts (createEngine, attachPostMessageTransport, the core's widget-definition helpers) and `export { ClientWidgetApi } from \"matrix-widget-api\"`, each bundled by esbuild (minify, platform browser, NODE_ENV production, tree-shaking); gzip level 9.",
+  "Chromium (scenario 11): Debian's headless Chromium; the host page on 127.0.0.1 and the widgets on localhost (another site: out-of-process iframes under --site-per-process), real postMessage; each contestant in its own host frame of one page, rounds in turns; the widget page is lib/'s WidgetApi for every host (the floor's is a bare echo), the bench's own talk over a MessagePort off the engines' window; both pages bundled by esbuild (minified, browser, production), the src/ twin by the same build; the same doubles as the Node bench (bench-doubles.ts); logging off.",
   "Scale (ours only): server and widgets in separate processes; latency = publish to the widget's acknowledgement back at the server."
 ]
 
@@ -107,6 +109,7 @@ const scenarios: ReadonlyArray<{ readonly name: string; readonly run: (settings:
   { name: "websocket", run: (s) => websocket(s) },
   { name: "decryption", run: (s) => decryption(s) },
   { name: "account-path", run: (s) => { progress("account path: /sync through the HTTP adapter to the router, clear and encrypted"); return measureAccountPath({ events: s.quick ? 300 : 1000, rounds: s.quick ? 1 : s.rounds, idleSeconds: s.quick ? 1 : 3, inFlight: 8 }) } },
+  { name: "chromium", run: (s, _, max) => browserBench(s, { sizes: upTo(max, [1, 10, 100]) }) },
   { name: "bundle-size", run: () => { progress("bundle size: the browser entry against ClientWidgetApi, esbuild-minified"); return bundleSize() } },
   { name: "scale", run: async (s, left) => (await scale(s, s.quick ? {} : { budgetSeconds: Math.max(60, Math.min(240, left)) })).rows }
 ]

@@ -24,6 +24,9 @@ import * as twin from "matrix-widget-api-src"
 import { BenchDriver, benchHomeserver, roomMessage } from "../bench-doubles.ts"
 import { ROOM, USER } from "../plan.ts"
 
+// Logging off, as in the Node bench: matrix-widget-api logs every message it sends.
+for (const level of ["log", "debug", "info", "warn"] as const) console[level] = () => {}
+
 const params = new URLSearchParams(location.search)
 const engine = params.get("engine") ?? "widgethost"
 const widgetBase = params.get("widgets") ?? ""

@@ -9,6 +9,9 @@
 import { type IWidgetApiRequest, WidgetApi } from "matrix-widget-api"
 import { sendMany } from "../bench-doubles.ts"
 
+// Logging off, as in the Node bench: matrix-widget-api logs every message it sends.
+for (const level of ["log", "debug", "info", "warn"] as const) console[level] = () => {}
+
 const params = new URLSearchParams(location.search)
 const mode = params.get("mode") ?? "api"
 const widgetId = params.get("id") ?? "bench"
