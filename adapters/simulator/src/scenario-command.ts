@@ -4,7 +4,8 @@
  */
 import { parseFlags, UsageError } from "./cli-flags.ts"
 import { loadScenario } from "./scenario-file.ts"
-import { runScenario, type ScenarioReport } from "./scenario-run.ts"
+import { runScenario } from "./scenario-run.ts"
+import type { ScenarioReport } from "./scenario-verdict.ts"
 
 /** The report as a readable table: totals, then one line per widget. */
 export const formatScenarioReport = (r: ScenarioReport): string => {

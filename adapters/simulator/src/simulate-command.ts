@@ -7,7 +7,7 @@ import { UsageError } from "./cli-flags.ts"
 import { type Progress, type Report, parseSimulateArgs, simulateUsage } from "./simulate-options.ts"
 import { simulate } from "./simulate.ts"
 import { runScenarioCommand } from "./scenario-command.ts"
-import type { ScenarioReport } from "./scenario-run.ts"
+import type { ScenarioReport } from "./scenario-verdict.ts"
 import { formatScaling, formatWorkerRows, runScaling, type ScalingRow } from "./scaling.ts"
 import { simulateOnWorkers } from "./simulate-workers.ts"
 

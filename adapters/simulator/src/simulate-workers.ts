@@ -10,15 +10,12 @@
  * times are stamped in shared memory on one clock for all threads); errors by kind are summed.
  */
 import { randomBytes } from "node:crypto"
-import { readFileSync } from "node:fs"
-import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { setTimeout as delay } from "node:timers/promises"
-import { pathToFileURL } from "node:url"
-import { Worker, type WorkerOptions } from "node:worker_threads"
+import { Worker } from "node:worker_threads"
 import { startEmbeddedHomeserver, type EmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { UsageError } from "./cli-flags.ts"
+import { workerEntry } from "./worker-entry.ts"
 import { TURN_TTL_SECONDS } from "./sim-widget.ts"
 import { checkOptions, defaultSimulateOptions, type Report, type SimulateOptions, SimulationError } from "./simulate-options.ts"
 import type { FromWorker, SendCounts, ShareInput, ShareOptions, ShareReport, ToWorker } from "./simulate-worker.ts"
@@ -40,35 +37,9 @@ export const splitAccounts = (accounts: number, workers: number): ReadonlyArray<
     return Array.from({ length: to - from }, (_, i) => from + i)
   })
 
-/**
- * The ESM build of `tsx/esm/api` (require.resolve would give its CommonJS build, which cannot
- * register the hooks), read from tsx's own exports map.
- */
-const tsxEsmApi = (from: string): string => {
-  const manifest = createRequire(from).resolve("tsx/package.json")
-  const exports = (JSON.parse(readFileSync(manifest, "utf8")) as { exports: Record<string, { import: { default: string } }> }).exports
-  const api = exports["./esm/api"]?.import.default
-  if (api === undefined) throw new SimulationError("tsx has no ./esm/api export: cannot start workers from source")
-  return pathToFileURL(join(dirname(manifest), api)).href
-}
-
-/** How to start a worker: from source (tsx, vitest) the loader is registered in the thread first. */
-const workerEntry = (): { readonly entry: string | URL; readonly options: WorkerOptions } => {
-  const here = import.meta.url
-  // The parent's own flags (`--input-type`, `--eval`…) are not for the worker: it gets none.
-  if (!here.endsWith(".ts")) return { entry: new URL("./simulate-worker.js", here), options: { execArgv: [] } }
-  // Node 20 does not apply `--import tsx` to a worker's entry; registering it by hand does.
-  const tsx = tsxEsmApi(here)
-  const file = new URL("./simulate-worker.ts", here).href
-  return {
-    entry: `import(${JSON.stringify(tsx)}).then((tsx) => tsx.register()).then(() => import(${JSON.stringify(file)}))`,
-    options: { eval: true, execArgv: ["--conditions=@widgethost/source"] }
-  }
-}
-
 /** A started worker and the messages it posted, in order. */
 const startWorker = (input: ShareInput) => {
-  const { entry, options } = workerEntry()
+  const { entry, options } = workerEntry("simulate-worker")
   const worker = new Worker(entry, { ...options, workerData: input })
   const queue: Array<FromWorker> = []
   const waiters: Array<(m: FromWorker) => void> = []
