@@ -10,27 +10,10 @@ import { startScenarioHost, type ScenarioHost } from "./scenario-host.ts"
 import { startScenarioServers, type ScenarioServers } from "./scenario-setup.ts"
 import { runOutage, scheduleTimeline, type RunningTimeline } from "./scenario-timeline.ts"
 import { caughtUp, expectedFor, scenarioReportOf, type OutageSeen, type ScenarioReport } from "./scenario-verdict.ts"
-import type { ScenarioLedger, ScenarioWidgetRunner } from "./scenario-widget.ts"
+import { countingLedger, type ScenarioWidgetRunner } from "./scenario-widget.ts"
 import { sharedNow } from "./shared-clock.ts"
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** A ledger that counts errors by kind and keeps the first few, until the run closes. */
-export const countingLedger = () => {
-  const errors = new Map<string, number>()
-  const samples: Array<string> = []
-  const state = { closing: false }
-  const ledger: ScenarioLedger = {
-    messages: new Map(),
-    toDevice: new Map(),
-    error: (kind, detail) => {
-      if (state.closing) return
-      errors.set(kind, (errors.get(kind) ?? 0) + 1)
-      if (samples.length < 10) samples.push(`${kind}: ${detail}`)
-    }
-  }
-  return { ledger, errors, samples, close: () => void (state.closing = true) }
-}
 
 export const runScenario = async (scenario: Scenario): Promise<ScenarioReport> => {
   const { ledger, errors, samples, close: closeLedger } = countingLedger()

@@ -19,9 +19,26 @@ export const CALL_TYPE = "org.example.call"
 export interface ScenarioLedger {
   /** Room messages by body: the room, when the send started, and whether it was confirmed. */
   readonly messages: Map<string, { readonly room: string; readonly startedAt: number; confirmed: boolean; settled: boolean }>
-  /** To-device messages by `sender seq`: the target account, and whether the send was confirmed. */
-  readonly toDevice: Map<string, { readonly account: string; confirmed: boolean }>
+  /** To-device messages by `sender seq`: the target account, and whether the send was confirmed (settled: answered either way). */
+  readonly toDevice: Map<string, { readonly account: string; confirmed: boolean; settled: boolean }>
   readonly error: (kind: string, detail: string) => void
+}
+
+/** A ledger that counts errors by kind and keeps the first few, until the run closes. */
+export const countingLedger = () => {
+  const errors = new Map<string, number>()
+  const samples: Array<string> = []
+  const state = { closing: false }
+  const ledger: ScenarioLedger = {
+    messages: new Map(),
+    toDevice: new Map(),
+    error: (kind, detail) => {
+      if (state.closing) return
+      errors.set(kind, (errors.get(kind) ?? 0) + 1)
+      if (samples.length < 10) samples.push(`${kind}: ${detail}`)
+    }
+  }
+  return { ledger, errors, samples, close: () => void (state.closing = true) }
 }
 
 const capabilitiesFor = (w: ScenarioWidget): ReadonlyArray<string> => {
@@ -177,12 +194,15 @@ export class ScenarioWidgetRunner implements WidgetOutcome {
   private call(client: WidgetClient): void {
     if (this.peerUserId === undefined || this.spec.behaviour !== "call") return
     const key = `${this.spec.name} ${++this.seq}`
-    const entry = { account: this.spec.peer, confirmed: false }
+    const entry = { account: this.spec.peer, confirmed: false, settled: false }
     this.ledger.toDevice.set(key, entry)
     this.sent++
     client.sendToDevice(CALL_TYPE, { [this.peerUserId]: { "*": { key } } }, this.encrypted).then(
-      () => void (entry.confirmed = true),
-      (e: Error) => this.ledger.error("toDeviceFailed", `${this.spec.name}: ${e.message}`)
+      () => void (entry.confirmed = entry.settled = true),
+      (e: Error) => {
+        entry.settled = true
+        this.ledger.error("toDeviceFailed", `${this.spec.name}: ${e.message}`)
+      }
     )
   }
 

@@ -76,7 +76,7 @@ const progressBar = (stream: NodeJS.WriteStream) => {
  * @example await runSimulate(["--accounts", "2", "--widgets", "2", "--events", "20", "--json"])
  */
 export const runSimulate = async (args: ReadonlyArray<string>): Promise<Report | ScenarioReport | ReadonlyArray<ScalingRow> | undefined> => {
-  // A scenario file describes the whole run: only --json may go with it (parseFlags refuses the rest).
+  // A scenario file describes the whole run: only --workers and --json may go with it (parseFlags refuses the rest).
   if (args.some((a) => a === "--scenario" || a.startsWith("--scenario="))) return runScenarioCommand(args)
   const parsed = parseSimulateArgs(args)
   if (parsed === "help") {

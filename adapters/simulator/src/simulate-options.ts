@@ -151,7 +151,7 @@ options:
   --workers 1,2 | 1..4  run once per worker count and print the scaling table (throughput
                         and p99 per count)
   --scenario FILE       run a scenario file (YAML or JSON; see the simulator README) instead;
-                        only --json goes with it; exit code 1 when its verdict fails
+                        only --workers N and --json go with it; exit code 1 when its verdict fails
   --json                the report as one JSON object
   --help                this help
 `
