@@ -3,6 +3,7 @@
  * what every widget received. The one-process run (scenario-run.ts) and the worker run
  * (scenario-workers.ts, the ledgers and widgets of all workers merged) judge with this one function.
  */
+import { secondBuckets, type SecondBucket } from "./run-timeline.ts"
 import type { ScenarioLedger, WidgetOutcome } from "./scenario-widget.ts"
 
 export interface WidgetReport {
@@ -48,6 +49,8 @@ export interface ScenarioReport {
   readonly verdict: { readonly ok: boolean; readonly losses: number; readonly silentLosses: number; readonly problems: ReadonlyArray<string> }
   /** Widgets with losses or duplicates, or a median latency over twice the run's. */
   readonly outliers: ReadonlyArray<string>
+  /** Room message receipts per second since the start, with their latency percentiles. */
+  readonly timeline: ReadonlyArray<SecondBucket>
 }
 
 type Messages = ScenarioLedger["messages"]
@@ -93,24 +96,31 @@ export const toDeviceFor = (toDevice: ToDevice, w: Pick<WidgetOutcome, "spec">):
 export const caughtUp = (messages: Messages, toDevice: ToDevice, w: WidgetOutcome): boolean =>
   expectedFor(messages, w).every((b) => w.received.has(b)) && toDeviceFor(toDevice, w).every((k) => w.toDeviceReceived.has(k))
 
-/** Send-to-first-receipt latency (ms) of each message a widget received. */
-const latenciesOf = (messages: Messages, w: WidgetOutcome): Array<number> =>
+/** Send-to-first-receipt latency (ms) of each message a widget received, and when it arrived. */
+const receiptsOf = (messages: Messages, w: WidgetOutcome): Array<readonly [latency: number, at: number]> =>
   [...w.firstAt].flatMap(([body, at]) => {
     const sent = messages.get(body)
-    return sent === undefined ? [] : [at - sent.startedAt]
+    return sent === undefined ? [] : [[at - sent.startedAt, at] as const]
   })
 
 export const scenarioReportOf = (o: ScenarioOutcome): ScenarioReport => {
   const errors = new Map(o.errors)
   const widgets: Record<string, WidgetReport> = {}
   const all: Array<number> = []
+  const arrivals: Array<number> = []
+  const arrivalLatencies: Array<number> = []
   const totals = { expected: 0, delivered: 0, missing: 0, duplicates: 0 }
   const td = { expected: 0, delivered: 0, missing: 0, duplicates: 0 }
   for (const w of o.widgets) {
     const expected = expectedFor(o.messages, w)
     const delivered = expected.filter((b) => w.received.has(b)).length
     const duplicates = [...w.received.values()].reduce((n, c) => n + c - 1, 0)
-    const sorted = latenciesOf(o.messages, w).sort((a, b) => a - b)
+    const receipts = receiptsOf(o.messages, w)
+    for (const [latency, at] of receipts) {
+      arrivalLatencies.push(latency)
+      arrivals.push(at)
+    }
+    const sorted = receipts.map(([latency]) => latency).sort((a, b) => a - b)
     all.push(...sorted)
     widgets[w.spec.name] = { behaviour: w.spec.behaviour, account: w.spec.account, room: w.spec.room, sent: w.sent, expected: expected.length, delivered, missing: expected.length - delivered, duplicates, timedOut: o.timedOut.get(w.spec.name) ?? 0, latencyMs: { p50: pct(sorted, 0.5), p99: pct(sorted, 0.99) } }
     totals.expected += expected.length
@@ -165,6 +175,7 @@ export const scenarioReportOf = (o: ScenarioOutcome): ScenarioReport => {
     turnUpdates: o.widgets.reduce((n, w) => n + w.turnUpdates, 0),
     errors: { total: [...errors.values()].reduce((a, b) => a + b, 0), byKind: Object.fromEntries([...errors.entries()].sort(([a], [b]) => a.localeCompare(b))), samples: [...o.samples] },
     widgets,
-    outliers
+    outliers,
+    timeline: secondBuckets(o.t0, arrivals, arrivalLatencies)
   }
 }

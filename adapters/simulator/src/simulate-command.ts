@@ -10,6 +10,7 @@ import { runScenarioCommand } from "./scenario-command.ts"
 import type { ScenarioReport } from "./scenario-verdict.ts"
 import { formatScaling, formatWorkerRows, runScaling, type ScalingRow } from "./scaling.ts"
 import { simulateOnWorkers } from "./simulate-workers.ts"
+import { pageOfRun, writeReportPage } from "./report-page.ts"
 
 
 /**
@@ -103,6 +104,7 @@ export const runSimulate = async (args: ReadonlyArray<string>): Promise<Report |
     if (parsed.workers !== undefined) {
       const merged = await simulateOnWorkers({ ...parsed.options, signal: abort.signal }, parsed.workers[0]!)
       process.stdout.write(parsed.json ? `${JSON.stringify(merged)}\n` : formatReport(merged) + formatWorkerRows(merged))
+      writePage(parsed.report, merged, args)
       if (merged.errors.total > 0) process.exitCode = 1
       return merged
     }
@@ -119,6 +121,14 @@ export const runSimulate = async (args: ReadonlyArray<string>): Promise<Report |
   }
   bar?.done()
   process.stdout.write(parsed.json ? `${JSON.stringify(report)}\n` : formatReport(report))
+  writePage(parsed.report, report, args)
   if (report.errors.total > 0) process.exitCode = 1
   return report
+}
+
+/** `--report FILE`: the same report as an HTML page. */
+const writePage = (file: string | undefined, report: Report, args: ReadonlyArray<string>) => {
+  if (file === undefined) return
+  writeReportPage(file, pageOfRun(report, args))
+  process.stderr.write(`widgethost: report written to ${file}\n`)
 }

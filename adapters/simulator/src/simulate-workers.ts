@@ -115,9 +115,11 @@ export const mergeShares = (
     for (const sample of s.samples) if (samples.length < 10) samples.push(`worker ${s.worker}: ${sample}`)
   }
   const latencies = new Float64Array(sum((s) => s.latencies.length))
+  const receivedAt = new Float64Array(latencies.length)
   let at = 0
   for (const s of shares) {
     latencies.set(s.latencies, at)
+    receivedAt.set(s.receivedAt, at)
     at += s.latencies.length
   }
   const plan = planWorkload(options)
@@ -139,6 +141,8 @@ export const mergeShares = (
     eventsRouted: sum((s) => s.eventsRouted),
     unanswered: sum((s) => s.unanswered),
     latencies,
+    receivedAt,
+    widgetStats: shares.flatMap((s) => s.widgetStats),
     errors,
     samples,
     memory: { rssBytes: timing.rssBytes, heapUsedBytes: timing.mainHeapBytes + sum((s) => s.heapUsedBytes), peakRssBytes: timing.peakRssBytes },

@@ -22,7 +22,7 @@ import { path } from "@widgethost/homeserver-client"
 import { startWebsocketTransport, type WebsocketTransport } from "@widgethost/websocket"
 import { checkOptions, defaultSimulateOptions, type Progress, type Report, type SimulateOptions, SimulationError } from "./simulate-options.ts"
 import { planWorkload } from "./workload.ts"
-import { reportOf } from "./run-report.ts"
+import { reportOf, samplesOf } from "./run-report.ts"
 import { SimWidget, TURN_TTL_SECONDS, Tally } from "./sim-widget.ts"
 import { fromEffectPort } from "@widgethost/core/effect"
 
@@ -240,7 +240,7 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
       turnUpdates: tally.turnUpdates,
       eventsRouted: tally.eventsRouted,
       unanswered: widgets.reduce((n, w) => n + w.unanswered(), 0),
-      latencies: Float64Array.from(tally.latencies),
+      ...samplesOf(widgets),
       errors: tally.errors,
       samples: tally.samples,
       memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, peakRssBytes: peakRss },
