@@ -5,9 +5,12 @@
  * once (the late joiner and the leaver included), the outage is recovered from, and the report
  * merges both workers (their rows add up to the totals).
  */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
-import { loadScenario, runScenarioOnWorkers, UsageError } from "@widgethost/simulator"
+import { loadScenario, runScenarioCommand, runScenarioOnWorkers, type ScenarioWorkersReport, UsageError } from "@widgethost/simulator"
 
 const file = fileURLToPath(new URL("./workers.yaml", import.meta.url))
 
@@ -38,6 +41,28 @@ describe("simulate --scenario workers.yaml --workers 2", () => {
     expect(report.outages[0]!.recoveredAfterMs).not.toBeNull()
     expect(report.reconnects).toBe(2)
     expect(report.errors.byKind).not.toHaveProperty("timelineStep")
+  }, 60_000)
+
+  it("through the command: --workers 2 --report writes the merged report as a page", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "widgethost-scenario-workers-"))
+    const scenario = join(dir, "two.yaml")
+    writeFileSync(
+      scenario,
+      "durationSeconds: 2\naccounts: [alice, bob]\nrooms: [{ name: lobby, members: [alice, bob] }]\n" +
+        "widgets:\n  - { name: chat-alice, account: alice, room: lobby, behaviour: chatty, rate: 5 }\n  - { name: chat-bob, account: bob, room: lobby, behaviour: chatty, rate: 5 }\n"
+    )
+    const page = join(dir, "two.html")
+    const report = (await runScenarioCommand(["--scenario", scenario, "--workers", "2", "--json", "--report", page])) as ScenarioWorkersReport
+    expect(report.verdict.ok).toBe(true)
+    expect(report.workers.map((w) => w.accounts)).toEqual([["alice"], ["bob"]])
+    const html = readFileSync(page, "utf8")
+    expect(html).toContain('<span id="verdict" class="verdict ok">ok</span>')
+    expect(html).toContain("<td>#1</td><td>bob</td><td>chat-bob</td>")
+    const bars = [...html.matchAll(/<rect class="bar" data-series="deliveries" data-x="(\d+)" data-y="(\d+)"/g)].map(([, x, y]) => [Number(x), Number(y)])
+    expect(bars).toEqual(report.timeline.map((b) => [b.second, b.deliveries]))
+    // Every delivery counted is a receipt in the timeline (which also has any that came before a widget was ready).
+    expect(bars.reduce((n, [, y]) => n + y!, 0)).toBeGreaterThanOrEqual(report.deliveries.delivered)
+    expect(report.deliveries.delivered).toBeGreaterThan(10)
   }, 60_000)
 
   it("more workers than accounts is a UsageError", async () => {

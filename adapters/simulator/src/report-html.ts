@@ -55,10 +55,14 @@ const kv = (rows: Rows) => `<table class="kv">${rows.map(([k, v]) => `<tr><th sc
 
 const isNumeric = (cell: string) => /^-?[\d.,/ ]+( ms| %)?$/.test(cell) || cell === "-"
 
-const table = (t: Table, id: string) =>
-  `<table id="${id}"><thead><tr>${t.columns.map((c, i) => `<th scope="col"${i > 0 ? ' class="num"' : ""}>${escapeHtml(c)}</th>`).join("")}</tr></thead><tbody>${t.rows
-    .map((r) => `<tr>${r.map((c, i) => `<td${i > 0 && isNumeric(c) ? ' class="num"' : ""}>${escapeHtml(c)}</td>`).join("")}</tr>`)
+/** A column of numbers is right-aligned, its header too; the first column names the row. */
+const table = (t: Table, id: string) => {
+  const numeric = t.columns.map((_, i) => i > 0 && t.rows.length > 0 && t.rows.every((r) => isNumeric(r[i] ?? "")))
+  const cls = (i: number) => (numeric[i] === true ? ' class="num"' : "")
+  return `<table id="${id}"><thead><tr>${t.columns.map((c, i) => `<th scope="col"${cls(i)}>${escapeHtml(c)}</th>`).join("")}</tr></thead><tbody>${t.rows
+    .map((r) => `<tr>${r.map((c, i) => `<td${cls(i)}>${escapeHtml(c)}</td>`).join("")}</tr>`)
     .join("")}</tbody></table>`
+}
 
 /** The page as one HTML document. */
 export const renderReportPage = (page: ReportPage): string => {

@@ -91,7 +91,7 @@ export const lineChart = (o: { readonly id: string; readonly title: string; read
  */
 export const barChart = (o: { readonly id: string; readonly title: string; readonly xLabel: string; readonly yLabel: string; readonly bars: ReadonlyArray<{ readonly x: number; readonly y: number }> }): string => {
   const xMax = Math.max(0, ...o.bars.map((b) => b.x + 1))
-  const yTicks = ticks(Math.max(0, ...o.bars.map((b) => b.y)))
+  const yTicks = ticks(Math.max(0, ...o.bars.map((b) => b.y)), 5, true) // counts: whole numbers
   const f = frame(xMax, yTicks, o.xLabel, o.yLabel)
   const width = Math.max(1, (f.plotW / Math.max(1, xMax)) * 0.8)
   const bars = o.bars
