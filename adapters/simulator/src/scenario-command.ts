@@ -1,10 +1,15 @@
 /**
- * `widgethost simulate --scenario FILE [--json]`: loads and checks the scenario (a bad file is
- * one `UsageError`), runs it, prints the report, and sets exit code 1 when its verdict fails.
+ * `widgethost simulate --scenario FILE [--workers N] [--json] [--report FILE]`: loads and checks the scenario (a
+ * bad file is one `UsageError`), runs it in one process or on N worker threads, prints the
+ * report, and sets exit code 1 when its verdict fails.
  */
 import { parseFlags, UsageError } from "./cli-flags.ts"
 import { loadScenario } from "./scenario-file.ts"
-import { runScenario, type ScenarioReport } from "./scenario-run.ts"
+import { pageOfScenario, writeReportPage } from "./report-page.ts"
+import { reportFlag } from "./simulate-options.ts"
+import { runScenario } from "./scenario-run.ts"
+import { runScenarioOnWorkers, type ScenarioWorkersReport } from "./scenario-workers.ts"
+import type { ScenarioReport } from "./scenario-verdict.ts"
 
 /** The report as a readable table: totals, then one line per widget. */
 export const formatScenarioReport = (r: ScenarioReport): string => {
@@ -30,12 +35,26 @@ export const formatScenarioReport = (r: ScenarioReport): string => {
   return `${lines.join("\n")}\n`
 }
 
+/** The per-worker rows of a scenario run on workers. */
+export const formatScenarioWorkers = (r: ScenarioWorkersReport): string =>
+  `workers\n${r.workers.map((w) => `  #${w.worker}  accounts ${w.accounts.join(",")}  widgets ${w.widgets.length}  delivered ${w.delivered}/${w.expected}\n`).join("")}`
+
 export const runScenarioCommand = async (args: ReadonlyArray<string>): Promise<ScenarioReport> => {
-  const flags = parseFlags(args, { scenario: "value", json: "switch" })
+  const flags = parseFlags(args, { scenario: "value", workers: "value", json: "switch", report: "value" })
   const file = flags.scenario
   if (typeof file !== "string") throw new UsageError("--scenario needs a file")
-  const report = await runScenario(loadScenario(file))
-  process.stdout.write(flags.json === true ? `${JSON.stringify(report)}\n` : formatScenarioReport(report))
+  const scenario = loadScenario(file)
+  const page = reportFlag(flags.report)
+  const workers = flags.workers === undefined ? undefined : String(flags.workers)
+  if (workers !== undefined && !/^\d+$/.test(workers)) throw new UsageError(`--workers with --scenario must be one count, not ${workers}`)
+  const merged = workers === undefined ? undefined : await runScenarioOnWorkers(scenario, Number(workers))
+  const report = merged ?? (await runScenario(scenario))
+  const text = formatScenarioReport(report) + (merged === undefined ? "" : formatScenarioWorkers(merged))
+  process.stdout.write(flags.json === true ? `${JSON.stringify(report)}\n` : text)
+  if (page !== undefined) {
+    writeReportPage(page, pageOfScenario(report, scenario, file))
+    process.stderr.write(`widgethost: report written to ${page}\n`)
+  }
   if (!report.verdict.ok) process.exitCode = 1
   return report
 }

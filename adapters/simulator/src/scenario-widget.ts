@@ -4,21 +4,41 @@
  * call (TURN watch and to-device to a peer account) or misbehaving (junk requests, then a flood).
  * It records what it received, each message by its body, so the run can check exactly-once.
  */
-import { performance } from "node:perf_hooks"
 import { WebSocket } from "ws"
 import type { WidgetMessage } from "@widgethost/core"
 import { WidgetClient, websocketTransport, type WebSocketConstructor, type WidgetTransport } from "@widgethost/widget-client"
 import type { ScenarioWidget } from "./scenario-file.ts"
+import { sharedNow } from "./shared-clock.ts"
 
 export const CALL_TYPE = "org.example.call"
 
-/** Shared by all widgets of a run: what was sent, when, and what went wrong. */
+/**
+ * Shared by all widgets of a run (or of one worker's share of it): what was sent, when, and what
+ * went wrong. Times are on the shared clock (shared-clock.ts), so ledgers of workers merge.
+ */
 export interface ScenarioLedger {
   /** Room messages by body: the room, when the send started, and whether it was confirmed. */
   readonly messages: Map<string, { readonly room: string; readonly startedAt: number; confirmed: boolean; settled: boolean }>
-  /** To-device messages by `sender seq`: the target account, and whether the send was confirmed. */
-  readonly toDevice: Map<string, { readonly account: string; confirmed: boolean }>
+  /** To-device messages by `sender seq`: the target account, and whether the send was confirmed (settled: answered either way). */
+  readonly toDevice: Map<string, { readonly account: string; confirmed: boolean; settled: boolean }>
   readonly error: (kind: string, detail: string) => void
+}
+
+/** A ledger that counts errors by kind and keeps the first few, until the run closes. */
+export const countingLedger = () => {
+  const errors = new Map<string, number>()
+  const samples: Array<string> = []
+  const state = { closing: false }
+  const ledger: ScenarioLedger = {
+    messages: new Map(),
+    toDevice: new Map(),
+    error: (kind, detail) => {
+      if (state.closing) return
+      errors.set(kind, (errors.get(kind) ?? 0) + 1)
+      if (samples.length < 10) samples.push(`${kind}: ${detail}`)
+    }
+  }
+  return { ledger, errors, samples, close: () => void (state.closing = true) }
 }
 
 const capabilitiesFor = (w: ScenarioWidget): ReadonlyArray<string> => {
@@ -35,10 +55,28 @@ const capabilitiesFor = (w: ScenarioWidget): ReadonlyArray<string> => {
   }
 }
 
-export class ScenarioWidgetRunner {
-  /** Body → how many times it arrived, and the latencies of first arrivals. */
+/** What a widget did and received, as plain data: the run's verdict reads it, and a worker posts it. */
+export interface WidgetOutcome {
+  readonly spec: ScenarioWidget
+  readonly readyAt: number
+  readonly stopAt: number
+  readonly sent: number
+  readonly received: ReadonlyMap<string, number>
+  readonly firstAt: ReadonlyMap<string, number>
+  readonly toDeviceReceived: ReadonlyMap<string, number>
+  readonly turnUpdates: number
+  readonly pages: number
+  readonly junkSent: number
+  readonly junkAnswered: number
+  readonly rateLimited: number
+  readonly recoveredAfterFlood: boolean
+  readonly reconnects: number
+}
+
+export class ScenarioWidgetRunner implements WidgetOutcome {
+  /** Body → how many times it arrived, and when it first did (shared clock). */
   readonly received = new Map<string, number>()
-  readonly latencies: Array<number> = []
+  readonly firstAt = new Map<string, number>()
   readonly toDeviceReceived = new Map<string, number>()
   readyAt = Number.NaN
   stopAt = Number.POSITIVE_INFINITY
@@ -90,8 +128,8 @@ export class ScenarioWidgetRunner {
       if (typeof body !== "string") return
       const n = (this.received.get(body) ?? 0) + 1
       this.received.set(body, n)
-      const sent = this.ledger.messages.get(body)
-      if (n === 1 && sent !== undefined) this.latencies.push(performance.now() - sent.startedAt)
+      // Latency is taken later against the ledger: the sender may live in another worker.
+      if (n === 1) this.firstAt.set(body, sharedNow())
     })
     client.on("send_to_device", (data) => {
       const key = (data.content as { key?: unknown } | undefined)?.key
@@ -107,7 +145,7 @@ export class ScenarioWidgetRunner {
     const client = await this.connect()
     await client.contentLoaded()
     await client.ready
-    this.readyAt = performance.now()
+    this.readyAt = sharedNow()
     if (this.spec.behaviour === "call") await client.watchTurnServers()
     this.schedule()
   }
@@ -129,7 +167,7 @@ export class ScenarioWidgetRunner {
 
   private chat(client: WidgetClient): void {
     const body = `sc ${this.spec.name} ${++this.seq}`
-    const entry = { room: this.spec.room, startedAt: performance.now(), confirmed: false, settled: false }
+    const entry = { room: this.spec.room, startedAt: sharedNow(), confirmed: false, settled: false }
     this.ledger.messages.set(body, entry)
     this.sent++
     client.sendEvent("m.room.message", { msgtype: "m.text", body }).then(
@@ -156,12 +194,15 @@ export class ScenarioWidgetRunner {
   private call(client: WidgetClient): void {
     if (this.peerUserId === undefined || this.spec.behaviour !== "call") return
     const key = `${this.spec.name} ${++this.seq}`
-    const entry = { account: this.spec.peer, confirmed: false }
+    const entry = { account: this.spec.peer, confirmed: false, settled: false }
     this.ledger.toDevice.set(key, entry)
     this.sent++
     client.sendToDevice(CALL_TYPE, { [this.peerUserId]: { "*": { key } } }, this.encrypted).then(
-      () => void (entry.confirmed = true),
-      (e: Error) => this.ledger.error("toDeviceFailed", `${this.spec.name}: ${e.message}`)
+      () => void (entry.confirmed = entry.settled = true),
+      (e: Error) => {
+        entry.settled = true
+        this.ledger.error("toDeviceFailed", `${this.spec.name}: ${e.message}`)
+      }
     )
   }
 
@@ -236,7 +277,7 @@ export class ScenarioWidgetRunner {
   }
 
   stop(): void {
-    this.stopAt = Math.min(this.stopAt, performance.now())
+    this.stopAt = Math.min(this.stopAt, sharedNow())
     clearTimeout(this.timer)
     clearInterval(this.timer)
   }
@@ -244,5 +285,11 @@ export class ScenarioWidgetRunner {
   close(): void {
     this.stop()
     this.client?.close()
+  }
+
+  /** A copy of what this widget did, safe to post to another thread. */
+  outcome(): WidgetOutcome {
+    const { spec, readyAt, stopAt, sent, received, firstAt, toDeviceReceived, turnUpdates, pages, junkSent, junkAnswered, rateLimited, recoveredAfterFlood, reconnects } = this
+    return { spec, readyAt, stopAt, sent, received, firstAt, toDeviceReceived, turnUpdates, pages, junkSent, junkAnswered, rateLimited, recoveredAfterFlood, reconnects }
   }
 }

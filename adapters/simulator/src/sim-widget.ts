@@ -39,7 +39,6 @@ export class Tally {
   pendingRequests = 0
   /** When the last message delivery arrived (performance.now()). */
   lastDelivery = 0
-  readonly latencies: Array<number> = []
   readonly errors = new Map<string, number>()
   readonly samples: Array<string> = []
   /** Send time of each message by seq (NaN: not sent). */
@@ -87,6 +86,10 @@ export class SimWidget {
   private readonly seenState: Uint8Array
   private readonly seenToDevice: Uint8Array
   private readonly capabilities: ReadonlyArray<string>
+  /** This widget's message receipts: how many, each one's latency (ms) and arrival (the tally's clock). */
+  deliveries = 0
+  readonly latencies: Array<number> = []
+  readonly receivedAt: Array<number> = []
 
   constructor(
     readonly id: string,
@@ -229,10 +232,13 @@ export class SimWidget {
     if (this.seen[seq] === 1) return this.tally.error("duplicates", `${this.id}: message ${seq}`)
     this.seen[seq] = 1
     this.tally.deliveries++
+    this.deliveries++
     const now = this.tally.now()
     this.tally.lastDelivery = now
     const sentAt = this.tally.sentAt[seq] ?? Number.NaN
-    if (!Number.isNaN(sentAt)) this.tally.latencies.push(now - sentAt)
+    if (Number.isNaN(sentAt)) return
+    this.latencies.push(now - sentAt)
+    this.receivedAt.push(now)
   }
 
   private onToDevice(data: Json): void {

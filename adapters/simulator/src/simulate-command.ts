@@ -7,9 +7,10 @@ import { UsageError } from "./cli-flags.ts"
 import { type Progress, type Report, parseSimulateArgs, simulateUsage } from "./simulate-options.ts"
 import { simulate } from "./simulate.ts"
 import { runScenarioCommand } from "./scenario-command.ts"
-import type { ScenarioReport } from "./scenario-run.ts"
+import type { ScenarioReport } from "./scenario-verdict.ts"
 import { formatScaling, formatWorkerRows, runScaling, type ScalingRow } from "./scaling.ts"
 import { simulateOnWorkers } from "./simulate-workers.ts"
+import { pageOfRun, writeReportPage } from "./report-page.ts"
 
 
 /**
@@ -76,7 +77,7 @@ const progressBar = (stream: NodeJS.WriteStream) => {
  * @example await runSimulate(["--accounts", "2", "--widgets", "2", "--events", "20", "--json"])
  */
 export const runSimulate = async (args: ReadonlyArray<string>): Promise<Report | ScenarioReport | ReadonlyArray<ScalingRow> | undefined> => {
-  // A scenario file describes the whole run: only --json may go with it (parseFlags refuses the rest).
+  // A scenario file describes the whole run: only --workers and --json may go with it (parseFlags refuses the rest).
   if (args.some((a) => a === "--scenario" || a.startsWith("--scenario="))) return runScenarioCommand(args)
   const parsed = parseSimulateArgs(args)
   if (parsed === "help") {
@@ -103,6 +104,7 @@ export const runSimulate = async (args: ReadonlyArray<string>): Promise<Report |
     if (parsed.workers !== undefined) {
       const merged = await simulateOnWorkers({ ...parsed.options, signal: abort.signal }, parsed.workers[0]!)
       process.stdout.write(parsed.json ? `${JSON.stringify(merged)}\n` : formatReport(merged) + formatWorkerRows(merged))
+      writePage(parsed.report, merged, args)
       if (merged.errors.total > 0) process.exitCode = 1
       return merged
     }
@@ -119,6 +121,14 @@ export const runSimulate = async (args: ReadonlyArray<string>): Promise<Report |
   }
   bar?.done()
   process.stdout.write(parsed.json ? `${JSON.stringify(report)}\n` : formatReport(report))
+  writePage(parsed.report, report, args)
   if (report.errors.total > 0) process.exitCode = 1
   return report
+}
+
+/** `--report FILE`: the same report as an HTML page. */
+const writePage = (file: string | undefined, report: Report, args: ReadonlyArray<string>) => {
+  if (file === undefined) return
+  writeReportPage(file, pageOfRun(report, args))
+  process.stderr.write(`widgethost: report written to ${file}\n`)
 }

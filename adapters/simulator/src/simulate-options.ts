@@ -2,7 +2,10 @@
  * `widgethost simulate`'s options: their defaults and limits, the report's shape, and the
  * command-line flags that set them. Every bad value is one `UsageError` naming the flag.
  */
+import { existsSync, statSync } from "node:fs"
+import { dirname, resolve } from "node:path"
 import { parseFlags, UsageError } from "./cli-flags.ts"
+import type { SecondBucket } from "./run-timeline.ts"
 
 
 export interface SimulateOptions {
@@ -89,6 +92,18 @@ export interface Report {
    */
   readonly eventLoopUtilization: number
   readonly errors: { readonly total: number; readonly byKind: Readonly<Record<string, number>>; readonly samples: ReadonlyArray<string> }
+  /** Receipts per second since the first send, with their latency percentiles. */
+  readonly timeline: ReadonlyArray<SecondBucket>
+  /** Widgets short of deliveries or with a median latency over twice the run's (at most 20, worst first). */
+  readonly outliers: ReadonlyArray<WidgetOutlier>
+}
+
+export interface WidgetOutlier {
+  readonly widget: string
+  readonly deliveries: number
+  readonly expected: number
+  readonly p50: number | null
+  readonly p99: number | null
 }
 
 /** The simulation could not get going (or was broken by its own environment); not a usage error. */
@@ -151,8 +166,10 @@ options:
   --workers 1,2 | 1..4  run once per worker count and print the scaling table (throughput
                         and p99 per count)
   --scenario FILE       run a scenario file (YAML or JSON; see the simulator README) instead;
-                        only --json goes with it; exit code 1 when its verdict fails
+                        only --workers N, --json and --report go with it; exit code 1 when its verdict fails
   --json                the report as one JSON object
+  --report FILE         also write the report as a self-contained HTML page (throughput and
+                        latency over time, errors by kind, outliers, parameters); one run only
   --help                this help
 `
 
@@ -185,6 +202,15 @@ const workersFlag = (raw: string | true | undefined, accounts: number): Readonly
   return counts
 }
 
+/** `--report FILE`: the page is written after the run, so a directory that is not there is caught now. */
+export const reportFlag = (raw: string | true | undefined): string | undefined => {
+  if (raw === undefined) return undefined
+  const file = String(raw)
+  const dir = dirname(resolve(file))
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--report ${file}: the directory ${dir} does not exist`)
+  return file
+}
+
 /**
  * Turns the command line into options (validated), or `"help"`.
  *
@@ -192,7 +218,7 @@ const workersFlag = (raw: string | true | undefined, accounts: number): Readonly
  */
 export const parseSimulateArgs = (
   args: ReadonlyArray<string>
-): { readonly options: SimulateOptions; readonly json: boolean; readonly workers?: ReadonlyArray<number> } | "help" => {
+): { readonly options: SimulateOptions; readonly json: boolean; readonly workers?: ReadonlyArray<number>; readonly report?: string } | "help" => {
   const flags = parseFlags(args, {
     accounts: "value",
     widgets: "value",
@@ -206,6 +232,7 @@ export const parseSimulateArgs = (
     seed: "value",
     workers: "value",
     json: "switch",
+    report: "value",
     help: "switch"
   })
   if (flags.help === true) return "help"
@@ -224,5 +251,7 @@ export const parseSimulateArgs = (
   }
   checkOptions(options)
   const workers = workersFlag(flags.workers, options.accounts)
-  return { options, json: flags.json === true, ...(workers === undefined ? {} : { workers }) }
+  const report = reportFlag(flags.report)
+  if (report !== undefined && workers !== undefined && workers.length > 1) throw new UsageError("--report goes with one run: give --workers one count, not a scaling list")
+  return { options, json: flags.json === true, ...(workers === undefined ? {} : { workers }), ...(report === undefined ? {} : { report }) }
 }

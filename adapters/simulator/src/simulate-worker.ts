@@ -21,6 +21,7 @@ import { startWebsocketTransport, type WebsocketTransport } from "@widgethost/we
 import { SimWidget, Tally } from "./sim-widget.ts"
 import { type SimulateOptions, SimulationError } from "./simulate-options.ts"
 import { planWorkload } from "./workload.ts"
+import { samplesOf, type WidgetStat } from "./run-report.ts"
 
 /** The options a worker needs: everything but callbacks and the abort signal. */
 export type ShareOptions = Omit<SimulateOptions, "onProgress" | "signal">
@@ -61,8 +62,10 @@ export interface ShareReport {
   /** Shared-clock times (ms since the epoch). */
   readonly lastSend: number
   readonly lastDelivery: number
-  /** Raw latency samples (ms) of this worker's receipts: merged and sorted by the main thread. */
+  /** Raw latency samples (ms) of this worker's receipts and their arrivals (shared clock): merged by the main thread. */
   readonly latencies: Float64Array
+  readonly receivedAt: Float64Array
+  readonly widgetStats: ReadonlyArray<WidgetStat>
   readonly errors: Readonly<Record<string, number>>
   readonly samples: ReadonlyArray<string>
   readonly eventLoopUtilization: number
@@ -200,7 +203,7 @@ export const runShare = async (input: ShareInput, port: MessagePort): Promise<vo
     // A sync that fell further behind than the port back-fills loses events before any engine
     // sees them: say so, or the loss below reads as the engine's.
     for (const p of ports) tally.error("syncGapsLeft", `${p.userId}: ${p.stats().gapsLeft} limited sync gaps not back-filled`, p.stats().gapsLeft)
-    const latencies = Float64Array.from(tally.latencies)
+    const { latencies, receivedAt, widgetStats } = samplesOf(widgets.values())
     const report: ShareReport = {
       worker: input.worker,
       accounts: input.accounts.map((a) => a.index),
@@ -216,12 +219,14 @@ export const runShare = async (input: ShareInput, port: MessagePort): Promise<vo
       lastSend,
       lastDelivery: tally.lastDelivery,
       latencies,
+      receivedAt,
+      widgetStats,
       errors: Object.fromEntries(tally.errors),
       samples: tally.samples,
       eventLoopUtilization: performance.eventLoopUtilization(loopAtStart).utilization,
       heapUsedBytes: process.memoryUsage().heapUsed
     }
-    port.postMessage({ type: "report", report } satisfies FromWorker, [latencies.buffer])
+    port.postMessage({ type: "report", report } satisfies FromWorker, [latencies.buffer, receivedAt.buffer])
   } finally {
     tally.closing = true
     const sockets = [...widgets.values()]

@@ -28,6 +28,8 @@ const share = (worker: number, accounts: ReadonlyArray<number>, over: Partial<Sh
   lastSend: 1000,
   lastDelivery: 1500,
   latencies: new Float64Array([1, 2, 3]),
+  receivedAt: new Float64Array([600, 700, 1600]),
+  widgetStats: [],
   errors: {},
   samples: [],
   eventLoopUtilization: 0.5,
@@ -64,7 +66,7 @@ describe("mergeShares", () => {
 
   it("percentiles come from the union of the raw samples, not from per-worker percentiles", () => {
     const fast = new Float64Array(Array.from({ length: 98 }, () => 1))
-    const report = mergeShares(small, [share(0, [0], { latencies: fast }), share(1, [1], { latencies: new Float64Array([50, 90]) })], timing)
+    const report = mergeShares(small, [share(0, [0], { latencies: fast, receivedAt: new Float64Array(98).fill(600) }), share(1, [1], { latencies: new Float64Array([50, 90]), receivedAt: new Float64Array([600, 600]) })], timing)
     expect(report.latencyMs).toEqual({ p50: 1, p99: 50, max: 90 })
   })
 

@@ -10,25 +10,19 @@
  * times are stamped in shared memory on one clock for all threads); errors by kind are summed.
  */
 import { randomBytes } from "node:crypto"
-import { readFileSync } from "node:fs"
-import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { setTimeout as delay } from "node:timers/promises"
-import { pathToFileURL } from "node:url"
-import { Worker, type WorkerOptions } from "node:worker_threads"
+import { Worker } from "node:worker_threads"
 import { startEmbeddedHomeserver, type EmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { UsageError } from "./cli-flags.ts"
+import { workerEntry } from "./worker-entry.ts"
 import { TURN_TTL_SECONDS } from "./sim-widget.ts"
 import { checkOptions, defaultSimulateOptions, type Report, type SimulateOptions, SimulationError } from "./simulate-options.ts"
 import type { FromWorker, SendCounts, ShareInput, ShareOptions, ShareReport, ToWorker } from "./simulate-worker.ts"
 import { planWorkload } from "./workload.ts"
+import { reportOf, round } from "./run-report.ts"
 
-const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
-const mb = (bytes: number) => round(bytes / (1024 * 1024), 1)
 const sharedNow = () => performance.timeOrigin + performance.now()
-const percentile = (sorted: Float64Array, p: number): number | null =>
-  sorted.length === 0 ? null : round(sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!)
 
 /**
  * Contiguous blocks of accounts, as even as they go: worker k gets accounts
@@ -43,35 +37,9 @@ export const splitAccounts = (accounts: number, workers: number): ReadonlyArray<
     return Array.from({ length: to - from }, (_, i) => from + i)
   })
 
-/**
- * The ESM build of `tsx/esm/api` (require.resolve would give its CommonJS build, which cannot
- * register the hooks), read from tsx's own exports map.
- */
-const tsxEsmApi = (from: string): string => {
-  const manifest = createRequire(from).resolve("tsx/package.json")
-  const exports = (JSON.parse(readFileSync(manifest, "utf8")) as { exports: Record<string, { import: { default: string } }> }).exports
-  const api = exports["./esm/api"]?.import.default
-  if (api === undefined) throw new SimulationError("tsx has no ./esm/api export: cannot start workers from source")
-  return pathToFileURL(join(dirname(manifest), api)).href
-}
-
-/** How to start a worker: from source (tsx, vitest) the loader is registered in the thread first. */
-const workerEntry = (): { readonly entry: string | URL; readonly options: WorkerOptions } => {
-  const here = import.meta.url
-  // The parent's own flags (`--input-type`, `--eval`…) are not for the worker: it gets none.
-  if (!here.endsWith(".ts")) return { entry: new URL("./simulate-worker.js", here), options: { execArgv: [] } }
-  // Node 20 does not apply `--import tsx` to a worker's entry; registering it by hand does.
-  const tsx = tsxEsmApi(here)
-  const file = new URL("./simulate-worker.ts", here).href
-  return {
-    entry: `import(${JSON.stringify(tsx)}).then((tsx) => tsx.register()).then(() => import(${JSON.stringify(file)}))`,
-    options: { eval: true, execArgv: ["--conditions=@widgethost/source"] }
-  }
-}
-
 /** A started worker and the messages it posted, in order. */
 const startWorker = (input: ShareInput) => {
-  const { entry, options } = workerEntry()
+  const { entry, options } = workerEntry("simulate-worker")
   const worker = new Worker(entry, { ...options, workerData: input })
   const queue: Array<FromWorker> = []
   const waiters: Array<(m: FromWorker) => void> = []
@@ -140,66 +108,49 @@ export const mergeShares = (
   const owned = shares.flatMap((s) => s.accounts).sort((a, b) => a - b)
   if (owned.length !== options.accounts || owned.some((a, i) => a !== i)) throw new SimulationError(`the workers' accounts ${owned.join(",")} are not each account once`)
   const sum = (f: (s: ShareReport) => number) => shares.reduce((n, s) => n + f(s), 0)
-  const totalWidgets = options.accounts * options.widgets
   const errors = new Map<string, number>()
   const samples: Array<string> = []
-  const add = (kind: string, count: number, detail: string) => {
-    if (count <= 0) return
-    errors.set(kind, (errors.get(kind) ?? 0) + count)
-    if (samples.length < 10) samples.push(`${kind}: ${detail}`)
-  }
   for (const s of shares) {
     for (const [kind, n] of Object.entries(s.errors)) errors.set(kind, (errors.get(kind) ?? 0) + n)
     for (const sample of s.samples) if (samples.length < 10) samples.push(`worker ${s.worker}: ${sample}`)
   }
-  const sent: SendCounts = {
-    messagesSent: sum((s) => s.sent.messagesSent),
-    stateSent: sum((s) => s.sent.stateSent),
-    toDeviceSentTo: []
-  }
-  const toDeviceSent = sum((s) => s.sent.toDeviceSentTo.reduce((a, b) => a + b, 0))
-  const deliveries = sum((s) => s.deliveries)
-  const stateDeliveries = sum((s) => s.stateDeliveries)
-  const toDeviceReceived = sum((s) => s.toDeviceReceived)
-  const expectedDeliveries = sent.messagesSent * totalWidgets
-  add("undelivered", expectedDeliveries - deliveries, `${expectedDeliveries - deliveries} of ${expectedDeliveries} message deliveries missing`)
-  const expectedState = sent.stateSent * totalWidgets
-  add("stateUndelivered", expectedState - stateDeliveries, `${expectedState - stateDeliveries} of ${expectedState} state deliveries missing`)
-  add("toDeviceUndelivered", toDeviceSent - toDeviceReceived, `${toDeviceSent - toDeviceReceived} of ${toDeviceSent} to-device messages never arrived`)
-  const unanswered = sum((s) => s.unanswered)
-  add("unanswered", unanswered, `${unanswered} widget requests never answered`)
-  const all = new Float64Array(sum((s) => s.latencies.length))
+  const latencies = new Float64Array(sum((s) => s.latencies.length))
+  const receivedAt = new Float64Array(latencies.length)
   let at = 0
   for (const s of shares) {
-    all.set(s.latencies, at)
+    latencies.set(s.latencies, at)
+    receivedAt.set(s.receivedAt, at)
     at += s.latencies.length
   }
-  all.sort()
-  const end = Math.max(...shares.map((s) => Math.max(s.lastSend, s.lastDelivery)))
-  const durationSeconds = Math.max(1e-3, (end - timing.t0) / 1000)
-  return {
-    accounts: options.accounts,
-    widgetsPerAccount: options.widgets,
-    widgets: totalWidgets,
-    encrypted: options.encrypted,
-    rate: options.rate,
-    seed: options.seed,
-    setupSeconds: round(timing.setupSeconds),
-    durationSeconds: round(durationSeconds),
-    messagesPlanned: planWorkload(options).messages.length,
-    messagesSent: sent.messagesSent,
-    stateChanges: { sent: sent.stateSent, deliveries: stateDeliveries },
-    toDevice: { sent: toDeviceSent, received: toDeviceReceived, deliveries: sum((s) => s.toDeviceDeliveries) },
-    turn: { watchers: planWorkload(options).turnWatchers.length, updates: sum((s) => s.turnUpdates) },
+  const plan = planWorkload(options)
+  const report = reportOf({
+    options,
+    messagesPlanned: plan.messages.length,
+    turnWatchers: plan.turnWatchers.length,
+    setupSeconds: timing.setupSeconds,
+    t0: timing.t0,
+    end: Math.max(...shares.map((s) => Math.max(s.lastSend, s.lastDelivery))),
+    messagesSent: sum((s) => s.sent.messagesSent),
+    stateSent: sum((s) => s.sent.stateSent),
+    toDeviceSent: sum((s) => s.sent.toDeviceSentTo.reduce((a, b) => a + b, 0)),
+    deliveries: sum((s) => s.deliveries),
+    stateDeliveries: sum((s) => s.stateDeliveries),
+    toDeviceDeliveries: sum((s) => s.toDeviceDeliveries),
+    toDeviceReceived: sum((s) => s.toDeviceReceived),
+    turnUpdates: sum((s) => s.turnUpdates),
     eventsRouted: sum((s) => s.eventsRouted),
-    deliveries,
-    expectedDeliveries,
-    deliveriesPerSecond: round(deliveries / durationSeconds, 1),
-    latencyMs: { p50: percentile(all, 0.5), p99: percentile(all, 0.99), max: percentile(all, 1) },
-    memoryMB: { rss: mb(timing.rssBytes), heapUsed: mb(timing.mainHeapBytes + sum((s) => s.heapUsedBytes)), peakRss: mb(timing.peakRssBytes) },
+    unanswered: sum((s) => s.unanswered),
+    latencies,
+    receivedAt,
+    widgetStats: shares.flatMap((s) => s.widgetStats),
+    errors,
+    samples,
+    memory: { rssBytes: timing.rssBytes, heapUsedBytes: timing.mainHeapBytes + sum((s) => s.heapUsedBytes), peakRssBytes: timing.peakRssBytes },
     // The busiest worker's loop: that one bounds the run.
-    eventLoopUtilization: round(Math.max(...shares.map((s) => s.eventLoopUtilization))),
-    errors: { total: [...errors.values()].reduce((a, b) => a + b, 0), byKind: Object.fromEntries([...errors].sort(([a], [b]) => a.localeCompare(b))), samples },
+    eventLoopUtilization: Math.max(...shares.map((s) => s.eventLoopUtilization))
+  })
+  return {
+    ...report,
     workers: shares.map((s) => ({ worker: s.worker, accounts: s.accounts, widgets: s.widgets, messagesSent: s.sent.messagesSent, deliveries: s.deliveries, eventLoopUtilization: round(s.eventLoopUtilization) }))
   }
 }

@@ -74,6 +74,7 @@ describe("flags", () => {
     })
     expect(parseSimulateArgs(["--duration", "2.5"])).toMatchObject({ options: { until: { durationSeconds: 2.5 } } })
     expect(parseSimulateArgs(["--help"])).toBe("help")
+    expect(parseSimulateArgs(["--report", "out.html", "--workers", "2"])).toMatchObject({ report: "out.html", workers: [2] })
   })
 
   const bad: ReadonlyArray<{ readonly args: ReadonlyArray<string>; readonly message: RegExp }> = [
@@ -97,7 +98,10 @@ describe("flags", () => {
     { args: ["--to-device-every", "-3"], message: /--to-device-every must be a non-negative integer/ },
     { args: ["--turn-watchers", "1.5"], message: /--turn-watchers must be a fraction from 0 to 1/ },
     { args: ["--seed", "4294967296"], message: /--seed must be an integer from 0 to 4294967295/ },
-    { args: ["--json=yes"], message: /option --json takes no value/ }
+    { args: ["--json=yes"], message: /option --json takes no value/ },
+    { args: ["--report"], message: /option --report needs a value/ },
+    { args: ["--report", "/no/such/dir/out.html"], message: /--report \/no\/such\/dir\/out.html: the directory \/no\/such\/dir does not exist/ },
+    { args: ["--report", "out.html", "--workers", "1,2"], message: /--report goes with one run/ }
   ]
   it.each(bad)("$args → UsageError $message", async ({ args, message }) => {
     const attempt = runSimulate(args)

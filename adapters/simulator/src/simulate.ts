@@ -22,6 +22,7 @@ import { path } from "@widgethost/homeserver-client"
 import { startWebsocketTransport, type WebsocketTransport } from "@widgethost/websocket"
 import { checkOptions, defaultSimulateOptions, type Progress, type Report, type SimulateOptions, SimulationError } from "./simulate-options.ts"
 import { planWorkload } from "./workload.ts"
+import { reportOf, samplesOf } from "./run-report.ts"
 import { SimWidget, TURN_TTL_SECONDS, Tally } from "./sim-widget.ts"
 import { fromEffectPort } from "@widgethost/core/effect"
 
@@ -40,13 +41,6 @@ const withTimeout = async <A>(promise: Promise<A>, ms: number, what: () => strin
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** Nearest-rank percentile of an ascending array. */
-const percentile = (sorted: Float64Array, p: number): number | null =>
-  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
-
-const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
-const mb = (bytes: number) => round(bytes / (1024 * 1024), 1)
 
 /**
  * Runs one simulation and returns its report; everything it started is stopped before it returns.
@@ -226,46 +220,32 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
     // A sync that fell further behind than the port back-fills loses events before any engine sees them.
     for (const p of ports) tally.error("syncGapsLeft", `${p.userId}: ${p.stats().gapsLeft} limited sync gaps not back-filled`, p.stats().gapsLeft)
 
-    // ---- the verdict, measured before anything is torn down.
-    // Expected: every message sent reaches every widget (one that could not be sent is already
-    // counted as the transport close that kept it from being sent).
-    const expectedDeliveries = tally.messagesSent * totalWidgets
-    tally.error("undelivered", `${expectedDeliveries - tally.deliveries} of ${expectedDeliveries} message deliveries missing`, expectedDeliveries - tally.deliveries)
-    const expectedState = tally.stateSent * totalWidgets
-    tally.error("stateUndelivered", `${expectedState - tally.stateDeliveries} of ${expectedState} state deliveries missing`, expectedState - tally.stateDeliveries)
-    tally.error("toDeviceUndelivered", `${tally.toDeviceSent - tally.toDeviceReceived} of ${tally.toDeviceSent} to-device messages never arrived`, tally.toDeviceSent - tally.toDeviceReceived)
-    const unanswered = widgets.reduce((n, w) => n + w.unanswered(), 0)
-    tally.error("unanswered", `${unanswered} widget requests never answered`, unanswered)
-    const loop = performance.eventLoopUtilization(loopAtStart)
+    // ---- the report, measured before anything is torn down.
     const memory = process.memoryUsage()
     peakRss = Math.max(peakRss, memory.rss)
-    const sorted = Float64Array.from(tally.latencies).sort()
-    const durationSeconds = Math.max(1e-3, (end - t0) / 1000)
-    const byKind = Object.fromEntries([...tally.errors.entries()].sort(([a], [b]) => a.localeCompare(b)))
-    const maybe = (n: number | null) => (n === null ? null : round(n))
-    return {
-      accounts: options.accounts,
-      widgetsPerAccount: options.widgets,
-      widgets: totalWidgets,
-      encrypted: options.encrypted,
-      rate: options.rate,
-      seed: options.seed,
-      setupSeconds: round(setupSeconds),
-      durationSeconds: round(durationSeconds),
+    return reportOf({
+      options,
       messagesPlanned: plan.messages.length,
+      turnWatchers: plan.turnWatchers.length,
+      setupSeconds,
+      t0,
+      end,
       messagesSent: tally.messagesSent,
-      stateChanges: { sent: tally.stateSent, deliveries: tally.stateDeliveries },
-      toDevice: { sent: tally.toDeviceSent, received: tally.toDeviceReceived, deliveries: tally.toDeviceDeliveries },
-      turn: { watchers: plan.turnWatchers.length, updates: tally.turnUpdates },
-      eventsRouted: tally.eventsRouted,
+      stateSent: tally.stateSent,
+      toDeviceSent: tally.toDeviceSent,
       deliveries: tally.deliveries,
-      expectedDeliveries,
-      deliveriesPerSecond: round(tally.deliveries / durationSeconds, 1),
-      latencyMs: { p50: maybe(percentile(sorted, 0.5)), p99: maybe(percentile(sorted, 0.99)), max: maybe(percentile(sorted, 1)) },
-      memoryMB: { rss: mb(memory.rss), heapUsed: mb(memory.heapUsed), peakRss: mb(peakRss) },
-      eventLoopUtilization: round(loop.utilization),
-      errors: { total: [...tally.errors.values()].reduce((a, b) => a + b, 0), byKind, samples: tally.samples }
-    }
+      stateDeliveries: tally.stateDeliveries,
+      toDeviceDeliveries: tally.toDeviceDeliveries,
+      toDeviceReceived: tally.toDeviceReceived,
+      turnUpdates: tally.turnUpdates,
+      eventsRouted: tally.eventsRouted,
+      unanswered: widgets.reduce((n, w) => n + w.unanswered(), 0),
+      ...samplesOf(widgets),
+      errors: tally.errors,
+      samples: tally.samples,
+      memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, peakRssBytes: peakRss },
+      eventLoopUtilization: performance.eventLoopUtilization(loopAtStart).utilization
+    })
   } finally {
     tally.closing = true
     clearInterval(ticker)
