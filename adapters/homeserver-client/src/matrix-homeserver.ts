@@ -75,6 +75,12 @@ export interface ConnectOptions {
     readonly deliverInitialTimeline?: boolean
     /** Pages of `/messages` to close a `limited` gap (default 5). */
     readonly maxGapPages?: number
+    /**
+     * Batches handed to subscribers before their token is on disk (default 4): delivery waits for
+     * the fsyncs only when this many came within one save; a crash repeats at most this many
+     * (1: wait for each save, a crash repeats at most one batch). See sync-loop-machine.ts.
+     */
+    readonly maxUnsavedBatches?: number
   }
   readonly hold?: HoldOptions
   readonly readEvents?: {
@@ -149,7 +155,8 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     backoffBaseMs: options.sync?.backoffBaseMs ?? 500,
     backoffMaxMs: options.sync?.backoffMaxMs ?? 30_000,
     deliverInitialTimeline: options.sync?.deliverInitialTimeline ?? false,
-    maxGapPages: options.sync?.maxGapPages ?? 5
+    maxGapPages: options.sync?.maxGapPages ?? 5,
+    maxUnsavedBatches: Math.max(1, options.sync?.maxUnsavedBatches ?? 4)
   }
   const readCfg = { maxServerPages: options.readEvents?.maxServerPages ?? 10, pageSize: options.readEvents?.pageSize ?? 50 }
   const onError = (e: unknown) => options.onError?.(e)
