@@ -31,12 +31,13 @@ import { RECENT_KEPT, readSyncState } from "./sync-state-file.ts"
  * - `crypto.v8` and `crypto.v8.journal`: the OlmMachine's store, a snapshot and the writes since
  *   (see `IdbSnapshotStore` in crypto-store.ts);
  * - `sync.json`: the `since` token with the events still held for a room key, the recent event
- *   ids and the encrypted rooms (sync-state-file.ts). A batch is handed to subscribers only once
- *   the token it was asked from is on disk, and its own token is written (atomically, after the
- *   crypto store) while the next /sync is already on the wire; so a restart resumes after the last
- *   batch saved: nothing is lost, and a crash between delivery and write repeats at most that one
- *   batch (at-least-once there; the recent-id filter drops what it still remembers). See
- *   sync-loop-machine.ts. With it, per room, the position: the last event handed to subscribers
+ *   ids and the encrypted rooms (sync-state-file.ts). Each batch's token is written (atomically,
+ *   after the crypto store) while the next /sync is already on the wire, and batches go on being
+ *   handed to subscribers while at most `sync.maxUnsavedBatches` (default 4) of them wait for
+ *   their token to reach the disk; so a restart resumes after the last batch saved: nothing is
+ *   lost, a clean stop saves everything (exactly once across it), and a crash repeats at most
+ *   those unsaved batches (at-least-once there; the recent-id filter drops what it still
+ *   remembers). See sync-loop-machine.ts. With it, per room, the position: the last event handed to subscribers
  *   in timeline order (or, for the history before the first sync, the newest event passed over).
  *   Saved with `since`, it splits a room's timeline exactly: what follows it is (re)delivered to
  *   subscribers after a restart.

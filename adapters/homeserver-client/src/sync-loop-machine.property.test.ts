@@ -193,7 +193,9 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
     deliver = undefined
     const done = failAfter === undefined ? batch.rooms.length : Math.min(failAfter, batch.rooms.length)
     for (const room of batch.rooms.slice(0, done)) for (const raw of room.fresh) handOver(room.roomId, raw, batchFrom)
-    if (failAfter === undefined) handedBatchesTo.push(ordinal(batch.body["next_batch"] as string))
+    // One that leaves the token where it was has nothing to repeat, and is not counted.
+    const to = ordinal(batch.body["next_batch"] as string)
+    if (failAfter === undefined && to !== ordinal(batchFrom)) handedBatchesTo.push(to)
     dispatch(failAfter === undefined ? { _tag: "BatchDelivered" } : { _tag: "BatchFailed", roomsDone: done })
     return true
   }

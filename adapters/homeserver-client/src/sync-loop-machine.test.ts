@@ -202,6 +202,13 @@ const cases: ReadonlyArray<Case> = [
     check: (state) => assert.equal(state.waiting?.since, "t2")
   },
   {
+    name: "an idle batch (its token unchanged) leaves nothing unsaved: the next answer is taken in at once, its save still in flight",
+    given: resumed,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t1") }, { _tag: "BatchDelivered" }, { _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$2")] } }) }],
+    want: ["DeliverBatch", "Save", "RequestSync", "DeliverBatch"],
+    check: (state) => assert.equal(state.unsavedBatches, 0)
+  },
+  {
     name: "an unknown token (401) halts the loop: no retry",
     given: resumed,
     send: [{ _tag: "SyncFailed", reason: "unknown-token", jitter: 0 }, { _tag: "TimerFired" }],

@@ -316,7 +316,9 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
       const batch = s.batch
       if (batch?.stage !== "delivering") break
       commitRooms(batch.rooms)
-      set({ batch: undefined, since: batch.response.nextBatch ?? s.since, unsavedBatches: s.unsavedBatches + 1 })
+      const since = batch.response.nextBatch ?? s.since
+      // A batch that leaves the token where it was (an idle long-poll) has nothing a crash could repeat.
+      set({ batch: undefined, since, unsavedBatches: s.unsavedBatches + (since === s.since ? 0 : 1) })
       count({ syncs: s.counters.syncs + 1 })
       // Both at once: the long-poll's round trip runs while the save's fsyncs do (see the header).
       wantSave(true)
