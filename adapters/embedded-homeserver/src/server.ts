@@ -264,7 +264,9 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
     const controller = new AbortController()
     inFlight.add(res)
     res.on("close", () => {
-      controller.abort()
+      // Only a client gone before its answer needs the handler stopped (a /sync long-poll). Every
+      // abort builds a DOMException with its stack: 4 % of the process's CPU on the account path.
+      if (!res.writableFinished) controller.abort()
       inFlight.delete(res)
       if (inFlight.size === 0) idle?.()
     })

@@ -31,12 +31,13 @@ import { RECENT_KEPT, readSyncState } from "./sync-state-file.ts"
  * - `crypto.v8` and `crypto.v8.journal`: the OlmMachine's store, a snapshot and the writes since
  *   (see `IdbSnapshotStore` in crypto-store.ts);
  * - `sync.json`: the `since` token with the events still held for a room key, the recent event
- *   ids and the encrypted rooms (sync-state-file.ts). A batch is handed to subscribers only once
- *   the token it was asked from is on disk, and its own token is written (atomically, after the
- *   crypto store) while the next /sync is already on the wire; so a restart resumes after the last
- *   batch saved: nothing is lost, and a crash between delivery and write repeats at most that one
- *   batch (at-least-once there; the recent-id filter drops what it still remembers). See
- *   sync-loop-machine.ts. With it, per room, the position: the last event handed to subscribers
+ *   ids and the encrypted rooms (sync-state-file.ts). Each batch's token is written (atomically,
+ *   after the crypto store) while the next /sync is already on the wire, and batches go on being
+ *   handed to subscribers while at most `sync.maxUnsavedBatches` (default 4) of them wait for
+ *   their token to reach the disk; so a restart resumes after the last batch saved: nothing is
+ *   lost, a clean stop saves everything (exactly once across it), and a crash repeats at most
+ *   those unsaved batches (at-least-once there; the recent-id filter drops what it still
+ *   remembers). See sync-loop-machine.ts. With it, per room, the position: the last event handed to subscribers
  *   in timeline order (or, for the history before the first sync, the newest event passed over).
  *   Saved with `since`, it splits a room's timeline exactly: what follows it is (re)delivered to
  *   subscribers after a restart.
@@ -75,6 +76,12 @@ export interface ConnectOptions {
     readonly deliverInitialTimeline?: boolean
     /** Pages of `/messages` to close a `limited` gap (default 5). */
     readonly maxGapPages?: number
+    /**
+     * Batches handed to subscribers before their token is on disk (default 4): delivery waits for
+     * the fsyncs only when this many came within one save; a crash repeats at most this many
+     * (1: wait for each save, a crash repeats at most one batch). See sync-loop-machine.ts.
+     */
+    readonly maxUnsavedBatches?: number
   }
   readonly hold?: HoldOptions
   readonly readEvents?: {
@@ -149,7 +156,8 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     backoffBaseMs: options.sync?.backoffBaseMs ?? 500,
     backoffMaxMs: options.sync?.backoffMaxMs ?? 30_000,
     deliverInitialTimeline: options.sync?.deliverInitialTimeline ?? false,
-    maxGapPages: options.sync?.maxGapPages ?? 5
+    maxGapPages: options.sync?.maxGapPages ?? 5,
+    maxUnsavedBatches: Math.max(1, options.sync?.maxUnsavedBatches ?? 4)
   }
   const readCfg = { maxServerPages: options.readEvents?.maxServerPages ?? 10, pageSize: options.readEvents?.pageSize ?? 50 }
   const onError = (e: unknown) => options.onError?.(e)

@@ -182,6 +182,54 @@ const cases: ReadonlyArray<Case> = [
     check: (_, effects) => assert.deepEqual(effects.flatMap((e) => (e._tag === "Sleep" ? [e.ms] : [])), [500, 1000, 500])
   },
   {
+    name: "maxUnsavedBatches 2: an answer is taken in while the save of the batch before it runs",
+    cfg: { ...config, maxUnsavedBatches: 2 },
+    given: () => run(resumed(), [{ _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$2")] } }) }, { _tag: "BatchDelivered" }], { ...config, maxUnsavedBatches: 2 }).state,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t3", { "!r": { events: [ev("$3")] } }) }],
+    want: ["DeliverBatch"],
+    check: (state) => {
+      assert.equal(state.unsavedBatches, 1)
+      assert.deepEqual(state.save.inFlight, { since: "t2", coversBatch: true, batches: 1 })
+    }
+  },
+  {
+    name: "maxUnsavedBatches 2: a third answer waits until the save in flight settles; the save wanted meanwhile is one, of the newest token",
+    cfg: { ...config, maxUnsavedBatches: 2 },
+    given: () =>
+      run(
+        resumed(),
+        [
+          { _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$2")] } }) },
+          { _tag: "BatchDelivered" },
+          { _tag: "SyncSucceeded", body: syncBody("t3", { "!r": { events: [ev("$3")] } }) },
+          { _tag: "BatchDelivered" }
+        ],
+        { ...config, maxUnsavedBatches: 2 }
+      ).state,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t4", { "!r": { events: [ev("$4")] } }) }, { _tag: "SaveDone" }],
+    want: ["Synced", "Save", "DeliverBatch"],
+    check: (state, effects) => {
+      assert.equal((effects[1] as Extract<SyncLoopEffect, { _tag: "Save" }>).since, "t3")
+      assert.deepEqual((effects[2] as Extract<SyncLoopEffect, { _tag: "DeliverBatch" }>).rooms[0]?.fresh.map((e) => e["event_id"]), ["$4"])
+      assert.equal(state.settled, "t2")
+      assert.equal(state.unsavedBatches, 1)
+    }
+  },
+  {
+    name: "maxUnsavedBatches 1 (the default): an answer waits for the save of the batch before it",
+    given: () => run(resumed(), [{ _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$2")] } }) }, { _tag: "BatchDelivered" }]).state,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t3", { "!r": { events: [ev("$3")] } }) }],
+    want: [],
+    check: (state) => assert.equal(state.waiting?.since, "t2")
+  },
+  {
+    name: "an idle batch (its token unchanged) leaves nothing unsaved: the next answer is taken in at once, its save still in flight",
+    given: resumed,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t1") }, { _tag: "BatchDelivered" }, { _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$2")] } }) }],
+    want: ["DeliverBatch", "Save", "RequestSync", "DeliverBatch"],
+    check: (state) => assert.equal(state.unsavedBatches, 0)
+  },
+  {
     name: "an unknown token (401) halts the loop: no retry",
     given: resumed,
     send: [{ _tag: "SyncFailed", reason: "unknown-token", jitter: 0 }, { _tag: "TimerFired" }],
@@ -210,7 +258,7 @@ const cases: ReadonlyArray<Case> = [
     given: () => run(fresh(), [{ _tag: "Start" }, { _tag: "SyncSucceeded", body: syncBody("t1") }, { _tag: "BatchDelivered" }]).state,
     send: [{ _tag: "SaveFailed" }, { _tag: "SyncSucceeded", body: syncBody("t2") }, { _tag: "BatchDelivered" }],
     want: ["DeliverBatch", "Save", "RequestSync"],
-    check: (state) => assert.deepEqual(state.save.inFlight, { since: "t2", coversBatch: true })
+    check: (state) => assert.deepEqual(state.save.inFlight, { since: "t2", coversBatch: true, batches: 1 })
   },
   {
     name: "a failed save with a newer one wanted behind it: the newer is issued at once, and the answer waiting on it taken in after",

@@ -25,6 +25,14 @@
  * long-poll's round trip overlapping the fsyncs. One exception, as today: when a save fails
  * (the disk), the loop goes on rather than stall, and the guarantee holds again from the next
  * save that succeeds.
+ *
+ * Running ahead of the disk (`maxUnsavedBatches`, #17). Waiting for each save puts its fsyncs
+ * (10–25 ms here) into every batch's latency. With `maxUnsavedBatches = k` a response is taken in
+ * while fewer than `k` handed-over batches still wait for their token to reach the disk, so
+ * delivery waits for a save only when k batches came within one. The rule above is the case
+ * k = 1; in general the token on disk is still never ahead of delivery and nothing is lost, and a
+ * crash repeats at most the last k batches (what the saved recent-id window does not remember).
+ * A clean stop saves everything: across it, each event is delivered exactly once.
  */
 import type { RawEvent } from "./crypto.ts"
 import { hasRecent, type RecentIds, withRecent } from "./recent-event-ids.ts"
@@ -42,6 +50,8 @@ export interface SyncLoopConfig {
   readonly deliverInitialTimeline: boolean
   /** Pages of `/messages` one gap walk may fetch before it gives up the older rest. */
   readonly maxGapPages: number
+  /** Batches handed over whose token may not be on disk yet (see the header); default 1. */
+  readonly maxUnsavedBatches?: number
 }
 
 export interface SyncCounters {
@@ -71,8 +81,11 @@ export interface SyncLoopState {
   /** A response that came while the token it was asked from was not yet on disk. */
   readonly waiting: { readonly response: SyncResponse; readonly since: string | undefined } | undefined
   readonly batch: BatchInHand | undefined
+  /** Batches handed over since the token on disk (the save in flight covers some of them). */
+  readonly unsavedBatches: number
   readonly save: {
-    readonly inFlight: { readonly since: string | undefined; readonly coversBatch: boolean } | undefined
+    /** `batches`: of the unsaved batches, those this save settles. */
+    readonly inFlight: { readonly since: string | undefined; readonly coversBatch: boolean; readonly batches: number } | undefined
     /** A save is wanted (after the one in flight). */
     readonly pending: boolean
     /** A batch was handed over since the last save began: the next save settles it (and `nextSync`). */
@@ -127,6 +140,7 @@ export const initialSyncLoop = (saved: { readonly since?: string | undefined; re
   failures: 0,
   waiting: undefined,
   batch: undefined,
+  unsavedBatches: 0,
   save: { inFlight: undefined, pending: false, unsavedBatch: false },
   recent: saved.recent,
   lastSeen: saved.lastSeen,
@@ -156,6 +170,8 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
   const effects: Array<SyncLoopEffect> = []
   let s: SyncLoopState = state
   const set = (patch: Partial<SyncLoopState>) => (s = { ...s, ...patch })
+  /** A response may be taken in now: no batch in hand, and room under the bound on unsaved batches. */
+  const mayTake = () => s.batch === undefined && s.unsavedBatches < (config.maxUnsavedBatches ?? 1)
   const count = (patch: Partial<SyncCounters>) => set({ counters: { ...s.counters, ...patch } })
 
   const requestSync = () => {
@@ -167,7 +183,7 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
   const flushSave = () => {
     if (s.save.inFlight !== undefined || !s.save.pending || s.batch !== undefined) return
     effects.push({ _tag: "Save", since: s.since, recent: s.recent, lastSeen: s.lastSeen })
-    set({ save: { inFlight: { since: s.since, coversBatch: s.save.unsavedBatch }, pending: false, unsavedBatch: false } })
+    set({ save: { inFlight: { since: s.since, coversBatch: s.save.unsavedBatch, batches: s.unsavedBatches }, pending: false, unsavedBatch: false } })
   }
   const wantSave = (coversBatch: boolean) => {
     set({ save: { ...s.save, pending: true, unsavedBatch: s.save.unsavedBatch || coversBatch } })
@@ -255,7 +271,7 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
       set({ sync: { _tag: "none" }, failures: 0 })
       if (s.phase !== "running") break
       const response = readSyncResponse(event.body)
-      if (s.batch === undefined && askedFrom === s.settled) take(response)
+      if (mayTake()) take(response)
       else set({ waiting: { response, since: askedFrom } })
       break
     }
@@ -310,7 +326,9 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
       const batch = s.batch
       if (batch?.stage !== "delivering") break
       commitRooms(batch.rooms)
-      set({ batch: undefined, since: batch.response.nextBatch ?? s.since })
+      const since = batch.response.nextBatch ?? s.since
+      // A batch that leaves the token where it was (an idle long-poll) has nothing a crash could repeat.
+      set({ batch: undefined, since, unsavedBatches: s.unsavedBatches + (since === s.since ? 0 : 1) })
       count({ syncs: s.counters.syncs + 1 })
       // Both at once: the long-poll's round trip runs while the save's fsyncs do (see the header).
       wantSave(true)
@@ -341,7 +359,7 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
       const saved = s.save.inFlight
       if (saved === undefined) break
       const failed = event._tag === "SaveFailed"
-      set({ settled: saved.since, save: { ...s.save, inFlight: undefined } })
+      set({ settled: saved.since, unsavedBatches: s.unsavedBatches - saved.batches, save: { ...s.save, inFlight: undefined } })
       // A save wanted after the failed one began is issued now; the failed one's own content is not
       // retried at once (a failing disk would spin): the next batch's save, or a Dirty, carries it.
       const newer = s.save.pending
@@ -350,11 +368,14 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
         const retryLater = s.phase !== "stopping" && saved.coversBatch
         set({ save: { ...s.save, pending: newer || retryLater, unsavedBatch: s.save.unsavedBatch || saved.coversBatch } })
       } else if (saved.coversBatch) effects.push({ _tag: "Synced" })
+      // The save wanted meanwhile goes first, so its fsyncs run while the answer waiting on this
+      // one is taken in (its snapshot is read before that batch touches anything).
+      if (!failed || newer) flushSave()
       const waiting = s.waiting
-      if (waiting !== undefined && waiting.since === s.settled && s.phase === "running") {
+      if (waiting !== undefined && mayTake() && s.phase === "running") {
         set({ waiting: undefined })
         take(waiting.response)
-      } else if (!failed || newer) flushSave()
+      }
       maybeStopped()
       break
     }

@@ -70,7 +70,12 @@ export class SyncLoop {
   stop(): Promise<void> {
     this.stopped ??= new Promise<void>((resolve) => {
       this.resolveStopped = resolve
-      this.dispatch({ _tag: "Stop" })
+      // The last save reads the held events as they are (see `snapshot`): what the timeline is
+      // still working on is settled first, so a clean stop repeats nothing.
+      void this.deps.timeline
+        .idle()
+        .catch(() => undefined)
+        .then(() => this.dispatch({ _tag: "Stop" }))
     })
     return this.stopped.then(() => {
       for (const w of this.waiters.splice(0)) w()
@@ -157,9 +162,13 @@ export class SyncLoop {
       }
       case "DeliverBatch":
         return this.report(() => this.deliverBatch(effect))
-      case "Save":
+      case "Save": {
+        // What the shell keeps is read now, while no batch is in hand (the machine issues a save
+        // only then): it belongs to `effect.since`. A later batch may be taken in during the
+        // fsyncs, and what it changes belongs to the next save.
+        const snapshot = this.snapshot(effect)
         return this.report(() =>
-          this.save(effect).then(
+          this.save(snapshot).then(
             (): SyncLoopEvent => ({ _tag: "SaveDone" }),
             (e: unknown): SyncLoopEvent => {
               onError(e)
@@ -167,6 +176,7 @@ export class SyncLoop {
             }
           )
         )
+      }
       case "Sleep":
         return this.report(() => sleep(clock, effect.ms, this.abort.signal).then(
           (): SyncLoopEvent => ({ _tag: "TimerFired" }),
@@ -218,13 +228,14 @@ export class SyncLoop {
     }
   }
 
-  /** The crypto store first, then `sync.json`: a token on disk never outruns the keys it needs. */
-  private async save(effect: Extract<SyncLoopEffect, { _tag: "Save" }>): Promise<void> {
-    const { timeline, e2ee, syncFile, rooms, positions } = this.deps
-    await timeline.idle()
-    await e2ee.persist()
-    if (syncFile === undefined) return
-    const state: SyncStateFile = {
+  /**
+   * `sync.json` as of the save's token. Held events go in as they are now: one the timeline
+   * still works on and then delivers outside a batch calls `delivered()`, whose save follows.
+   */
+  private snapshot(effect: Extract<SyncLoopEffect, { _tag: "Save" }>): SyncStateFile | undefined {
+    const { timeline, syncFile, rooms, positions } = this.deps
+    if (syncFile === undefined) return undefined
+    return {
       version: 1,
       ...(effect.since === undefined ? {} : { since: effect.since }),
       timeline: timeline.state(),
@@ -233,6 +244,13 @@ export class SyncLoop {
       lastSeen: Object.fromEntries(effect.lastSeen),
       positions: Object.fromEntries(positions)
     }
+  }
+
+  /** The crypto store first, then `sync.json`: a token on disk never outruns the keys it needs. */
+  private async save(state: SyncStateFile | undefined): Promise<void> {
+    const { e2ee, syncFile } = this.deps
+    await e2ee.persist()
+    if (syncFile === undefined || state === undefined) return
     await writeSyncState(syncFile, state)
   }
 }

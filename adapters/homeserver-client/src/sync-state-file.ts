@@ -5,7 +5,7 @@ import type { TimelineState } from "./decrypting-timeline.ts"
 /**
  * `sync.json`: where the sync loop resumes after a restart. Written atomically and durably
  * (temp file, fsync, rename, fsync of the directory) by one writer at a time, in token order (see
- * sync-loop-machine.ts for when, and why a crash repeats at most one batch).
+ * sync-loop-machine.ts for when, and why a crash repeats at most `maxUnsavedBatches` batches).
  */
 export interface SyncStateFile {
   readonly version: 1
