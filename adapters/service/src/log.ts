@@ -1,4 +1,4 @@
-import { redactFields } from "./log-redaction.ts"
+import { redactFields, scrubSecrets } from "./log-redaction.ts"
 
 /**
  * Structured logs on stderr: one JSON object per line with `--json`, readable text otherwise.
@@ -31,9 +31,10 @@ export const heldLogger = (inner: Logger): Logger & { release(): void; discard()
  */
 export const makeLogger = (options: { json: boolean; write?: (line: string) => void; quiet?: boolean; logContent?: boolean }): Logger => {
   const write = options.write ?? ((line: string) => void process.stderr.write(line))
-  return (level, message, rawFields = {}) => {
+  return (level, rawMessage, rawFields = {}) => {
     if (options.quiet === true && level === "debug") return
     const fields = options.logContent === true ? rawFields : redactFields(rawFields)
+    const message = options.logContent === true ? rawMessage : scrubSecrets(rawMessage)
     const time = new Date().toISOString()
     if (options.json) write(`${JSON.stringify({ time, level, message, ...fields })}\n`)
     else {
