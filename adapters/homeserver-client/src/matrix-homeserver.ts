@@ -18,6 +18,7 @@ import { roomReads } from "./room-reads.ts"
 import { roomWrites } from "./room-writes.ts"
 import { establishSession, fileExists } from "./session-establish.ts"
 import { SyncLoop } from "./sync-loop.ts"
+import type { SyncHealth } from "./sync-health.ts"
 import { initialSyncLoop } from "./sync-loop-machine.ts"
 import { RECENT_KEPT, readSyncState } from "./sync-state-file.ts"
 
@@ -110,6 +111,8 @@ export interface MatrixHomeserver extends HomeserverPort {
   /** Resolves when the next sync batch has been handed to subscribers and saved. */
   readonly nextSync: () => Promise<void>
   readonly stats: () => HomeserverStats
+  /** The `/sync` connection's health: sync lag, backoff and retries, errors by kind (sync-health.ts). */
+  readonly syncHealth: () => SyncHealth
   /**
    * Per room, the last event handed to subscribers in timeline order (events decrypted late, out
    * of order, do not move it), or the newest of the history before the first sync: everything
@@ -269,6 +272,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     },
     nextSync: () => loop.nextSync(),
     stats: () => ({ ...timeline.stats, ...loop.counters, held: timeline.waiting }),
+    syncHealth: () => loop.health(),
     roomPositions: () => new Map(positions)
   }
   return port

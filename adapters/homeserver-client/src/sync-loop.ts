@@ -9,6 +9,7 @@ import type { RoomDirectory } from "./room-directory.ts"
 import { isUnknownToken } from "./session-establish.ts"
 import { type SyncCounters, type SyncLoopConfig, type SyncLoopEffect, type SyncLoopEvent, type SyncLoopState, stepSyncLoop } from "./sync-loop-machine.ts"
 import { RECENT_SAVED, type SyncStateFile, writeSyncState } from "./sync-state-file.ts"
+import { newestTimestamp, type SyncErrorKind, type SyncHealth, SyncHealthMeter, syncErrorKind } from "./sync-health.ts"
 
 /**
  * The I/O shell around {@link stepSyncLoop}: it feeds the machine each outcome as an event and
@@ -45,6 +46,7 @@ export class SyncLoop {
   private resolveStopped: () => void = () => {}
   private dirtyQueued = false
   private toDevice = 0
+  private readonly meter: SyncHealthMeter
 
   constructor(
     initial: SyncLoopState,
@@ -52,6 +54,7 @@ export class SyncLoop {
     private readonly deps: SyncLoopDeps
   ) {
     this.state = initial
+    this.meter = new SyncHealthMeter(() => deps.clock.now())
   }
 
   /**
@@ -86,6 +89,18 @@ export class SyncLoop {
     return { ...this.state.counters, toDevice: this.toDevice }
   }
 
+  /** The connection's health (sync-health.ts); `httpRetries` from the HTTP client's counters. */
+  health(): SyncHealth {
+    const { phase, failures, sync } = this.state
+    return this.meter.snapshot({ phase, failures, sleeping: sync._tag === "sleeping" }, this.deps.http.stats.retries)
+  }
+
+  /** Counts a failure by kind for {@link health}, then passes it on. */
+  private failed(kind: SyncErrorKind, error: unknown): void {
+    this.meter.failed(kind, error)
+    this.deps.onError(error)
+  }
+
   /**
    * The decrypting timeline handed an event over. Within a batch the batch's own save covers it;
    * outside one (a late key, the hold timer, restored held events) it must be saved too, or a
@@ -111,10 +126,11 @@ export class SyncLoop {
   }
 
   private perform(effect: SyncLoopEffect): void {
-    const { http, clock, onError } = this.deps
+    const { http, clock } = this.deps
     switch (effect._tag) {
       case "RequestSync": {
         const signal = this.abort.signal
+        this.meter.requesting()
         return this.report(() =>
           http
             .request<unknown>({
@@ -125,10 +141,13 @@ export class SyncLoop {
               signal
             })
             .then(
-              (body): SyncLoopEvent => ({ _tag: "SyncSucceeded", body }),
+              (body): SyncLoopEvent => {
+                this.meter.syncSucceeded()
+                return { _tag: "SyncSucceeded", body }
+              },
               (e: unknown): SyncLoopEvent => {
                 if (signal.aborted) return { _tag: "SyncFailed", reason: "aborted", jitter: 0 }
-                onError(e)
+                this.failed(syncErrorKind(e), e)
                 return { _tag: "SyncFailed", reason: isUnknownToken(e) ? "unknown-token" : "other", jitter: this.deps.random() }
               }
             )
@@ -149,7 +168,7 @@ export class SyncLoop {
               end: typeof res["end"] === "string" ? res["end"] : undefined
             }),
             (e: unknown): SyncLoopEvent => {
-              onError(e)
+              this.failed("gap-fill", e)
               return { _tag: "GapFailed", roomId }
             }
           )
@@ -162,12 +181,13 @@ export class SyncLoop {
           this.save(effect).then(
             (): SyncLoopEvent => ({ _tag: "SaveDone" }),
             (e: unknown): SyncLoopEvent => {
-              onError(e)
+              this.failed("save", e)
               return { _tag: "SaveFailed" }
             }
           )
         )
       case "Sleep":
+        this.meter.backingOff(effect.ms)
         return this.report(() => sleep(clock, effect.ms, this.abort.signal).then(
           (): SyncLoopEvent => ({ _tag: "TimerFired" }),
           (): SyncLoopEvent => ({ _tag: "TimerFired" })
@@ -182,7 +202,7 @@ export class SyncLoop {
 
   /** The device part first (its room keys decrypt this batch's events), then each room in order. */
   private async deliverBatch(effect: Extract<SyncLoopEffect, { _tag: "DeliverBatch" }>): Promise<SyncLoopEvent> {
-    const { e2ee, timeline, rooms, positions, emit, onError } = this.deps
+    const { e2ee, timeline, rooms, positions, emit } = this.deps
     const res = effect.body
     let roomsDone = 0
     try {
@@ -209,11 +229,12 @@ export class SyncLoop {
         roomsDone += 1
       }
       await timeline.idle()
+      this.meter.delivered(newestTimestamp(effect.rooms.flatMap((room) => room.fresh)))
       return { _tag: "BatchDelivered" }
     } catch (e) {
       // Not saved: the same batch comes again from the same token; the window keeps the rooms
       // already taken in from repeating.
-      onError(e)
+      this.failed("take-in", e)
       return { _tag: "BatchFailed", roomsDone }
     }
   }

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { listen } from "@widgethost/websocket"
 import type { SessionInfo } from "@widgethost/engine"
+import type { SyncHealth } from "@widgethost/homeserver-client"
 import { type ApprovalQueue, parseDecision } from "./approvals.ts"
 import { type CreateUserOutcome, type NewUserRequest, parseNewUser } from "./admin-users.ts"
 import { consolePage } from "./admin-console-page.ts"
@@ -103,6 +104,8 @@ export interface AdminModel {
  * be decrypted (after their late-key hold, or known never to decrypt), newest first.
  */
 export interface HomeserverHealth {
+  /** The `/sync` connection: lag, backoff and retries, errors by kind; null when not watched. */
+  readonly connection: SyncHealth | null
   readonly syncs: number
   readonly syncErrors: number
   /** Room events waiting for a room key now (and those queued behind them). */
