@@ -203,7 +203,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       throw new StartupError(`cannot reach the homeserver at ${baseUrl}: ${message}`)
     }
     cleanups.push(() => homeserver.stop())
-    health.watch(() => homeserver.stats())
+    health.watch(() => homeserver.stats(), () => homeserver.syncHealth())
     const configuredKey = config.homeserver.kind === "embedded" ? undefined : config.homeserver.recoveryKey
     const deviceTrust = await establishDeviceTrust({
       homeserver,
