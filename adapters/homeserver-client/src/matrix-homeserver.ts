@@ -19,6 +19,7 @@ import { roomWrites } from "./room-writes.ts"
 import { establishSession, fileExists } from "./session-establish.ts"
 import { SyncLoop } from "./sync-loop.ts"
 import type { SyncHealth } from "./sync-health.ts"
+import type { OnLoadProgress } from "./load-progress.ts"
 import { initialSyncLoop } from "./sync-loop-machine.ts"
 import { RECENT_KEPT, readSyncState } from "./sync-state-file.ts"
 
@@ -89,6 +90,8 @@ export interface ConnectOptions {
   readonly onToDeviceUndecryptable?: (report: ToDeviceUndecryptable) => void
   /** Each failure the background loops survive (sync retries, key uploads). */
   readonly onError?: (error: unknown) => void
+  /** How far the long work is: the crypto store's load, the first sync (load-progress.ts). */
+  readonly onProgress?: OnLoadProgress
 }
 
 export interface HomeserverStats extends TimelineStats {
@@ -180,6 +183,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       ...(cryptoFile === undefined ? {} : { storeFile: cryptoFile }),
       ...(options.storePassphrase === undefined ? {} : { storePassphrase: options.storePassphrase }),
       ...(options.onToDeviceUndecryptable === undefined ? {} : { onToDeviceUndecryptable: options.onToDeviceUndecryptable }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       onError
     })
   } catch (e) {
@@ -218,7 +222,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   const loop = new SyncLoop(
     initialSyncLoop({ since: saved?.since, recent: recentFrom(saved?.recent ?? [], RECENT_KEPT), lastSeen: new Map(Object.entries(saved?.lastSeen ?? {})) }),
     syncCfg,
-    { http, e2ee, timeline, rooms, positions, syncFile, clock, random, emit, onError }
+    { http, e2ee, timeline, rooms, positions, syncFile, clock, random, emit, onError, ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) }
   )
   let started = false
   let stopped = false

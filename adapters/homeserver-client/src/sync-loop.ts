@@ -9,6 +9,7 @@ import type { RoomDirectory } from "./room-directory.ts"
 import { isUnknownToken } from "./session-establish.ts"
 import { type SyncCounters, type SyncLoopConfig, type SyncLoopEffect, type SyncLoopEvent, type SyncLoopState, stepSyncLoop } from "./sync-loop-machine.ts"
 import { RECENT_SAVED, type SyncStateFile, writeSyncState } from "./sync-state-file.ts"
+import type { OnLoadProgress } from "./load-progress.ts"
 import { newestTimestamp, type SyncErrorKind, type SyncHealth, SyncHealthMeter, syncErrorKind } from "./sync-health.ts"
 
 /**
@@ -36,6 +37,8 @@ export interface SyncLoopDeps {
   readonly random: () => number
   readonly emit: (update: HomeserverUpdate) => void
   readonly onError: (error: unknown) => void
+  /** How far the first sync is (waiting for the homeserver, then its rooms taken in), for a progress line. */
+  readonly onProgress?: OnLoadProgress
 }
 
 export class SyncLoop {
@@ -131,6 +134,7 @@ export class SyncLoop {
       case "RequestSync": {
         const signal = this.abort.signal
         this.meter.requesting()
+        if (effect.since === undefined) this.deps.onProgress?.({ task: "first-sync", step: "waiting for the homeserver", done: 0, total: 0, unit: "", finished: false })
         return this.report(() =>
           http
             .request<unknown>({
@@ -205,6 +209,11 @@ export class SyncLoop {
     const { e2ee, timeline, rooms, positions, emit } = this.deps
     const res = effect.body
     let roomsDone = 0
+    // The first batch (no token yet) is the big one: a whole account's rooms.
+    const first = this.state.since === undefined
+    const progress = first ? this.deps.onProgress : undefined
+    const total = effect.rooms.length
+    progress?.({ task: "first-sync", step: "taking in rooms", done: 0, total, unit: "rooms", finished: false })
     try {
       const deviceLists = isObject(res["device_lists"]) ? res["device_lists"] : {}
       const counts = isObject(res["device_one_time_keys_count"]) ? res["device_one_time_keys_count"] : {}
@@ -227,8 +236,10 @@ export class SyncLoop {
         if (room.passOverTo !== undefined) positions.set(room.roomId, room.passOverTo)
         if (room.fresh.length > 0) await timeline.push(room.roomId, room.fresh)
         roomsDone += 1
+        progress?.({ task: "first-sync", step: "taking in rooms", done: roomsDone, total, unit: "rooms", finished: false })
       }
       await timeline.idle()
+      progress?.({ task: "first-sync", step: "done", done: total, total, unit: "rooms", finished: true })
       this.meter.delivered(newestTimestamp(effect.rooms.flatMap((room) => room.fresh)))
       return { _tag: "BatchDelivered" }
     } catch (e) {
