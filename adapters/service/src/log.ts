@@ -1,4 +1,4 @@
-import { redactFields, scrubSecrets } from "./log-redaction.ts"
+import { redactFields } from "./log-redaction.ts"
 
 /**
  * Structured logs on stderr: one JSON object per line with `--json`, readable text otherwise.
@@ -26,15 +26,19 @@ export const heldLogger = (inner: Logger): Logger & { release(): void; discard()
 }
 
 /**
+ * Fields carry what comes from elsewhere (errors, URLs, messages) and are redacted, their strings
+ * scrubbed too; the message is the service's own words, which on a terminal may carry a secret on
+ * purpose (the console link with its token, cli.ts), so it is written as it is.
+ *
  * `logContent`: keep message contents and secrets in the fields (default false: they are
  * replaced by their size or a marker, log-redaction.ts), since log files travel further than the console.
  */
 export const makeLogger = (options: { json: boolean; write?: (line: string) => void; quiet?: boolean; logContent?: boolean }): Logger => {
   const write = options.write ?? ((line: string) => void process.stderr.write(line))
-  return (level, rawMessage, rawFields = {}) => {
+  return (level, message, rawFields = {}) => {
     if (options.quiet === true && level === "debug") return
     const fields = options.logContent === true ? rawFields : redactFields(rawFields)
-    const message = options.logContent === true ? rawMessage : scrubSecrets(rawMessage)
+
     const time = new Date().toISOString()
     if (options.json) write(`${JSON.stringify({ time, level, message, ...fields })}\n`)
     else {

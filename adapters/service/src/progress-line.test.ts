@@ -78,6 +78,13 @@ describe("ProgressLine: in place on a terminal, final lines only elsewhere", () 
     expect(writes.slice(1)).toEqual(["\r\x1b[K"])
   })
 
+  it("a terminal that says width 0 (some ptys) is taken as 80 columns: the line cannot wrap", () => {
+    const writes: string[] = []
+    const line = new ProgressLine({ isTTY: true, columns: 0, write: (text) => void writes.push(text) }, { now: () => 0 })
+    line.update({ task: "first-sync", step: "taking in rooms with a very long description of what is going on", done: 1, total: 2, unit: "rooms", finished: false })
+    expect(writes[0]!.replace("\r", "").replace("\x1b[K", "")).toHaveLength(79)
+  })
+
   it("not a TTY: nothing is drawn, no \\r ever; each task's final line goes to `finished`", () => {
     let now = 0
     const { stream, writes } = recorder(false)

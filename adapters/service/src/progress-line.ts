@@ -82,7 +82,9 @@ export class ProgressLine {
     const now = this.now()
     const start = this.started.get(p.task) ?? now
     this.started.set(p.task, start)
-    const line = formatProgress(p, now - start, this.stream.columns)
+    // A terminal that does not say its width (0 under some ptys) gets 80: a wrapped line cannot be rewritten.
+    const columns = this.stream.columns !== undefined && this.stream.columns > 0 ? this.stream.columns : 80
+    const line = formatProgress(p, now - start, this.tty ? columns : undefined)
     if (p.finished) {
       this.started.delete(p.task)
       this.last = undefined
