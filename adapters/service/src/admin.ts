@@ -26,8 +26,9 @@ export { engineAdminModel } from "./admin-model.ts"
  *   GET  /api/identity              { identity: { status, detail } | null }: device trust
  *   GET  /api/account               { account: AdminAccount | null }: the host account, the demo
  *                                   widgets' links, how a second user signs in
- *   GET  /api/homeserver            { homeserver: HomeserverHealth | null }: sync counters and the
- *                                   events that could not be decrypted
+ *   GET  /api/homeserver            { homeserver: HomeserverHealth | null }: the sync connection
+ *                                   (lag, behind, backoff and retries, errors by kind), sync
+ *                                   counters, and the events that could not be decrypted
  *   GET  /api/sessions              { sessions: [SessionInfo & { state }] }
  *   POST /api/sessions/{id}/close   { closed: true }                       404 unknown session
  *   GET  /api/sessions/{id}/log     { sessionId, redacted, entries: [{ at, direction, message }] }
