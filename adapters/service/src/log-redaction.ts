@@ -47,23 +47,27 @@ const SECRET_PARAM = String.raw`access_token|refresh_token|login_token|loginToke
 
 /**
  * What {@link scrubSecrets} replaces, in order; each keeps what names the secret (the parameter,
- * the scheme, the user) and replaces only the secret itself.
+ * the scheme, the user) and replaces only the secret itself. The third part is a cheap test a
+ * string must pass for its pattern to be tried at all: most strings (ids, types) pass none.
  */
-const SECRET_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
+const SECRET_PATTERNS: ReadonlyArray<readonly [RegExp, string, (text: string) => boolean]> = [
   // `"access_token": "…"`: JSON quoted inside a string (an error body, a logged request).
-  [new RegExp(String.raw`("(?:${SECRET_PARAM})"\s*:\s*")(?:[^"\\]|\\.)*"`, "gi"), `$1${REDACTED_SECRET}"`],
+  [new RegExp(String.raw`("(?:${SECRET_PARAM})"\s*:\s*")(?:[^"\\]|\\.)*"`, "gi"), `$1${REDACTED_SECRET}"`, (t) => t.includes('"')],
   // `?access_token=…`, `&password=…`, `token=…` in URLs, forms and `k=v` log text.
-  [new RegExp(String.raw`(?<![A-Za-z0-9_])((?:${SECRET_PARAM})=)[^&#\s"',;]+`, "gi"), `$1${REDACTED_SECRET}`],
+  [new RegExp(String.raw`(?<![A-Za-z0-9_])((?:${SECRET_PARAM})=)[^&#\s"',;]+`, "gi"), `$1${REDACTED_SECRET}`, (t) => t.includes("=")],
   // `Authorization: Bearer …`, `Basic …` (with or without the header's name).
-  [/\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]+/gi, `$1$2${REDACTED_SECRET}`],
+  [/\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]+/gi, `$1$2${REDACTED_SECRET}`, (t) => t.includes("earer") || t.includes("asic") || t.includes("EARER") || t.includes("ASIC")],
   // `Authorization: <raw token>` without a scheme.
-  [/\b(authorization"?\s*[:=]\s*"?)(?!Bearer\b|Basic\b)[^\s"',;]+/gi, `$1${REDACTED_SECRET}`],
+  [/\b(authorization"?\s*[:=]\s*"?)(?!Bearer\b|Basic\b)[^\s"',;]+/gi, `$1${REDACTED_SECRET}`, (t) => t.includes("uthorization") || t.includes("UTHORIZATION")],
   // Access and refresh tokens of Synapse (`syt_`, `syr_`) and MAS (`mat_`, `mar_`, `mct_`), and old macaroons.
-  [/\b(?:sy[tr]|ma[tr]|mc[tr])_[A-Za-z0-9_-]{8,}/g, REDACTED_SECRET],
-  [/\bMDAx[A-Za-z0-9+/=_-]{20,}/g, REDACTED_SECRET],
+  [/\b(?:sy[tr]|ma[tr]|mc[tr])_[A-Za-z0-9_-]{8,}/g, REDACTED_SECRET, (t) => t.includes("t_") || t.includes("r_")],
+  [/\bMDAx[A-Za-z0-9+/=_-]{20,}/g, REDACTED_SECRET, (t) => t.includes("MDAx")],
   // A password in a URI's user info: `turn:user:secret@host`, `https://user:secret@host`.
-  [/\b((?:turns?|stuns?):[^\s:@/?]+|[a-z][a-z0-9+.-]*:\/\/[^\s:@/?]+):[^\s@/?]+@/gi, `$1:${REDACTED_SECRET}@`]
+  [/\b((?:turns?|stuns?):[^\s:@/?]+|[a-z][a-z0-9+.-]*:\/\/[^\s:@/?]+):[^\s@/?]+@/gi, `$1:${REDACTED_SECRET}@`, (t) => t.includes("@") && (t.includes("://") || /turn|stun/i.test(t))]
 ]
+
+/** What every pattern above needs somewhere in a string: one test that most strings (ids, types, actions) fail. */
+const MIGHT_HOLD_SECRET = /["=_]|:\/\/|turns?:|stuns?:|earer|asic|uthori|MDAx/i
 
 /**
  * `text` with the secrets it quotes replaced by the marker: tokens in URLs and parameters,
@@ -73,8 +77,9 @@ const SECRET_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
  * scrubSecrets("GET /sync?since=s1&access_token=syt_abc_def_123 failed") // "GET /sync?since=s1&access_token=io.widgethost.redacted failed"
  */
 export const scrubSecrets = (text: string): string => {
+  if (!MIGHT_HOLD_SECRET.test(text)) return text
   let out = text
-  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement)
+  for (const [pattern, replacement, worthTrying] of SECRET_PATTERNS) if (worthTrying(out)) out = out.replace(pattern, replacement)
   return out
 }
 
