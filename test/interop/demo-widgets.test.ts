@@ -48,7 +48,7 @@ const overflowsAt = async (page: Page, width: number): Promise<ReadonlyArray<str
     const found: string[] = []
     const doc = document.documentElement
     if (doc.scrollWidth > doc.clientWidth) found.push(`the page scrolls sideways (${doc.scrollWidth} > ${doc.clientWidth})`)
-    for (const node of document.querySelectorAll<HTMLElement>("section, .card, li, header, form, td")) {
+    for (const node of document.querySelectorAll<HTMLElement>("section, .card, li, header, form, td, #homeserver dl, #homeserver dd")) {
       if (node.scrollWidth > node.clientWidth + 1) found.push(`${node.tagName.toLowerCase()}${node.id ? "#" + node.id : ""}.${node.className}: ${node.scrollWidth} > ${node.clientWidth}`)
     }
     return found
@@ -204,7 +204,12 @@ describe("npm start → the demo chat widget and the console in Chromium", () =>
     await call.close()
   }, 60_000)
 
-  it("nothing overflows at 1280 or 800 px: chat widget and console", async () => {
+  it("nothing overflows at 1280 or 800 px: chat widget and console (with its homeserver health filled in)", async () => {
+    // The health section is filled in: the sync connection up, its lag and retries shown.
+    await consolePage.locator('#sync-health [data-sync-state="connected"]').waitFor()
+    assert.match(await consolePage.locator('#sync-health dd[data-fact="Last sync"]').innerText(), / ago$/)
+    assert.match(await consolePage.locator('#sync-health dd[data-fact="Retries"]').innerText(), /after backoff/)
+    assert.equal(await consolePage.locator('#sync-health dd[data-fact="Waiting for keys"]').innerText(), "0")
     for (const width of [1280, 800]) {
       for (const [name, page] of [["chat", chat], ["console", consolePage]] as const) {
         assert.deepEqual(await overflowsAt(page, width), [], `${name} at ${width} px`)

@@ -9,6 +9,7 @@ import { type JournalBatch, type JournalHeader, type JournalOp, JOURNAL_FORMAT, 
 import { writeFileDurably } from "./durable-file.ts"
 import { captureWrites } from "./idb-write-capture.ts"
 import { dumpDatabase, ensureIndexedDb, idbRequest, replayBatches, restoreDatabase, type SnapshotDatabase } from "./idb-snapshot.ts"
+import type { OnLoadProgress } from "./load-progress.ts"
 
 export { writeFileDurably }
 
@@ -98,7 +99,8 @@ export class IdbSnapshotStore {
   static async open(
     file: string | undefined,
     owner: { readonly userId: string; readonly deviceId: string },
-    compaction: CryptoStoreCompaction = {}
+    compaction: CryptoStoreCompaction = {},
+    onProgress?: OnLoadProgress
   ): Promise<IdbSnapshotStore> {
     ensureIndexedDb()
     storeCounter += 1
@@ -116,7 +118,15 @@ export class IdbSnapshotStore {
     assertOwner(file, snapshot, owner)
     const store = new IdbSnapshotStore(storeName, file, owner, snapshot.generation ?? 0, limits)
     store.snapshotBytes = bytes.length
-    for (const db of snapshot.databases) await restoreDatabase(storeName + db.suffix, db)
+    const total = snapshot.databases.reduce((sum, db) => sum + db.stores.reduce((n, s) => n + s.keys.length, 0), 0)
+    let done = 0
+    const report = (step: string) => onProgress?.({ task: "crypto-store", step, done, total, unit: "records", finished: false })
+    report("restoring records")
+    for (const db of snapshot.databases)
+      await restoreDatabase(storeName + db.suffix, db, (n) => {
+        done += n
+        report("restoring records")
+      })
     const journalBytes = await readIfExists(store.journalFile)
     if (journalBytes !== undefined) {
       const journal = readJournal(journalBytes, store.journalFile)
@@ -124,6 +134,7 @@ export class IdbSnapshotStore {
       // Another generation: a compaction wrote the snapshot and crashed before the new journal;
       // the snapshot holds everything this journal says. The next round starts a new one.
       if (journal.header.generation === store.generation) {
+        report("replaying the journal")
         await replayBatches(storeName, journal.batches)
         store.journal = await JournalWriter.resume(store.journalFile, journal.validLength, journal.batches.length)
       }

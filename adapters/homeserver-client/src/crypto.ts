@@ -19,6 +19,7 @@ import { clearOutcome, decryptedOutcome, isObject, outcomeOfDecryptError, verifi
 import type { VerificationEventSeen } from "./crypto-events.ts"
 import type { DecryptOutcome, E2eeOptions, OutgoingRequest, RawEvent, SyncCryptoInput } from "./e2ee-types.ts"
 import { sendOutgoingRequest } from "./outgoing-requests.ts"
+import type { LoadProgress } from "./load-progress.ts"
 
 // The types E2ee takes and gives (e2ee-types.ts) and the event helpers its callers share (crypto-events.ts).
 export type { VerificationEventSeen } from "./crypto-events.ts"
@@ -89,8 +90,14 @@ export class E2ee {
   /** Opens (or creates) the account's machine from `storeFile`. */
   static async open(options: E2eeOptions): Promise<E2ee> {
     await sdk.initAsync()
-    const store = await IdbSnapshotStore.open(options.storeFile, { userId: options.userId, deviceId: options.deviceId })
+    let last = { step: "reading the store", done: 0, total: 0, unit: "" }
+    const progress = options.onProgress
+    const report = progress === undefined ? undefined : (p: Omit<LoadProgress, "task" | "finished">) => progress({ task: "crypto-store", ...(last = p), finished: false })
+    report?.(last)
+    const store = await IdbSnapshotStore.open(options.storeFile, { userId: options.userId, deviceId: options.deviceId }, {}, report === undefined ? undefined : (p) => report(p))
+    report?.({ ...last, step: "opening the crypto machine" })
     const machine = await sdk.OlmMachine.initialize(new sdk.UserId(options.userId), new sdk.DeviceId(options.deviceId), store.storeName, options.storePassphrase)
+    progress?.({ task: "crypto-store", step: "loaded", done: last.total, total: last.total, unit: last.unit, finished: true })
     const e2ee = new E2ee(machine, store, options)
     await store.persist()
     return e2ee

@@ -5,6 +5,7 @@
 import type * as sdk from "@matrix-org/matrix-sdk-crypto-wasm"
 import type { RoomEvent } from "@widgethost/core"
 import type { HttpRequest } from "./matrix-http.ts"
+import type { OnLoadProgress } from "./load-progress.ts"
 
 /** The HTTP the crypto machinery needs: MatrixHttp satisfies it; tests plug an in-memory server in. */
 export interface CryptoHttp {
@@ -70,4 +71,6 @@ export interface E2eeOptions {
   readonly onToDeviceUndecryptable?: (report: ToDeviceUndecryptable) => void
   /** Background failures of the outgoing-request loop (they are retried next round). */
   readonly onError?: (error: unknown) => void
+  /** How far loading the store is (load-progress.ts), for a progress line. */
+  readonly onProgress?: OnLoadProgress
 }

@@ -96,7 +96,11 @@ export const dumpDatabase = async (name: string, suffix: string): Promise<Snapsh
   }
 }
 
-export const restoreDatabase = async (name: string, snapshot: SnapshotDatabase): Promise<void> => {
+/** Records restored between two `onRecords` reports. */
+const RESTORE_REPORT_EVERY = 256
+
+/** `onRecords(n)`: `n` more records of this database are in (reported every few hundred, and at the end of each store). */
+export const restoreDatabase = async (name: string, snapshot: SnapshotDatabase, onRecords?: (n: number) => void): Promise<void> => {
   const db = await openDb(name, snapshot.version, (db) => {
     for (const s of snapshot.stores) {
       const os = db.createObjectStore(s.name, { keyPath: s.keyPath as string | Array<string> | null, autoIncrement: s.autoIncrement })
@@ -112,7 +116,15 @@ export const restoreDatabase = async (name: string, snapshot: SnapshotDatabase):
     const done = txDone(tx)
     for (const s of snapshot.stores) {
       const os = tx.objectStore(s.name)
-      s.keys.forEach((key, i) => (s.keyPath === null ? os.put(s.values[i], key) : os.put(s.values[i])))
+      let unreported = 0
+      s.keys.forEach((key, i) => {
+        const req = s.keyPath === null ? os.put(s.values[i], key) : os.put(s.values[i])
+        unreported += 1
+        if (onRecords === undefined || (unreported < RESTORE_REPORT_EVERY && i < s.keys.length - 1)) return
+        const n = unreported
+        unreported = 0
+        req.onsuccess = () => onRecords(n)
+      })
     }
     await done
   } finally {

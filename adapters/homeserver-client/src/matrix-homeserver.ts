@@ -18,6 +18,8 @@ import { roomReads } from "./room-reads.ts"
 import { roomWrites } from "./room-writes.ts"
 import { establishSession, fileExists } from "./session-establish.ts"
 import { SyncLoop } from "./sync-loop.ts"
+import type { SyncHealth } from "./sync-health.ts"
+import type { OnLoadProgress } from "./load-progress.ts"
 import { initialSyncLoop } from "./sync-loop-machine.ts"
 import { RECENT_KEPT, readSyncState } from "./sync-state-file.ts"
 
@@ -95,6 +97,8 @@ export interface ConnectOptions {
   readonly onToDeviceUndecryptable?: (report: ToDeviceUndecryptable) => void
   /** Each failure the background loops survive (sync retries, key uploads). */
   readonly onError?: (error: unknown) => void
+  /** How far the long work is: the crypto store's load, the first sync (load-progress.ts). */
+  readonly onProgress?: OnLoadProgress
 }
 
 export interface HomeserverStats extends TimelineStats {
@@ -117,6 +121,8 @@ export interface MatrixHomeserver extends HomeserverPort {
   /** Resolves when the next sync batch has been handed to subscribers and saved. */
   readonly nextSync: () => Promise<void>
   readonly stats: () => HomeserverStats
+  /** The `/sync` connection's health: sync lag, backoff and retries, errors by kind (sync-health.ts). */
+  readonly syncHealth: () => SyncHealth
   /**
    * Per room, the last event handed to subscribers in timeline order (events decrypted late, out
    * of order, do not move it), or the newest of the history before the first sync: everything
@@ -185,6 +191,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
       ...(cryptoFile === undefined ? {} : { storeFile: cryptoFile }),
       ...(options.storePassphrase === undefined ? {} : { storePassphrase: options.storePassphrase }),
       ...(options.onToDeviceUndecryptable === undefined ? {} : { onToDeviceUndecryptable: options.onToDeviceUndecryptable }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       onError
     })
   } catch (e) {
@@ -223,7 +230,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   const loop = new SyncLoop(
     initialSyncLoop({ since: saved?.since, recent: recentFrom(saved?.recent ?? [], RECENT_KEPT), lastSeen: new Map(Object.entries(saved?.lastSeen ?? {})) }),
     syncCfg,
-    { http, e2ee, timeline, rooms, positions, syncFile, clock, random, emit, onError }
+    { http, e2ee, timeline, rooms, positions, syncFile, clock, random, emit, onError, ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) }
   )
   let started = false
   let stopped = false
@@ -277,6 +284,7 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
     },
     nextSync: () => loop.nextSync(),
     stats: () => ({ ...timeline.stats, ...loop.counters, held: timeline.waiting }),
+    syncHealth: () => loop.health(),
     roomPositions: () => new Map(positions)
   }
   return port

@@ -9,6 +9,8 @@ import type { RoomDirectory } from "./room-directory.ts"
 import { isUnknownToken } from "./session-establish.ts"
 import { type SyncCounters, type SyncLoopConfig, type SyncLoopEffect, type SyncLoopEvent, type SyncLoopState, stepSyncLoop } from "./sync-loop-machine.ts"
 import { RECENT_SAVED, type SyncStateFile, writeSyncState } from "./sync-state-file.ts"
+import type { OnLoadProgress } from "./load-progress.ts"
+import { newestTimestamp, type SyncErrorKind, type SyncHealth, SyncHealthMeter, syncErrorKind } from "./sync-health.ts"
 
 /**
  * The I/O shell around {@link stepSyncLoop}: it feeds the machine each outcome as an event and
@@ -35,6 +37,8 @@ export interface SyncLoopDeps {
   readonly random: () => number
   readonly emit: (update: HomeserverUpdate) => void
   readonly onError: (error: unknown) => void
+  /** How far the first sync is (waiting for the homeserver, then its rooms taken in), for a progress line. */
+  readonly onProgress?: OnLoadProgress
 }
 
 export class SyncLoop {
@@ -45,6 +49,7 @@ export class SyncLoop {
   private resolveStopped: () => void = () => {}
   private dirtyQueued = false
   private toDevice = 0
+  private readonly meter: SyncHealthMeter
 
   constructor(
     initial: SyncLoopState,
@@ -52,6 +57,7 @@ export class SyncLoop {
     private readonly deps: SyncLoopDeps
   ) {
     this.state = initial
+    this.meter = new SyncHealthMeter(() => deps.clock.now())
   }
 
   /**
@@ -91,6 +97,18 @@ export class SyncLoop {
     return { ...this.state.counters, toDevice: this.toDevice }
   }
 
+  /** The connection's health (sync-health.ts); `httpRetries` from the HTTP client's counters. */
+  health(): SyncHealth {
+    const { phase, failures, sync } = this.state
+    return this.meter.snapshot({ phase, failures, sleeping: sync._tag === "sleeping" }, this.deps.http.stats.retries)
+  }
+
+  /** Counts a failure by kind for {@link health}, then passes it on. */
+  private failed(kind: SyncErrorKind, error: unknown): void {
+    this.meter.failed(kind, error)
+    this.deps.onError(error)
+  }
+
   /**
    * The decrypting timeline handed an event over. Within a batch the batch's own save covers it;
    * outside one (a late key, the hold timer, restored held events) it must be saved too, or a
@@ -116,10 +134,12 @@ export class SyncLoop {
   }
 
   private perform(effect: SyncLoopEffect): void {
-    const { http, clock, onError } = this.deps
+    const { http, clock } = this.deps
     switch (effect._tag) {
       case "RequestSync": {
         const signal = this.abort.signal
+        this.meter.requesting()
+        if (effect.since === undefined) this.deps.onProgress?.({ task: "first-sync", step: "waiting for the homeserver", done: 0, total: 0, unit: "", finished: false })
         return this.report(() =>
           http
             .request<unknown>({
@@ -130,10 +150,13 @@ export class SyncLoop {
               signal
             })
             .then(
-              (body): SyncLoopEvent => ({ _tag: "SyncSucceeded", body }),
+              (body): SyncLoopEvent => {
+                this.meter.syncSucceeded()
+                return { _tag: "SyncSucceeded", body }
+              },
               (e: unknown): SyncLoopEvent => {
                 if (signal.aborted) return { _tag: "SyncFailed", reason: "aborted", jitter: 0 }
-                onError(e)
+                this.failed(syncErrorKind(e), e)
                 return { _tag: "SyncFailed", reason: isUnknownToken(e) ? "unknown-token" : "other", jitter: this.deps.random() }
               }
             )
@@ -154,7 +177,7 @@ export class SyncLoop {
               end: typeof res["end"] === "string" ? res["end"] : undefined
             }),
             (e: unknown): SyncLoopEvent => {
-              onError(e)
+              this.failed("gap-fill", e)
               return { _tag: "GapFailed", roomId }
             }
           )
@@ -171,13 +194,14 @@ export class SyncLoop {
           this.save(snapshot).then(
             (): SyncLoopEvent => ({ _tag: "SaveDone" }),
             (e: unknown): SyncLoopEvent => {
-              onError(e)
+              this.failed("save", e)
               return { _tag: "SaveFailed" }
             }
           )
         )
       }
       case "Sleep":
+        this.meter.backingOff(effect.ms)
         return this.report(() => sleep(clock, effect.ms, this.abort.signal).then(
           (): SyncLoopEvent => ({ _tag: "TimerFired" }),
           (): SyncLoopEvent => ({ _tag: "TimerFired" })
@@ -192,9 +216,14 @@ export class SyncLoop {
 
   /** The device part first (its room keys decrypt this batch's events), then each room in order. */
   private async deliverBatch(effect: Extract<SyncLoopEffect, { _tag: "DeliverBatch" }>): Promise<SyncLoopEvent> {
-    const { e2ee, timeline, rooms, positions, emit, onError } = this.deps
+    const { e2ee, timeline, rooms, positions, emit } = this.deps
     const res = effect.body
     let roomsDone = 0
+    // The first batch (no token yet) is the big one: a whole account's rooms.
+    const first = this.state.since === undefined
+    const progress = first ? this.deps.onProgress : undefined
+    const total = effect.rooms.length
+    progress?.({ task: "first-sync", step: "taking in rooms", done: 0, total, unit: "rooms", finished: false })
     try {
       const deviceLists = isObject(res["device_lists"]) ? res["device_lists"] : {}
       const counts = isObject(res["device_one_time_keys_count"]) ? res["device_one_time_keys_count"] : {}
@@ -217,13 +246,16 @@ export class SyncLoop {
         if (room.passOverTo !== undefined) positions.set(room.roomId, room.passOverTo)
         if (room.fresh.length > 0) await timeline.push(room.roomId, room.fresh)
         roomsDone += 1
+        progress?.({ task: "first-sync", step: "taking in rooms", done: roomsDone, total, unit: "rooms", finished: false })
       }
       await timeline.idle()
+      progress?.({ task: "first-sync", step: "done", done: total, total, unit: "rooms", finished: true })
+      this.meter.delivered(newestTimestamp(effect.rooms.flatMap((room) => room.fresh)))
       return { _tag: "BatchDelivered" }
     } catch (e) {
       // Not saved: the same batch comes again from the same token; the window keeps the rooms
       // already taken in from repeating.
-      onError(e)
+      this.failed("take-in", e)
       return { _tag: "BatchFailed", roomsDone }
     }
   }

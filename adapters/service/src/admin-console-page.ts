@@ -2,6 +2,7 @@ import { createHash } from "node:crypto"
 import { ACCOUNT_SCRIPT, ACCOUNT_SECTION } from "./admin-account.ts"
 import { LOG_SCRIPT, LOG_SECTION, LOG_STYLE } from "./admin-console-log.ts"
 import { VERIFICATION_SCRIPT, VERIFICATION_SECTION, VERIFICATION_STYLE } from "./admin-verification.ts"
+import { HEALTH_SCRIPT, HEALTH_SECTION, HEALTH_STYLE } from "./admin-console-health.ts"
 
 
 /*
@@ -50,7 +51,7 @@ code, .mono, .chips span { font: 12px ui-monospace, SFMono-Regular, Menlo, monos
 button { font: inherit; padding: .15em .7em; cursor: pointer }
 button.primary { background: var(--accent); color: #fff; border: 1px solid var(--accent); border-radius: 4px }
 @media (max-width: 900px) { main { grid-template-columns: minmax(0, 1fr) } }
-${LOG_STYLE}${VERIFICATION_STYLE}`
+${LOG_STYLE}${VERIFICATION_STYLE}${HEALTH_STYLE}`
 
 const PAGE_SCRIPT = `
 "use strict";
@@ -123,18 +124,8 @@ ${ACCOUNT_SCRIPT}
     $("identity").className = identity !== null && identity.status === "cross-signed" ? "" : "muted";
   };
 ${VERIFICATION_SCRIPT}
-  // ---- homeserver health (sync counters; events that could not be decrypted)
-  const renderHomeserver = async () => {
-    const { homeserver: hs } = await api("GET", "/api/homeserver");
-    if (hs === null) return $("homeserver").replaceChildren(h("p", { class: "muted", text: "Not connected yet." }));
-    const line = "syncs " + hs.syncs + " · sync errors " + hs.syncErrors + " · delivered " + hs.delivered + " (decrypted " + hs.decrypted + ", late " + hs.lateDelivered + ") · waiting for keys " + hs.held;
-    const bad = hs.undecryptable + hs.toDeviceUndecryptable;
-    $("homeserver").replaceChildren(
-      h("div", { class: "mono", text: line }),
-      h("div", { id: "undecryptable", class: bad === 0 ? "muted" : "", text: bad === 0 ? "Nothing undecryptable." : "Could not decrypt: " + hs.undecryptable + " room events, " + hs.toDeviceUndecryptable + " to-device messages. Widgets reading these rooms are told (read_events io.widgethost.withheld)." }),
-      ...hs.recentUndecryptable.map((r) => h("div", { class: "mono muted", text: r.at + " " + r.roomId + " " + r.eventId + " " + r.kind + ": " + r.reason })));
-  };
 
+${HEALTH_SCRIPT}
   // ---- sessions
   let selected = null;
   const renderSessions = async () => {
@@ -283,7 +274,8 @@ const PAGE_HTML = `<!doctype html>
 <section aria-labelledby="h-approvals"><h2 id="h-approvals">Pending approvals <span id="approval-count" class="muted"></span></h2><div id="approvals"><p id="approvals-empty" class="muted">None.</p></div></section>
 ${ACCOUNT_SECTION}
 <section aria-labelledby="h-identity"><h2 id="h-identity">Device trust</h2><p id="identity" class="muted"></p>${VERIFICATION_SECTION}</section>
-<section aria-labelledby="h-homeserver"><h2 id="h-homeserver">Homeserver health</h2><div id="homeserver"></div></section>
+<section aria-labelledby="h-identity"><h2 id="h-identity">Device trust</h2><p id="identity" class="muted"></p></section>
+${HEALTH_SECTION}
 <section aria-labelledby="h-widgets"><h2 id="h-widgets">Widgets</h2><div id="widgets"></div></section>
 <section class="wide" aria-labelledby="h-sessions"><h2 id="h-sessions">Sessions</h2>
 <table><thead><tr><th>Session</th><th>State</th><th>Capabilities</th><th>Counters</th><th></th></tr></thead><tbody id="sessions"></tbody></table></section>

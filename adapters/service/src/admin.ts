@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { listen } from "@widgethost/websocket"
 import type { SessionInfo } from "@widgethost/engine"
+import type { SyncHealth } from "@widgethost/homeserver-client"
 import { type ApprovalQueue, parseDecision } from "./approvals.ts"
 import { type CreateUserOutcome, type NewUserRequest, parseNewUser } from "./admin-users.ts"
 import { consolePage } from "./admin-console-page.ts"
@@ -29,8 +30,9 @@ export { engineAdminModel } from "./admin-model.ts"
  *                                   accept|confirm|cancel: SAS emoji (admin-verification.ts)
  *   GET  /api/account               { account: AdminAccount | null }: the host account, the demo
  *                                   widgets' links, how a second user signs in
- *   GET  /api/homeserver            { homeserver: HomeserverHealth | null }: sync counters and the
- *                                   events that could not be decrypted
+ *   GET  /api/homeserver            { homeserver: HomeserverHealth | null }: the sync connection
+ *                                   (lag, behind, backoff and retries, errors by kind), sync
+ *                                   counters, and the events that could not be decrypted
  *   GET  /api/sessions              { sessions: [SessionInfo & { state }] }
  *   POST /api/sessions/{id}/close   { closed: true }                       404 unknown session
  *   GET  /api/sessions/{id}/log     { sessionId, redacted, entries: [{ at, direction, message }] }
@@ -109,6 +111,8 @@ export interface AdminModel {
  * be decrypted (after their late-key hold, or known never to decrypt), newest first.
  */
 export interface HomeserverHealth {
+  /** The `/sync` connection: lag, backoff and retries, errors by kind; null when not watched. */
+  readonly connection: SyncHealth | null
   readonly syncs: number
   readonly syncErrors: number
   /** Room events waiting for a room key now (and those queued behind them). */

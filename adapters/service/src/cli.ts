@@ -9,6 +9,7 @@
 import { parseFlags, UsageError } from "@widgethost/simulator"
 import { ConfigError, loadConfig, type ServiceConfig } from "./config.ts"
 import { heldLogger, makeLogger } from "./log.ts"
+import { ProgressLine } from "./progress-line.ts"
 
 const usage = `usage: widgethost <command> [options]
 
@@ -41,7 +42,10 @@ const runServe = async (args: ReadonlyArray<string>) => {
   let config: ServiceConfig = loadConfig(typeof flags.config === "string" ? flags.config : undefined)
   if (typeof flags["data-dir"] === "string") config = { ...config, dataDir: flags["data-dir"] }
   if (flags["log-content"] === true) config = { ...config, logContent: true }
-  const log = heldLogger(makeLogger({ json: flags.json === true, quiet: true, logContent: config.logContent }))
+  // The crypto store's load and the first sync draw a progress line on a terminal (progress-line.ts);
+  // log lines go around it. Elsewhere each task's final line is logged.
+  const progress = new ProgressLine(process.stderr, { finished: (line) => log("info", line) })
+  const log = heldLogger(makeLogger({ json: flags.json === true, quiet: true, logContent: config.logContent, write: progress.interrupt }))
   // Signal handlers go in before anything starts: a SIGTERM that arrives while starting (or the
   // instant the ready line is out) must still stop everything cleanly.
   let service: Awaited<ReturnType<typeof import("./serve.ts")["serve"]>> | undefined
@@ -64,8 +68,9 @@ const runServe = async (args: ReadonlyArray<string>) => {
 
   const { serve, StartupError } = await import("./serve.ts")
   try {
-    service = await serve(config, log)
+    service = await serve(config, log, { onProgress: progress.update })
   } catch (error) {
+    progress.clear()
     log.discard()
     if (error instanceof StartupError) return fail(error.message)
     throw error

@@ -1,6 +1,7 @@
-import type { HomeserverStats, ToDeviceUndecryptable, UndecryptableReport } from "@widgethost/homeserver-client"
+import type { HomeserverStats, SyncHealth, ToDeviceUndecryptable, UndecryptableReport } from "@widgethost/homeserver-client"
 import type { HomeserverHealth } from "./admin.ts"
 import type { Logger } from "./log.ts"
+import { scrubSecrets } from "./log-redaction.ts"
 
 /**
  * What the service tells a person about its homeserver connection: the sync loop's counters and,
@@ -15,6 +16,7 @@ export class HomeserverHealthRecorder {
   private readonly recent: Array<HomeserverHealth["recentUndecryptable"][number]> = []
   private toDeviceUndecryptable = 0
   private stats: (() => HomeserverStats) | undefined
+  private sync: (() => SyncHealth) | undefined
 
   constructor(
     private readonly log: Logger,
@@ -25,9 +27,10 @@ export class HomeserverHealthRecorder {
     private readonly now: () => number = Date.now
   ) {}
 
-  /** The connection whose counters the health shows (set once it is connected). */
-  watch(stats: () => HomeserverStats): void {
+  /** The connection whose counters (and sync health: lag, backoff, errors) the health shows, once it is connected. */
+  watch(stats: () => HomeserverStats, sync?: () => SyncHealth): void {
     this.stats = stats
+    this.sync = sync
   }
 
   /** For `connectHomeserver`'s `onUndecryptable`. */
@@ -55,7 +58,10 @@ export class HomeserverHealthRecorder {
   health(): HomeserverHealth | undefined {
     const stats = this.stats?.()
     if (stats === undefined) return undefined
+    const sync = this.sync?.()
     return {
+      // An error's text may carry what the homeserver echoed back (a URL with its query): scrubbed.
+      connection: sync === undefined ? null : { ...sync, lastError: sync.lastError === null ? null : { ...sync.lastError, message: scrubSecrets(sync.lastError.message) } },
       syncs: stats.syncs,
       syncErrors: stats.syncErrors,
       held: stats.held,

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "vitest"
 import { ConfigError, parseConfig } from "./config.ts"
 import { makeLogger } from "./log.ts"
-import { redactMessage } from "./log-redaction.ts"
+import { redactMessage, scrubSecrets } from "./log-redaction.ts"
 import { MessageLog } from "./message-log.ts"
 
 const ROOM = "!room:hs.example"
@@ -81,6 +81,56 @@ describe("message log: contents and secrets are redacted by default", () => {
     let deep: unknown = { content: BODY }
     for (let i = 0; i < 10_000; i++) deep = { next: deep }
     assert.notInclude(JSON.stringify(redactMessage(deep)), BODY)
+  })
+})
+
+const R = "io.widgethost.redacted"
+
+/** Secrets inside free strings: given a string, want it scrubbed (what names the secret stays). */
+const FREE_TEXT: ReadonlyArray<readonly [string, string]> = [
+  ["GET https://hs.example/_matrix/client/v3/sync?since=s72&access_token=abc.DEF-123 failed", `GET https://hs.example/_matrix/client/v3/sync?since=s72&access_token=${R} failed`],
+  ["/_matrix/media/v3/download/hs/x?access_token=secret1#frag", `/_matrix/media/v3/download/hs/x?access_token=${R}#frag`],
+  ["login with password=hunter2, then retry", `login with password=${R}, then retry`],
+  ["refresh_token=r1&token=t2&client_secret=c3", `refresh_token=${R}&token=${R}&client_secret=${R}`],
+  ["Authorization: Bearer eyJhbGciOi.J9.sig", `Authorization: Bearer ${R}`],
+  ["authorization=Basic dXNlcjpwYXNz", `authorization=Basic ${R}`],
+  ["Authorization: rawtoken123", `Authorization: ${R}`],
+  ["the token syt_d2lkZ2V0aG9zdA_kDfLbHsuRdUcYaEVmxoA_1Z9cG0 was refused", `the token ${R} was refused`],
+  ["mat_Abcdefgh12345678 and syr_abcdefgh_12345678_x", `${R} and ${R}`],
+  ["MDAxOGxvY2F0aW9uIGxvY2FsaG9zdAowMDEzaWRlbnRpZmllciBrZXkKMDAxMGNpZCBnZW4gPSAxCjAw", R],
+  ['body {"access_token":"syt_x","password":"p\\"q","user":"@a:hs"}', `body {"access_token":"${R}","password":"${R}","user":"@a:hs"}`],
+  ["turn:1700000000%3Aw1:turn-secret@turn.example.org:3478?transport=udp", `turn:1700000000%3Aw1:${R}@turn.example.org:3478?transport=udp`],
+  ["turns:user:p4ss@turn.example.org", `turns:user:${R}@turn.example.org`],
+  ["https://alice:s3cret@hs.example/path", `https://alice:${R}@hs.example/path`],
+  // nothing secret: left as it is
+  ["@bob:hs.example sent $event:hs.example in !room:hs.example at 12:30", "@bob:hs.example sent $event:hs.example in !room:hs.example at 12:30"],
+  ["turn:turn.example.org:3478?transport=udp", "turn:turn.example.org:3478?transport=udp"],
+  ["token_type=Bearer", "token_type=Bearer"],
+  ["mxc://hs.example/AbCdEf and a stoken=keep (not a token)", "mxc://hs.example/AbCdEf and a stoken=keep (not a token)"]
+]
+
+describe("free strings: secrets are scrubbed by pattern, not only by key", () => {
+  it.each(FREE_TEXT)("%s", (given, want) => {
+    assert.equal(scrubSecrets(given), want)
+  })
+
+  it("every string a message keeps is scrubbed, at any depth; with logContent nothing is", () => {
+    const message = { action: "x", error: { message: "GET /sync?access_token=syt_abcdefgh_1234 failed" }, uris: ["turn:u:pw@turn.example"] }
+    assert.deepEqual(redactMessage(message), { action: "x", error: { message: `GET /sync?access_token=${R} failed` }, uris: [`turn:u:${R}@turn.example`] })
+    assert.equal(redactMessage("Bearer abc"), `Bearer ${R}`)
+    const log = new MessageLog({ logContent: true })
+    log.record("s", "in", message)
+    assert.deepEqual(log.get("s")[0]?.message, message)
+  })
+
+  it("a log line's fields are scrubbed, at any depth; its message (the service's own words) is not", () => {
+    const lines: string[] = []
+    makeLogger({ json: false, write: (line) => void lines.push(line) })("warn", "console: http://127.0.0.1:1/?token=shown-to-the-terminal", { error: "GET /sync?access_token=syt_abcdefgh_99 failed", peer: { url: "https://u:pw@hs.example/" } })
+    const text = lines.join("")
+    assert.notInclude(text, "syt_abcdefgh_99")
+    assert.notInclude(text, ":pw@")
+    assert.include(text, `access_token=${R}`)
+    assert.include(text, "?token=shown-to-the-terminal")
   })
 })
 

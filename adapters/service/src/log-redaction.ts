@@ -8,6 +8,10 @@
  * `send_to_device`'s `messages`, `get_openid`'s `access_token`, `update_turn_servers`'
  * `password`, `upload_file`'s `file`), so redaction goes by key wherever it appears: a new
  * action carrying the same fields is covered without a table of actions.
+ *
+ * Secrets also travel inside free text (an error quoting a URL with `?access_token=`, a header
+ * echoed in a message, a TURN URI with its password), so every string that stays is scrubbed by
+ * pattern too ({@link scrubSecrets}).
  */
 
 /** Where a redacted value stood. `bytes` is the size of its JSON, so an operator still sees how much went by. */
@@ -37,6 +41,47 @@ const SECRET_KEYS: ReadonlySet<string> = new Set([
 ])
 
 export const REDACTED_SECRET = "io.widgethost.redacted"
+
+/** Query, form and `key: value` parameters whose value is a secret (as in `?access_token=…`). */
+const SECRET_PARAM = String.raw`access_token|refresh_token|login_token|loginToken|token|password|passwd|secret|client_secret|credential|registration_token|api_key|apikey`
+
+/**
+ * What {@link scrubSecrets} replaces, in order; each keeps what names the secret (the parameter,
+ * the scheme, the user) and replaces only the secret itself. The third part is a cheap test a
+ * string must pass for its pattern to be tried at all: most strings (ids, types) pass none.
+ */
+const SECRET_PATTERNS: ReadonlyArray<readonly [RegExp, string, (text: string) => boolean]> = [
+  // `"access_token": "…"`: JSON quoted inside a string (an error body, a logged request).
+  [new RegExp(String.raw`("(?:${SECRET_PARAM})"\s*:\s*")(?:[^"\\]|\\.)*"`, "gi"), `$1${REDACTED_SECRET}"`, (t) => t.includes('"')],
+  // `?access_token=…`, `&password=…`, `token=…` in URLs, forms and `k=v` log text.
+  [new RegExp(String.raw`(?<![A-Za-z0-9_])((?:${SECRET_PARAM})=)[^&#\s"',;]+`, "gi"), `$1${REDACTED_SECRET}`, (t) => t.includes("=")],
+  // `Authorization: Bearer …`, `Basic …` (with or without the header's name).
+  [/\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]+/gi, `$1$2${REDACTED_SECRET}`, (t) => t.includes("earer") || t.includes("asic") || t.includes("EARER") || t.includes("ASIC")],
+  // `Authorization: <raw token>` without a scheme.
+  [/\b(authorization"?\s*[:=]\s*"?)(?!Bearer\b|Basic\b)[^\s"',;]+/gi, `$1${REDACTED_SECRET}`, (t) => t.includes("uthorization") || t.includes("UTHORIZATION")],
+  // Access and refresh tokens of Synapse (`syt_`, `syr_`) and MAS (`mat_`, `mar_`, `mct_`), and old macaroons.
+  [/\b(?:sy[tr]|ma[tr]|mc[tr])_[A-Za-z0-9_-]{8,}/g, REDACTED_SECRET, (t) => t.includes("t_") || t.includes("r_")],
+  [/\bMDAx[A-Za-z0-9+/=_-]{20,}/g, REDACTED_SECRET, (t) => t.includes("MDAx")],
+  // A password in a URI's user info: `turn:user:secret@host`, `https://user:secret@host`.
+  [/\b((?:turns?|stuns?):[^\s:@/?]+|[a-z][a-z0-9+.-]*:\/\/[^\s:@/?]+):[^\s@/?]+@/gi, `$1:${REDACTED_SECRET}@`, (t) => t.includes("@") && (t.includes("://") || /turn|stun/i.test(t))]
+]
+
+/** What every pattern above needs somewhere in a string: one test that most strings (ids, types, actions) fail. */
+const MIGHT_HOLD_SECRET = /["=_]|:\/\/|turns?:|stuns?:|earer|asic|uthori|MDAx/i
+
+/**
+ * `text` with the secrets it quotes replaced by the marker: tokens in URLs and parameters,
+ * `Authorization` values, Matrix access tokens by their shape, passwords in URIs.
+ *
+ * @example
+ * scrubSecrets("GET /sync?since=s1&access_token=syt_abc_def_123 failed") // "GET /sync?since=s1&access_token=io.widgethost.redacted failed"
+ */
+export const scrubSecrets = (text: string): string => {
+  if (!MIGHT_HOLD_SECRET.test(text)) return text
+  let out = text
+  for (const [pattern, replacement, worthTrying] of SECRET_PATTERNS) if (worthTrying(out)) out = out.replace(pattern, replacement)
+  return out
+}
 
 /** Deep enough for any Widget API message; deeper parts are cut rather than walked (a hostile message must not cost the host a deep recursion). */
 const MAX_DEPTH = 32
@@ -73,6 +118,7 @@ export const UNSERIALISABLE: Readonly<Record<string, true>> = Object.freeze({ "i
 class CycleError extends Error {}
 
 const walk = (value: unknown, depth: number, seen: Set<object>): unknown => {
+  if (typeof value === "string") return scrubSecrets(value)
   if (typeof value !== "object" || value === null) return value
   if (seen.has(value)) throw new CycleError()
   if (depth > MAX_DEPTH) return { "io.widgethost.redacted": true, bytes: 0 }
@@ -93,8 +139,8 @@ const walk = (value: unknown, depth: number, seen: Set<object>): unknown => {
 }
 
 /**
- * A copy of `message` with contents replaced by their size and secrets by a marker; the input is
- * not changed. Anything that is not an object passes as it is; a cyclic one becomes the marker
+ * A copy of `message` with contents replaced by their size and secrets by a marker (by key, and
+ * inside strings by pattern); the input is not changed. Other values pass as they are; a cyclic one becomes the marker
  * `{ "io.widgethost.unserialisable": true }`.
  *
  * @example

@@ -26,6 +26,10 @@ export const heldLogger = (inner: Logger): Logger & { release(): void; discard()
 }
 
 /**
+ * Fields carry what comes from elsewhere (errors, URLs, messages) and are redacted, their strings
+ * scrubbed too; the message is the service's own words, which on a terminal may carry a secret on
+ * purpose (the console link with its token, cli.ts), so it is written as it is.
+ *
  * `logContent`: keep message contents and secrets in the fields (default false: they are
  * replaced by their size or a marker, log-redaction.ts), since log files travel further than the console.
  */
@@ -34,6 +38,7 @@ export const makeLogger = (options: { json: boolean; write?: (line: string) => v
   return (level, message, rawFields = {}) => {
     if (options.quiet === true && level === "debug") return
     const fields = options.logContent === true ? rawFields : redactFields(rawFields)
+
     const time = new Date().toISOString()
     if (options.json) write(`${JSON.stringify({ time, level, message, ...fields })}\n`)
     else {

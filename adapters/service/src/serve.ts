@@ -12,7 +12,7 @@ import { createEngine, type Engine } from "@widgethost/engine"
 import { type ServiceConfig } from "./config.ts"
 import { startEmbeddedHomeserver, type EmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import type { Logger } from "./log.ts"
-import { connectHomeserver, DeviceVerification, type MatrixHomeserver } from "@widgethost/homeserver-client"
+import { connectHomeserver, DeviceVerification, type MatrixHomeserver, type OnLoadProgress } from "@widgethost/homeserver-client"
 import { HomeserverHealthRecorder } from "./homeserver-health.ts"
 import type { WebsocketTransport } from "@widgethost/websocket"
 import { WidgetHost } from "./widget-host.ts"
@@ -126,7 +126,8 @@ const demoLinks = (hosted: ReadonlyArray<{ readonly id: string; readonly roomId?
   return links
 }
 
-export const serve = async (config: ServiceConfig, log: Logger): Promise<RunningService> => {
+/** `onProgress`: the crypto store's load and the first sync, for the progress line (progress-line.ts). */
+export const serve = async (config: ServiceConfig, log: Logger, hooks: { readonly onProgress?: OnLoadProgress } = {}): Promise<RunningService> => {
   const dataDir = prepareDataDir(config.dataDir)
   const stateFile = join(dataDir, "service.json")
   let state = loadState(stateFile)
@@ -196,6 +197,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
         retry: { maxAttempts: 2 },
         onUndecryptable: health.roomEvent,
         onToDeviceUndecryptable: health.toDevice,
+        ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }),
         onError: (error) => log("debug", "homeserver adapter", { error: String(error) })
       })
     } catch (error) {
@@ -203,7 +205,7 @@ export const serve = async (config: ServiceConfig, log: Logger): Promise<Running
       throw new StartupError(`cannot reach the homeserver at ${baseUrl}: ${message}`)
     }
     cleanups.push(() => homeserver.stop())
-    health.watch(() => homeserver.stats())
+    health.watch(() => homeserver.stats(), () => homeserver.syncHealth())
     const configuredKey = config.homeserver.kind === "embedded" ? undefined : config.homeserver.recoveryKey
     const deviceTrust = await establishDeviceTrust({
       homeserver,

@@ -48,9 +48,40 @@ const client = (baseUrl: string, accessToken: string) => async (method: string, 
   return json
 }
 
-/** Creates the public demo room once (alias #demo); `known` is the room id kept from an earlier run. */
+/**
+ * State events any joined member of the demo room may send (power level 0; other state needs the
+ * `public_chat` preset's 50): the widget definitions and their layout, so a second person can add
+ * or rearrange widgets from any client, and MatrixRTC memberships, which a call widget sends for
+ * its user. Widgets defined by others are hosted like the demo's own: their capabilities still
+ * wait for the operator's approval in the console, which shows each prompt's widget URL and origin.
+ */
+export const DEMO_MEMBER_STATE: ReadonlyArray<string> = [WIDGET_STATE, "m.widget", "io.element.widgets.layout", "org.matrix.msc3401.call.member", "m.call.member"]
+
+/**
+ * Lets joined members send {@link DEMO_MEMBER_STATE}: the room's power levels get those event
+ * types at 0 where they are missing or higher (a room of an earlier run included); returns
+ * whether it changed them.
+ */
+export const ensureDemoPowerLevels = async (baseUrl: string, accessToken: string, roomId: string): Promise<boolean> => {
+  const call = client(baseUrl, accessToken)
+  const path = `/rooms/${encodeURIComponent(roomId)}/state/m.room.power_levels/`
+  const levels = (await call("GET", path)) ?? {}
+  const events = typeof levels["events"] === "object" && levels["events"] !== null ? (levels["events"] as Record<string, unknown>) : {}
+  const missing = DEMO_MEMBER_STATE.filter((type) => events[type] !== 0)
+  if (missing.length === 0) return false
+  await call("PUT", path, { ...levels, events: { ...events, ...Object.fromEntries(missing.map((type) => [type, 0])) } })
+  return true
+}
+
+/**
+ * Creates the public demo room once (alias #demo), and lets its members send the demo's state
+ * events; `known` is the room id kept from an earlier run.
+ */
 export const ensureDemoRoom = async (baseUrl: string, accessToken: string, known: string | undefined): Promise<string> => {
-  if (known !== undefined) return known
+  if (known !== undefined) {
+    await ensureDemoPowerLevels(baseUrl, accessToken, known)
+    return known
+  }
   const created = await client(baseUrl, accessToken)("POST", "/createRoom", {
     preset: "public_chat",
     visibility: "public",
@@ -58,7 +89,9 @@ export const ensureDemoRoom = async (baseUrl: string, accessToken: string, known
     topic: "Widgets hosted by widgethost: open the chat and call widgets from the ready line or the console",
     room_alias_name: "demo"
   })
-  return String(created!.room_id)
+  const roomId = String(created!.room_id)
+  await ensureDemoPowerLevels(baseUrl, accessToken, roomId)
+  return roomId
 }
 
 /**
