@@ -83,6 +83,25 @@ export interface ReadJournal {
   readonly tornBytes: number
 }
 
+/**
+ * The sound records from `start` on: their payloads, and where they end. A bad record at the end
+ * is a torn append and is dropped; a bad record followed by a sound one is damage: that throws.
+ */
+export const readRecords = (bytes: Buffer, start: number, name = "file"): { readonly payloads: ReadonlyArray<Buffer>; readonly validLength: number } => {
+  const payloads: Array<Buffer> = []
+  let offset = start
+  while (offset < bytes.length) {
+    const record = recordAt(bytes, offset)
+    if (record === undefined) {
+      if (soundRecordAfter(bytes, offset)) throw new Error(`crypto journal ${name}: damaged record at byte ${offset} with sound records after it; refusing to guess`)
+      break
+    }
+    payloads.push(record.payload)
+    offset = record.end
+  }
+  return { payloads, validLength: offset }
+}
+
 /** Parses a journal file's bytes (see the layout above); throws on a foreign file or damage. */
 export const readJournal = (bytes: Buffer, name = "journal"): ReadJournal => {
   const first = recordAt(bytes, 0)
@@ -90,18 +109,9 @@ export const readJournal = (bytes: Buffer, name = "journal"): ReadJournal => {
   if (first === undefined) throw new Error(`crypto journal ${name}: no readable header`)
   const header = deserialize(first.payload) as Partial<JournalHeader>
   if (header.format !== JOURNAL_FORMAT || header.version !== 1) throw new Error(`crypto journal ${name}: not a widgethost crypto journal`)
-  const batches: Array<JournalBatch> = []
-  let offset = first.end
-  while (offset < bytes.length) {
-    const record = recordAt(bytes, offset)
-    if (record === undefined) {
-      if (soundRecordAfter(bytes, offset)) throw new Error(`crypto journal ${name}: damaged record at byte ${offset} with sound records after it; refusing to guess`)
-      break
-    }
-    batches.push(deserialize(record.payload) as JournalBatch)
-    offset = record.end
-  }
-  return { header: header as JournalHeader, batches, validLength: offset, tornBytes: bytes.length - offset }
+  const { payloads, validLength } = readRecords(bytes, first.end, name)
+  const batches = payloads.map((p) => deserialize(p) as JournalBatch)
+  return { header: header as JournalHeader, batches, validLength, tornBytes: bytes.length - validLength }
 }
 
 /** Whether the bad record at `offset` is followed by a sound one (damage, not a torn append). */

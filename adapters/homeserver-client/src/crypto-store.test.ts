@@ -1,11 +1,12 @@
 import { copyFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { deserialize, serialize } from "node:v8"
+import { serialize } from "node:v8"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { frameRecord, readJournal } from "./crypto-journal.ts"
 import { type CryptoStoreCompaction, IdbSnapshotStore } from "./crypto-store.ts"
 import { idbRequest } from "./idb-snapshot.ts"
+import { readSnapshot } from "./snapshot-file.ts"
 
 /**
  * The crypto store's persistence through the public IndexedDB API, the way crypto-wasm uses it:
@@ -132,7 +133,7 @@ describe("crypto store: snapshot and journal", () => {
     expect(await readFile(file)).toEqual(snapshotAfterSchema)
     const journal = readJournal(await readFile(`${file}.journal`))
     expect(journal.batches).toHaveLength(rounds.length)
-    expect(journal.header.generation).toBe((deserialize(snapshotAfterSchema) as { generation: number }).generation)
+    expect(journal.header.generation).toBe(readSnapshot(snapshotAfterSchema, file).generation)
 
     const again = await openStore()
     expect(again.storeName).not.toBe(store.storeName)
@@ -172,7 +173,7 @@ describe("crypto store: snapshot and journal", () => {
     await write(store, () => undefined, true)
     await store.persist()
     const journalFile = `${file}.journal`
-    const generationOf = async () => (deserialize(await readFile(file)) as { generation: number }).generation
+    const generationOf = async () => readSnapshot(await readFile(file), file).generation
     const first = await generationOf()
     await write(store, rounds[0]!)
     await store.persist()
@@ -180,7 +181,8 @@ describe("crypto store: snapshot and journal", () => {
     const staleJournal = join(dir, "stale.journal")
     await copyFile(journalFile, staleJournal)
     await write(store, rounds[1]!)
-    await store.persist() // the second round reaches the bound: compacted
+    await store.persist() // the second round reaches the bound: compacted in the background
+    await store.idle()
     expect(await generationOf()).toBe(first + 1)
     const compacted = await stat(journalFile)
     expect(compacted.size).toBeLessThan(oneRound)
@@ -226,7 +228,7 @@ describe("crypto store: snapshot and journal", () => {
     await write(store, rounds[0]!)
     await store.persist() // the schema is new: all of it in a snapshot
     const state = await contents(store)
-    const { generation: _, ...rest } = deserialize(await readFile(file)) as { generation: number }
+    const { generation: _, ...rest } = readSnapshot(await readFile(file), file)
     await writeFile(file, serialize({ ...rest, format: 1 }))
     await rm(`${file}.journal`)
     const legacy = await openStore()

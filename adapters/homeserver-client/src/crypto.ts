@@ -85,7 +85,7 @@ export class E2ee {
   /** Opens (or creates) the account's machine from `storeFile`. */
   static async open(options: E2eeOptions): Promise<E2ee> {
     await sdk.initAsync()
-    const store = await IdbSnapshotStore.open(options.storeFile, { userId: options.userId, deviceId: options.deviceId })
+    const store = await IdbSnapshotStore.open(options.storeFile, { userId: options.userId, deviceId: options.deviceId }, options.storeCompaction)
     const machine = await sdk.OlmMachine.initialize(new sdk.UserId(options.userId), new sdk.DeviceId(options.deviceId), store.storeName, options.storePassphrase)
     const e2ee = new E2ee(machine, store, options)
     await store.persist()
