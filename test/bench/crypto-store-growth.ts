@@ -30,7 +30,7 @@ const offline: CryptoHttp = { request: () => Promise.reject(new Error("offline")
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64").replace(/=+$/, "")
 
 /** One exported Megolm session (the spec's key export format): version 1, index 0, ratchet, signing key. */
-const exportedSession = (senderKey: string) => {
+export const exportedSession = (senderKey: string) => {
   const { publicKey } = generateKeyPairSync("ed25519")
   const signing = publicKey.export({ format: "der", type: "spki" }).subarray(-32)
   const sessionKey = Buffer.concat([Buffer.from([1]), Buffer.alloc(4), randomBytes(128), signing])
@@ -62,7 +62,7 @@ export interface GrowthRow {
   readonly importMs: number
 }
 
-const importSessions = async (e2ee: E2ee, count: number): Promise<void> => {
+export const importSessions = async (e2ee: E2ee, count: number): Promise<void> => {
   const senderKey = b64(randomBytes(32))
   for (let done = 0; done < count; ) {
     const n = Math.min(2000, count - done)

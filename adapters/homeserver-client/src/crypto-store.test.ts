@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from "node:fs/promises"
+import { copyFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { serialize } from "node:v8"
@@ -239,5 +239,105 @@ describe("crypto store: snapshot and journal", () => {
     const later = await contents(legacy)
     expect(later).not.toEqual(state)
     expect(await contents(await openStore())).toEqual(later)
+  })
+})
+
+describe("crypto store: compaction in the background, and what a crash leaves of it", () => {
+  const journalFile = () => `${file}.journal`
+  const nextFile = () => `${file}.journal.next`
+  const generationOf = async () => readSnapshot(await readFile(file), file).generation
+  const exists = (path: string) => stat(path).then(
+    () => true,
+    () => false
+  )
+
+  /** A store of `records` rows whose journal bound is `rounds`, compacting one row per step: a compaction spans many turns. */
+  const bigStore = async (records: number, rounds: number): Promise<IdbSnapshotStore> => {
+    const store = await openStore({ maxJournalRounds: rounds, pageRecords: 1 })
+    await write(store, () => undefined, true)
+    await store.persist()
+    await write(store, (core) => {
+      for (let i = 0; i < records; i++) core.put({ pickle: new Uint8Array(64).fill(i % 256), n: i }, `bulk-${String(i).padStart(5, "0")}`)
+    })
+    await store.persist()
+    await store.idle()
+    return store
+  }
+
+  it("the persist that crosses the bound does not wait for the snapshot: rounds go on into .journal.next while it is written, and the end state reopens", async () => {
+    const store = await bigStore(300, 3)
+    const first = await generationOf()
+    await write(store, rounds[0]!)
+    await store.persist() // the third round of the journal: crosses the bound
+    let roundsWhileCompacting = 0
+    for (let i = 0; i < 200 && (roundsWhileCompacting === 0 || store.compacting); i++) {
+      await write(store, (core) => core.put(`during-${i}`, `during-${i}`))
+      await store.persist()
+      if (store.compacting) roundsWhileCompacting += 1
+    }
+    expect(roundsWhileCompacting).toBeGreaterThan(0)
+    await store.idle()
+    // More rounds than the bound went to the new segment: it may have been compacted again since.
+    expect(await generationOf()).toBeGreaterThan(first)
+    expect(await exists(nextFile())).toBe(false)
+    expect(store.compactions).toBeGreaterThan(0)
+    const state = await contents(store)
+    expect(state["core"]?.some(([k]) => k === "during-0")).toBe(true)
+    expect(await contents(await openStore())).toEqual(state)
+  })
+
+  it("a compaction stopped half-way leaves snapshot g, .journal g and .journal.next g + 1: that opens to the last round, and the compaction is redone after the next", async () => {
+    const store = await bigStore(300, 3)
+    const first = await generationOf()
+    await write(store, rounds[0]!)
+    await store.persist()
+    await write(store, rounds[1]!)
+    await store.persist() // crosses the bound
+    await write(store, rounds[2]!)
+    await store.persist() // appended to the new segment while the snapshot is written
+    const state = await contents(store)
+    await store.dispose() // stops the snapshot between two pages, as a crash would
+    open.splice(open.indexOf(store), 1)
+    expect(await generationOf()).toBe(first)
+    expect(readJournal(await readFile(journalFile())).header.generation).toBe(first)
+    const next = readJournal(await readFile(nextFile()))
+    expect(next.header.generation).toBe(first + 1)
+    expect(next.batches.length).toBeGreaterThan(0)
+    expect((await readdir(dir)).filter((n) => n.endsWith(".tmp"))).toEqual([])
+
+    const reopened = await openStore({ pageRecords: 64 })
+    expect(await contents(reopened)).toEqual(state)
+    await write(reopened, (core) => core.put("after", "after"))
+    await reopened.persist()
+    await reopened.idle()
+    expect(await generationOf()).toBe(first + 1)
+    expect(await exists(nextFile())).toBe(false)
+    expect(await contents(await openStore())).toEqual(await contents(reopened))
+  })
+
+  it("snapshot g + 1 renamed in but the journal not switched: .journal.next is what continues it, the stale .journal is not replayed", async () => {
+    const store = await openStore({ maxJournalRounds: 2 })
+    await write(store, () => undefined, true)
+    await store.persist()
+    const first = await generationOf()
+    await write(store, rounds[0]!)
+    await store.persist()
+    const stale = await readFile(journalFile()) // generation `first`, holding round 0
+    await write(store, rounds[1]!)
+    await store.persist() // crosses the bound
+    await store.idle()
+    await write(store, rounds[2]!)
+    await store.persist() // into the journal of generation first + 1
+    const state = await contents(store)
+    await store.dispose()
+    open.splice(open.indexOf(store), 1)
+    await copyFile(journalFile(), nextFile())
+    await writeFile(journalFile(), stale)
+
+    const reopened = await openStore()
+    expect(await generationOf()).toBe(first + 1)
+    expect(await contents(reopened)).toEqual(state)
+    expect(await exists(nextFile())).toBe(false)
+    expect(readJournal(await readFile(journalFile())).header.generation).toBe(first + 1)
   })
 })
