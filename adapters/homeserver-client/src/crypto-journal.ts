@@ -9,9 +9,9 @@
  * record and keeps all before it. A bad record followed by a good one is not a torn append but
  * damage, and the reader refuses it rather than silently lose acknowledged writes.
  *
- * The header's `generation` names the snapshot the journal applies to: compaction writes snapshot
- * `g + 1` first, then a new empty journal for `g + 1`, so a crash between the two leaves a journal
- * of `g` beside snapshot `g + 1`, which already holds all of it, and the loader ignores it.
+ * The header's `generation` names the snapshot the journal applies to. A compaction starts a new
+ * journal segment for `g + 1` before it writes snapshot `g + 1`, so the loader can tell, for any
+ * crash, which segments continue which snapshot (crypto-store-files.ts has the table).
  */
 import { open, type FileHandle } from "node:fs/promises"
 import { deserialize, serialize } from "node:v8"
