@@ -9,9 +9,9 @@
  * record and keeps all before it. A bad record followed by a good one is not a torn append but
  * damage, and the reader refuses it rather than silently lose acknowledged writes.
  *
- * The header's `generation` names the snapshot the journal applies to: compaction writes snapshot
- * `g + 1` first, then a new empty journal for `g + 1`, so a crash between the two leaves a journal
- * of `g` beside snapshot `g + 1`, which already holds all of it, and the loader ignores it.
+ * The header's `generation` names the snapshot the journal applies to. A compaction starts a new
+ * journal segment for `g + 1` before it writes snapshot `g + 1`, so the loader can tell, for any
+ * crash, which segments continue which snapshot (crypto-store-files.ts has the table).
  */
 import { open, type FileHandle } from "node:fs/promises"
 import { deserialize, serialize } from "node:v8"
@@ -83,6 +83,25 @@ export interface ReadJournal {
   readonly tornBytes: number
 }
 
+/**
+ * The sound records from `start` on: their payloads, and where they end. A bad record at the end
+ * is a torn append and is dropped; a bad record followed by a sound one is damage: that throws.
+ */
+export const readRecords = (bytes: Buffer, start: number, name = "file"): { readonly payloads: ReadonlyArray<Buffer>; readonly validLength: number } => {
+  const payloads: Array<Buffer> = []
+  let offset = start
+  while (offset < bytes.length) {
+    const record = recordAt(bytes, offset)
+    if (record === undefined) {
+      if (soundRecordAfter(bytes, offset)) throw new Error(`crypto journal ${name}: damaged record at byte ${offset} with sound records after it; refusing to guess`)
+      break
+    }
+    payloads.push(record.payload)
+    offset = record.end
+  }
+  return { payloads, validLength: offset }
+}
+
 /** Parses a journal file's bytes (see the layout above); throws on a foreign file or damage. */
 export const readJournal = (bytes: Buffer, name = "journal"): ReadJournal => {
   const first = recordAt(bytes, 0)
@@ -90,18 +109,9 @@ export const readJournal = (bytes: Buffer, name = "journal"): ReadJournal => {
   if (first === undefined) throw new Error(`crypto journal ${name}: no readable header`)
   const header = deserialize(first.payload) as Partial<JournalHeader>
   if (header.format !== JOURNAL_FORMAT || header.version !== 1) throw new Error(`crypto journal ${name}: not a widgethost crypto journal`)
-  const batches: Array<JournalBatch> = []
-  let offset = first.end
-  while (offset < bytes.length) {
-    const record = recordAt(bytes, offset)
-    if (record === undefined) {
-      if (soundRecordAfter(bytes, offset)) throw new Error(`crypto journal ${name}: damaged record at byte ${offset} with sound records after it; refusing to guess`)
-      break
-    }
-    batches.push(deserialize(record.payload) as JournalBatch)
-    offset = record.end
-  }
-  return { header: header as JournalHeader, batches, validLength: offset, tornBytes: bytes.length - offset }
+  const { payloads, validLength } = readRecords(bytes, first.end, name)
+  const batches = payloads.map((p) => deserialize(p) as JournalBatch)
+  return { header: header as JournalHeader, batches, validLength, tornBytes: bytes.length - validLength }
 }
 
 /** Whether the bad record at `offset` is followed by a sound one (damage, not a torn append). */

@@ -1,11 +1,12 @@
-import { copyFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from "node:fs/promises"
+import { copyFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { deserialize, serialize } from "node:v8"
+import { serialize } from "node:v8"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { frameRecord, readJournal } from "./crypto-journal.ts"
 import { type CryptoStoreCompaction, IdbSnapshotStore } from "./crypto-store.ts"
 import { idbRequest } from "./idb-snapshot.ts"
+import { readSnapshot } from "./snapshot-file.ts"
 
 /**
  * The crypto store's persistence through the public IndexedDB API, the way crypto-wasm uses it:
@@ -132,7 +133,7 @@ describe("crypto store: snapshot and journal", () => {
     expect(await readFile(file)).toEqual(snapshotAfterSchema)
     const journal = readJournal(await readFile(`${file}.journal`))
     expect(journal.batches).toHaveLength(rounds.length)
-    expect(journal.header.generation).toBe((deserialize(snapshotAfterSchema) as { generation: number }).generation)
+    expect(journal.header.generation).toBe(readSnapshot(snapshotAfterSchema, file).generation)
 
     const again = await openStore()
     expect(again.storeName).not.toBe(store.storeName)
@@ -172,7 +173,7 @@ describe("crypto store: snapshot and journal", () => {
     await write(store, () => undefined, true)
     await store.persist()
     const journalFile = `${file}.journal`
-    const generationOf = async () => (deserialize(await readFile(file)) as { generation: number }).generation
+    const generationOf = async () => readSnapshot(await readFile(file), file).generation
     const first = await generationOf()
     await write(store, rounds[0]!)
     await store.persist()
@@ -180,7 +181,8 @@ describe("crypto store: snapshot and journal", () => {
     const staleJournal = join(dir, "stale.journal")
     await copyFile(journalFile, staleJournal)
     await write(store, rounds[1]!)
-    await store.persist() // the second round reaches the bound: compacted
+    await store.persist() // the second round reaches the bound: compacted in the background
+    await store.idle()
     expect(await generationOf()).toBe(first + 1)
     const compacted = await stat(journalFile)
     expect(compacted.size).toBeLessThan(oneRound)
@@ -226,7 +228,7 @@ describe("crypto store: snapshot and journal", () => {
     await write(store, rounds[0]!)
     await store.persist() // the schema is new: all of it in a snapshot
     const state = await contents(store)
-    const { generation: _, ...rest } = deserialize(await readFile(file)) as { generation: number }
+    const { generation: _, ...rest } = readSnapshot(await readFile(file), file)
     await writeFile(file, serialize({ ...rest, format: 1 }))
     await rm(`${file}.journal`)
     const legacy = await openStore()
@@ -237,5 +239,105 @@ describe("crypto store: snapshot and journal", () => {
     const later = await contents(legacy)
     expect(later).not.toEqual(state)
     expect(await contents(await openStore())).toEqual(later)
+  })
+})
+
+describe("crypto store: compaction in the background, and what a crash leaves of it", () => {
+  const journalFile = () => `${file}.journal`
+  const nextFile = () => `${file}.journal.next`
+  const generationOf = async () => readSnapshot(await readFile(file), file).generation
+  const exists = (path: string) => stat(path).then(
+    () => true,
+    () => false
+  )
+
+  /** A store of `records` rows whose journal bound is `rounds`, compacting one row per step: a compaction spans many turns. */
+  const bigStore = async (records: number, rounds: number): Promise<IdbSnapshotStore> => {
+    const store = await openStore({ maxJournalRounds: rounds, pageRecords: 1 })
+    await write(store, () => undefined, true)
+    await store.persist()
+    await write(store, (core) => {
+      for (let i = 0; i < records; i++) core.put({ pickle: new Uint8Array(64).fill(i % 256), n: i }, `bulk-${String(i).padStart(5, "0")}`)
+    })
+    await store.persist()
+    await store.idle()
+    return store
+  }
+
+  it("the persist that crosses the bound does not wait for the snapshot: rounds go on into .journal.next while it is written, and the end state reopens", async () => {
+    const store = await bigStore(300, 3)
+    const first = await generationOf()
+    await write(store, rounds[0]!)
+    await store.persist() // the third round of the journal: crosses the bound
+    let roundsWhileCompacting = 0
+    for (let i = 0; i < 200 && (roundsWhileCompacting === 0 || store.compacting); i++) {
+      await write(store, (core) => core.put(`during-${i}`, `during-${i}`))
+      await store.persist()
+      if (store.compacting) roundsWhileCompacting += 1
+    }
+    expect(roundsWhileCompacting).toBeGreaterThan(0)
+    await store.idle()
+    // More rounds than the bound went to the new segment: it may have been compacted again since.
+    expect(await generationOf()).toBeGreaterThan(first)
+    expect(await exists(nextFile())).toBe(false)
+    expect(store.compactions).toBeGreaterThan(0)
+    const state = await contents(store)
+    expect(state["core"]?.some(([k]) => k === "during-0")).toBe(true)
+    expect(await contents(await openStore())).toEqual(state)
+  })
+
+  it("a compaction stopped half-way leaves snapshot g, .journal g and .journal.next g + 1: that opens to the last round, and the compaction is redone after the next", async () => {
+    const store = await bigStore(300, 3)
+    const first = await generationOf()
+    await write(store, rounds[0]!)
+    await store.persist()
+    await write(store, rounds[1]!)
+    await store.persist() // crosses the bound
+    await write(store, rounds[2]!)
+    await store.persist() // appended to the new segment while the snapshot is written
+    const state = await contents(store)
+    await store.dispose() // stops the snapshot between two pages, as a crash would
+    open.splice(open.indexOf(store), 1)
+    expect(await generationOf()).toBe(first)
+    expect(readJournal(await readFile(journalFile())).header.generation).toBe(first)
+    const next = readJournal(await readFile(nextFile()))
+    expect(next.header.generation).toBe(first + 1)
+    expect(next.batches.length).toBeGreaterThan(0)
+    expect((await readdir(dir)).filter((n) => n.endsWith(".tmp"))).toEqual([])
+
+    const reopened = await openStore({ pageRecords: 64 })
+    expect(await contents(reopened)).toEqual(state)
+    await write(reopened, (core) => core.put("after", "after"))
+    await reopened.persist()
+    await reopened.idle()
+    expect(await generationOf()).toBe(first + 1)
+    expect(await exists(nextFile())).toBe(false)
+    expect(await contents(await openStore())).toEqual(await contents(reopened))
+  })
+
+  it("snapshot g + 1 renamed in but the journal not switched: .journal.next is what continues it, the stale .journal is not replayed", async () => {
+    const store = await openStore({ maxJournalRounds: 2 })
+    await write(store, () => undefined, true)
+    await store.persist()
+    const first = await generationOf()
+    await write(store, rounds[0]!)
+    await store.persist()
+    const stale = await readFile(journalFile()) // generation `first`, holding round 0
+    await write(store, rounds[1]!)
+    await store.persist() // crosses the bound
+    await store.idle()
+    await write(store, rounds[2]!)
+    await store.persist() // into the journal of generation first + 1
+    const state = await contents(store)
+    await store.dispose()
+    open.splice(open.indexOf(store), 1)
+    await copyFile(journalFile(), nextFile())
+    await writeFile(journalFile(), stale)
+
+    const reopened = await openStore()
+    expect(await generationOf()).toBe(first + 1)
+    expect(await contents(reopened)).toEqual(state)
+    expect(await exists(nextFile())).toBe(false)
+    expect(readJournal(await readFile(journalFile())).header.generation).toBe(first + 1)
   })
 })

@@ -3,27 +3,19 @@
  * snapshot file plus a journal of the writes since (see {@link IdbSnapshotStore}), and durable
  * writes.
  */
-import { readFile, rm } from "node:fs/promises"
-import { deserialize, serialize } from "node:v8"
-import { type JournalBatch, type JournalHeader, type JournalOp, JOURNAL_FORMAT, JournalWriter, readJournal } from "./crypto-journal.ts"
-import { writeFileDurably } from "./durable-file.ts"
+import { rename } from "node:fs/promises"
+import { dirname } from "node:path"
+import { type JournalBatch, type JournalHeader, type JournalOp, JOURNAL_FORMAT, JournalWriter } from "./crypto-journal.ts"
+import { loadStore, type StoreFiles, storeFiles, type StoreOwner } from "./crypto-store-files.ts"
+import { syncDirectory, writeFileDurably } from "./durable-file.ts"
 import { captureWrites } from "./idb-write-capture.ts"
-import { dumpDatabase, ensureIndexedDb, idbRequest, replayBatches, restoreDatabase, type SnapshotDatabase } from "./idb-snapshot.ts"
+import { ensureIndexedDb, idbRequest, readDatabasePieces, restoreDatabase } from "./idb-snapshot.ts"
+import { SnapshotWriter } from "./snapshot-file.ts"
 import type { OnLoadProgress } from "./load-progress.ts"
 
 export { writeFileDurably }
 
-interface Snapshot {
-  /** 1: before the journal (read as generation 0). */
-  readonly format: 1 | 2
-  readonly userId: string
-  readonly deviceId: string
-  /** Which journal continues it (see crypto-journal.ts). */
-  readonly generation?: number
-  readonly databases: ReadonlyArray<SnapshotDatabase>
-}
-
-/** When the journal is folded into a new snapshot. */
+/** When the journal is folded into a new snapshot, and how. */
 export interface CryptoStoreCompaction {
   /**
    * Compact once the journal is larger than this many bytes or than the snapshot, whichever is
@@ -33,15 +25,11 @@ export interface CryptoStoreCompaction {
   readonly minJournalBytes?: number
   /** Compact once the journal holds this many rounds (bounds replay work at open). Default 10,000. */
   readonly maxJournalRounds?: number
-}
-
-const readIfExists = async (file: string): Promise<Buffer | undefined> => {
-  try {
-    return await readFile(file)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
-    throw e
-  }
+  /**
+   * Records read, serialized and written per step of a compaction; between steps the event loop
+   * runs (and rounds go on persisting). Default 256.
+   */
+  readonly pageRecords?: number
 }
 
 let storeCounter = 0
@@ -59,14 +47,16 @@ let storeCounter = 0
  *   After each outgoing-request round, each sync batch and on close, `persist` appends the writes
  *   since the last round to the journal as one record and fsyncs it: O(what changed), not
  *   O(store). When `persist` resolves, the round is on disk.
- * - When the journal outgrows its bound ({@link CryptoStoreCompaction}), or something happened
- *   that a journal cannot say (an upgrade changed the schema), `persist` writes a whole snapshot
- *   (every database read in one read-only transaction, a consistent cut, `v8.serialize`d to a
- *   temporary file, fsynced, renamed over the old one, the directory fsynced) and starts a new
- *   empty journal: a crash leaves the previous or the next state, never half of one.
- * - Opening restores the snapshot into a fresh, never-used database name, replays the journal
- *   over it, and cuts off a torn last record (a crash mid-append: never acknowledged). So a
- *   reopened machine reads only what reached the disk.
+ * - When the journal outgrows its bound ({@link CryptoStoreCompaction}), a compaction starts in the
+ *   background, not in the `persist` that crossed the bound: the journal is cut (between two
+ *   rounds, the next ones append to a new segment), then the store is read page by page and
+ *   written as snapshot `g + 1` while rounds go on, then the new segment becomes the journal
+ *   (crypto-store-files.ts has the steps and what a crash at each leaves).
+ * - Something a journal cannot say (an upgrade changed the schema, an append failed) makes the
+ *   next `persist` do the whole compaction before it resolves.
+ * - Opening reads the snapshot, applies the journal (both segments, mid-compaction), and restores
+ *   that into a fresh, never-used database name. A torn last record (a crash mid-append: never
+ *   acknowledged) is cut off. So a reopened machine reads only what reached the disk.
  *
  * With `passphrase`, crypto-wasm encrypts the values itself (its store cipher), so neither file
  * holds a private key in clear.
@@ -74,77 +64,70 @@ let storeCounter = 0
 export class IdbSnapshotStore {
   /** Writes committed since the last persisted round, in commit order. */
   private pending: Array<JournalOp> = []
-  /** The next persist writes a whole snapshot instead of a journal record. */
+  /** The next persist compacts before it resolves (the journal cannot say what happened). */
   private snapshotDue: boolean
+  /** A compaction should start after the next round (a previous one failed, or one was under way at open). */
+  private compactionDue = false
+  /** The journal rounds append to: `.journal`, or `.journal.next` while cut. */
   private journal: JournalWriter | undefined
+  /** The journal before the cut, closed once the compaction is done. */
+  private previous: JournalWriter | undefined
+  /** Cut: rounds go to `.journal.next`, for snapshot `nextGeneration`, not yet switched to. */
+  private cut = false
+  private nextGeneration = 0
   private snapshotBytes = 0
-  /** Persist calls run one after another: records go to the journal in round order. */
+  /** Persist calls (and cuts) run one after another: records go to the journal in round order. */
   private queue: Promise<unknown> = Promise.resolve()
+  /** The snapshot being written (outside the queue), if any. */
+  private writing: Promise<void> | undefined
+  private stopping = false
   private stopCapture: (() => void) | undefined
+  /** Compactions finished by this instance. */
+  compactions = 0
+  /** Why the last background compaction failed (it is tried again after the next round). */
+  lastCompactionError: unknown
+  private readonly files: StoreFiles | undefined
   private constructor(
     /** The database name prefix given to crypto-wasm. */
     readonly storeName: string,
-    private readonly file: string | undefined,
-    private readonly owner: { readonly userId: string; readonly deviceId: string },
+    file: string | undefined,
+    private readonly owner: StoreOwner,
     private generation: number,
     private readonly compaction: Required<CryptoStoreCompaction>
   ) {
+    this.files = file === undefined ? undefined : storeFiles(file)
     this.snapshotDue = generation < 0
   }
 
   /**
    * Restores `file` (if it exists) and its journal into a fresh store name; checks they belong to
-   * `owner`. `compaction` tunes when the journal becomes a new snapshot.
+   * `owner`. `compaction` tunes when and how the journal becomes a new snapshot.
    */
-  static async open(
-    file: string | undefined,
-    owner: { readonly userId: string; readonly deviceId: string },
-    compaction: CryptoStoreCompaction = {},
-    onProgress?: OnLoadProgress
-  ): Promise<IdbSnapshotStore> {
+  static async open(file: string | undefined, owner: StoreOwner, compaction: CryptoStoreCompaction = {}, onProgress?: OnLoadProgress): Promise<IdbSnapshotStore> {
     ensureIndexedDb()
     storeCounter += 1
     const storeName = `widgethost-${process.pid}-${storeCounter}-${Math.random().toString(36).slice(2)}`
-    const limits = { minJournalBytes: compaction.minJournalBytes ?? 1 << 20, maxJournalRounds: compaction.maxJournalRounds ?? 10_000 }
+    const limits = { minJournalBytes: compaction.minJournalBytes ?? 1 << 20, maxJournalRounds: compaction.maxJournalRounds ?? 10_000, pageRecords: compaction.pageRecords ?? 256 }
     if (file === undefined) return new IdbSnapshotStore(storeName, file, owner, -1, limits)
-    const bytes = await readIfExists(file)
-    if (bytes === undefined) {
-      // A journal without its snapshot (the snapshot was deleted to start over) continues nothing.
-      await rm(`${file}.journal`, { force: true })
-      return IdbSnapshotStore.capturing(new IdbSnapshotStore(storeName, file, owner, -1, limits))
-    }
-    const snapshot = deserialize(bytes) as Snapshot
-    if (snapshot.format !== 1 && snapshot.format !== 2) throw new Error(`crypto store ${file}: unknown format`)
-    assertOwner(file, snapshot, owner)
-    const store = new IdbSnapshotStore(storeName, file, owner, snapshot.generation ?? 0, limits)
-    store.snapshotBytes = bytes.length
-    const total = snapshot.databases.reduce((sum, db) => sum + db.stores.reduce((n, s) => n + s.keys.length, 0), 0)
     let done = 0
+    let total = 0
     const report = (step: string) => onProgress?.({ task: "crypto-store", step, done, total, unit: "records", finished: false })
+    // The journal is replayed in memory, onto the snapshot's records, before they are restored.
+    const loaded = await loadStore(storeFiles(file), owner, () => report("replaying the journal"))
+    const store = new IdbSnapshotStore(storeName, file, owner, loaded.generation, limits)
+    store.snapshotBytes = loaded.snapshotBytes
+    total = loaded.databases.reduce((sum, db) => sum + db.stores.reduce((n, s) => n + s.keys.length, 0), 0)
     report("restoring records")
-    for (const db of snapshot.databases)
+    for (const db of loaded.databases)
       await restoreDatabase(storeName + db.suffix, db, (n) => {
         done += n
         report("restoring records")
       })
-    const journalBytes = await readIfExists(store.journalFile)
-    if (journalBytes !== undefined) {
-      const journal = readJournal(journalBytes, store.journalFile)
-      assertOwner(store.journalFile, journal.header, owner)
-      // Another generation: a compaction wrote the snapshot and crashed before the new journal;
-      // the snapshot holds everything this journal says. The next round starts a new one.
-      if (journal.header.generation === store.generation) {
-        report("replaying the journal")
-        await replayBatches(storeName, journal.batches)
-        store.journal = await JournalWriter.resume(store.journalFile, journal.validLength, journal.batches.length)
-      }
-    }
-    return IdbSnapshotStore.capturing(store)
-  }
-
-  /** Starts capturing writes (after the restore, whose own writes are already on disk). */
-  private static capturing(store: IdbSnapshotStore): IdbSnapshotStore {
-    store.stopCapture = captureWrites(store.storeName, {
+    if (loaded.live !== undefined) store.journal = await JournalWriter.resume(loaded.live.path, loaded.live.validLength, loaded.live.batches)
+    store.cut = loaded.cut
+    store.nextGeneration = loaded.generation + 1
+    store.compactionDue = loaded.cut
+    store.stopCapture = captureWrites(storeName, {
       committed: (ops) => {
         for (const op of ops) store.pending.push(op)
       },
@@ -155,77 +138,167 @@ export class IdbSnapshotStore {
     return store
   }
 
-  private get journalFile(): string {
-    return `${this.file}.journal`
+  /** Writes what changed since the last call to disk (one journal record); resolves once it is durable. */
+  persist(): Promise<void> {
+    return this.enqueue(() => this.persistNow())
   }
 
-  /** Writes what changed since the last call to disk (one journal record, or a snapshot); resolves once it is durable. */
-  persist(): Promise<void> {
-    const run = this.queue.then(() => this.persistNow())
+  /** Resolves once no compaction is queued or being written (for tests and benchmarks). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const queue = this.queue
+      const writing = this.writing
+      await queue
+      await writing?.catch(() => undefined)
+      if (queue === this.queue && writing === this.writing) return
+    }
+  }
+
+  /** Whether a snapshot is being written now. */
+  get compacting(): boolean {
+    return this.writing !== undefined
+  }
+
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(step)
     this.queue = run.catch(() => undefined)
     return run
   }
 
   private async persistNow(): Promise<void> {
-    if (this.file === undefined) return
-    if (this.snapshotDue) return this.compact()
+    if (this.files === undefined || this.stopping) return
+    if (this.snapshotDue) return this.compactNow()
     if (this.pending.length === 0) return
+    const files = this.files
     const batch: JournalBatch = this.pending
     this.pending = []
     try {
-      this.journal ??= await JournalWriter.create(this.journalFile, this.header())
+      this.journal ??= await JournalWriter.create(files.journal, this.header(this.generation))
       await this.journal.append(batch)
     } catch (e) {
       // These writes reached no file: only a whole snapshot can catch the disk up again.
       this.snapshotDue = true
       throw e
     }
-    if (this.journal.bytes > Math.max(this.compaction.minJournalBytes, this.snapshotBytes) || this.journal.batches >= this.compaction.maxJournalRounds) await this.compact()
+    if (this.writing === undefined && (this.compactionDue || this.overBound())) this.compactInBackground()
   }
 
-  /** A whole snapshot of the next generation, then an empty journal for it. */
-  private async compact(): Promise<void> {
-    if (this.file === undefined) return
-    // Writes committed before this point are in the dump; any committed during it stay pending
-    // and go to the new journal (replaying a write the snapshot already has changes nothing).
+  private overBound(): boolean {
+    const journal = this.journal
+    return journal !== undefined && (journal.bytes > Math.max(this.compaction.minJournalBytes, this.snapshotBytes) || journal.batches >= this.compaction.maxJournalRounds)
+  }
+
+  /** Queues the cut after the current round; the snapshot is then written outside the queue. */
+  private compactInBackground(): void {
+    this.compactionDue = false
+    void this.enqueue(async () => {
+      if (this.writing !== undefined || this.stopping) return
+      await this.cutJournal()
+      void this.startWriting()
+    }).catch((e: unknown) => this.failed(e))
+  }
+
+  private failed(e: unknown): void {
+    if (this.stopping) return
+    this.lastCompactionError = e
+    this.compactionDue = true
+  }
+
+  /** The whole compaction, inside the queue: the round that needed it resolves once it is done. */
+  private async compactNow(): Promise<void> {
+    // A snapshot being written finishes first (it never waits on the queue, so this cannot deadlock).
+    await this.writing?.catch(() => undefined)
     this.snapshotDue = false
-    this.pending = []
     try {
-      const generation = this.generation + 1
-      const bytes = serialize({ format: 2, userId: this.owner.userId, deviceId: this.owner.deviceId, generation, databases: await this.dump() } satisfies Snapshot)
-      await writeFileDurably(this.file, bytes)
-      this.generation = generation
-      this.snapshotBytes = bytes.length
-      const old = this.journal
-      this.journal = undefined
-      await old?.close()
-      this.journal = await JournalWriter.create(this.journalFile, this.header())
+      await this.cutJournal()
+      // What was committed before the cut is in the snapshot read after it, and this round
+      // resolves only once that is on disk. Dropped, not appended: such writes may name an object
+      // store the upgrade that made this snapshot due has since deleted. Later writes stay pending.
+      this.pending = []
+      await this.startWriting()
     } catch (e) {
       this.snapshotDue = true
       throw e
     }
   }
 
-  private header(): JournalHeader {
-    return { format: JOURNAL_FORMAT, version: 1, userId: this.owner.userId, deviceId: this.owner.deviceId, generation: this.generation }
+  /** In the queue (between rounds): the next rounds go to a new segment for generation + 1. */
+  private async cutJournal(): Promise<void> {
+    if (this.cut || this.files === undefined) return
+    const next = await JournalWriter.create(this.files.nextJournal, this.header(this.generation + 1))
+    this.previous = this.journal
+    this.journal = next
+    this.nextGeneration = this.generation + 1
+    this.cut = true
   }
 
-  private async dump(): Promise<Array<SnapshotDatabase>> {
-    const databases: Array<SnapshotDatabase> = []
-    for (const info of await indexedDB.databases()) {
-      const name = info.name
-      if (name === undefined || !name.startsWith(`${this.storeName}::`)) continue
-      databases.push(await dumpDatabase(name, name.slice(this.storeName.length)))
+  /** Starts `writeSnapshot` as `writing` (cleared when it settles; its failure is kept, never unhandled). */
+  private startWriting(): Promise<void> {
+    const run: Promise<void> = this.writeSnapshot().finally(() => {
+      if (this.writing === run) this.writing = undefined
+    })
+    this.writing = run
+    run.catch(() => undefined)
+    return run
+  }
+
+  /**
+   * Outside the queue: snapshot `generation + 1` from the databases as they are now (every write
+   * since the cut is also in the new segment, see `readDatabasePieces`), then the new segment
+   * becomes the journal. A retry after the snapshot was renamed in only redoes the switch.
+   */
+  private async writeSnapshot(): Promise<void> {
+    const files = this.files
+    try {
+      if (files === undefined || !this.cut) return
+      const generation = this.nextGeneration
+      if (this.generation < generation) {
+        const writer = await SnapshotWriter.create(files.snapshot, { format: 3, userId: this.owner.userId, deviceId: this.owner.deviceId, generation })
+        try {
+          for (const name of await this.databaseNames())
+            for await (const piece of readDatabasePieces(name, name.slice(this.storeName.length), this.compaction.pageRecords, () => this.stopping)) await writer.append(piece)
+        } catch (e) {
+          await writer.abort()
+          throw e
+        }
+        await writer.commit()
+        this.generation = generation
+        this.snapshotBytes = writer.bytes
+      }
+      // From here a crash opens snapshot g + 1 with `.journal.next`; the rename makes that `.journal`.
+      await rename(files.nextJournal, files.journal)
+      await syncDirectory(dirname(files.journal))
+      this.cut = false
+      this.compactions += 1
+      const old = this.previous
+      this.previous = undefined
+      await old?.close()
+    } catch (e) {
+      this.failed(e)
+      throw e
     }
-    return databases.sort((a, b) => (a.suffix < b.suffix ? -1 : 1))
   }
 
-  /** Stops persisting, closes the journal and frees the in-memory databases (after the machine is closed). */
+  private header(generation: number): JournalHeader {
+    return { format: JOURNAL_FORMAT, version: 1, userId: this.owner.userId, deviceId: this.owner.deviceId, generation }
+  }
+
+  private async databaseNames(): Promise<ReadonlyArray<string>> {
+    const names: Array<string> = []
+    for (const info of await indexedDB.databases()) if (info.name !== undefined && info.name.startsWith(`${this.storeName}::`)) names.push(info.name)
+    return names.sort()
+  }
+
+  /** Stops persisting (a compaction under way stops between pages), closes the journal and frees the in-memory databases. */
   async dispose(): Promise<void> {
     this.stopCapture?.()
     await this.queue
+    this.stopping = true
+    await this.writing?.catch(() => undefined)
     await this.journal?.close()
+    await this.previous?.close()
     this.journal = undefined
+    this.previous = undefined
     const all = await indexedDB.databases()
     for (const info of all) {
       if (info.name === undefined || !info.name.startsWith(`${this.storeName}::`)) continue
@@ -234,9 +307,4 @@ export class IdbSnapshotStore {
       await Promise.race([idbRequest(req), new Promise((r) => setTimeout(r, 1000).unref())])
     }
   }
-}
-
-const assertOwner = (file: string, found: { readonly userId: string; readonly deviceId: string }, owner: { readonly userId: string; readonly deviceId: string }): void => {
-  if (found.userId !== owner.userId || found.deviceId !== owner.deviceId)
-    throw new Error(`crypto store ${file} belongs to ${found.userId}/${found.deviceId}, not ${owner.userId}/${owner.deviceId}`)
 }

@@ -94,7 +94,7 @@ export class E2ee {
     const progress = options.onProgress
     const report = progress === undefined ? undefined : (p: Omit<LoadProgress, "task" | "finished">) => progress({ task: "crypto-store", ...(last = p), finished: false })
     report?.(last)
-    const store = await IdbSnapshotStore.open(options.storeFile, { userId: options.userId, deviceId: options.deviceId }, {}, report === undefined ? undefined : (p) => report(p))
+    const store = await IdbSnapshotStore.open(options.storeFile, { userId: options.userId, deviceId: options.deviceId }, options.storeCompaction, report === undefined ? undefined : (p) => report(p))
     report?.({ ...last, step: "opening the crypto machine" })
     const machine = await sdk.OlmMachine.initialize(new sdk.UserId(options.userId), new sdk.DeviceId(options.deviceId), store.storeName, options.storePassphrase)
     progress?.({ task: "crypto-store", step: "loaded", done: last.total, total: last.total, unit: last.unit, finished: true })

@@ -13,7 +13,12 @@ export const writeFileDurably = async (file: string, bytes: Uint8Array | string,
     await handle.close()
   }
   await rename(tmp, file)
-  const dir = await open(dirname(file), "r")
+  await syncDirectory(dirname(file))
+}
+
+/** fsyncs a directory, so that a rename or a new file in it survives a crash. */
+export const syncDirectory = async (path: string): Promise<void> => {
+  const dir = await open(path, "r")
   try {
     await dir.sync()
   } finally {

@@ -4,6 +4,7 @@
  */
 import type * as sdk from "@matrix-org/matrix-sdk-crypto-wasm"
 import type { RoomEvent } from "@widgethost/core"
+import type { CryptoStoreCompaction } from "./crypto-store.ts"
 import type { HttpRequest } from "./matrix-http.ts"
 import type { OnLoadProgress } from "./load-progress.ts"
 
@@ -67,6 +68,8 @@ export interface E2eeOptions {
   readonly storeFile?: string
   /** Encrypts the store's values (crypto-wasm's store cipher). */
   readonly storePassphrase?: string
+  /** When the store's journal is compacted into a new snapshot (defaults in `CryptoStoreCompaction`). */
+  readonly storeCompaction?: CryptoStoreCompaction
   /** Called for a to-device message that could not be decrypted (never delivered). */
   readonly onToDeviceUndecryptable?: (report: ToDeviceUndecryptable) => void
   /** Background failures of the outgoing-request loop (they are retried next round). */

@@ -1,11 +1,10 @@
 /**
- * IndexedDB databases as data, through the public IndexedDB API: dumped whole (a consistent cut,
- * one read-only transaction per database), restored into a fresh database, and journal batches
- * (crypto-journal.ts) replayed onto one. The crypto store (crypto-store.ts) persists these.
+ * IndexedDB databases as data, through the public IndexedDB API: read page by page as snapshot
+ * pieces (snapshot-file.ts), and restored into a fresh database. The crypto store
+ * (crypto-store.ts) persists these.
  */
 import * as fakeIdb from "fake-indexeddb"
-import { deserialize } from "node:v8"
-import type { JournalBatch, KeyRangeData } from "./crypto-journal.ts"
+import type { SnapshotPiece } from "./snapshot-file.ts"
 
 export interface SnapshotIndex {
   readonly name: string
@@ -71,28 +70,55 @@ const openDb = (name: string, version?: number, upgrade?: (db: IDBDatabase) => v
     req.onblocked = () => reject(new Error(`opening ${name} is blocked`))
   })
 
-export const dumpDatabase = async (name: string, suffix: string): Promise<SnapshotDatabase> => {
+/**
+ * Reads database `name` as snapshot pieces (snapshot-file.ts): the database, then each object
+ * store and its rows, `pageRecords` at a time, each page in its own read-only transaction.
+ *
+ * Why pages in separate transactions: one transaction over 100k records holds the event loop
+ * for its whole `getAll`, and a long read-only transaction would hold back crypto-wasm's writes
+ * until it ends. The price is that the pages are not one consistent cut: a write committed
+ * between two pages may be in one and not another. The store cuts its journal before it starts
+ * reading (crypto-store.ts), so every such write is also in the journal after the cut, and
+ * replaying that journal over these pages (journal-replay.ts) gives each key its exact value:
+ * a put, delete or clear sets a key whatever it was before, and a key no write touched since the
+ * cut reads the same in every page.
+ *
+ * `stopped` is checked between pages; when it says so, the read ends with an error.
+ */
+export async function* readDatabasePieces(name: string, suffix: string, pageRecords: number, stopped: () => boolean): AsyncGenerator<SnapshotPiece> {
   const db = await openDb(name)
+  let closed = false
+  // An upgrade or a delete waits for every connection: this one gives way, and the read fails.
+  db.onversionchange = () => {
+    closed = true
+    db.close()
+  }
   try {
-    const names = Array.from(db.objectStoreNames)
-    if (names.length === 0) return { suffix, version: db.version, stores: [] }
-    const tx = db.transaction(names, "readonly")
-    const done = txDone(tx)
-    const stores = await Promise.all(
-      names.map(async (storeName): Promise<SnapshotObjectStore> => {
+    yield { kind: "database", suffix, version: db.version }
+    for (const storeName of Array.from(db.objectStoreNames)) {
+      let after: IDBValidKey | undefined
+      for (let first = true; ; first = false) {
+        if (stopped() || closed) throw new Error(`reading ${suffix} for a snapshot: stopped`)
+        const tx = db.transaction(storeName, "readonly")
+        const done = txDone(tx)
         const os = tx.objectStore(storeName)
-        const [keys, values] = await Promise.all([idbRequest(os.getAllKeys()), idbRequest(os.getAll())])
+        // Both requests go out before anything yields: a transaction with none pending commits.
+        const range = after === undefined ? null : IDBKeyRange.lowerBound(after, true)
+        const page = Promise.all([idbRequest(os.getAllKeys(range, pageRecords)), idbRequest(os.getAll(range, pageRecords))])
         const indexes = Array.from(os.indexNames).map((indexName) => {
           const index = os.index(indexName)
           return { name: indexName, keyPath: index.keyPath, unique: index.unique, multiEntry: index.multiEntry }
         })
-        return { name: storeName, keyPath: os.keyPath, autoIncrement: os.autoIncrement, indexes, keys, values }
-      })
-    )
-    await done
-    return { suffix, version: db.version, stores }
+        const [keys, values] = await page
+        await done
+        if (first) yield { kind: "store", name: storeName, keyPath: os.keyPath, autoIncrement: os.autoIncrement, indexes }
+        if (keys.length > 0) yield { kind: "rows", keys, values }
+        if (keys.length < pageRecords) break
+        after = keys.at(-1)
+      }
+    }
   } finally {
-    db.close()
+    if (!closed) db.close()
   }
 }
 
@@ -129,51 +155,5 @@ export const restoreDatabase = async (name: string, snapshot: SnapshotDatabase, 
     await done
   } finally {
     db.close()
-  }
-}
-
-const keyRange = (r: KeyRangeData): IDBKeyRange =>
-  r.lower === undefined
-    ? IDBKeyRange.upperBound(r.upper, r.upperOpen)
-    : r.upper === undefined
-      ? IDBKeyRange.lowerBound(r.lower, r.lowerOpen)
-      : IDBKeyRange.bound(r.lower, r.upper, r.lowerOpen, r.upperOpen)
-
-/**
- * Applies `batches` in order to the databases `${storeName}${op.db}` (restored from the snapshot
- * they follow), one read-write transaction per database. A database or object store the
- * snapshot does not have means the files do not belong together: that throws.
- */
-export const replayBatches = async (storeName: string, batches: ReadonlyArray<JournalBatch>): Promise<void> => {
-  const byDb = new Map<string, Array<JournalBatch[number]>>()
-  for (const batch of batches)
-    for (const op of batch) {
-      const ops = byDb.get(op.db)
-      if (ops === undefined) byDb.set(op.db, [op])
-      else ops.push(op)
-    }
-  for (const [suffix, ops] of byDb) {
-    const known = (await indexedDB.databases()).some((d) => d.name === storeName + suffix)
-    if (!known) throw new Error(`crypto journal: writes to database ${suffix}, which the snapshot does not have`)
-    const db = await openDb(storeName + suffix)
-    try {
-      const names = Array.from(new Set(ops.map((o) => o.store)))
-      for (const n of names) if (!db.objectStoreNames.contains(n)) throw new Error(`crypto journal: writes to object store ${n} of ${suffix}, which the snapshot does not have`)
-      const tx = db.transaction(names, "readwrite")
-      const done = txDone(tx)
-      for (const op of ops) {
-        const os = tx.objectStore(op.store)
-        if (op.op === "put") {
-          const value: unknown = deserialize(op.value)
-          if (os.keyPath === null) os.put(value, op.key)
-          else os.put(value)
-        } else if (op.op === "delete") os.delete(op.key)
-        else if (op.op === "deleteRange") os.delete(keyRange(op.range))
-        else os.clear()
-      }
-      await done
-    } finally {
-      db.close()
-    }
   }
 }
