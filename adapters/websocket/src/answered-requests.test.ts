@@ -165,4 +165,17 @@ describe("AnsweredRequests: the widget's requests across dropped links", () => {
     expect(ledger.size).toBe(2)
     expect(ledger.repeat("a", second)).toEqual({ _tag: "New" })
   })
+
+  it("memory stays bounded over many small answers (the id limit forgets them before the byte budget does)", () => {
+    const ledger = new AnsweredRequests({ requests: 8, bytes: 1 << 20 })
+    const link = {}
+    for (let i = 0; i < 10_000; i++) {
+      ledger.repeat(`r${i}`, link)
+      ledger.answered(`r${i}`, "{}")
+      ledger.written(`r${i}`, link)
+    }
+    expect(ledger.size).toBe(8)
+    expect((ledger as unknown as { kept: string[] }).kept.length).toBeLessThanOrEqual(2 * 8 + 1)
+    expect(ledger.repeat("r9999", {})).toEqual({ _tag: "AnswerAgain", data: "{}" })
+  })
 })

@@ -52,6 +52,9 @@ export class AnsweredRequests {
   /** Made on the first request: an idle registration carries no map. */
   private seen: Map<string, Seen> | undefined
   private bytes = 0
+  /** Ids whose answers hold bytes, oldest first from `head`: letting go is O(1) per answer, no scan. */
+  private kept: string[] = []
+  private head = 0
 
   constructor(private readonly limits: AnsweredRequestsLimits) {}
 
@@ -80,12 +83,19 @@ export class AnsweredRequests {
     if (entry === undefined || entry.data !== undefined) return
     entry.data = data
     this.bytes += data.length
-    if (this.bytes <= this.limits.bytes) return
-    for (const [id, older] of this.seen!) {
-      if (typeof older.data !== "string") continue
+    this.kept.push(requestId)
+    while (this.bytes > this.limits.bytes && this.head < this.kept.length) {
+      const older = this.seen!.get(this.kept[this.head++]!)
+      if (typeof older?.data !== "string") continue // forgotten since, or let go already
       this.bytes -= older.data.length
       older.data = LET_GO
-      if (id === requestId || this.bytes <= this.limits.bytes) break
+    }
+    // Compacted now and then: ids let go (before `head`), and ids forgotten past the id limit
+    // (answers too small for the byte budget ever to reach them), so the list stays bounded.
+    if (this.kept.length - this.head > 2 * this.limits.requests || (this.head > 1024 && this.head * 2 > this.kept.length)) {
+      const seen = this.seen!
+      this.kept = this.kept.slice(this.head).filter((id) => typeof seen.get(id)?.data === "string")
+      this.head = 0
     }
   }
 
@@ -104,6 +114,8 @@ export class AnsweredRequests {
   clear(): void {
     this.seen = undefined
     this.bytes = 0
+    this.kept = []
+    this.head = 0
   }
 
   private forget(requestId: string): void {
