@@ -174,7 +174,7 @@ describe("websocket transport: redelivery of unanswered toWidget requests", () =
     const { transport, sessions, uri } = await start()
     const first = await connect(uri)
     const s = sessions[0]!
-    const ask = (id: string) => ({ api: "fromWidget", widgetId: "w", requestId: id, action: "send_event", data: { id } })
+    const ask = (id: string) => ({ api: "fromWidget" as const, widgetId: "w", requestId: id, action: "send_event", data: { id } })
     const answer = (id: string): WidgetMessage => ({ ...ask(id), response: { event_id: `$${id}` } })
     for (const id of ["a", "b", "c"]) first.ws.send(JSON.stringify(ask(id)))
     await vi.waitFor(() => assert.equal(s.received.length, 3))
