@@ -161,8 +161,9 @@ export class SessionCharts {
   /** One event through xstate's transition, or its recording when this step was taken before. */
   private step(session: ChartSession, event: SessionEvent): void {
     const recorded = this.recorded
-    // xstate's own events (stop, errors) have rules of their own in macrostep.
-    if (recorded === undefined || event.type.startsWith("xstate.")) return this.enter(session, () => sessionMachine.transition(session.snapshot, event, this.scope))
+    // xstate's own events (init, stop, errors) have rules of their own in macrostep; its delayed
+    // `after` events have none (the negotiation timer's ticks are replayed like any step).
+    if (recorded === undefined || (event.type.startsWith("xstate.") && !event.type.startsWith("xstate.after."))) return this.enter(session, () => sessionMachine.transition(session.snapshot, event, this.scope))
     this.enter(session, () => {
       const snapshot = session.snapshot
       // xstate's own selection, guards included; this chart has no parallel states, so at most one.

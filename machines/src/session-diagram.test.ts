@@ -11,7 +11,7 @@ describe("session diagram", () => {
   it("shows every state, every delay and the reload transitions", () => {
     const text = sessionDiagramDocument()
     for (const state of ["loading", "negotiating_asking", "negotiating_prompting", "ready", "renegotiating", "closed"]) expect(text).toContain(state)
-    for (const delay of ["after requestTimeout", "after approvalTimeout"]) expect(text).toContain(delay)
+    for (const delay of ["after capabilitiesTick", "after approvalTimeout"]) expect(text).toContain(delay)
     expect(text).toContain("ready --> loading : frame.loaded [loadBringsNewDocument]")
   })
 })

@@ -12,14 +12,16 @@
  * phase allocates no snapshot; every input of one turn arrives as one `inputs` event. What an
  * action raises (`context.raised`) the runtime sends next, before anything else.
  *
- * Timers are the chart's: `after` for the capabilities request (`requestTimeout`) and open
- * prompts (`approvalTimeout`), delayed events for the toWidget timeout sweep (`sweepInterval`)
+ * Timers are the chart's: `after` for the capabilities request (`capabilitiesTick`, a quarter
+ * of the request timeout, not counted while the link is down) and open prompts (`approvalTimeout`), delayed events for the toWidget timeout sweep (`sweepInterval`)
  * and the MSC2974 rate window (`capabilityWindow`). Leaving a state cancels its `after`; the
  * final state cancels the delayed events.
  */
 import {
   acknowledge,
+  ageCapabilitiesRequest,
   askCapabilities,
+  capabilitiesDue,
   type ChartSignal,
   closeSession,
   type Command,
@@ -42,7 +44,8 @@ import {
   startStateLoad,
   type Stepper,
   stepInPlace,
-  sweepTimeouts
+  sweepTimeouts,
+  sweepsToTimeout
 } from "@widgethost/core"
 import { and, cancel, raise, setup } from "xstate"
 
@@ -126,7 +129,8 @@ export const sessionMachine = setup({
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   types: {} as { context: SessionContext; events: SessionEvent; input: SessionInput },
   delays: {
-    requestTimeout: ({ context }) => context.state.config.limits.requestTimeoutMs,
+    // Never early: `sweepsToTimeout` ticks are at least the request timeout.
+    capabilitiesTick: ({ context }) => Math.max(1, Math.ceil(context.state.config.limits.requestTimeoutMs / sweepsToTimeout)),
     sweepInterval: ({ context }) => Math.max(1, Math.floor(context.state.config.limits.requestTimeoutMs / 4)),
     approvalTimeout: ({ context }) => context.state.config.limits.approvalTimeoutMs,
     capabilityWindow: ({ context }) => context.state.config.limits.capabilityRequests.windowMs
@@ -134,6 +138,7 @@ export const sessionMachine = setup({
   guards: {
     // Guards read the session's data; only the actions change it.
     waitsForLoad: ({ context }) => context.state.config.waitForIframeLoad,
+    capabilitiesDue: ({ context }) => capabilitiesDue(context.state),
     loadBringsNewDocument: ({ context }) => loadBringsNewDocument(context.state),
     contentBringsNewDocument: ({ context }) => contentBringsNewDocument(context.state)
   },
@@ -147,6 +152,7 @@ export const sessionMachine = setup({
     acknowledge: ({ context, event }, params: Params) => runHandler(context, params, (s) => acknowledge(s, rawOf(event))),
     askCapabilities: ({ context }, params: Params) => runHandler(context, params, askCapabilities),
     capabilitiesTimedOut: ({ context }, params: Params) => runHandler(context, params, onCapabilitiesTimeout),
+    ageCapabilities: ({ context }, params: Params) => runHandler(context, params, ageCapabilitiesRequest),
     approvalTimedOut: ({ context }, params: Params) => runHandler(context, params, onApprovalTimeout),
     startStateLoad: ({ context }, params: Params) => runHandler(context, params, startStateLoad),
     sweep: ({ context }, params: Params) => runHandler(context, params, sweepTimeouts),
@@ -183,8 +189,17 @@ export const sessionMachine = setup({
       entry: at("askCapabilities", "negotiating"),
       initial: "asking",
       states: {
-        // An unanswered capabilities request counts as asking for nothing.
-        asking: { after: { requestTimeout: { actions: at("capabilitiesTimedOut", "negotiating") } } },
+        // An unanswered capabilities request counts as asking for nothing. Its timeout is counted
+        // in ticks that do not count while the link is down (the widget cannot answer then):
+        // back, it has what was left, as toWidget requests have under the sweep.
+        asking: {
+          after: {
+            capabilitiesTick: [
+              { guard: "capabilitiesDue", actions: at("capabilitiesTimedOut", "negotiating") },
+              { target: "asking", reenter: true, actions: at("ageCapabilities", "negotiating") }
+            ]
+          }
+        },
         // A prompt nobody answers is taken as "deny all".
         prompting: { after: { approvalTimeout: { actions: at("approvalTimedOut", "negotiating") } } }
       },

@@ -9,8 +9,10 @@
  * - every fromWidget request is answered at most once; a request whose id is already in flight
  *   is never answered (the original is); one left unanswered is still in flight, or its
  *   document or session is gone;
+ * - while the transport's link is down no toWidget request times out, the `capabilities` one
+ *   included (the widget cannot answer until it is back);
  * - every delayed event armed is cancelled or fires (never re-armed while armed), a closed chart
- *   keeps none, and with time the session goes quiet: nothing stays armed.
+ *   keeps none, and with time and the link up the session goes quiet: nothing stays armed.
  *
  * A model state is the path that reaches it: each transition replays the path on a fresh chart,
  * so the walk branches without copying a live session.
@@ -62,7 +64,6 @@ const one = (input: Input): ModelEvent => ({ type: "inputs", inputs: [input] })
 /** The events that make sense in a state: fixed ones, plus answers to whatever is pending. */
 const eventsFor = ({ driver }: ModelState): ModelEvent[] => {
   if (driver.done) return []
-  const s = driver.state
   const events: ModelEvent[] = [
     one({ _tag: "FrameLoaded" }),
     one(fromWidget("content_loaded")),
@@ -77,6 +78,38 @@ const eventsFor = ({ driver }: ModelState): ModelEvent[] => {
     { type: "elapse", ms: APPROVAL_TIMEOUT },
     one({ _tag: "Close", reason: "test" })
   ]
+  return [...events, ...hostSide(driver)]
+}
+
+/**
+ * A websocket widget whose link drops and comes back, in a smaller walk (the full event set
+ * with the link's two states would take minutes): the exchange, the link, time, the approver
+ * and a close. Nothing comes from the widget while its link is down.
+ */
+const linkEventsFor = ({ driver }: ModelState): ModelEvent[] => {
+  if (driver.done) return []
+  const s = driver.state
+  const time: ModelEvent[] = [
+    { type: "elapse", ms: REQUEST_TIMEOUT / 4 },
+    { type: "elapse", ms: APPROVAL_TIMEOUT },
+    one({ _tag: "Close", reason: "test" })
+  ]
+  const answers = hostSide(driver).filter((e) => e.type === "inputs" && e.inputs[0]?._tag !== "CallAnswered")
+  if (s.linkDown) return [one({ _tag: "TransportUp" }), ...time, ...answers.filter((e) => e.type === "inputs" && e.inputs[0]?._tag !== "FromWidget")]
+  return [
+    one({ _tag: "FrameLoaded" }),
+    one(fromWidget("content_loaded")),
+    one(fromWidget("org.matrix.msc2974.request_capabilities", { capabilities: [CAP_B, CAP_C] })),
+    one({ _tag: "TransportDown" }),
+    ...time,
+    ...answers
+  ]
+}
+
+/** Answers to whatever is pending: the widget's to our requests, the approver's, the client's and the homeserver's. */
+const hostSide = (driver: ChartDriver): ModelEvent[] => {
+  const s = driver.state
+  const events: ModelEvent[] = []
   for (const [requestId, pending] of s.pendingToWidget) {
     const response = pending.action === "capabilities" ? { capabilities: [CAP_A, CAP_B, CAP_NAV] } : pending.action === "supported_api_versions" ? { supported_versions: ["0.0.2"] } : {}
     events.push(one({ _tag: "FromWidget", raw: { api: "toWidget", widgetId: "w1", requestId, action: pending.action, data: {}, response } }))
@@ -112,6 +145,7 @@ const serializeState = ({ driver }: ModelState): string => {
     s.widgetVersions !== undefined,
     s.capabilityRequestsInWindow,
     driver.armed,
+    s.linkDown,
     // Documents: whether one was seen, and whether loads run ahead of or behind it (clamped, so
     // that repeated reloads do not make the state space infinite).
     s.document > 0,
@@ -159,8 +193,11 @@ const check = (waitForIframeLoad: boolean, path: ReadonlyArray<ModelEvent>) => {
     if (driver.done) break
     const before = driver.commands.length
     const inFlightBefore = new Set(driver.state.inFlight)
+    const linkDown = driver.state.linkDown
     apply(driver, event)
     const commands = driver.commands.slice(before)
+    // No answer can come while the link is down: nothing the widget was asked times out then.
+    if (linkDown) expect(commands.filter((c) => c._tag === "Report" && c.report._tag === "RequestTimedOut")).toEqual([])
     const s = driver.state
     const replaced = commands.some((c) => c._tag === "Report" && c.report._tag === "DocumentReplaced")
     if (replaced) {
@@ -216,7 +253,8 @@ const check = (waitForIframeLoad: boolean, path: ReadonlyArray<ModelEvent>) => {
   }
   expect([...armed].sort()).toEqual([...driver.armed])
   if (driver.done) expect(driver.armed).toEqual([])
-  // With time and no answers, every timer fires or is cancelled: nothing stays armed.
+  // With time, the link up and no answers, every timer fires or is cancelled: nothing stays armed.
+  if (!driver.done && driver.state.linkDown) driver.send([{ _tag: "TransportUp" }])
   driver.elapse(5 * APPROVAL_TIMEOUT + 10 * REQUEST_TIMEOUT)
   expect(driver.armed).toEqual([])
   return driver
@@ -261,4 +299,33 @@ describe.each([true, false])("session chart model (waitForIframeLoad: %s)", (wai
     for (const kind of ["FrameLoaded", "FromWidget", "ApprovalDecided", "CallAnswered", "ClientAnswered", "RoomEvent", "Close", "Batch", `elapse:${REQUEST_TIMEOUT / 4}`, `elapse:${APPROVAL_TIMEOUT}`]) expect(kinds).toContain(kind)
     console.info(`session chart model (waitForIframeLoad: ${waitForIframeLoad}): ${paths.length} states, ${transitions.length} transitions replayed`)
   }, 180_000) // every transition replayed from the start: tens of seconds, more on a loaded machine
+})
+
+describe.each([true, false])("session chart model, the link dropping (waitForIframeLoad: %s)", (waitForIframeLoad) => {
+  const paths = getShortestPaths(modelLogic(waitForIframeLoad), { events: linkEventsFor, serializeState })
+
+  it("reaches every phase with the link down, and a capabilities request that waited out a drop longer than its timeout", () => {
+    const phases = new Set(paths.filter((p) => p.state.driver.state.linkDown).map((p) => p.state.driver.phase))
+    for (const phase of ["loading", "negotiating", "ready", "renegotiating"]) expect(phases).toContain(phase)
+    const asking = (driver: ChartDriver) => JSON.stringify(driver.value) === JSON.stringify({ negotiating: "asking" })
+    const waited = paths.some(({ state }) => {
+      // Time spent asking with the link down, over the path.
+      const driver = new ChartDriver(config(waitForIframeLoad))
+      let awayMs = 0
+      for (const event of state.path) {
+        if (event.type === "elapse" && driver.state.linkDown && asking(driver)) awayMs += event.ms
+        apply(driver, event)
+      }
+      return awayMs >= REQUEST_TIMEOUT && asking(driver) && driver.state.counters.timedOut === 0
+    })
+    expect(waited).toBe(true)
+  })
+
+  it("holds the invariants on every transition of every reachable state", () => {
+    const transitions = paths.flatMap((path) => linkEventsFor(path.state).map((event) => [...path.state.path, event]))
+    for (const steps of transitions) check(waitForIframeLoad, steps)
+    const kinds = new Set(transitions.map((t) => { const e = t.at(-1)!; return e.type === "elapse" ? "elapse" : e.inputs[0]!._tag }))
+    for (const kind of ["TransportDown", "TransportUp", "elapse", "FromWidget", "ApprovalDecided", "Close"]) expect(kinds).toContain(kind)
+    console.info(`session chart model, the link dropping (waitForIframeLoad: ${waitForIframeLoad}): ${paths.length} states, ${transitions.length} transitions replayed`)
+  }, 180_000)
 })

@@ -12,6 +12,7 @@ import { clampReason } from "./upgrade.ts"
 import { codeOfWsError, type LinkEndCause, type LinkEnding } from "./link-endings.ts"
 import { type LifecycleConfig, type LifecycleEffect, type LifecycleEvent, stepLifecycle } from "./registration-lifecycle.ts"
 import { keptRequestId } from "./unanswered-requests.ts"
+import { widgetRequestId } from "./answered-requests.ts"
 import type { TransportCounters } from "./transport-counters.ts"
 import { type Timers, TRANSPORT_GAP_ACTION } from "./transport-types.ts"
 
@@ -136,6 +137,7 @@ export const createRegistrationIo = (settings: RegistrationIoSettings): Registra
     reg.session = undefined
     reg.queue = []
     reg.unanswered.clear()
+    reg.answered.clear()
     reg.gapRequests.clear()
     if (reg.grace !== undefined) timers.clearTimeout(reg.grace)
     reg.grace = undefined
@@ -172,6 +174,7 @@ export const createRegistrationIo = (settings: RegistrationIoSettings): Registra
           // The hook's owner keeps its own books; its failure must not cost the widget the message.
         }
       if (item.requestId !== undefined) remember(reg, item.requestId, data)
+      if (item.answerTo !== undefined) reg.answered.written(item.answerTo, link)
     }
     if (link.ws.bufferedAmount + data.length < highWaterMarkBytes) return link.ws.send(data)
     link.blocked = true
@@ -202,6 +205,7 @@ export const createRegistrationIo = (settings: RegistrationIoSettings): Registra
     if (reg.queue.length <= outboundQueueLimit) return pump(reg)
     // Overflow: the whole backlog goes (counted, and announced to the widget when it is back).
     const dropped = reg.queue.length
+    for (const lost of reg.queue) if (typeof lost !== "string" && lost.answerTo !== undefined) reg.answered.lost(lost.answerTo)
     counters.overflows++
     counters.dropped.overflow += dropped
     reg.queue = []
@@ -223,7 +227,9 @@ export const createRegistrationIo = (settings: RegistrationIoSettings): Registra
     }
     const mark = reg.onWrite?.mark(message)
     const requestId = keptRequestId(message)
-    enqueue(reg, mark === undefined && requestId === undefined ? data : { data, mark, requestId })
+    const answerTo = message.api === "fromWidget" && "response" in message ? message.requestId : undefined
+    if (answerTo !== undefined) reg.answered.answered(answerTo, data)
+    enqueue(reg, mark === undefined && requestId === undefined && answerTo === undefined ? data : { data, mark, requestId, answerTo })
   }
 
   /** The transport's own toWidget request: kept until answered and delivered again like the session's. */
@@ -273,11 +279,40 @@ export const createRegistrationIo = (settings: RegistrationIoSettings): Registra
     if (isGapAnswer(reg, message)) return
     const session = reg.session?.session
     if (session === undefined) return
+    const asked = widgetRequestId(message)
+    if (asked !== undefined && isRepeat(reg, link, asked, message)) return
     try {
       session.receive(message)
     } catch {
       counters.sessionErrors++
       linkEnded(reg, link, { _tag: "SessionError" })
+    }
+  }
+
+  /**
+   * A request the widget sent again with an id seen before (it resends what is pending after a
+   * drop): never the session's again. Its answer is coming or on this link already, or went out
+   * on a link that dropped since and is written again, once.
+   */
+  const isRepeat = (reg: Registration, link: Link, requestId: string, message: unknown): boolean => {
+    const repeat = reg.answered.repeat(requestId, link)
+    switch (repeat._tag) {
+      case "New":
+        return false
+      case "Drop":
+        counters.repeats.dropped++
+        return true
+      case "AnswerAgain":
+        counters.repeats.answeredAgain++
+        enqueue(reg, { data: repeat.data, answerTo: requestId })
+        return true
+      case "AnswerLost": {
+        counters.repeats.answerLost++
+        const data = JSON.stringify({ ...(message as object), response: { error: { message: repeat.message } } })
+        reg.answered.answered(requestId, data)
+        enqueue(reg, { data, answerTo: requestId })
+        return true
+      }
     }
   }
 

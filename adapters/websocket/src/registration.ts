@@ -8,6 +8,7 @@ import type { WebSocket } from "ws"
 import type { LifecycleState } from "./registration-lifecycle.ts"
 import type { WriteHook } from "./transport-types.ts"
 import type { UnansweredRequests } from "./unanswered-requests.ts"
+import type { AnsweredRequests } from "./answered-requests.ts"
 
 /** One connection. It ends once; events after that are ignored. */
 export interface Link {
@@ -33,6 +34,8 @@ export interface Marked {
   readonly data: string
   readonly mark?: unknown
   readonly requestId?: string | undefined
+  /** An answer to the widget's request with this id: the transport notes which link it went out on. */
+  readonly answerTo?: string | undefined
 }
 
 /** One outbound message, serialised: most are plain strings (answers to the widget's requests). */
@@ -53,6 +56,8 @@ export interface Registration {
   queue: Array<Outbound>
   /** toWidget requests written and not yet answered, to deliver again on a resumed link. */
   readonly unanswered: UnansweredRequests
+  /** The widget's requests seen and the answers given, to answer one the widget sends again once, never running it twice. */
+  readonly answered: AnsweredRequests
   gapSeq: number
   readonly gapRequests: Set<string>
   grace: unknown

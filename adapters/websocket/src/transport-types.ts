@@ -39,6 +39,13 @@ export interface WebsocketTransportOptions {
   readonly resumeGraceMs?: number
   /** Messages that may wait per widget; more is an overflow (4507). Protects the host's memory from a widget that stops reading. Default 1000. */
   readonly outboundQueueLimit?: number
+  /**
+   * The widget's requests remembered per widget, with the answers given, so one it sends again
+   * after a dropped link (same id) is answered once and never run twice: at most `requests` ids
+   * (default 256) and `bytes` of answers (default 64 KiB; past it a repeat after a drop gets an
+   * error instead of the answer).
+   */
+  readonly rememberedAnswers?: { readonly requests?: number; readonly bytes?: number }
   /** Bytes buffered in a socket (ws `bufferedAmount`) beyond which messages wait in the queue. Default 1 MiB. */
   readonly highWaterMarkBytes?: number
   /** A second connection for a connected widget: refuse it (409, default) or close the first (4409). */
@@ -72,6 +79,12 @@ export interface WebsocketTransportStats {
    * answer): a resume cannot deliver them again; the gap notice counts them if the link drops.
    */
   readonly forgotten: number
+  /**
+   * The widget's requests it sent again with an id already seen (after a dropped link): `dropped`
+   * ones had their answer coming or already on the link, `answeredAgain` got the kept answer
+   * written again, `answerLost` got an error (the answer was no longer kept). None ran twice.
+   */
+  readonly repeats: { readonly dropped: number; readonly answeredAgain: number; readonly answerLost: number }
   readonly sessionsOpened: number
   readonly sessionsResumed: number
   readonly sessionsExpired: number

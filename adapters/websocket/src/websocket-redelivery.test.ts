@@ -170,6 +170,32 @@ describe("websocket transport: redelivery of unanswered toWidget requests", () =
     await vi.waitFor(() => assert.deepEqual(fourth.ids(), ["host-4", "host-5"], "host-4 was never answered; the notice was"))
   })
 
+  it("the widget's own request sent again after a drop: never the session's twice, one answer on the new link", async () => {
+    const { transport, sessions, uri } = await start()
+    const first = await connect(uri)
+    const s = sessions[0]!
+    const ask = (id: string) => ({ api: "fromWidget" as const, widgetId: "w", requestId: id, action: "send_event", data: { id } })
+    const answer = (id: string): WidgetMessage => ({ ...ask(id), response: { event_id: `$${id}` } })
+    for (const id of ["a", "b", "c"]) first.ws.send(JSON.stringify(ask(id)))
+    await vi.waitFor(() => assert.equal(s.received.length, 3))
+    s.send(answer("a")) // written to the first link: lost with it, as far as anyone knows
+    await vi.waitFor(() => assert.equal(first.inbox.length, 1))
+    await drop(first.ws, s)
+    s.send(answer("b")) // answered while the link is down: queued
+    const second = await connect(uri)
+    await vi.waitFor(() => assert.deepEqual(second.ids(), ["b"]))
+    // The widget has no answer for any of them (its reads were lost): it sends all three again.
+    for (const id of ["a", "b", "c"]) second.ws.send(JSON.stringify(ask(id)))
+    await vi.waitFor(() => assert.deepEqual(second.ids(), ["b", "a"]))
+    assert.deepEqual(second.inbox[1], first.inbox[0], "a's answer again, the very same")
+    s.send(answer("c")) // c was still in flight: its one answer comes when ready
+    await vi.waitFor(() => assert.deepEqual(second.ids(), ["b", "a", "c"]))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    assert.equal(s.received.length, 3, "the session saw each request once")
+    assert.equal(second.inbox.length, 3, "one answer each")
+    assert.deepEqual(transport.stats().repeats, { dropped: 2, answeredAgain: 1, answerLost: 0 })
+  })
+
   it("a session that expired takes its unanswered requests with it: the next session's widget never sees them", async () => {
     const { sessions, uri } = await start({ resumeGraceMs: 50 })
     const first = await connect(uri)

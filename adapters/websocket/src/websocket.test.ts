@@ -378,11 +378,12 @@ describe("websocket transport: limits", () => {
     for (let n = 0; n < 5; n++) steady.ws.send(fromWidget(n))
     await vi.waitFor(() => assert.equal(sessions[0]!.received.length, 5))
     timers.advance(1000)
-    for (let n = 0; n < 5; n++) steady.ws.send(fromWidget(n))
+    // Fresh ids: a request id seen before is a repeat, never the session's again.
+    for (let n = 5; n < 10; n++) steady.ws.send(fromWidget(n))
     await vi.waitFor(() => assert.equal(sessions[0]!.received.length, 10))
     assert.equal(steady.ws.readyState, WebSocket.OPEN)
     timers.advance(1000)
-    for (let n = 0; n < 20; n++) steady.ws.send(fromWidget(n))
+    for (let n = 10; n < 30; n++) steady.ws.send(fromWidget(n))
     const { code, reason } = await steady.closed
     assert.equal(code, CloseCode.RateLimited)
     assert.match(reason, /rate limit/)

@@ -21,6 +21,7 @@ import { initialLifecycle, type LifecycleConfig } from "./registration-lifecycle
 import { createRegistrationIo } from "./registration-io.ts"
 import { newCounters, statsOf } from "./transport-counters.ts"
 import { UnansweredRequests } from "./unanswered-requests.ts"
+import { AnsweredRequests } from "./answered-requests.ts"
 import type { Timers, WebsocketTransport, WebsocketTransportOptions, WebsocketTransportStats, WriteHook } from "./transport-types.ts"
 
 
@@ -49,6 +50,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
   const outboundQueueLimit = options.outboundQueueLimit ?? 1000
   const highWaterMarkBytes = options.highWaterMarkBytes ?? 1024 * 1024
   const closeTimeoutMs = options.closeTimeoutMs ?? 5000
+  const rememberedAnswers = { requests: options.rememberedAnswers?.requests ?? 256, bytes: options.rememberedAnswers?.bytes ?? 64 * 1024 }
   const allowedOrigins = new Set(options.allowedOrigins ?? [])
   const config: LifecycleConfig = { resumeGraceMs: options.resumeGraceMs ?? 30_000, onDuplicate: options.onDuplicate ?? "refuse" }
 
@@ -119,6 +121,7 @@ export const startWebsocketTransport = async (options: WebsocketTransportOptions
       link: undefined,
       queue: [],
       unanswered: new UnansweredRequests(outboundQueueLimit),
+      answered: new AnsweredRequests(rememberedAnswers),
       gapSeq: 0,
       gapRequests: new Set(),
       grace: undefined

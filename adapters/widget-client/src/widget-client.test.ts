@@ -93,14 +93,14 @@ describe("WidgetClient over the websocket transport, hosted by our engine", () =
 const scriptedHost = () => {
   const fromWidget: Array<WidgetMessage> = []
   let listener: (message: unknown) => void = () => undefined
-  let onClose: (reason: string) => void = () => undefined
+  let onClose: (reason: string, resumable?: boolean) => void = () => undefined
   const transport: WidgetTransport = {
     send: (message) => void fromWidget.push(structuredClone(message)),
     onMessage: (l) => ((listener = l), () => (listener = () => undefined)),
     onClose: (l) => ((onClose = l), () => (onClose = () => undefined)),
     close: () => undefined
   }
-  return { transport, fromWidget, say: (message: unknown) => listener(message), drop: (reason: string) => onClose(reason) }
+  return { transport, fromWidget, say: (message: unknown) => listener(message), drop: (reason: string, resumable?: boolean) => onClose(reason, resumable) }
 }
 const toWidget = (requestId: string, action: string, data: object = {}) => ({ api: "toWidget", widgetId: "w", requestId, action, data })
 
@@ -247,6 +247,73 @@ describe("WidgetClient: requests the host delivers again (dedupe by request id)"
     assert.equal(heard, 4)
     client.close()
     assert.throws(() => client.resume(scriptedHost().transport), /the widget closed this client/)
+  })
+})
+
+describe("WidgetClient: its own requests across a dropped link", () => {
+  it("a resumable drop leaves what is pending waiting; resume sends each again, same id and data, oldest first", async () => {
+    const old = scriptedHost()
+    const client = new WidgetClient({ transport: old.transport, widgetId: "w", capabilities: [] })
+    const first = client.request("io.example.a", { n: 1 })
+    const second = client.request("io.example.b", { n: 2 })
+    old.drop("socket closed (1006)", true)
+    assert.match(String(await client.request("io.example.while-down").catch((e: unknown) => e)), /the transport is closed/)
+    const fresh = scriptedHost()
+    client.resume(fresh.transport)
+    assert.deepEqual(fresh.fromWidget, old.fromWidget, "the very same requests")
+    assert.deepEqual(fresh.fromWidget.map((m) => m.requestId), ["widget-1", "widget-2"])
+    fresh.say({ ...fresh.fromWidget[1], response: { ok: 2 } })
+    fresh.say({ ...fresh.fromWidget[0], response: { ok: 1 } })
+    assert.deepEqual([await first, await second], [{ ok: 1 }, { ok: 2 }])
+    // Answered: a later resume sends nothing again.
+    fresh.drop("socket closed (1006)", true)
+    const third = scriptedHost()
+    client.resume(third.transport)
+    assert.deepEqual(third.fromWidget, [])
+  })
+
+  it("a final close rejects what is pending; so does close() after a resumable drop; the timeout runs on while away", async () => {
+    const one = scriptedHost()
+    const a = new WidgetClient({ transport: one.transport, widgetId: "w", capabilities: [] })
+    const pendingA = a.request("io.example.a")
+    one.drop("socket closed (4410)", false)
+    assert.match(String(await pendingA.catch((e: unknown) => e)), /the transport closed/)
+    const two = scriptedHost()
+    const b = new WidgetClient({ transport: two.transport, widgetId: "w", capabilities: [] })
+    const pendingB = b.request("io.example.b")
+    two.drop("socket closed (1006)", true)
+    b.close()
+    assert.match(String(await pendingB.catch((e: unknown) => e)), /the transport closed \(closed by the widget\)/)
+    const three = scriptedHost()
+    const c = new WidgetClient({ transport: three.transport, widgetId: "w", capabilities: [], timeoutMs: 30 })
+    const pendingC = c.request("io.example.c")
+    three.drop("socket closed (1006)", true)
+    assert.match(String(await pendingC.catch((e: unknown) => e)), /no answer within 30 ms/)
+  })
+
+  it("websocketTransport: a dropped socket (1006) is resumable, the host unregistering the widget (4410) is not", async () => {
+    const uri = await host()
+    const sockets: Array<WebSocket> = []
+    class KeptSocket extends WebSocket {
+      constructor(url: string) {
+        super(url)
+        sockets.push(this)
+      }
+    }
+    const ends: Array<[string, boolean | undefined]> = []
+    const dropped = await websocketTransport(uri, { WebSocket: KeptSocket as unknown as WebSocketConstructor })
+    dropped.onClose((reason, resumable) => void ends.push([reason, resumable]))
+    sockets[0]!.terminate()
+    await until("the drop", () => ends.length === 1)
+    const registration = transport.register("other", (send) => engine.openSession({ widget: { ...widget, id: "other" }, send, waitForIframeLoad: false }))
+    const unregistered = await websocketTransport(registration.uri, { WebSocket: WebSocket as unknown as WebSocketConstructor })
+    unregistered.onClose((reason, resumable) => void ends.push([reason, resumable]))
+    unregistered.send({ api: "fromWidget", widgetId: "other", requestId: "1", action: "content_loaded", data: {} })
+    await until("a session", () => transport.stats().sessionsOpened === 2)
+    registration.unregister()
+    await until("the close", () => ends.length === 2)
+    assert.deepEqual(ends.map(([, resumable]) => resumable), [true, false])
+    assert.match(ends[1]![0], /4410/)
   })
 })
 

@@ -12,6 +12,12 @@
  * the first time (the answer may be what was lost), or, still being handled, its one answer when
  * ready. `resume(transport)` carries the client over to a new connection.
  *
+ * The other direction, too: an answer to the widget's own request may be lost with a dropped
+ * link. A link that drops resumably (the transport says so) leaves the pending requests waiting
+ * (their timeouts run on), and `resume` sends each again with the same id; the host answers a
+ * repeated id once, from what it answered before, without running the request again
+ * (widgethost's websocket transport does: see its README, "Redelivery").
+ *
  * @example
  * const client = new WidgetClient({ transport: await websocketTransport(uri, { WebSocket }), widgetId, capabilities: ["m.send.event:m.room.message"] })
  * client.contentLoaded()
@@ -75,6 +81,7 @@ export interface Approval {
 
 interface Pending {
   readonly action: string
+  readonly data: Readonly<Record<string, unknown>>
   readonly resolve: (response: unknown) => void
   readonly reject: (error: Error) => void
   readonly timer: ReturnType<typeof setTimeout>
@@ -107,7 +114,9 @@ export class WidgetClient {
    * Carries the client over to a new connection after its transport dropped (for the websocket
    * transport: the same URI, within the host's resume window). The session is the same: no new
    * capability exchange, `ready` and `approval` stand, and requests the host delivers again are
-   * deduped. fromWidget requests pending at the drop were rejected then. Throws after `close()`.
+   * deduped. fromWidget requests still pending (the drop was resumable: see `WidgetTransport.onClose`)
+   * are sent again with their ids, oldest first; those pending at a final close were rejected then.
+   * Throws after `close()`.
    */
   resume(transport: WidgetTransport): void {
     if (this.closedByWidget) throw new Error("resume: the widget closed this client")
@@ -118,11 +127,12 @@ export class WidgetClient {
     this.closed = undefined
     this.transport = transport
     this.attach(transport)
+    for (const [requestId, pending] of this.pending) this.transport.send({ api: "fromWidget", widgetId: this.options.widgetId, requestId, action: pending.action, data: pending.data })
   }
 
   private attach(transport: WidgetTransport): void {
     this.stopListening = transport.onMessage((message) => this.hear(message))
-    this.stopClose = transport.onClose((reason) => this.end(reason))
+    this.stopClose = transport.onClose((reason, resumable) => this.end(reason, resumable === true))
   }
 
   /** Tells the host the widget has loaded (MSC2764 `content_loaded`): websocket widgets and `waitForIframeLoad: false` must. */
@@ -140,7 +150,7 @@ export class WidgetClient {
         this.pending.delete(requestId)
         reject(new Error(`${action}: no answer within ${timeoutMs} ms`))
       }, timeoutMs)
-      this.pending.set(requestId, { action, resolve, reject, timer })
+      this.pending.set(requestId, { action, data, resolve, reject, timer })
       this.transport.send({ api: "fromWidget", widgetId: this.options.widgetId, requestId, action, data })
     })
   }
@@ -194,17 +204,21 @@ export class WidgetClient {
   /** Stops listening, fails what is pending and closes the transport. */
   close(): void {
     this.closedByWidget = true
-    this.end("closed by the widget")
+    this.end("closed by the widget", false)
     this.transport.close()
   }
 
   // ---- incoming ----------------------------------------------------------------------------------
 
-  private end(reason: string): void {
-    if (this.closed !== undefined) return
-    this.closed = reason
-    this.stopListening()
-    this.stopClose()
+  /** The link ended. Resumable: what is pending waits for `resume` (or its timeout); else it fails now. */
+  private end(reason: string, resumable: boolean): void {
+    const already = this.closed !== undefined
+    this.closed ??= reason
+    if (!already) {
+      this.stopListening()
+      this.stopClose()
+    }
+    if (resumable) return
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer)
       pending.reject(new Error(`${pending.action}: the transport closed (${reason})`))

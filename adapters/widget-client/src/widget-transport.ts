@@ -9,8 +9,12 @@ export interface WidgetTransport {
   readonly send: (message: WidgetMessage) => void
   /** Hears every message from the host (unparsed input: the client judges it). Returns the unsubscribe. */
   readonly onMessage: (listener: (message: unknown) => void) => () => void
-  /** Hears the transport ending (the socket closed, or `close()`). */
-  readonly onClose: (listener: (reason: string) => void) => () => void
+  /**
+   * Hears the transport ending (the socket closed, or `close()`). `resumable`: the link dropped
+   * and the host keeps the session for a reconnect (the websocket transport's resumable close
+   * codes); absent or false, the end is final.
+   */
+  readonly onClose: (listener: (reason: string, resumable?: boolean) => void) => () => void
   readonly close: () => void
 }
 
@@ -77,6 +81,13 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike
 
 /**
+ * Close codes after which the host keeps no session to resume (widgethost's websocket transport:
+ * done, going away, internal error, replaced, unregistered); any other end (1006 for a dropped
+ * network, 4408 no pong, 4429 rate limit, 4507 overflow, ...) may be resumed.
+ */
+const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1011, 4409, 4410])
+
+/**
  * Connects to a host's websocket URI and resolves once the socket is open. Text frames are JSON
  * envelopes; a frame that is not JSON is passed on as its text.
  */
@@ -86,11 +97,12 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
   return new Promise((resolve, reject) => {
     const socket = new Socket(uri)
     const messageListeners = new Set<(message: unknown) => void>()
-    const closeListeners = new Set<(reason: string) => void>()
+    const closeListeners = new Set<(reason: string, resumable?: boolean) => void>()
     // A host may speak the moment the socket opens (a resumed session delivers its backlog):
     // frames that come before anyone listens wait for the first listener, in order.
     let early: Array<unknown> | undefined = []
     let open = false
+    let closedByWidget = false
     socket.addEventListener("message", ({ data }) => {
       const text = typeof data === "string" ? data : String(data)
       let message: unknown = text
@@ -105,7 +117,7 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
     socket.addEventListener("close", ({ code, reason }) => {
       const why = `socket closed (${code ?? "no code"}${reason ? `: ${reason}` : ""})`
       if (!open) return reject(new Error(`${uri}: ${why}`))
-      for (const listener of [...closeListeners]) listener(why)
+      for (const listener of [...closeListeners]) listener(why, !closedByWidget && !FINAL_CLOSE_CODES.has(code ?? 1005))
     })
     socket.addEventListener("error", () => {
       if (!open) reject(new Error(`${uri}: could not connect`))
@@ -125,7 +137,10 @@ export const websocketTransport = (uri: string, options: { readonly WebSocket?: 
           closeListeners.add(listener)
           return () => closeListeners.delete(listener)
         },
-        close: () => socket.close(1000, "the widget is done")
+        close: () => {
+          closedByWidget = true
+          socket.close(1000, "the widget is done")
+        }
       })
     })
   })

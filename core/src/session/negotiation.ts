@@ -7,7 +7,7 @@ import { compilePermissions } from "../permissions.ts"
 import { classify } from "../policy.ts"
 import { ProtocolError } from "../protocol-error.ts"
 import { loadGrantedState } from "./state-sync.ts"
-import { none, type RawRequest } from "./state.ts"
+import { none, type PendingToWidget, type RawRequest, type SessionState, sweepsToTimeout } from "./state.ts"
 import type { Stepper } from "./step.ts"
 
 const union = (a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<string> => {
@@ -29,6 +29,30 @@ const union = (a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<str
  */
 export const askCapabilities = (s: Stepper): void => {
   s.sendRequest("capabilities", {}, "capabilities")
+}
+
+/**
+ * The chart's capabilities clock ticks every timeout/`sweepsToTimeout`, as the request sweep
+ * does: a tick while the link is down (`linkDown`) does not count, since no answer can come
+ * then, so a widget away during negotiation has what was left of its timeout once back. The
+ * chart asks `capabilitiesDue` first: a tick that would be the last counted one is the timeout.
+ */
+export const capabilitiesDue = (state: SessionState): boolean => {
+  if (state.linkDown) return false
+  for (const pending of state.pendingToWidget.values()) if (pending.purpose === "capabilities") return pending.sweeps + 1 >= sweepsToTimeout
+  return true
+}
+
+/** A tick that is not the timeout: the `capabilities` request ages by one, unless the link is down. */
+export const ageCapabilitiesRequest = (s: Stepper): void => {
+  if (s.state.linkDown) return
+  let aged: Map<string, PendingToWidget> | undefined
+  for (const [requestId, pending] of s.state.pendingToWidget) {
+    if (pending.purpose !== "capabilities") continue
+    aged ??= new Map(s.state.pendingToWidget)
+    aged.set(requestId, { ...pending, sweeps: pending.sweeps + 1 })
+  }
+  if (aged !== undefined) s.set({ pendingToWidget: aged })
 }
 
 /** The chart's capabilities timeout: an unanswered `capabilities` request counts as asking for nothing. */
