@@ -203,7 +203,11 @@ const scenario = async (encrypted: boolean) => {
   expect(await check([...w1.events, ...unread, ...w2.events], awayPosition, w3)).toEqual([])
 }
 
+// A guard against a hang only (the waits inside have their own limits): three service starts and
+// 120 messages, on a CPU the suite's two workers share, took 26–60 s on a loaded 2-core machine.
+const HANG_GUARD_MS = 120_000
+
 describe("widgethost serve: exactly once across a SIGKILL", () => {
-  it("clear room: nothing acknowledged is lost, nothing is delivered twice", () => scenario(false), 60_000)
-  it("encrypted room: nothing acknowledged is lost, nothing is delivered twice", () => scenario(true), 60_000)
+  it("clear room: nothing acknowledged is lost, nothing is delivered twice", () => scenario(false), HANG_GUARD_MS)
+  it("encrypted room: nothing acknowledged is lost, nothing is delivered twice", () => scenario(true), HANG_GUARD_MS)
 })
