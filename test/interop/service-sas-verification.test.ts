@@ -131,7 +131,7 @@ describe("the service's device verified by SAS through the admin API, the peer (
     expect(flow.emoji).toHaveLength(7)
     expect(flow.emoji!.map((e) => [e.symbol, e.name])).toEqual(sas.sas.emoji)
     // The emoji's names are the spec's words, not blank.
-    for (const e of flow.emoji!) expect(e.name).toMatch(/^[A-Z][a-z]+( [a-z]+)?$/)
+    for (const e of flow.emoji!) expect(e.name).toMatch(/^[A-Z][a-z]+( [A-Za-z][a-z]+)?$/) // "Dog", "Light Bulb"
 
     expect(await admin.post(`/api/verification/${encodeURIComponent(flow.flowId)}/confirm`)).toMatchObject({ status: 200, body: { flow: { phase: "confirmed" } } })
     await sas.confirm()

@@ -274,7 +274,6 @@ const PAGE_HTML = `<!doctype html>
 <section aria-labelledby="h-approvals"><h2 id="h-approvals">Pending approvals <span id="approval-count" class="muted"></span></h2><div id="approvals"><p id="approvals-empty" class="muted">None.</p></div></section>
 ${ACCOUNT_SECTION}
 <section aria-labelledby="h-identity"><h2 id="h-identity">Device trust</h2><p id="identity" class="muted"></p>${VERIFICATION_SECTION}</section>
-<section aria-labelledby="h-identity"><h2 id="h-identity">Device trust</h2><p id="identity" class="muted"></p></section>
 ${HEALTH_SECTION}
 <section aria-labelledby="h-widgets"><h2 id="h-widgets">Widgets</h2><div id="widgets"></div></section>
 <section class="wide" aria-labelledby="h-sessions"><h2 id="h-sessions">Sessions</h2>
