@@ -15,8 +15,10 @@ const sourceCondition = "@widgethost/source"
  */
 const slowFiles = [
   "test/interop/conform-widget.test.ts",
-  "test/interop/service.test.ts",
+  "test/interop/service-bad-input.test.ts",
+  "test/interop/service-hosting.test.ts",
   "test/interop/conform-host.test.ts",
+  "test/interop/service-accounts.test.ts",
   "test/packaging/packages.test.ts",
   "test/packaging/api-docs.test.ts",
   "adapters/homeserver-client/src/crypto-store-crash.test.ts",
