@@ -14,14 +14,18 @@ const sourceCondition = "@widgethost/source"
  * timings of its own and would start the largest files (by bytes) first; these are small files.
  */
 const slowFiles = [
-  "test/interop/conform-widget.test.ts",
-  "test/interop/service.test.ts",
-  "test/interop/conform-host.test.ts",
+  "test/interop/conform-widget-websocket.test.ts",
+  "test/interop/service-bad-input.test.ts",
+  "test/interop/conform-host-service.test.ts",
   "test/packaging/packages.test.ts",
   "test/packaging/api-docs.test.ts",
+  "test/interop/conform-widget-browser.test.ts",
   "adapters/homeserver-client/src/crypto-store-crash.test.ts",
   "test/interop/homeserver-port-js-sdk.test.ts",
+  "test/interop/service-accounts.test.ts",
+  "test/interop/service-hosting.test.ts",
   "test/interop/service-restart.test.ts",
+  "test/interop/conform-host-reference.test.ts",
   "test/interop/e2ee-cross-signed-js-sdk.test.ts",
   "test/interop/homeserver-port-http.test.ts",
   "test/interop/delayed-events-http.test.ts",

@@ -1,7 +1,7 @@
 /**
  * The real `widgethost` command as a user runs it: `simulate` prints one parseable JSON report and
  * exits by itself; a bad flag is one line on stderr and exit code 2. (`serve` is exercised by the
- * interop suite's service tests.)
+ * interop suite's service-*.test.ts files.)
  */
 import { spawn } from "node:child_process"
 import { join } from "node:path"
