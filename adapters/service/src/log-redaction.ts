@@ -47,14 +47,15 @@ const SECRET_PARAM = String.raw`access_token|refresh_token|login_token|loginToke
 
 /**
  * One secret shape {@link scrubSecrets} replaces: `pattern` keeps what names the secret (the
- * parameter, the scheme, the user) and replaces only the secret itself. `screen` matches in every
- * text `pattern` matches in (a necessary condition, never a weaker rule), and is cheap enough to
- * try on every id, type and action.
+ * parameter, the scheme, the user) and replaces only the secret itself. `screen` (and `needs`, a
+ * substring, when given) matches in every text `pattern` matches in: a necessary condition, never a
+ * weaker rule, cheap enough to try on every id, type and action, and linear in the text's length.
  */
 interface SecretShape {
   readonly pattern: RegExp
   readonly replacement: string
   readonly screen: RegExp
+  readonly needs?: string
 }
 
 /** In the order they are applied. */
@@ -80,20 +81,33 @@ const SECRET_SHAPES: ReadonlyArray<SecretShape> = [
   { pattern: /\b(?:sy[tr]|ma[tr]|mc[tr])_[A-Za-z0-9_-]{8,}/g, replacement: REDACTED_SECRET, screen: /\b(?:sy[tr]|ma[tr]|mc[tr])_/ },
   { pattern: /\bMDAx[A-Za-z0-9+/=_-]{20,}/g, replacement: REDACTED_SECRET, screen: /\bMDAx/ },
   // A password in a URI's user info: `turn:user:secret@host`, `https://user:secret@host`.
-  // From the `turn:` or `://` to the `@` the match holds none of whitespace, `/`, `?` or `@`.
+  // The `@` is a substring test: a screen scanning from each `turn:` to an `@` that is not there
+  // would take time quadratic in a hostile string of `turn:a:turn:a:…`.
   {
     pattern: /\b((?:turns?|stuns?):[^\s:@/?]+|[a-z][a-z0-9+.-]*:\/\/[^\s:@/?]+):[^\s@/?]+@/gi,
     replacement: `$1:${REDACTED_SECRET}@`,
-    screen: /(?:\b(?:turn|stun)s?:|:\/\/)[^\s@/?]+@/i
+    screen: /\b(?:turn|stun)s?:|:\/\//i,
+    needs: "@"
   }
 ]
 
+const screens = (shape: SecretShape, text: string): boolean => (shape.needs === undefined || text.includes(shape.needs)) && shape.screen.test(text)
+
 /**
- * Any shape's screen, in one test: a string that fails it holds no secret any pattern would find,
- * so it is kept as it is without a single replace (nearly every id, type, action and the marker
- * itself, so a redacted string is not scrubbed again).
+ * The screens of the shapes without `needs`, in one test; with {@link SHAPES_WITH_NEEDS} screened
+ * too, a string that fails holds no secret any pattern would find, so it is kept as it is without
+ * a single replace (nearly every id, type, action and the marker itself, so a redacted string is
+ * not scrubbed again).
  */
-const MIGHT_HOLD_SECRET = new RegExp(SECRET_SHAPES.map((shape) => `(?:${shape.screen.source})`).join("|"), "i")
+const MIGHT_HOLD_SECRET = new RegExp(
+  SECRET_SHAPES.filter((shape) => shape.needs === undefined)
+    .map((shape) => `(?:${shape.screen.source})`)
+    .join("|"),
+  "i"
+)
+const SHAPES_WITH_NEEDS = SECRET_SHAPES.filter((shape) => shape.needs !== undefined)
+
+const mightHoldSecret = (text: string): boolean => MIGHT_HOLD_SECRET.test(text) || SHAPES_WITH_NEEDS.some((shape) => screens(shape, text))
 
 /** Shorter than the shortest text any pattern matches (`token=x`, `Basic x`). */
 const SHORTEST_SECRET = 7
@@ -106,10 +120,10 @@ const SHORTEST_SECRET = 7
  * scrubSecrets("GET /sync?since=s1&access_token=syt_abc_def_123 failed") // "GET /sync?since=s1&access_token=io.widgethost.redacted failed"
  */
 export const scrubSecrets = (text: string): string => {
-  if (text.length < SHORTEST_SECRET || !MIGHT_HOLD_SECRET.test(text)) return text
+  if (text.length < SHORTEST_SECRET || !mightHoldSecret(text)) return text
   let out = text
   // a pattern that matched changes the text the next ones see, so each screens what it is given
-  for (const shape of SECRET_SHAPES) if (shape.screen.test(out)) out = out.replace(shape.pattern, shape.replacement)
+  for (const shape of SECRET_SHAPES) if (screens(shape, out)) out = out.replace(shape.pattern, shape.replacement)
   return out
 }
 
