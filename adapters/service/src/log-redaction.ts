@@ -107,7 +107,11 @@ const MIGHT_HOLD_SECRET = new RegExp(
 )
 const SHAPES_WITH_NEEDS = SECRET_SHAPES.filter((shape) => shape.needs !== undefined)
 
-const mightHoldSecret = (text: string): boolean => MIGHT_HOLD_SECRET.test(text) || SHAPES_WITH_NEEDS.some((shape) => screens(shape, text))
+const mightHoldSecret = (text: string): boolean => {
+  if (MIGHT_HOLD_SECRET.test(text)) return true
+  for (const shape of SHAPES_WITH_NEEDS) if (screens(shape, text)) return true
+  return false
+}
 
 /** Shorter than the shortest text any pattern matches (`token=x`, `Basic x`). */
 const SHORTEST_SECRET = 7
