@@ -102,16 +102,37 @@ const FREE_TEXT: ReadonlyArray<readonly [string, string]> = [
   ["turn:1700000000%3Aw1:turn-secret@turn.example.org:3478?transport=udp", `turn:1700000000%3Aw1:${R}@turn.example.org:3478?transport=udp`],
   ["turns:user:p4ss@turn.example.org", `turns:user:${R}@turn.example.org`],
   ["https://alice:s3cret@hs.example/path", `https://alice:${R}@hs.example/path`],
+  ["ACCESS_TOKEN=AbC&Password=Xy", `ACCESS_TOKEN=${R}&Password=${R}`],
+  // several secrets of different shapes in one string: every one goes
+  [
+    "GET /sync?access_token=a1&x=1 Authorization: Bearer b2.c3 then syt_abcdefgh_ijk and turn:u:pw@turn.example",
+    `GET /sync?access_token=${R}&x=1 Authorization: Bearer ${R} then ${R} and turn:u:${R}@turn.example`
+  ],
+  ['{"password":"p1","refresh_token":"r2"} via https://bob:pw2@hs.example/x', `{"password":"${R}","refresh_token":"${R}"} via https://bob:${R}@hs.example/x`],
+  ["mat_abcdefgh, mar_abcdefgh; mct_abcdefgh", `${R}, ${R}; ${R}`],
   // nothing secret: left as it is
   ["@bob:hs.example sent $event:hs.example in !room:hs.example at 12:30", "@bob:hs.example sent $event:hs.example in !room:hs.example at 12:30"],
   ["turn:turn.example.org:3478?transport=udp", "turn:turn.example.org:3478?transport=udp"],
   ["token_type=Bearer", "token_type=Bearer"],
-  ["mxc://hs.example/AbCdEf and a stoken=keep (not a token)", "mxc://hs.example/AbCdEf and a stoken=keep (not a token)"]
+  ["mxc://hs.example/AbCdEf and a stoken=keep (not a token)", "mxc://hs.example/AbCdEf and a stoken=keep (not a token)"],
+  // near misses: a trigger word or shape without the rest of the pattern
+  ["tokens=5 and mytoken=keep and token_type=Bearer", "tokens=5 and mytoken=keep and token_type=Bearer"],
+  ['{"token_type":"Bearer","expires_in":3600}', '{"token_type":"Bearer","expires_in":3600}'],
+  ["Basically fine; authorization header missing", "Basically fine; authorization header missing"],
+  ["system_user and mat_short and xsyt_abcdefghijk and MDAxshort", "system_user and mat_short and xsyt_abcdefghijk and MDAxshort"],
+  ["https://hs.example/path@v2, mailto:alice@hs.example, turn:turn.example.org@3478", "https://hs.example/path@v2, mailto:alice@hs.example, turn:turn.example.org@3478"],
+  ["send_event", "send_event"],
+  ["$Wc1_Nf8uVtXmKPpd-q3yRz_1aBCdeFgHiJkLmNoPqRsTuVw", "$Wc1_Nf8uVtXmKPpd-q3yRz_1aBCdeFgHiJkLmNoPqRsTuVw"]
 ]
 
 describe("free strings: secrets are scrubbed by pattern, not only by key", () => {
   it.each(FREE_TEXT)("%s", (given, want) => {
     assert.equal(scrubSecrets(given), want)
+  })
+
+  it("a scrubbed string is left as it is when scrubbed again (the marker sets off no pattern)", () => {
+    for (const [, want] of FREE_TEXT) assert.equal(scrubSecrets(want), want)
+    assert.equal(scrubSecrets(R), R)
   })
 
   it("every string a message keeps is scrubbed, at any depth; with logContent nothing is", () => {

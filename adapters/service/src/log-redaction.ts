@@ -46,28 +46,75 @@ export const REDACTED_SECRET = "io.widgethost.redacted"
 const SECRET_PARAM = String.raw`access_token|refresh_token|login_token|loginToken|token|password|passwd|secret|client_secret|credential|registration_token|api_key|apikey`
 
 /**
- * What {@link scrubSecrets} replaces, in order; each keeps what names the secret (the parameter,
- * the scheme, the user) and replaces only the secret itself. The third part is a cheap test a
- * string must pass for its pattern to be tried at all: most strings (ids, types) pass none.
+ * One secret shape {@link scrubSecrets} replaces: `pattern` keeps what names the secret (the
+ * parameter, the scheme, the user) and replaces only the secret itself. `screen` (and `needs`, a
+ * substring, when given) matches in every text `pattern` matches in: a necessary condition, never a
+ * weaker rule, cheap enough to try on every id, type and action, and linear in the text's length.
  */
-const SECRET_PATTERNS: ReadonlyArray<readonly [RegExp, string, (text: string) => boolean]> = [
+interface SecretShape {
+  readonly pattern: RegExp
+  readonly replacement: string
+  readonly screen: RegExp
+  readonly needs?: string
+}
+
+/** In the order they are applied. */
+const SECRET_SHAPES: ReadonlyArray<SecretShape> = [
   // `"access_token": "…"`: JSON quoted inside a string (an error body, a logged request).
-  [new RegExp(String.raw`("(?:${SECRET_PARAM})"\s*:\s*")(?:[^"\\]|\\.)*"`, "gi"), `$1${REDACTED_SECRET}"`, (t) => t.includes('"')],
+  // Every name in SECRET_PARAM ends in token, passw(or)d, secret, credential or api(_)key.
+  {
+    pattern: new RegExp(String.raw`("(?:${SECRET_PARAM})"\s*:\s*")(?:[^"\\]|\\.)*"`, "gi"),
+    replacement: `$1${REDACTED_SECRET}"`,
+    screen: /(?:token|passw(?:or)?d|secret|credential|api_?key)"/i
+  },
   // `?access_token=…`, `&password=…`, `token=…` in URLs, forms and `k=v` log text.
-  [new RegExp(String.raw`(?<![A-Za-z0-9_])((?:${SECRET_PARAM})=)[^&#\s"',;]+`, "gi"), `$1${REDACTED_SECRET}`, (t) => t.includes("=")],
+  {
+    pattern: new RegExp(String.raw`(?<![A-Za-z0-9_])((?:${SECRET_PARAM})=)[^&#\s"',;]+`, "gi"),
+    replacement: `$1${REDACTED_SECRET}`,
+    screen: /(?:token|passw(?:or)?d|secret|credential|api_?key)=/i
+  },
   // `Authorization: Bearer …`, `Basic …` (with or without the header's name).
-  [/\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]+/gi, `$1$2${REDACTED_SECRET}`, (t) => t.includes("earer") || t.includes("asic") || t.includes("EARER") || t.includes("ASIC")],
+  { pattern: /\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]+/gi, replacement: `$1$2${REDACTED_SECRET}`, screen: /\b(?:bearer|basic)\s/i },
   // `Authorization: <raw token>` without a scheme.
-  [/\b(authorization"?\s*[:=]\s*"?)(?!Bearer\b|Basic\b)[^\s"',;]+/gi, `$1${REDACTED_SECRET}`, (t) => t.includes("uthorization") || t.includes("UTHORIZATION")],
+  { pattern: /\b(authorization"?\s*[:=]\s*"?)(?!Bearer\b|Basic\b)[^\s"',;]+/gi, replacement: `$1${REDACTED_SECRET}`, screen: /authorization/i },
   // Access and refresh tokens of Synapse (`syt_`, `syr_`) and MAS (`mat_`, `mar_`, `mct_`), and old macaroons.
-  [/\b(?:sy[tr]|ma[tr]|mc[tr])_[A-Za-z0-9_-]{8,}/g, REDACTED_SECRET, (t) => t.includes("t_") || t.includes("r_")],
-  [/\bMDAx[A-Za-z0-9+/=_-]{20,}/g, REDACTED_SECRET, (t) => t.includes("MDAx")],
+  { pattern: /\b(?:sy[tr]|ma[tr]|mc[tr])_[A-Za-z0-9_-]{8,}/g, replacement: REDACTED_SECRET, screen: /\b(?:sy[tr]|ma[tr]|mc[tr])_/ },
+  { pattern: /\bMDAx[A-Za-z0-9+/=_-]{20,}/g, replacement: REDACTED_SECRET, screen: /\bMDAx/ },
   // A password in a URI's user info: `turn:user:secret@host`, `https://user:secret@host`.
-  [/\b((?:turns?|stuns?):[^\s:@/?]+|[a-z][a-z0-9+.-]*:\/\/[^\s:@/?]+):[^\s@/?]+@/gi, `$1:${REDACTED_SECRET}@`, (t) => t.includes("@") && (t.includes("://") || /turn|stun/i.test(t))]
+  // The `@` is a substring test: a screen scanning from each `turn:` to an `@` that is not there
+  // would take time quadratic in a hostile string of `turn:a:turn:a:…`.
+  {
+    pattern: /\b((?:turns?|stuns?):[^\s:@/?]+|[a-z][a-z0-9+.-]*:\/\/[^\s:@/?]+):[^\s@/?]+@/gi,
+    replacement: `$1:${REDACTED_SECRET}@`,
+    screen: /\b(?:turn|stun)s?:|:\/\//i,
+    needs: "@"
+  }
 ]
 
-/** What every pattern above needs somewhere in a string: one test that most strings (ids, types, actions) fail. */
-const MIGHT_HOLD_SECRET = /["=_]|:\/\/|turns?:|stuns?:|earer|asic|uthori|MDAx/i
+const screens = (shape: SecretShape, text: string): boolean => (shape.needs === undefined || text.includes(shape.needs)) && shape.screen.test(text)
+
+/**
+ * The screens of the shapes without `needs`, in one test; with {@link SHAPES_WITH_NEEDS} screened
+ * too, a string that fails holds no secret any pattern would find, so it is kept as it is without
+ * a single replace (nearly every id, type, action and the marker itself, so a redacted string is
+ * not scrubbed again).
+ */
+const MIGHT_HOLD_SECRET = new RegExp(
+  SECRET_SHAPES.filter((shape) => shape.needs === undefined)
+    .map((shape) => `(?:${shape.screen.source})`)
+    .join("|"),
+  "i"
+)
+const SHAPES_WITH_NEEDS = SECRET_SHAPES.filter((shape) => shape.needs !== undefined)
+
+const mightHoldSecret = (text: string): boolean => {
+  if (MIGHT_HOLD_SECRET.test(text)) return true
+  for (const shape of SHAPES_WITH_NEEDS) if (screens(shape, text)) return true
+  return false
+}
+
+/** Shorter than the shortest text any pattern matches (`token=x`, `Basic x`). */
+const SHORTEST_SECRET = 7
 
 /**
  * `text` with the secrets it quotes replaced by the marker: tokens in URLs and parameters,
@@ -77,9 +124,10 @@ const MIGHT_HOLD_SECRET = /["=_]|:\/\/|turns?:|stuns?:|earer|asic|uthori|MDAx/i
  * scrubSecrets("GET /sync?since=s1&access_token=syt_abc_def_123 failed") // "GET /sync?since=s1&access_token=io.widgethost.redacted failed"
  */
 export const scrubSecrets = (text: string): string => {
-  if (!MIGHT_HOLD_SECRET.test(text)) return text
+  if (text.length < SHORTEST_SECRET || !mightHoldSecret(text)) return text
   let out = text
-  for (const [pattern, replacement, worthTrying] of SECRET_PATTERNS) if (worthTrying(out)) out = out.replace(pattern, replacement)
+  // a pattern that matched changes the text the next ones see, so each screens what it is given
+  for (const shape of SECRET_SHAPES) if (screens(shape, out)) out = out.replace(shape.pattern, shape.replacement)
   return out
 }
 
