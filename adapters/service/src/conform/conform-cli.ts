@@ -5,7 +5,8 @@
  * (thrown as UsageError).
  */
 import { writeFileSync } from "node:fs"
-import { parseFlags, UsageError } from "@widgethost/simulator"
+// The flag parser alone: the simulator's barrel would load the homeserver client and its crypto.
+import { parseFlags, UsageError } from "@widgethost/simulator/cli-flags"
 import { conformHost } from "./conform-host.ts"
 import { type Harness, HarnessError, loadHarness, makeHarness } from "./harness.ts"
 import { hostJunit, hostSummary } from "./host-report.ts"
