@@ -6,8 +6,10 @@
  * Every usage or startup problem is one clear line on stderr and exit code 2, with nothing left
  * half-started; stdout carries only machine-readable output (the ready line, reports).
  */
-import { parseFlags, UsageError } from "@widgethost/simulator"
-import { ConfigError, loadConfig, type ServiceConfig } from "./config.ts"
+// Only light modules load up front: each command imports its own (the simulator, the homeserver
+// client and its crypto cost seconds), so `--help`, a usage error or `users add` start quickly.
+import { parseFlags, UsageError } from "@widgethost/simulator/cli-flags"
+import type { ServiceConfig } from "./config.ts"
 import { heldLogger, makeLogger } from "./log.ts"
 import { ProgressLine } from "./progress-line.ts"
 
@@ -39,7 +41,14 @@ const fail = (message: string): never => {
 const runServe = async (args: ReadonlyArray<string>) => {
   const flags = parseFlags(args, { config: "value", "data-dir": "value", json: "switch", "log-content": "switch", help: "switch" })
   if (flags.help === true) return void process.stdout.write(usage)
-  let config: ServiceConfig = loadConfig(typeof flags.config === "string" ? flags.config : undefined)
+  const { ConfigError, loadConfig } = await import("./config.ts")
+  let config: ServiceConfig
+  try {
+    config = loadConfig(typeof flags.config === "string" ? flags.config : undefined)
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(error.message)
+    throw error
+  }
   if (typeof flags["data-dir"] === "string") config = { ...config, dataDir: flags["data-dir"] }
   if (flags["log-content"] === true) config = { ...config, logContent: true }
   // The crypto store's load and the first sync draw a progress line on a terminal (progress-line.ts);
@@ -128,7 +137,7 @@ const main = async () => {
         return fail(`unknown command ${command}\n${usage}`)
     }
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError) return fail(error.message)
+    if (error instanceof UsageError) return fail(error.message)
     throw error
   }
 }

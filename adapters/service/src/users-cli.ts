@@ -10,7 +10,8 @@
 import { randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { parseFlags, UsageError } from "@widgethost/simulator"
+// The flag parser alone: the simulator's barrel would load the homeserver client and its crypto.
+import { parseFlags, UsageError } from "@widgethost/simulator/cli-flags"
 
 export const usersUsage = `usage: widgethost users add NAME [--password PASSWORD] [--data-dir DIR]
 

@@ -5,12 +5,11 @@
  * (thrown as UsageError).
  */
 import { writeFileSync } from "node:fs"
-import { parseFlags, UsageError } from "@widgethost/simulator"
-import { conformHost } from "./conform-host.ts"
+// The flag parser alone: the simulator's barrel would load the homeserver client and its crypto.
+import { parseFlags, UsageError } from "@widgethost/simulator/cli-flags"
 import { type Harness, HarnessError, loadHarness, makeHarness } from "./harness.ts"
 import { hostJunit, hostSummary } from "./host-report.ts"
-import { conformWidget } from "./conform-widget.ts"
-import { browserWidgets, websocketWidgets, type WidgetSource } from "./widget-links.ts"
+import type { WidgetSource } from "./widget-links.ts"
 import { widgetJunit, widgetSummary } from "./widget-report.ts"
 
 export const conformUsage = `usage: widgethost conform host --ws URI [--harness FILE] [--widget-id ID] [--junit FILE] [--quiet]
@@ -62,6 +61,8 @@ export const runConform = async (args: ReadonlyArray<string>): Promise<number> =
   if (which === "host") {
     const uri = flags.ws
     if (typeof uri !== "string" || !/^wss?:\/\//.test(uri)) throw new UsageError("conform host: --ws URI is needed (ws:// or wss://)")
+    // The runners (the session chart, websockets, Chromium) load only once the command line is good.
+    const { conformHost } = await import("./conform-host.ts")
     const report = await conformHost({ uri, harness, onPath: (r, i, n) => progress(`[${i + 1}/${n}] ${r.divergences.length === 0 ? "ok" : "✗"} ${r.path.length} steps`) })
     if (typeof flags.junit === "string") writeFileSync(flags.junit, hostJunit(report))
     process.stdout.write(hostSummary(report))
@@ -71,6 +72,7 @@ export const runConform = async (args: ReadonlyArray<string>): Promise<number> =
     const source = await widgetSource(url, flags, harness)
     progress(`conform widget: ${source.target}`)
     try {
+      const { conformWidget } = await import("./conform-widget.ts")
       const report = await conformWidget({ target: source.target, connect: source.connect, harness, onPath: (r, i, n) => progress(`[${i + 1}/${n}] ${r.divergences.length === 0 ? "ok" : "✗"} ${r.path.length} steps`) })
       if (typeof flags.junit === "string") writeFileSync(flags.junit, widgetJunit(report))
       process.stdout.write(widgetSummary(report))
@@ -85,16 +87,18 @@ export const runConform = async (args: ReadonlyArray<string>): Promise<number> =
 /** How long a widget has for first contact: a page to load, a process to start and connect. */
 const CONTACT_TIMEOUT_MS = 15_000
 
-const widgetSource = (url: string | undefined, flags: Readonly<Record<string, string | boolean | undefined>>, harness: Harness): Promise<WidgetSource> => {
+const widgetSource = async (url: string | undefined, flags: Readonly<Record<string, string | boolean | undefined>>, harness: Harness): Promise<WidgetSource> => {
   const listen = flags["ws-listen"]
   if ((url === undefined) === (typeof listen !== "string")) throw new UsageError("conform widget: give either a widget URL or --ws-listen HOST:PORT")
   if (url !== undefined) {
     if (!/^https?:\/\//.test(url)) throw new UsageError("conform widget: URL must be http:// or https://")
     const chromium = typeof flags.chromium === "string" ? flags.chromium : "/usr/bin/chromium"
+    const { browserWidgets } = await import("./widget-links.ts")
     return browserWidgets({ url, harness, chromium, contactTimeoutMs: CONTACT_TIMEOUT_MS })
   }
   const match = /^(.+):(\d+)$/.exec(listen as string)
   if (match === null || Number(match[2]) > 65_535) throw new UsageError("conform widget: --ws-listen takes HOST:PORT (port 0: any free port)")
   const exec = typeof flags.exec === "string" ? flags.exec : undefined
+  const { websocketWidgets } = await import("./widget-links.ts")
   return websocketWidgets({ host: match[1]!, port: Number(match[2]), contactTimeoutMs: CONTACT_TIMEOUT_MS, ...(exec === undefined ? {} : { exec }) })
 }
