@@ -81,10 +81,12 @@ const SECRET_SHAPES: ReadonlyArray<SecretShape> = [
   { pattern: /\b(?:sy[tr]|ma[tr]|mc[tr])_[A-Za-z0-9_-]{8,}/g, replacement: REDACTED_SECRET, screen: /\b(?:sy[tr]|ma[tr]|mc[tr])_/ },
   { pattern: /\bMDAx[A-Za-z0-9+/=_-]{20,}/g, replacement: REDACTED_SECRET, screen: /\bMDAx/ },
   // A password in a URI's user info: `turn:user:secret@host`, `https://user:secret@host`.
-  // The `@` is a substring test: a screen scanning from each `turn:` to an `@` that is not there
-  // would take time quadratic in a hostile string of `turn:a:turn:a:…`.
+  // Linear in hostile input, which a widget can put in a log line: the `@` is a substring test
+  // (a screen scanning from each `turn:` to an `@` that is not there is quadratic), a scheme is
+  // only tried where a run of scheme characters begins (from every `.` of `a.a.a.…` it was), and
+  // user and password are at most 1,024 characters, so a failed try scans a bounded stretch.
   {
-    pattern: /\b((?:turns?|stuns?):[^\s:@/?]+|[a-z][a-z0-9+.-]*:\/\/[^\s:@/?]+):[^\s@/?]+@/gi,
+    pattern: /\b((?:turns?|stuns?):[^\s:@/?]{1,1024}|(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*:\/\/[^\s:@/?]{1,1024}):[^\s@/?]{1,1024}@/gi,
     replacement: `$1:${REDACTED_SECRET}@`,
     screen: /\b(?:turn|stun)s?:|:\/\//i,
     needs: "@"
