@@ -191,7 +191,10 @@ export class SessionCharts {
 
   private enter(session: ChartSession, transition: () => Snapshot): void {
     const outer = this.current
+    const timers = this.options.timers
     this.current = session
+    // A step that leaves a state cancels its timer and arms the next state's: one clock timer throughout.
+    timers.hold()
     try {
       session.snapshot = transition()
       // What the transition deferred (delayed events armed and cancelled), as an actor runs it.
@@ -199,6 +202,7 @@ export class SessionCharts {
     } finally {
       this.deferred.length = 0
       this.current = outer
+      timers.release()
     }
   }
 
