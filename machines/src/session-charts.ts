@@ -166,8 +166,8 @@ export class SessionCharts {
     if (recorded === undefined || (event.type.startsWith("xstate.") && !event.type.startsWith("xstate.after."))) return this.enter(session, () => sessionMachine.transition(session.snapshot, event, this.scope))
     this.enter(session, () => {
       const snapshot = session.snapshot
-      // xstate's own selection, guards included; this chart has no parallel states, so at most one.
-      const [transition, ...more] = sessionMachine.getTransitionData(snapshot, event)
+      // xstate's own selection, guards included (kept where none could apply); this chart has no parallel states, so at most one.
+      const [transition, ...more] = recorded.select(snapshot, event)
       // No transition: macrostep would keep the snapshot and run nothing (the chart has no eventless transitions).
       if (transition === undefined) return snapshot
       if (more.length > 0) return sessionMachine.transition(snapshot, event, this.scope)
