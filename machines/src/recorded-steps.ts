@@ -13,7 +13,7 @@
  * snapshot like the recorded one with this session's context. That skips what macrostep spends
  * finding exit and entry sets, conflicts and eventless transitions again on every step (about
  * 10 µs each, several per negotiation). Guards still run every time, in xstate
- * (`getTransitionData`). A step that was not exactly one microstep of replayable actions is not
+ * (`getTransitionData`); a selection with no guard on the way is asked of xstate once. A step that was not exactly one microstep of replayable actions is not
  * recorded, and keeps going through macrostep.
  */
 import type { AnyActorScope, AnyStateNode, EventObject, SnapshotFrom } from "xstate"
@@ -79,11 +79,24 @@ const chartIsReplayable = (): boolean =>
       [...node.transitions.values()].flat().every((t) => t.actions.every(replayable))
   )
 
+/** No transition that could match `type` on `leaf` or any state above it has a guard. */
+const unguardedFor = (leaf: AnyStateNode, type: string): boolean => {
+  for (let node: AnyStateNode | undefined = leaf; node !== undefined; node = node.parent) {
+    for (const [descriptor, transitions] of node.transitions) {
+      const mayMatch = descriptor === type || descriptor.includes("*")
+      if (mayMatch && transitions.some((t) => t.guard !== undefined)) return false
+    }
+  }
+  return true
+}
+
 export class RecordedSteps {
   /** Off when the chart's definition is outside the replayable shape. */
   readonly enabled = chartIsReplayable()
   /** By configuration (its deepest state) and the transition taken; null: not replayable. */
   private readonly steps = new Map<AnyStateNode, Map<Transition, RecordedStep | null>>()
+  /** By configuration (its deepest state) and event type, xstate's selection; null: guarded, asked every time. */
+  private readonly selections = new Map<AnyStateNode, Map<string, ReadonlyArray<Transition> | null>>()
   /** The first session's initial snapshot, without its context; null: not replayable. */
   private initialSnapshot: Snapshot | null | undefined
 
@@ -106,6 +119,24 @@ export class RecordedSteps {
     // xstate's initial assign copies the factory's object onto an empty context, with fresh children and history.
     const context = { ...factory({ input, self: scope.self, spawn: noSpawn }) }
     return { ...this.initialSnapshot, context, children: {}, historyValue: {} }
+  }
+
+  /**
+   * The transitions xstate selects for `event` from `snapshot`'s configuration
+   * (`getTransitionData`). Where no transition that could match the event's type, on the deepest
+   * state or any state above it, has a guard, that selection depends on the configuration and
+   * the event's type alone: it is asked of xstate once and kept (the candidates are
+   * xstate's to find, wildcards included; a descriptor with a `*` counts as matching).
+   */
+  select(snapshot: Snapshot, event: EventObject): ReadonlyArray<Transition> {
+    const leaf = snapshot._nodes[snapshot._nodes.length - 1]!
+    let byType = this.selections.get(leaf)
+    if (byType === undefined) this.selections.set(leaf, (byType = new Map<string, ReadonlyArray<Transition> | null>()))
+    const known = byType.get(event.type)
+    if (known !== undefined) return known ?? sessionMachine.getTransitionData(snapshot, event as never)
+    const selected = sessionMachine.getTransitionData(snapshot, event as never)
+    byType.set(event.type, unguardedFor(leaf, event.type) ? selected : null)
+    return selected
   }
 
   /** The recording of `transition` from `snapshot`'s configuration, if there is one yet. */

@@ -166,8 +166,8 @@ export class SessionCharts {
     if (recorded === undefined || (event.type.startsWith("xstate.") && !event.type.startsWith("xstate.after."))) return this.enter(session, () => sessionMachine.transition(session.snapshot, event, this.scope))
     this.enter(session, () => {
       const snapshot = session.snapshot
-      // xstate's own selection, guards included; this chart has no parallel states, so at most one.
-      const [transition, ...more] = sessionMachine.getTransitionData(snapshot, event)
+      // xstate's own selection, guards included (kept where none could apply); this chart has no parallel states, so at most one.
+      const [transition, ...more] = recorded.select(snapshot, event)
       // No transition: macrostep would keep the snapshot and run nothing (the chart has no eventless transitions).
       if (transition === undefined) return snapshot
       if (more.length > 0) return sessionMachine.transition(snapshot, event, this.scope)
@@ -191,7 +191,10 @@ export class SessionCharts {
 
   private enter(session: ChartSession, transition: () => Snapshot): void {
     const outer = this.current
+    const timers = this.options.timers
     this.current = session
+    // A step that leaves a state cancels its timer and arms the next state's: one clock timer throughout.
+    timers.hold()
     try {
       session.snapshot = transition()
       // What the transition deferred (delayed events armed and cancelled), as an actor runs it.
@@ -199,6 +202,7 @@ export class SessionCharts {
     } finally {
       this.deferred.length = 0
       this.current = outer
+      timers.release()
     }
   }
 

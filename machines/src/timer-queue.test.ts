@@ -81,4 +81,47 @@ describe("timer queue", () => {
     expect(fired.map((f) => f.name)).toEqual([0, 1, 2])
     expect(queue.size).toBe(0)
   })
+
+  it("keeps its clock timer through a held cancel and re-arm, and fires nothing early", () => {
+    const clock = new SimulatedClock()
+    const timeouts = (clock as unknown as { timeouts: Map<unknown, unknown> }).timeouts
+    let armed = 0
+    const setTimeout = clock.setTimeout.bind(clock)
+    clock.setTimeout = (fn, ms) => (armed++, setTimeout(fn, ms))
+    const queue = new TimerQueue(clock)
+    const fired: Array<{ name: number; at: number }> = []
+    const [a, b] = [0, 1].map((i) => new Probe(i, fired, clock))
+    queue.schedule(a!, 10)
+    // What a chart step leaving a state does: cancel its timer, arm the next state's.
+    queue.hold()
+    queue.cancel(a!)
+    queue.schedule(b!, 50)
+    queue.release()
+    expect(armed).toBe(1)
+    expect(timeouts.size).toBe(1)
+    clock.increment(10) // the clock timer armed for a's deadline: nothing due, re-armed for b's
+    expect(fired).toEqual([])
+    expect(timeouts.size).toBe(1)
+    clock.increment(40)
+    expect(fired).toEqual([{ name: 1, at: 50 }])
+    expect(timeouts.size).toBe(0)
+  })
+
+  it("disarms at the last release when a held step left the queue empty", () => {
+    const clock = new SimulatedClock()
+    const timeouts = (clock as unknown as { timeouts: Map<unknown, unknown> }).timeouts
+    const queue = new TimerQueue(clock)
+    const fired: Array<{ name: number; at: number }> = []
+    const a = new Probe(0, fired, clock)
+    queue.schedule(a, 10)
+    queue.hold()
+    queue.hold()
+    queue.cancel(a)
+    queue.release()
+    expect(timeouts.size).toBe(1) // still held by the outer step
+    queue.release()
+    expect(timeouts.size).toBe(0)
+    clock.increment(100)
+    expect(fired).toEqual([])
+  })
 })

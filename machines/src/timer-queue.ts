@@ -24,6 +24,8 @@ export class TimerQueue {
   /** The deadline the clock timer is armed for, and its handle. */
   private armedFor: number | undefined
   private armed: unknown
+  /** Open {@link hold}s: while any is open, emptying the queue leaves the clock timer armed. */
+  private holds = 0
 
   constructor(private readonly clock: Clock) {}
 
@@ -47,7 +49,24 @@ export class TimerQueue {
     if (entry.index < 0) return
     this.remove(entry)
     // The clock timer stays armed for an earlier deadline: it finds nothing due and re-arms.
-    if (this.heap.length === 0) this.disarm()
+    if (this.heap.length === 0 && this.holds === 0) this.disarm()
+  }
+
+  /**
+   * Until the matching {@link release}, a cancel that empties the queue keeps the clock timer:
+   * a chart step that cancels a state's timer and arms the next one (a session leaving one
+   * phase for another) then costs no clock call at all when the new deadline is later, instead
+   * of a clear and a set (most of a single session's negotiation, where the queue holds one
+   * timer at a time). An entry never fires early: a clock timer armed for an earlier deadline
+   * finds nothing due and re-arms.
+   */
+  hold(): void {
+    this.holds++
+  }
+
+  /** Ends a {@link hold}: the last one disarms the clock timer if the queue is empty by then. */
+  release(): void {
+    if (--this.holds === 0 && this.heap.length === 0) this.disarm()
   }
 
   private readonly onClock = (): void => {
