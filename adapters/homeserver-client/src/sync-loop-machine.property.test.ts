@@ -69,8 +69,9 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
   // What is outstanding, as the shell would hold it.
   let sync: string | undefined | null = null
   let sleeping = false
-  // Pages asked, answered in order; those of a walk that is over stay, to be answered late.
+  // Pages asked, answered in order; those still out when their walk ended are answered late, at any time.
   let gaps: Array<{ walk: number; roomId: string; from: string; limit: number }> = []
+  let late: typeof gaps = []
   // The walk whose deadline timer runs, and per walk and room (this run) the events given so far.
   let deadline: number | undefined
   let received = new Map<string, number>()
@@ -128,6 +129,8 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
         case "CancelSync":
           sync = null
           sleeping = false
+          // Aborted pages still answer (failed), late.
+          late.push(...gaps)
           gaps = []
           deadline = undefined
           break
@@ -145,9 +148,11 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
           deadline = effect.walk
           break
         case "EndGapWalk":
-          // The shell aborts what is on the wire; here those pages stay queued, answered late (or
-          // failing), so the machine must ignore them.
+          // The shell aborts what is on the wire; here those pages are answered late (or fail),
+          // maybe while a newer walk of the same room runs: the machine must ignore them.
           deadline = undefined
+          late.push(...gaps.filter((g) => g.walk === effect.walk))
+          gaps = gaps.filter((g) => g.walk !== effect.walk)
           break
         case "DeliverBatch":
           assert.isUndefined(deliver, "a second batch while one is taken in")
@@ -196,6 +201,8 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
     save = undefined
     deadline = undefined
     received = new Map()
+    // A crash ends the process: no answer of the run before comes.
+    late = []
     unsaved = []
     savingFor = []
     thisRun = new Set()
@@ -241,8 +248,10 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
     dispatch(fail ? { _tag: "SaveFailed" } : { _tag: "SaveDone" })
     return true
   }
-  const answerGap = (fail: boolean) => {
-    const g = gaps.shift()
+  const answerGap = (fail: boolean, queue: "current" | "late" | "late, during a walk" = "current") => {
+    // Late answers are most telling while a newer walk runs: the schedule holds them for one.
+    if (queue === "late, during a walk" && state.batch?.stage !== "filling") return false
+    const g = queue === "current" ? gaps.shift() : late.shift()
     if (g === undefined) return false
     const page = server.messages(g.roomId, g.from, g.limit)
     const key = `${g.walk} ${g.roomId}`
@@ -285,7 +294,8 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
         finishSave(c % 17 === 6)
         break
       case 7:
-        if (c % 23 === 7) passDeadline()
+        if ((c >> 4) % 4 === 0) passDeadline()
+        else if (c % 3 === 0) answerGap(c % 11 === 7, "late, during a walk")
         else answerGap(c % 11 === 7)
         break
       case 8:
@@ -301,7 +311,7 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
   // Everything answered, nothing new: the loop must come to rest long-polling from the newest token.
   const newest = `t${server.log.length}`
   for (let i = 0; i < 500; i++) {
-    if (finishSave(false) || finishBatch(undefined) || answerGap(false) || fireTimer()) continue
+    if (finishSave(false) || finishBatch(undefined) || answerGap(false) || answerGap(false, "late") || fireTimer()) continue
     // Pages all answered and the walk still going (a budget of many small pages): its deadline, if any, comes.
     if (passDeadline()) continue
     if (sync === newest && state.waiting === undefined) break
