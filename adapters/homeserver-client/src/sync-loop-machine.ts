@@ -34,18 +34,16 @@
  * crash repeats at most the last k batches (what the saved recent-id window does not remember).
  * A clean stop saves everything: across it, each event is delivered exactly once.
  *
- * Gap walks (#20). A `limited` room's gap is walked back in pages of `gapPageSize` events, all
- * rooms at once, until it meets the last event taken in, the room's first event, or the budget:
- * `maxGapEvents` events (the last page asks only for what is left), or `gapDeadlineMs` after the
- * batch came (the shell's timer feeds `GapDeadline`; the machine stays clock-free). What is given
- * up is the older rest, counted in `gapsLeft`. A budget in pages let a slow server cost each room
- * as many round trips whatever their size; in events, larger pages close the same gap in fewer.
- * Each walk has an id: an answer for a walk that is over (its page still on the wire when the
- * deadline came) is stale, and ignored.
+ * Gap walks (#20). All of a batch's `limited` rooms are walked at once, each within a budget of
+ * events (sync-gap-walk.ts), and all of them within `gapDeadlineMs` of the batch coming (the
+ * shell's timer feeds `GapDeadline`; the machine stays clock-free). What is given up is counted
+ * in `gapsLeft`. Each walk has an id: an answer for a walk that is over (its page still on the
+ * wire at the deadline) is stale, and ignored.
  */
 import type { RawEvent } from "./crypto.ts"
-import { hasRecent, type RecentIds, withRecent } from "./recent-event-ids.ts"
+import { type RecentIds, withRecent } from "./recent-event-ids.ts"
 import { type GapWalk, type PlannedRoom, planRooms, type RoomIntake } from "./sync-batch-plan.ts"
+import { firstGapPage, knownEvent, walkGapPage } from "./sync-gap-walk.ts"
 import { readSyncResponse, type SyncResponse } from "./sync-response.ts"
 
 export type { GapWalk, RoomIntake }
@@ -169,12 +167,6 @@ export const initialSyncLoop = (saved: { readonly since?: string | undefined; re
   counters: { syncs: 0, syncErrors: 0, duplicatesDropped: 0, gapsLeft: 0 }
 })
 
-/** An event taken in before: the room's last one, or one still in the recent-id window. */
-const knownEvent = (raw: RawEvent, last: string, recent: RecentIds): boolean => {
-  const id = raw["event_id"]
-  return id === last || (typeof id === "string" && hasRecent(recent, id))
-}
-
 /** The wait after the `failures`-th failed sync in a row: exponential up to the cap, with jitter in its upper half. */
 export const backoffMs = (failures: number, jitter: number, config: SyncLoopConfig): number => {
   const cap = Math.min(config.backoffMaxMs, config.backoffBaseMs * 2 ** Math.min(failures - 1, 30))
@@ -223,7 +215,7 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
     const first = s.since === undefined
     const gaps = new Map<string, GapWalk>()
     const walk = s.walks + 1
-    const limit = Math.min(config.gapPageSize, config.maxGapEvents)
+    const limit = firstGapPage(config)
     if (!first || config.deliverInitialTimeline) {
       for (const room of response.rooms) {
         const last = s.lastSeen.get(room.roomId)
@@ -243,10 +235,10 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
     if (config.gapDeadlineMs !== undefined) effects.push({ _tag: "ArmGapDeadline", walk, ms: config.gapDeadlineMs })
   }
 
-  /** A walk given up short of the event it looks for: what it found is kept, the older rest counted as lost. */
-  const giveUp = (walk: GapWalk, missed: ReadonlyArray<RawEvent> = walk.missed): GapWalk => {
+  /** A walk given up short of the event it looks for (it failed, or the deadline came): what it found is kept, the rest counted. */
+  const giveUp = (walk: GapWalk): GapWalk => {
     count({ gapsLeft: s.counters.gapsLeft + 1 })
-    return { ...walk, missed, done: true }
+    return { ...walk, done: true }
   }
 
   const deliver = (response: SyncResponse, first: boolean, gaps: ReadonlyMap<string, GapWalk>) => {
@@ -336,19 +328,10 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
 
     case "GapPage":
       walkGap(event.walk, event.roomId, (walk) => {
-        const missed = walk.missed.slice()
-        for (const raw of event.chunk) {
-          if (knownEvent(raw, walk.last, s.recent)) return { ...walk, missed, done: true }
-          missed.push(raw)
-        }
-        // A server that sent more than asked: the newest within the budget are kept.
-        if (missed.length > config.maxGapEvents) return giveUp(walk, missed.slice(0, config.maxGapEvents))
-        // The room's first event reached: nothing older is missing.
-        if (event.chunk.length === 0 || event.end === undefined) return { ...walk, missed, done: true }
-        const left = config.maxGapEvents - missed.length
-        if (left <= 0) return giveUp(walk, missed)
-        effects.push({ _tag: "FetchGapPage", walk: event.walk, roomId: event.roomId, from: event.end, limit: Math.min(config.gapPageSize, left) })
-        return { ...walk, missed }
+        const step = walkGapPage(walk, event.chunk, event.end, s.recent, config)
+        if (step.givenUp) count({ gapsLeft: s.counters.gapsLeft + 1 })
+        if (step.next !== undefined) effects.push({ _tag: "FetchGapPage", walk: event.walk, roomId: event.roomId, ...step.next })
+        return step.walk
       })
       break
 
