@@ -33,7 +33,7 @@ export interface World {
 export const openAlice = (w: World, sync: ConnectOptions["sync"] = {}): Promise<MatrixHomeserver> => open(w.hs, w.aliceUser, join(w.root, "alice"), sync)
 
 const open = (hs: EmbeddedHomeserver, user: string, dataDir: string | undefined, sync: ConnectOptions["sync"] = {}) =>
-  connectHomeserver({ baseUrl: hs.baseUrl, auth: { user, password: PASSWORD }, ...(dataDir === undefined ? {} : { dataDir }), sync: { timeoutMs: 1_000, timelineLimit: 1_000, maxGapPages: 100, ...sync } })
+  connectHomeserver({ baseUrl: hs.baseUrl, auth: { user, password: PASSWORD }, ...(dataDir === undefined ? {} : { dataDir }), sync: { timeoutMs: 1_000, timelineLimit: 1_000, maxGapEvents: 25_000, ...sync } })
 
 export const setUp = async (encrypted: boolean): Promise<World> => {
   const root = await mkdtemp(join(tmpdir(), "widgethost-account-path-"))

@@ -308,6 +308,20 @@ describe("HTTP + E2EE adapter on the embedded homeserver", () => {
     expect(bob2.port.stats()).toMatchObject({ gapsLeft: 0 })
   })
 
+  it("a gap past maxGapEvents: the newest that many are back-filled, in pages of gapPageSize, and the older rest is given up and counted", async () => {
+    const { alice, bob, roomId } = await setup()
+    await say(alice, roomId, "seen")
+    await waitFor("seen", () => bodies(bob.roomEvents(roomId)).length === 1)
+    await bob.port.stop()
+    const missed = Array.from({ length: 7 }, (_, i) => `missed ${i}`)
+    for (const m of missed) await say(alice, roomId, m)
+    const bob2 = await connect({ auth: { user: "bob", password: "bob-password" }, dataDir: join(root, "bob"), sync: { ...fast.sync, timelineLimit: 2, maxGapEvents: 3, gapPageSize: 2 } })
+    bob2.port.start()
+    await waitFor("the gap", () => bodies(bob2.roomEvents(roomId)).length >= 5)
+    expect(bodies(bob2.roomEvents(roomId))).toEqual(missed.slice(2))
+    expect(bob2.port.stats()).toMatchObject({ gapsLeft: 1 })
+  })
+
   it("reads: readEvents filters by msgtype and state key after decryption and pages; readState; turnServers; joinedRooms", async () => {
     const { alice, roomId } = await setup()
     for (let i = 0; i < 5; i++) {

@@ -76,7 +76,13 @@ export interface ConnectOptions {
     readonly backoffMaxMs?: number
     /** Deliver the first sync's timelines (old history) too; default false: only what is new. */
     readonly deliverInitialTimeline?: boolean
-    /** Pages of `/messages` to close a `limited` gap (default 5). */
+    /** Events a `limited` gap's back-fill from `/messages` may take in per room before it gives up the older rest (default 1000). */
+    readonly maxGapEvents?: number
+    /** Events asked for per `/messages` page of a back-fill (default 250). */
+    readonly gapPageSize?: number
+    /** A batch's back-fill still going this long gives up what it has not found and hands the batch over (default 15 s; `Infinity`: no deadline). */
+    readonly gapDeadlineMs?: number
+    /** @deprecated The budget is in events now: `maxGapEvents`. When given alone, it allows this many pages of `gapPageSize`. */
     readonly maxGapPages?: number
     /**
      * Batches handed to subscribers before their token is on disk (default 4): delivery waits for
@@ -109,7 +115,7 @@ export interface HomeserverStats extends TimelineStats {
   readonly toDevice: number
   /** Duplicates the recent-id filter dropped. */
   readonly duplicatesDropped: number
-  /** `limited` timelines whose gap could not be closed within `maxGapPages`. */
+  /** `limited` timelines whose gap could not be closed within `maxGapEvents` or `gapDeadlineMs`, or whose back-fill failed. */
   readonly gapsLeft: number
 }
 
@@ -156,13 +162,17 @@ export const connectHomeserver = async (options: ConnectOptions): Promise<Matrix
   const delayedEvents = delayedEventsCalls(http)
   const dataDir = options.dataDir
   const file = (name: string) => (dataDir === undefined ? undefined : join(dataDir, name))
+  const gapPageSize = Math.max(1, options.sync?.gapPageSize ?? 250)
+  const gapDeadlineMs = options.sync?.gapDeadlineMs ?? 15_000
   const syncCfg = {
     timeoutMs: options.sync?.timeoutMs ?? 30_000,
     timelineLimit: options.sync?.timelineLimit ?? 50,
     backoffBaseMs: options.sync?.backoffBaseMs ?? 500,
     backoffMaxMs: options.sync?.backoffMaxMs ?? 30_000,
     deliverInitialTimeline: options.sync?.deliverInitialTimeline ?? false,
-    maxGapPages: options.sync?.maxGapPages ?? 5,
+    maxGapEvents: Math.max(1, options.sync?.maxGapEvents ?? (options.sync?.maxGapPages === undefined ? 1000 : options.sync.maxGapPages * gapPageSize)),
+    gapPageSize,
+    ...(Number.isFinite(gapDeadlineMs) ? { gapDeadlineMs } : {}),
     maxUnsavedBatches: Math.max(1, options.sync?.maxUnsavedBatches ?? 4)
   }
   const readCfg = { maxServerPages: options.readEvents?.maxServerPages ?? 10, pageSize: options.readEvents?.pageSize ?? 50 }

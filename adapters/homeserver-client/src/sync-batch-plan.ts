@@ -24,7 +24,6 @@ export interface RoomIntake {
 /** One `limited` room's walk back from `prev_batch` to the last event taken in. */
 export interface GapWalk {
   readonly last: string
-  readonly pages: number
   /** Newest first, as `/messages?dir=b` gives them. */
   readonly missed: ReadonlyArray<RawEvent>
   readonly done: boolean

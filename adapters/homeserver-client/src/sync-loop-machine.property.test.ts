@@ -11,7 +11,10 @@
  *   history passed over on the first sync has been handed over (when no gap was given up);
  * - per room, events come in server order (a gap is filled before what follows it);
  * - one save in flight at most, tokens saved in order; one sync at a time, never while sleeping;
- * - each backoff is within the exponential bound for the failures since the last success.
+ * - each backoff is within the exponential bound for the failures since the last success;
+ * - a gap walk never asks for more than `maxGapEvents` less what it was given so far, no page
+ *   for more than `gapPageSize`; answers for a walk that is over (its deadline came first) arrive late and
+ *   must change nothing.
  */
 import fc from "fast-check"
 import { assert, describe, it } from "vitest"
@@ -20,6 +23,7 @@ import { emptyRecent } from "./recent-event-ids.ts"
 import { initialSyncLoop, type SyncLoopConfig, type SyncLoopEffect, type SyncLoopEvent, type SyncLoopState, stepSyncLoop } from "./sync-loop-machine.ts"
 
 const ROOMS = ["!a", "!b"]
+/** The most events the server gives a `/messages` page, whatever is asked (servers may give fewer). */
 const PAGE = 2
 
 /** The homeserver: one log of room events; token `t<n>` is "after the first n", `p<seq>` is "before seq". */
@@ -46,10 +50,11 @@ class Server {
     }
     return { next_batch: `t${this.log.length}`, rooms: { join } }
   }
-  messages(roomId: string, from: string) {
+  messages(roomId: string, from: string, limit: number) {
     const before = this.log.filter((e) => e.roomId === roomId && e.seq < Number(from.slice(1))).reverse()
-    const chunk = before.slice(0, PAGE)
-    return { chunk: chunk.map((e) => this.raw(e.seq)), end: before.length > PAGE ? `p${chunk.at(-1)!.seq}` : undefined }
+    const size = Math.min(limit, PAGE)
+    const chunk = before.slice(0, size)
+    return { chunk: chunk.map((e) => this.raw(e.seq)), end: before.length > size ? `p${chunk.at(-1)!.seq}` : undefined }
   }
 }
 
@@ -64,7 +69,12 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
   // What is outstanding, as the shell would hold it.
   let sync: string | undefined | null = null
   let sleeping = false
-  let gaps: Array<{ roomId: string; from: string }> = []
+  // Pages asked, answered in order; those still out when their walk ended are answered late, at any time.
+  let gaps: Array<{ walk: number; roomId: string; from: string; limit: number }> = []
+  let late: typeof gaps = []
+  // The walk whose deadline timer runs, and per walk and room (this run) the events given so far.
+  let deadline: number | undefined
+  let received = new Map<string, number>()
   let deliver: Extract<SyncLoopEffect, { _tag: "DeliverBatch" }> | undefined
   let save: Extract<SyncLoopEffect, { _tag: "Save" }> | undefined
   // Which token the last answered sync was asked from: the batch it becomes.
@@ -119,10 +129,30 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
         case "CancelSync":
           sync = null
           sleeping = false
+          // Aborted pages still answer (failed), late.
+          late.push(...gaps)
           gaps = []
+          deadline = undefined
           break
-        case "FetchGapPage":
-          gaps.push({ roomId: effect.roomId, from: effect.from })
+        case "FetchGapPage": {
+          assert.isAtLeast(effect.limit, 1, "a gap page asking for nothing")
+          assert.isAtMost(effect.limit, cfg.gapPageSize, "a gap page larger than gapPageSize")
+          const given = received.get(`${effect.walk} ${effect.roomId}`) ?? 0
+          assert.isAtMost(given + effect.limit, cfg.maxGapEvents, `walk ${effect.walk} of ${effect.roomId} asked past maxGapEvents`)
+          gaps.push({ walk: effect.walk, roomId: effect.roomId, from: effect.from, limit: effect.limit })
+          break
+        }
+        case "ArmGapDeadline":
+          assert.isUndefined(deadline, "a second deadline while one runs")
+          assert.equal(effect.ms, cfg.gapDeadlineMs)
+          deadline = effect.walk
+          break
+        case "EndGapWalk":
+          // The shell aborts what is on the wire; here those pages are answered late (or fail),
+          // maybe while a newer walk of the same room runs: the machine must ignore them.
+          deadline = undefined
+          late.push(...gaps.filter((g) => g.walk === effect.walk))
+          gaps = gaps.filter((g) => g.walk !== effect.walk)
           break
         case "DeliverBatch":
           assert.isUndefined(deliver, "a second batch while one is taken in")
@@ -169,6 +199,10 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
     gaps = []
     deliver = undefined
     save = undefined
+    deadline = undefined
+    received = new Map()
+    // A crash ends the process: no answer of the run before comes.
+    late = []
     unsaved = []
     savingFor = []
     thisRun = new Set()
@@ -214,11 +248,22 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
     dispatch(fail ? { _tag: "SaveFailed" } : { _tag: "SaveDone" })
     return true
   }
-  const answerGap = (fail: boolean) => {
-    const g = gaps.shift()
+  const answerGap = (fail: boolean, queue: "current" | "late" | "late, during a walk" = "current") => {
+    // Late answers are most telling while a newer walk runs: the schedule holds them for one.
+    if (queue === "late, during a walk" && state.batch?.stage !== "filling") return false
+    const g = queue === "current" ? gaps.shift() : late.shift()
     if (g === undefined) return false
-    const page = server.messages(g.roomId, g.from)
-    dispatch(fail ? { _tag: "GapFailed", roomId: g.roomId } : { _tag: "GapPage", roomId: g.roomId, chunk: page.chunk, end: page.end })
+    const page = server.messages(g.roomId, g.from, g.limit)
+    const key = `${g.walk} ${g.roomId}`
+    if (!fail) received.set(key, (received.get(key) ?? 0) + page.chunk.length)
+    dispatch(fail ? { _tag: "GapFailed", walk: g.walk, roomId: g.roomId } : { _tag: "GapPage", walk: g.walk, roomId: g.roomId, chunk: page.chunk, end: page.end })
+    return true
+  }
+  const passDeadline = () => {
+    if (deadline === undefined) return false
+    const walk = deadline
+    deadline = undefined
+    dispatch({ _tag: "GapDeadline", walk })
     return true
   }
   const fireTimer = () => {
@@ -249,7 +294,9 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
         finishSave(c % 17 === 6)
         break
       case 7:
-        answerGap(c % 11 === 7)
+        if ((c >> 4) % 4 === 0) passDeadline()
+        else if (c % 3 === 0) answerGap(c % 11 === 7, "late, during a walk")
+        else answerGap(c % 11 === 7)
         break
       case 8:
         if (c % 50 === 8) crash()
@@ -264,7 +311,9 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
   // Everything answered, nothing new: the loop must come to rest long-polling from the newest token.
   const newest = `t${server.log.length}`
   for (let i = 0; i < 500; i++) {
-    if (finishSave(false) || finishBatch(undefined) || answerGap(false) || fireTimer()) continue
+    if (finishSave(false) || finishBatch(undefined) || answerGap(false) || answerGap(false, "late") || fireTimer()) continue
+    // Pages all answered and the walk still going (a budget of many small pages): its deadline, if any, comes.
+    if (passDeadline()) continue
     if (sync === newest && state.waiting === undefined) break
     assert.isTrue(answerSync(undefined), `stuck: nothing outstanding (${JSON.stringify({ phase: state.phase, sync: state.sync, save: state.save, batch: state.batch?.stage })})`)
   }
@@ -273,11 +322,23 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
     for (const e of server.log) if (e.seq >= historyEnd) assert.isTrue(everDelivered.has(e.id), `${e.id} (${e.roomId}) lost; history ended at ${historyEnd}`)
 }
 
+/** A gap budget in events, a page size (the server gives at most PAGE), with or without a deadline. */
+const gapBudget = fc.record({
+  maxGapEvents: fc.constantFrom(1, 2, 3, 5, 1000),
+  gapPageSize: fc.constantFrom(1, 3),
+  gapDeadlineMs: fc.constantFrom(undefined, 1_000)
+})
+const gapConfig = (g: { maxGapEvents: number; gapPageSize: number; gapDeadlineMs: number | undefined }) => ({
+  maxGapEvents: g.maxGapEvents,
+  gapPageSize: g.gapPageSize,
+  ...(g.gapDeadlineMs === undefined ? {} : { gapDeadlineMs: g.gapDeadlineMs })
+})
+
 describe("sync loop machine: random runs against a simulated homeserver", () => {
   it("exactly once within a run, nothing lost, rooms in order, one save in flight in token order, bounded backoff, a crash repeats at most the unsaved answer", () => {
     fc.assert(
-      fc.property(fc.array(fc.nat({ max: 999 }), { minLength: 20, maxLength: 200 }), fc.constantFrom(1, 2, 100), fc.constantFrom(2, 3), (choices, maxGapPages, timelineLimit) => {
-        simulate({ timeoutMs: 30_000, backoffBaseMs: 10, backoffMaxMs: 200, deliverInitialTimeline: false, maxGapPages }, timelineLimit, choices)
+      fc.property(fc.array(fc.nat({ max: 999 }), { minLength: 20, maxLength: 200 }), gapBudget, fc.constantFrom(2, 3), (choices, gaps, timelineLimit) => {
+        simulate({ timeoutMs: 30_000, backoffBaseMs: 10, backoffMaxMs: 200, deliverInitialTimeline: false, ...gapConfig(gaps) }, timelineLimit, choices)
       }),
       { numRuns: 1000 }
     )
@@ -285,8 +346,8 @@ describe("sync loop machine: random runs against a simulated homeserver", () => 
 
   it("delivery running ahead of the disk (maxUnsavedBatches 3): the same, a crash repeating at most the last 3 answers", () => {
     fc.assert(
-      fc.property(fc.array(fc.nat({ max: 999 }), { minLength: 20, maxLength: 200 }), fc.constantFrom(2, 100), fc.constantFrom(2, 3), (choices, maxGapPages, timelineLimit) => {
-        simulate({ timeoutMs: 30_000, backoffBaseMs: 10, backoffMaxMs: 200, deliverInitialTimeline: false, maxGapPages, maxUnsavedBatches: 3 }, timelineLimit, choices)
+      fc.property(fc.array(fc.nat({ max: 999 }), { minLength: 20, maxLength: 200 }), gapBudget, fc.constantFrom(2, 3), (choices, gaps, timelineLimit) => {
+        simulate({ timeoutMs: 30_000, backoffBaseMs: 10, backoffMaxMs: 200, deliverInitialTimeline: false, ...gapConfig(gaps), maxUnsavedBatches: 3 }, timelineLimit, choices)
       }),
       // Fixed like the run above while the out-of-order hand-over it writes up is open.
       { numRuns: 1000, seed: 20261203 }

@@ -33,10 +33,17 @@
  * k = 1; in general the token on disk is still never ahead of delivery and nothing is lost, and a
  * crash repeats at most the last k batches (what the saved recent-id window does not remember).
  * A clean stop saves everything: across it, each event is delivered exactly once.
+ *
+ * Gap walks (#20). All of a batch's `limited` rooms are walked at once, each within a budget of
+ * events (sync-gap-walk.ts), and all of them within `gapDeadlineMs` of the batch coming (the
+ * shell's timer feeds `GapDeadline`; the machine stays clock-free). What is given up is counted
+ * in `gapsLeft`. Each walk has an id: an answer for a walk that is over (its page still on the
+ * wire at the deadline) is stale, and ignored.
  */
 import type { RawEvent } from "./crypto.ts"
-import { hasRecent, type RecentIds, withRecent } from "./recent-event-ids.ts"
+import { type RecentIds, withRecent } from "./recent-event-ids.ts"
 import { type GapWalk, type PlannedRoom, planRooms, type RoomIntake } from "./sync-batch-plan.ts"
+import { firstGapPage, knownEvent, walkGapPage } from "./sync-gap-walk.ts"
 import { readSyncResponse, type SyncResponse } from "./sync-response.ts"
 
 export type { GapWalk, RoomIntake }
@@ -48,8 +55,12 @@ export interface SyncLoopConfig {
   readonly backoffMaxMs: number
   /** Deliver the first sync's timelines (old history) too, instead of passing over them. */
   readonly deliverInitialTimeline: boolean
-  /** Pages of `/messages` one gap walk may fetch before it gives up the older rest. */
-  readonly maxGapPages: number
+  /** Events one gap walk may take in from `/messages` before it gives up the older rest (at least 1). */
+  readonly maxGapEvents: number
+  /** Events asked for per `/messages` page. */
+  readonly gapPageSize: number
+  /** A batch's gap walk still going this long after the batch came gives up what it has not found; none if unset. */
+  readonly gapDeadlineMs?: number
   /** Batches handed over whose token may not be on disk yet (see the header); default 1. */
   readonly maxUnsavedBatches?: number
 }
@@ -60,12 +71,12 @@ export interface SyncCounters {
   readonly syncErrors: number
   /** Duplicates the recent-id window dropped. */
   readonly duplicatesDropped: number
-  /** `limited` timelines whose gap could not be closed within `maxGapPages` (or whose walk failed). */
+  /** `limited` timelines whose gap could not be closed within `maxGapEvents` or `gapDeadlineMs` (or whose walk failed). */
   readonly gapsLeft: number
 }
 
 export type BatchInHand =
-  | { readonly stage: "filling"; readonly response: SyncResponse; readonly first: boolean; readonly gaps: ReadonlyMap<string, GapWalk> }
+  | { readonly stage: "filling"; readonly walk: number; readonly response: SyncResponse; readonly first: boolean; readonly gaps: ReadonlyMap<string, GapWalk> }
   | { readonly stage: "delivering"; readonly response: SyncResponse; readonly rooms: ReadonlyArray<PlannedRoom> }
 
 export interface SyncLoopState {
@@ -94,6 +105,8 @@ export interface SyncLoopState {
   readonly recent: RecentIds
   /** Per room, the last timeline event taken in: where a gap walk stops. */
   readonly lastSeen: ReadonlyMap<string, string>
+  /** The id of the last gap walk begun: answers carry it, so a late one for a walk that is over is known. */
+  readonly walks: number
   readonly counters: SyncCounters
 }
 
@@ -104,8 +117,10 @@ export type SyncLoopEvent =
   /** `jitter` in [0, 1), drawn by the shell, so the step stays replayable. */
   | { readonly _tag: "SyncFailed"; readonly reason: "unknown-token" | "aborted" | "other"; readonly jitter: number }
   | { readonly _tag: "TimerFired" }
-  | { readonly _tag: "GapPage"; readonly roomId: string; readonly chunk: ReadonlyArray<RawEvent>; readonly end: string | undefined }
-  | { readonly _tag: "GapFailed"; readonly roomId: string }
+  | { readonly _tag: "GapPage"; readonly walk: number; readonly roomId: string; readonly chunk: ReadonlyArray<RawEvent>; readonly end: string | undefined }
+  | { readonly _tag: "GapFailed"; readonly walk: number; readonly roomId: string }
+  /** `gapDeadlineMs` passed since `ArmGapDeadline` of this walk. */
+  | { readonly _tag: "GapDeadline"; readonly walk: number }
   | { readonly _tag: "BatchDelivered" }
   /** Taking the batch in threw after its first `roomsDone` rooms were taken in. */
   | { readonly _tag: "BatchFailed"; readonly roomsDone: number }
@@ -118,7 +133,11 @@ export type SyncLoopEffect =
   | { readonly _tag: "RequestSync"; readonly since: string | undefined; readonly timeoutMs: number }
   /** Abort what is outstanding on the wire or the clock (the sync, its backoff sleep, gap pages). */
   | { readonly _tag: "CancelSync" }
-  | { readonly _tag: "FetchGapPage"; readonly roomId: string; readonly from: string }
+  | { readonly _tag: "FetchGapPage"; readonly walk: number; readonly roomId: string; readonly from: string; readonly limit: number }
+  /** Feed `GapDeadline { walk }` after `ms`, unless `EndGapWalk` comes first. */
+  | { readonly _tag: "ArmGapDeadline"; readonly walk: number; readonly ms: number }
+  /** The walk is over: clear its deadline timer and abort its pages still on the wire (their answers would be stale). */
+  | { readonly _tag: "EndGapWalk"; readonly walk: number }
   /** Take the batch in: its device part (to-device, device lists, key counts) first, then each room in order. */
   | { readonly _tag: "DeliverBatch"; readonly body: Readonly<Record<string, unknown>>; readonly rooms: ReadonlyArray<RoomIntake> }
   | { readonly _tag: "Save"; readonly since: string | undefined; readonly recent: RecentIds; readonly lastSeen: ReadonlyMap<string, string> }
@@ -144,14 +163,9 @@ export const initialSyncLoop = (saved: { readonly since?: string | undefined; re
   save: { inFlight: undefined, pending: false, unsavedBatch: false },
   recent: saved.recent,
   lastSeen: saved.lastSeen,
+  walks: 0,
   counters: { syncs: 0, syncErrors: 0, duplicatesDropped: 0, gapsLeft: 0 }
 })
-
-/** An event taken in before: the room's last one, or one still in the recent-id window. */
-const knownEvent = (raw: RawEvent, last: string, recent: RecentIds): boolean => {
-  const id = raw["event_id"]
-  return id === last || (typeof id === "string" && hasRecent(recent, id))
-}
 
 /** The wait after the `failures`-th failed sync in a row: exponential up to the cap, with jitter in its upper half. */
 export const backoffMs = (failures: number, jitter: number, config: SyncLoopConfig): number => {
@@ -200,6 +214,8 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
   const take = (response: SyncResponse) => {
     const first = s.since === undefined
     const gaps = new Map<string, GapWalk>()
+    const walk = s.walks + 1
+    const limit = firstGapPage(config)
     if (!first || config.deliverInitialTimeline) {
       for (const room of response.rooms) {
         const last = s.lastSeen.get(room.roomId)
@@ -210,12 +226,19 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
         // Walking back from `prev_batch` would never meet `last` (it lies after) and would hand
         // over events older than ones already delivered, out of order.
         if (room.timeline.some((raw) => knownEvent(raw, last, s.recent))) continue
-        gaps.set(room.roomId, { last, pages: 0, missed: [], done: false })
-        effects.push({ _tag: "FetchGapPage", roomId: room.roomId, from: room.prevBatch })
+        gaps.set(room.roomId, { last, missed: [], done: false })
+        effects.push({ _tag: "FetchGapPage", walk, roomId: room.roomId, from: room.prevBatch, limit })
       }
     }
-    if (gaps.size > 0) set({ batch: { stage: "filling", response, first, gaps } })
-    else deliver(response, first, gaps)
+    if (gaps.size === 0) return deliver(response, first, gaps)
+    set({ walks: walk, batch: { stage: "filling", walk, response, first, gaps } })
+    if (config.gapDeadlineMs !== undefined) effects.push({ _tag: "ArmGapDeadline", walk, ms: config.gapDeadlineMs })
+  }
+
+  /** A walk given up short of the event it looks for (it failed, or the deadline came): what it found is kept, the rest counted. */
+  const giveUp = (walk: GapWalk): GapWalk => {
+    count({ gapsLeft: s.counters.gapsLeft + 1 })
+    return { ...walk, done: true }
   }
 
   const deliver = (response: SyncResponse, first: boolean, gaps: ReadonlyMap<string, GapWalk>) => {
@@ -239,14 +262,21 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
     if (duplicates > 0) count({ duplicatesDropped: s.counters.duplicatesDropped + duplicates })
   }
 
-  const walkGap = (roomId: string, advance: (walk: GapWalk) => GapWalk) => {
+  /** Ends the filling stage: the walk's timer and stray pages go, the batch is handed over. */
+  const endWalk = (batch: Extract<BatchInHand, { stage: "filling" }>, gaps: ReadonlyMap<string, GapWalk>) => {
+    effects.push({ _tag: "EndGapWalk", walk: batch.walk })
+    deliver(batch.response, batch.first, gaps)
+  }
+
+  const walkGap = (walkId: number, roomId: string, advance: (walk: GapWalk) => GapWalk) => {
     const batch = s.batch
-    if (batch?.stage !== "filling") return
+    // A stale answer (its walk over, given up at the deadline or dropped at a stop) changes nothing.
+    if (batch?.stage !== "filling" || batch.walk !== walkId) return
     const walk = batch.gaps.get(roomId)
     if (walk === undefined || walk.done) return
     const gaps = new Map(batch.gaps).set(roomId, advance(walk))
     set({ batch: { ...batch, gaps } })
-    if (Array.from(gaps.values()).every((w) => w.done)) deliver(batch.response, batch.first, gaps)
+    if (Array.from(gaps.values()).every((w) => w.done)) endWalk(batch, gaps)
   }
 
   switch (event._tag) {
@@ -259,6 +289,7 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
     case "Stop":
       if (s.phase === "stopping" || s.phase === "stopped") break
       // A batch still walking its gaps has handed nothing over: drop it, the next run asks again.
+      if (s.batch?.stage === "filling") effects.push({ _tag: "EndGapWalk", walk: s.batch.walk })
       set({ phase: "stopping", sync: { _tag: "none" }, waiting: undefined, batch: s.batch?.stage === "filling" ? undefined : s.batch })
       effects.push({ _tag: "CancelSync" })
       wantSave(false)
@@ -296,31 +327,27 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
       break
 
     case "GapPage":
-      walkGap(event.roomId, (walk) => {
-        const missed = walk.missed.slice()
-        for (const raw of event.chunk) {
-          if (knownEvent(raw, walk.last, s.recent)) return { ...walk, pages: walk.pages + 1, missed, done: true }
-          missed.push(raw)
-        }
-        const pages = walk.pages + 1
-        // The room's first event reached: nothing older is missing.
-        if (event.chunk.length === 0 || event.end === undefined) return { ...walk, pages, missed, done: true }
-        if (pages >= config.maxGapPages) {
-          count({ gapsLeft: s.counters.gapsLeft + 1 })
-          return { ...walk, pages, missed, done: true }
-        }
-        effects.push({ _tag: "FetchGapPage", roomId: event.roomId, from: event.end })
-        return { ...walk, pages, missed }
+      walkGap(event.walk, event.roomId, (walk) => {
+        const step = walkGapPage(walk, event.chunk, event.end, s.recent, config)
+        if (step.givenUp) count({ gapsLeft: s.counters.gapsLeft + 1 })
+        if (step.next !== undefined) effects.push({ _tag: "FetchGapPage", walk: event.walk, roomId: event.roomId, ...step.next })
+        return step.walk
       })
       break
 
     case "GapFailed":
       // What the walk found so far is kept: the older rest is given up, and counted.
-      walkGap(event.roomId, (walk) => {
-        count({ gapsLeft: s.counters.gapsLeft + 1 })
-        return { ...walk, done: true }
-      })
+      walkGap(event.walk, event.roomId, (walk) => giveUp(walk))
       break
+
+    case "GapDeadline": {
+      const batch = s.batch
+      if (batch?.stage !== "filling" || batch.walk !== event.walk) break
+      // Every room still walking keeps what it found; the batch goes out now rather than wait on a slow server.
+      const gaps = new Map(Array.from(batch.gaps, ([roomId, walk]) => [roomId, walk.done ? walk : giveUp(walk)] as const))
+      endWalk(batch, gaps)
+      break
+    }
 
     case "BatchDelivered": {
       const batch = s.batch

@@ -44,6 +44,8 @@ export interface SyncLoopDeps {
 export class SyncLoop {
   private state: SyncLoopState
   private abort = new AbortController()
+  /** The gap walk in progress: its deadline timer and pages; aborted when the walk ends. */
+  private gapAbort = new AbortController()
   private waiters: Array<() => void> = []
   private stopped: Promise<void> | undefined
   private resolveStopped: () => void = () => {}
@@ -165,24 +167,36 @@ export class SyncLoop {
       case "CancelSync":
         this.abort.abort()
         this.abort = new AbortController()
-        return
+        return this.endGapWalk()
       case "FetchGapPage": {
-        const { roomId, from } = effect
+        const { walk, roomId, from, limit } = effect
+        const signal = this.gapAbort.signal
         return this.report(() =>
-          http.request<Record<string, unknown>>({ method: "GET", path: path`/_matrix/client/v3/rooms/${roomId}/messages`, query: { dir: "b", from, limit: 100 }, signal: this.abort.signal }).then(
+          http.request<Record<string, unknown>>({ method: "GET", path: path`/_matrix/client/v3/rooms/${roomId}/messages`, query: { dir: "b", from, limit }, signal }).then(
             (res): SyncLoopEvent => ({
               _tag: "GapPage",
+              walk,
               roomId,
               chunk: Array.isArray(res["chunk"]) ? res["chunk"].filter(isObject) : [],
               end: typeof res["end"] === "string" ? res["end"] : undefined
             }),
             (e: unknown): SyncLoopEvent => {
-              this.failed("gap-fill", e)
-              return { _tag: "GapFailed", roomId }
+              // Aborted because its walk is over: not a failure, and the machine ignores the answer.
+              if (!signal.aborted) this.failed("gap-fill", e)
+              return { _tag: "GapFailed", walk, roomId }
             }
           )
         )
       }
+      case "ArmGapDeadline": {
+        const { walk, ms } = effect
+        return void sleep(clock, ms, this.gapAbort.signal).then(
+          () => this.dispatch({ _tag: "GapDeadline", walk }),
+          () => undefined
+        )
+      }
+      case "EndGapWalk":
+        return this.endGapWalk()
       case "DeliverBatch":
         return this.report(() => this.deliverBatch(effect))
       case "Save": {
@@ -212,6 +226,12 @@ export class SyncLoop {
       case "Stopped":
         return this.resolveStopped()
     }
+  }
+
+  /** Clears the walk's deadline timer and aborts its pages still on the wire. */
+  private endGapWalk(): void {
+    this.gapAbort.abort()
+    this.gapAbort = new AbortController()
   }
 
   /** The device part first (its room keys decrypt this batch's events), then each room in order. */
