@@ -10,36 +10,16 @@
  */
 import { Effect } from "effect"
 import * as sdk from "matrix-js-sdk"
-import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { RoomEvent } from "@widgethost/core"
 import { ensureCrossSigned } from "@widgethost/homeserver-client"
-import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { connectHomeserver, type MatrixHomeserver } from "@widgethost/homeserver-client"
 import type { UndecryptableReport } from "@widgethost/homeserver-client"
-import { silenceJsSdk } from "../src/js-sdk-logger.ts"
+import { useE2eeWorld } from "../src/e2ee-world.ts"
 import { encryptedRoomWith, rustCryptoPeer, waitFor } from "../src/js-sdk-peer.ts"
 
-// The SDK's loggers and the Rust crypto's tracing go to `logs`, shown only when a test fails.
-const logs: Array<string> = []
-silenceJsSdk(logs)
-
-let hs: EmbeddedHomeserver
-let root: string
-const cleanups: Array<() => unknown> = []
-beforeEach(async () => {
-  hs = await startEmbeddedHomeserver()
-  root = await mkdtemp(join(tmpdir(), "widgethost-xsigned-"))
-})
-afterEach(async (context) => {
-  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined)
-  await hs.close()
-  await rm(root, { recursive: true, force: true })
-  if (context.task.result?.state === "fail") process.stderr.write(`${logs.slice(-200).join("\n")}\n`)
-  logs.length = 0
-})
+const world = useE2eeWorld("widgethost-xsigned-")
 
 interface Widgethost {
   readonly port: MatrixHomeserver
@@ -49,19 +29,19 @@ interface Widgethost {
 
 const widgethost = async (name: string, options: { readonly crossSign: boolean }): Promise<Widgethost> => {
   const password = `${name}-password`
-  await hs.createUser(name, password)
+  await world.hs.createUser(name, password)
   const undecryptable: Array<UndecryptableReport> = []
   const port = await connectHomeserver({
-    baseUrl: hs.baseUrl,
+    baseUrl: world.hs.baseUrl,
     auth: { user: name, password },
-    dataDir: join(root, name),
+    dataDir: join(world.root, name),
     sync: { timeoutMs: 1_000 },
     hold: { maxHoldMs: 1_500 },
     onUndecryptable: (r) => undecryptable.push(r)
   })
-  cleanups.push(() => port.stop())
+  world.cleanups.push(() => port.stop())
   if (options.crossSign) {
-    const outcome = await ensureCrossSigned({ e2ee: port.e2ee, http: port.http, password, recoveryKeyFile: join(root, name, "recovery-key.txt") })
+    const outcome = await ensureCrossSigned({ e2ee: port.e2ee, http: port.http, password, recoveryKeyFile: join(world.root, name, "recovery-key.txt") })
     expect(outcome._tag).toBe("Bootstrapped")
   }
   const events: Array<RoomEvent> = []
@@ -73,7 +53,7 @@ const widgethost = async (name: string, options: { readonly crossSign: boolean }
 
 /** The shared Rust-crypto peer (`js-sdk-peer.ts`), its cross-signing keys checked to be on its device. */
 const peer = async (name: string, storageKey?: { current?: Uint8Array }): Promise<sdk.MatrixClient> => {
-  const client = await rustCryptoPeer(name, { hs, logs, cleanups, ...(storageKey === undefined ? {} : { storageKey }) })
+  const client = await rustCryptoPeer(name, { ...world, ...(storageKey === undefined ? {} : { storageKey }) })
   expect((await client.getCrypto()!.getCrossSigningStatus()).publicKeysOnDevice).toBe(true)
   return client
 }
@@ -127,8 +107,8 @@ describe("a cross-signed widgethost device, seen by matrix-js-sdk with Rust cryp
     })
     expect(await bob.secretStorage.isStored("m.cross_signing.master")).toBeTruthy()
 
-    const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "bob", password: "bob-password" }, dataDir: join(root, "bob-widgethost"), sync: { timeoutMs: 1_000 } })
-    cleanups.push(() => port.stop())
+    const port = await connectHomeserver({ baseUrl: world.hs.baseUrl, auth: { user: "bob", password: "bob-password" }, dataDir: join(world.root, "bob-widgethost"), sync: { timeoutMs: 1_000 } })
+    world.cleanups.push(() => port.stop())
     expect(await ensureCrossSigned({ e2ee: port.e2ee, http: port.http })).toMatchObject({ _tag: "Unverified" })
     expect(await ensureCrossSigned({ e2ee: port.e2ee, http: port.http, recoveryKey })).toEqual({ _tag: "Trusted", restored: true })
     await waitFor("bob's client seeing the widgethost device as verified", async () => {

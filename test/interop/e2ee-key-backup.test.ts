@@ -9,51 +9,32 @@
 import { fromEffectPort } from "@widgethost/core/effect"
 import { Effect } from "effect"
 import { readFile, rm } from "node:fs/promises"
-import { mkdtemp } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { WITHHELD_FIELD } from "@widgethost/core"
 import { createEngine } from "@widgethost/engine"
-import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { connectHomeserver, ensureCrossSigned, ensureKeyBackup, type MatrixHomeserver } from "@widgethost/homeserver-client"
 import { approveAll } from "@widgethost/testing"
 import * as sdk from "matrix-js-sdk"
 import { RealtimeWidget, roomWidget } from "../src/engine-fixture.ts"
-import { silenceJsSdk } from "../src/js-sdk-logger.ts"
+import { useE2eeWorld } from "../src/e2ee-world.ts"
 import { encryptedRoomWith, rustCryptoPeer, waitFor } from "../src/js-sdk-peer.ts"
 
-const logs: Array<string> = []
-silenceJsSdk(logs)
-
-let hs: EmbeddedHomeserver
-let root: string
-const cleanups: Array<() => unknown> = []
-beforeEach(async () => {
-  hs = await startEmbeddedHomeserver()
-  root = await mkdtemp(join(tmpdir(), "widgethost-backup-"))
-})
-afterEach(async (context) => {
-  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined)
-  await hs.close()
-  await rm(root, { recursive: true, force: true })
-  if (context.task.result?.state === "fail") process.stderr.write(`${logs.slice(-200).join("\n")}\n`)
-  logs.length = 0
-})
+const world = useE2eeWorld("widgethost-backup-")
 
 const PASSWORD = "widgethost-password"
 
 describe("key backup: a lost crypto store costs no history", { timeout: 120_000 }, () => {
   it("backs up room keys, and a new device restores them with the recovery key: the widget reads the old history decrypted", async () => {
-    await hs.createUser("widgethost", PASSWORD)
-    const dataDir = join(root, "widgethost")
+    await world.hs.createUser("widgethost", PASSWORD)
+    const dataDir = join(world.root, "widgethost")
     const connect = async (): Promise<MatrixHomeserver> => {
-      const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "widgethost", password: PASSWORD }, dataDir, sync: { timeoutMs: 1_000 }, hold: { maxHoldMs: 1_000 } })
-      cleanups.push(() => port.stop())
+      const port = await connectHomeserver({ baseUrl: world.hs.baseUrl, auth: { user: "widgethost", password: PASSWORD }, dataDir, sync: { timeoutMs: 1_000 }, hold: { maxHoldMs: 1_000 } })
+      world.cleanups.push(() => port.stop())
       return port
     }
     const first = await connect()
-    const recoveryKeyFile = join(root, "recovery-key.txt")
+    const recoveryKeyFile = join(world.root, "recovery-key.txt")
     expect((await ensureCrossSigned({ e2ee: first.e2ee, http: first.http, password: PASSWORD, recoveryKeyFile }))._tag).toBe("Bootstrapped")
     const recoveryKey = (await readFile(recoveryKeyFile, "utf8")).trim()
     // Without the recovery key there is no backup to make.
@@ -61,7 +42,7 @@ describe("key backup: a lost crypto store costs no history", { timeout: 120_000 
     const created = await ensureKeyBackup({ e2ee: first.e2ee, http: first.http, recoveryKey })
     expect(created._tag).toBe("Created")
 
-    const bob = await rustCryptoPeer("bob", { hs, logs, cleanups })
+    const bob = await rustCryptoPeer("bob", world)
     const roomId = await encryptedRoomWith(first, bob)
     const { event_id: fromBob } = await bob.sendMessage(roomId, { msgtype: sdk.MsgType.Text, body: "bob's old message" })
     const { eventId: fromHost } = await Effect.runPromise(first.sendEvent({ _tag: "SendEvent", roomId, type: "m.room.message", content: { msgtype: "m.text", body: "the host's old message" } }))
@@ -78,7 +59,7 @@ describe("key backup: a lost crypto store costs no history", { timeout: 120_000 
     const second = await connect()
     expect(second.deviceId).not.toBe(oldDevice)
     const engine = createEngine({ homeserver: fromEffectPort(second), approver: approveAll })
-    cleanups.push(() => engine.stop())
+    world.cleanups.push(() => engine.stop())
     second.start()
     const widget = new RealtimeWidget({ engine, widget: roomWidget("history", roomId), capabilities: ["m.receive.event:m.room.message"] })
     await widget.ready()

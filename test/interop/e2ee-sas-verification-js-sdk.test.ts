@@ -12,32 +12,13 @@
 import * as sdk from "matrix-js-sdk"
 import { VerificationPhase, VerificationRequestEvent, VerifierEvent, type ShowSasCallbacks, type VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js"
 import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api/CryptoEvent.js"
-import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
+import { describe, expect, it } from "vitest"
 import { connectHomeserver, DeviceVerification, type MatrixHomeserver, type VerificationOptions, type VerificationView } from "@widgethost/homeserver-client"
-import { silenceJsSdk } from "../src/js-sdk-logger.ts"
+import { useE2eeWorld } from "../src/e2ee-world.ts"
 import { rustCryptoPeer, waitFor } from "../src/js-sdk-peer.ts"
 
-const logs: Array<string> = []
-silenceJsSdk(logs)
-
-let hs: EmbeddedHomeserver
-let root: string
-const cleanups: Array<() => unknown> = []
-beforeEach(async () => {
-  hs = await startEmbeddedHomeserver()
-  root = await mkdtemp(join(tmpdir(), "widgethost-sas-"))
-})
-afterEach(async (context) => {
-  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined)
-  await hs.close()
-  await rm(root, { recursive: true, force: true })
-  if (context.task.result?.state === "fail") process.stderr.write(`${logs.slice(-200).join("\n")}\n`)
-  logs.length = 0
-})
+const world = useE2eeWorld("widgethost-sas-")
 
 interface Setup {
   readonly bob: sdk.MatrixClient
@@ -47,13 +28,13 @@ interface Setup {
 
 /** Bob's js-sdk client (which bootstraps the account's cross-signing) and a widgethost device of bob's, syncing. */
 const setUp = async (options: Partial<VerificationOptions> = {}): Promise<Setup> => {
-  const bob = await rustCryptoPeer("bob", { hs, logs, cleanups })
-  const port = await connectHomeserver({ baseUrl: hs.baseUrl, auth: { user: "bob", password: "bob-password" }, dataDir: join(root, "widgethost"), sync: { timeoutMs: 500 } })
-  cleanups.push(() => port.stop())
+  const bob = await rustCryptoPeer("bob", world)
+  const port = await connectHomeserver({ baseUrl: world.hs.baseUrl, auth: { user: "bob", password: "bob-password" }, dataDir: join(world.root, "widgethost"), sync: { timeoutMs: 500 } })
+  world.cleanups.push(() => port.stop())
   const errors: Array<unknown> = []
   const verification = await DeviceVerification.open({ e2ee: port.e2ee, onError: (e) => errors.push(e), ...options })
-  cleanups.push(() => verification.close())
-  cleanups.push(() => expect(errors).toEqual([]))
+  world.cleanups.push(() => verification.close())
+  world.cleanups.push(() => expect(errors).toEqual([]))
   const synced = port.nextSync()
   port.start()
   await synced

@@ -8,69 +8,50 @@
  * we could not decrypt" from "nothing happened". Once the widgethost device is cross-signed the
  * peer shares its key, and new messages are delivered; the old one stays withheld, and says so.
  */
-import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { WITHHELD_FIELD } from "@widgethost/core"
 import { fromEffectPort } from "@widgethost/core/effect"
 import { createEngine } from "@widgethost/engine"
-import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import { connectHomeserver, ensureCrossSigned } from "@widgethost/homeserver-client"
 import { ApprovalQueue, engineAdminModel, type HomeserverHealth, HomeserverHealthRecorder, MessageLog, startAdminServer } from "@widgethost/service"
 import { approveAll } from "@widgethost/testing"
 import * as sdk from "matrix-js-sdk"
 import { RealtimeWidget, roomWidget } from "../src/engine-fixture.ts"
-import { silenceJsSdk } from "../src/js-sdk-logger.ts"
+import { useE2eeWorld } from "../src/e2ee-world.ts"
 import { encryptedRoomWith, rustCryptoPeer, waitFor } from "../src/js-sdk-peer.ts"
 
-const logs: Array<string> = []
-silenceJsSdk(logs)
-
-let hs: EmbeddedHomeserver
-let root: string
-const cleanups: Array<() => unknown> = []
-beforeEach(async () => {
-  hs = await startEmbeddedHomeserver()
-  root = await mkdtemp(join(tmpdir(), "widgethost-withheld-"))
-})
-afterEach(async (context) => {
-  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined)
-  await hs.close()
-  await rm(root, { recursive: true, force: true })
-  if (context.task.result?.state === "fail") process.stderr.write(`${logs.slice(-200).join("\n")}\n`)
-  logs.length = 0
-})
+const world = useE2eeWorld("widgethost-withheld-")
 
 const TOKEN = "withheld-test-admin-token"
 
 describe("an event the engine cannot decrypt is reported, never silently dropped", { timeout: 120_000 }, () => {
   it("a peer withholding its key: counter, log line, console health, and read_events io.widgethost.withheld; after cross-signing, new messages flow", async () => {
     const password = "widgethost-password"
-    await hs.createUser("widgethost", password)
+    await world.hs.createUser("widgethost", password)
     const lines: Array<{ level: string; message: string; fields: Readonly<Record<string, unknown>> | undefined }> = []
     const health = new HomeserverHealthRecorder((level, message, fields) => void lines.push({ level, message, fields }))
     const port = await connectHomeserver({
-      baseUrl: hs.baseUrl,
+      baseUrl: world.hs.baseUrl,
       auth: { user: "widgethost", password },
-      dataDir: join(root, "widgethost"),
+      dataDir: join(world.root, "widgethost"),
       sync: { timeoutMs: 1_000 },
       hold: { maxHoldMs: 1_500 },
       onUndecryptable: health.roomEvent,
       onToDeviceUndecryptable: health.toDevice
     })
-    cleanups.push(() => port.stop())
+    world.cleanups.push(() => port.stop())
     health.watch(() => port.stats())
     const engine = createEngine({ homeserver: fromEffectPort(port), approver: approveAll })
-    cleanups.push(() => engine.stop())
+    world.cleanups.push(() => engine.stop())
     const admin = await startAdminServer({ token: TOKEN, model: engineAdminModel({ engine, widgets: () => [], approvals: new ApprovalQueue(), messages: new MessageLog(), homeserver: () => health.health() }) })
-    cleanups.push(() => admin.close())
+    world.cleanups.push(() => admin.close())
     const consoleHealth = async () => {
       const res = await fetch(`${admin.url}/api/homeserver`, { headers: { authorization: `Bearer ${TOKEN}` } })
       return ((await res.json()) as { homeserver: HomeserverHealth | null }).homeserver
     }
 
-    const bob = await rustCryptoPeer("bob", { hs, logs, cleanups })
+    const bob = await rustCryptoPeer("bob", world)
     const roomId = await encryptedRoomWith(port, bob)
     const widget = new RealtimeWidget({ engine, widget: roomWidget("reader", roomId), capabilities: ["m.receive.event:m.room.message"] })
     await widget.ready()

@@ -10,39 +10,21 @@
  */
 import * as sdk from "matrix-js-sdk"
 import { VerificationPhase, VerificationRequestEvent, VerifierEvent, type ShowSasCallbacks, type VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js"
-import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { existsSync } from "node:fs"
 import { chromium } from "playwright-core"
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api/CryptoEvent.js"
-import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import type { VerificationStatus, VerificationView } from "@widgethost/homeserver-client"
 import { parseConfig, type RunningService, serve } from "@widgethost/service"
-import { silenceJsSdk } from "../src/js-sdk-logger.ts"
+import { useE2eeWorld } from "../src/e2ee-world.ts"
 import { rustCryptoPeer, waitFor } from "../src/js-sdk-peer.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-const logs: Array<string> = []
-silenceJsSdk(logs)
 const TOKEN = "sas-admin-token-0123456789"
 
-let hs: EmbeddedHomeserver
-let root: string
-const cleanups: Array<() => unknown> = []
-beforeEach(async () => {
-  hs = await startEmbeddedHomeserver()
-  root = await mkdtemp(join(tmpdir(), "widgethost-service-sas-"))
-})
-afterEach(async (context) => {
-  for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined)
-  await hs.close()
-  await rm(root, { recursive: true, force: true })
-  if (context.task.result?.state === "fail") process.stderr.write(`${logs.slice(-200).join("\n")}\n`)
-  logs.length = 0
-})
+const world = useE2eeWorld("widgethost-service-sas-")
 
 interface Admin {
   readonly get: <T>(path: string) => Promise<T>
@@ -69,11 +51,11 @@ interface Setup {
 
 /** Bob's js-sdk client owns the account; the service signs in as another of bob's devices, with no recovery key. */
 const setUp = async (): Promise<Setup> => {
-  const bob = await rustCryptoPeer("bob", { hs, logs, cleanups })
+  const bob = await rustCryptoPeer("bob", world)
   const serviceLog: Array<string> = []
-  const config = parseConfig({ dataDir: join(root, "service"), homeserver: { url: hs.baseUrl, user: "bob", password: "bob-password" }, admin: { token: TOKEN } })
+  const config = parseConfig({ dataDir: join(world.root, "service"), homeserver: { url: world.hs.baseUrl, user: "bob", password: "bob-password" }, admin: { token: TOKEN } })
   const service = await serve(config, (level, message, fields) => serviceLog.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`))
-  cleanups.push(() => service.stop())
+  world.cleanups.push(() => service.stop())
   const admin = adminOf(service.ready.ready.admin_url)
   const deviceId = service.ready.ready.device_id
   await waitFor("bob seeing the service's device", async () => (await bob.getCrypto()!.getUserDeviceInfo([bob.getUserId()!], true)).get(bob.getUserId()!)?.has(deviceId) === true)
@@ -194,7 +176,7 @@ describe("the service's device verified by SAS through the admin API, the peer (
     const setup = await setUp()
     const { bob, admin } = setup
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
-    cleanups.push(() => browser.close())
+    world.cleanups.push(() => browser.close())
     const page = await browser.newPage()
     const problems: Array<string> = []
     page.on("pageerror", (e) => problems.push(e.message))
