@@ -10,13 +10,13 @@
  * cancel from either side, and a timeout, end the flow on both sides.
  */
 import * as sdk from "matrix-js-sdk"
-import { VerificationPhase, VerificationRequestEvent, VerifierEvent, type ShowSasCallbacks, type VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js"
+import { VerificationPhase, type VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js"
 import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api/CryptoEvent.js"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { connectHomeserver, DeviceVerification, type MatrixHomeserver, type VerificationOptions, type VerificationView } from "@widgethost/homeserver-client"
 import { useE2eeWorld } from "../src/e2ee-world.ts"
-import { rustCryptoPeer, waitFor } from "../src/js-sdk-peer.ts"
+import { peerSas, rustCryptoPeer, waitFor } from "../src/js-sdk-peer.ts"
 
 const world = useE2eeWorld("widgethost-sas-")
 
@@ -50,19 +50,6 @@ const waitForPhase = async (v: DeviceVerification, phase: VerificationView["phas
   return view(v)!
 }
 
-/** The peer's emoji, once its verifier shows them. */
-const peerSas = (request: VerificationRequest): Promise<ShowSasCallbacks> =>
-  new Promise((resolve) => {
-    const watch = () => {
-      const verifier = request.verifier
-      if (verifier === undefined) return
-      request.off(VerificationRequestEvent.Change, watch)
-      verifier.on(VerifierEvent.ShowSas, resolve)
-      verifier.verify().catch(() => undefined)
-    }
-    request.on(VerificationRequestEvent.Change, watch)
-    watch()
-  })
 
 /** Both sides' end state: the peer signed widgethost's device, widgethost trusts the peer and itself. */
 const expectVerifiedBothWays = async ({ bob, port, verification }: Setup) => {

@@ -9,7 +9,7 @@
  * unverified, its Verify asks the peer, it shows the 7 emoji with names, and Confirm finishes.
  */
 import * as sdk from "matrix-js-sdk"
-import { VerificationPhase, VerificationRequestEvent, VerifierEvent, type ShowSasCallbacks, type VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js"
+import { VerificationPhase, type ShowSasCallbacks, type VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js"
 import { join } from "node:path"
 import { existsSync } from "node:fs"
 import { chromium } from "playwright-core"
@@ -18,7 +18,7 @@ import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api/CryptoEvent.js"
 import type { VerificationStatus, VerificationView } from "@widgethost/homeserver-client"
 import { parseConfig, type RunningService, serve } from "@widgethost/service"
 import { useE2eeWorld } from "../src/e2ee-world.ts"
-import { rustCryptoPeer, waitFor } from "../src/js-sdk-peer.ts"
+import { peerSas, rustCryptoPeer, waitFor } from "../src/js-sdk-peer.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -73,18 +73,6 @@ const flowIn = async (admin: Admin, phase: VerificationView["phase"], flowId?: s
   return flow!
 }
 
-const peerSas = (request: VerificationRequest): Promise<ShowSasCallbacks> =>
-  new Promise((resolve) => {
-    const watch = () => {
-      const verifier = request.verifier
-      if (verifier === undefined) return
-      request.off(VerificationRequestEvent.Change, watch)
-      verifier.on(VerifierEvent.ShowSas, resolve)
-      verifier.verify().catch(() => undefined)
-    }
-    request.on(VerificationRequestEvent.Change, watch)
-    watch()
-  })
 
 /** The peer asks, the admin API accepts, the peer starts SAS: both sides show their emoji. */
 const toEmoji = async ({ bob, admin }: Setup): Promise<{ request: VerificationRequest; sas: ShowSasCallbacks; flow: VerificationView }> => {

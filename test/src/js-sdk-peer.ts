@@ -5,7 +5,7 @@
  * the other side.
  */
 import * as sdk from "matrix-js-sdk"
-import { OnlySignedDevicesIsolationMode } from "matrix-js-sdk/lib/crypto-api/index.js"
+import { OnlySignedDevicesIsolationMode, type ShowSasCallbacks, type VerificationRequest, VerificationRequestEvent, VerifierEvent } from "matrix-js-sdk/lib/crypto-api/index.js"
 import type { EmbeddedHomeserver } from "@widgethost/embedded-homeserver"
 import type { MatrixHomeserver } from "@widgethost/homeserver-client"
 import { quietLogger } from "./js-sdk-logger.ts"
@@ -79,3 +79,17 @@ export const encryptedRoomWith = async (port: MatrixHomeserver, client: sdk.Matr
   await waitFor("the peer's view of the encrypted room", async () => (await client.getCrypto()!.isEncryptionEnabledInRoom(roomId)) && client.getRoom(roomId)?.getMember(port.userId)?.membership === "join")
   return roomId
 }
+
+/** The peer's SAS emoji, once its verifier for `request` shows them (it starts verifying as soon as it has a verifier). */
+export const peerSas = (request: VerificationRequest): Promise<ShowSasCallbacks> =>
+  new Promise((resolve) => {
+    const watch = () => {
+      const verifier = request.verifier
+      if (verifier === undefined) return
+      request.off(VerificationRequestEvent.Change, watch)
+      verifier.on(VerifierEvent.ShowSas, resolve)
+      verifier.verify().catch(() => undefined)
+    }
+    request.on(VerificationRequestEvent.Change, watch)
+    watch()
+  })
