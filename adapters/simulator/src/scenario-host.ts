@@ -4,15 +4,14 @@
  * websocket transport, and a kit widget per scenario widget of those accounts. It also carries
  * out the timeline steps that concern its accounts (join, the widgets' part of a leave, reconnect).
  */
-import { fromEffectPort } from "@widgethost/core/effect"
-import { parseWidgetDefinition, Result } from "@widgethost/core"
-import { createEngine, type Engine } from "@widgethost/engine"
-import { connectHomeserver, path, type MatrixHomeserver } from "@widgethost/homeserver-client"
+import { type Engine } from "@widgethost/engine"
+import { path, type MatrixHomeserver } from "@widgethost/homeserver-client"
 import { startWebsocketTransport, type WebsocketTransport } from "@widgethost/websocket"
 import type { Scenario } from "./scenario-file.ts"
 import type { ScenarioAccount } from "./scenario-setup.ts"
 import { ScenarioWidgetRunner, type ScenarioLedger } from "./scenario-widget.ts"
 import { SimulationError } from "./simulate-options.ts"
+import { approvingEngine, connectSimAccount, registerSimWidget, startSyncing } from "./sim-account.ts"
 
 export interface ScenarioHostInput {
   /** The fault proxy's URL: every homeserver request of the ports goes through it. */
@@ -62,31 +61,16 @@ export const startScenarioHost = async (scenario: Scenario, input: ScenarioHostI
     await Promise.all([...ports.values()].map((p) => p.stop().catch(() => undefined)))
   }
   try {
-    for (const account of input.accounts) {
-      const port = await connectHomeserver({
-        baseUrl: input.baseUrl,
-        auth: { accessToken: account.accessToken, deviceId: account.deviceId, userId: account.userId },
-        sync: { timeoutMs: 5_000 },
-        onError: (error) => ledger.error("homeserver", `${account.name}: ${error instanceof Error ? error.message : String(error)}`)
-      })
-      ports.set(account.name, port)
-    }
-    const firstSyncs = [...ports.values()].map((p) => p.nextSync())
-    for (const p of ports.values()) p.start()
-    await Promise.all(firstSyncs)
+    for (const account of input.accounts) ports.set(account.name, await connectSimAccount(input.baseUrl, account, 5_000, (message) => ledger.error("homeserver", `${account.name}: ${message}`)))
+    await startSyncing(ports.values())
 
     transport = await startWebsocketTransport({ rateLimit: { messages: scenario.rateLimit ?? 200, perMs: 1000 }, resumeGraceMs: 15_000 })
     const ws = transport
     const engineOf = new Map<string, Engine>()
     for (const [name, port] of ports) {
-      const engine = createEngine({
-        homeserver: fromEffectPort(port),
-        policy: { rules: [{ capability: "*", decision: "approve" }] },
-        onReport: (_s, widgetId, report) => {
-          if (report._tag !== "RequestTimedOut") return
-          ledger.error("timeouts", `${widgetId}: ${report.action}`)
-          timedOut.set(widgetId, (timedOut.get(widgetId) ?? 0) + 1)
-        }
+      const engine = approvingEngine(port, (widgetId, action) => {
+        ledger.error("timeouts", `${widgetId}: ${action}`)
+        timedOut.set(widgetId, (timedOut.get(widgetId) ?? 0) + 1)
       })
       engines.push(engine)
       engineOf.set(name, engine)
@@ -94,18 +78,10 @@ export const startScenarioHost = async (scenario: Scenario, input: ScenarioHostI
     for (const spec of scenario.widgets) {
       const engine = engineOf.get(spec.account)
       if (engine === undefined) continue // another host's account
-      const parsed = parseWidgetDefinition({
-        source: "config",
-        id: spec.name,
-        roomId: get(input.roomIds, spec.room, "room"),
-        content: { type: "m.custom", url: "https://widgethost.invalid/scenario#ws=$matrix_websocket_uri", name: spec.name, data: {}, waitForIframeLoad: false, transports: ["m.websockets"] }
-      })
-      if (Result.isFailure(parsed)) throw new SimulationError(`widget ${spec.name}: ${parsed.failure.detail}`)
-      const widget = parsed.success
-      const registration = ws.register(spec.name, (send) => engine.openSession({ widget, send, waitForIframeLoad: false }))
+      const uri = registerSimWidget(ws, engine, { id: spec.name, roomId: get(input.roomIds, spec.room, "room"), name: spec.name, page: "scenario" })
       const encrypted = scenario.rooms.find((r) => r.name === spec.room)?.encrypted === true
       const peer = spec.behaviour === "call" ? get(input.userIds, spec.peer, "account") : undefined
-      runners.set(spec.name, new ScenarioWidgetRunner(spec, registration.uri, ledger, encrypted, peer))
+      runners.set(spec.name, new ScenarioWidgetRunner(spec, uri, ledger, encrypted, peer))
     }
     const startWidgets = (account: string, room: string) =>
       Promise.all([...runners.values()].filter((r) => r.spec.account === account && r.spec.room === room && Number.isNaN(r.readyAt)).map((r) => r.start()))

@@ -13,13 +13,12 @@
 import { performance } from "node:perf_hooks"
 import { isMainThread, parentPort, workerData, type MessagePort } from "node:worker_threads"
 import { WebSocket } from "ws"
-import { parseWidgetDefinition, Result } from "@widgethost/core"
-import { fromEffectPort } from "@widgethost/core/effect"
-import { createEngine, type Engine } from "@widgethost/engine"
-import { connectHomeserver, type MatrixHomeserver } from "@widgethost/homeserver-client"
+import { type Engine } from "@widgethost/engine"
+import { type MatrixHomeserver } from "@widgethost/homeserver-client"
 import { startWebsocketTransport, type WebsocketTransport } from "@widgethost/websocket"
 import { SimWidget, Tally } from "./sim-widget.ts"
 import { type SimulateOptions, SimulationError } from "./simulate-options.ts"
+import { approvingEngine, connectSimAccount, registerSimWidget, startSyncing } from "./sim-account.ts"
 import { planWorkload } from "./workload.ts"
 import { samplesOf, type WidgetStat } from "./run-report.ts"
 
@@ -108,50 +107,19 @@ export const runShare = async (input: ShareInput, port: MessagePort): Promise<vo
   })
   try {
     const setupTimeoutMs = options.setupTimeoutMs ?? 60_000
-    for (const account of input.accounts) {
-      ports.push(
-        await connectHomeserver({
-          baseUrl: input.baseUrl,
-          auth: { accessToken: account.accessToken, deviceId: account.deviceId, userId: account.userId },
-          sync: { timeoutMs: 10_000 },
-          onError: (error) => {
-            if (!tally.closing) tally.error("homeserver", error instanceof Error ? error.message : String(error))
-          }
-        })
-      )
-    }
-    const firstSyncs = ports.map((p) => p.nextSync())
-    for (const p of ports) {
-      p.subscribe((update) => {
-        if (update._tag === "RoomEvent" && !tally.closing) tally.eventsRouted++
-      })
-      p.start()
-    }
-    await Promise.all(firstSyncs)
+    const homeserverError = (message: string) => void (tally.closing || tally.error("homeserver", message))
+    for (const account of input.accounts) ports.push(await connectSimAccount(input.baseUrl, account, 10_000, homeserverError))
+    await startSyncing(ports, () => void (tally.closing || tally.eventsRouted++))
     transport = await startWebsocketTransport({ rateLimit: { messages: Math.max(500, Math.ceil(options.rate * 4) + 100), perMs: 1000 } })
     const ws = transport
     for (const [i, account] of input.accounts.entries()) {
-      const engine = createEngine({
-        homeserver: fromEffectPort(ports[i]!),
-        policy: { rules: [{ capability: "*", decision: "approve" }] },
-        onReport: (_session, widgetId, report) => {
-          if (report._tag === "RequestTimedOut") tally.error("timeouts", `${widgetId}: ${report.action} ${report.requestId}`)
-        }
-      })
+      const engine = approvingEngine(ports[i]!, (widgetId, action, requestId) => tally.error("timeouts", `${widgetId}: ${action} ${requestId}`))
       engines.push(engine)
       for (let w = 0; w < options.widgets; w++) {
         const index = account.index * options.widgets + w
         const id = `sim-a${account.index}-w${w}`
-        const parsed = parseWidgetDefinition({
-          source: "config",
-          id,
-          roomId: input.roomId,
-          content: { type: "m.custom", url: "https://widgethost.invalid/sim#ws=$matrix_websocket_uri", name: `simulated widget ${id}`, data: {}, waitForIframeLoad: false, transports: ["m.websockets"] }
-        })
-        if (Result.isFailure(parsed)) throw new SimulationError(`widget definition ${id}: ${parsed.failure.detail}`)
-        const widget = parsed.success
-        const registration = ws.register(id, (send) => engine.openSession({ widget, send, waitForIframeLoad: false, transport: "m.websockets" }))
-        widgets.set(index, new SimWidget(id, account.index, registration.uri, watchers.has(index), tally, options.encrypted, plan.messages.length, plan.toDeviceCount))
+        const uri = registerSimWidget(ws, engine, { id, roomId: input.roomId, name: `simulated widget ${id}`, page: "sim" })
+        widgets.set(index, new SimWidget(id, account.index, uri, watchers.has(index), tally, options.encrypted, plan.messages.length, plan.toDeviceCount))
       }
     }
     const setup = Promise.all([...widgets.values()].map((w) => w.ready)).then(() =>

@@ -14,17 +14,16 @@
 import { randomBytes } from "node:crypto"
 import { performance } from "node:perf_hooks"
 import { WebSocket } from "ws"
-import { parseWidgetDefinition, type WidgetDefinition, Result } from "@widgethost/core"
-import { createEngine, type Engine } from "@widgethost/engine"
+import { type Engine } from "@widgethost/engine"
 import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/embedded-homeserver"
-import { connectHomeserver, type MatrixHomeserver } from "@widgethost/homeserver-client"
+import { type MatrixHomeserver } from "@widgethost/homeserver-client"
 import { path } from "@widgethost/homeserver-client"
 import { startWebsocketTransport, type WebsocketTransport } from "@widgethost/websocket"
 import { checkOptions, defaultSimulateOptions, type Progress, type Report, type SimulateOptions, SimulationError } from "./simulate-options.ts"
+import { approvingEngine, connectSimAccount, registerSimWidget, startSyncing } from "./sim-account.ts"
 import { planWorkload } from "./workload.ts"
 import { reportOf, samplesOf } from "./run-report.ts"
 import { SimWidget, TURN_TTL_SECONDS, Tally } from "./sim-widget.ts"
-import { fromEffectPort } from "@widgethost/core/effect"
 
 const withTimeout = async <A>(promise: Promise<A>, ms: number, what: () => string): Promise<A> => {
   let timer: NodeJS.Timeout | undefined
@@ -90,18 +89,8 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
     })
     const hs = homeserver
     const sessions = await Promise.all(Array.from({ length: options.accounts }, (_, a) => hs.ensureUser(`sim${a}`, `sim-password-${a}`)))
-    for (const session of sessions) {
-      ports.push(
-        await connectHomeserver({
-          baseUrl: hs.baseUrl,
-          auth: { accessToken: session.accessToken, deviceId: session.deviceId, userId: session.userId },
-          sync: { timeoutMs: 10_000 },
-          onError: (error) => {
-            if (!tally.closing) tally.error("homeserver", error instanceof Error ? error.message : String(error))
-          }
-        })
-      )
-    }
+    const homeserverError = (message: string) => void (tally.closing || tally.error("homeserver", message))
+    for (const session of sessions) ports.push(await connectSimAccount(hs.baseUrl, session, 10_000, homeserverError))
     const [first, ...others] = ports
     if (first === undefined) throw new SimulationError("no account to create the room with")
     const { room_id: roomId } = await first.http.request<{ room_id: string }>({
@@ -117,14 +106,7 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
     })
     for (const port of others) await port.http.request({ method: "POST", path: path`/_matrix/client/v3/rooms/${roomId}/join`, body: {} })
     // Start syncing and let each port take in the room (membership, encryption) before any widget speaks.
-    const firstSyncs = ports.map((port) => port.nextSync())
-    for (const port of ports) {
-      port.subscribe((update) => {
-        if (update._tag === "RoomEvent" && !tally.closing) tally.eventsRouted++
-      })
-      port.start()
-    }
-    await withTimeout(Promise.all(firstSyncs), setupTimeoutMs, () => "the accounts did not finish their first sync")
+    await withTimeout(startSyncing(ports, () => void (tally.closing || tally.eventsRouted++)), setupTimeoutMs, () => "the accounts did not finish their first sync")
 
     transport = await startWebsocketTransport({
       // Each widget acknowledges every message it is sent: the default flood limit (500 a
@@ -133,27 +115,13 @@ export const simulate = async (input: Partial<SimulateOptions> = {}): Promise<Re
     })
     const ws = transport
     for (const [a, port] of ports.entries()) {
-      const engine = createEngine({
-        homeserver: fromEffectPort(port),
-        policy: { rules: [{ capability: "*", decision: "approve" }] },
-        onReport: (_session, widgetId, report) => {
-          if (report._tag === "RequestTimedOut") tally.error("timeouts", `${widgetId}: ${report.action} ${report.requestId}`)
-        }
-      })
+      const engine = approvingEngine(port, (widgetId, action, requestId) => tally.error("timeouts", `${widgetId}: ${action} ${requestId}`))
       engines.push(engine)
       for (let w = 0; w < options.widgets; w++) {
         const index = a * options.widgets + w
         const id = `sim-a${a}-w${w}`
-        const parsed = parseWidgetDefinition({
-          source: "config",
-          id,
-          roomId,
-          content: { type: "m.custom", url: "https://widgethost.invalid/sim#ws=$matrix_websocket_uri", name: `simulated widget ${id}`, data: {}, waitForIframeLoad: false, transports: ["m.websockets"] }
-        })
-        if (Result.isFailure(parsed)) throw new SimulationError(`widget definition ${id}: ${parsed.failure.detail}`)
-        const widget: WidgetDefinition = parsed.success
-        const registration = ws.register(id, (send) => engine.openSession({ widget, send, waitForIframeLoad: false, transport: "m.websockets" }))
-        widgets.push(new SimWidget(id, a, registration.uri, watchers.has(index), tally, options.encrypted, plan.messages.length, plan.toDeviceCount))
+        const uri = registerSimWidget(ws, engine, { id, roomId, name: `simulated widget ${id}`, page: "sim" })
+        widgets.push(new SimWidget(id, a, uri, watchers.has(index), tally, options.encrypted, plan.messages.length, plan.toDeviceCount))
       }
     }
     await withTimeout(Promise.all(widgets.map((w) => w.ready)), setupTimeoutMs, () => `only ${tally.widgetsReady} of ${totalWidgets} widgets were ready`)
