@@ -17,6 +17,7 @@ import { type EmbeddedHomeserver, startEmbeddedHomeserver } from "@widgethost/em
 import { connectHomeserver, type MatrixHomeserver } from "@widgethost/homeserver-client"
 import { type AdminServer, ApprovalQueue, engineAdminModel, HomeserverHealthRecorder, MessageLog, startAdminServer } from "@widgethost/service"
 import { approveAll } from "@widgethost/testing"
+import { overflowsAt as overflowsIn } from "../src/page-overflow.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -24,18 +25,7 @@ const TOKEN = "console-health-token-0123456789"
 const PASSWORD = "widgethost-password"
 
 /** Nothing in the page wider than the window, nothing in the health section wider than itself. */
-const overflowsAt = async (page: Page, width: number): Promise<ReadonlyArray<string>> => {
-  await page.setViewportSize({ width, height: 900 })
-  return page.evaluate(() => {
-    const found: string[] = []
-    const doc = document.documentElement
-    if (doc.scrollWidth > doc.clientWidth) found.push(`the page scrolls sideways (${doc.scrollWidth} > ${doc.clientWidth})`)
-    for (const node of document.querySelectorAll<HTMLElement>("section, #homeserver dl, #homeserver dd, #homeserver div")) {
-      if (node.scrollWidth > node.clientWidth + 1) found.push(`${node.tagName.toLowerCase()}${node.id ? "#" + node.id : ""}.${node.className}: ${node.scrollWidth} > ${node.clientWidth}`)
-    }
-    return found
-  })
-}
+const overflowsAt = (page: Page, width: number) => overflowsIn(page, width, "section, #homeserver dl, #homeserver dd, #homeserver div")
 
 describe.skipIf(!existsSync(CHROMIUM))("console homeserver health in Chromium ↔ admin API ↔ sync loop ↔ embedded homeserver", () => {
   let dataDir: string

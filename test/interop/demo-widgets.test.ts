@@ -15,6 +15,7 @@ import { join } from "node:path"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import type { ReadyLine } from "@widgethost/service"
+import { overflowsAt as overflowsIn } from "../src/page-overflow.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -42,18 +43,7 @@ const firstLine = (child: ChildProcess, output: () => { stdout: string; stderr: 
   })
 
 /** Nothing wider than the window: the page does not scroll sideways, and no card or section is wider than itself. */
-const overflowsAt = async (page: Page, width: number): Promise<ReadonlyArray<string>> => {
-  await page.setViewportSize({ width, height: 900 })
-  return page.evaluate(() => {
-    const found: string[] = []
-    const doc = document.documentElement
-    if (doc.scrollWidth > doc.clientWidth) found.push(`the page scrolls sideways (${doc.scrollWidth} > ${doc.clientWidth})`)
-    for (const node of document.querySelectorAll<HTMLElement>("section, .card, li, header, form, td, #homeserver dl, #homeserver dd")) {
-      if (node.scrollWidth > node.clientWidth + 1) found.push(`${node.tagName.toLowerCase()}${node.id ? "#" + node.id : ""}.${node.className}: ${node.scrollWidth} > ${node.clientWidth}`)
-    }
-    return found
-  })
-}
+const overflowsAt = (page: Page, width: number) => overflowsIn(page, width, "section, .card, li, header, form, td, #homeserver dl, #homeserver dd")
 
 describe("npm start → the demo chat widget and the console in Chromium", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "widgethost-demo-"))

@@ -17,6 +17,7 @@ import { startWebsocketTransport } from "@widgethost/websocket"
 import { websocketTransport, type WebSocketConstructor, WidgetClient } from "@widgethost/widget-client"
 import { fromEffectPort } from "@widgethost/core/effect"
 import { waitUntil } from "../src/engine-fixture.ts"
+import { resumeOver } from "../src/widget-resume.ts"
 
 const ROOM = "!room:localhost"
 const CAPABILITIES = ["m.receive.event:m.room.message", "m.send.event:m.room.message"]
@@ -81,15 +82,7 @@ describe("websocket: negotiation across a dropped link", () => {
       await new Promise((resolve) => setTimeout(resolve, 20))
       assert.equal(session!.info().phase, "negotiating", "still waiting for the widget")
       assert.equal(session!.info().counters.timedOut, 0)
-      for (let attempt = 1; ; attempt++) {
-        try {
-          client.resume(await websocketTransport(uri, { WebSocket: lossy.Socket }))
-          break
-        } catch (error) {
-          if (attempt >= 50) throw error
-          await new Promise((resolve) => setTimeout(resolve, 20))
-        }
-      }
+      await resumeOver(client, uri, lossy.Socket)
       const approval = await client.ready
       assert.deepEqual([...approval.approved].sort(), [...CAPABILITIES].sort())
       assert.equal(session!.info().phase, "ready")

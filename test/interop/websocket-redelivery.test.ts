@@ -16,6 +16,7 @@ import { startWebsocketTransport } from "@widgethost/websocket"
 import { websocketTransport, type WebSocketConstructor, WidgetClient } from "@widgethost/widget-client"
 import { fromEffectPort } from "@widgethost/core/effect"
 import { waitUntil } from "../src/engine-fixture.ts"
+import { resumeOver } from "../src/widget-resume.ts"
 
 const ROOM = "!room:localhost"
 const widget: WidgetDefinition = { id: "w", kind: "room", roomId: ROOM, type: "m.custom", url: "https://widget.example/", data: {}, waitForIframeLoad: false, transports: ["m.websockets"] }
@@ -93,17 +94,7 @@ const setup = async () => {
   client.on("send_event", (event) => void heard.push((event["content"] as { body?: unknown }).body))
   await client.contentLoaded()
   await client.ready
-  /** Connects again to the same URI, as a widget whose network came back; the host may not have seen the drop yet (409). */
-  const resume = async () => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return client.resume(await websocketTransport(uri, { WebSocket: lossy.Socket }))
-      } catch (error) {
-        if (attempt >= 50) throw error
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
-    }
-  }
+  const resume = () => resumeOver(client, uri, lossy.Socket)
   return { homeserver, clock, transport, session: () => session!, lossy, heard, resume, pushed, answers, reports }
 }
 

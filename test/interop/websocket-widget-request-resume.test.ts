@@ -16,6 +16,7 @@ import { startWebsocketTransport } from "@widgethost/websocket"
 import { websocketTransport, type WebSocketConstructor, WidgetClient } from "@widgethost/widget-client"
 import { fromEffectPort } from "@widgethost/core/effect"
 import { waitUntil } from "../src/engine-fixture.ts"
+import { resumeOver } from "../src/widget-resume.ts"
 
 const ROOM = "!room:localhost"
 const CAPABILITIES = ["m.send.event:m.room.message"]
@@ -79,15 +80,7 @@ describe("websocket: the widget's request across a dropped link", () => {
       const sent = client.sendEvent("m.room.message", { msgtype: "m.text", body: "once" })
       await waitUntil("the link to drop", () => lossy.fired() && transport.stats().connections === 0, 5000)
       assert.equal(timeline().length, fault === "answer lost" ? 1 : 0, fault === "answer lost" ? "executed before the drop" : "never reached the host")
-      for (let attempt = 1; ; attempt++) {
-        try {
-          client.resume(await websocketTransport(uri, { WebSocket: lossy.Socket }))
-          break
-        } catch (error) {
-          if (attempt >= 50) throw error
-          await new Promise((resolve) => setTimeout(resolve, 20))
-        }
-      }
+      await resumeOver(client, uri, lossy.Socket)
       const { event_id } = await sent
       assert.equal(timeline().length, 1, "the homeserver has exactly one event")
       assert.equal(event_id, timeline()[0]!.event_id)

@@ -20,7 +20,7 @@ import { SimWidget, Tally } from "./sim-widget.ts"
 import { type SimulateOptions, SimulationError } from "./simulate-options.ts"
 import { approvingEngine, connectSimAccount, registerSimWidget, startSyncing } from "./sim-account.ts"
 import { planWorkload } from "./workload.ts"
-import { samplesOf, type WidgetStat } from "./run-report.ts"
+import { type RunTotals, samplesOf } from "./run-report.ts"
 
 /** The options a worker needs: everything but callbacks and the abort signal. */
 export type ShareOptions = Omit<SimulateOptions, "onProgress" | "signal">
@@ -46,28 +46,20 @@ export interface SendCounts {
   readonly toDeviceSentTo: ReadonlyArray<number>
 }
 
-export interface ShareReport {
+/** One worker's part of a run: the counts it shares with the run's totals, merged by the main thread (latencies and arrivals on the shared clock). */
+export interface ShareReport
+  extends Pick<
+    RunTotals,
+    "deliveries" | "stateDeliveries" | "toDeviceDeliveries" | "toDeviceReceived" | "turnUpdates" | "eventsRouted" | "unanswered" | "latencies" | "receivedAt" | "widgetStats" | "samples" | "eventLoopUtilization"
+  > {
   readonly worker: number
   readonly accounts: ReadonlyArray<number>
   readonly widgets: number
   readonly sent: SendCounts
-  readonly deliveries: number
-  readonly stateDeliveries: number
-  readonly toDeviceDeliveries: number
-  readonly toDeviceReceived: number
-  readonly turnUpdates: number
-  readonly eventsRouted: number
-  readonly unanswered: number
   /** Shared-clock times (ms since the epoch). */
   readonly lastSend: number
   readonly lastDelivery: number
-  /** Raw latency samples (ms) of this worker's receipts and their arrivals (shared clock): merged by the main thread. */
-  readonly latencies: Float64Array
-  readonly receivedAt: Float64Array
-  readonly widgetStats: ReadonlyArray<WidgetStat>
   readonly errors: Readonly<Record<string, number>>
-  readonly samples: ReadonlyArray<string>
-  readonly eventLoopUtilization: number
   readonly heapUsedBytes: number
 }
 
