@@ -294,13 +294,19 @@ describe("HTTP + E2EE adapter on the embedded homeserver", () => {
     expect(bob2.toDevice()[0]).toEqual({ type: "org.example.still", sender: alice.port.userId, content: { x: 1 }, encrypted: true })
   })
 
-  it("a limited sync timeline is back-filled from /messages: no event lost across a long absence", async () => {
+  /** Bob has seen one message, then is away while alice sends seven: what his next port must back-fill. */
+  const bobAwayForSeven = async () => {
     const { alice, bob, roomId } = await setup()
     await say(alice, roomId, "seen")
     await waitFor("seen", () => bodies(bob.roomEvents(roomId)).length === 1)
     await bob.port.stop()
     const missed = Array.from({ length: 7 }, (_, i) => `missed ${i}`)
     for (const m of missed) await say(alice, roomId, m)
+    return { roomId, missed }
+  }
+
+  it("a limited sync timeline is back-filled from /messages: no event lost across a long absence", async () => {
+    const { roomId, missed } = await bobAwayForSeven()
     const bob2 = await connect({ auth: { user: "bob", password: "bob-password" }, dataDir: join(root, "bob"), sync: { ...fast.sync, timelineLimit: 2 } })
     bob2.port.start()
     await waitFor("the gap", () => bodies(bob2.roomEvents(roomId)).length >= missed.length)
@@ -309,12 +315,7 @@ describe("HTTP + E2EE adapter on the embedded homeserver", () => {
   })
 
   it("a gap past maxGapEvents: the newest that many are back-filled, in pages of gapPageSize, and the older rest is given up and counted", async () => {
-    const { alice, bob, roomId } = await setup()
-    await say(alice, roomId, "seen")
-    await waitFor("seen", () => bodies(bob.roomEvents(roomId)).length === 1)
-    await bob.port.stop()
-    const missed = Array.from({ length: 7 }, (_, i) => `missed ${i}`)
-    for (const m of missed) await say(alice, roomId, m)
+    const { roomId, missed } = await bobAwayForSeven()
     const bob2 = await connect({ auth: { user: "bob", password: "bob-password" }, dataDir: join(root, "bob"), sync: { ...fast.sync, timelineLimit: 2, maxGapEvents: 3, gapPageSize: 2 } })
     bob2.port.start()
     await waitFor("the gap", () => bodies(bob2.roomEvents(roomId)).length >= 5)
