@@ -47,6 +47,12 @@ export class Tally {
   readonly toDeviceSeen: Uint8Array
   closing = false
 
+  /** What this thread's widgets received, as a report counts it (the run's totals add these up over threads). */
+  received() {
+    const { deliveries, stateDeliveries, toDeviceDeliveries, toDeviceReceived, turnUpdates, eventsRouted } = this
+    return { deliveries, stateDeliveries, toDeviceDeliveries, toDeviceReceived, turnUpdates, eventsRouted }
+  }
+
   /**
    * `sentAt` and `now` are given when the run is spread over worker threads: the send times then
    * live in shared memory, stamped by the sender's thread and read by every receiver's, so the
