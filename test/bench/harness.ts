@@ -7,6 +7,7 @@
 import { spawnSync } from "node:child_process"
 import events from "node:events"
 import { cpus, totalmem } from "node:os"
+import type { Range, Spread, WarmUpRange } from "./spread.ts"
 
 /**
  * How long to measure: `quick` while developing, `full` for `npm run bench`. Warm-up is adaptive
@@ -149,6 +150,8 @@ export interface Row {
   readonly warmup?: { readonly ours?: WarmUp; readonly against?: WarmUp }
   /** Free-form details kept in the JSON (samples, settings, percentiles). */
   readonly detail?: Readonly<Record<string, unknown>>
+  /** A row combined from several runs (`--runs`, see spread.ts): its values are the runs' medians. */
+  readonly spread?: Spread
 }
 
 /** The warm-up of the contestants named `ours` and `against` in `samples`, for a row. */
@@ -158,8 +161,10 @@ export const warmupOf = (samples: Samples, ours: string, against?: string): NonN
   return { ...(o === undefined ? {} : { ours: o }), ...(a === undefined ? {} : { against: a }) }
 }
 
+/** How many times better ours is; for a row of several runs, the median of the runs' ratios. */
 export const ratioOf = (row: Row): number | undefined => {
   if (row.against === undefined) return undefined
+  if (row.spread !== undefined) return row.spread.ratio?.median
   const ratio = row.better === "higher" ? row.ours / row.against.value : row.against.value / row.ours
   return Number.isFinite(ratio) ? ratio : undefined
 }
@@ -181,25 +186,45 @@ const format = (value: number, unit: string): string => {
 
 const warmText = (w: WarmUp | undefined) => (w === undefined ? "-" : `${w.rounds}${w.stable ? "" : "*"}`)
 
+const warmRangeText = (w: WarmUpRange | undefined) => (w === undefined ? "-" : `${w.min === w.max ? w.min : `${w.min}-${w.max}`}${w.stable ? "" : "*"}`)
+
+/**
+ * `median (min-max)` over the runs; "to" instead of the dash when a bound is negative (a
+ * host-only difference can be), and the count when fewer runs measured the row than were combined.
+ */
+const rangeText = (median: string, range: Range | null | undefined, show: (x: number) => string, spread: Spread): string => {
+  if (range === undefined || range === null) return median
+  const [lo, hi] = [show(range.min), show(range.max)]
+  const fewer = spread.runs < spread.of ? `, ${spread.runs} of ${spread.of} runs` : ""
+  return `${median} (${lo}${lo.startsWith("-") || hi.startsWith("-") ? " to " : "-"}${hi}${fewer})`
+}
+
 /**
  * The table: one line per row, columns padded; ratios are "ours is N× better". "warm-up" is the
  * rounds discarded for ours / for the comparator; `*` marks a warm-up that hit its cap unsettled.
+ * Rows of several runs show each value and ratio as `median (min-max)` over the runs, and the
+ * warm-up as the range of rounds (`*` when any run's hit its cap).
  */
 export const renderTable = (rows: ReadonlyArray<Row>): string => {
   const header = ["scenario", "metric", "widgethost", "comparator", "value", "ratio", "target", "holds", "warm-up"]
   const lines = rows.map((row) => {
     const ratio = ratioOf(row)
     const verdict = holds(row)
+    const spread = row.spread
+    const value = (x: number) => format(x, row.unit)
+    const times = (x: number) => `${x.toFixed(2)}x`
+    const ranged = (median: string, range: Range | null | undefined) => (spread === undefined ? median : rangeText(median, range, value, spread))
+    const warm = spread?.warmup !== undefined ? `${warmRangeText(spread.warmup.ours)}/${warmRangeText(spread.warmup.against)}` : row.warmup === undefined ? "" : `${warmText(row.warmup.ours)}/${warmText(row.warmup.against)}`
     return [
       row.scenario,
       `${row.metric} (${row.unit})`,
-      format(row.ours, row.unit),
+      ranged(value(row.ours), spread?.ours),
       row.against?.name ?? "",
-      row.against === undefined ? "" : format(row.against.value, row.unit),
-      ratio === undefined ? "" : `${ratio.toFixed(2)}x`,
+      row.against === undefined ? "" : ranged(value(row.against.value), spread?.against),
+      ratio === undefined ? "" : spread === undefined ? times(ratio) : rangeText(times(ratio), spread.ratio, (x) => x.toFixed(2), spread),
       row.target?.text ?? "",
       verdict === undefined ? "" : verdict ? "yes" : "NO",
-      row.warmup === undefined ? "" : `${warmText(row.warmup.ours)}/${warmText(row.warmup.against)}`
+      warm
     ]
   })
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))

@@ -3,10 +3,13 @@
  * same text for the same result JSON (what the section says comes from the JSON alone). Nothing
  * here is timed.
  */
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { describe, expect, it } from "vitest"
-import { BEGIN, type BenchResult, END, renderReadmeSection, replaceSection } from "./readme-section.ts"
+import { afterEach, describe, expect, it } from "vitest"
+import type { Row } from "./harness.ts"
+import { BEGIN, type BenchResult, END, renderReadmeSection, replaceSection, writeReadme } from "./readme-section.ts"
+import { combineRuns } from "./spread.ts"
 
 const readme = readFileSync(join(import.meta.dirname, "..", "..", "README.md"), "utf8")
 
@@ -78,5 +81,44 @@ describe("README benchmark section", () => {
     expect(replaced.slice(replaced.indexOf(END))).toBe(readme.slice(readme.indexOf(END)))
     expect(replaced).toContain(`${BEGIN}\nnew section\n${END}`)
     expect(() => replaceSection("# no markers\n", "x")).toThrow(/expected one/)
+  })
+})
+
+describe("README benchmark section of several runs", () => {
+  const run = (ours: number, value: number): Row => ({ ...result.rows[0]!, ours, against: { name: result.rows[0]!.against!.name, value } })
+  const runs = [[run(1.9, 41.8)], [run(2.1, 39)], [run(2, 44)]]
+  // What run.ts writes with --runs 3: the combined rows (through JSON, as read back), and each run's own.
+  const several: BenchResult = JSON.parse(
+    JSON.stringify({ ...result, command: "npm run bench -- --runs 3 --write-readme", rows: combineRuns(runs), runs: runs.map((rows, i) => ({ run: i + 1, rows })) })
+  ) as BenchResult
+  let dir: string | undefined
+  afterEach(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    dir = undefined
+  })
+
+  it("says how many runs and shows every value and ratio with the runs' range", () => {
+    const section = renderReadmeSection(several)
+    expect(section).toContain("Runs: 3, each scenario once a run in a fresh process, in turns")
+    // 41.8 / 1.9 = 22, 39 / 2.1 = 18.57, 44 / 2 = 22.
+    expect(section).toMatch(/1 fan-out, N=100, host only .* 2\.00 \(1\.90-2\.10\) .* 41\.8 \(39\.0-44\.0\) +22\.00x \(18\.57-22\.00\) +>= 20x +yes +5\/15\*/)
+  })
+
+  it("says nothing of runs for a single run", () => {
+    expect(renderReadmeSection(result)).not.toContain("Runs:")
+  })
+
+  it("--from gives the same README, byte for byte, however often it runs", () => {
+    dir = mkdtempSync(join(tmpdir(), "bench-readme-"))
+    const json = join(dir, "result.json")
+    const target = join(dir, "README.md")
+    writeFileSync(json, `${JSON.stringify(several, null, 2)}\n`)
+    writeFileSync(target, readme)
+    writeReadme(json, target)
+    const once = readFileSync(target, "utf8")
+    writeReadme(json, target)
+    expect(readFileSync(target, "utf8")).toBe(once)
+    expect(once).toBe(replaceSection(readme, renderReadmeSection(several)))
+    expect(once).toContain("22.00x (18.57-22.00)")
   })
 })

@@ -32,9 +32,21 @@ export interface BenchResult {
   readonly failures?: Readonly<Record<string, string>>
   readonly references?: ReadonlyArray<{ readonly name: string; readonly build: string }>
   readonly rows: ReadonlyArray<Row>
+  /** Each run's own rows, with `--runs` above 1; `rows` then combines them (spread.ts). */
+  readonly runs?: ReadonlyArray<{ readonly run: number; readonly rows: ReadonlyArray<Row> }>
 }
 
 const load = (xs: ReadonlyArray<number> | undefined) => (xs === undefined ? "not recorded" : xs.map((x) => x.toFixed(2)).join(" / "))
+
+/** What a result of several runs adds: how many, in what order, and how to read the brackets. */
+const runsText = (result: BenchResult): string[] => {
+  const runs = result.runs?.length ?? 1
+  if (runs === 1) return []
+  return [
+    "",
+    `Runs: ${runs}, each scenario once a run in a fresh process, in turns (every scenario's run 1, then every scenario's run 2, …), so a drift in the machine's load reaches all rows alike. Each value is the median of the ${runs} runs' medians, with the lowest and highest run in brackets; each ratio is the median of the runs' own ratios (\`2.86x (2.71-2.95)\`: a median of 2.86, the runs from 2.71 to 2.95); the warm-up column gives the range of rounds over the runs. A row measured by fewer runs (one failed) says how many.`
+  ]
+}
 
 /** The section's text (without the markers). */
 export const renderReadmeSection = (result: BenchResult): string => {
@@ -51,6 +63,7 @@ export const renderReadmeSection = (result: BenchResult): string => {
     ...(result.references ?? []).map((r) => `- \`${r.name}\`: ${r.build}.`),
     "",
     `Warm-up: each contestant runs until the median of its last ${settings.stableWindow} rounds has stayed within ${(settings.stableWithin * 100).toFixed(0)} % for ${settings.stableWindow} rounds (at least ${settings.warmup}, at most ${settings.warmupCap} rounds); the "warm-up" column gives the rounds discarded for widgethost / for the comparator, \`*\` where the cap was reached first. Then ${settings.rounds} measured rounds of every contestant, interleaved; medians.`,
+    ...runsText(result),
     "",
     "\"logging on\": the reference with Element Web's rageshake console hook (every console line formatted into a bounded buffer); elsewhere the console is a no-op. \"host only\": the same scenario with a scripted widget side that answers at once, minus the same widget's floor with no engine, on the process's CPU clock: each host's own µs per operation.",
     ...(result.scenarios === undefined ? [] : ["", `Scenarios run: ${result.scenarios.join(", ")}.`]),

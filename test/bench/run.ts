@@ -9,6 +9,7 @@
  *   npm run bench -- --only fan-out,heap       some scenarios
  *   npm run bench -- --out /tmp/bench.json
  *   npm run bench -- --max-widgets 100         fan-out, negotiation and heap at most 100 widgets (a loaded machine)
+ *   npm run bench -- --runs 3                  every scenario 3 times, in turns; medians of the runs and their (min-max)
  *   npm run bench -- --write-readme            then rewrites README's benchmark section from the JSON
  *   npm run bench -- --write-readme --from test/bench/results/latest.json   the section only, no run
  *
@@ -40,9 +41,11 @@ import { REFERENCE_BUILD_DESCRIPTIONS } from "./reference-names.ts"
 import { roundTrips } from "./round-trips.ts"
 import { scale } from "./scale.ts"
 import { selectiveFanOut } from "./selective-fan-out.ts"
+import { combineRuns } from "./spread.ts"
+import { budgetLeft, turns } from "./turns.ts"
 import { websocket } from "./websocket.ts"
 
-/** The whole run must stay under this (issue #8: under 10 minutes); scale gets what is left. */
+/** One run must stay under this (issue #8: under 10 minutes); scale gets what is left. Each of `--runs N` has its own. */
 const RUN_BUDGET_SECONDS = 540
 
 const decryption = async (settings: Settings): Promise<Row[]> => {
@@ -139,6 +142,14 @@ const inChild = (name: string, quick: boolean, budgetLeft: number, maxWidgets: n
     proc.on("exit", (code, signal) => (rows !== undefined ? resolve(rows) : reject(new Error(`${name} exited with ${signal ?? code} before reporting`))))
   })
 
+/** What one of the runs gathered: when it started, its rows by scenario, each scenario's seconds, what failed. */
+interface RunRecord {
+  startedMs: number | undefined
+  readonly rows: Map<string, Row[]>
+  readonly scenarioSeconds: Record<string, number>
+  readonly failures: Record<string, string>
+}
+
 const main = async () => {
   const { values } = parseArgs({
     options: {
@@ -149,7 +160,8 @@ const main = async () => {
       "write-readme": { type: "boolean", default: false },
       from: { type: "string" },
       "budget-left": { type: "string" },
-      "max-widgets": { type: "string", default: "1000" }
+      "max-widgets": { type: "string", default: "1000" },
+      runs: { type: "string", default: "1" }
     }
   })
   const settings = settingsFor(values.quick)
@@ -166,33 +178,43 @@ const main = async () => {
   const unknown = only?.filter((name) => !scenarios.some((s) => s.name === name)) ?? []
   if (unknown.length > 0) throw new Error(`unknown scenario(s): ${unknown.join(", ")}; known: ${scenarios.map((s) => s.name).join(", ")}`)
 
+  const runs = Number(values.runs)
+  if (!(Number.isInteger(runs) && runs >= 1)) throw new Error(`--runs wants a whole number of at least 1, not ${values.runs}`)
+
   const machine = { ...machineInfo(), loadAverage: loadavg() }
-  progress(`${machine.cpus} × ${machine.cpuModel}, node ${machine.node}, open files limit ${machine.openFilesLimit}, ${values.quick ? "quick" : "full"} settings`)
+  progress(`${machine.cpus} × ${machine.cpuModel}, node ${machine.node}, open files limit ${machine.openFilesLimit}, ${values.quick ? "quick" : "full"} settings${runs > 1 ? `, ${runs} runs` : ""}`)
+  const selected = scenarios.filter((s) => only === undefined || only.includes(s.name)).map((s) => s.name)
   const started = performance.now()
-  const rows: Row[] = []
-  const timings: Record<string, number> = {}
-  const failures: Record<string, string> = {}
-  for (const scenario of scenarios) {
-    if (only !== undefined && !only.includes(scenario.name)) continue
+  const perRun: RunRecord[] = Array.from({ length: runs }, () => ({ startedMs: undefined, rows: new Map(), scenarioSeconds: {}, failures: {} }))
+  for (const turn of turns(runs, selected)) {
+    const run = perRun[turn.run - 1]!
+    const label = runs > 1 ? `${turn.scenario} (run ${turn.run} of ${runs})` : turn.scenario
     const t0 = performance.now()
-    const left = RUN_BUDGET_SECONDS - (t0 - started) / 1000
+    run.startedMs ??= t0
     try {
-      rows.push(...(await inChild(scenario.name, values.quick, left, maxWidgets)))
+      run.rows.set(turn.scenario, await inChild(turn.scenario, values.quick, budgetLeft(RUN_BUDGET_SECONDS, run.startedMs, t0), maxWidgets))
     } catch (error) {
-      failures[scenario.name] = error instanceof Error ? error.message : String(error)
-      progress(`${scenario.name} failed: ${failures[scenario.name]}`)
+      run.failures[turn.scenario] = error instanceof Error ? error.message : String(error)
+      progress(`${label} failed: ${run.failures[turn.scenario]}`)
     }
-    timings[scenario.name] = (performance.now() - t0) / 1000
-    progress(`${scenario.name}: ${timings[scenario.name]!.toFixed(0)} s`)
+    run.scenarioSeconds[turn.scenario] = (performance.now() - t0) / 1000
+    progress(`${label}: ${run.scenarioSeconds[turn.scenario]!.toFixed(0)} s`)
   }
   const seconds = (performance.now() - started) / 1000
+  // One run: its rows as they are. Several: one row per row of the runs, scenario by scenario in
+  // the usual order, with the runs' spread (spread.ts); the runs' own rows stay in the JSON.
+  const rows: Row[] = selected.flatMap((name) => (runs === 1 ? (perRun[0]!.rows.get(name) ?? []) : combineRuns(perRun.map((run) => run.rows.get(name) ?? []))))
+  const timings = runs === 1 ? perRun[0]!.scenarioSeconds : Object.fromEntries(selected.map((name) => [name, perRun.reduce((sum, run) => sum + (run.scenarioSeconds[name] ?? 0), 0)]))
+  const failures = runs === 1 ? perRun[0]!.failures : Object.fromEntries(perRun.flatMap((run, i) => Object.entries(run.failures).map(([name, why]) => [`${name} (run ${i + 1})`, why])))
 
   const table = renderTable(rows)
   process.stdout.write(`\n${table}\n\n`)
   process.stdout.write(
     `ratio: how many times better widgethost is (a higher rate, or a lower time, latency or heap). ` +
       `warm-up until each contestant's median settles (${settings.warmup}..${settings.warmupCap} rounds, counts in the table), then ${settings.rounds} measured rounds, interleaved, medians; ` +
-      `each scenario in a fresh process. node ${machine.node}, ${machine.cpus} cpus, ${seconds.toFixed(0)} s.\n`
+      `each scenario in a fresh process. ` +
+      (runs > 1 ? `${runs} runs, scenarios in turns (each scenario's run 1, then run 2, ...); every value and ratio is the median of the runs, (lowest-highest) of the runs beside it. ` : "") +
+      `node ${machine.node}, ${machine.cpus} cpus, ${seconds.toFixed(0)} s.\n`
   )
   mkdirSync(dirname(values.out), { recursive: true })
   writeFileSync(
@@ -202,13 +224,24 @@ const main = async () => {
         machine: { ...machine, loadAverageAfter: loadavg() },
         settings,
         references: REFERENCE_BUILD_DESCRIPTIONS,
-        scenarios: scenarios.filter((s) => only === undefined || only.includes(s.name)).map((s) => s.name),
+        scenarios: selected,
         command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
         durationSeconds: seconds,
         scenarioSeconds: timings,
         failures,
         setup: SETUP,
         rows: rows.map((row) => ({ ...row, ratio: ratioOf(row), holds: holds(row) })),
+        // Every run's own rows, details and all, in run order (only with --runs above 1).
+        ...(runs === 1
+          ? {}
+          : {
+              runs: perRun.map((run, i) => ({
+                run: i + 1,
+                scenarioSeconds: run.scenarioSeconds,
+                failures: run.failures,
+                rows: selected.flatMap((name) => run.rows.get(name) ?? []).map((row) => ({ ...row, ratio: ratioOf(row), holds: holds(row) }))
+              }))
+            }),
         table
       },
       null,
