@@ -6,7 +6,9 @@
 import fc from "fast-check"
 import { assert, describe, it } from "vitest"
 import { emptyRecent, hasRecent, recentFrom } from "./recent-event-ids.ts"
-import { backoffMs, initialSyncLoop, type SyncLoopConfig, type SyncLoopEffect, type SyncLoopEvent, type SyncLoopState, stepSyncLoop } from "./sync-loop-machine.ts"
+import type { SyncLoopEffect, SyncLoopEvent } from "./sync-loop-events.ts"
+import { backoffMs, stepSyncLoop } from "./sync-loop-machine.ts"
+import { initialSyncLoop, type SyncLoopConfig, type SyncLoopState } from "./sync-loop-state.ts"
 
 const config: SyncLoopConfig = { timeoutMs: 30_000, backoffBaseMs: 500, backoffMaxMs: 30_000, deliverInitialTimeline: false, maxGapEvents: 1000, gapPageSize: 250 }
 const fresh = () => initialSyncLoop({ recent: emptyRecent(2000), lastSeen: new Map() })
