@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { HomeserverError } from "@widgethost/core"
 import type { HomeserverRequest } from "@widgethost/core"
 import type { TurnServers } from "@widgethost/core"
-import { cryptoError } from "./crypto.ts"
+import { cryptoError } from "./crypto-error.ts"
 import { type MatrixHttp, path } from "./matrix-http.ts"
 
 const stringsOf = (v: unknown): ReadonlyArray<string> => (Array.isArray(v) ? v : []).filter((x): x is string => typeof x === "string")

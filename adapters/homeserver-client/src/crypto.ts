@@ -11,30 +11,21 @@
  * matrix-org/matrix-js-sdk `src/rust-crypto/` (`OutgoingRequestProcessor`, `RustCrypto`).
  */
 import * as sdk from "@matrix-org/matrix-sdk-crypto-wasm"
-import { HomeserverError } from "@widgethost/core"
 import type { ToDeviceEvent } from "@widgethost/core"
 import { isCryptoInternalToDeviceType } from "@widgethost/core"
 import { IdbSnapshotStore } from "./crypto-store.ts"
+import { Mutex } from "./crypto-lock.ts"
 import { clearOutcome, decryptedOutcome, isObject, outcomeOfDecryptError, verificationEventsOf, visibleToDeviceEvents } from "./crypto-events.ts"
 import type { VerificationEventSeen } from "./crypto-events.ts"
 import type { DecryptOutcome, E2eeOptions, OutgoingRequest, RawEvent, SyncCryptoInput } from "./e2ee-types.ts"
 import { sendOutgoingRequest } from "./outgoing-requests.ts"
+import { countBackedUp, isWrongBackupVersion } from "./key-backup-upload.ts"
 import type { LoadProgress } from "./load-progress.ts"
 
 // The types E2ee takes and gives (e2ee-types.ts) and the event helpers its callers share (crypto-events.ts).
 export type { VerificationEventSeen } from "./crypto-events.ts"
 export type { CryptoHttp, DecryptOutcome, E2eeOptions, OutgoingRequest, RawEvent, SyncCryptoInput, ToDeviceUndecryptable, UndecryptableReport } from "./e2ee-types.ts"
 export { isObject }
-
-/** One-at-a-time lock: the crypto loop and session-changing calls never interleave. */
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve()
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn, fn)
-    this.tail = result.catch(() => undefined)
-    return result
-  }
-}
 
 /** Re-exported from core: the types the crypto machinery owns, never shown to widgets. */
 export { isCryptoInternalToDeviceType }
@@ -398,14 +389,3 @@ export class E2ee {
     return sendOutgoingRequest(this.options.http, this.machine, r)
   }
 }
-
-const countBackedUp = (body: string): number => {
-  const rooms = (JSON.parse(body) as { rooms?: Record<string, { sessions?: Record<string, unknown> }> }).rooms ?? {}
-  return Object.values(rooms).reduce((n, room) => n + Object.keys(room.sessions ?? {}).length, 0)
-}
-
-const isWrongBackupVersion = (e: unknown): boolean => e instanceof HomeserverError && e.http?.status === 403 && e.http.body.errcode === "M_WRONG_ROOM_KEYS_VERSION"
-
-/** A failure of the crypto layer, as the port reports it. */
-export const cryptoError = (what: string, cause: unknown): HomeserverError =>
-  cause instanceof HomeserverError ? cause : new HomeserverError({ message: `${what}: ${cause instanceof Error ? cause.message : String(cause)}` })

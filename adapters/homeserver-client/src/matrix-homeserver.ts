@@ -20,7 +20,7 @@ import { establishSession, fileExists } from "./session-establish.ts"
 import { SyncLoop } from "./sync-loop.ts"
 import type { SyncHealth } from "./sync-health.ts"
 import type { OnLoadProgress } from "./load-progress.ts"
-import { initialSyncLoop } from "./sync-loop-machine.ts"
+import { initialSyncLoop } from "./sync-loop-state.ts"
 import { RECENT_KEPT, readSyncState } from "./sync-state-file.ts"
 
 /**

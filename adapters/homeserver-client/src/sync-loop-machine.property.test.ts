@@ -20,7 +20,9 @@ import fc from "fast-check"
 import { assert, describe, it } from "vitest"
 import type { RawEvent } from "./crypto.ts"
 import { emptyRecent } from "./recent-event-ids.ts"
-import { initialSyncLoop, type SyncLoopConfig, type SyncLoopEffect, type SyncLoopEvent, type SyncLoopState, stepSyncLoop } from "./sync-loop-machine.ts"
+import type { SyncLoopEffect, SyncLoopEvent } from "./sync-loop-events.ts"
+import { stepSyncLoop } from "./sync-loop-machine.ts"
+import { initialSyncLoop, type SyncLoopConfig, type SyncLoopState } from "./sync-loop-state.ts"
 
 const ROOMS = ["!a", "!b"]
 /** The most events the server gives a `/messages` page, whatever is asked (servers may give fewer). */
