@@ -127,7 +127,7 @@ const loader = fileURLToPath(new URL("./loader.mjs", import.meta.url))
 
 /** The homeserver and Bob in a child process (`account-server.ts`), driven over IPC. */
 const setUpInChild = async (encrypted: boolean, root: string): Promise<World> => {
-  const child = spawn(process.execPath, ["--import", loader, serverEntry, JSON.stringify({ encrypted, root })], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+  const child = spawn(process.execPath, [...(process.env.ACCOUNT_SERVER_PROF === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${process.env.ACCOUNT_SERVER_PROF}`]), "--import", loader, serverEntry, JSON.stringify({ encrypted, root })], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
   const waiting = new Map<number, (m: FromServer) => void>()
   let failure: Error | undefined
   let readied: (info: WorldInfo) => void = () => {}
