@@ -10,6 +10,7 @@
  * event, or the round throws (a wrong count, never a time).
  *
  *   npx tsx test/bench/fan-out.ts [--quick] [--sizes 1,10,100,1000] [--engines widgethost]
+ *   (names are split at a comma not followed by a space: "widgethost, host only,transport floor")
  */
 import { parseArgs } from "node:util"
 import { type Contestant, interleave, median, pick, type Row, type Settings, renderTable, settingsFor, polyfill, silenceConsole, progress, warmupOf } from "./harness.ts"
@@ -115,7 +116,7 @@ if (process.argv[1] === import.meta.filename) {
   const restore = silenceConsole()
   const rows = await fanOut(settingsFor(values.quick), {
     ...(values.sizes === undefined ? {} : { sizes: values.sizes.split(",").map(Number) }),
-    ...(values.engines === undefined ? {} : { engines: values.engines.split(",") })
+    ...(values.engines === undefined ? {} : { engines: values.engines.split(/,(?! )/) })
   })
   restore()
   console.log(renderTable(rows))

@@ -90,7 +90,7 @@ if (process.argv[1] === import.meta.filename) {
   const restore = silenceConsole()
   const rows = await roundTrips(settingsFor(values.quick), {
     ...(values["in-flight"] === undefined ? {} : { inFlight: values["in-flight"].split(",").map(Number) }),
-    ...(values.engines === undefined ? {} : { engines: values.engines.split(",") })
+    ...(values.engines === undefined ? {} : { engines: values.engines.split(/,(?! )/) })
   })
   restore()
   console.log(renderTable(rows))
