@@ -329,7 +329,7 @@ const serve = async (plan: ScalePlan): Promise<ScaleResult> => {
 }
 
 const planOf = (settings: Settings, options: ScaleOptions): ScalePlan => ({
-  levels: options.levels ?? (settings.quick ? [250, 500, 1000] : [1000, 2500, 5000, 7500, 10_000, 12_500, 15_000, 17_500, 20_000, 22_500, 25_000]),
+  levels: options.levels ?? (settings.quick ? [250, 500, 1000] : [1000, 2500, 5000, 7500, 10_000, 12_500, 15_000, 17_500, 19_500, 20_000, 22_500, 25_000]),
   rate: options.rate ?? 100,
   rooms: options.rooms ?? 100,
   seconds: options.seconds ?? (settings.quick ? 2 : 5),
