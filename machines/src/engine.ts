@@ -282,8 +282,10 @@ export const createEngine = (options: EngineOptions): Engine => {
     onClose: (key, listener) => {
       const entry = handles.get(key)
       if (entry === undefined) return () => false
-      const listeners = (entry.closeListeners ??= [])
-      listeners.push(listener)
+      // Most sessions have one (their transport's): an array of one, not one grown by `push` (room for 17).
+      let listeners = entry.closeListeners
+      if (listeners === undefined) entry.closeListeners = listeners = [listener]
+      else listeners.push(listener)
       return () => {
         const at = listeners.indexOf(listener)
         if (at >= 0) listeners.splice(at, 1)

@@ -62,6 +62,10 @@ const replayable = (action: unknown): boolean => {
   return isPlainImplementation(type) && typeof params !== "function"
 }
 
+/** A fresh session's children and history: empty, and frozen so that a write fails loudly instead of reaching every session. */
+const noChildren: Snapshot["children"] = Object.freeze({})
+const noHistory: Snapshot["historyValue"] = Object.freeze({})
+
 const noSpawn = (): never => {
   throw new Error("widgethost: the session chart spawns no actors")
 }
@@ -116,9 +120,11 @@ export class RecordedSteps {
     }
     if (this.initialSnapshot === null) return sessionMachine.getInitialSnapshot(scope, input)
     const factory = sessionMachine.config.context as (args: { input: SessionInput; self: unknown; spawn: unknown }) => Snapshot["context"]
-    // xstate's initial assign copies the factory's object onto an empty context, with fresh children and history.
+    // xstate's initial assign copies the factory's object onto an empty context, with fresh
+    // children and history: empty ones, shared (xstate copies both before writing either, and this
+    // chart neither spawns nor has history states), instead of two objects per session.
     const context = { ...factory({ input, self: scope.self, spawn: noSpawn }) }
-    return { ...this.initialSnapshot, context, children: {}, historyValue: {} }
+    return { ...this.initialSnapshot, context, children: noChildren, historyValue: noHistory }
   }
 
   /**

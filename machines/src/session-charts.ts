@@ -58,16 +58,28 @@ const plainTransition = (snapshot: Snapshot): PlainTransition | undefined => {
 
 /** One session: its chart's snapshot and its armed delayed events. */
 export class ChartSession {
-  /** Armed delayed events by id; none allocated while none is armed. */
-  timers: DelayedEvent[] | undefined
+  /**
+   * The armed delayed events, a list linked through `DelayedEvent.next` (a chart arms at most a
+   * few, one per id): an armed timer costs its entry alone, no array per session.
+   */
+  armed: DelayedEvent | undefined = undefined
   constructor(
     readonly key: string,
     public snapshot: Snapshot
   ) {}
+
+  /** The armed delayed events, first armed first; undefined while none is (for tests and tools). */
+  get timers(): ReadonlyArray<DelayedEvent> | undefined {
+    const timers: DelayedEvent[] = []
+    for (let timer = this.armed; timer !== undefined; timer = timer.next) timers.push(timer)
+    return timers.length === 0 ? undefined : timers
+  }
 }
 
 /** A delayed chart event, waiting in the timer queue. */
 class DelayedEvent extends Scheduled {
+  /** The session's next armed event (see `ChartSession.armed`). */
+  next: DelayedEvent | undefined = undefined
   constructor(
     readonly charts: SessionCharts,
     readonly session: ChartSession,
@@ -211,13 +223,20 @@ export class SessionCharts {
     // Re-arming an id replaces it: one timer per id, as the chart's ids are meant.
     this.cancel(session, id)
     const timer = new DelayedEvent(this, session, id, event)
-    ;(session.timers ??= []).push(timer)
+    // Appended, so the list keeps the order they were armed in.
+    if (session.armed === undefined) session.armed = timer
+    else {
+      let last = session.armed
+      while (last.next !== undefined) last = last.next
+      last.next = timer
+    }
     this.options.trace?.(session.key, "armed", id)
     this.options.timers.schedule(timer, delay)
   }
 
   private cancel(session: ChartSession, id: string): void {
-    const timer = session.timers?.find((t) => t.id === id)
+    let timer = session.armed
+    while (timer !== undefined && timer.id !== id) timer = timer.next
     if (timer === undefined) return
     this.options.timers.cancel(timer)
     this.forget(timer)
@@ -225,13 +244,18 @@ export class SessionCharts {
   }
 
   private cancelAll(session: ChartSession): void {
-    for (const timer of [...(session.timers ?? [])]) this.cancel(session, timer.id)
+    while (session.armed !== undefined) this.cancel(session, session.armed.id)
   }
 
   private forget(timer: DelayedEvent): void {
-    const timers = timer.session.timers
-    if (timers === undefined) return
-    timers.splice(timers.indexOf(timer), 1)
-    if (timers.length === 0) timer.session.timers = undefined
+    const session = timer.session
+    if (session.armed === timer) session.armed = timer.next
+    else {
+      let before = session.armed
+      while (before !== undefined && before.next !== timer) before = before.next
+      if (before === undefined) return
+      before.next = timer.next
+    }
+    timer.next = undefined
   }
 }

@@ -11,15 +11,17 @@ import { none, type PendingToWidget, type RawRequest, type SessionState, sweepsT
 import type { Stepper } from "./step.ts"
 
 const union = (a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<string> => {
-  let out: string[] | undefined
+  let added: string[] | undefined
   const seen = new Set(a)
   for (const item of b) {
     if (seen.has(item)) continue
     seen.add(item)
-    ;(out ??= [...a]).push(item)
+    ;(added ??= []).push(item)
   }
   // Nothing new: keep the same array (idle sessions share nothing they don't need to copy).
-  return out ?? a
+  // Otherwise one array of exactly the union's length: the session keeps it for its whole life,
+  // and one grown by `push` keeps room for 17 entries.
+  return added === undefined ? a : a.concat(added)
 }
 
 /**

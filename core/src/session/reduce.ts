@@ -15,7 +15,7 @@ import type { CallResult, Input } from "./input.ts"
 import { capabilitiesOf, onApprovalDecided, requestCapabilities, weigh } from "./negotiation.ts"
 import { loadGrantedState, onStatePart, onStateRooms, startStateLoad } from "./state-sync.ts"
 import { isServing, sweepsToTimeout, type PendingToWidget, type Phase, type RawRequest, type SessionState } from "./state.ts"
-import { Stepper } from "./step.ts"
+import { emptyPendingToWidget, Stepper } from "./step.ts"
 import { deliverToDevice, sendToDevice } from "./to-device.ts"
 import { updateDelayedEvent } from "./delayed-events.ts"
 import { rtcLivekit } from "./rtc-livekit.ts"
@@ -268,7 +268,8 @@ export const sweepTimeouts = (s: Stepper): void => {
     }
   }
   const clientCallsLeft = sweepClientCalls(s)
-  s.set({ pendingToWidget: pending, sweepArmed: swept > 0 || clientCallsLeft })
+  // Nothing left: back to the shared empty (an idle session keeps no map of its own after its last sweep).
+  s.set({ pendingToWidget: pending.size === 0 ? emptyPendingToWidget : pending, sweepArmed: swept > 0 || clientCallsLeft })
   s.arm.sweep = swept > 0 || clientCallsLeft
   for (const [requestId, entry] of expired) {
     s.count("timedOut")

@@ -94,7 +94,7 @@ export class Stepper {
   count(counter: keyof Counters, by = 1): void {
     const draft = this.write()
     if (this.ownedCounters !== draft.counters) {
-      draft.counters = { ...draft.counters }
+      draft.counters = copyCounters(draft.counters)
       this.ownedCounters = draft.counters
     }
     ;(draft.counters as Mutable<Counters>)[counter] += by
@@ -248,6 +248,21 @@ export class Stepper {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/**
+ * A session's own counters, every field written out: a spread of the frozen `noCounters` keeps
+ * four fields in the object and the rest in a separate property array (120 bytes, not 88).
+ */
+const copyCounters = (c: Counters): Counters => ({
+  received: c.received,
+  sent: c.sent,
+  errors: c.errors,
+  dropped: c.dropped,
+  unmatched: c.unmatched,
+  timedOut: c.timedOut,
+  duplicates: c.duplicates,
+  documents: c.documents
+})
 
 /**
  * The pending entry of a request that has survived no sweep yet, one per (action, purpose) in the
