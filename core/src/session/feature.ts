@@ -127,7 +127,7 @@ export const featureTable = (features: ReadonlyArray<SessionFeature>): FeatureTa
     openIdDecided ??= feature.openIdDecided
   }
   const names = new Set(features.map((feature) => feature.name))
-  return Object.freeze({ names, actions, answers: answers as Answers, toDevice, openIdDecided, versions: servedVersions(SUPPORTED_API_VERSIONS, names) })
+  return Object.freeze({ names, actions, answers, toDevice, openIdDecided, versions: servedVersions(SUPPORTED_API_VERSIONS, names) })
 }
 
 /** A session given no features: the core proposals only. */
