@@ -8,6 +8,7 @@ import * as Result from "./result.ts"
 import { parseCapability } from "./capabilities.ts"
 import { type ClientHook, type ClientSide, HOOK_ACTIONS, HOOK_VERSIONS } from "./client-side.ts"
 import { VERSION_GATED_REQUESTS } from "./session/client-requests.ts"
+import { type FeatureName, servedVersions, VERSION_FEATURES } from "./session/feature.ts"
 import { ENGINE_ACTIONS } from "./session/reduce.ts"
 import { SUPPORTED_API_VERSIONS } from "./versions.ts"
 
@@ -20,6 +21,8 @@ export interface ClientOffer {
   readonly clientCapabilities?: ReadonlyArray<string>
   /** Version-gated toWidget requests the client sends whatever versions the widget announced. */
   readonly ungatedRequests?: ReadonlyArray<string>
+  /** The optional features the engine serves (`session/feature.ts`); absent: every one. */
+  readonly features?: ReadonlySet<FeatureName>
 }
 
 /**
@@ -40,8 +43,10 @@ const customActionProblem = (action: string): string | undefined => {
   return undefined
 }
 
-const versionProblem = (version: string, hooks: ReadonlySet<ClientHook>, custom: ReadonlySet<string>): string | undefined => {
+const versionProblem = (version: string, hooks: ReadonlySet<ClientHook>, custom: ReadonlySet<string>, features: ReadonlySet<FeatureName> | undefined): string | undefined => {
   if (version.length === 0) return "versions: a version must not be empty"
+  const feature = VERSION_FEATURES[version]
+  if (feature !== undefined && features !== undefined && !features.has(feature)) return `versions: ${version} promises the ${feature} feature, which this engine was made without`
   const byHooks = HOOK_VERSIONS.find((v) => v.version === version)
   if (byHooks !== undefined) {
     const missing = byHooks.hooks.filter((hook) => !hooks.has(hook))
@@ -76,12 +81,12 @@ export const resolveClientSide = (offer: ClientOffer): Result.Result<ClientSide,
   const customActions = new Set(offer.customActions)
   const problems = [
     ...offer.customActions.map(customActionProblem),
-    ...(offer.versions ?? []).map((version) => versionProblem(version, hooks, customActions)),
+    ...(offer.versions ?? []).map((version) => versionProblem(version, hooks, customActions, offer.features)),
     ...(offer.clientCapabilities ?? []).map(capabilityProblem),
     ...(offer.ungatedRequests ?? []).map(ungatedProblem)
   ].filter((problem) => problem !== undefined)
   if (problems.length > 0) return Result.fail(problems)
-  const versions = new Set(SUPPORTED_API_VERSIONS)
+  const versions = new Set(offer.features === undefined ? SUPPORTED_API_VERSIONS : servedVersions(SUPPORTED_API_VERSIONS, offer.features))
   for (const { version, hooks: needed } of HOOK_VERSIONS) if (needed.every((hook) => hooks.has(hook))) versions.add(version)
   for (const version of offer.versions ?? []) versions.add(version)
   const ungated = offer.ungatedRequests ?? []

@@ -3,6 +3,7 @@ import { type Capability, deniedByDescriptor, formatCapability, parseCapability 
 import { type ClientSide, hookFor, noClientSide } from "./client-side.ts"
 import { isCryptoInternalToDeviceType } from "./crypto-types.ts"
 import { CORE_CACHE_LIMITS, type CoreCaches, remember } from "./core-caches.ts"
+import { featureServes, type FeatureName } from "./session/feature.ts"
 
 /**
  * A rule of the approval policy. Every field present must match; the first matching rule wins.
@@ -33,8 +34,8 @@ export const emptyPolicy: ApprovalPolicy = { rules: [] }
 
 /**
  * `Deny` reasons: `invalid` does not parse; `unrecognised` is opaque and undeclared; `unserved` is a
- * client-side capability whose hook is not installed (approving it would promise what nobody
- * does); `descriptor` contradicts a well-known type; `reserved` is the crypto layer's own
+ * client-side capability whose hook is not installed, or one of a feature the engine was built
+ * without (`session/feature.ts`): approving it would promise what nobody does; `descriptor` contradicts a well-known type; `reserved` is the crypto layer's own
  * to-device traffic; `rule` a policy rule said so.
  */
 export type Verdict =
@@ -73,10 +74,11 @@ const glob = (pattern: string, caches: CoreCaches | undefined): RegExp => {
  * Decides one requested capability without asking anybody, or says it needs asking. `client` says
  * what the embedding client serves (its hooks); without it, no client-side capability is served.
  * `caches` (the engine's) keep the rules' globs compiled; without them each is compiled afresh.
+ * `features` are the optional features served (absent: every one).
  *
  * @example classify({ rules: [{ capability: "m.receive.event:*", decision: "approve" }] }, { id: "w" }, "org.matrix.msc2762.receive.event:m.room.message").\_tag === "Approve"
  */
-export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capability: string, client: ClientSide = noClientSide, caches?: CoreCaches): Verdict => {
+export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capability: string, client: ClientSide = noClientSide, caches?: CoreCaches, features?: ReadonlySet<FeatureName>): Verdict => {
   const parsed = parseCapability(capability)
   if (Result.isFailure(parsed)) return { _tag: "Deny", reason: "invalid" }
   const cap = parsed.success
@@ -85,6 +87,7 @@ export const classify = (policy: ApprovalPolicy, widget: WidgetIdentity, capabil
   if (unsupported.has(cap._tag)) return { _tag: "Deny", reason: "unsupported" }
   const hook = hookFor(cap)
   if (hook !== undefined && !client.hooks.has(hook)) return { _tag: "Deny", reason: "unserved" }
+  if (features !== undefined && !featureServes(features, cap._tag)) return { _tag: "Deny", reason: "unserved" }
   if (deniedByDescriptor(cap)) return { _tag: "Deny", reason: "descriptor" }
   if (cap._tag === "ToDevice" && isCryptoInternalToDeviceType(cap.eventType)) return { _tag: "Deny", reason: "reserved" }
   const canonical = formatCapability(cap, "stable")

@@ -10,6 +10,8 @@ export type Phase = "loading" | "negotiating" | "ready" | "renegotiating" | "clo
 interface ProtocolErrorFields {
   Malformed: { readonly issue: string }
   UnknownAction: { readonly action: string }
+  /** An action of an optional feature (`session/feature.ts`) this host was built without. */
+  NotIncluded: { readonly action: string; readonly feature: string }
   NotAllowed: { readonly what: string }
   /** Part of a request that a proposal defines but this host cannot serve (never silently dropped). */
   Unsupported: { readonly what: string }
@@ -33,6 +35,7 @@ const make = <Tag extends keyof ProtocolErrorFields>(tag: Tag) => (fields: Proto
 export const ProtocolError: Constructors = {
   Malformed: make("Malformed"),
   UnknownAction: make("UnknownAction"),
+  NotIncluded: make("NotIncluded"),
   NotAllowed: make("NotAllowed"),
   Unsupported: make("Unsupported"),
   WrongPhase: make("WrongPhase"),
@@ -48,6 +51,7 @@ export const ProtocolError: Constructors = {
 const sentences: { readonly [Tag in ProtocolError["_tag"]]: (error: Extract<ProtocolError, { _tag: Tag }>) => string } = {
   Malformed: ({ issue }) => `Malformed request: ${issue}`,
   UnknownAction: ({ action }) => `Unknown or unsupported action: ${action}`,
+  NotIncluded: ({ action, feature }) => `Unsupported action: ${action} (this host was built without the ${feature} feature)`,
   NotAllowed: ({ what }) => `Not allowed: ${what}`,
   Unsupported: ({ what }) => `Not supported: ${what}`,
   WrongPhase: ({ phase, action }) => `Cannot handle ${action} while the session is ${phase}`,

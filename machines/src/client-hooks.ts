@@ -11,6 +11,7 @@ import {
   type ClientHook,
   type ClientOutcome,
   type ClientSide,
+  type FeatureName,
   type ModalDefinition,
   resolveClientSide,
   Result,
@@ -78,7 +79,8 @@ export const clientServing = (
   customActions: Readonly<Record<string, CustomAction>> = {},
   versions?: ReadonlyArray<string>,
   clientCapabilities?: ReadonlyArray<string>,
-  ungatedRequests?: ReadonlyArray<string>
+  ungatedRequests?: ReadonlyArray<string>,
+  features?: ReadonlySet<FeatureName>
 ): ClientServing => {
   const problems: string[] = []
   const known = new Set<string>(CLIENT_HOOKS)
@@ -95,7 +97,8 @@ export const clientServing = (
     customActions: Object.keys(customActions),
     ...(versions === undefined ? {} : { versions }),
     ...(clientCapabilities === undefined ? {} : { clientCapabilities }),
-    ...(ungatedRequests === undefined ? {} : { ungatedRequests })
+    ...(ungatedRequests === undefined ? {} : { ungatedRequests }),
+    ...(features === undefined ? {} : { features })
   })
   if (Result.isFailure(resolved)) problems.push(...resolved.failure)
   if (problems.length > 0 || Result.isFailure(resolved)) throw new Error(`widgethost: the client's hooks cannot be served as given:\n- ${problems.join("\n- ")}`)

@@ -2,7 +2,7 @@
  * What a client hands `createEngine` and what it gets back: the engine's public contract, apart
  * from the engine itself (engine.ts).
  */
-import type { ApprovalPolicy, Clock, HomeserverUpdate, Limits, PromiseHomeserverPort, Report, TransportName, WidgetDefinition } from "@widgethost/core"
+import type { ApprovalPolicy, Clock, HomeserverUpdate, Limits, PromiseHomeserverPort, Report, SessionFeature, TransportName, WidgetDefinition } from "@widgethost/core"
 import type { Approver } from "./approval-prompt.ts"
 import type { ClientHooks, CustomAction } from "./client-hooks.ts"
 import type { LifecycleEvent } from "./lifecycle.ts"
@@ -19,6 +19,14 @@ export interface EngineOptions {
    * `@widgethost/core/effect`; given one as it is, `createEngine` throws a `TypeError` saying so.
    */
   readonly homeserver: PromiseHomeserverPort
+  /**
+   * The optional proposals served beyond the core ones (`toDeviceFeature`, `delayedEventsFeature`,
+   * `relationsFeature`, `userDirectoryFeature`, `mediaFeature`, `openIdFeature`,
+   * `roomAccountDataFeature`, `rtcFeature`; `allFeatures` is every one). A feature left out is
+   * not served: its capabilities are denied, its actions refused, its versions not advertised.
+   * Absent: `createEngine` serves `allFeatures`, `createLeanEngine` none.
+   */
+  readonly features?: ReadonlyArray<SessionFeature>
   /** Absent: whatever the policy leaves undecided is denied. */
   readonly approver?: Approver
   readonly policy?: ApprovalPolicy

@@ -19,7 +19,8 @@ import {
   type CallResult,
   type Limits,
   type SessionState,
-  emptyPolicy
+  emptyPolicy,
+  featureTable
 } from "@widgethost/core"
 import { Router } from "./router.ts"
 import { type ChartSession, SessionCharts } from "./session-charts.ts"
@@ -44,10 +45,19 @@ const settled = Promise.resolve()
 
 const defaultOnError = (error: unknown, where: EngineFault): void => console.error(`widgethost: ${where.fault} failed for session ${where.sessionId}`, error)
 
-export const createEngine = (options: EngineOptions): Engine => {
+/**
+ * `createEngine` serving only the core proposals and the `features` given (default: none), so
+ * that a bundler drops every feature the host does not pass: what a browser host imports to pay
+ * only for what it uses. `createEngine` is this with every feature.
+ *
+ * @example createLeanEngine({ homeserver, features: [toDeviceFeature, delayedEventsFeature] })
+ */
+export const createLeanEngine = (options: EngineOptions): Engine => {
   const limits: Limits = { ...defaultLimits, ...options.limits }
   const policy = options.policy ?? emptyPolicy
-  const serving = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities, options.ungatedRequests)
+  // One table per engine, shared by its sessions' configs (their state holds a reference only).
+  const features = featureTable(options.features ?? [])
+  const serving = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities, options.ungatedRequests, features.names)
   const clock = options.clock ?? realClock
   const homeserver = options.homeserver
   if (isHomeserverPort(homeserver)) {
@@ -325,6 +335,7 @@ export const createEngine = (options: EngineOptions): Engine => {
       limits,
       openIdApprover: options.openIdApprover !== undefined,
       client: serving.side,
+      features,
       fileEncoding: open.transport === "m.websockets" ? ("base64" as const) : ("structured-clone" as const)
     }
     const chart = charts.open(key, { config })

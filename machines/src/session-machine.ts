@@ -47,7 +47,16 @@ import {
   sweepTimeouts,
   sweepsToTimeout
 } from "@widgethost/core"
-import { and, cancel, raise, setup } from "xstate"
+import { and, cancel, createMachine, raise, setup } from "xstate"
+
+/**
+ * xstate's `setup`, typed as it is, without its helpers: `setup()` returns every action creator
+ * (`assign`, `sendTo`, `enqueueActions`, `emit`, `log`, ...) in one object, so a bundler keeps
+ * them all, and this chart uses none of them. Its `createMachine` is what `setup`'s does.
+ */
+const chartSetup = ((implementations: Parameters<typeof createMachine>[1]) => ({
+  createMachine: (config: Parameters<typeof createMachine>[0]) => createMachine(config, implementations)
+})) as unknown as typeof setup
 
 /**
  * `inputs` carries every input that arrived since the session last ran, in arrival order: under
@@ -128,7 +137,7 @@ const fold = (context: SessionContext, event: SessionEvent, params: Params): voi
 const rawOf = (event: SessionEvent) => (event.type === "widget.contentLoaded" ? event.raw : {})
 const reasonOf = (event: SessionEvent) => (event.type === "close" ? event.reason : "closed")
 
-export const sessionMachine = setup({
+export const sessionMachine = chartSetup({
   // Not unnecessary: xstate infers the machine's context, events and input from this assertion.
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   types: {} as { context: SessionContext; events: SessionEvent; input: SessionInput },

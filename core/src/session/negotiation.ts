@@ -6,6 +6,7 @@ import { CORE_CACHE_LIMITS, type CoreCaches, remember } from "../core-caches.ts"
 import { compilePermissions } from "../permissions.ts"
 import { classify } from "../policy.ts"
 import { ProtocolError } from "../protocol-error.ts"
+import { noFeatures } from "./feature.ts"
 import { loadGrantedState } from "./state-sync.ts"
 import { none, type PendingToWidget, type RawRequest, type SessionState, sweepsToTimeout } from "./state.ts"
 import type { Stepper } from "./step.ts"
@@ -97,7 +98,7 @@ export const weigh = (s: Stepper, incoming: ReadonlyArray<string>): void => {
   const ask: string[] = []
   for (const capability of considered) {
     if (approved.has(capability) || denied.has(capability)) continue
-    const verdict = classify(config.policy, { id: config.widgetId, ...(config.origin === undefined ? {} : { origin: config.origin }) }, capability, config.client, s.caches)
+    const verdict = classify(config.policy, { id: config.widgetId, ...(config.origin === undefined ? {} : { origin: config.origin }) }, capability, config.client, s.caches, (config.features ?? noFeatures).names)
     if (verdict._tag === "Approve") autoApproved.push(capability)
     else if (verdict._tag === "Deny") autoDenied.push(capability)
     else ask.push(capability)

@@ -9,22 +9,13 @@ import { decodeFromWidget } from "../decode.ts"
 import type { WidgetResponse } from "../envelope.ts"
 import { ProtocolError } from "../protocol-error.ts"
 import { HOOK_ACTIONS } from "../client-side.ts"
-import { SUPPORTED_API_VERSIONS } from "../versions.ts"
 import { deliverRoomEvent, onAnswer, onReadPart, onReadRooms, readEvents, sendEvent } from "./events.ts"
 import type { CallResult, Input } from "./input.ts"
 import { capabilitiesOf, onApprovalDecided, requestCapabilities, weigh } from "./negotiation.ts"
 import { loadGrantedState, onStatePart, onStateRooms, startStateLoad } from "./state-sync.ts"
-import { isServing, sweepsToTimeout, type PendingToWidget, type Phase, type RawRequest, type SessionState } from "./state.ts"
+import { isServing, sweepsToTimeout, type PendingCall, type PendingToWidget, type Phase, type RawRequest, type SessionState } from "./state.ts"
 import { emptyPendingToWidget, Stepper } from "./step.ts"
-import { deliverToDevice, sendToDevice } from "./to-device.ts"
-import { updateDelayedEvent } from "./delayed-events.ts"
-import { rtcLivekit } from "./rtc-livekit.ts"
-import { getRtcTransports } from "./rtc-transports.ts"
-import { downloadFile, getMediaConfig, onMedia, onUploadSizeCheck, uploadFile } from "./media.ts"
-import { userDirectorySearch } from "./user-directory.ts"
-import { getOpenId, onOpenIdDecided, onOpenIdToken } from "./openid.ts"
-import { onRelations, readRelations } from "./relations.ts"
-import { onAccountDataPart, onAccountDataRooms, readRoomAccountData } from "./room-account-data.ts"
+import { FEATURE_ACTIONS, noFeatures } from "./feature.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
 import type { Command } from "./command.ts"
 import { clientHandler, onClientAnswered, sweepClientCalls, withdrawClientCalls } from "./client-calls.ts"
@@ -72,7 +63,8 @@ export const onInput = (s: Stepper, input: Input): void => {
       onApprovalDecided(s, input.ticket, input.approved)
       break
     case "OpenIdDecided":
-      onOpenIdDecided(s, input.ticket, input.allowed)
+      // Only a session served by the OpenID feature ever opens the prompt this answers.
+      s.state.config.features?.openIdDecided?.(s, input.ticket, input.allowed)
       break
     case "CallAnswered":
       onCallAnswered(s, input.ticket, input.result)
@@ -87,7 +79,9 @@ export const onInput = (s: Stepper, input: Input): void => {
       deliverRoomEvent(s, input.event)
       break
     case "ToDevice":
-      deliverToDevice(s, input.event)
+      // The router routes to-device messages only to sessions granted a to-device capability,
+      // which only a session served by the to-device feature can be.
+      s.state.config.features?.toDevice?.(s, input.event)
       break
     case "TurnServers":
       pushTurnServers(s, input.servers)
@@ -142,20 +136,23 @@ const onWidgetMessage = (s: Stepper, raw: unknown): void => {
 const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<Record<string, unknown>>): void => {
   switch (action) {
     case "supported_api_versions":
-      return s.reply(raw, { supported_versions: s.state.config.client?.versions ?? SUPPORTED_API_VERSIONS })
+      return s.reply(raw, { supported_versions: s.state.config.client?.versions ?? (s.state.config.features ?? noFeatures).versions })
     case "content_loaded":
       // Acknowledged either way, by the chart, which decides what else it means.
       return s.signal({ type: "widget.contentLoaded", raw })
   }
-  const handler = handlers[action]
+  const handler = handlers[action] ?? (s.state.config.features ?? noFeatures).actions[action]
   if (handler === undefined) {
     const served = clientHandler(s, action)
-    if (served === undefined) return s.fail(raw, ProtocolError.UnknownAction({ action }))
+    if (served === undefined) {
+      const feature = FEATURE_ACTIONS[action]
+      return s.fail(raw, feature === undefined ? ProtocolError.UnknownAction({ action }) : ProtocolError.NotIncluded({ action, feature }))
+    }
     if (!isServing(s.phase)) return s.fail(raw, ProtocolError.WrongPhase({ phase: s.phase, action }))
     return served(s, raw, data, action)
   }
   if (!isServing(s.phase)) return s.fail(raw, ProtocolError.WrongPhase({ phase: s.phase, action }))
-  if (needsCall.has(action) && s.state.pendingCalls.size >= s.state.config.limits.maxPendingCalls) {
+  if ((needsCall.has(action) || FEATURE_ACTIONS[action] !== undefined) && s.state.pendingCalls.size >= s.state.config.limits.maxPendingCalls) {
     return s.fail(raw, ProtocolError.TooManyPending({ limit: s.state.config.limits.maxPendingCalls }))
   }
   handler(s, raw, data)
@@ -164,37 +161,15 @@ const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<R
 type Handler = (s: Stepper, raw: RawRequest, data: Readonly<Record<string, unknown>>) => void
 
 /**
- * fromWidget actions served once the session is established, stable and unstable names alike.
- * Those that call the homeserver are bounded by `limits.maxPendingCalls`; the others answer from
- * the session itself.
+ * fromWidget actions of the core proposals, served once the session is established, stable and
+ * unstable names alike; the optional features' (`feature.ts`) come from the session's config.
+ * Those that call the homeserver are bounded by `limits.maxPendingCalls`, as every feature's
+ * actions are; the others answer from the session itself.
  */
 const callingHandlers: Readonly<Record<string, Handler>> = {
   send_event: sendEvent,
   read_events: readEvents,
   "org.matrix.msc2876.read_events": readEvents,
-  send_to_device: sendToDevice,
-  get_rtc_transports: (s, raw) => getRtcTransports(s, raw),
-  "org.matrix.msc4515.get_rtc_transports": (s, raw) => getRtcTransports(s, raw),
-  rtc_livekit_get_token: rtcLivekit("get_token"),
-  "org.matrix.msc4533.rtc_livekit_get_token": rtcLivekit("get_token"),
-  rtc_livekit_delegate_delayed_leave: rtcLivekit("delegate_delayed_leave"),
-  "org.matrix.msc4533.rtc_livekit_delegate_delayed_leave": rtcLivekit("delegate_delayed_leave"),
-  update_delayed_event: updateDelayedEvent,
-  "org.matrix.msc4157.update_delayed_event": updateDelayedEvent,
-  user_directory_search: userDirectorySearch,
-  "org.matrix.msc3973.user_directory_search": userDirectorySearch,
-  // MSC1960 was merged into the draft spec unprefixed: there is no unstable name.
-  get_openid: getOpenId,
-  read_relations: readRelations,
-  "org.matrix.msc3869.read_relations": readRelations,
-  // matrix-widget-api's name; no proposal defines another.
-  "com.beeper.read_room_account_data": readRoomAccountData,
-  get_media_config: (s, raw) => getMediaConfig(s, raw),
-  "org.matrix.msc4039.get_media_config": (s, raw) => getMediaConfig(s, raw),
-  upload_file: uploadFile,
-  "org.matrix.msc4039.upload_file": uploadFile,
-  download_file: downloadFile,
-  "org.matrix.msc4039.download_file": downloadFile
 }
 /** Without a prototype: an action named `constructor` or `__proto__` finds no handler, not Object's. */
 const handlers: Readonly<Record<string, Handler | undefined>> = Object.assign(Object.create(null) as Record<string, Handler>, {
@@ -210,7 +185,7 @@ const needsCall = new Set(Object.keys(callingHandlers))
  * fromWidget actions the engine serves itself, or through the client's hooks: a client's custom
  * action may not take one of these names.
  */
-export const ENGINE_ACTIONS: ReadonlySet<string> = new Set(["supported_api_versions", "content_loaded", ...Object.keys(handlers), ...HOOK_ACTIONS.keys()])
+export const ENGINE_ACTIONS: ReadonlySet<string> = new Set(["supported_api_versions", "content_loaded", ...Object.keys(handlers), ...Object.keys(FEATURE_ACTIONS), ...HOOK_ACTIONS.keys()])
 
 const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {
   const pending = s.state.pendingToWidget.get(response.requestId)
@@ -286,8 +261,6 @@ const onCallAnswered = (s: Stepper, ticket: number, result: CallResult): void =>
       return onAnswer(s, pending.raw, pending.format, result)
     case "TurnWatch":
       return onTurnWatchAnswered(s, pending.raw, result)
-    case "OpenIdToken":
-      return onOpenIdToken(s, pending.raw, pending.waiting, result)
     case "ReadRooms":
       return onReadRooms(s, pending.gather, result)
     case "ReadPart":
@@ -296,16 +269,9 @@ const onCallAnswered = (s: Stepper, ticket: number, result: CallResult): void =>
       return onStateRooms(s, pending.gather, result)
     case "StatePart":
       return onStatePart(s, pending.gather, result)
-    case "Relations":
-      return onRelations(s, pending, result)
-    case "UploadSizeCheck":
-      return onUploadSizeCheck(s, pending.raw, pending.file, result)
-    case "Media":
-      return onMedia(s, pending.raw, pending.answer, result)
-    case "AccountDataRooms":
-      return onAccountDataRooms(s, pending.gather, result)
-    case "AccountDataPart":
-      return onAccountDataPart(s, pending.gather, pending.roomIndex, result)
+    default:
+      // A feature's own call: only a session served by that feature starts one.
+      return (s.state.config.features?.answers[pending._tag] as ((s: Stepper, pending: PendingCall, result: CallResult) => void) | undefined)?.(s, pending, result)
   }
 }
 

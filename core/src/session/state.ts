@@ -7,6 +7,7 @@ import type { ClientSide } from "../client-side.ts"
 import type { HeldClientRequest } from "./client-requests.ts"
 import type { ApprovalPolicy } from "../policy.ts"
 import type { FileEncoding } from "../media-file.ts"
+import type { FeatureTable } from "./feature.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, noCounters } from "./step.ts"
 import { frozenEmptyMap } from "../frozen-empty.ts"
 import type { Phase } from "../protocol-error.ts"
@@ -67,6 +68,11 @@ export interface SessionConfig {
    * or `base64` (JSON transports such as MSC3009 websockets, which cannot carry bytes).
    */
   readonly fileEncoding?: FileEncoding
+  /**
+   * The optional features served (`feature.ts`), one table per engine (`featureTable`); absent:
+   * none, only the core proposals. `createEngine` passes every feature unless told otherwise.
+   */
+  readonly features?: FeatureTable
 }
 
 /** Why we are waiting for a widget's answer; data, never a closure, so state prints and replays. */

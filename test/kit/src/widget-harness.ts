@@ -4,7 +4,7 @@
  * structured-clones every message, as postMessage does.
  */
 import { type ApprovalPolicy, type Clock, type Limits, type WidgetDefinition, type WidgetMessage, isResponse } from "@widgethost/core"
-import { type Approver, createEngine, type Engine, type EngineOptions, type EngineSession, type OpenIdApprover, type OpenSessionOptions } from "@widgethost/engine"
+import { type Approver, createEngine, createLeanEngine, type Engine, type EngineOptions, type EngineSession, type OpenIdApprover, type OpenSessionOptions } from "@widgethost/engine"
 import { SimulatedClock } from "xstate"
 import { type InMemoryHomeserver, makeInMemoryHomeserver } from "./in-memory-homeserver.ts"
 import { fromEffectPort } from "@widgethost/core/effect"
@@ -41,6 +41,11 @@ export interface HarnessOptions {
   readonly customActions?: EngineOptions["customActions"]
   readonly apiVersions?: EngineOptions["apiVersions"]
   readonly ungatedRequests?: EngineOptions["ungatedRequests"]
+  /**
+   * Given: the engine is `createLeanEngine` with exactly these optional features (`[]`: the core
+   * proposals only). Absent: `createEngine`, every feature.
+   */
+  readonly features?: EngineOptions["features"]
   /** The transport the session is told it speaks over (MSC4039 files: base64 over `m.websockets`). */
   readonly transport?: OpenSessionOptions["transport"]
 }
@@ -72,7 +77,7 @@ export class Harness {
     this.homeserver = options.homeserver ?? makeInMemoryHomeserver()
     this.engine =
       options.engine ??
-      createEngine({
+      (options.features === undefined ? createEngine : createLeanEngine)({
         homeserver: fromEffectPort(this.homeserver),
         clock: simulatedClock(this.clock),
         ...(options.approver === undefined ? {} : { approver: options.approver }),
@@ -84,7 +89,8 @@ export class Harness {
         ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
         ...(options.customActions === undefined ? {} : { customActions: options.customActions }),
         ...(options.apiVersions === undefined ? {} : { apiVersions: options.apiVersions }),
-        ...(options.ungatedRequests === undefined ? {} : { ungatedRequests: options.ungatedRequests })
+        ...(options.ungatedRequests === undefined ? {} : { ungatedRequests: options.ungatedRequests }),
+        ...(options.features === undefined ? {} : { features: options.features })
       })
     const widget = widgetDefinition(options.widget)
     this.widgetId = widget.id

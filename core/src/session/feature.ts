@@ -1,0 +1,140 @@
+/**
+ * Session features: the proposals beyond the core ones (MSC2764 base, MSC2762, MSC2871, MSC2974,
+ * MSC3009, MSC3846) as modules an engine is given, so a host that does not use one does not ship
+ * it: a bundler drops every feature nobody passes (`session/features.ts` defines them).
+ *
+ * This file is the data both sides read. A session serves a feature's actions, approves its
+ * capabilities and advertises its versions only when the engine was given the feature; without
+ * it, its capabilities are denied as unserved and its actions refused as not included, so a
+ * widget is never promised what nothing here would serve.
+ */
+import type { Capability } from "../capabilities.ts"
+import type { ToDeviceEvent } from "../matrix.ts"
+import { SUPPORTED_API_VERSIONS } from "../versions.ts"
+import type { CallResult } from "./input.ts"
+import type { PendingCall, RawRequest } from "./state.ts"
+import type { Stepper } from "./step.ts"
+
+/** Tables looked up by what a widget or client wrote: `constructor` must find nothing, not Object's. */
+const nullPrototype = <T extends object>(table: T): T => Object.assign(Object.create(null) as T, table)
+
+export type FeatureName = "toDevice" | "delayedEvents" | "relations" | "userDirectory" | "media" | "openId" | "roomAccountData" | "rtc"
+
+export type FeatureAction = (s: Stepper, raw: RawRequest, data: Readonly<Record<string, unknown>>) => void
+type Answers = { readonly [Tag in PendingCall["_tag"]]?: (s: Stepper, pending: Extract<PendingCall, { _tag: Tag }>, result: CallResult) => void }
+
+/** One optional proposal: the fromWidget actions it serves and how it takes what comes back. */
+export interface SessionFeature {
+  readonly name: FeatureName
+  /** Its fromWidget actions, stable and unstable names; each calls the homeserver (bounded by `limits.maxPendingCalls`). */
+  readonly actions: Readonly<Record<string, FeatureAction>>
+  /** Answers to the homeserver calls its actions started, by pending call. */
+  readonly answers?: Answers
+  /** MSC3819: to-device messages the router routed to the session. */
+  readonly toDevice?: (s: Stepper, event: ToDeviceEvent) => void
+  /** MSC1960: the OpenID approver answered. */
+  readonly openIdDecided?: (s: Stepper, ticket: number, allowed: boolean) => void
+}
+
+/** The features an engine was given, resolved once per engine and shared by its sessions' configs. */
+export interface FeatureTable {
+  readonly names: ReadonlySet<FeatureName>
+  /** Without a prototype: an action named `constructor` finds no handler. */
+  readonly actions: Readonly<Record<string, FeatureAction | undefined>>
+  readonly answers: Answers
+  readonly toDevice: ((s: Stepper, event: ToDeviceEvent) => void) | undefined
+  readonly openIdDecided: ((s: Stepper, ticket: number, allowed: boolean) => void) | undefined
+  /** `supported_api_versions` without the versions of features not included. */
+  readonly versions: ReadonlyArray<string>
+}
+
+/**
+ * Which feature serves each fromWidget action: a request for one not included gets
+ * `NotIncluded`, and a client's custom action may not take these names either way.
+ */
+export const FEATURE_ACTIONS: Readonly<Record<string, FeatureName | undefined>> = nullPrototype({
+  send_to_device: "toDevice",
+  update_delayed_event: "delayedEvents",
+  "org.matrix.msc4157.update_delayed_event": "delayedEvents",
+  read_relations: "relations",
+  "org.matrix.msc3869.read_relations": "relations",
+  user_directory_search: "userDirectory",
+  "org.matrix.msc3973.user_directory_search": "userDirectory",
+  get_media_config: "media",
+  "org.matrix.msc4039.get_media_config": "media",
+  upload_file: "media",
+  "org.matrix.msc4039.upload_file": "media",
+  download_file: "media",
+  "org.matrix.msc4039.download_file": "media",
+  get_openid: "openId",
+  "com.beeper.read_room_account_data": "roomAccountData",
+  get_rtc_transports: "rtc",
+  "org.matrix.msc4515.get_rtc_transports": "rtc",
+  rtc_livekit_get_token: "rtc",
+  "org.matrix.msc4533.rtc_livekit_get_token": "rtc",
+  rtc_livekit_delegate_delayed_leave: "rtc",
+  "org.matrix.msc4533.rtc_livekit_delegate_delayed_leave": "rtc"
+})
+
+/** Which feature serves each capability kind; kinds not named here are the core's (or the client's). */
+export const CAPABILITY_FEATURES: { readonly [Tag in Capability["_tag"]]?: FeatureName } = {
+  ToDevice: "toDevice",
+  SendDelayedEvent: "delayedEvents",
+  UpdateDelayedEvent: "delayedEvents",
+  UserDirectorySearch: "userDirectory",
+  UploadFile: "media",
+  DownloadFile: "media",
+  RoomAccountData: "roomAccountData",
+  RtcTransports: "rtc",
+  RtcLivekitGetToken: "rtc",
+  RtcLivekitDelegateDelayedLeave: "rtc"
+}
+
+/** Which feature an advertised version stands for (MSC3869 and MSC1960 need no capability, but they have actions). */
+export const VERSION_FEATURES: Readonly<Record<string, FeatureName | undefined>> = nullPrototype({
+  "org.matrix.msc3819": "toDevice",
+  "org.matrix.msc3869": "relations",
+  "org.matrix.msc3973": "userDirectory",
+  "org.matrix.msc4039": "media",
+  "org.matrix.msc4157": "delayedEvents",
+  "org.matrix.msc4515": "rtc",
+  "org.matrix.msc4533": "rtc"
+})
+
+/** `versions` without those of features that `names` lacks. */
+export const servedVersions = (versions: ReadonlyArray<string>, names: ReadonlySet<FeatureName>): ReadonlyArray<string> => {
+  const kept = versions.filter((version) => {
+    const feature = VERSION_FEATURES[version]
+    return feature === undefined || names.has(feature)
+  })
+  return kept.length === versions.length ? versions : kept
+}
+
+/**
+ * Resolves the features an engine is given into the table its sessions read.
+ *
+ * @example featureTable([toDeviceFeature]).names.has("toDevice") // true
+ */
+export const featureTable = (features: ReadonlyArray<SessionFeature>): FeatureTable => {
+  const actions = Object.create(null) as Record<string, FeatureAction>
+  const answers: Record<string, unknown> = {}
+  let toDevice: FeatureTable["toDevice"]
+  let openIdDecided: FeatureTable["openIdDecided"]
+  for (const feature of features) {
+    Object.assign(actions, feature.actions)
+    Object.assign(answers, feature.answers)
+    toDevice ??= feature.toDevice
+    openIdDecided ??= feature.openIdDecided
+  }
+  const names = new Set(features.map((feature) => feature.name))
+  return Object.freeze({ names, actions, answers, toDevice, openIdDecided, versions: servedVersions(SUPPORTED_API_VERSIONS, names) })
+}
+
+/** A session given no features: the core proposals only. */
+export const noFeatures: FeatureTable = featureTable([])
+
+/** Whether a capability kind is served by the features in `names` (or needs none). */
+export const featureServes = (names: ReadonlySet<FeatureName>, tag: Capability["_tag"]): boolean => {
+  const feature = CAPABILITY_FEATURES[tag]
+  return feature === undefined || names.has(feature)
+}

@@ -1,0 +1,102 @@
+/**
+ * The optional session features (see `feature.ts`), one export each, so that a host importing
+ * only some of them bundles only those. `allFeatures` is what `createEngine` serves by default.
+ *
+ * @example createLeanEngine({ homeserver, features: [toDeviceFeature, delayedEventsFeature] })
+ */
+import { updateDelayedEvent } from "./delayed-events.ts"
+import type { SessionFeature } from "./feature.ts"
+import { downloadFile, getMediaConfig, onMedia, onUploadSizeCheck, uploadFile } from "./media.ts"
+import { getOpenId, onOpenIdDecided, onOpenIdToken } from "./openid.ts"
+import { onRelations, readRelations } from "./relations.ts"
+import { onAccountDataPart, onAccountDataRooms, readRoomAccountData } from "./room-account-data.ts"
+import { rtcLivekit } from "./rtc-livekit.ts"
+import { getRtcTransports } from "./rtc-transports.ts"
+import { deliverToDevice, sendToDevice } from "./to-device.ts"
+import { userDirectorySearch } from "./user-directory.ts"
+
+/** MSC3819: `send_to_device` both ways, `m.send.to_device:*` / `m.receive.to_device:*`. */
+export const toDeviceFeature: SessionFeature = { name: "toDevice", actions: { send_to_device: sendToDevice }, toDevice: deliverToDevice }
+
+/** MSC4157: `delay` on `send_event`, `update_delayed_event`, `m.send.delayed_event` / `m.update_delayed_event`. */
+export const delayedEventsFeature: SessionFeature = {
+  name: "delayedEvents",
+  actions: { update_delayed_event: updateDelayedEvent, "org.matrix.msc4157.update_delayed_event": updateDelayedEvent }
+}
+
+/** MSC3869: `read_relations`, filtered by the widget's receive capabilities. */
+export const relationsFeature: SessionFeature = {
+  name: "relations",
+  actions: { read_relations: readRelations, "org.matrix.msc3869.read_relations": readRelations },
+  answers: { Relations: onRelations }
+}
+
+/** MSC3973: `user_directory_search`, `m.user_directory_search`. */
+export const userDirectoryFeature: SessionFeature = {
+  name: "userDirectory",
+  actions: { user_directory_search: userDirectorySearch, "org.matrix.msc3973.user_directory_search": userDirectorySearch }
+}
+
+const mediaConfig = (s: Parameters<typeof getMediaConfig>[0], raw: Parameters<typeof getMediaConfig>[1]) => getMediaConfig(s, raw)
+
+/** MSC4039: `get_media_config`, `upload_file`, `download_file`, `m.upload_file` / `m.download_file`. */
+export const mediaFeature: SessionFeature = {
+  name: "media",
+  actions: {
+    get_media_config: mediaConfig,
+    "org.matrix.msc4039.get_media_config": mediaConfig,
+    upload_file: uploadFile,
+    "org.matrix.msc4039.upload_file": uploadFile,
+    download_file: downloadFile,
+    "org.matrix.msc4039.download_file": downloadFile
+  },
+  answers: {
+    UploadSizeCheck: (s, pending, result) => onUploadSizeCheck(s, pending.raw, pending.file, result),
+    Media: (s, pending, result) => onMedia(s, pending.raw, pending.answer, result)
+  }
+}
+
+/** MSC1960: `get_openid` (MSC1960 was merged into the draft spec unprefixed: there is no unstable name). */
+export const openIdFeature: SessionFeature = {
+  name: "openId",
+  actions: { get_openid: getOpenId },
+  answers: { OpenIdToken: (s, pending, result) => onOpenIdToken(s, pending.raw, pending.waiting, result) },
+  openIdDecided: onOpenIdDecided
+}
+
+/** `com.beeper.read_room_account_data` (matrix-widget-api's name; no proposal defines another). */
+export const roomAccountDataFeature: SessionFeature = {
+  name: "roomAccountData",
+  actions: { "com.beeper.read_room_account_data": readRoomAccountData },
+  answers: {
+    AccountDataRooms: (s, pending, result) => onAccountDataRooms(s, pending.gather, result),
+    AccountDataPart: (s, pending, result) => onAccountDataPart(s, pending.gather, pending.roomIndex, result)
+  }
+}
+
+const rtcTransports = (s: Parameters<typeof getRtcTransports>[0], raw: Parameters<typeof getRtcTransports>[1]) => getRtcTransports(s, raw)
+
+/** MatrixRTC for call widgets: MSC4515 `get_rtc_transports` and MSC4533 `rtc_livekit_*`. */
+export const rtcFeature: SessionFeature = {
+  name: "rtc",
+  actions: {
+    get_rtc_transports: rtcTransports,
+    "org.matrix.msc4515.get_rtc_transports": rtcTransports,
+    rtc_livekit_get_token: /* @__PURE__ */ rtcLivekit("get_token"),
+    "org.matrix.msc4533.rtc_livekit_get_token": /* @__PURE__ */ rtcLivekit("get_token"),
+    rtc_livekit_delegate_delayed_leave: /* @__PURE__ */ rtcLivekit("delegate_delayed_leave"),
+    "org.matrix.msc4533.rtc_livekit_delegate_delayed_leave": /* @__PURE__ */ rtcLivekit("delegate_delayed_leave")
+  }
+}
+
+/** Every optional feature: what `createEngine` serves unless told otherwise. */
+export const allFeatures: ReadonlyArray<SessionFeature> = [
+  toDeviceFeature,
+  delayedEventsFeature,
+  relationsFeature,
+  userDirectoryFeature,
+  mediaFeature,
+  openIdFeature,
+  roomAccountDataFeature,
+  rtcFeature
+]

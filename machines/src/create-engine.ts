@@ -1,0 +1,15 @@
+/**
+ * `createEngine`: the engine with every optional feature unless told otherwise, the convenient
+ * default. A browser host that wants to ship only what it uses calls `createLeanEngine` with the
+ * features it needs instead: importing `createEngine` keeps every feature in the bundle.
+ *
+ * @example
+ * const engine = createEngine({ homeserver, approver: async ({ requested }) => requested })
+ * const session = engine.openSession({ widget, send: (message) => iframe.postMessage(message, origin) })
+ * session.frameLoaded()
+ */
+import { allFeatures } from "@widgethost/core"
+import { createLeanEngine } from "./engine.ts"
+import type { Engine, EngineOptions } from "./engine-options.ts"
+
+export const createEngine = (options: EngineOptions): Engine => createLeanEngine(options.features === undefined ? { ...options, features: allFeatures } : options)

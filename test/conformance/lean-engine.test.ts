@@ -1,0 +1,110 @@
+/**
+ * Conformance: an engine made without some optional features (`createLeanEngine`) is honest about
+ * it. A capability of a feature not included is never approved (nothing would serve it), even by
+ * an approver that approves everything; an action of one gets one spec-shaped error naming the
+ * feature; its versions are not advertised. What is included is served as by `createEngine`.
+ */
+import { allFeatures, FEATURE_ACTIONS, type FeatureName, mediaFeature, type SessionFeature, toDeviceFeature } from "@widgethost/core"
+import { createLeanEngine } from "@widgethost/engine"
+import { fromEffectPort } from "@widgethost/core/effect"
+import { describe, expect, it } from "vitest"
+import { approveAll, flush, Harness, makeInMemoryHomeserver } from "../src/index.ts"
+
+const CORE = ["m.send.event:m.room.message", "m.receive.event:m.room.message", "m.receive.state_event:m.room.name", "m.timeline:*", "m.turn_servers"]
+
+const notified = (messages: ReturnType<Harness["take"]>) =>
+  Harness.requests(messages)
+    .filter((m) => m.action === "notify_capabilities")
+    .map((m) => (m.data as { approved: ReadonlyArray<string> }).approved)
+    .at(-1)
+
+interface CapabilityCase {
+  readonly name: string
+  readonly features: ReadonlyArray<SessionFeature>
+  readonly ask: ReadonlyArray<string>
+  readonly approved: ReadonlyArray<string>
+}
+
+const capabilityCases: ReadonlyArray<CapabilityCase> = [
+  {
+    name: "no features: only the core proposals' capabilities are approved",
+    features: [],
+    ask: [...CORE, "m.send.to_device:m.call.invite", "org.matrix.msc3819.receive.to_device:m.call.invite", "m.send.delayed_event", "m.update_delayed_event", "m.user_directory_search", "m.upload_file", "m.download_file", "com.beeper.capabilities.receive.room_account_data:m.fully_read", "rtc_transports", "rtc_livekit_get_token", "rtc_livekit_delegate_delayed_leave"],
+    approved: CORE
+  },
+  {
+    name: "to-device only: its capabilities are approved, media's are not",
+    features: [toDeviceFeature],
+    ask: [...CORE, "m.send.to_device:m.call.invite", "m.upload_file"],
+    approved: [...CORE, "m.send.to_device:m.call.invite"]
+  },
+  {
+    name: "every feature: as createEngine",
+    features: allFeatures,
+    ask: [...CORE, "m.send.to_device:m.call.invite", "m.send.delayed_event", "m.upload_file", "rtc_transports"],
+    approved: [...CORE, "m.send.to_device:m.call.invite", "m.send.delayed_event", "m.upload_file", "rtc_transports"]
+  }
+]
+
+describe("a lean engine approves only what its features serve", () => {
+  it.each(capabilityCases)("$name", async ({ features, ask, approved }) => {
+    const h = new Harness({ approver: approveAll, features })
+    const seen = await h.ready(ask)
+    expect(notified(seen)).toEqual(approved)
+  })
+})
+
+/** Every action of an optional feature, with the feature that serves it. */
+const featureActions = Object.entries(FEATURE_ACTIONS) as ReadonlyArray<[string, FeatureName]>
+
+describe("a lean engine refuses the actions of features it was made without", () => {
+  it.each(featureActions)("%s (%s): one error naming the feature", async (action, feature) => {
+    const h = new Harness({ approver: approveAll, features: [] })
+    await h.ready(CORE)
+    h.take()
+    const id = h.request(action, {})
+    await flush()
+    const answers = h.take().filter((m) => m.requestId === id)
+    expect(answers).toEqual([expect.objectContaining({ response: { error: { message: `Unsupported action: ${action} (this host was built without the ${feature} feature)`, code: "NotIncluded" } } })])
+  })
+
+  it("a feature included serves its action; one left out still refuses", async () => {
+    const h = new Harness({ approver: approveAll, features: [toDeviceFeature] })
+    await h.ready(["m.send.to_device:m.call.invite"])
+    h.take()
+    const messages = { "@u:hs": { DEVICE: { body: "hi" } } }
+    const sent = h.request("send_to_device", { type: "m.call.invite", messages })
+    const media = h.request("get_media_config", {})
+    await flush()
+    expect(h.responseTo(sent)).toEqual({})
+    expect(h.homeserver.toDeviceSent).toEqual([{ type: "m.call.invite", encrypted: true, messages }])
+    expect(h.responseTo(media)).toEqual({ error: { message: "Unsupported action: get_media_config (this host was built without the media feature)", code: "NotIncluded" } })
+  })
+})
+
+describe("a lean engine advertises only the versions it serves", () => {
+  it.each<[string, ReadonlyArray<SessionFeature>, ReadonlyArray<string>, ReadonlyArray<string>]>([
+    ["no features", [], ["0.0.2", "org.matrix.msc2762", "org.matrix.msc2974", "town.robin.msc3846"], ["org.matrix.msc3819", "org.matrix.msc3869", "org.matrix.msc3973", "org.matrix.msc4039", "org.matrix.msc4515", "org.matrix.msc4533"]],
+    ["media only", [mediaFeature], ["0.0.2", "org.matrix.msc4039"], ["org.matrix.msc3819", "org.matrix.msc4515"]]
+  ])("%s", async (_name, features, has, lacks) => {
+    const h = new Harness({ features })
+    const id = h.request("supported_api_versions")
+    const versions = (h.responseTo(id) as { supported_versions: ReadonlyArray<string> }).supported_versions
+    expect(versions).toEqual(expect.arrayContaining([...has]))
+    for (const version of lacks) expect(versions).not.toContain(version)
+  })
+
+  it("refuses, when the engine is made, an extra version that promises a feature left out", () => {
+    const make = () => createLeanEngine({ homeserver: fromEffectPort(makeInMemoryHomeserver()), subscribe: false, apiVersions: ["org.matrix.msc3819"] })
+    expect(make).toThrow(/org\.matrix\.msc3819 promises the toDevice feature/)
+    expect(() => createLeanEngine({ homeserver: fromEffectPort(makeInMemoryHomeserver()), subscribe: false, apiVersions: ["org.matrix.msc3819"], features: [toDeviceFeature] })).not.toThrow()
+  })
+})
+
+describe("the feature tables agree with the features", () => {
+  it("every action a feature serves is listed as that feature's, and every listed action is served by allFeatures", () => {
+    const served = allFeatures.flatMap((feature) => Object.keys(feature.actions).map((action) => [action, feature.name] as const))
+    expect(Object.fromEntries(served)).toEqual({ ...FEATURE_ACTIONS })
+    expect(new Set(allFeatures.map((feature) => feature.name)).size).toBe(allFeatures.length)
+  })
+})
