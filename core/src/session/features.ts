@@ -37,14 +37,12 @@ export const userDirectoryFeature: SessionFeature = {
   actions: { user_directory_search: userDirectorySearch, "org.matrix.msc3973.user_directory_search": userDirectorySearch }
 }
 
-const mediaConfig = (s: Parameters<typeof getMediaConfig>[0], raw: Parameters<typeof getMediaConfig>[1]) => getMediaConfig(s, raw)
-
 /** MSC4039: `get_media_config`, `upload_file`, `download_file`, `m.upload_file` / `m.download_file`. */
 export const mediaFeature: SessionFeature = {
   name: "media",
   actions: {
-    get_media_config: mediaConfig,
-    "org.matrix.msc4039.get_media_config": mediaConfig,
+    get_media_config: getMediaConfig,
+    "org.matrix.msc4039.get_media_config": getMediaConfig,
     upload_file: uploadFile,
     "org.matrix.msc4039.upload_file": uploadFile,
     download_file: downloadFile,
@@ -74,14 +72,12 @@ export const roomAccountDataFeature: SessionFeature = {
   }
 }
 
-const rtcTransports = (s: Parameters<typeof getRtcTransports>[0], raw: Parameters<typeof getRtcTransports>[1]) => getRtcTransports(s, raw)
-
 /** MatrixRTC for call widgets: MSC4515 `get_rtc_transports` and MSC4533 `rtc_livekit_*`. */
 export const rtcFeature: SessionFeature = {
   name: "rtc",
   actions: {
-    get_rtc_transports: rtcTransports,
-    "org.matrix.msc4515.get_rtc_transports": rtcTransports,
+    get_rtc_transports: getRtcTransports,
+    "org.matrix.msc4515.get_rtc_transports": getRtcTransports,
     rtc_livekit_get_token: /* @__PURE__ */ rtcLivekit("get_token"),
     "org.matrix.msc4533.rtc_livekit_get_token": /* @__PURE__ */ rtcLivekit("get_token"),
     rtc_livekit_delegate_delayed_leave: /* @__PURE__ */ rtcLivekit("delegate_delayed_leave"),
