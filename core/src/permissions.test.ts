@@ -183,6 +183,19 @@ describe("flags and indexes", () => {
     expect(flags(["m.modals", "m.sticker:", "m.capability.screenshot"])).toStrictEqual([false, false, false, true])
   })
 
+  it("sticky event capabilities (MSC4407) grant nothing, even if approved", () => {
+    for (const sticky of [
+      "m.send.sticky_event",
+      "m.receive.sticky_event",
+      "org.matrix.msc4407.send.sticky_event",
+      "org.matrix.msc4407.receive.sticky_event"
+    ]) {
+      const p = compilePermissions([sticky])
+      expect([p.alwaysOnScreen, p.sticker, p.navigate, p.modals], sticky).toStrictEqual([false, false, false, false])
+      expect(p.receiveTypes.size + p.receivableState.length, sticky).toBe(0)
+    }
+  })
+
   it("receiveTypes lists receivable message-like and state types, not send ones", () => {
     const p = compilePermissions([
       "m.receive.event:m.room.message#m.text",

@@ -206,6 +206,7 @@ const compile = (approved: ReadonlyArray<string>): Permissions => {
       case "SendStickyEvent":
       case "ReceiveStickyEvent":
         // Never approved (the policy denies them as unsupported); should one be, it grants nothing.
+        break
       case "AlwaysOnScreen":
         alwaysOnScreen = true
         break
