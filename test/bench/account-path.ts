@@ -21,7 +21,7 @@
  *   process's CPU per event, and Alice's OlmMachine calls and `/keys/*` requests per event (0 in
  *   a clear room).
  *
- * Run: `node --import ./test/bench/loader.mjs test/bench/account-path.ts [--events 1000] [--encrypted-events 300] [--rounds 3] [--in-flight 8] [--placement child|same|both]`.
+ * Run: `node --import ./test/bench/loader.mjs test/bench/account-path.ts [--events 1000] [--encrypted-events 300] [--rounds 3] [--in-flight 8] [--placement child|same|both] [--rooms clear|encrypted|both]`.
  * Nothing is asserted.
  */
 import { parseArgs } from "node:util"
@@ -45,15 +45,18 @@ export interface AccountPathSettings {
   readonly inFlight: number
   /** "child": the homeserver in another process only; "both": also the clear room in this one. */
   readonly placement: "child" | "same" | "both"
+  /** Which rooms: "clear" alone makes a quick A/B run (the encrypted room is most of the bench's time). */
+  readonly rooms: "clear" | "encrypted" | "both"
 }
 
-export const defaults: AccountPathSettings = { events: 1000, encryptedEvents: 300, rounds: 3, idleSeconds: 3, inFlight: 8, placement: "both" }
+export const defaults: AccountPathSettings = { events: 1000, encryptedEvents: 300, rounds: 3, idleSeconds: 3, inFlight: 8, placement: "both", rooms: "both" }
 
 /** The (room, placement) pairs measured: the encrypted room in the same process is left out (slow, and no new question). */
-const worlds = (placement: AccountPathSettings["placement"]): ReadonlyArray<{ encrypted: boolean; placement: Placement }> => [
-  ...(placement === "same" ? [] : [{ encrypted: false, placement: "child process" as const }, { encrypted: true, placement: "child process" as const }]),
-  ...(placement === "child" ? [] : [{ encrypted: false, placement: "same process" as const }])
-]
+const worlds = (placement: AccountPathSettings["placement"], rooms: AccountPathSettings["rooms"]): ReadonlyArray<{ encrypted: boolean; placement: Placement }> =>
+  [
+    ...(placement === "same" ? [] : [{ encrypted: false, placement: "child process" as const }, { encrypted: true, placement: "child process" as const }]),
+    ...(placement === "child" ? [] : [{ encrypted: false, placement: "same process" as const }])
+  ].filter((w) => rooms === "both" || w.encrypted === (rooms === "encrypted"))
 
 /** Bob sends `count` messages (encrypted where the room is), one at a time. */
 const send = (w: World, count: number, round: number) => w.sendMany(`r${round}`, count, 1)
@@ -93,7 +96,7 @@ const idleSyncs = async (w: World, seconds: number) => {
 
 export const measureAccountPath = async (settings: AccountPathSettings = defaults): Promise<Row[]> => {
   const rows: Row[] = []
-  for (const { encrypted, placement } of worlds(settings.placement)) {
+  for (const { encrypted, placement } of worlds(settings.placement, settings.rooms)) {
     const room = `${encrypted ? "encrypted room" : "clear room"}, homeserver in ${placement === "child process" ? "a child process" : "the same process"}`
     const w = await setUp(encrypted, placement)
     const events = encrypted ? settings.encryptedEvents : settings.events
@@ -119,6 +122,8 @@ export const measureAccountPath = async (settings: AccountPathSettings = default
         { scenario: catchUpScenario, metric: placement === "child process" ? "client CPU per sync with nothing new" : "CPU per sync with nothing new", unit: "µs", ours: idle.cpuMicrosPerSync, better: "lower", detail: { syncs: idle.syncs } },
         { scenario: catchUpScenario, metric: "crypto machine calls per idle sync", unit: "calls", ours: idle.machineCallsPerSync, better: "lower", ...(encrypted ? {} : { target: { text: "0", maxValue: 0 } }) },
         { scenario: liveScenario, metric: `events/s, ${settings.inFlight} sends in flight`, unit: "1/s", ours: of((s) => s.eventsPerSecond), better: "higher", target: { text: ">= 5000/s", minValue: 5_000 }, detail: { samples: lives, events } },
+        // Few events per sync means the fixed cost of a sync (request, response, state save) is paid per event.
+        { scenario: liveScenario, metric: "events per sync", unit: "events", ours: of((s) => events / Math.max(1, s.syncs)), better: "higher" },
         { scenario: liveScenario, metric: "p99 send to widget", unit: "ms", ours: of((s) => s.p99Ms), better: "lower", target: { text: "< 50 ms", maxValue: 50 }, detail: { p50: lives.map((s) => s.p50Ms) } },
         { scenario: liveScenario, metric: placement === "child process" ? "client process CPU per event" : "process CPU per event (all of it)", unit: "µs", ours: of((s) => s.cpuMicrosPerEvent), better: "lower" },
         ...(placement === "child process" ? [{ scenario: liveScenario, metric: "homeserver + Bob process CPU per event", unit: "µs", ours: of((s) => s.serverCpuMicrosPerEvent), better: "lower" as const }] : []),
@@ -133,14 +138,15 @@ export const measureAccountPath = async (settings: AccountPathSettings = default
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { events: { type: "string" }, "encrypted-events": { type: "string" }, rounds: { type: "string" }, idle: { type: "string" }, "in-flight": { type: "string" }, placement: { type: "string" } } })
+  const { values } = parseArgs({ options: { events: { type: "string" }, "encrypted-events": { type: "string" }, rounds: { type: "string" }, idle: { type: "string" }, "in-flight": { type: "string" }, placement: { type: "string" }, rooms: { type: "string" } } })
   const rows = await measureAccountPath({
     events: Number(values.events ?? defaults.events),
     encryptedEvents: Number(values["encrypted-events"] ?? defaults.encryptedEvents),
     rounds: Number(values.rounds ?? defaults.rounds),
     idleSeconds: Number(values.idle ?? defaults.idleSeconds),
     inFlight: Number(values["in-flight"] ?? defaults.inFlight),
-    placement: (values.placement ?? defaults.placement) as AccountPathSettings["placement"]
+    placement: (values.placement ?? defaults.placement) as AccountPathSettings["placement"],
+    rooms: (values.rooms ?? defaults.rooms) as AccountPathSettings["rooms"]
   })
   for (const row of rows) console.log(`${row.scenario.padEnd(90)} ${row.metric.padEnd(40)} ${row.ours.toFixed(row.ours < 10 ? 2 : 0)}`)
 }

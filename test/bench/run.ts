@@ -111,7 +111,7 @@ const scenarios: ReadonlyArray<{ readonly name: string; readonly run: (settings:
   { name: "heap", run: (s, _, max) => heap(s, { sessions: Math.min(1000, max) }) },
   { name: "websocket", run: (s) => websocket(s) },
   { name: "decryption", run: (s) => decryption(s) },
-  { name: "account-path", run: (s) => { progress("account path: /sync through the HTTP adapter to the router, clear and encrypted, homeserver in a child process (and the clear room in this one)"); return measureAccountPath({ events: s.quick ? 300 : 1000, encryptedEvents: s.quick ? 100 : 300, rounds: s.quick ? 1 : 3, idleSeconds: s.quick ? 1 : 2, inFlight: 8, placement: "both" }) } },
+  { name: "account-path", run: (s) => { progress("account path: /sync through the HTTP adapter to the router, clear and encrypted, homeserver in a child process (and the clear room in this one)"); return measureAccountPath({ events: s.quick ? 300 : 1000, encryptedEvents: s.quick ? 100 : 300, rounds: s.quick ? 1 : 3, idleSeconds: s.quick ? 1 : 2, inFlight: 8, placement: "both", rooms: "both" }) } },
   { name: "chromium", run: (s, _, max) => browserBench(s, { sizes: upTo(max, [1, 10, 100]) }) },
   { name: "bundle-size", run: () => { progress("bundle size: the browser entry against ClientWidgetApi, esbuild-minified"); return bundleSize() } },
   { name: "scale", run: async (s, left) => (await scale(s, s.quick ? {} : { budgetSeconds: Math.max(60, Math.min(240, left)) })).rows }
