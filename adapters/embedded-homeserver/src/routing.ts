@@ -51,8 +51,8 @@ export type DelayedEventsShape = "query-parameter" | "endpoint" | "endpoint-stab
 
 /**
  * The `:name` segments of a route path: `"/rooms/:roomId/send/:eventType"` gives
- * `"roomId" | "eventType"`. The router fills every one of them (each is a non-optional group of
- * the compiled pattern), so a handler's `params` has exactly these keys.
+ * `"roomId" | "eventType"`. The router fills every one of them (each is one non-empty path
+ * segment), so a handler's `params` has exactly these keys.
  */
 export type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}`
   ? Name | ParamNames<Rest>
@@ -86,10 +86,16 @@ export interface Reply {
   readonly headers?: Readonly<Record<string, string>>
 }
 
+/**
+ * One segment of a route's path: a literal, a `:name` parameter (any one non-empty segment), or
+ * one of a few literals (`{v3}`).
+ */
+export type Segment = string | { readonly param: string; readonly oneOf?: undefined } | { readonly param?: undefined; readonly oneOf: ReadonlyArray<string> }
+
 export interface Route {
   readonly method: string
-  readonly pattern: RegExp
-  readonly names: ReadonlyArray<string>
+  /** The path split at `/` (the leading empty segment included), matched by `route-table.ts`. */
+  readonly segments: ReadonlyArray<Segment>
   /** "required": 401 without a valid token. "optional": resolved when present, ignored when absent. */
   readonly auth: "required" | "optional"
   /** The body is bytes (media uploads), up to `maxUploadBytes`: never parsed as JSON. */
@@ -98,26 +104,18 @@ export interface Route {
 }
 
 /**
- * Compiles `/rooms/:roomId/send/:eventType/:txnId` into a matcher. `{v3}` stands for the client
+ * Compiles `/rooms/:roomId/send/:eventType/:txnId` into segments. `{v3}` stands for the client
  * API version prefix, matching both `v3` and `r0` (older clients still say r0; the paths are the
  * same). Parameters are single path segments, percent-decoded after splitting, so an encoded `/`
  * in an event type stays inside its segment.
  */
-const compile = (path: string): { pattern: RegExp; names: Array<string> } => {
-  const names: Array<string> = []
-  const source = path
-    .split("/")
-    .map((segment) => {
-      if (segment === "{v3}") return "(?:v3|r0)"
-      if (segment.startsWith(":")) {
-        names.push(segment.slice(1))
-        return "([^/]+)"
-      }
-      return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-    })
-    .join("/")
-  return { pattern: new RegExp(`^${source}$`), names }
-}
+const compile = (path: string): { segments: ReadonlyArray<Segment> } => ({
+  segments: path.split("/").map((segment): Segment => {
+    if (segment === "{v3}") return { oneOf: ["v3", "r0"] }
+    if (segment.startsWith(":")) return { param: segment.slice(1) }
+    return segment
+  })
+})
 
 /** A route that needs a valid access token. */
 export const authed = <P extends string>(

@@ -7,9 +7,9 @@ import { parseBody } from "./decode.ts"
 import { DelayedEvents } from "./delayed-events.ts"
 import * as delayedEvents from "./delayed-events.ts"
 import * as discovery from "./discovery.ts"
-import { AuthChallenge, internal, invalidParam, MatrixError, methodNotAllowed, missingToken, tooLarge, unknownToken, unrecognized } from "./errors.ts"
+import { AuthChallenge, internal, MatrixError, missingToken, tooLarge, unknownToken } from "./errors.ts"
 import * as filters from "./filters.ts"
-import { tokenKey } from "./ids.ts"
+import { TokenKeyCache } from "./ids.ts"
 import { Journal } from "./journal.ts"
 import * as keys from "./keys.ts"
 import * as keyBackup from "./key-backup.ts"
@@ -22,6 +22,7 @@ import * as userDirectory from "./user-directory.ts"
 import * as media from "./media.ts"
 import { MediaStore } from "./media-store.ts"
 import type { Auth, DelayedEventsShape, Env, Reply, Route, TurnOptions } from "./routing.ts"
+import { readTarget, RouteTable } from "./route-table.ts"
 import { Store } from "./store.ts"
 import * as sync from "./sync.ts"
 import * as timeline from "./timeline.ts"
@@ -122,26 +123,7 @@ const ROUTES: ReadonlyArray<Route> = [
   ...media.routes
 ]
 
-const match = (method: string, path: string): { route: Route; params: Record<string, string> } => {
-  let pathMatched = false
-  const wanted = method === "HEAD" ? "GET" : method
-  for (const route of ROUTES) {
-    const m = route.pattern.exec(path)
-    if (m === null) continue
-    pathMatched = true
-    if (route.method !== wanted) continue
-    const params: Record<string, string> = {}
-    route.names.forEach((name, i) => {
-      try {
-        params[name] = decodeURIComponent(m[i + 1]!)
-      } catch {
-        throw invalidParam(`Malformed percent-encoding in '${name}'.`)
-      }
-    })
-    return { route, params }
-  }
-  throw pathMatched ? methodNotAllowed("Unrecognized request") : unrecognized("Unrecognized request")
-}
+const TABLE = new RouteTable(ROUTES)
 
 const readBody = (req: IncomingMessage, limit: number): Promise<Buffer> =>
   new Promise((resolve, reject) => {
@@ -173,7 +155,11 @@ const readBody = (req: IncomingMessage, limit: number): Promise<Buffer> =>
       }
     })
     req.on("error", fail)
-    req.on("close", () => fail(new Error("client went away")))
+    // Every request closes, most after their body ended: an Error (with its stack) made for each
+    // of them only to be ignored was measurable on the account path.
+    req.on("close", () => {
+      if (!done) fail(new Error("client went away"))
+    })
   })
 
 const accessToken = (req: IncomingMessage, query: URLSearchParams): string | undefined => {
@@ -246,6 +232,7 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
     delayedEventsShape: options.delayedEvents ?? "query-parameter"
   }
   const faults: Array<{ fault: Fault; left: number }> = []
+  const tokenKeys = new TokenKeyCache()
   const inFlight = new Set<ServerResponse>()
   let idle: (() => void) | undefined
 
@@ -285,7 +272,7 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
     })
     const method = (req.method ?? "GET").toUpperCase()
     try {
-      const url = new URL(req.url ?? "/", "http://embedded.invalid")
+      const url = readTarget(req.url ?? "/")
       const path = url.pathname.length > 1 && url.pathname.endsWith("/") ? url.pathname.slice(0, -1) : url.pathname
       if (method === "OPTIONS") {
         res.writeHead(204, CORS).end()
@@ -301,18 +288,18 @@ export const startEmbeddedHomeserver = async (options: EmbeddedHomeserverOptions
         send(res, reply.status!, reply.body, reply.headers)
         return
       }
-      const { route, params } = match(method, path)
+      const { route, params } = TABLE.match(method, path)
       const raw = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(req, route.rawBody === true ? env.maxUploadBytes : maxBody)
       const body = route.rawBody === true ? {} : parseBody(raw)
       let auth: Auth | undefined
-      const token = accessToken(req, url.searchParams)
-      const key = token === undefined ? undefined : tokenKey(token)
+      const token = accessToken(req, url.query)
+      const key = token === undefined ? undefined : tokenKeys.of(token)
       const session = key === undefined ? undefined : store.tokens.get(key)
       if (session !== undefined && key !== undefined) auth = { ...session, tokenKey: key }
       else if (route.auth === "required") {
         throw token === undefined ? missingToken("Missing access token") : unknownToken("Unknown access token", { soft_logout: false })
       }
-      const reply = await route.handle({ env, method, params, query: url.searchParams, body, ...(route.rawBody === true && { raw }), headers: req.headers, auth, get signal() { return signal() } })
+      const reply = await route.handle({ env, method, params, query: url.query, body, ...(route.rawBody === true && { raw }), headers: req.headers, auth, get signal() { return signal() } })
       send(res, reply.status ?? 200, reply.body, reply.headers)
     } catch (e) {
       // The client hung up (mid-body, mid-long-poll): nobody is left to answer.
