@@ -91,12 +91,33 @@ export const roomIncluded = (f: SyncFilter, roomId: string): boolean =>
 /** The `filter` query parameter of `/sync`: inline JSON or the id of a stored filter. */
 export const resolveSyncFilter = (query: URLSearchParams, filters: ReadonlyMap<string, JsonObject>): SyncFilter => {
   const raw = query.get("filter")
-  if (raw === null || raw === "") return syncFilter({})
-  if (raw.trimStart().startsWith("{")) return syncFilter(queryJson(query, "filter")!)
+  if (raw === null || raw === "") return NO_FILTER
+  if (raw.trimStart().startsWith("{")) {
+    // A client sends the same inline filter with every /sync: read it once. Only filters that
+    // read cleanly are kept (a bad one throws each time), and only so many, of bounded size.
+    const known = inlineFilters.get(raw)
+    if (known !== undefined) return known
+    const read = syncFilter(queryJson(query, "filter")!)
+    if (raw.length <= MAX_CACHED_FILTER_CHARS) {
+      if (inlineFilters.size >= MAX_CACHED_FILTERS) inlineFilters.delete(inlineFilters.keys().next().value!)
+      inlineFilters.set(raw, read)
+    }
+    return read
+  }
   const stored = filters.get(raw)
   if (stored === undefined) throw invalidParam(`Unknown filter '${raw.slice(0, 64)}'.`)
-  return syncFilter(stored)
+  let read = storedFilters.get(stored)
+  if (read === undefined) storedFilters.set(stored, (read = syncFilter(stored)))
+  return read
 }
+
+const NO_FILTER = syncFilter({})
+const MAX_CACHED_FILTERS = 256
+const MAX_CACHED_FILTER_CHARS = 4_096
+/** Inline filters by their text, oldest forgotten first; what they read as is plain data, shared read-only. */
+const inlineFilters = new Map<string, SyncFilter>()
+/** Stored filters are never changed once written (a new one gets a new id). */
+const storedFilters = new WeakMap<JsonObject, SyncFilter>()
 
 export const routes: ReadonlyArray<Route> = [
   authed("POST", `${CLIENT}/user/:userId/filter`, async ({ env, auth, params, body }) => {

@@ -117,7 +117,16 @@ export class Room {
   }
 
   powerLevelsAt(pos = Infinity): PowerLevels {
-    return powerLevelsOf(this.stateEvent("m.room.power_levels", "", pos)?.event.content, this.creator)
+    const content = this.stateEvent("m.room.power_levels", "", pos)?.event.content
+    if (content === undefined) return powerLevelsOf(undefined, this.creator)
+    // Read once per power-levels event, not once per send: a stored event's content is never
+    // changed in place (a redaction stores a new event object), so its reading stays true.
+    let read = readLevels.get(content)
+    if (read === undefined) {
+      read = powerLevelsOf(content, this.creator)
+      readLevels.set(content, read)
+    }
+    return read
   }
 
   joinRuleAt(pos = Infinity): string {
@@ -181,6 +190,9 @@ export interface PowerLevels {
   readonly redact: number
   readonly invite: number
 }
+
+/** `powerLevelsOf` of each stored `m.room.power_levels` content (the creator does not enter into it then). */
+const readLevels = new WeakMap<JsonObject, PowerLevels>()
 
 /** Power levels tolerate the integer-in-a-string values old clients wrote. */
 const level = (value: unknown, fallback: number): number => {
