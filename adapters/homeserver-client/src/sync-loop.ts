@@ -54,6 +54,8 @@ export class SyncLoop {
   private dirtyQueued = false
   private toDevice = 0
   private readonly meter: SyncHealthMeter
+  /** The /sync filter, the same text every time (the homeserver may cache what it reads as). */
+  private readonly filter: string
 
   constructor(
     initial: SyncLoopState,
@@ -62,6 +64,7 @@ export class SyncLoop {
   ) {
     this.state = initial
     this.meter = new SyncHealthMeter(() => deps.clock.now())
+    this.filter = JSON.stringify({ room: { timeline: { limit: options.timelineLimit } } })
   }
 
   /**
@@ -149,7 +152,7 @@ export class SyncLoop {
             .request<unknown>({
               method: "GET",
               path: "/_matrix/client/v3/sync",
-              query: { since: effect.since, timeout: effect.timeoutMs, filter: JSON.stringify({ room: { timeline: { limit: this.options.timelineLimit } } }) },
+              query: { since: effect.since, timeout: effect.timeoutMs, filter: this.filter },
               timeoutMs: effect.timeoutMs + 30_000,
               signal
             })
