@@ -19,7 +19,12 @@ export type SyncLoopEvent =
   | { readonly _tag: "GapFailed"; readonly walk: number; readonly roomId: string }
   /** `gapDeadlineMs` passed since `ArmGapDeadline` of this walk. */
   | { readonly _tag: "GapDeadline"; readonly walk: number }
-  | { readonly _tag: "BatchDelivered" }
+  /**
+   * `unchanged`: taking the batch in changed nothing a save writes besides the token and the
+   * rooms: the crypto machine was not handed it (no to-device event, no device-list change, key
+   * counts as before), no held event was handed over meanwhile, and none is held. Absent: false.
+   */
+  | { readonly _tag: "BatchDelivered"; readonly unchanged?: boolean }
   /** Taking the batch in threw after its first `roomsDone` rooms were taken in. */
   | { readonly _tag: "BatchFailed"; readonly roomsDone: number }
   | { readonly _tag: "SaveDone" }

@@ -232,7 +232,8 @@ const simulate = (cfg: SyncLoopConfig, timelineLimit: number, choices: ReadonlyA
     // One that leaves the token where it was has nothing to repeat, and is not counted.
     const to = ordinal(batch.body["next_batch"] as string)
     if (failAfter === undefined && to !== ordinal(batchFrom)) handedBatchesTo.push(to)
-    dispatch(failAfter === undefined ? { _tag: "BatchDelivered" } : { _tag: "BatchFailed", roomsDone: done })
+    // Half the batches say the shell changed nothing (as a clear room's do): an idle one is then not saved.
+    dispatch(failAfter === undefined ? { _tag: "BatchDelivered", unchanged: to % 2 === 0 } : { _tag: "BatchFailed", roomsDone: done })
     return true
   }
   const finishSave = (fail: boolean) => {

@@ -109,6 +109,66 @@ const cases: ReadonlyArray<Case> = [
     check: (state) => assert.equal(state.unsavedBatches, 0)
   },
   {
+    name: "an idle batch the shell changed nothing for (unchanged), with everything saved: not written again; Synced and the next long-poll at once",
+    given: resumed,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t1") }, { _tag: "BatchDelivered", unchanged: true }],
+    want: ["DeliverBatch", "Synced", "RequestSync"],
+    check: (state, effects) => {
+      assert.deepEqual(effects[2], { _tag: "RequestSync", since: "t1", timeoutMs: 30_000 })
+      assert.deepEqual(state.save, { inFlight: undefined, pending: false, unsavedBatch: false })
+      assert.equal(state.counters.syncs, 2)
+    }
+  },
+  {
+    name: "an unchanged idle batch while the save of its token is in flight: no second save; that save settles it (Synced when done)",
+    given: () => run(resumed(), [{ _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$2")] } }) }, { _tag: "BatchDelivered" }]).state,
+    send: [{ _tag: "SaveDone" }, { _tag: "Dirty" }, { _tag: "SyncSucceeded", body: syncBody("t2") }, { _tag: "BatchDelivered", unchanged: true }, { _tag: "SaveDone" }],
+    want: ["Synced", "Save", "DeliverBatch", "RequestSync", "Synced"],
+    check: (state) => assert.deepEqual(state.save, { inFlight: undefined, pending: false, unsavedBatch: false })
+  },
+  {
+    name: "idle polls while saves run do not chain saves: one save, then none",
+    given: () => run(resumed(), [{ _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$2")] } }) }, { _tag: "BatchDelivered" }, { _tag: "SaveDone" }]).state,
+    send: [
+      { _tag: "SyncSucceeded", body: syncBody("t2") },
+      { _tag: "BatchDelivered", unchanged: true },
+      { _tag: "SyncSucceeded", body: syncBody("t2") },
+      { _tag: "BatchDelivered", unchanged: true }
+    ],
+    want: ["DeliverBatch", "Synced", "RequestSync", "DeliverBatch", "Synced", "RequestSync"]
+  },
+  {
+    name: "an idle batch the crypto machine took in (not unchanged) is saved as before",
+    given: resumed,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t1") }, { _tag: "BatchDelivered", unchanged: false }],
+    want: ["DeliverBatch", "Save", "RequestSync"]
+  },
+  {
+    name: "an unchanged idle batch while a save is wanted (a Dirty during the batch) still saves",
+    given: resumed,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t1") }, { _tag: "Dirty" }, { _tag: "BatchDelivered", unchanged: true }],
+    want: ["DeliverBatch", "Save", "RequestSync"]
+  },
+  {
+    name: "an unchanged idle batch while the last save failed still saves: the failed one's content goes with it",
+    given: () => run(resumed(), [{ _tag: "SyncSucceeded", body: syncBody("t2", { "!r": { events: [ev("$2")] } }) }, { _tag: "BatchDelivered" }, { _tag: "SaveFailed" }]).state,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t2") }, { _tag: "BatchDelivered", unchanged: true }],
+    want: ["DeliverBatch", "Save", "RequestSync"],
+    check: (state) => assert.equal(state.save.inFlight?.since, "t2")
+  },
+  {
+    name: "an unchanged batch that moves the token is saved",
+    given: resumed,
+    send: [{ _tag: "SyncSucceeded", body: syncBody("t2") }, { _tag: "BatchDelivered", unchanged: true }],
+    want: ["DeliverBatch", "Save", "RequestSync"]
+  },
+  {
+    name: "an unchanged idle batch while stopping: the stop's own last save still happens",
+    given: () => run(resumed(), [{ _tag: "SyncSucceeded", body: syncBody("t1") }]).state,
+    send: [{ _tag: "Stop" }, { _tag: "BatchDelivered", unchanged: true }, { _tag: "SaveDone" }],
+    want: ["CancelSync", "Save", "Synced", "Stopped"]
+  },
+  {
     name: "saves wanted while one is in flight coalesce into one, of the newest state",
     given: () => run(resumed(), [{ _tag: "Dirty" }]).state,
     send: [{ _tag: "Dirty" }, { _tag: "Dirty" }, { _tag: "SaveDone" }, { _tag: "SaveDone" }],

@@ -34,6 +34,12 @@
  * crash repeats at most the last k batches (what the saved recent-id window does not remember).
  * A clean stop saves everything: across it, each event is delivered exactly once.
  *
+ * Idle batches (#17). A batch that leaves the token where it was, has no room and for which the
+ * shell changed nothing (`BatchDelivered.unchanged`: the crypto machine was not handed it, no
+ * held event moved) is not saved: what a save would write is on disk already, or is what the save
+ * in flight writes (that save then settles the batch). Without this, an idle client polling with
+ * a zero timeout wrote `sync.json` on every poll, and polls during a save chained saves forever.
+ *
  * Gap walks (#20). All of a batch's `limited` rooms are walked at once, each within a budget of
  * events (sync-gap-walk.ts), and all of them within `gapDeadlineMs` of the batch coming (the
  * shell's timer feeds `GapDeadline`; the machine stays clock-free). What is given up is counted
@@ -236,9 +242,26 @@ export const stepSyncLoop = (state: SyncLoopState, event: SyncLoopEvent, config:
       if (batch?.stage !== "delivering") break
       commitRooms(batch.rooms)
       const since = batch.response.nextBatch ?? s.since
+      // An idle batch (the token where it was, no room, the shell changed nothing: `unchanged`)
+      // leaves nothing new for a save to write: it is not written again (an idle client polling
+      // with timeout 0 rewrote sync.json and persisted the crypto store on every poll). Either
+      // what is on disk is this state already (no save in flight or wanted, none failed), or the
+      // save in flight writes it (it is of this token and nothing was wanted since it began):
+      // that save then settles this batch too, and says Synced when done.
+      const idle = event.unchanged === true && since === s.since && batch.rooms.length === 0 && !s.save.pending
+      const inFlight = s.save.inFlight
+      const onDisk = inFlight === undefined && !s.save.unsavedBatch && s.unsavedBatches === 0
+      const beingWritten = inFlight !== undefined && inFlight.since === since
       // A batch that leaves the token where it was (an idle long-poll) has nothing a crash could repeat.
       set({ batch: undefined, since, unsavedBatches: s.unsavedBatches + (since === s.since ? 0 : 1) })
       count({ syncs: s.counters.syncs + 1 })
+      if (idle && (onDisk || beingWritten)) {
+        if (onDisk) effects.push({ _tag: "Synced" })
+        else set({ save: { ...s.save, inFlight: { ...inFlight!, coversBatch: true } } })
+        if (s.phase === "running") requestSync()
+        maybeStopped()
+        break
+      }
       // Both at once: the long-poll's round trip runs while the save's fsyncs do (see the header).
       wantSave(true)
       if (s.phase === "running") requestSync()

@@ -52,6 +52,8 @@ export class SyncLoop {
   private stopped: Promise<void> | undefined
   private resolveStopped: () => void = () => {}
   private dirtyQueued = false
+  /** Events the timeline handed over, ever: a batch during which it moved is not `unchanged`. */
+  private deliveries = 0
   private toDevice = 0
   private readonly meter: SyncHealthMeter
   /** The /sync filter, the same text every time (the homeserver may cache what it reads as). */
@@ -122,6 +124,7 @@ export class SyncLoop {
    * restart would deliver it again: one `Dirty` per turn, however many events.
    */
   delivered(): void {
+    this.deliveries += 1
     if (this.state.batch !== undefined || this.dirtyQueued) return
     this.dirtyQueued = true
     queueMicrotask(() => {
@@ -253,6 +256,8 @@ export class SyncLoop {
       const deviceLists = isObject(res["device_lists"]) ? res["device_lists"] : {}
       const counts = isObject(res["device_one_time_keys_count"]) ? res["device_one_time_keys_count"] : {}
       const fallback = res["device_unused_fallback_key_types"] ?? res["org.matrix.msc2732.device_unused_fallback_key_types"]
+      const skipped = e2ee.syncsSkipped
+      const deliveries = this.deliveries
       const toDevice = await e2ee.receiveSync({
         toDevice: eventsOf(res["to_device"]),
         changed: stringsOf(deviceLists["changed"]),
@@ -276,7 +281,8 @@ export class SyncLoop {
       await timeline.idle()
       progress?.({ task: "first-sync", step: "done", done: total, total, unit: "rooms", finished: true })
       this.meter.delivered(newestTimestamp(effect.rooms.flatMap((room) => room.fresh)))
-      return { _tag: "BatchDelivered" }
+      const unchanged = e2ee.syncsSkipped > skipped && this.deliveries === deliveries && timeline.waiting === 0
+      return { _tag: "BatchDelivered", unchanged }
     } catch (e) {
       // Not saved: the same batch comes again from the same token; the window keeps the rooms
       // already taken in from repeating.
