@@ -75,7 +75,7 @@ export class Tally {
   }
 }
 
-type Json = Record<string, unknown>
+export type Json = Record<string, unknown>
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v)
 
 /** One scripted widget: a websocket client that negotiates, acknowledges and counts. */
@@ -204,7 +204,7 @@ export class SimWidget {
         this.tally.turnUpdates++
         break
     }
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ ...message, response }))
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(acknowledgement(text, response))
   }
 
   private onResponse(message: Json): void {
@@ -261,4 +261,18 @@ export class SimWidget {
       this.tally.toDeviceReceived++
     }
   }
+}
+
+/**
+ * The reply to a toWidget request: its own text with `response` added as the last key, which is
+ * what `JSON.stringify({ ...message, response })` gives, without stringifying the request again
+ * (for a send_event that is the whole event, once per delivery). `request` parsed as an object
+ * without a `response` key, so its last non-blank character is its closing brace.
+ *
+ * @example acknowledgement('{"api":"toWidget","action":"send_event"}', {}) // '{"api":"toWidget","action":"send_event","response":{}}'
+ */
+export const acknowledgement = (request: string, response: Json): string => {
+  const end = request.lastIndexOf("}")
+  const body = request.slice(0, end).trimEnd()
+  return `${body}${body.endsWith("{") ? "" : ","}"response":${JSON.stringify(response)}}`
 }
