@@ -35,7 +35,7 @@ import { PendingRequests } from "./pending-requests.ts"
 export type { EngineSession, SessionInfo } from "./session-handle.ts"
 import { clientServing } from "./client-hooks.ts"
 import { executeClientCommand } from "./client-commands.ts"
-import type { Entry } from "./engine-entry.ts"
+import { addCloseListener, closeListenersOf, type Entry } from "./engine-entry.ts"
 
 export type { ApprovalRequest, Approver, RequestedCapability } from "./approval-prompt.ts"
 import type { Engine, EngineFault, EngineOptions, OpenSessionOptions } from "./engine-options.ts"
@@ -234,7 +234,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
         handles.delete(key)
         charts.stop(entry.chart) // the closed chart cancelled its timers; this is belt and braces
         router.close(key)
-        for (const listener of [...(entry.closeListeners ?? [])]) {
+        for (const listener of closeListenersOf(entry)) {
           try {
             listener(command.reason)
           } catch (error) {
@@ -292,14 +292,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     onClose: (key, listener) => {
       const entry = handles.get(key)
       if (entry === undefined) return () => false
-      // Most sessions have one (their transport's): an array of one, not one grown by `push` (room for 17).
-      let listeners = entry.closeListeners
-      if (listeners === undefined) entry.closeListeners = listeners = [listener]
-      else listeners.push(listener)
-      return () => {
-        const at = listeners.indexOf(listener)
-        if (at >= 0) listeners.splice(at, 1)
-      }
+      return addCloseListener(entry, listener)
     },
     request: (key, action, data) => {
       const entry = handles.get(key)
