@@ -71,6 +71,11 @@ const isWidgetTraffic = (data: unknown): boolean =>
 class Dispatcher {
   readonly attachments = new Set<PostMessageAttachment>()
   private readonly bySource = new Map<unknown, PostMessageAttachment>()
+  /**
+   * One copy of each widget origin: `URL.origin` makes a new string every time (about 80 B, a
+   * rope and its first part), and a host embeds many widgets from few origins. Bounded.
+   */
+  private readonly origins = new Map<string, string>()
 
   constructor(private readonly host: Window) {}
 
@@ -78,6 +83,15 @@ class Dispatcher {
     let dispatcher = dispatchers.get(host)
     if (dispatcher === undefined) dispatchers.set(host, (dispatcher = new Dispatcher(host)))
     return dispatcher
+  }
+
+  /** The window's one copy of `origin`. */
+  origin(origin: string): string {
+    const known = this.origins.get(origin)
+    if (known !== undefined) return known
+    if (this.origins.size >= MAX_SHARED_ORIGINS) this.origins.delete(this.origins.keys().next().value!)
+    this.origins.set(origin, origin)
+    return origin
   }
 
   add(attachment: PostMessageAttachment): void {
@@ -115,6 +129,9 @@ class Dispatcher {
 }
 
 const dispatchers = new WeakMap<object, Dispatcher>()
+
+/** Origins a dispatcher keeps one copy of; past it the oldest is forgotten (sharing only saves memory). */
+const MAX_SHARED_ORIGINS = 256
 
 /**
  * One widget frame connected to its session. A class with its methods on the prototype, and
@@ -216,5 +233,6 @@ class PostMessageAttachment implements PostMessageTransport {
 export const attachPostMessageTransport = (options: PostMessageTransportOptions): PostMessageTransport => {
   const url = new URL(options.widgetUrl)
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(`widget URL must be http(s): ${url.protocol}`)
-  return new PostMessageAttachment(options.iframe, url.origin, Dispatcher.for(options.window ?? window), options.open)
+  const dispatcher = Dispatcher.for(options.window ?? window)
+  return new PostMessageAttachment(options.iframe, dispatcher.origin(url.origin), dispatcher, options.open)
 }
