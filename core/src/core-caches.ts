@@ -9,6 +9,7 @@
  * computes the same answer afresh.
  */
 import type { Permissions } from "./permissions.ts"
+import type { RoutingEntry } from "./routing-index.ts"
 import type { PendingToWidget, ToWidgetPurpose } from "./session/state.ts"
 
 export interface CoreCaches {
@@ -32,6 +33,11 @@ export interface CoreCaches {
   /** The routing index's bucket keys per permissions object; weak, so they go with it. */
   readonly bucketKeys: WeakMap<Permissions, ReadonlyArray<string>>
   /**
+   * The routing index's entries per permissions object and home room (frozen; weak, so they go
+   * with the permissions): a thousand sessions approved alike in one room share one.
+   */
+  readonly routingEntries: WeakMap<Permissions, Map<string | undefined, RoutingEntry>>
+  /**
    * The pending entry of a toWidget request that has survived no sweep, per (action, purpose):
    * frozen, so a burst of deliveries shares one instead of allocating one per message.
    */
@@ -53,6 +59,7 @@ export const createCoreCaches = (): CoreCaches => ({
   lists: new Map(),
   globs: new Map(),
   bucketKeys: new WeakMap(),
+  routingEntries: new WeakMap(),
   freshPending: new Map()
 })
 
