@@ -141,7 +141,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
 
   /** What the core remembers to be fast, for this engine only: its sessions' steps and its router share it. */
   const caches = createCoreCaches()
-  const router = new Router({ deliver: push, caches })
+  const router = new Router({ deliver: push, caches, sessions: handles })
   let nextSession = 0
 
   const turnPoller = new TurnPoller(
@@ -335,7 +335,6 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     const entry: Entry = { chart, handle, send: open.send, client: undefined, watch: undefined, approvals: undefined, closeListeners: undefined, inbox: undefined }
     handles.set(key, entry)
     if (options.onLifecycle !== undefined) watchOf(entry)
-    router.open(key)
     return handle
   }
 
