@@ -31,6 +31,7 @@ import { callPort, methodOf } from "./port-calls.ts"
 import { type EngineSession, type HandleCore, SessionHandle, type SessionInfo, WidgetRequestError } from "./session-handle.ts"
 import { type Observed, SessionWatch } from "./lifecycle.ts"
 import { PendingRequests } from "./pending-requests.ts"
+import { sessionConfigs } from "./session-config.ts"
 
 export type { EngineSession, SessionInfo } from "./session-handle.ts"
 import { clientServing } from "./client-hooks.ts"
@@ -313,24 +314,22 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
   /** The charts of closed sessions whose handles may still be asked for `info()`. */
   const closedStates = new Map<string, ChartSession>()
 
+  /** Every session's config: its own fields over what all of this engine's sessions share. */
+  const configFor = sessionConfigs({ policy, limits, openIdApprover: options.openIdApprover !== undefined, client: serving.side, features })
+
   const openSession = (open: OpenSessionOptions): EngineSession => {
     const { widget } = open
     const key = `${widget.id}#${nextSession++}`
     const homeRoom = widget.kind === "room" ? widget.roomId : viewedRoom
     const handle = new SessionHandle(core, key, widget)
-    const config = {
+    const config = configFor({
       widgetId: widget.id,
       kind: widget.kind,
-      ...(homeRoom === undefined ? {} : { homeRoom }),
+      homeRoom,
       waitForIframeLoad: open.waitForIframeLoad ?? widget.waitForIframeLoad,
-      ...(open.origin === undefined ? {} : { origin: open.origin }),
-      policy,
-      limits,
-      openIdApprover: options.openIdApprover !== undefined,
-      client: serving.side,
-      features,
-      fileEncoding: open.transport === "m.websockets" ? ("base64" as const) : ("structured-clone" as const)
-    }
+      origin: open.origin,
+      fileEncoding: open.transport === "m.websockets" ? "base64" : "structured-clone"
+    })
     const chart = charts.open(key, { config })
     const entry: Entry = { chart, handle, send: open.send, client: undefined, watch: undefined, approvals: undefined, closeListeners: undefined, inbox: undefined }
     handles.set(key, entry)
