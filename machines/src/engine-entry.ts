@@ -66,7 +66,7 @@ export interface ClientWork {
 }
 
 /** The widget's origin, as the session was opened with it (kept in its config, not twice). */
-export const originOf = (entry: Entry): string | undefined => entry.chart.snapshot.context.state.config.origin
+export const originOf = (entry: Entry): string | undefined => entry.chart.context.state.config.origin
 
 /** Forgets a client call at work; false when it was not (cancelled, or already answered). */
 export const settleClientCall = (entry: Entry, ticket: number): boolean => {

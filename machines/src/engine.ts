@@ -124,9 +124,9 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
   }
 
   const observed = (entry: Entry): Observed => {
-    const { snapshot } = entry.chart
-    const { requested, approved, denied } = snapshot.context.state
-    return { phase: phaseOf(snapshot.value), requested, approved, denied }
+    const { base, context } = entry.chart
+    const { requested, approved, denied } = context.state
+    return { phase: phaseOf(base.value), requested, approved, denied }
   }
 
   /** The session's watch, made at its first listener (or at open, for an engine-wide listener). */
@@ -267,7 +267,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     }
   })
 
-  const infoOf = (key: string, widgetId: string, chart: ChartSession): SessionInfo => infoFrom(key, widgetId, phaseOf(chart.snapshot.value), chart.snapshot.context.state)
+  const infoOf = (key: string, widgetId: string, chart: ChartSession): SessionInfo => infoFrom(key, widgetId, phaseOf(chart.base.value), chart.context.state)
 
   const infoFrom = (key: string, widgetId: string, phase: SessionInfo["phase"], session: SessionState): SessionInfo => ({
     sessionId: key,
