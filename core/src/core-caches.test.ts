@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { CORE_CACHE_LIMITS, createCoreCaches } from "./core-caches.ts"
+import { CORE_CACHE_LIMITS, createCoreCaches, shareList } from "./core-caches.ts"
+import { weigh } from "./session/negotiation.ts"
 import { compilePermissions } from "./permissions.ts"
 import { classify } from "./policy.ts"
 import { RoutingIndex } from "./routing-index.ts"
@@ -83,5 +84,51 @@ describe("a fresh session's shared empties are constants", () => {
     const entry = [...state.pendingToWidget.values()][0]!
     expect(caches.freshPending.get("notify_capabilities")?.get("notify")).toBe(entry)
     expect(Object.isFrozen(entry)).toBe(true)
+  })
+})
+
+describe("shared capability lists", () => {
+  const caps = ["m.send.event:m.room.message", RECEIVE]
+
+  it("one frozen copy per contents and order, within one caches object only", () => {
+    const caches = createCoreCaches()
+    const first = shareList(caches, [...caps])
+    expect(Object.isFrozen(first)).toBe(true)
+    expect(shareList(caches, [...caps])).toBe(first)
+    expect(shareList(caches, [...caps].reverse())).not.toBe(first)
+    expect(shareList(createCoreCaches(), [...caps])).not.toBe(first)
+    // Lists whose joined form would collide are told apart.
+    expect(shareList(caches, ["a,b"])).not.toBe(shareList(caches, ["a", "b"]))
+  })
+
+  it("stays within its limit, and keeps a very long list as it is", () => {
+    const caches = createCoreCaches()
+    for (let i = 0; i <= CORE_CACHE_LIMITS.lists; i++) shareList(caches, [`c${i}`])
+    expect(caches.lists.size).toBe(CORE_CACHE_LIMITS.lists)
+    const long = Array.from({ length: 2_000 }, (_, i) => `org.example.capability.${i}`)
+    expect(shareList(caches, long)).toBe(long)
+    expect(Object.isFrozen(long)).toBe(false)
+  })
+
+  it("sessions approved alike share their requested and approved lists", () => {
+    const caches = createCoreCaches()
+    const policy = {
+      rules: [
+        { capability: "m.send.event:*", decision: "approve" as const },
+        { capability: RECEIVE, decision: "deny" as const }
+      ]
+    }
+    const negotiated = () =>
+      stepInPlace(initialState({ ...config, policy }), "negotiating", caches, [], (s) => {
+        s.sendRequest("capabilities", {}, "capabilities")
+        weigh(s, caps)
+      }).done().state
+    const one = negotiated()
+    const two = negotiated()
+    expect([one.requested, one.approved, one.denied]).toEqual([caps, [caps[0]], [RECEIVE]])
+    expect(two.requested).toBe(one.requested)
+    expect(two.approved).toBe(one.approved)
+    expect(two.denied).toBe(one.denied)
+    for (const list of [one.requested, one.approved, one.denied]) expect(Object.isFrozen(list)).toBe(true)
   })
 })

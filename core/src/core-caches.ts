@@ -9,6 +9,7 @@
  * computes the same answer afresh.
  */
 import type { Permissions } from "./permissions.ts"
+import type { RoutingEntry } from "./routing-index.ts"
 import type { PendingToWidget, ToWidgetPurpose } from "./session/state.ts"
 
 export interface CoreCaches {
@@ -22,10 +23,20 @@ export interface CoreCaches {
    * session keeps its requested and approved lists for its whole life.
    */
   readonly capabilities: Map<string, string>
+  /**
+   * One frozen copy of each capability list (requested, approved, denied) by its contents: every
+   * copy of a widget ends up with the same lists, each kept by its session for its whole life.
+   */
+  readonly lists: Map<string, ReadonlyArray<string>>
   /** Policy globs (widget id, origin, capability patterns) compiled to regular expressions. */
   readonly globs: Map<string, RegExp>
   /** The routing index's bucket keys per permissions object; weak, so they go with it. */
   readonly bucketKeys: WeakMap<Permissions, ReadonlyArray<string>>
+  /**
+   * The routing index's entries per permissions object and home room (frozen; weak, so they go
+   * with the permissions): a thousand sessions approved alike in one room share one.
+   */
+  readonly routingEntries: WeakMap<Permissions, Map<string | undefined, RoutingEntry>>
   /**
    * The pending entry of a toWidget request that has survived no sweep, per (action, purpose):
    * frozen, so a burst of deliveries shares one instead of allocating one per message.
@@ -37,6 +48,7 @@ export interface CoreCaches {
 export const CORE_CACHE_LIMITS = {
   permissions: 1024,
   capabilities: 4096,
+  lists: 1024,
   globs: 1024
 } as const
 
@@ -44,8 +56,10 @@ export const CORE_CACHE_LIMITS = {
 export const createCoreCaches = (): CoreCaches => ({
   permissions: new Map(),
   capabilities: new Map(),
+  lists: new Map(),
   globs: new Map(),
   bucketKeys: new WeakMap(),
+  routingEntries: new WeakMap(),
   freshPending: new Map()
 })
 
@@ -54,4 +68,18 @@ export const remember = <K, V>(cache: Map<K, V>, key: K, value: V, limit: number
   if (cache.size >= limit) cache.delete(cache.keys().next().value!)
   cache.set(key, value)
   return value
+}
+
+/** Lists whose key would be longer than this are kept as they are (a key that long costs more than it saves). */
+const MAX_SHARED_LIST_KEY = 16_384
+
+/**
+ * The caches' one frozen copy of a capability list with these contents, in this order (`list`
+ * itself, frozen, when it is the first). Lists in a session's state are replaced, never written
+ * in place, so sharing one is safe; freezing makes sure of it.
+ */
+export const shareList = (caches: CoreCaches, list: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const key = JSON.stringify(list)
+  if (key.length > MAX_SHARED_LIST_KEY) return list
+  return caches.lists.get(key) ?? remember(caches.lists, key, Object.freeze(list), CORE_CACHE_LIMITS.lists)
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { compilePermissions, type Permissions } from "./permissions.ts"
 import { RoutingIndex } from "./routing-index.ts"
+import { createCoreCaches } from "./core-caches.ts"
 
 /** Permissions whose `mayReceive` calls are counted, to measure how much work a match does. */
 const counted = (approved: ReadonlyArray<string>, counter: { calls: number }): Permissions => {
@@ -84,5 +85,46 @@ describe("RoutingIndex", () => {
     expect(index.matchToDevice("m.call.invite")).toStrictEqual([2])
     // to-device capabilities do not leak into room routing
     expect(index.match({ type: "m.call.invite", room_id: "!a:x" })).toStrictEqual([])
+  })
+})
+
+describe("RoutingIndex entries shared through the caches", () => {
+  const RECEIVE = ["m.receive.event:m.room.message"]
+
+  it("subscribers with the same permissions and home room share one frozen entry; others do not", () => {
+    const caches = createCoreCaches()
+    const index = new RoutingIndex<string>(caches)
+    const permissions = compilePermissions(RECEIVE, caches)
+    index.set("a", permissions, "!r:x")
+    index.set("b", permissions, "!r:x")
+    index.set("c", permissions, "!other:x")
+    index.set("d", permissions, undefined)
+    const byRoom = caches.routingEntries.get(permissions)!
+    expect([...byRoom.keys()]).toEqual(["!r:x", "!other:x", undefined])
+    expect(Object.isFrozen(byRoom.get("!r:x"))).toBe(true)
+    expect(byRoom.get("!r:x")).toEqual({ permissions, homeRoom: "!r:x" })
+    // Sharing changes no answer: each is matched by its own room.
+    expect(sorted(index.match({ type: "m.room.message", room_id: "!r:x" }))).toEqual(["a", "b"])
+    expect(index.match({ type: "m.room.message", room_id: "!other:x" })).toEqual(["c"])
+    index.delete("a")
+    expect(index.match({ type: "m.room.message", room_id: "!r:x" })).toEqual(["b"])
+  })
+
+  it("keeps shared entries for a bounded number of rooms, and routes past it as before", () => {
+    const caches = createCoreCaches()
+    const index = new RoutingIndex<string>(caches)
+    const permissions = compilePermissions(RECEIVE, caches)
+    for (let i = 0; i < 300; i++) index.set(`w${i}`, permissions, `!${i}:x`)
+    expect(caches.routingEntries.get(permissions)!.size).toBe(256)
+    expect(index.match({ type: "m.room.message", room_id: "!0:x" })).toEqual(["w0"])
+    expect(index.match({ type: "m.room.message", room_id: "!299:x" })).toEqual(["w299"])
+  })
+
+  it("without caches, nothing is shared and routing is the same", () => {
+    const index = new RoutingIndex<string>()
+    const permissions = compilePermissions(RECEIVE)
+    index.set("a", permissions, "!r:x")
+    index.set("b", permissions, "!r:x")
+    expect(sorted(index.match({ type: "m.room.message", room_id: "!r:x" }))).toEqual(["a", "b"])
   })
 })

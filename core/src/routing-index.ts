@@ -18,8 +18,11 @@ export interface RoutableEvent {
   readonly content?: unknown
 }
 
-/** What a subscriber was indexed with; its buckets follow from these (see `roomsOf`, `bucketKeys`). */
-interface Entry {
+/**
+ * What a subscriber was indexed with; its buckets follow from these (see `roomsOf`, `bucketKeys`).
+ * Immutable: with the engine's caches, subscribers indexed alike share one (`entryFor`).
+ */
+export interface RoutingEntry {
   readonly permissions: Permissions
   readonly homeRoom: string | undefined
 }
@@ -45,11 +48,27 @@ const bucketKeys = (permissions: Permissions, caches: CoreCaches | undefined): R
 }
 
 /** The rooms a subscriber is bucketed under, or "any" for `m.timeline:*`. */
-const roomsOf = ({ permissions, homeRoom }: Entry): Iterable<string> | "any" => {
+const roomsOf = ({ permissions, homeRoom }: RoutingEntry): Iterable<string> | "any" => {
   if (permissions.allRooms) return "any"
   const rooms = permissions.timelineRooms
   if (homeRoom === undefined || rooms.has(homeRoom)) return rooms
   return rooms.size === 0 ? [homeRoom] : [homeRoom, ...rooms]
+}
+
+/** Rooms per permissions object whose entries are shared; past it the oldest is forgotten (its holders keep it). */
+const SHARED_ENTRY_ROOMS = 256
+
+/** The entry for (permissions, homeRoom): with caches, one frozen entry shared by every subscriber indexed alike. */
+const entryFor = (permissions: Permissions, homeRoom: string | undefined, caches: CoreCaches | undefined): RoutingEntry => {
+  if (caches === undefined) return { permissions, homeRoom }
+  let byRoom = caches.routingEntries.get(permissions)
+  if (byRoom === undefined) caches.routingEntries.set(permissions, (byRoom = new Map<string | undefined, RoutingEntry>()))
+  let entry = byRoom.get(homeRoom)
+  if (entry === undefined) {
+    if (byRoom.size >= SHARED_ENTRY_ROOMS) byRoom.delete(byRoom.keys().next().value)
+    byRoom.set(homeRoom, (entry = Object.freeze({ permissions, homeRoom })))
+  }
+  return entry
 }
 
 const add = <K>(buckets: Buckets<K>, type: string, key: K): void => {
@@ -68,7 +87,8 @@ const remove = <K>(buckets: Buckets<K>, type: string, key: K): void => {
 
 /**
  * An index of subscribers (widget sessions) by what they may receive. `caches` (the engine's)
- * let subscribers with the same permissions share their bucket key list.
+ * let subscribers with the same permissions share their bucket key list, and those with the same
+ * permissions and home room their entry.
  *
  * @example
  * const index = new RoutingIndex<string>(createCoreCaches())
@@ -76,7 +96,7 @@ const remove = <K>(buckets: Buckets<K>, type: string, key: K): void => {
  * index.match({ type: "m.reaction", room_id: "!home:example.org" }) // ["w1"]
  */
 export class RoutingIndex<K> {
-  readonly #entries = new Map<K, Entry>()
+  readonly #entries = new Map<K, RoutingEntry>()
   /** room id → bucket key → subscribers whose room scope names that room. */
   readonly #byRoom = new Map<string, Buckets<K>>()
   /** bucket key → subscribers with `m.timeline:*`. */
@@ -94,7 +114,7 @@ export class RoutingIndex<K> {
   /** (Re)index a subscriber: its permissions and its home room (undefined when it has none yet). */
   set(key: K, permissions: Permissions, homeRoom: string | undefined): void {
     this.delete(key)
-    const entry: Entry = { permissions, homeRoom }
+    const entry = entryFor(permissions, homeRoom, this.caches)
     const rooms = roomsOf(entry)
     const keys = bucketKeys(permissions, this.caches)
     this.#entries.set(key, entry)

@@ -24,9 +24,37 @@ export interface Entry {
   watch: SessionWatch | undefined
   /** Open prompts by ticket; none allocated while no prompt is open. */
   approvals: Map<number, Prompt | OpenIdPrompt> | undefined
-  closeListeners: Array<(reason: string) => void> | undefined
+  /** Told as the session closes: one stored bare (the common case, its transport's), more in an array. */
+  closeListeners: CloseListener | CloseListener[] | undefined
   /** Inputs waiting for the next drain; none allocated while idle. */
   inbox: Input[] | undefined
+}
+
+export type CloseListener = (reason: string) => void
+
+/**
+ * Adds a close listener; returns the function that removes it. Most sessions have exactly one
+ * (their transport's), kept bare: an array of one would cost its header and its store per session.
+ */
+export const addCloseListener = (entry: Entry, listener: CloseListener): (() => void) => {
+  const listeners = entry.closeListeners
+  if (listeners === undefined) entry.closeListeners = listener
+  else if (typeof listeners === "function") entry.closeListeners = [listeners, listener]
+  else listeners.push(listener)
+  return () => {
+    const now = entry.closeListeners
+    if (now === listener) entry.closeListeners = undefined
+    else if (Array.isArray(now)) {
+      const at = now.indexOf(listener)
+      if (at >= 0) now.splice(at, 1)
+    }
+  }
+}
+
+/** The close listeners, in the order they were added (a copy: one may unsubscribe another meanwhile). */
+export const closeListenersOf = (entry: Entry): ReadonlyArray<CloseListener> => {
+  const listeners = entry.closeListeners
+  return listeners === undefined ? [] : typeof listeners === "function" ? [listeners] : [...listeners]
 }
 
 /** A session's work with its client, made at first use (most sessions never have any). */
@@ -38,7 +66,7 @@ export interface ClientWork {
 }
 
 /** The widget's origin, as the session was opened with it (kept in its config, not twice). */
-export const originOf = (entry: Entry): string | undefined => entry.chart.snapshot.context.state.config.origin
+export const originOf = (entry: Entry): string | undefined => entry.chart.context.state.config.origin
 
 /** Forgets a client call at work; false when it was not (cancelled, or already answered). */
 export const settleClientCall = (entry: Entry, ticket: number): boolean => {

@@ -31,11 +31,12 @@ import { callPort, methodOf } from "./port-calls.ts"
 import { type EngineSession, type HandleCore, SessionHandle, type SessionInfo, WidgetRequestError } from "./session-handle.ts"
 import { type Observed, SessionWatch } from "./lifecycle.ts"
 import { PendingRequests } from "./pending-requests.ts"
+import { sessionConfigs } from "./session-config.ts"
 
 export type { EngineSession, SessionInfo } from "./session-handle.ts"
 import { clientServing } from "./client-hooks.ts"
 import { executeClientCommand } from "./client-commands.ts"
-import type { Entry } from "./engine-entry.ts"
+import { addCloseListener, closeListenersOf, type Entry } from "./engine-entry.ts"
 
 export type { ApprovalRequest, Approver, RequestedCapability } from "./approval-prompt.ts"
 import type { Engine, EngineFault, EngineOptions, OpenSessionOptions } from "./engine-options.ts"
@@ -123,9 +124,9 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
   }
 
   const observed = (entry: Entry): Observed => {
-    const { snapshot } = entry.chart
-    const { requested, approved, denied } = snapshot.context.state
-    return { phase: phaseOf(snapshot.value), requested, approved, denied }
+    const { base, context } = entry.chart
+    const { requested, approved, denied } = context.state
+    return { phase: phaseOf(base.value), requested, approved, denied }
   }
 
   /** The session's watch, made at its first listener (or at open, for an engine-wide listener). */
@@ -141,7 +142,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
 
   /** What the core remembers to be fast, for this engine only: its sessions' steps and its router share it. */
   const caches = createCoreCaches()
-  const router = new Router({ deliver: push, caches })
+  const router = new Router({ deliver: push, caches, sessions: handles })
   let nextSession = 0
 
   const turnPoller = new TurnPoller(
@@ -234,7 +235,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
         handles.delete(key)
         charts.stop(entry.chart) // the closed chart cancelled its timers; this is belt and braces
         router.close(key)
-        for (const listener of [...(entry.closeListeners ?? [])]) {
+        for (const listener of closeListenersOf(entry)) {
           try {
             listener(command.reason)
           } catch (error) {
@@ -266,7 +267,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     }
   })
 
-  const infoOf = (key: string, widgetId: string, chart: ChartSession): SessionInfo => infoFrom(key, widgetId, phaseOf(chart.snapshot.value), chart.snapshot.context.state)
+  const infoOf = (key: string, widgetId: string, chart: ChartSession): SessionInfo => infoFrom(key, widgetId, phaseOf(chart.base.value), chart.context.state)
 
   const infoFrom = (key: string, widgetId: string, phase: SessionInfo["phase"], session: SessionState): SessionInfo => ({
     sessionId: key,
@@ -292,14 +293,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     onClose: (key, listener) => {
       const entry = handles.get(key)
       if (entry === undefined) return () => false
-      // Most sessions have one (their transport's): an array of one, not one grown by `push` (room for 17).
-      let listeners = entry.closeListeners
-      if (listeners === undefined) entry.closeListeners = listeners = [listener]
-      else listeners.push(listener)
-      return () => {
-        const at = listeners.indexOf(listener)
-        if (at >= 0) listeners.splice(at, 1)
-      }
+      return addCloseListener(entry, listener)
     },
     request: (key, action, data) => {
       const entry = handles.get(key)
@@ -320,29 +314,26 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
   /** The charts of closed sessions whose handles may still be asked for `info()`. */
   const closedStates = new Map<string, ChartSession>()
 
+  /** Every session's config: its own fields over what all of this engine's sessions share. */
+  const configFor = sessionConfigs({ policy, limits, openIdApprover: options.openIdApprover !== undefined, client: serving.side, features })
+
   const openSession = (open: OpenSessionOptions): EngineSession => {
     const { widget } = open
     const key = `${widget.id}#${nextSession++}`
     const homeRoom = widget.kind === "room" ? widget.roomId : viewedRoom
     const handle = new SessionHandle(core, key, widget)
-    const config = {
+    const config = configFor({
       widgetId: widget.id,
       kind: widget.kind,
-      ...(homeRoom === undefined ? {} : { homeRoom }),
+      homeRoom,
       waitForIframeLoad: open.waitForIframeLoad ?? widget.waitForIframeLoad,
-      ...(open.origin === undefined ? {} : { origin: open.origin }),
-      policy,
-      limits,
-      openIdApprover: options.openIdApprover !== undefined,
-      client: serving.side,
-      features,
-      fileEncoding: open.transport === "m.websockets" ? ("base64" as const) : ("structured-clone" as const)
-    }
+      origin: open.origin,
+      fileEncoding: open.transport === "m.websockets" ? "base64" : "structured-clone"
+    })
     const chart = charts.open(key, { config })
     const entry: Entry = { chart, handle, send: open.send, client: undefined, watch: undefined, approvals: undefined, closeListeners: undefined, inbox: undefined }
     handles.set(key, entry)
     if (options.onLifecycle !== undefined) watchOf(entry)
-    router.open(key)
     return handle
   }
 

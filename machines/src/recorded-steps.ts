@@ -110,21 +110,24 @@ export class RecordedSteps {
    * actions and no timers), the later ones are that snapshot with the new session's context,
    * made by the chart's own context factory as xstate's initial `assign` makes it.
    */
-  initial(input: SessionInput, scope: Scope): Snapshot {
+  initial(input: SessionInput, scope: Scope): { readonly base: Snapshot; readonly context: Snapshot["context"] } {
     if (this.initialSnapshot === undefined) {
       const [snapshot, executed, microsteps] = this.recording(scope, () => sessionMachine.getInitialSnapshot(scope, input))
       const context = sessionMachine.config.context
       const quiet = executed.length === 0 && microsteps === 0 && snapshot.status === "active" && typeof context === "function"
-      this.initialSnapshot = quiet ? { ...snapshot, context: undefined as unknown as Snapshot["context"] } : null
-      return snapshot
+      // Fresh children and history: empty ones, shared (xstate copies both before writing either,
+      // and this chart neither spawns nor has history states), instead of two objects per session.
+      this.initialSnapshot = quiet ? { ...snapshot, context: undefined as unknown as Snapshot["context"], children: noChildren, historyValue: noHistory } : null
+      return { base: snapshot, context: snapshot.context }
     }
-    if (this.initialSnapshot === null) return sessionMachine.getInitialSnapshot(scope, input)
+    if (this.initialSnapshot === null) {
+      const snapshot = sessionMachine.getInitialSnapshot(scope, input)
+      return { base: snapshot, context: snapshot.context }
+    }
     const factory = sessionMachine.config.context as (args: { input: SessionInput; self: unknown; spawn: unknown }) => Snapshot["context"]
-    // xstate's initial assign copies the factory's object onto an empty context, with fresh
-    // children and history: empty ones, shared (xstate copies both before writing either, and this
-    // chart neither spawns nor has history states), instead of two objects per session.
-    const context = { ...factory({ input, self: scope.self, spawn: noSpawn }) }
-    return { ...this.initialSnapshot, context, children: noChildren, historyValue: noHistory }
+    // xstate's initial assign copies the factory's object onto an empty context. The snapshot
+    // itself is the recorded one, shared by every session (its context undefined: see ChartSession).
+    return { base: this.initialSnapshot, context: { ...factory({ input, self: scope.self, spawn: noSpawn }) } }
   }
 
   /**
@@ -163,7 +166,11 @@ export class RecordedSteps {
     return ended
   }
 
-  /** Runs a recorded step on `snapshot` (what the step defers goes to `scope.defer`, as in xstate). */
+  /**
+   * Runs a recorded step on `snapshot` (what the step defers goes to `scope.defer`, as in xstate).
+   * Returns the recorded snapshot, whose context is undefined, when the step changed the
+   * configuration and raised nothing undelayed: the session keeps its own context beside it.
+   */
   replay(snapshot: Snapshot, event: EventObject, step: RecordedStep, scope: Scope): Snapshot {
     const args = { context: snapshot.context, event, self: scope.self, system: scope.system }
     // A raise whose delay is not a number goes to xstate's internal queue: taken next, as macrostep would.
@@ -175,8 +182,10 @@ export class RecordedSteps {
         action.builtin.execute(scope, params)
       }
     }
-    const ended = step.ended === undefined ? snapshot : { ...step.ended, context: snapshot.context, children: snapshot.children, historyValue: snapshot.historyValue }
-    let next = ended
+    // The recorded snapshot itself (context undefined), shared by every session that replays the
+    // step: the caller keeps this session's context beside it (ChartSession).
+    if (queued.length === 0) return step.ended ?? snapshot
+    let next = step.ended === undefined ? snapshot : { ...step.ended, context: snapshot.context, children: snapshot.children, historyValue: snapshot.historyValue }
     for (const queuedEvent of queued) next = next.status === "active" ? sessionMachine.transition(next, queuedEvent as never, scope) : next
     return next
   }

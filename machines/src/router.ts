@@ -14,10 +14,11 @@ export interface RouterOptions {
   readonly deliver: (key: string, input: Input) => void
   /** The engine's caches (the index shares bucket keys between sessions approved alike). */
   readonly caches: CoreCaches
+  /** The open sessions, by key: the engine's own table, read here rather than mirrored in a set of the router's. */
+  readonly sessions: ReadonlyMap<string, unknown>
 }
 
 export class Router {
-  private readonly sessions = new Set<string>()
   /**
    * Mutable on purpose: it is the router's private index, updated incrementally on every
    * subscription change; copying it per event would cost what the index exists to save.
@@ -28,18 +29,14 @@ export class Router {
     this.index = new RoutingIndex<string>(options.caches)
   }
 
-  open(key: string): void {
-    this.sessions.add(key)
-  }
-
+  /** The session closed (the engine has forgotten it already). */
   close(key: string): void {
-    this.sessions.delete(key)
     this.index.delete(key)
   }
 
   /** A session's receive permissions or home room changed. */
   subscribe(key: string, permissions: Permissions, homeRoom: string | undefined): void {
-    if (this.sessions.has(key)) this.index.set(key, permissions, homeRoom)
+    if (this.options.sessions.has(key)) this.index.set(key, permissions, homeRoom)
   }
 
   roomEvent(event: RoomEvent): void {
@@ -55,12 +52,12 @@ export class Router {
   /** Fresh TURN credentials for the sessions watching them (the TURN poller knows which). */
   turnServers(keys: ReadonlyArray<string>, servers: Pick<TurnServers, "uris" | "username" | "password">): void {
     const input: Input = { _tag: "TurnServers", servers }
-    for (const key of keys) if (this.sessions.has(key)) this.options.deliver(key, input)
+    for (const key of keys) if (this.options.sessions.has(key)) this.options.deliver(key, input)
   }
 
   /** The user switched rooms: every session hears it (account widgets follow). */
   viewedRoom(roomId: string | undefined): void {
     const input: Input = { _tag: "ViewedRoomChanged", roomId }
-    for (const key of this.sessions) this.options.deliver(key, input)
+    for (const key of this.options.sessions.keys()) this.options.deliver(key, input)
   }
 }

@@ -146,6 +146,31 @@ describe("postMessage transport: outbound and lifecycle", () => {
     assert.equal(transport.origin, "https://widget.example")
   })
 
+  it("widgets of many origins on one window each keep their own origin (past the shared copies' bound too)", () => {
+    const host = new FakeWindow()
+    const attach = (url: string) => {
+      const widget = new FakeWindow()
+      let session!: RecordingSession
+      const transport = attachPostMessageTransport({
+        iframe: new FakeFrame(widget) as unknown as HTMLIFrameElement,
+        widgetUrl: url,
+        open: (send) => (session = new RecordingSession(send)),
+        window: host as unknown as Window
+      })
+      return { widget, session, transport }
+    }
+    const urls = [...Array.from({ length: 300 }, (_, i) => `https://w${i}.example/x`), "https://w0.example/again", "https://w299.example:443/y"]
+    const attached = urls.map(attach)
+    attached.forEach(({ widget, session, transport }, i) => {
+      const origin = new URL(urls[i]!).origin
+      assert.equal(transport.origin, origin)
+      session.send({ api: "toWidget", widgetId: "w", requestId: "h", action: "x", data: {} })
+      assert.equal(widget.posted[0]?.targetOrigin, origin)
+      host.dispatch(request, origin, widget)
+      assert.equal(session.received.length, 1, urls[i])
+    })
+  })
+
   it("every iframe load is frameLoaded", () => {
     const { frame, session } = setup()
     frame.load()

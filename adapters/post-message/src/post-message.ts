@@ -71,6 +71,11 @@ const isWidgetTraffic = (data: unknown): boolean =>
 class Dispatcher {
   readonly attachments = new Set<PostMessageAttachment>()
   private readonly bySource = new Map<unknown, PostMessageAttachment>()
+  /**
+   * One copy of each widget origin: `URL.origin` makes a new string every time (about 80 B, a
+   * rope and its first part), and a host embeds many widgets from few origins. Bounded.
+   */
+  private readonly origins = new Map<string, string>()
 
   constructor(private readonly host: Window) {}
 
@@ -78,6 +83,15 @@ class Dispatcher {
     let dispatcher = dispatchers.get(host)
     if (dispatcher === undefined) dispatchers.set(host, (dispatcher = new Dispatcher(host)))
     return dispatcher
+  }
+
+  /** The window's one copy of `origin`. */
+  origin(origin: string): string {
+    const known = this.origins.get(origin)
+    if (known !== undefined) return known
+    if (this.origins.size >= MAX_SHARED_ORIGINS) this.origins.delete(this.origins.keys().next().value!)
+    this.origins.set(origin, origin)
+    return origin
   }
 
   add(attachment: PostMessageAttachment): void {
@@ -116,6 +130,9 @@ class Dispatcher {
 
 const dispatchers = new WeakMap<object, Dispatcher>()
 
+/** Origins a dispatcher keeps one copy of; past it the oldest is forgotten (sharing only saves memory). */
+const MAX_SHARED_ORIGINS = 256
+
 /**
  * One widget frame connected to its session. A class with its methods on the prototype, and
  * itself the frame's `load` listener (`handleEvent`): a host with a thousand idle widgets pays
@@ -137,11 +154,20 @@ class PostMessageAttachment implements PostMessageTransport {
     private readonly dispatcher: Dispatcher,
     open: (send: (message: WidgetMessage) => void) => WidgetSession
   ) {
-    this.session = open(this.send.bind(this))
+    // One bound function is both the session's sink (a message) and its close listener (a reason):
+    // one closure per widget instead of two. Never unsubscribed: once detached, the session is
+    // closed and its listeners go with it.
+    const fromSession = this.fromSession.bind(this)
+    this.session = open(fromSession)
     dispatcher.add(this)
     frame.addEventListener?.("load", this)
-    // Never unsubscribed: once detached, the session is closed and its listeners go with it.
-    this.session.onClose(this.detachListeners.bind(this))
+    this.session.onClose(fromSession)
+  }
+
+  /** The session sends `message` to the widget, or (given its close reason) has closed. */
+  private fromSession(message: WidgetMessage | string): void {
+    if (typeof message === "object" && message !== null) this.send(message)
+    else this.detachListeners()
   }
 
   private send(message: WidgetMessage): void {
@@ -216,5 +242,6 @@ class PostMessageAttachment implements PostMessageTransport {
 export const attachPostMessageTransport = (options: PostMessageTransportOptions): PostMessageTransport => {
   const url = new URL(options.widgetUrl)
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(`widget URL must be http(s): ${url.protocol}`)
-  return new PostMessageAttachment(options.iframe, url.origin, Dispatcher.for(options.window ?? window), options.open)
+  const dispatcher = Dispatcher.for(options.window ?? window)
+  return new PostMessageAttachment(options.iframe, dispatcher.origin(url.origin), dispatcher, options.open)
 }

@@ -2,7 +2,7 @@
  * Capability negotiation: the initial exchange (MSC2764 + MSC2871) and re-exchange (MSC2974).
  * Approved capabilities only ever grow; a denied one is never prompted again in the session.
  */
-import { CORE_CACHE_LIMITS, type CoreCaches, remember } from "../core-caches.ts"
+import { CORE_CACHE_LIMITS, type CoreCaches, remember, shareList } from "../core-caches.ts"
 import { compilePermissions } from "../permissions.ts"
 import { classify } from "../policy.ts"
 import { ProtocolError } from "../protocol-error.ts"
@@ -11,7 +11,7 @@ import { loadGrantedState } from "./state-sync.ts"
 import { none, type PendingToWidget, type RawRequest, type SessionState, sweepsToTimeout } from "./state.ts"
 import type { Stepper } from "./step.ts"
 
-const union = (a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<string> => {
+const union = (caches: CoreCaches, a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<string> => {
   let added: string[] | undefined
   const seen = new Set(a)
   for (const item of b) {
@@ -20,9 +20,9 @@ const union = (a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<str
     ;(added ??= []).push(item)
   }
   // Nothing new: keep the same array (idle sessions share nothing they don't need to copy).
-  // Otherwise one array of exactly the union's length: the session keeps it for its whole life,
-  // and one grown by `push` keeps room for 17 entries.
-  return added === undefined ? a : a.concat(added)
+  // Otherwise one array of exactly the union's length (one grown by `push` keeps room for 17
+  // entries), shared with every session that has the same list: each keeps it for its whole life.
+  return added === undefined ? a : shareList(caches, a.concat(added))
 }
 
 /**
@@ -103,7 +103,7 @@ export const weigh = (s: Stepper, incoming: ReadonlyArray<string>): void => {
     else if (verdict._tag === "Deny") autoDenied.push(capability)
     else ask.push(capability)
   }
-  s.set({ requested: union(s.state.requested, fresh), denied: union(s.state.denied, autoDenied) })
+  s.set({ requested: union(s.caches, s.state.requested, fresh), denied: union(s.caches, s.state.denied, autoDenied) })
   if (ask.length === 0) return grant(s, autoApproved, [])
   const ticket = s.nextSeq()
   s.set({ approval: { ticket, asked: ask, autoApproved } })
@@ -118,11 +118,11 @@ export const weigh = (s: Stepper, incoming: ReadonlyArray<string>): void => {
  */
 const grant = (s: Stepper, newlyApproved: ReadonlyArray<string>, newlyDenied: ReadonlyArray<string>): void => {
   const before = s.state.permissions
-  const grown = union(s.state.approved, newlyApproved)
+  const grown = union(s.caches, s.state.approved, newlyApproved)
   // Most widgets get all they ask for: then both lists are one array.
   const approved = sameList(grown, s.state.requested) ? s.state.requested : grown
   const permissions = approved.length === s.state.approved.length ? before : compilePermissions(approved, s.caches)
-  s.set({ approved, permissions, denied: union(s.state.denied, newlyDenied), approval: undefined })
+  s.set({ approved, permissions, denied: union(s.caches, s.state.denied, newlyDenied), approval: undefined })
   s.signal({ type: "negotiation.granted" })
   s.sendRequest("notify_capabilities", { requested: s.state.requested, approved }, "notify")
   if (permissions !== before) {
@@ -170,7 +170,7 @@ export const requestCapabilities = (s: Stepper, raw: RawRequest, data: Readonly<
   s.reply(raw, {})
   if (s.state.approval !== undefined) {
     // One prompt at a time: what is asked meanwhile is weighed when the open prompt settles.
-    s.set({ queuedCapabilities: union(s.state.queuedCapabilities, list), requested: union(s.state.requested, list) })
+    s.set({ queuedCapabilities: union(s.caches, s.state.queuedCapabilities, list), requested: union(s.caches, s.state.requested, list) })
     return
   }
   weigh(s, list)
