@@ -104,13 +104,17 @@ type Params = { readonly phase: Phase }
  * `raise` does; a plain action costs a fraction of an `enqueueActions` on the hot path).
  */
 const commit = (context: SessionContext, s: Stepper): void => {
-  context.state = s.done().state
-  if (!s.arm.sweep && !s.arm.window && s.signals.length === 0) return
+  context.state = s.end()
+  const { arm, signals } = s
+  if (arm === undefined && signals === undefined) return
   const raised = (context.raised ??= [])
-  if (s.arm.sweep) raised.push({ type: "requests.pending" })
-  if (s.arm.window) raised.push({ type: "capabilities.windowOpened" })
-  raised.push(...s.signals)
+  if (arm?.sweep === true) raised.push(requestsPending)
+  if (arm?.window === true) raised.push(windowOpened)
+  if (signals !== undefined) for (const signal of signals) raised.push(signal)
 }
+/** The chart's own events carry no data: one of each serves every session. */
+const requestsPending: SessionEvent = Object.freeze({ type: "requests.pending" })
+const windowOpened: SessionEvent = Object.freeze({ type: "capabilities.windowOpened" })
 
 /** Runs `handler` on the session's data in the chart's phase. */
 const runHandler = (context: SessionContext, params: Params, handler: (s: Stepper) => void): void =>
@@ -127,7 +131,7 @@ const fold = (context: SessionContext, event: SessionEvent, params: Params): voi
   const s = stepInPlace(context.state, params.phase, context.caches, context.outbox, (s) => {
     while (next < inputs.length) {
       onInput(s, inputs[next++]!)
-      if (s.signals.length > 0) break
+      if (s.signals !== undefined) break
     }
   })
   commit(context, s)

@@ -165,7 +165,7 @@ export const requestCapabilities = (s: Stepper, raw: RawRequest, data: Readonly<
   }
   const { budget } = s.state.config.limits.capabilityRequests
   if (s.state.capabilityRequestsInWindow >= budget) return s.fail(raw, ProtocolError.RateLimited({ action: "request_capabilities" }))
-  if (s.state.capabilityRequestsInWindow === 0) s.arm.window = true // the chart ends the window after `windowMs`
+  if (s.state.capabilityRequestsInWindow === 0) s.armWindow() // the chart ends the window after `windowMs`
   s.set({ capabilityRequestsInWindow: s.state.capabilityRequestsInWindow + 1 })
   s.reply(raw, {})
   if (s.state.approval !== undefined) {

@@ -41,9 +41,13 @@ export interface ArmRequests {
  */
 export class Stepper {
   readonly commands: Command[]
-  /** Signals for the chart, in order; the chart acts on each before the rest of the batch. */
-  readonly signals: ChartSignal[] = []
-  readonly arm: ArmRequests = { sweep: false, window: false }
+  /**
+   * Signals for the chart, in order; the chart acts on each before the rest of the batch.
+   * Undefined until the first: most steps signal nothing, and this is allocated per step.
+   */
+  signals: ChartSignal[] | undefined = undefined
+  /** What the step asks the chart to arm (`armSweep`, `armWindow`); undefined while nothing, as `signals`. */
+  arm: ArmRequests | undefined = undefined
   /** This step's private copy of the state, made on the first write. */
   private draft: Mutable<SessionState> | undefined
   /** Per collection, the copy this step owns (identity, so a collection replaced by `set` is not). */
@@ -135,7 +139,18 @@ export class Stepper {
 
   /** Tells the chart something it decides on (see `ChartSignal`). */
   signal(signal: ChartSignal): void {
-    this.signals.push(signal)
+    if (this.signals === undefined) this.signals = [signal]
+    else this.signals.push(signal)
+  }
+
+  /** Asks the chart to arm the toWidget timeout sweep once this step is done. */
+  armSweep(): void {
+    ;(this.arm ??= { sweep: false, window: false }).sweep = true
+  }
+
+  /** Asks the chart to arm the end of the MSC2974 rate window once this step is done. */
+  armWindow(): void {
+    ;(this.arm ??= { sweep: false, window: false }).window = true
   }
 
   report(report: Report): void {
@@ -156,8 +171,8 @@ export class Stepper {
     const pending = this.pendingToWidget()
     if (!this.state.sweepArmed && purpose !== "capabilities") {
       // The capabilities request has its own timeout in the chart (`negotiating.asking`).
-      this.set({ sweepArmed: true })
-      this.arm.sweep = true
+      this.write().sweepArmed = true
+      this.armSweep()
     }
     if (pending.size >= this.state.config.limits.maxPendingToWidget) {
       // A widget that never acknowledges must not grow our memory: give up on its oldest request.
@@ -236,14 +251,18 @@ export class Stepper {
   }
 
   done(): Step {
+    return { state: this.end(), commands: this.commands }
+  }
+
+  /** The step's final state, as `done().state`, without building the `Step` (the chart keeps only the state). */
+  end(): SessionState {
     // An idle session keeps no collections of its own: emptied ones go back to the shared empties.
     const draft = this.draft
-    if (draft !== undefined) {
-      if (draft.pendingToWidget.size === 0 && this.ownedPendingToWidget === draft.pendingToWidget) draft.pendingToWidget = emptyPendingToWidget
-      if (draft.pendingCalls.size === 0 && this.ownedPendingCalls === draft.pendingCalls) draft.pendingCalls = emptyPendingCalls
-      if (draft.inFlight.size === 0 && this.ownedInFlight === draft.inFlight) draft.inFlight = emptyInFlight
-    }
-    return { state: this.state, commands: this.commands }
+    if (draft === undefined) return this.base
+    if (draft.pendingToWidget.size === 0 && this.ownedPendingToWidget === draft.pendingToWidget) draft.pendingToWidget = emptyPendingToWidget
+    if (draft.pendingCalls.size === 0 && this.ownedPendingCalls === draft.pendingCalls) draft.pendingCalls = emptyPendingCalls
+    if (draft.inFlight.size === 0 && this.ownedInFlight === draft.inFlight) draft.inFlight = emptyInFlight
+    return draft
   }
 }
 
