@@ -1,4 +1,4 @@
-import type { CoreCaches } from "../core-caches.ts"
+import { type CoreCaches, SPARE_COLLECTIONS } from "../core-caches.ts"
 import type { WidgetMessage } from "../envelope.ts"
 import { frozenEmptyMap, frozenEmptySet } from "../frozen-empty.ts"
 import type { HomeserverRequest } from "../homeserver-port.ts"
@@ -109,7 +109,7 @@ export class Stepper {
     const draft = this.write()
     if (this.ownedPendingToWidget !== draft.pendingToWidget) {
       // An empty source is the shared empty: a bare constructor is several times cheaper than a copy.
-      draft.pendingToWidget = draft.pendingToWidget.size === 0 ? new Map() : new Map(draft.pendingToWidget)
+      draft.pendingToWidget = draft.pendingToWidget.size === 0 ? spareMap(this.caches) : new Map(draft.pendingToWidget)
       this.ownedPendingToWidget = draft.pendingToWidget
     }
     return draft.pendingToWidget as Map<string, PendingToWidget>
@@ -118,7 +118,7 @@ export class Stepper {
   private pendingCalls(): Map<number, PendingCall> {
     const draft = this.write()
     if (this.ownedPendingCalls !== draft.pendingCalls) {
-      draft.pendingCalls = draft.pendingCalls.size === 0 ? new Map() : new Map(draft.pendingCalls)
+      draft.pendingCalls = draft.pendingCalls.size === 0 ? spareMap(this.caches) : new Map(draft.pendingCalls)
       this.ownedPendingCalls = draft.pendingCalls
     }
     return draft.pendingCalls as Map<number, PendingCall>
@@ -127,7 +127,7 @@ export class Stepper {
   private inFlight(): Set<string> {
     const draft = this.write()
     if (this.ownedInFlight !== draft.inFlight) {
-      draft.inFlight = draft.inFlight.size === 0 ? new Set() : new Set(draft.inFlight)
+      draft.inFlight = draft.inFlight.size === 0 ? spareSet(this.caches) : new Set(draft.inFlight)
       this.ownedInFlight = draft.inFlight
     }
     return draft.inFlight as Set<string>
@@ -259,14 +259,35 @@ export class Stepper {
     // An idle session keeps no collections of its own: emptied ones go back to the shared empties.
     const draft = this.draft
     if (draft === undefined) return this.base
-    if (draft.pendingToWidget.size === 0 && this.ownedPendingToWidget === draft.pendingToWidget) draft.pendingToWidget = emptyPendingToWidget
-    if (draft.pendingCalls.size === 0 && this.ownedPendingCalls === draft.pendingCalls) draft.pendingCalls = emptyPendingCalls
-    if (draft.inFlight.size === 0 && this.ownedInFlight === draft.inFlight) draft.inFlight = emptyInFlight
+    // This step's own copies are referenced by nothing but the draft: an emptied one is kept for the next step that needs one.
+    const { caches } = this
+    if (draft.pendingToWidget.size === 0 && this.ownedPendingToWidget === draft.pendingToWidget) {
+      keepMap(caches, draft.pendingToWidget)
+      draft.pendingToWidget = emptyPendingToWidget
+    }
+    if (draft.pendingCalls.size === 0 && this.ownedPendingCalls === draft.pendingCalls) {
+      keepMap(caches, draft.pendingCalls)
+      draft.pendingCalls = emptyPendingCalls
+    }
+    if (draft.inFlight.size === 0 && this.ownedInFlight === draft.inFlight) {
+      keepSet(caches, draft.inFlight)
+      draft.inFlight = emptyInFlight
+    }
     return draft
   }
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/** An empty Map of the engine's spares (see `CoreCaches.spareMaps`), or a new one. */
+const spareMap = <K, V>(caches: CoreCaches): Map<K, V> => (caches.spareMaps.pop() as Map<K, V> | undefined) ?? new Map<K, V>()
+const spareSet = <T>(caches: CoreCaches): Set<T> => (caches.spareSets.pop() as Set<T> | undefined) ?? new Set<T>()
+const keepMap = (caches: CoreCaches, map: ReadonlyMap<unknown, unknown>): void => {
+  if (caches.spareMaps.length < SPARE_COLLECTIONS) caches.spareMaps.push(map as Map<unknown, unknown>)
+}
+const keepSet = (caches: CoreCaches, set: ReadonlySet<unknown>): void => {
+  if (caches.spareSets.length < SPARE_COLLECTIONS) caches.spareSets.push(set as Set<unknown>)
+}
 
 /**
  * A session's own counters, every field written out: a spread of the frozen `noCounters` keeps
