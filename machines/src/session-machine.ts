@@ -116,9 +116,27 @@ const commit = (context: SessionContext, s: Stepper): void => {
 const requestsPending: SessionEvent = Object.freeze({ type: "requests.pending" })
 const windowOpened: SessionEvent = Object.freeze({ type: "capabilities.windowOpened" })
 
+/**
+ * The Stepper of the step under way, reused by the next: a step never starts inside another (a
+ * handler calls no chart; embedder code runs after the step, when its commands are executed),
+ * so one serves every session of every engine. Taken while in use (a handler that threw keeps
+ * it), a step makes its own.
+ */
+let spare: Stepper | undefined
+
+const stepOn = (context: SessionContext, params: Params, handler: (s: Stepper) => void): Stepper => {
+  const reused = spare
+  spare = undefined
+  const s = reused === undefined ? stepInPlace(context.state, params.phase, context.caches, context.outbox, handler) : (handler(reused.beginInPlace(context.state, params.phase, context.caches, context.outbox)), reused)
+  return s
+}
+
 /** Runs `handler` on the session's data in the chart's phase. */
-const runHandler = (context: SessionContext, params: Params, handler: (s: Stepper) => void): void =>
-  commit(context, stepInPlace(context.state, params.phase, context.caches, context.outbox, handler))
+const runHandler = (context: SessionContext, params: Params, handler: (s: Stepper) => void): void => {
+  const s = stepOn(context, params, handler)
+  commit(context, s)
+  spare = s
+}
 
 /**
  * The turn's inputs, one by one, until one needs the chart (a signal): the chart takes that
@@ -128,13 +146,14 @@ const fold = (context: SessionContext, event: SessionEvent, params: Params): voi
   if (event.type !== "inputs") return
   const { inputs } = event
   let next = 0
-  const s = stepInPlace(context.state, params.phase, context.caches, context.outbox, (s) => {
+  const s = stepOn(context, params, (s) => {
     while (next < inputs.length) {
       onInput(s, inputs[next++]!)
       if (s.signals !== undefined) break
     }
   })
   commit(context, s)
+  spare = s
   if (next < inputs.length) (context.raised ??= []).push({ type: "inputs", inputs: inputs.slice(next) })
 }
 

@@ -40,14 +40,20 @@ export interface ArmRequests {
  * is a function of the state and input it is given (plus the phase the chart is in).
  */
 export class Stepper {
-  readonly commands: Command[]
+  /** Where commands go (an outbox the caller drains), or a fresh list. */
+  commands: Command[]
   /**
    * Signals for the chart, in order; the chart acts on each before the rest of the batch.
    * Undefined until the first: most steps signal nothing, and this is allocated per step.
    */
-  signals: ChartSignal[] | undefined = undefined
+  signals: ChartSignal[] | undefined
   /** What the step asks the chart to arm (`armSweep`, `armWindow`); undefined while nothing, as `signals`. */
-  arm: ArmRequests | undefined = undefined
+  arm: ArmRequests | undefined
+  /** The chart's phase while this step runs (the chart changes it between steps, never during one). */
+  phase: Phase
+  /** The engine's caches (see `core-caches.ts`): what makes a step fast is passed in, not kept here. */
+  caches: CoreCaches
+  private base: SessionState
   /** This step's private copy of the state, made on the first write. */
   private draft: Mutable<SessionState> | undefined
   /** Per collection, the copy this step owns (identity, so a collection replaced by `set` is not). */
@@ -62,25 +68,44 @@ export class Stepper {
    * of copying, like a transient. Collections shared by every fresh state (the
    * frozen empty ones) are still copied on first write.
    */
-  constructor(
-    private readonly base: SessionState,
-    /** The chart's phase while this step runs (the chart changes it between steps, never during one). */
-    readonly phase: Phase,
-    /** The engine's caches (see `core-caches.ts`): what makes a step fast is passed in, not kept here. */
-    readonly caches: CoreCaches,
-    inPlace = false,
-    /** Where commands go (an outbox the caller drains), or a fresh list. */
-    commands: Command[] = []
-  ) {
+  constructor(base: SessionState, phase: Phase, caches: CoreCaches, inPlace = false, commands: Command[] = []) {
+    // Every field written here, in one order, so a Stepper reused by `beginInPlace` keeps its shape.
     this.commands = commands
-    if (inPlace) {
-      this.draft = base
-      // Identity, not a lookup: this runs once per step on the hot path.
-      this.ownedCounters = base.counters === noCounters ? undefined : base.counters
-      this.ownedPendingToWidget = base.pendingToWidget === emptyPendingToWidget ? undefined : base.pendingToWidget
-      this.ownedPendingCalls = base.pendingCalls === emptyPendingCalls ? undefined : base.pendingCalls
-      this.ownedInFlight = base.inFlight === emptyInFlight ? undefined : base.inFlight
-    }
+    this.signals = undefined
+    this.arm = undefined
+    this.phase = phase
+    this.caches = caches
+    this.base = base
+    this.draft = undefined
+    this.ownedCounters = undefined
+    this.ownedPendingToWidget = undefined
+    this.ownedPendingCalls = undefined
+    this.ownedInFlight = undefined
+    if (inPlace) this.own(base)
+  }
+
+  /**
+   * Starts a new step in place on this Stepper, as `new Stepper(base, phase, caches, true, commands)`
+   * would: for a caller that runs one step at a time and reuses one Stepper for all (the chart).
+   */
+  beginInPlace(base: SessionState, phase: Phase, caches: CoreCaches, commands: Command[]): this {
+    this.commands = commands
+    this.signals = undefined
+    this.arm = undefined
+    this.phase = phase
+    this.caches = caches
+    this.base = base
+    this.own(base)
+    return this
+  }
+
+  private own(base: SessionState): void {
+    this.draft = base
+    // Identity, not a lookup: this runs once per step on the hot path.
+    this.ownedCounters = base.counters === noCounters ? undefined : base.counters
+    this.ownedPendingToWidget = base.pendingToWidget === emptyPendingToWidget ? undefined : base.pendingToWidget
+    this.ownedPendingCalls = base.pendingCalls === emptyPendingCalls ? undefined : base.pendingCalls
+    this.ownedInFlight = base.inFlight === emptyInFlight ? undefined : base.inFlight
   }
 
   get state(): SessionState {
