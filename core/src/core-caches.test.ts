@@ -4,7 +4,7 @@ import { weigh } from "./session/negotiation.ts"
 import { compilePermissions } from "./permissions.ts"
 import { classify } from "./policy.ts"
 import { RoutingIndex } from "./routing-index.ts"
-import { stepInPlace } from "./session/reduce.ts"
+import { step, stepInPlace } from "./session/reduce.ts"
 import { defaultLimits, initialState, type SessionConfig } from "./session/state.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget } from "./session/step.ts"
 
@@ -84,6 +84,27 @@ describe("a fresh session's shared empties are constants", () => {
     const entry = [...state.pendingToWidget.values()][0]!
     expect(caches.freshPending.get("notify_capabilities")?.get("notify")).toBe(entry)
     expect(Object.isFrozen(entry)).toBe(true)
+  })
+
+  it("a collection a step empties goes back to the shared empty, and the next step that needs one reuses it", () => {
+    const caches = createCoreCaches()
+    const sent = stepInPlace(initialState(config), "ready", caches, [], (s) => void s.sendRequest("notify_capabilities", {}, "notify")).done()
+    const map = sent.state.pendingToWidget
+    const [requestId] = [...map.keys()]
+    const settled = stepInPlace(sent.state, "ready", caches, [], (s) => s.settle(requestId!)).done()
+    expect(settled.state.pendingToWidget).toBe(emptyPendingToWidget)
+    expect(caches.spareMaps).toEqual([map])
+    // Another session's step takes it: it arrives empty, and the spares are left with none.
+    const other = stepInPlace(initialState(config), "ready", caches, [], (s) => void s.sendRequest("notify_capabilities", {}, "notify")).done()
+    expect(other.state.pendingToWidget).toBe(map)
+    expect(other.state.pendingToWidget.size).toBe(1)
+    expect(caches.spareMaps).toEqual([])
+    // A step on a copy (not in place) never hands over the state it was given.
+    const copied = step(other.state, "ready", caches, (s) => s.settle([...map.keys()][0]!)).done()
+    expect(copied.state.pendingToWidget).toBe(emptyPendingToWidget)
+    expect(other.state.pendingToWidget.size).toBe(1)
+    expect(caches.spareMaps).toHaveLength(1)
+    expect(caches.spareMaps[0]).not.toBe(map)
   })
 })
 

@@ -42,7 +42,19 @@ export interface CoreCaches {
    * frozen, so a burst of deliveries shares one instead of allocating one per message.
    */
   readonly freshPending: Map<string, Map<ToWidgetPurpose, PendingToWidget>>
+  /**
+   * The one exception to "nobody writes": a few empty collections that sessions' steps emptied
+   * and let go (an idle session points at the shared frozen empties instead, `step.ts`), for
+   * the next step that needs one. A round trip empties its pending call and in-flight id at the
+   * end, and the next one needs both again: without these, each costs a new Map and Set.
+   * Whoever takes one owns it; at most {@link SPARE_COLLECTIONS} of each are kept.
+   */
+  readonly spareMaps: Array<Map<unknown, unknown>>
+  readonly spareSets: Array<Set<unknown>>
 }
+
+/** How many emptied Maps (and, apart, Sets) an engine keeps for reuse. */
+export const SPARE_COLLECTIONS = 4
 
 /** How many entries each string-keyed cache keeps; the oldest goes first past it. */
 export const CORE_CACHE_LIMITS = {
@@ -60,7 +72,9 @@ export const createCoreCaches = (): CoreCaches => ({
   globs: new Map(),
   bucketKeys: new WeakMap(),
   routingEntries: new WeakMap(),
-  freshPending: new Map()
+  freshPending: new Map(),
+  spareMaps: [],
+  spareSets: []
 })
 
 /** Stores `value` under `key`, first dropping the oldest entry if the cache is full. */

@@ -29,10 +29,28 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 export const MAX_REQUEST_DEPTH = 100
 export const MAX_REQUEST_CONTAINERS = 100_000
 
+/**
+ * The walk's work lists, shared by every decode, so a message allocates none. A walk that runs
+ * inside another (an embedder's object whose getter decodes again) takes lists of its own.
+ */
+const shared = { stack: [] as Array<object>, depths: [] as Array<number>, busy: false }
+
 /** Why a request is outside the bounds, or undefined when it is within them. Iterative: never recurses. */
 const exceedsBounds = (data: object): string | undefined => {
-  const stack: Array<object> = [data]
-  const depths: Array<number> = [1]
+  if (shared.busy) return walk(data, [], [])
+  shared.busy = true
+  try {
+    return walk(data, shared.stack, shared.depths)
+  } finally {
+    // A walk cut short (out of bounds, or a throwing getter) leaves work behind: drop it.
+    if (shared.stack.length > 0) shared.stack.length = shared.depths.length = 0
+    shared.busy = false
+  }
+}
+
+const walk = (data: object, stack: Array<object>, depths: Array<number>): string | undefined => {
+  stack.push(data)
+  depths.push(1)
   let containers = 0
   while (stack.length > 0) {
     const value = stack.pop()!

@@ -42,6 +42,22 @@ describe("RoutingIndex", () => {
     expect(counter.calls).toBe(10)
   })
 
+  it("asks each permissions object once per event, however many sessions share it", () => {
+    const shared = { calls: 0 }
+    const other = { calls: 0 }
+    const index = new RoutingIndex<string>()
+    const alike = counted(["m.receive.event:m.room.message#m.text"], shared)
+    const unlike = counted(["m.receive.event:m.room.message"], other)
+    // Interleaved, as sessions approved differently open in turn.
+    for (let i = 0; i < 50; i++) {
+      index.set(`alike-${i}`, alike, "!hot:x")
+      index.set(`unlike-${i}`, unlike, "!hot:x")
+    }
+    expect(index.match({ type: "m.room.message", room_id: "!hot:x", content: { msgtype: "m.text" } })).toHaveLength(100)
+    expect(index.match({ type: "m.room.message", room_id: "!hot:x", content: { msgtype: "m.emote" } })).toHaveLength(50)
+    expect([shared.calls, other.calls]).toEqual([2, 2])
+  })
+
   it("scopes by home room, timeline rooms and m.timeline:*", () => {
     const index = new RoutingIndex<string>()
     const receive = "m.receive.event:m.reaction"

@@ -170,8 +170,21 @@ export class RoutingIndex<K> {
 
   #confirm(candidates: ReadonlySet<K> | undefined, event: RoutableEvent, out: K[]): void {
     if (candidates === undefined) return
+    // Sessions approved alike share one permissions object (`compilePermissions` with the engine's
+    // caches): each object is asked once per event, not once per session. The answers are kept
+    // in a map only once a second object turns up (usually all candidates share one).
+    let asked: Permissions | undefined
+    let answer = false
+    let answers: Map<Permissions, boolean> | undefined
     for (const key of candidates) {
-      if (this.#entries.get(key)!.permissions.mayReceive(event)) out.push(key)
+      const { permissions } = this.#entries.get(key)!
+      if (permissions !== asked) {
+        if (asked !== undefined) (answers ??= new Map()).set(asked, answer)
+        asked = permissions
+        const known = answers?.get(permissions)
+        answer = known ?? permissions.mayReceive(event)
+      }
+      if (answer) out.push(key)
     }
   }
 }

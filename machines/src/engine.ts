@@ -32,6 +32,7 @@ import { type EngineSession, type HandleCore, SessionHandle, type SessionInfo, W
 import { type Observed, SessionWatch } from "./lifecycle.ts"
 import { PendingRequests } from "./pending-requests.ts"
 import { sessionConfigs } from "./session-config.ts"
+import { truncate } from "./truncate.ts"
 
 export type { EngineSession, SessionInfo } from "./session-handle.ts"
 import { clientServing } from "./client-hooks.ts"
@@ -100,7 +101,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     // Draining may queue more (an approver answering at once): those sessions are appended and
     // run in this same loop, until all is quiet.
     for (let i = 0; i < dirty.length; i++) drainEntry(dirty[i]!)
-    dirty.length = 0
+    truncate(dirty)
   }
 
   const drainEntry = (entry: Entry): void => {
@@ -112,12 +113,17 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
 
   /** Sends one event to a session's chart and executes the commands its actions built, in order. */
   const run = (entry: Entry, event: SessionEvent): void => {
-    charts.send(entry.chart, event)
-    if (outbox.length > 0) {
-      // Executing may run another session's chart (an embedder callback asking `info()`): take these first.
-      const commands = outbox.slice()
-      outbox.length = 0
-      for (const command of commands) execute(entry.chart.key, command)
+    // Executing may run another session's chart (an embedder callback asking `info()`): that run
+    // appends its commands after these, executes them and cuts the outbox back to where it began,
+    // so this loop executes its own tail in place, with no copy. Whatever happens, this run's
+    // commands leave the outbox with it: none is executed again by a later run.
+    const start = outbox.length
+    const key = entry.chart.key
+    try {
+      charts.send(entry.chart, event)
+      for (let i = start; i < outbox.length; i++) execute(key, outbox[i]!)
+    } finally {
+      truncate(outbox, start)
     }
     // A closed session told its listeners as it closed (see `Closed`).
     if (entry.watch !== undefined && handles.get(entry.chart.key) === entry) entry.watch.observe(observed(entry))

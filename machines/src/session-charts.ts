@@ -21,6 +21,7 @@ import type { AnyActorRef, EventObject, SnapshotFrom } from "xstate"
 import { type SessionEvent, type SessionInput, sessionMachine } from "./session-machine.ts"
 import { type RecordedSteps, recordedSteps } from "./recorded-steps.ts"
 import { Scheduled, type TimerQueue } from "./timer-queue.ts"
+import { truncate } from "./truncate.ts"
 
 type Snapshot = SnapshotFrom<typeof sessionMachine>
 /** The actor scope xstate's transition algorithm runs a session's chart in. */
@@ -134,6 +135,8 @@ export class SessionCharts {
   private readonly scope: Scope
   /** xstate's steps recorded for replay; none when every event goes through macrostep. */
   private readonly recorded: RecordedSteps | undefined
+  /** What a plain `inputs` action is called with (see `send`). */
+  private readonly plainArgs: Parameters<PlainAction>[0]
 
   constructor(private readonly options: SessionChartsOptions) {
     const scheduler = {
@@ -155,6 +158,7 @@ export class SessionCharts {
       stopChild: () => {},
       actionExecutor: (action) => action.exec?.(action.info, action.params)
     }
+    this.plainArgs = { context: undefined as never, event: undefined as never, self: this.scope.self, system: this.scope.system }
     this.recorded = options.macrostepAlways !== true && recordedSteps.enabled ? recordedSteps : undefined
   }
 
@@ -180,7 +184,17 @@ export class SessionCharts {
       // The state's `inputs` transition is one unguarded, targetless plain action: taking it is
       // running that action (no exit, entry, context copy or eventless step follows), which is
       // what xstate's macrostep would do, without its per-event allocations.
-      plain.exec({ context: session.context, event, self: this.scope.self, system: this.scope.system }, plain.params)
+      // One arguments object for every plain step (an action cannot start another step, so it is
+      // never in use twice); emptied after, so it keeps no session's context alive.
+      const args = this.plainArgs
+      args.context = session.context
+      args.event = event
+      try {
+        plain.exec(args, plain.params)
+      } finally {
+        args.context = undefined as never
+        args.event = undefined as never
+      }
     } else {
       this.step(session, event)
     }
@@ -237,7 +251,7 @@ export class SessionCharts {
       // What the transition deferred (delayed events armed and cancelled), as an actor runs it.
       for (let i = 0; i < this.deferred.length; i++) this.deferred[i]!()
     } finally {
-      this.deferred.length = 0
+      truncate(this.deferred)
       this.current = outer
       timers.release()
     }

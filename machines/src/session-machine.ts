@@ -104,17 +104,39 @@ type Params = { readonly phase: Phase }
  * `raise` does; a plain action costs a fraction of an `enqueueActions` on the hot path).
  */
 const commit = (context: SessionContext, s: Stepper): void => {
-  context.state = s.done().state
-  if (!s.arm.sweep && !s.arm.window && s.signals.length === 0) return
+  context.state = s.end()
+  const { arm, signals } = s
+  if (arm === undefined && signals === undefined) return
   const raised = (context.raised ??= [])
-  if (s.arm.sweep) raised.push({ type: "requests.pending" })
-  if (s.arm.window) raised.push({ type: "capabilities.windowOpened" })
-  raised.push(...s.signals)
+  if (arm?.sweep === true) raised.push(requestsPending)
+  if (arm?.window === true) raised.push(windowOpened)
+  if (signals !== undefined) for (const signal of signals) raised.push(signal)
+}
+/** The chart's own events carry no data: one of each serves every session. */
+const requestsPending: SessionEvent = Object.freeze({ type: "requests.pending" })
+const windowOpened: SessionEvent = Object.freeze({ type: "capabilities.windowOpened" })
+
+/**
+ * The Stepper of the step under way, reused by the next: a step never starts inside another (a
+ * handler calls no chart; embedder code runs after the step, when its commands are executed),
+ * so one serves every session of every engine. Taken while in use (a handler that threw keeps
+ * it), a step makes its own.
+ */
+let spare: Stepper | undefined
+
+const stepOn = (context: SessionContext, params: Params, handler: (s: Stepper) => void): Stepper => {
+  const reused = spare
+  spare = undefined
+  const s = reused === undefined ? stepInPlace(context.state, params.phase, context.caches, context.outbox, handler) : (handler(reused.beginInPlace(context.state, params.phase, context.caches, context.outbox)), reused)
+  return s
 }
 
 /** Runs `handler` on the session's data in the chart's phase. */
-const runHandler = (context: SessionContext, params: Params, handler: (s: Stepper) => void): void =>
-  commit(context, stepInPlace(context.state, params.phase, context.caches, context.outbox, handler))
+const runHandler = (context: SessionContext, params: Params, handler: (s: Stepper) => void): void => {
+  const s = stepOn(context, params, handler)
+  commit(context, s)
+  spare = s
+}
 
 /**
  * The turn's inputs, one by one, until one needs the chart (a signal): the chart takes that
@@ -124,13 +146,14 @@ const fold = (context: SessionContext, event: SessionEvent, params: Params): voi
   if (event.type !== "inputs") return
   const { inputs } = event
   let next = 0
-  const s = stepInPlace(context.state, params.phase, context.caches, context.outbox, (s) => {
+  const s = stepOn(context, params, (s) => {
     while (next < inputs.length) {
       onInput(s, inputs[next++]!)
-      if (s.signals.length > 0) break
+      if (s.signals !== undefined) break
     }
   })
   commit(context, s)
+  spare = s
   if (next < inputs.length) (context.raised ??= []).push({ type: "inputs", inputs: inputs.slice(next) })
 }
 

@@ -2,10 +2,10 @@
  * Conformance: base Widget API (MSC2764), notify_capabilities (MSC2871) and re-exchange (MSC2974).
  * Message in, messages out, through the real engine on a simulated clock.
  */
-import { SUPPORTED_API_VERSIONS } from "@widgethost/core"
+import { SUPPORTED_API_VERSIONS, type WidgetMessage } from "@widgethost/core"
 import type { ApprovalRequest } from "@widgethost/engine"
 import { describe, expect, it } from "vitest"
-import { approveAll, flush, Harness } from "../src/index.ts"
+import { approveAll, flush, Harness, widgetDefinition } from "../src/index.ts"
 import { objectContaining, stringContaining } from "../src/matchers.ts"
 
 const actions = (messages: ReadonlyArray<{ action: string }>) => messages.map((m) => m.action)
@@ -332,6 +332,30 @@ describe("bad input", () => {
     const next = h.request("send_event", { type: "m.room.message", content: { body: "fine" } })
     await flush()
     expect(h.responseTo(next)).toMatchObject({ room_id: "!room:localhost" })
+  })
+
+  it("a request whose getter decodes another session's request mid-walk: each is walked whole, on its own", async () => {
+    const h = new Harness({ approver: approveAll })
+    await h.ready(["m.send.event:m.room.message"])
+    h.take()
+    const otherOut: WidgetMessage[] = []
+    const other = h.engine.openSession({ widget: widgetDefinition({ id: "other" }), send: (message) => otherOut.push(message) })
+    let deep: Record<string, unknown> = {}
+    for (let i = 0; i < 150; i++) deep = { a: deep }
+    const content = {
+      deep,
+      // An embedder's own object (session.receive takes any value): its getter runs while the walk
+      // still has `deep` to visit, and decodes the other session's (shallow) request meanwhile.
+      get nested() {
+        other.receive({ api: "fromWidget", widgetId: "other", requestId: "o1", action: "supported_api_versions", data: { shallow: {} } })
+        other.info()
+        return {}
+      }
+    }
+    h.session.receive({ api: "fromWidget", widgetId: "w1", requestId: "outer", action: "send_event", data: { type: "m.room.message", content } })
+    await flush()
+    expect(otherOut.find((m) => m.requestId === "o1")).toMatchObject({ response: { supported_versions: SUPPORTED_API_VERSIONS } })
+    expect(h.responseTo("outer")).toMatchObject({ error: objectContaining({ message: stringContaining("nested deeper than 100") }) })
   })
 
   it("a structured clone that shares one object exponentially often is refused before anything walks it", async () => {

@@ -114,6 +114,36 @@ describe("embedder faults", () => {
     expect(faults.map((f) => f.fault)).toContain("report")
   })
 
+  it("a sink that runs another session's chart (info()) mid-drain: each session's commands go out once, in order", () => {
+    const { faults, onError } = recorder()
+    const h = new Harness({ approver: approveAll, onError })
+    const seen: string[] = []
+    const other = h.engine.openSession({
+      widget: widgetDefinition({ id: "other" }),
+      send: (message) => {
+        seen.push(`other:${message.action}`)
+        throw new Error("other sink")
+      }
+    })
+    const asking = h.engine.openSession({
+      widget: widgetDefinition({ id: "asking" }),
+      send: (message) => {
+        seen.push(`asking:${message.action}`)
+        // Runs the other session's waiting inputs now, inside this session's drain.
+        other.frameLoaded()
+        expect(other.info().phase).toBe("negotiating")
+      }
+    })
+    asking.frameLoaded()
+    h.engine.flush()
+    expect(seen).toEqual(["asking:capabilities", "other:capabilities"])
+    expect(faults.map((f) => [f.fault, f.sessionId, f.message])).toEqual([["send", other.sessionId, "other sink"]])
+    // Nothing was left behind for a later drain to execute again.
+    h.session.frameLoaded()
+    expect(h.take().map((m) => m.action)).toEqual(["capabilities"])
+    expect(seen).toEqual(["asking:capabilities", "other:capabilities"])
+  })
+
   it("an onError that throws is swallowed", () => {
     const h = new Harness({
       approver: approveAll,

@@ -78,6 +78,17 @@ describe("createEngine over a PromiseHomeserverPort", () => {
     expect(Harness.requests(out).filter((m) => m.action === "send_event").map((m) => m.data)).toMatchObject([{ event_id: "$p0", content: { body: "hi" } }])
   })
 
+  it("an answer that arrives while a drain is due joins that drain, after the inputs that came first", async () => {
+    const { h } = await hosted(promisePort(), ["m.send.event:m.room.message"])
+    const sent = h.request("send_event", message)
+    h.engine.flush()
+    // Queued after the port's answer, but pushed before it: the drain it schedules takes both, in order.
+    const versions = h.request("supported_api_versions")
+    await flush()
+    const replies = h.take().filter((m) => "response" in m).map((m) => m.requestId)
+    expect(replies).toEqual([versions, sent])
+  })
+
   it("a rejection with the homeserver's error response reaches the widget as matrix_api_error", async () => {
     const port = promisePort({
       sendEvent: () => refuse({ status: 403, errcode: "M_FORBIDDEN", error: "You are not allowed", url: "https://hs/_matrix/client/v3/rooms/r/send/m.room.message/1" })

@@ -147,7 +147,7 @@ const ask = (s: Stepper, raw: RawRequest, action: string, call: ClientCall): voi
   setWork(s, { calls: new Map(s.state.clientWork.calls).set(ticket, { raw, action, call: call._tag, sweeps: 0 }) })
   if (!s.state.sweepArmed) {
     s.set({ sweepArmed: true })
-    s.arm.sweep = true
+    s.armSweep()
   }
   s.emit({ _tag: "CallClient", ticket, action, call, roomId: s.state.homeRoom })
 }

@@ -4,7 +4,7 @@
  * host does not serve (`sender`, `event_id`, MSC4407's `sticky_duration_ms`, …) is refused, so
  * nothing of it reaches the homeserver and the widget is never told it was sent.
  */
-import { WITHHELD_FIELD } from "../homeserver-port.ts"
+import { type HomeserverRequest, WITHHELD_FIELD } from "../homeserver-port.ts"
 import { isStateEvent, type RoomEvent } from "../matrix.ts"
 import { ProtocolError } from "../protocol-error.ts"
 import { quoteFields, unservedFields } from "./fields.ts"
@@ -50,7 +50,7 @@ export const sendEvent = (s: Stepper, raw: RawRequest, data: Readonly<Record<str
   const roomId = roomIdField ?? homeRoom
   if (roomId === undefined) return s.fail(raw, ProtocolError.Malformed({ issue: "no room_id given and the user is viewing no room" }))
   if (!permissions.mayUseRoom(roomId, homeRoom)) return s.fail(raw, ProtocolError.NotAllowed({ what: `using room ${roomId} (needs m.timeline:${roomId})` }))
-  if (!permissions.maySend({ type, content, ...(stateKey === undefined ? {} : { state_key: stateKey }) })) {
+  if (!permissions.maySend(stateKey === undefined ? { type, content } : { type, content, state_key: stateKey })) {
     return s.fail(raw, ProtocolError.NotAllowed({ what: describeEvent(type, stateKey) }))
   }
   if ((delay !== undefined || parentDelayId !== undefined) && !permissions.sendDelayedEvents) {
@@ -66,19 +66,23 @@ export const sendEvent = (s: Stepper, raw: RawRequest, data: Readonly<Record<str
     return
   }
   s.start(raw)
-  s.call(
-    {
-      _tag: "SendEvent",
-      roomId,
-      type,
-      content,
-      ...(stateKey === undefined ? {} : { stateKey }),
-      ...(delay === undefined ? {} : { delayMs: delay }),
-      ...(parentDelayId === undefined ? {} : { parentDelayId })
-    },
-    { _tag: "Answer", raw, format: "event" }
-  )
+  // The plain message, by far the most common, is built as a literal: the spreads cost more than the rest of the request.
+  const request: SendEventCall =
+    stateKey === undefined && delay === undefined && parentDelayId === undefined
+      ? { _tag: "SendEvent", roomId, type, content }
+      : {
+          _tag: "SendEvent",
+          roomId,
+          type,
+          content,
+          ...(stateKey === undefined ? {} : { stateKey }),
+          ...(delay === undefined ? {} : { delayMs: delay }),
+          ...(parentDelayId === undefined ? {} : { parentDelayId })
+        }
+  s.call(request, { _tag: "Answer", raw, format: "event" })
 }
+
+type SendEventCall = Extract<HomeserverRequest, { _tag: "SendEvent" }>
 
 /** Validates a `read_events` request into a query, or says what is wrong. */
 const readQuery = (data: Readonly<Record<string, unknown>>, maxLimit: number): ReadRequest | string => {

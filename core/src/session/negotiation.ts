@@ -11,7 +11,9 @@ import { loadGrantedState } from "./state-sync.ts"
 import { none, type PendingToWidget, type RawRequest, type SessionState, sweepsToTimeout } from "./state.ts"
 import type { Stepper } from "./step.ts"
 
-const union = (caches: CoreCaches, a: ReadonlyArray<string>, b: Iterable<string>): ReadonlyArray<string> => {
+const union = (caches: CoreCaches, a: ReadonlyArray<string>, b: ReadonlyArray<string>): ReadonlyArray<string> => {
+  // Nothing to add (most rounds deny nothing): no set of `a` to build.
+  if (b.length === 0) return a
   let added: string[] | undefined
   const seen = new Set(a)
   for (const item of b) {
@@ -91,13 +93,14 @@ export const weigh = (s: Stepper, incoming: ReadonlyArray<string>): void => {
   const { config } = s.state
   const fresh = [...new Set(incoming.map((capability) => intern(s.caches, capability)))]
   const considered = fresh.slice(0, config.limits.maxCapabilitiesPerRequest)
-  const approved = new Set(s.state.approved)
-  const denied = new Set(s.state.denied)
+  // A first negotiation has nothing approved or denied yet: no sets to build for that.
+  const approved = s.state.approved.length === 0 ? undefined : new Set(s.state.approved)
+  const denied = s.state.denied.length === 0 ? undefined : new Set(s.state.denied)
   const autoApproved: string[] = []
   const autoDenied: string[] = fresh.slice(config.limits.maxCapabilitiesPerRequest)
   const ask: string[] = []
   for (const capability of considered) {
-    if (approved.has(capability) || denied.has(capability)) continue
+    if (approved?.has(capability) === true || denied?.has(capability) === true) continue
     const verdict = classify(config.policy, { id: config.widgetId, ...(config.origin === undefined ? {} : { origin: config.origin }) }, capability, config.client, s.caches, (config.features ?? noFeatures).names)
     if (verdict._tag === "Approve") autoApproved.push(capability)
     else if (verdict._tag === "Deny") autoDenied.push(capability)
@@ -127,8 +130,9 @@ const grant = (s: Stepper, newlyApproved: ReadonlyArray<string>, newlyDenied: Re
   s.sendRequest("notify_capabilities", { requested: s.state.requested, approved }, "notify")
   if (permissions !== before) {
     s.emit({ _tag: "Subscribe", permissions, homeRoom: s.state.homeRoom })
-    const known = new Set(before.receivableState.map((k) => `${k.type}\u0000${k.stateKey ?? "\u0001"}`))
-    const added = permissions.receivableState.filter((k) => !known.has(`${k.type}\u0000${k.stateKey ?? "\u0001"}`))
+    const stateKeyOf = (k: (typeof before.receivableState)[number]) => `${k.type}\u0000${k.stateKey ?? "\u0001"}`
+    const known = before.receivableState.length === 0 ? undefined : new Set(before.receivableState.map(stateKeyOf))
+    const added = known === undefined ? permissions.receivableState : permissions.receivableState.filter((k) => !known.has(stateKeyOf(k)))
     if (added.length > 0) loadGrantedState(s, added)
   }
   const queued = s.state.queuedCapabilities
@@ -165,7 +169,7 @@ export const requestCapabilities = (s: Stepper, raw: RawRequest, data: Readonly<
   }
   const { budget } = s.state.config.limits.capabilityRequests
   if (s.state.capabilityRequestsInWindow >= budget) return s.fail(raw, ProtocolError.RateLimited({ action: "request_capabilities" }))
-  if (s.state.capabilityRequestsInWindow === 0) s.arm.window = true // the chart ends the window after `windowMs`
+  if (s.state.capabilityRequestsInWindow === 0) s.armWindow() // the chart ends the window after `windowMs`
   s.set({ capabilityRequestsInWindow: s.state.capabilityRequestsInWindow + 1 })
   s.reply(raw, {})
   if (s.state.approval !== undefined) {

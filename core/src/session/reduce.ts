@@ -245,7 +245,7 @@ export const sweepTimeouts = (s: Stepper): void => {
   const clientCallsLeft = sweepClientCalls(s)
   // Nothing left: back to the shared empty (an idle session keeps no map of its own after its last sweep).
   s.set({ pendingToWidget: pending.size === 0 ? emptyPendingToWidget : pending, sweepArmed: swept > 0 || clientCallsLeft })
-  s.arm.sweep = swept > 0 || clientCallsLeft
+  if (swept > 0 || clientCallsLeft) s.armSweep()
   for (const [requestId, entry] of expired) {
     s.count("timedOut")
     s.report({ _tag: "RequestTimedOut", action: entry.action, requestId })

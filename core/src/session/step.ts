@@ -1,4 +1,4 @@
-import type { CoreCaches } from "../core-caches.ts"
+import { type CoreCaches, SPARE_COLLECTIONS } from "../core-caches.ts"
 import type { WidgetMessage } from "../envelope.ts"
 import { frozenEmptyMap, frozenEmptySet } from "../frozen-empty.ts"
 import type { HomeserverRequest } from "../homeserver-port.ts"
@@ -40,10 +40,20 @@ export interface ArmRequests {
  * is a function of the state and input it is given (plus the phase the chart is in).
  */
 export class Stepper {
-  readonly commands: Command[]
-  /** Signals for the chart, in order; the chart acts on each before the rest of the batch. */
-  readonly signals: ChartSignal[] = []
-  readonly arm: ArmRequests = { sweep: false, window: false }
+  /** Where commands go (an outbox the caller drains), or a fresh list. */
+  commands: Command[]
+  /**
+   * Signals for the chart, in order; the chart acts on each before the rest of the batch.
+   * Undefined until the first: most steps signal nothing, and this is allocated per step.
+   */
+  signals: ChartSignal[] | undefined
+  /** What the step asks the chart to arm (`armSweep`, `armWindow`); undefined while nothing, as `signals`. */
+  arm: ArmRequests | undefined
+  /** The chart's phase while this step runs (the chart changes it between steps, never during one). */
+  phase: Phase
+  /** The engine's caches (see `core-caches.ts`): what makes a step fast is passed in, not kept here. */
+  caches: CoreCaches
+  private base: SessionState
   /** This step's private copy of the state, made on the first write. */
   private draft: Mutable<SessionState> | undefined
   /** Per collection, the copy this step owns (identity, so a collection replaced by `set` is not). */
@@ -58,25 +68,44 @@ export class Stepper {
    * of copying, like a transient. Collections shared by every fresh state (the
    * frozen empty ones) are still copied on first write.
    */
-  constructor(
-    private readonly base: SessionState,
-    /** The chart's phase while this step runs (the chart changes it between steps, never during one). */
-    readonly phase: Phase,
-    /** The engine's caches (see `core-caches.ts`): what makes a step fast is passed in, not kept here. */
-    readonly caches: CoreCaches,
-    inPlace = false,
-    /** Where commands go (an outbox the caller drains), or a fresh list. */
-    commands: Command[] = []
-  ) {
+  constructor(base: SessionState, phase: Phase, caches: CoreCaches, inPlace = false, commands: Command[] = []) {
+    // Every field written here, in one order, so a Stepper reused by `beginInPlace` keeps its shape.
     this.commands = commands
-    if (inPlace) {
-      this.draft = base
-      // Identity, not a lookup: this runs once per step on the hot path.
-      this.ownedCounters = base.counters === noCounters ? undefined : base.counters
-      this.ownedPendingToWidget = base.pendingToWidget === emptyPendingToWidget ? undefined : base.pendingToWidget
-      this.ownedPendingCalls = base.pendingCalls === emptyPendingCalls ? undefined : base.pendingCalls
-      this.ownedInFlight = base.inFlight === emptyInFlight ? undefined : base.inFlight
-    }
+    this.signals = undefined
+    this.arm = undefined
+    this.phase = phase
+    this.caches = caches
+    this.base = base
+    this.draft = undefined
+    this.ownedCounters = undefined
+    this.ownedPendingToWidget = undefined
+    this.ownedPendingCalls = undefined
+    this.ownedInFlight = undefined
+    if (inPlace) this.own(base)
+  }
+
+  /**
+   * Starts a new step in place on this Stepper, as `new Stepper(base, phase, caches, true, commands)`
+   * would: for a caller that runs one step at a time and reuses one Stepper for all (the chart).
+   */
+  beginInPlace(base: SessionState, phase: Phase, caches: CoreCaches, commands: Command[]): this {
+    this.commands = commands
+    this.signals = undefined
+    this.arm = undefined
+    this.phase = phase
+    this.caches = caches
+    this.base = base
+    this.own(base)
+    return this
+  }
+
+  private own(base: SessionState): void {
+    this.draft = base
+    // Identity, not a lookup: this runs once per step on the hot path.
+    this.ownedCounters = base.counters === noCounters ? undefined : base.counters
+    this.ownedPendingToWidget = base.pendingToWidget === emptyPendingToWidget ? undefined : base.pendingToWidget
+    this.ownedPendingCalls = base.pendingCalls === emptyPendingCalls ? undefined : base.pendingCalls
+    this.ownedInFlight = base.inFlight === emptyInFlight ? undefined : base.inFlight
   }
 
   get state(): SessionState {
@@ -105,7 +134,7 @@ export class Stepper {
     const draft = this.write()
     if (this.ownedPendingToWidget !== draft.pendingToWidget) {
       // An empty source is the shared empty: a bare constructor is several times cheaper than a copy.
-      draft.pendingToWidget = draft.pendingToWidget.size === 0 ? new Map() : new Map(draft.pendingToWidget)
+      draft.pendingToWidget = draft.pendingToWidget.size === 0 ? spareMap(this.caches) : new Map(draft.pendingToWidget)
       this.ownedPendingToWidget = draft.pendingToWidget
     }
     return draft.pendingToWidget as Map<string, PendingToWidget>
@@ -114,7 +143,7 @@ export class Stepper {
   private pendingCalls(): Map<number, PendingCall> {
     const draft = this.write()
     if (this.ownedPendingCalls !== draft.pendingCalls) {
-      draft.pendingCalls = draft.pendingCalls.size === 0 ? new Map() : new Map(draft.pendingCalls)
+      draft.pendingCalls = draft.pendingCalls.size === 0 ? spareMap(this.caches) : new Map(draft.pendingCalls)
       this.ownedPendingCalls = draft.pendingCalls
     }
     return draft.pendingCalls as Map<number, PendingCall>
@@ -123,7 +152,7 @@ export class Stepper {
   private inFlight(): Set<string> {
     const draft = this.write()
     if (this.ownedInFlight !== draft.inFlight) {
-      draft.inFlight = draft.inFlight.size === 0 ? new Set() : new Set(draft.inFlight)
+      draft.inFlight = draft.inFlight.size === 0 ? spareSet(this.caches) : new Set(draft.inFlight)
       this.ownedInFlight = draft.inFlight
     }
     return draft.inFlight as Set<string>
@@ -135,7 +164,18 @@ export class Stepper {
 
   /** Tells the chart something it decides on (see `ChartSignal`). */
   signal(signal: ChartSignal): void {
-    this.signals.push(signal)
+    if (this.signals === undefined) this.signals = [signal]
+    else this.signals.push(signal)
+  }
+
+  /** Asks the chart to arm the toWidget timeout sweep once this step is done. */
+  armSweep(): void {
+    ;(this.arm ??= { sweep: false, window: false }).sweep = true
+  }
+
+  /** Asks the chart to arm the end of the MSC2974 rate window once this step is done. */
+  armWindow(): void {
+    ;(this.arm ??= { sweep: false, window: false }).window = true
   }
 
   report(report: Report): void {
@@ -156,8 +196,8 @@ export class Stepper {
     const pending = this.pendingToWidget()
     if (!this.state.sweepArmed && purpose !== "capabilities") {
       // The capabilities request has its own timeout in the chart (`negotiating.asking`).
-      this.set({ sweepArmed: true })
-      this.arm.sweep = true
+      this.write().sweepArmed = true
+      this.armSweep()
     }
     if (pending.size >= this.state.config.limits.maxPendingToWidget) {
       // A widget that never acknowledges must not grow our memory: give up on its oldest request.
@@ -236,18 +276,43 @@ export class Stepper {
   }
 
   done(): Step {
+    return { state: this.end(), commands: this.commands }
+  }
+
+  /** The step's final state, as `done().state`, without building the `Step` (the chart keeps only the state). */
+  end(): SessionState {
     // An idle session keeps no collections of its own: emptied ones go back to the shared empties.
     const draft = this.draft
-    if (draft !== undefined) {
-      if (draft.pendingToWidget.size === 0 && this.ownedPendingToWidget === draft.pendingToWidget) draft.pendingToWidget = emptyPendingToWidget
-      if (draft.pendingCalls.size === 0 && this.ownedPendingCalls === draft.pendingCalls) draft.pendingCalls = emptyPendingCalls
-      if (draft.inFlight.size === 0 && this.ownedInFlight === draft.inFlight) draft.inFlight = emptyInFlight
+    if (draft === undefined) return this.base
+    // This step's own copies are referenced by nothing but the draft: an emptied one is kept for the next step that needs one.
+    const { caches } = this
+    if (draft.pendingToWidget.size === 0 && this.ownedPendingToWidget === draft.pendingToWidget) {
+      keepMap(caches, draft.pendingToWidget)
+      draft.pendingToWidget = emptyPendingToWidget
     }
-    return { state: this.state, commands: this.commands }
+    if (draft.pendingCalls.size === 0 && this.ownedPendingCalls === draft.pendingCalls) {
+      keepMap(caches, draft.pendingCalls)
+      draft.pendingCalls = emptyPendingCalls
+    }
+    if (draft.inFlight.size === 0 && this.ownedInFlight === draft.inFlight) {
+      keepSet(caches, draft.inFlight)
+      draft.inFlight = emptyInFlight
+    }
+    return draft
   }
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/** An empty Map of the engine's spares (see `CoreCaches.spareMaps`), or a new one. */
+const spareMap = <K, V>(caches: CoreCaches): Map<K, V> => (caches.spareMaps.pop() as Map<K, V> | undefined) ?? new Map<K, V>()
+const spareSet = <T>(caches: CoreCaches): Set<T> => (caches.spareSets.pop() as Set<T> | undefined) ?? new Set<T>()
+const keepMap = (caches: CoreCaches, map: ReadonlyMap<unknown, unknown>): void => {
+  if (caches.spareMaps.length < SPARE_COLLECTIONS) caches.spareMaps.push(map as Map<unknown, unknown>)
+}
+const keepSet = (caches: CoreCaches, set: ReadonlySet<unknown>): void => {
+  if (caches.spareSets.length < SPARE_COLLECTIONS) caches.spareSets.push(set as Set<unknown>)
+}
 
 /**
  * A session's own counters, every field written out: a spread of the frozen `noCounters` keeps
