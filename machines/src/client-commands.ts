@@ -62,7 +62,7 @@ export const executeClientCommand = (side: ClientSide, entry: Entry, key: string
       return
     case "CallClient": {
       const { widget } = entry.handle
-      const context = new HookCall(key, widget.id, widget, originOf(entry), command.roomId, command.action, entry.chart.context.state.approved)
+      const context = new HookCall(key, widget.id, widget, originOf(entry), command.roomId, command.action, entry.context.state.approved)
       ;((entry.client ??= { calls: undefined, requests: undefined }).calls ??= new Map()).set(command.ticket, context)
       callClient(side.serving, command.call, context, (outcome) => {
         // Cancelled meanwhile (timed out, new document, closed): the session answered already.

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest"
-import { addCloseListener, closeListenersOf, type Entry } from "./engine-entry.ts"
+import { createCoreCaches, defaultLimits, realClock, type SessionConfig } from "@widgethost/core"
+import { addCloseListener, closeListenersOf, Entry } from "./engine-entry.ts"
+import type { EngineSession } from "./session-handle.ts"
+import { SessionCharts } from "./session-charts.ts"
+import { phaseOf } from "./session-machine.ts"
+import { TimerQueue } from "./timer-queue.ts"
 
 const entry = (): Entry => ({ closeListeners: undefined }) as unknown as Entry
 
@@ -44,5 +49,18 @@ describe("close listeners of an entry", () => {
     removeB = addCloseListener(e, () => told.push("b"))
     for (const listener of closeListenersOf(e)) listener("closed")
     expect(told).toEqual(["a", "b"])
+  })
+})
+
+describe("an entry is its session's chart", () => {
+  it("opened by the session charts as itself, with nothing of the engine's allocated", () => {
+    const charts = new SessionCharts({ timers: new TimerQueue(realClock), outbox: [], caches: createCoreCaches(), onDelayed: () => {} })
+    const config: SessionConfig = { widgetId: "w", kind: "room", waitForIframeLoad: true, policy: { rules: [] }, limits: defaultLimits }
+    const created = new Entry("w#0", {} as EngineSession, () => {})
+    const opened = charts.open(created, { config })
+    expect(opened).toBe(created)
+    expect(phaseOf(opened.base.value)).toBe("loading")
+    expect(opened.context.state.config).toBe(config)
+    expect([opened.client, opened.watch, opened.approvals, opened.closeListeners, opened.inbox]).toEqual([undefined, undefined, undefined, undefined, undefined])
   })
 })

@@ -8,26 +8,33 @@ import type { Prompt } from "./approval-prompt.ts"
 import type { HookCall } from "./client-hooks.ts"
 import type { Input } from "@widgethost/core"
 import type { PendingRequests } from "./pending-requests.ts"
-import type { ChartSession } from "./session-charts.ts"
+import { ChartSession } from "./session-charts.ts"
 import type { EngineSession } from "./session-handle.ts"
 import type { SessionWatch } from "./lifecycle.ts"
 import type { WidgetSink } from "./widget-session.ts"
 
-export interface Entry {
-  /** The session: its chart. */
-  readonly chart: ChartSession
-  readonly handle: EngineSession
-  readonly send: WidgetSink
+/**
+ * A session's chart (it is one: no second object holding the chart), and beside it what the
+ * engine keeps for the session.
+ */
+export class Entry extends ChartSession {
   /** Hook calls at work and the client's toWidget requests waiting; none allocated before the first. */
-  client: ClientWork | undefined
+  client: ClientWork | undefined = undefined
   /** Lifecycle listeners and the last state they were told; none while nobody listens. */
-  watch: SessionWatch | undefined
+  watch: SessionWatch | undefined = undefined
   /** Open prompts by ticket; none allocated while no prompt is open. */
-  approvals: Map<number, Prompt | OpenIdPrompt> | undefined
+  approvals: Map<number, Prompt | OpenIdPrompt> | undefined = undefined
   /** Told as the session closes: one stored bare (the common case, its transport's), more in an array. */
-  closeListeners: CloseListener | CloseListener[] | undefined
+  closeListeners: CloseListener | CloseListener[] | undefined = undefined
   /** Inputs waiting for the next drain; none allocated while idle. */
-  inbox: Input[] | undefined
+  inbox: Input[] | undefined = undefined
+  constructor(
+    key: string,
+    readonly handle: EngineSession,
+    readonly send: WidgetSink
+  ) {
+    super(key)
+  }
 }
 
 export type CloseListener = (reason: string) => void
@@ -66,7 +73,7 @@ export interface ClientWork {
 }
 
 /** The widget's origin, as the session was opened with it (kept in its config, not twice). */
-export const originOf = (entry: Entry): string | undefined => entry.chart.context.state.config.origin
+export const originOf = (entry: Entry): string | undefined => entry.context.state.config.origin
 
 /** Forgets a client call at work; false when it was not (cancelled, or already answered). */
 export const settleClientCall = (entry: Entry, ticket: number): boolean => {

@@ -37,7 +37,7 @@ import { truncate } from "./truncate.ts"
 export type { EngineSession, SessionInfo } from "./session-handle.ts"
 import { clientServing } from "./client-hooks.ts"
 import { executeClientCommand } from "./client-commands.ts"
-import { addCloseListener, closeListenersOf, type Entry } from "./engine-entry.ts"
+import { addCloseListener, closeListenersOf, Entry } from "./engine-entry.ts"
 
 export type { ApprovalRequest, Approver, RequestedCapability } from "./approval-prompt.ts"
 import type { Engine, EngineFault, EngineOptions, OpenSessionOptions } from "./engine-options.ts"
@@ -118,19 +118,19 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     // so this loop executes its own tail in place, with no copy. Whatever happens, this run's
     // commands leave the outbox with it: none is executed again by a later run.
     const start = outbox.length
-    const key = entry.chart.key
+    const key = entry.key
     try {
-      charts.send(entry.chart, event)
+      charts.send(entry, event)
       for (let i = start; i < outbox.length; i++) execute(key, outbox[i]!)
     } finally {
       truncate(outbox, start)
     }
     // A closed session told its listeners as it closed (see `Closed`).
-    if (entry.watch !== undefined && handles.get(entry.chart.key) === entry) entry.watch.observe(observed(entry))
+    if (entry.watch !== undefined && handles.get(entry.key) === entry) entry.watch.observe(observed(entry))
   }
 
   const observed = (entry: Entry): Observed => {
-    const { base, context } = entry.chart
+    const { base, context } = entry
     const { requested, approved, denied } = context.state
     return { phase: phaseOf(base.value), requested, approved, denied }
   }
@@ -231,7 +231,8 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
         return
       case "Closed": {
         // Kept (bounded) so a handle asked for info() after closing still answers.
-        closedStates.set(key, entry.chart)
+        // Its chart's state only: the entry would keep the widget's sink (and its frame) alive.
+        closedStates.set(key, { base: entry.base, context: entry.context })
         if (closedStates.size > 1_000) closedStates.delete(closedStates.keys().next().value!)
         for (const prompt of entry.approvals?.values() ?? []) prompt.withdraw()
         for (const call of entry.client?.calls?.values() ?? []) call.withdraw()
@@ -239,7 +240,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
         entry.client = undefined
         turnPoller.unwatch(key)
         handles.delete(key)
-        charts.stop(entry.chart) // the closed chart cancelled its timers; this is belt and braces
+        charts.stop(entry) // the closed chart cancelled its timers; this is belt and braces
         router.close(key)
         for (const listener of closeListenersOf(entry)) {
           try {
@@ -273,7 +274,10 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     }
   })
 
-  const infoOf = (key: string, widgetId: string, chart: ChartSession): SessionInfo => infoFrom(key, widgetId, phaseOf(chart.base.value), chart.context.state)
+  /** What `info()` reads of a session's chart (all a closed one keeps). */
+  type ChartState = Pick<ChartSession, "base" | "context">
+
+  const infoOf = (key: string, widgetId: string, chart: ChartState): SessionInfo => infoFrom(key, widgetId, phaseOf(chart.base.value), chart.context.state)
 
   const infoFrom = (key: string, widgetId: string, phase: SessionInfo["phase"], session: SessionState): SessionInfo => ({
     sessionId: key,
@@ -294,7 +298,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     info: (key, widgetId) => {
       const entry = handles.get(key)
       if (entry !== undefined) drainEntry(entry)
-      return infoOf(key, widgetId, entry?.chart ?? closedStates.get(key)!)
+      return infoOf(key, widgetId, entry ?? closedStates.get(key)!)
     },
     onClose: (key, listener) => {
       const entry = handles.get(key)
@@ -318,7 +322,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
   }
   let nextRequest = 0
   /** The charts of closed sessions whose handles may still be asked for `info()`. */
-  const closedStates = new Map<string, ChartSession>()
+  const closedStates = new Map<string, ChartState>()
 
   /** Every session's config: its own fields over what all of this engine's sessions share. */
   const configFor = sessionConfigs({ policy, limits, openIdApprover: options.openIdApprover !== undefined, client: serving.side, features })
@@ -336,8 +340,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
       origin: open.origin,
       fileEncoding: open.transport === "m.websockets" ? "base64" : "structured-clone"
     })
-    const chart = charts.open(key, { config })
-    const entry: Entry = { chart, handle, send: open.send, client: undefined, watch: undefined, approvals: undefined, closeListeners: undefined, inbox: undefined }
+    const entry = charts.open(new Entry(key, handle, open.send), { config })
     handles.set(key, entry)
     if (options.onLifecycle !== undefined) watchOf(entry)
     return handle
@@ -357,7 +360,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     },
     sessions: () => {
       flush()
-      return [...handles.entries()].map(([key, entry]) => infoOf(key, entry.handle.widgetId, entry.chart))
+      return [...handles.entries()].map(([key, entry]) => infoOf(key, entry.handle.widgetId, entry))
     },
     session: (sessionId) => handles.get(sessionId)?.handle,
     deliver,

@@ -23,7 +23,8 @@ import { fileURLToPath } from "node:url"
 const loader = new URL("./loader.mjs", import.meta.url).href
 import { parseArgs } from "node:util"
 import { median, polyfill, progress, renderTable, type Row, type Settings, settingsFor, silenceConsole } from "./harness.ts"
-import { type EngineName, hostFor, MESSAGE_CAPABILITIES, openReady, ROOM, type WidgetSideKind } from "./hosts.ts"
+import { FakeFrame, FakeWindow } from "./fake-window.ts"
+import { type EngineName, HOST_ORIGIN, hostFor, MESSAGE_CAPABILITIES, openReady, ROOM, WIDGET_ORIGIN, type WidgetSideKind } from "./hosts.ts"
 import { REFERENCE_TWIN_NAME } from "./reference-twin.ts"
 
 export interface HeapOptions {
@@ -35,6 +36,13 @@ interface ChildResult {
   readonly sessions: number
   readonly bytesPerSession: ReadonlyArray<number>
   readonly withWidgetSide: ReadonlyArray<number>
+  /**
+   * What the fake DOM alone costs per session, measured the same way: a widget's window and its
+   * iframe element with one `load` listener, which each engine keeps (both hold the iframe and
+   * listen for its loads). In a browser these live outside the JS heap; included in both
+   * engines' bytes alike, reported so a reader can take it off both.
+   */
+  readonly fakeDomPerSession: number
 }
 
 const collect = async (): Promise<number> => {
@@ -45,6 +53,22 @@ const collect = async (): Promise<number> => {
     await new Promise((resolve) => setImmediate(resolve))
   }
   return process.memoryUsage().heapUsed
+}
+
+/** Bytes per session of the fake DOM alone: a widget window and its iframe with one load listener (see `fakeDomPerSession`). */
+const fakeDomBytes = async (sessions: number): Promise<number> => {
+  const host = new FakeWindow(HOST_ORIGIN)
+  // One listener for all: an engine's own listener is the engine's cost, not the DOM's.
+  const listener = { handleEvent: () => {} }
+  const before = await collect()
+  const frames = Array.from({ length: sessions }, () => {
+    const frame = new FakeFrame(new FakeWindow(WIDGET_ORIGIN, host))
+    frame.addEventListener("load", listener)
+    return frame
+  })
+  const bytes = ((await collect()) - before) / sessions
+  frames.length = 0
+  return bytes
 }
 
 /** In the child: what one engine keeps per ready, idle session. */
@@ -70,7 +94,7 @@ const measureHere = async (engine: EngineName, sessions: number, rounds: number,
     bytesPerSession.push(((await collect()) - before) / sessions)
   }
   for (const host of hosts) host.stop()
-  return { engine, sessions, bytesPerSession, withWidgetSide }
+  return { engine, sessions, bytesPerSession, withWidgetSide, fakeDomPerSession: await fakeDomBytes(sessions) }
 }
 
 const child = (engine: EngineName, sessions: number, rounds: number, side: WidgetSideKind = "widget-api"): Promise<ChildResult> =>
@@ -117,7 +141,7 @@ export const heap = async (settings: Settings, options: HeapOptions = {}): Promi
       detail: {
         sessions,
         rounds,
-        note: "host side only (widget sides cut loose); fake iframe/window objects included for both",
+        note: `host side only (widget sides cut loose); fake iframe/window objects included for both (about ${Math.round(median([ours.fakeDomPerSession, twin.fakeDomPerSession]))} B a session: fakeDomPerSession)`,
         widgethost: ours,
         "matrix-widget-api": reference,
         "matrix-widget-api (src)": twin
