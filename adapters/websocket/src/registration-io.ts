@@ -9,6 +9,7 @@ import type { WidgetMessage } from "@widgethost/core"
 import type { WidgetSession } from "@widgethost/engine"
 import type { Link, Outbound, Registration } from "./registration.ts"
 import { corkForThisTurn } from "./corked-writes.ts"
+import { messageText } from "./message-text.ts"
 import { clampReason } from "./upgrade.ts"
 import { codeOfWsError, type LinkEndCause, type LinkEnding } from "./link-endings.ts"
 import { type LifecycleConfig, type LifecycleEffect, type LifecycleEvent, stepLifecycle } from "./registration-lifecycle.ts"
@@ -222,7 +223,7 @@ export const createRegistrationIo = (settings: RegistrationIoSettings): Registra
     }
     let data: string
     try {
-      data = JSON.stringify(message)
+      data = messageText(message)
     } catch {
       counters.dropped.unserialisable++
       return
