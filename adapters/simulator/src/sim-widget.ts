@@ -4,6 +4,7 @@
  */
 import { performance } from "node:perf_hooks"
 import { WebSocket } from "ws"
+import { corkForThisTurn } from "@widgethost/websocket"
 import { SimulationError } from "./simulate-options.ts"
 
 
@@ -204,7 +205,10 @@ export class SimWidget {
         this.tally.turnUpdates++
         break
     }
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(acknowledgement(text, response))
+    if (this.ws.readyState !== WebSocket.OPEN) return
+    // A batch of deliveries comes in one read; their answers leave in one write.
+    corkForThisTurn(this.ws)
+    this.ws.send(acknowledgement(text, response))
   }
 
   private onResponse(message: Json): void {

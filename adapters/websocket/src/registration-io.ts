@@ -8,6 +8,8 @@ import { type RawData, WebSocket } from "ws"
 import type { WidgetMessage } from "@widgethost/core"
 import type { WidgetSession } from "@widgethost/engine"
 import type { Link, Outbound, Registration } from "./registration.ts"
+import { corkForThisTurn } from "./corked-writes.ts"
+import { messageText } from "./message-text.ts"
 import { clampReason } from "./upgrade.ts"
 import { codeOfWsError, type LinkEndCause, type LinkEnding } from "./link-endings.ts"
 import { type LifecycleConfig, type LifecycleEffect, type LifecycleEvent, stepLifecycle } from "./registration-lifecycle.ts"
@@ -176,6 +178,7 @@ export const createRegistrationIo = (settings: RegistrationIoSettings): Registra
       if (item.requestId !== undefined) remember(reg, item.requestId, data)
       if (item.answerTo !== undefined) reg.answered.written(item.answerTo, link)
     }
+    corkForThisTurn(link.ws)
     if (link.ws.bufferedAmount + data.length < highWaterMarkBytes) return link.ws.send(data)
     link.blocked = true
     link.ws.send(data, () => {
@@ -220,7 +223,7 @@ export const createRegistrationIo = (settings: RegistrationIoSettings): Registra
     }
     let data: string
     try {
-      data = JSON.stringify(message)
+      data = messageText(message)
     } catch {
       counters.dropped.unserialisable++
       return
