@@ -193,19 +193,8 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
           fault(error, "send", key, entry.handle.widgetId)
         }
         return
-      case "CallHomeserver": {
-        // The answer arrives as an input of a later drain, however soon the port settles.
-        const answer = (result: CallResult) => push(key, { _tag: "CallAnswered", ticket: command.ticket, result })
-        try {
-          callPort(homeserver, command.request, answer)
-        } catch (error) {
-          // The port threw instead of returning a promise: a bug of the port, so the embedder hears
-          // of it; the widget gets an error as for a rejection.
-          fault(error, "homeserver", key, entry.handle.widgetId)
-          answer({ _tag: "Failed", error: homeserverErrorFrom(error, methodOf(command.request)) })
-        }
-        return
-      }
+      case "CallHomeserver":
+        return callHomeserver(entry, key, command)
       case "AskApprover":
       case "AskOpenIdApprover":
       case "CancelApproval":
@@ -255,6 +244,24 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
         }
         return
       }
+    }
+  }
+
+  /**
+   * Apart from `execute`, so that only a call pays for the closure its answer needs: a closure
+   * over `execute`'s parameters would give every command executed a context of its own.
+   */
+  const callHomeserver = (entry: Entry, key: string, command: Extract<Command, { _tag: "CallHomeserver" }>): void => {
+    // The answer arrives as an input of a later drain, however soon the port settles.
+    const { ticket } = command
+    const answer = (result: CallResult) => push(key, { _tag: "CallAnswered", ticket, result })
+    try {
+      callPort(homeserver, command.request, answer)
+    } catch (error) {
+      // The port threw instead of returning a promise: a bug of the port, so the embedder hears
+      // of it; the widget gets an error as for a rejection.
+      fault(error, "homeserver", key, entry.handle.widgetId)
+      answer({ _tag: "Failed", error: homeserverErrorFrom(error, methodOf(command.request)) })
     }
   }
 

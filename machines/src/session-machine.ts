@@ -42,8 +42,7 @@ import {
   type SessionConfig,
   type SessionState,
   startStateLoad,
-  type Stepper,
-  stepInPlace,
+  Stepper,
   sweepTimeouts,
   sweepsToTimeout
 } from "@widgethost/core"
@@ -124,18 +123,24 @@ const windowOpened: SessionEvent = Object.freeze({ type: "capabilities.windowOpe
  */
 let spare: Stepper | undefined
 
-const stepOn = (context: SessionContext, params: Params, handler: (s: Stepper) => void): Stepper => {
+/** A step in place on the session's data, in the chart's phase, on the spare Stepper if it is free. */
+const begin = (context: SessionContext, params: Params): Stepper => {
   const reused = spare
   spare = undefined
-  const s = reused === undefined ? stepInPlace(context.state, params.phase, context.caches, context.outbox, handler) : (handler(reused.beginInPlace(context.state, params.phase, context.caches, context.outbox)), reused)
-  return s
+  return reused === undefined ? new Stepper(context.state, params.phase, context.caches, true, context.outbox) : reused.beginInPlace(context.state, params.phase, context.caches, context.outbox)
+}
+
+/** Keeps the step's state, queues what it asks the chart (`commit`), and frees its Stepper. */
+const finish = (context: SessionContext, s: Stepper): void => {
+  commit(context, s)
+  spare = s
 }
 
 /** Runs `handler` on the session's data in the chart's phase. */
 const runHandler = (context: SessionContext, params: Params, handler: (s: Stepper) => void): void => {
-  const s = stepOn(context, params, handler)
-  commit(context, s)
-  spare = s
+  const s = begin(context, params)
+  handler(s)
+  finish(context, s)
 }
 
 /**
@@ -145,15 +150,13 @@ const runHandler = (context: SessionContext, params: Params, handler: (s: Steppe
 const fold = (context: SessionContext, event: SessionEvent, params: Params): void => {
   if (event.type !== "inputs") return
   const { inputs } = event
+  const s = begin(context, params)
   let next = 0
-  const s = stepOn(context, params, (s) => {
-    while (next < inputs.length) {
-      onInput(s, inputs[next++]!)
-      if (s.signals !== undefined) break
-    }
-  })
-  commit(context, s)
-  spare = s
+  while (next < inputs.length) {
+    onInput(s, inputs[next++]!)
+    if (s.signals !== undefined) break
+  }
+  finish(context, s)
   if (next < inputs.length) (context.raised ??= []).push({ type: "inputs", inputs: inputs.slice(next) })
 }
 
