@@ -3,8 +3,7 @@
  * definition and origin), what it asks for, each capability as the widget wrote it beside its
  * canonical form and its meaning in words, and a signal for when the prompt is no longer wanted.
  */
-import { describeCapability, formatCapability, parseCapability, Result, type WidgetDefinition } from "@widgethost/core"
-import { Withdrawable } from "./withdrawable.ts"
+import { describeCapability, formatCapability, parseCapability, Result, type WidgetDefinition, Withdrawable } from "@widgethost/core"
 
 /** One capability of a prompt. */
 export interface RequestedCapability {

@@ -57,7 +57,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
   const policy = options.policy ?? emptyPolicy
   // One table per engine, shared by its sessions' configs (their state holds a reference only).
   const features = featureTable(options.features ?? [])
-  const serving = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities, options.ungatedRequests, features.names)
+  const serving = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities, options.ungatedRequests, features)
   const clock = options.clock ?? realClock
   const homeserver = options.homeserver
   if (isHomeserverPort(homeserver)) {
@@ -171,7 +171,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     if (tellListeners && watch !== undefined) watch.emit({ type: "error", fault: kind, error })
   }
 
-  const clientSide = { approver: options.approver, openIdApprover: options.openIdApprover, serving, push, fault }
+  const clientSide = { approver: options.approver, openIdApprover: options.openIdApprover, serving, features, push, fault }
 
   // Every call into embedder code below is guarded: one session's broken sink or approver must
   // not stop the drain of the others (try/catch costs nothing on V8 while nothing throws).
@@ -257,6 +257,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     timers: new TimerQueue(clock),
     outbox,
     caches,
+    ...(options.recordedSteps === undefined ? {} : { recorded: options.recordedSteps }),
     onDelayed: (chart, event) => {
       const entry = handles.get(chart.key)
       if (entry === undefined) return

@@ -4,6 +4,9 @@
  *
  * @example createLeanEngine({ homeserver, features: [toDeviceFeature, delayedEventsFeature] })
  */
+import { clientHookProblems, hookCall, installedHooks, runClientCall } from "../client-hooks.ts"
+import { openIdPrompt } from "../openid-approver.ts"
+import { clientHandler, onClientAnswered, sweepClientCalls, withdrawClientCalls } from "./client-calls.ts"
 import { updateDelayedEvent } from "./delayed-events.ts"
 import type { SessionFeature } from "./feature.ts"
 import { downloadFile, getMediaConfig, onMedia, onUploadSizeCheck, uploadFile } from "./media.ts"
@@ -59,7 +62,8 @@ export const openIdFeature: SessionFeature = {
   name: "openId",
   actions: { get_openid: getOpenId },
   answers: { OpenIdToken: (s, pending, result) => onOpenIdToken(s, pending.raw, pending.waiting, result) },
-  openIdDecided: onOpenIdDecided
+  openIdDecided: onOpenIdDecided,
+  openIdPrompt
 }
 
 /** `com.beeper.read_room_account_data` (matrix-widget-api's name; no proposal defines another). */
@@ -85,6 +89,28 @@ export const rtcFeature: SessionFeature = {
   }
 }
 
+/**
+ * The client-side actions, served by the client's hooks and custom actions (`EngineOptions.hooks`,
+ * `customActions`): MSC2764 `set_always_on_screen` and `m.sticker` (`m.always_on_screen`,
+ * `m.sticker`), MSC2931 `navigate` (`m.navigate`), MSC2790 `open_modal`, `set_button_enabled`,
+ * `close_modal` (`m.modals`). Its actions are not in `actions`: each is served only when its hook
+ * is installed (`HOOK_ACTIONS`).
+ */
+export const clientActionsFeature: SessionFeature = {
+  name: "clientActions",
+  actions: {},
+  clientActions: {
+    handler: clientHandler,
+    answered: onClientAnswered,
+    sweep: sweepClientCalls,
+    withdraw: withdrawClientCalls,
+    problems: clientHookProblems,
+    installed: installedHooks,
+    hookCall,
+    run: runClientCall
+  }
+}
+
 /** Every optional feature: what `createEngine` serves unless told otherwise. */
 export const allFeatures: ReadonlyArray<SessionFeature> = [
   toDeviceFeature,
@@ -94,5 +120,6 @@ export const allFeatures: ReadonlyArray<SessionFeature> = [
   mediaFeature,
   openIdFeature,
   roomAccountDataFeature,
-  rtcFeature
+  rtcFeature,
+  clientActionsFeature
 ]
