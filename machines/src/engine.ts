@@ -190,7 +190,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
         // The answer arrives as an input of a later drain, however soon the port settles.
         const answer = (result: CallResult) => push(key, { _tag: "CallAnswered", ticket: command.ticket, result })
         try {
-          callPort(homeserver, command.request, answer)
+          callPort(homeserver, command.request, answer, features.calls)
         } catch (error) {
           // The port threw instead of returning a promise: a bug of the port, so the embedder hears
           // of it; the widget gets an error as for a rejection.

@@ -16,6 +16,7 @@ import type { openIdPrompt } from "../openid-approver.ts"
 import type { ToDeviceEvent } from "../matrix.ts"
 import { SUPPORTED_API_VERSIONS } from "../versions.ts"
 import type { CallResult } from "./input.ts"
+import type { PortCalls } from "./port-call.ts"
 import type { PendingCall, RawRequest } from "./state.ts"
 import type { Stepper } from "./step.ts"
 
@@ -57,6 +58,8 @@ export interface SessionFeature {
   readonly actions: Readonly<Record<string, FeatureAction>>
   /** Answers to the homeserver calls its actions started, by pending call. */
   readonly answers?: Answers
+  /** How the engine runs the homeserver requests its actions emit (`port-call.ts`). */
+  readonly calls?: PortCalls
   /** MSC3819: to-device messages the router routed to the session. */
   readonly toDevice?: (s: Stepper, event: ToDeviceEvent) => void
   /** MSC1960: the OpenID approver answered. */
@@ -73,6 +76,7 @@ export interface FeatureTable {
   /** Without a prototype: an action named `constructor` finds no handler. */
   readonly actions: Readonly<Record<string, FeatureAction | undefined>>
   readonly answers: Answers
+  readonly calls: PortCalls
   readonly toDevice: ((s: Stepper, event: ToDeviceEvent) => void) | undefined
   readonly openIdDecided: ((s: Stepper, ticket: number, allowed: boolean) => void) | undefined
   readonly openIdPrompt: typeof openIdPrompt | undefined
@@ -167,6 +171,7 @@ export const servedVersions = (versions: ReadonlyArray<string>, names: ReadonlyS
 export const featureTable = (features: ReadonlyArray<SessionFeature>): FeatureTable => {
   const actions = Object.create(null) as Record<string, FeatureAction>
   const answers: Record<string, unknown> = {}
+  const calls: Record<string, unknown> = {}
   let toDevice: FeatureTable["toDevice"]
   let openIdDecided: FeatureTable["openIdDecided"]
   let openIdPrompt: FeatureTable["openIdPrompt"]
@@ -174,13 +179,14 @@ export const featureTable = (features: ReadonlyArray<SessionFeature>): FeatureTa
   for (const feature of features) {
     Object.assign(actions, feature.actions)
     Object.assign(answers, feature.answers)
+    Object.assign(calls, feature.calls)
     toDevice ??= feature.toDevice
     openIdDecided ??= feature.openIdDecided
     openIdPrompt ??= feature.openIdPrompt
     clientActions ??= feature.clientActions
   }
   const names = new Set(features.map((feature) => feature.name))
-  return Object.freeze({ names, actions, answers, toDevice, openIdDecided, openIdPrompt, clientActions, versions: servedVersions(SUPPORTED_API_VERSIONS, names) })
+  return Object.freeze({ names, actions, answers, calls, toDevice, openIdDecided, openIdPrompt, clientActions, versions: servedVersions(SUPPORTED_API_VERSIONS, names) })
 }
 
 /** A session given no features: the core proposals only. */

@@ -8,6 +8,7 @@ import { clientHookProblems, hookCall, installedHooks, runClientCall } from "../
 import { openIdPrompt } from "../openid-approver.ts"
 import { clientHandler, onClientAnswered, sweepClientCalls, withdrawClientCalls } from "./client-calls.ts"
 import { updateDelayedEvent } from "./delayed-events.ts"
+import { portCall } from "./port-call.ts"
 import type { SessionFeature } from "./feature.ts"
 import { downloadFile, getMediaConfig, onMedia, onUploadSizeCheck, uploadFile } from "./media.ts"
 import { getOpenId, onOpenIdDecided, onOpenIdToken } from "./openid.ts"
@@ -19,25 +20,33 @@ import { deliverToDevice, sendToDevice } from "./to-device.ts"
 import { userDirectorySearch } from "./user-directory.ts"
 
 /** MSC3819: `send_to_device` both ways, `m.send.to_device:*` / `m.receive.to_device:*`. */
-export const toDeviceFeature: SessionFeature = { name: "toDevice", actions: { send_to_device: sendToDevice }, toDevice: deliverToDevice }
+export const toDeviceFeature: SessionFeature = {
+  name: "toDevice",
+  actions: { send_to_device: sendToDevice },
+  calls: { SendToDevice: /* @__PURE__ */ portCall("sendToDevice", "Done", (port, request) => port.sendToDevice(request)) },
+  toDevice: deliverToDevice
+}
 
 /** MSC4157: `delay` on `send_event`, `update_delayed_event`, `m.send.delayed_event` / `m.update_delayed_event`. */
 export const delayedEventsFeature: SessionFeature = {
   name: "delayedEvents",
-  actions: { update_delayed_event: updateDelayedEvent, "org.matrix.msc4157.update_delayed_event": updateDelayedEvent }
+  actions: { update_delayed_event: updateDelayedEvent, "org.matrix.msc4157.update_delayed_event": updateDelayedEvent },
+  calls: { UpdateDelayedEvent: /* @__PURE__ */ portCall("updateDelayedEvent", "Done", (port, request) => port.updateDelayedEvent(request)) }
 }
 
 /** MSC3869: `read_relations`, filtered by the widget's receive capabilities. */
 export const relationsFeature: SessionFeature = {
   name: "relations",
   actions: { read_relations: readRelations, "org.matrix.msc3869.read_relations": readRelations },
-  answers: { Relations: onRelations }
+  answers: { Relations: onRelations },
+  calls: { ReadRelations: /* @__PURE__ */ portCall("readRelations", "Relations", (port, request) => port.readRelations(request.query)) }
 }
 
 /** MSC3973: `user_directory_search`, `m.user_directory_search`. */
 export const userDirectoryFeature: SessionFeature = {
   name: "userDirectory",
-  actions: { user_directory_search: userDirectorySearch, "org.matrix.msc3973.user_directory_search": userDirectorySearch }
+  actions: { user_directory_search: userDirectorySearch, "org.matrix.msc3973.user_directory_search": userDirectorySearch },
+  calls: { UserDirectorySearch: /* @__PURE__ */ portCall("userDirectorySearch", "Body", (port, request) => port.userDirectorySearch(request)) }
 }
 
 /** MSC4039: `get_media_config`, `upload_file`, `download_file`, `m.upload_file` / `m.download_file`. */
@@ -54,6 +63,11 @@ export const mediaFeature: SessionFeature = {
   answers: {
     UploadSizeCheck: (s, pending, result) => onUploadSizeCheck(s, pending.raw, pending.file, result),
     Media: (s, pending, result) => onMedia(s, pending.raw, pending.answer, result)
+  },
+  calls: {
+    MediaConfig: /* @__PURE__ */ portCall("mediaConfig", "Body", (port) => port.mediaConfig()),
+    UploadFile: /* @__PURE__ */ portCall("uploadFile", "Uploaded", (port, request) => port.uploadFile(request)),
+    DownloadFile: /* @__PURE__ */ portCall("downloadFile", "Downloaded", (port, request) => port.downloadFile(request))
   }
 }
 
@@ -62,6 +76,7 @@ export const openIdFeature: SessionFeature = {
   name: "openId",
   actions: { get_openid: getOpenId },
   answers: { OpenIdToken: (s, pending, result) => onOpenIdToken(s, pending.raw, pending.waiting, result) },
+  calls: { RequestOpenIdToken: /* @__PURE__ */ portCall("requestOpenIdToken", "OpenIdToken", (port) => port.requestOpenIdToken()) },
   openIdDecided: onOpenIdDecided,
   openIdPrompt
 }
@@ -73,7 +88,8 @@ export const roomAccountDataFeature: SessionFeature = {
   answers: {
     AccountDataRooms: (s, pending, result) => onAccountDataRooms(s, pending.gather, result),
     AccountDataPart: (s, pending, result) => onAccountDataPart(s, pending.gather, pending.roomIndex, result)
-  }
+  },
+  calls: { ReadRoomAccountData: /* @__PURE__ */ portCall("readRoomAccountData", "AccountData", (port, request) => port.readRoomAccountData(request.roomId, request.type)) }
 }
 
 /** MatrixRTC for call widgets: MSC4515 `get_rtc_transports` and MSC4533 `rtc_livekit_*`. */
@@ -86,6 +102,10 @@ export const rtcFeature: SessionFeature = {
     "org.matrix.msc4533.rtc_livekit_get_token": /* @__PURE__ */ rtcLivekit("get_token"),
     rtc_livekit_delegate_delayed_leave: /* @__PURE__ */ rtcLivekit("delegate_delayed_leave"),
     "org.matrix.msc4533.rtc_livekit_delegate_delayed_leave": /* @__PURE__ */ rtcLivekit("delegate_delayed_leave")
+  },
+  calls: {
+    RtcTransports: /* @__PURE__ */ portCall("rtcTransports", "Body", (port) => port.rtcTransports()),
+    RtcLivekit: /* @__PURE__ */ portCall("rtcLivekit", "Body", (port, request) => port.rtcLivekit(request))
   }
 }
 
