@@ -27,7 +27,7 @@ export const executeClientCommand = (side: ClientSide, entry: Entry, key: string
   const { push, fault } = side
   switch (command._tag) {
     case "AskApprover": {
-      const prompt = new Prompt(key, entry.handle.widget, originOf(entry), command.requested, command.alreadyApproved)
+      const prompt = new Prompt(key, entry.handle.widget, originOf(entry), command.requested, command.alreadyApproved, side.features.descriptions)
       ;(entry.approvals ??= new Map()).set(command.ticket, prompt)
       const decide = (approved: ReadonlyArray<string>) => {
         if (!settleApproval(entry, command.ticket)) return // cancelled meanwhile

@@ -9,6 +9,7 @@
  * widget is never promised what nothing here would serve.
  */
 import type { Capability } from "../capabilities.ts"
+import { type CapabilityDescriptions, coreCapabilityDescriptions } from "../capability-description.ts"
 import type { ClientOutcome } from "../client-call.ts"
 import type { ClientHandlers, ClientHooks, HookCall, runClientCall } from "../client-hooks.ts"
 import type { ClientHook } from "../client-side.ts"
@@ -60,6 +61,8 @@ export interface SessionFeature {
   readonly answers?: Answers
   /** How the engine runs the homeserver requests its actions emit (`port-call.ts`). */
   readonly calls?: PortCalls
+  /** Its capabilities in words, for the approver's prompt (`capability-description.ts`). */
+  readonly descriptions?: CapabilityDescriptions
   /** MSC3819: to-device messages the router routed to the session. */
   readonly toDevice?: (s: Stepper, event: ToDeviceEvent) => void
   /** MSC1960: the OpenID approver answered. */
@@ -77,6 +80,8 @@ export interface FeatureTable {
   readonly actions: Readonly<Record<string, FeatureAction | undefined>>
   readonly answers: Answers
   readonly calls: PortCalls
+  /** The core's capability descriptions and those of the features included. */
+  readonly descriptions: CapabilityDescriptions
   readonly toDevice: ((s: Stepper, event: ToDeviceEvent) => void) | undefined
   readonly openIdDecided: ((s: Stepper, ticket: number, allowed: boolean) => void) | undefined
   readonly openIdPrompt: typeof openIdPrompt | undefined
@@ -172,6 +177,7 @@ export const featureTable = (features: ReadonlyArray<SessionFeature>): FeatureTa
   const actions = Object.create(null) as Record<string, FeatureAction>
   const answers: Record<string, unknown> = {}
   const calls: Record<string, unknown> = {}
+  const descriptions: Record<string, unknown> = { ...coreCapabilityDescriptions }
   let toDevice: FeatureTable["toDevice"]
   let openIdDecided: FeatureTable["openIdDecided"]
   let openIdPrompt: FeatureTable["openIdPrompt"]
@@ -180,13 +186,14 @@ export const featureTable = (features: ReadonlyArray<SessionFeature>): FeatureTa
     Object.assign(actions, feature.actions)
     Object.assign(answers, feature.answers)
     Object.assign(calls, feature.calls)
+    Object.assign(descriptions, feature.descriptions)
     toDevice ??= feature.toDevice
     openIdDecided ??= feature.openIdDecided
     openIdPrompt ??= feature.openIdPrompt
     clientActions ??= feature.clientActions
   }
   const names = new Set(features.map((feature) => feature.name))
-  return Object.freeze({ names, actions, answers, calls, toDevice, openIdDecided, openIdPrompt, clientActions, versions: servedVersions(SUPPORTED_API_VERSIONS, names) })
+  return Object.freeze({ names, actions, answers, calls, descriptions, toDevice, openIdDecided, openIdPrompt, clientActions, versions: servedVersions(SUPPORTED_API_VERSIONS, names) })
 }
 
 /** A session given no features: the core proposals only. */

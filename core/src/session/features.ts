@@ -4,6 +4,15 @@
  *
  * @example createLeanEngine({ homeserver, features: [toDeviceFeature, delayedEventsFeature] })
  */
+import {
+  clientActionsDescriptions,
+  delayedEventsDescriptions,
+  mediaDescriptions,
+  roomAccountDataDescriptions,
+  rtcDescriptions,
+  toDeviceDescriptions,
+  userDirectoryDescriptions
+} from "../capability-description.ts"
 import { clientHookProblems, hookCall, installedHooks, runClientCall } from "../client-hooks.ts"
 import { openIdPrompt } from "../openid-approver.ts"
 import { clientHandler, onClientAnswered, sweepClientCalls, withdrawClientCalls } from "./client-calls.ts"
@@ -22,6 +31,7 @@ import { userDirectorySearch } from "./user-directory.ts"
 /** MSC3819: `send_to_device` both ways, `m.send.to_device:*` / `m.receive.to_device:*`. */
 export const toDeviceFeature: SessionFeature = {
   name: "toDevice",
+  descriptions: toDeviceDescriptions,
   actions: { send_to_device: sendToDevice },
   calls: { SendToDevice: /* @__PURE__ */ portCall("sendToDevice", "Done", (port, request) => port.sendToDevice(request)) },
   toDevice: deliverToDevice
@@ -30,6 +40,7 @@ export const toDeviceFeature: SessionFeature = {
 /** MSC4157: `delay` on `send_event`, `update_delayed_event`, `m.send.delayed_event` / `m.update_delayed_event`. */
 export const delayedEventsFeature: SessionFeature = {
   name: "delayedEvents",
+  descriptions: delayedEventsDescriptions,
   actions: { update_delayed_event: updateDelayedEvent, "org.matrix.msc4157.update_delayed_event": updateDelayedEvent },
   calls: { UpdateDelayedEvent: /* @__PURE__ */ portCall("updateDelayedEvent", "Done", (port, request) => port.updateDelayedEvent(request)) }
 }
@@ -45,6 +56,7 @@ export const relationsFeature: SessionFeature = {
 /** MSC3973: `user_directory_search`, `m.user_directory_search`. */
 export const userDirectoryFeature: SessionFeature = {
   name: "userDirectory",
+  descriptions: userDirectoryDescriptions,
   actions: { user_directory_search: userDirectorySearch, "org.matrix.msc3973.user_directory_search": userDirectorySearch },
   calls: { UserDirectorySearch: /* @__PURE__ */ portCall("userDirectorySearch", "Body", (port, request) => port.userDirectorySearch(request)) }
 }
@@ -52,6 +64,7 @@ export const userDirectoryFeature: SessionFeature = {
 /** MSC4039: `get_media_config`, `upload_file`, `download_file`, `m.upload_file` / `m.download_file`. */
 export const mediaFeature: SessionFeature = {
   name: "media",
+  descriptions: mediaDescriptions,
   actions: {
     get_media_config: getMediaConfig,
     "org.matrix.msc4039.get_media_config": getMediaConfig,
@@ -84,6 +97,7 @@ export const openIdFeature: SessionFeature = {
 /** `com.beeper.read_room_account_data` (matrix-widget-api's name; no proposal defines another). */
 export const roomAccountDataFeature: SessionFeature = {
   name: "roomAccountData",
+  descriptions: roomAccountDataDescriptions,
   actions: { "com.beeper.read_room_account_data": readRoomAccountData },
   answers: {
     AccountDataRooms: (s, pending, result) => onAccountDataRooms(s, pending.gather, result),
@@ -95,6 +109,7 @@ export const roomAccountDataFeature: SessionFeature = {
 /** MatrixRTC for call widgets: MSC4515 `get_rtc_transports` and MSC4533 `rtc_livekit_*`. */
 export const rtcFeature: SessionFeature = {
   name: "rtc",
+  descriptions: rtcDescriptions,
   actions: {
     get_rtc_transports: getRtcTransports,
     "org.matrix.msc4515.get_rtc_transports": getRtcTransports,
@@ -118,6 +133,7 @@ export const rtcFeature: SessionFeature = {
  */
 export const clientActionsFeature: SessionFeature = {
   name: "clientActions",
+  descriptions: clientActionsDescriptions,
   actions: {},
   clientActions: {
     handler: clientHandler,
