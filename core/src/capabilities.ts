@@ -139,6 +139,8 @@ const exactNames = {
   Modals: ["m.modals", "org.matrix.msc2790.modals"]
 } as const
 
+const isExact = (capability: Capability): capability is Extract<Capability, { _tag: keyof typeof exactNames }> => Object.hasOwn(exactNames, capability._tag)
+
 /** The one spelling matrix-widget-api (`WidgetEventCapability.forRoomAccountData`) reads. */
 export const ROOM_ACCOUNT_DATA_PREFIX = "com.beeper.capabilities.receive.room_account_data:"
 
@@ -233,26 +235,11 @@ const escapeType = (type: string): string => type.replace(/[\\#]/g, (c) => `\\${
  * // "m.receive.state_event:org.example.\\#test#hello"
  */
 export const formatCapability = (capability: Capability, naming: Naming = "stable"): string => {
-  const pick = (names: readonly [string, string]) => (naming === "stable" ? names[0] : names[1])
+  // Every capability without arguments is one row of `exactNames`: [stable, unstable].
+  if (isExact(capability)) return exactNames[capability._tag][naming === "stable" ? 0 : 1]
   switch (capability._tag) {
     case "Other":
       return capability.name
-    case "TurnServers":
-    case "SendDelayedEvent":
-    case "UpdateDelayedEvent":
-    case "RtcTransports":
-    case "RtcLivekitGetToken":
-    case "RtcLivekitDelegateDelayedLeave":
-    case "UserDirectorySearch":
-    case "UploadFile":
-    case "DownloadFile":
-    case "SendStickyEvent":
-    case "ReceiveStickyEvent":
-    case "AlwaysOnScreen":
-    case "Sticker":
-    case "Navigate":
-    case "Modals":
-      return pick(exactNames[capability._tag])
     case "RoomAccountData":
       return ROOM_ACCOUNT_DATA_PREFIX + capability.eventType
     case "Timeline":

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { describeCapability } from "./capability-description.ts"
+import { coreCapabilityDescriptions, describeCapability, describeCapabilityWith, mediaDescriptions } from "./capability-description.ts"
 
 /** given a capability string, want the sentence the person approving it reads. */
 const table: ReadonlyArray<readonly [given: string, want: string]> = [
@@ -37,5 +37,13 @@ const table: ReadonlyArray<readonly [given: string, want: string]> = [
 describe("describeCapability", () => {
   it.each(table)("%s", (given, want) => {
     expect(describeCapability(given)).toBe(want)
+  })
+})
+
+describe("describeCapabilityWith", () => {
+  it("describes from the tables given, as describeCapability does, and names a kind they lack as not served", () => {
+    expect(describeCapabilityWith("m.turn_servers", coreCapabilityDescriptions)).toBe(describeCapability("m.turn_servers"))
+    expect(describeCapabilityWith("org.matrix.msc4039.upload_file", coreCapabilityDescriptions)).toBe("m.upload_file: not served by this host")
+    expect(describeCapabilityWith("m.upload_file", { ...coreCapabilityDescriptions, ...mediaDescriptions })).toBe(describeCapability("m.upload_file"))
   })
 })

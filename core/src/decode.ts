@@ -1,4 +1,5 @@
 import type { WidgetRequest, WidgetResponse } from "./envelope.ts"
+import { isObject } from "./is-object.ts"
 
 /**
  * What an untrusted inbound message turned out to be. Decoding never throws.
@@ -15,8 +16,6 @@ export type Decoded =
 
 export type DropReason = "not-json" | "not-an-object" | "no-request-id" | "response-without-request" | "bad-response"
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
 
 /**
  * Bounds on a request (its `data` above all). JSON allows any nesting, but what we do with data (echo it in a

@@ -28,6 +28,12 @@ describe("classify", () => {
     expect(classify(policy, { id: "w" }, capability, client)).toStrictEqual(want)
   })
 
+  it.each(["m.always_on_screen", "m.sticker", "m.navigate", "m.modals"])("%s with its hook, on an engine made without clientActionsFeature: unserved before the rules", (capability) => {
+    const everyHook = serving("setAlwaysOnScreen", "sendSticker", "navigate", "openModal")
+    expect(classify(approveAll, { id: "w" }, capability, everyHook, undefined, new Set())).toStrictEqual({ _tag: "Deny", reason: "unserved" })
+    expect(classify(approveAll, { id: "w" }, capability, everyHook, undefined, new Set(["clientActions"]))).toStrictEqual({ _tag: "Approve", rule: 0 })
+  })
+
   it("without a client description nothing client-side is served", () => {
     expect(classify(approveAll, { id: "w" }, "m.sticker")).toStrictEqual({ _tag: "Deny", reason: "unserved" })
   })

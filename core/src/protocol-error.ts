@@ -28,25 +28,6 @@ interface ProtocolErrorFields {
 }
 export type ProtocolError = { [Tag in keyof ProtocolErrorFields]: { readonly _tag: Tag } & ProtocolErrorFields[Tag] }[keyof ProtocolErrorFields]
 
-type Constructors = { readonly [Tag in keyof ProtocolErrorFields]: (fields: ProtocolErrorFields[Tag]) => Extract<ProtocolError, { _tag: Tag }> }
-const make = <Tag extends keyof ProtocolErrorFields>(tag: Tag) => (fields: ProtocolErrorFields[Tag]) => ({ ...fields, _tag: tag }) as unknown as Extract<ProtocolError, { _tag: Tag }>
-
-/** One constructor per variant: `ProtocolError.Malformed({ issue })` is `{ issue, _tag: "Malformed" }`, plain data. */
-export const ProtocolError: Constructors = {
-  Malformed: make("Malformed"),
-  UnknownAction: make("UnknownAction"),
-  NotIncluded: make("NotIncluded"),
-  NotAllowed: make("NotAllowed"),
-  Unsupported: make("Unsupported"),
-  WrongPhase: make("WrongPhase"),
-  RateLimited: make("RateLimited"),
-  TooManyPending: make("TooManyPending"),
-  TooLarge: make("TooLarge"),
-  Homeserver: make("Homeserver"),
-  ClientRefused: make("ClientRefused"),
-  ClientTimedOut: make("ClientTimedOut")
-}
-
 // A record, not a switch: the compiler insists every variant has its sentence.
 const sentences: { readonly [Tag in ProtocolError["_tag"]]: (error: Extract<ProtocolError, { _tag: Tag }>) => string } = {
   Malformed: ({ issue }) => `Malformed request: ${issue}`,
@@ -62,6 +43,16 @@ const sentences: { readonly [Tag in ProtocolError["_tag"]]: (error: Extract<Prot
   ClientRefused: ({ message }) => message,
   ClientTimedOut: ({ action, ms }) => `The client did not answer ${action} within ${ms} ms`
 }
+type Constructors = { readonly [Tag in keyof ProtocolErrorFields]: (fields: ProtocolErrorFields[Tag]) => Extract<ProtocolError, { _tag: Tag }> }
+
+/**
+ * One constructor per variant, one for each sentence: `ProtocolError.Malformed({ issue })` is
+ * `{ issue, _tag: "Malformed" }`, plain data.
+ */
+export const ProtocolError: Constructors = Object.fromEntries(
+  Object.keys(sentences).map((tag) => [tag, (fields: object) => ({ ...fields, _tag: tag })])
+) as unknown as Constructors
+
 const describe = (error: ProtocolError): string => (sentences[error._tag] as (error: ProtocolError) => string)(error)
 
 /** The spec-shaped error response body for a protocol error. */

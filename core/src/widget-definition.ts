@@ -1,6 +1,7 @@
 import * as Result from "./result.ts"
 import { TaggedError } from "./tagged-error.ts"
 import { transportsOf } from "./transport-choice.ts"
+import { isObject } from "./is-object.ts"
 
 /**
  * A widget as the engine hosts it: parsed from room state (`m.widget`,
@@ -70,8 +71,6 @@ export type WidgetSource =
 
 type JsonObject = Readonly<Record<string, unknown>>
 
-const isObject = (value: unknown): value is JsonObject =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
 
 const nonEmptyString = (value: unknown): string | undefined =>
   typeof value === "string" && value.length > 0 ? value : undefined

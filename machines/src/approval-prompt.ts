@@ -3,8 +3,7 @@
  * definition and origin), what it asks for, each capability as the widget wrote it beside its
  * canonical form and its meaning in words, and a signal for when the prompt is no longer wanted.
  */
-import { describeCapability, formatCapability, parseCapability, Result, type WidgetDefinition } from "@widgethost/core"
-import { Withdrawable } from "./withdrawable.ts"
+import { type CapabilityDescriptions, describeCapabilityWith, formatCapability, parseCapability, Result, type WidgetDefinition, Withdrawable } from "@widgethost/core"
 
 /** One capability of a prompt. */
 export interface RequestedCapability {
@@ -36,9 +35,9 @@ export interface ApprovalRequest {
 /** Resolves with the capabilities to approve (a subset of `requested`; anything else is ignored). */
 export type Approver = (request: ApprovalRequest) => Promise<ReadonlyArray<string>>
 
-const described = (requested: string): RequestedCapability => {
+const described = (requested: string, descriptions: CapabilityDescriptions): RequestedCapability => {
   const parsed = parseCapability(requested)
-  return { requested, canonical: Result.isSuccess(parsed) ? formatCapability(parsed.success) : requested, meaning: describeCapability(requested) }
+  return { requested, canonical: Result.isSuccess(parsed) ? formatCapability(parsed.success) : requested, meaning: describeCapabilityWith(requested, descriptions) }
 }
 
 /**
@@ -54,7 +53,9 @@ export class Prompt extends Withdrawable implements ApprovalRequest {
     readonly widget: WidgetDefinition,
     readonly origin: string | undefined,
     readonly requested: ReadonlyArray<string>,
-    readonly alreadyApproved: ReadonlyArray<string>
+    readonly alreadyApproved: ReadonlyArray<string>,
+    /** The engine's features' (`FeatureTable.descriptions`): only what it serves is ever asked about. */
+    private readonly descriptions: CapabilityDescriptions
   ) {
     super()
   }
@@ -64,6 +65,6 @@ export class Prompt extends Withdrawable implements ApprovalRequest {
   }
 
   get capabilities(): ReadonlyArray<RequestedCapability> {
-    return (this.details ??= this.requested.map(described))
+    return (this.details ??= this.requested.map((requested) => described(requested, this.descriptions)))
   }
 }

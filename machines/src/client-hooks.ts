@@ -1,176 +1,51 @@
 /**
- * The embedding client's hooks and custom actions, as the engine calls them. The session has
- * already checked the capability and the request's shape; a hook only decides and acts. Whatever
- * a hook does (resolve, throw, reject, never settle) the widget gets one answer: a thrown error
- * or rejection becomes `{ error: { message } }`, and one that never settles is answered by the
- * session's request timeout, which also aborts the hook's `signal`.
+ * The embedding client's offer (hooks, custom actions, extra versions, opaque capabilities,
+ * ungated requests), checked once per engine. Hooks and custom actions are served by
+ * `clientActionsFeature` (`createEngine` includes it), which brings the code that calls them
+ * (`@widgethost/core`'s `client-hooks.ts`); an engine made without it refuses to be given any.
  */
-import {
-  CLIENT_HOOKS,
-  type ClientCall,
-  type ClientHook,
-  type ClientOutcome,
-  type ClientSide,
-  type FeatureName,
-  type ModalDefinition,
-  resolveClientSide,
-  Result,
-  type StickerRequest,
-  type WidgetDefinition
-} from "@widgethost/core"
-import { Withdrawable } from "./withdrawable.ts"
+import { type ClientActions, type ClientHooks, type ClientSide, type CustomAction, type FeatureTable, resolveClientSide, Result } from "@widgethost/core"
 
-/** What a hook is told besides the request itself. */
-export interface HookContext {
-  readonly sessionId: string
-  readonly widgetId: string
-  readonly widget: WidgetDefinition
-  /** The widget's origin, when the transport knows it. */
-  readonly origin: string | undefined
-  /** The room the session acts in now (the room widget's own, or the one the user is viewing). */
-  readonly roomId: string | undefined
-  /** The fromWidget action being served (`navigate` or `org.matrix.msc2931.navigate`, a custom name...). */
-  readonly action: string
-  /** The widget's approved capabilities when it asked. */
-  readonly approved: ReadonlyArray<string>
-  /** Aborted when no answer is wanted any more (timed out, document replaced, session closed). */
-  readonly signal: AbortSignal
-}
-
-/**
- * One hook per client-side fromWidget action. A hook not installed means the action is not served:
- * its capability is denied as unserved and the action answered as unknown.
- */
-export interface ClientHooks {
-  /** MSC2931: take the user to a matrix.to link or `matrix:` URI. Reject to refuse (say, user profiles). */
-  readonly navigate?: (uri: string, context: HookContext) => Promise<void>
-  /** MSC2764: resolve true when honoured, false when another widget already holds the screen. */
-  readonly setAlwaysOnScreen?: (value: boolean, context: HookContext) => Promise<boolean>
-  /** MSC2764: post an `m.sticker` event in `context.roomId` (the client encrypts it where needed). */
-  readonly sendSticker?: (sticker: StickerRequest, context: HookContext) => Promise<void>
-  /** MSC2790: show a modal widget for this (source) widget; resolve once it is shown. */
-  readonly openModal?: (modal: ModalDefinition, context: HookContext) => Promise<void>
-  /** MSC2790, from a modal widget: enable or disable one of its buttons (reject when it has none such). */
-  readonly setButtonEnabled?: (button: string, enabled: boolean, context: HookContext) => Promise<void>
-  /** MSC2790, from a modal widget: pass `data` to the source widget (`session.request("close_modal", data)`) and close the modal. */
-  readonly closeModal?: (data: Readonly<Record<string, unknown>>, context: HookContext) => Promise<void>
-}
-
-/**
- * A fromWidget action the engine does not know, served by the client (`io.element.join`, ...):
- * its resolved object is the response (nothing resolved: `{}`). No capability gates it: the
- * handler decides, and `context.approved` says what the widget holds.
- */
-export type CustomAction = (data: Readonly<Record<string, unknown>>, context: HookContext) => Promise<Readonly<Record<string, unknown>> | void>
+export type { ClientHooks, CustomAction, HookContext } from "@widgethost/core"
 
 export interface ClientServing {
   readonly hooks: ClientHooks
   readonly customActions: Readonly<Record<string, CustomAction>>
   /** What sessions are told (built once; shared by all). */
   readonly side: ClientSide
+  /** How hooks are called: the feature's; absent when the engine was made without it. */
+  readonly actions: ClientActions | undefined
 }
+
+const given = (table: object | undefined): boolean => table !== undefined && Object.values(table).some((value) => value !== undefined)
 
 /**
  * Checks the client's offer and describes it for the sessions; throws on anything it cannot honour
- * (an unknown hook name, a custom action that would shadow an engine action, a version nothing serves).
+ * (hooks or custom actions without `clientActionsFeature`, an unknown hook name, a custom action
+ * that would shadow an engine action, a version nothing serves).
  */
 export const clientServing = (
   hooks: ClientHooks = {},
   customActions: Readonly<Record<string, CustomAction>> = {},
-  versions?: ReadonlyArray<string>,
-  clientCapabilities?: ReadonlyArray<string>,
-  ungatedRequests?: ReadonlyArray<string>,
-  features?: ReadonlySet<FeatureName>
+  versions: ReadonlyArray<string> | undefined,
+  clientCapabilities: ReadonlyArray<string> | undefined,
+  ungatedRequests: ReadonlyArray<string> | undefined,
+  features: FeatureTable
 ): ClientServing => {
-  const problems: string[] = []
-  const known = new Set<string>(CLIENT_HOOKS)
-  for (const [name, hook] of Object.entries(hooks)) {
-    if (!known.has(name)) problems.push(`hooks.${name} is not a hook this engine knows (${CLIENT_HOOKS.join(", ")})`)
-    else if (hook !== undefined && typeof hook !== "function") problems.push(`hooks.${name} must be a function`)
+  const actions = features.clientActions
+  if (actions === undefined && (given(hooks) || given(customActions))) {
+    throw new Error("widgethost: hooks and customActions are served by clientActionsFeature, which this engine was made without: add it to features (createEngine includes it)")
   }
-  for (const [name, action] of Object.entries(customActions)) {
-    if (typeof action !== "function") problems.push(`customActions[${JSON.stringify(name)}] must be a function`)
-  }
-  const installed = CLIENT_HOOKS.filter((name) => typeof hooks[name] === "function")
+  const problems = actions?.problems({ hooks, customActions }) ?? []
   const resolved = resolveClientSide({
-    hooks: installed,
+    hooks: actions?.installed(hooks) ?? [],
     customActions: Object.keys(customActions),
     ...(versions === undefined ? {} : { versions }),
     ...(clientCapabilities === undefined ? {} : { clientCapabilities }),
     ...(ungatedRequests === undefined ? {} : { ungatedRequests }),
-    ...(features === undefined ? {} : { features })
+    features: features.names
   })
   if (Result.isFailure(resolved)) problems.push(...resolved.failure)
   if (problems.length > 0 || Result.isFailure(resolved)) throw new Error(`widgethost: the client's hooks cannot be served as given:\n- ${problems.join("\n- ")}`)
-  return { hooks, customActions, side: resolved.success }
-}
-
-/** The hook (or custom action) for a call, invoked; a synchronous throw propagates to `callClient`. */
-const invoke = (serving: ClientServing, call: ClientCall, context: HookContext): unknown => {
-  const { hooks } = serving
-  const missing = (hook: ClientHook) => new Error(`the ${hook} hook is not installed`)
-  switch (call._tag) {
-    case "Navigate":
-      if (hooks.navigate === undefined) throw missing("navigate")
-      return hooks.navigate(call.uri, context)
-    case "SetAlwaysOnScreen":
-      if (hooks.setAlwaysOnScreen === undefined) throw missing("setAlwaysOnScreen")
-      return hooks.setAlwaysOnScreen(call.value, context)
-    case "SendSticker":
-      if (hooks.sendSticker === undefined) throw missing("sendSticker")
-      return hooks.sendSticker(call.sticker, context)
-    case "OpenModal":
-      if (hooks.openModal === undefined) throw missing("openModal")
-      return hooks.openModal(call.modal, context)
-    case "SetButtonEnabled":
-      if (hooks.setButtonEnabled === undefined) throw missing("setButtonEnabled")
-      return hooks.setButtonEnabled(call.button, call.enabled, context)
-    case "CloseModal":
-      if (hooks.closeModal === undefined) throw missing("closeModal")
-      return hooks.closeModal(call.data, context)
-    case "Custom": {
-      const action = Object.hasOwn(serving.customActions, call.action) ? serving.customActions[call.action] : undefined
-      if (action === undefined) throw new Error(`no custom action ${call.action}`)
-      return action(call.data, context)
-    }
-  }
-}
-
-/** The widget reads this: the client's own words when it gave some, else a plain refusal. */
-const refusal = (error: unknown, action: string): ClientOutcome => {
-  const message = error instanceof Error ? error.message : typeof error === "string" ? error : ""
-  return { _tag: "Refused", message: message.length > 0 ? message : `The client refused ${action}` }
-}
-
-/**
- * Calls the client for one `CallClient` and hands its outcome to `answer`, exactly once, never
- * synchronously (a hook that answers at once still answers in a later turn, like any edge).
- */
-export const callClient = (serving: ClientServing, call: ClientCall, context: HookContext, answer: (outcome: ClientOutcome) => void): void => {
-  let result: unknown
-  try {
-    result = invoke(serving, call, context)
-  } catch (error) {
-    void Promise.resolve().then(() => answer(refusal(error, context.action)))
-    return
-  }
-  Promise.resolve(result).then(
-    (value) => answer({ _tag: "Value", value }),
-    (error: unknown) => answer(refusal(error, context.action))
-  )
-}
-
-/** The context of one client call, as the engine makes it (its signal made only when read). */
-export class HookCall extends Withdrawable implements HookContext {
-  constructor(
-    readonly sessionId: string,
-    readonly widgetId: string,
-    readonly widget: WidgetDefinition,
-    readonly origin: string | undefined,
-    readonly roomId: string | undefined,
-    readonly action: string,
-    readonly approved: ReadonlyArray<string>
-  ) {
-    super()
-  }
+  return { hooks, customActions, side: resolved.success, actions }
 }

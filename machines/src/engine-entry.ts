@@ -3,10 +3,8 @@
  * the client-side work in flight (prompts, hook calls, toWidget requests), each allocated at first
  * use so an idle session holds none of it.
  */
-import type { OpenIdPrompt } from "./openid-approver.ts"
 import type { Prompt } from "./approval-prompt.ts"
-import type { HookCall } from "./client-hooks.ts"
-import type { Input } from "@widgethost/core"
+import type { HookCall, Input, Withdrawable } from "@widgethost/core"
 import type { PendingRequests } from "./pending-requests.ts"
 import { ChartSession } from "./session-charts.ts"
 import type { EngineSession } from "./session-handle.ts"
@@ -23,7 +21,7 @@ export class Entry extends ChartSession {
   /** Lifecycle listeners and the last state they were told; none while nobody listens. */
   watch: SessionWatch | undefined = undefined
   /** Open prompts by ticket; none allocated while no prompt is open. */
-  approvals: Map<number, Prompt | OpenIdPrompt> | undefined = undefined
+  approvals: Map<number, Prompt | Withdrawable> | undefined = undefined
   /** Told as the session closes: one stored bare (the common case, its transport's), more in an array. */
   closeListeners: CloseListener | CloseListener[] | undefined = undefined
   /** Inputs waiting for the next drain; none allocated while idle. */

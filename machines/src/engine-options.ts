@@ -2,11 +2,11 @@
  * What a client hands `createEngine` and what it gets back: the engine's public contract, apart
  * from the engine itself (engine.ts).
  */
-import type { ApprovalPolicy, Clock, HomeserverUpdate, Limits, PromiseHomeserverPort, Report, SessionFeature, TransportName, WidgetDefinition } from "@widgethost/core"
+import type { ApprovalPolicy, Clock, OpenIdApprover, HomeserverUpdate, Limits, PromiseHomeserverPort, Report, SessionFeature, TransportName, WidgetDefinition } from "@widgethost/core"
 import type { Approver } from "./approval-prompt.ts"
 import type { ClientHooks, CustomAction } from "./client-hooks.ts"
 import type { LifecycleEvent } from "./lifecycle.ts"
-import type { OpenIdApprover } from "./openid-approver.ts"
+import type { RecordedSteps } from "./recorded-steps.ts"
 import type { EngineSession, SessionInfo } from "./session-handle.ts"
 import type { TurnPoller, TurnPollerOptions } from "./turn-poller.ts"
 import type { WidgetSink } from "./widget-session.ts"
@@ -22,7 +22,7 @@ export interface EngineOptions {
   /**
    * The optional proposals served beyond the core ones (`toDeviceFeature`, `delayedEventsFeature`,
    * `relationsFeature`, `userDirectoryFeature`, `mediaFeature`, `openIdFeature`,
-   * `roomAccountDataFeature`, `rtcFeature`; `allFeatures` is every one). A feature left out is
+   * `roomAccountDataFeature`, `rtcFeature`, `clientActionsFeature`; `allFeatures` is every one). A feature left out is
    * not served: its capabilities are denied, its actions refused, its versions not advertised.
    * Absent: `createEngine` serves `allFeatures`, `createLeanEngine` none.
    */
@@ -49,11 +49,14 @@ export interface EngineOptions {
   /**
    * The client-side actions the client serves (navigate, always-on-screen, stickers, modals), one
    * hook each. Without a hook the action is unserved: its capability is denied, the action unknown.
+   * Served by `clientActionsFeature` (in `allFeatures`, so `createEngine` serves them): a lean
+   * engine made without it throws when given any hook.
    */
   readonly hooks?: ClientHooks
   /**
    * fromWidget actions the engine does not know, served by the client (`io.element.join`, ...).
-   * Engine actions cannot be overridden: `createEngine` throws when one is named here.
+   * Engine actions cannot be overridden: `createEngine` throws when one is named here. Like
+   * `hooks`, they need `clientActionsFeature`.
    */
   readonly customActions?: Readonly<Record<string, CustomAction>>
   /**
@@ -76,6 +79,14 @@ export interface EngineOptions {
    * session's own `on`. Given, every session is watched; absent, only those someone listens to.
    */
   readonly onLifecycle?: (sessionId: string, widgetId: string, event: LifecycleEvent) => void
+  /**
+   * Where the session chart's steps are recorded once and replayed, skipping xstate's macrostep
+   * search on every later step (`recordedSteps`, shared by all engines, or a `new RecordedSteps()`).
+   * `createEngine` uses `recordedSteps` unless given one; `createLeanEngine` none unless given
+   * one: each step then goes through xstate's macrostep, to the same effect, a little slower,
+   * without the recorder in the bundle.
+   */
+  readonly recordedSteps?: RecordedSteps
 }
 
 /** Which embedder callback failed, for which session. */

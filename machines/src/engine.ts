@@ -59,7 +59,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
   const policy = options.policy ?? emptyPolicy
   // One table per engine, shared by its sessions' configs (their state holds a reference only).
   const features = featureTable(options.features ?? [])
-  const serving = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities, options.ungatedRequests, features.names)
+  const serving = clientServing(options.hooks, options.customActions, options.apiVersions, policy.clientCapabilities, options.ungatedRequests, features)
   const clock = options.clock ?? realClock
   const homeserver = options.homeserver
   if (isHomeserverPort(homeserver)) {
@@ -178,7 +178,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     if (tellListeners && watch !== undefined) watch.emit({ type: "error", fault: kind, error })
   }
 
-  const clientSide = { approver: options.approver, openIdApprover: options.openIdApprover, serving, push, fault }
+  const clientSide = { approver: options.approver, openIdApprover: options.openIdApprover, serving, features, push, fault }
 
   // Every call into embedder code below is guarded: one session's broken sink or approver must
   // not stop the drain of the others (try/catch costs nothing on V8 while nothing throws).
@@ -256,7 +256,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     const { ticket } = command
     const answer = (result: CallResult) => push(key, { _tag: "CallAnswered", ticket, result })
     try {
-      callPort(homeserver, command.request, answer)
+      callPort(homeserver, command.request, answer, features.calls)
     } catch (error) {
       // The port threw instead of returning a promise: a bug of the port, so the embedder hears
       // of it; the widget gets an error as for a rejection.
@@ -272,6 +272,7 @@ export const createLeanEngine = (options: EngineOptions): Engine => {
     timers: new TimerQueue(clock),
     outbox,
     caches,
+    ...(options.recordedSteps === undefined ? {} : { recorded: options.recordedSteps }),
     onDelayed: (chart, event) => {
       const entry = handles.get(chart.key)
       if (entry === undefined) return

@@ -63,8 +63,8 @@ const replayable = (action: unknown): boolean => {
 }
 
 /** A fresh session's children and history: empty, and frozen so that a write fails loudly instead of reaching every session. */
-const noChildren: Snapshot["children"] = Object.freeze({})
-const noHistory: Snapshot["historyValue"] = Object.freeze({})
+const noChildren: Snapshot["children"] = /* @__PURE__ */ Object.freeze({})
+const noHistory: Snapshot["historyValue"] = /* @__PURE__ */ Object.freeze({})
 
 const noSpawn = (): never => {
   throw new Error("widgethost: the session chart spawns no actors")
@@ -239,9 +239,10 @@ export class RecordedSteps {
 }
 
 /**
- * The one recording of the chart, shared by every engine: what it holds follows from the
- * chart's definition alone (its state nodes, transitions and actions, like the caches xstate keeps
- * on the state nodes themselves), never from a session, so an engine's first session replays
- * what another engine's sessions recorded.
+ * The one recording of the chart, shared by every engine `createEngine` makes: what it holds
+ * follows from the chart's definition alone (its state nodes, transitions and actions, like the
+ * caches xstate keeps on the state nodes themselves), never from a session, so an engine's first
+ * session replays what another engine's sessions recorded. (Pure: a bundle that never names it,
+ * such as one of `createLeanEngine` alone, drops this module.)
  */
-export const recordedSteps = new RecordedSteps()
+export const recordedSteps: RecordedSteps = /* @__PURE__ */ new RecordedSteps()

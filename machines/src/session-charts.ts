@@ -13,13 +13,13 @@
  *
  * Two shortcuts skip macrostep's per-event search where its result is known, each held equal
  * to it by a property test (`macrostepAlways` turns both off): a plain `inputs` transition is
- * its one action, and any other step taken before from the same configuration is replayed from
- * its recording (`recorded-steps.ts`).
+ * its one action, and, when given a recorder (`recorded`), any other step taken before from the
+ * same configuration is replayed from its recording (`recorded-steps.ts`).
  */
 import type { Command, CoreCaches } from "@widgethost/core"
 import type { AnyActorRef, EventObject, SnapshotFrom } from "xstate"
 import { type SessionEvent, type SessionInput, sessionMachine } from "./session-machine.ts"
-import { type RecordedSteps, recordedSteps } from "./recorded-steps.ts"
+import type { RecordedSteps } from "./recorded-steps.ts"
 import { Scheduled, type TimerQueue } from "./timer-queue.ts"
 import { truncate } from "./truncate.ts"
 
@@ -127,6 +127,12 @@ export interface SessionChartsOptions {
    * Default false.
    */
   readonly macrostepAlways?: boolean
+  /**
+   * xstate's steps recorded once and replayed (`recorded-steps.ts`; `createEngine` passes the
+   * shared `recordedSteps`). Absent: every step but a plain `inputs` one goes through macrostep,
+   * the same behaviour without the recorder's code in the bundle.
+   */
+  readonly recorded?: RecordedSteps
 }
 
 export class SessionCharts {
@@ -159,7 +165,7 @@ export class SessionCharts {
       actionExecutor: (action) => action.exec?.(action.info, action.params)
     }
     this.plainArgs = { context: undefined as never, event: undefined as never, self: this.scope.self, system: this.scope.system }
-    this.recorded = options.macrostepAlways !== true && recordedSteps.enabled ? recordedSteps : undefined
+    this.recorded = options.macrostepAlways !== true && options.recorded?.enabled === true ? options.recorded : undefined
   }
 
   /** A new session in `loading`. */

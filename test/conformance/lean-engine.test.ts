@@ -4,13 +4,24 @@
  * an approver that approves everything; an action of one gets one spec-shaped error naming the
  * feature; its versions are not advertised. What is included is served as by `createEngine`.
  */
-import { allFeatures, FEATURE_ACTIONS, type FeatureName, mediaFeature, type SessionFeature, toDeviceFeature } from "@widgethost/core"
+import { allFeatures, clientActionsFeature, FEATURE_ACTIONS, type FeatureName, HOOK_ACTIONS, mediaFeature, type SessionFeature, toDeviceFeature } from "@widgethost/core"
 import { createLeanEngine } from "@widgethost/engine"
 import { fromEffectPort } from "@widgethost/core/effect"
 import { describe, expect, it } from "vitest"
 import { approveAll, flush, Harness, makeInMemoryHomeserver } from "../src/index.ts"
 
 const CORE = ["m.send.event:m.room.message", "m.receive.event:m.room.message", "m.receive.state_event:m.room.name", "m.timeline:*", "m.turn_servers"]
+
+/** MSC2764, MSC2931, MSC2790: served by the client's hooks, through `clientActionsFeature`. */
+const CLIENT_CAPABILITIES = ["m.always_on_screen", "m.sticker", "org.matrix.msc2931.navigate", "m.modals"]
+const allHooks = {
+  navigate: async () => {},
+  setAlwaysOnScreen: async () => true,
+  sendSticker: async () => {},
+  openModal: async () => {},
+  setButtonEnabled: async () => {},
+  closeModal: async () => {}
+}
 
 const notified = (messages: ReturnType<Harness["take"]>) =>
   Harness.requests(messages)
@@ -52,6 +63,19 @@ describe("a lean engine approves only what its features serve", () => {
     const seen = await h.ready(ask)
     expect(notified(seen)).toEqual(approved)
   })
+
+  it("without clientActionsFeature the client-side capabilities are denied as unserved, whatever the policy says", async () => {
+    const h = new Harness({ approver: approveAll, policy: { rules: [{ capability: "*", decision: "approve" }] }, features: [] })
+    const seen = await h.ready([...CORE, ...CLIENT_CAPABILITIES])
+    expect(notified(seen)).toEqual(CORE)
+    expect(h.session.info().denied).toEqual(expect.arrayContaining(CLIENT_CAPABILITIES))
+  })
+
+  it("with clientActionsFeature and the hooks, they are approved as by createEngine", async () => {
+    const h = new Harness({ approver: approveAll, features: [clientActionsFeature], hooks: allHooks })
+    const seen = await h.ready([...CORE, ...CLIENT_CAPABILITIES])
+    expect(notified(seen)).toEqual([...CORE, ...CLIENT_CAPABILITIES])
+  })
 })
 
 /** Every action of an optional feature, with the feature that serves it. */
@@ -80,14 +104,50 @@ describe("a lean engine refuses the actions of features it was made without", ()
     expect(h.homeserver.toDeviceSent).toEqual([{ type: "m.call.invite", encrypted: true, messages }])
     expect(h.responseTo(media)).toEqual({ error: { message: "Unsupported action: get_media_config (this host was built without the media feature)", code: "NotIncluded" } })
   })
+
+  it("with clientActionsFeature, a hook's action is served when its hook is installed and unknown when not", async () => {
+    const navigated: string[] = []
+    const h = new Harness({ approver: approveAll, features: [clientActionsFeature], hooks: { navigate: async (uri) => void navigated.push(uri) } })
+    await h.ready(["org.matrix.msc2931.navigate"])
+    h.take()
+    const served = h.request("org.matrix.msc2931.navigate", { uri: "https://matrix.to/#/#room:hs" })
+    const unhooked = h.request("set_always_on_screen", { value: true })
+    await flush()
+    expect(h.responseTo(served)).toEqual({})
+    expect(navigated).toEqual(["https://matrix.to/#/#room:hs"])
+    expect(h.responseTo(unhooked)).toEqual({ error: { message: "Unknown or unsupported action: set_always_on_screen", code: "UnknownAction" } })
+  })
+})
+
+describe("a lean engine without clientActionsFeature refuses to be given what only it serves", () => {
+  const lean = (options: Partial<Parameters<typeof createLeanEngine>[0]>) => () =>
+    createLeanEngine({ homeserver: fromEffectPort(makeInMemoryHomeserver()), subscribe: false, ...options })
+
+  it.each<[string, Partial<Parameters<typeof createLeanEngine>[0]>]>([
+    ["a hook", { hooks: { navigate: async () => {} } }],
+    ["a custom action", { customActions: { "io.element.join": async () => ({}) } }]
+  ])("%s: the engine is not made", (_name, options) => {
+    expect(lean(options)).toThrow(/clientActionsFeature, which this engine was made without/)
+    expect(lean({ ...options, features: [clientActionsFeature] })).not.toThrow()
+  })
+
+  it.each(["org.matrix.msc2931", "org.matrix.msc2790", "org.matrix.msc3817"])("the extra version %s", (version) => {
+    expect(lean({ apiVersions: [version] })).toThrow(new RegExp(`${version.replaceAll(".", "\\.")} promises the clientActions feature`))
+  })
+
+  it("no hooks given (an empty table) is no offer", () => {
+    expect(lean({ hooks: {}, customActions: {} })).not.toThrow()
+  })
 })
 
 describe("a lean engine advertises only the versions it serves", () => {
   it.each<[string, ReadonlyArray<SessionFeature>, ReadonlyArray<string>, ReadonlyArray<string>]>([
     ["no features", [], ["0.0.2", "org.matrix.msc2762", "org.matrix.msc2974", "town.robin.msc3846"], ["org.matrix.msc3819", "org.matrix.msc3869", "org.matrix.msc3973", "org.matrix.msc4039", "org.matrix.msc4515", "org.matrix.msc4533"]],
-    ["media only", [mediaFeature], ["0.0.2", "org.matrix.msc4039"], ["org.matrix.msc3819", "org.matrix.msc4515"]]
+    ["media only", [mediaFeature], ["0.0.2", "org.matrix.msc4039"], ["org.matrix.msc3819", "org.matrix.msc4515"]],
+    ["no features, asked for the hooks' versions", [], ["0.0.2"], ["org.matrix.msc2931", "org.matrix.msc2790"]],
+    ["clientActions with every hook", [clientActionsFeature], ["0.0.2", "org.matrix.msc2931", "org.matrix.msc2790"], ["org.matrix.msc4039"]]
   ])("%s", async (_name, features, has, lacks) => {
-    const h = new Harness({ features })
+    const h = new Harness({ features, ...(features.includes(clientActionsFeature) ? { hooks: allHooks } : {}) })
     const id = h.request("supported_api_versions")
     const versions = (h.responseTo(id) as { supported_versions: ReadonlyArray<string> }).supported_versions
     expect(versions).toEqual(expect.arrayContaining([...has]))
@@ -103,7 +163,9 @@ describe("a lean engine advertises only the versions it serves", () => {
 
 describe("the feature tables agree with the features", () => {
   it("every action a feature serves is listed as that feature's, and every listed action is served by allFeatures", () => {
-    const served = allFeatures.flatMap((feature) => Object.keys(feature.actions).map((action) => [action, feature.name] as const))
+    // The client-side actions are served by hooks (`HOOK_ACTIONS`), not by the feature's own table.
+    const actionsOf = (feature: SessionFeature) => (feature.clientActions === undefined ? Object.keys(feature.actions) : [...HOOK_ACTIONS.keys()])
+    const served = allFeatures.flatMap((feature) => actionsOf(feature).map((action) => [action, feature.name] as const))
     expect(Object.fromEntries(served)).toEqual({ ...FEATURE_ACTIONS })
     expect(new Set(allFeatures.map((feature) => feature.name)).size).toBe(allFeatures.length)
   })

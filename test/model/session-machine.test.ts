@@ -17,7 +17,7 @@
  * A model state is the path that reaches it: each transition replays the path on a fresh chart,
  * so the walk branches without copying a live session.
  */
-import { type Command, defaultLimits, type Input, noClientSide, type SessionConfig } from "@widgethost/core"
+import { clientActionsFeature, type Command, defaultLimits, featureTable, type Input, noClientSide, type SessionConfig } from "@widgethost/core"
 import { describe, expect, it } from "vitest"
 import type { ActorLogic, EventObject } from "xstate"
 import { getShortestPaths } from "xstate/graph"
@@ -40,7 +40,8 @@ const config = (waitForIframeLoad: boolean): SessionConfig => ({
   waitForIframeLoad,
   policy: { rules: [{ capability: CAP_A, decision: "approve" }, { capability: CAP_NAV, decision: "approve" }] },
   limits: { ...defaultLimits, requestTimeoutMs: REQUEST_TIMEOUT, approvalTimeoutMs: APPROVAL_TIMEOUT, capabilityRequests: { budget: 2, windowMs: 1_000 } },
-  client: { ...noClientSide, hooks: new Set(["navigate"]) }
+  client: { ...noClientSide, hooks: new Set(["navigate"]) },
+  features: featureTable([clientActionsFeature])
 })
 
 /** What the model does to a session: a turn's inputs, or time passing. */

@@ -9,11 +9,13 @@ import { describe, expect, it } from "vitest"
 import { browserEntry, bundled, leanBrowserEntry } from "../bench/bundle-size.ts"
 
 // Raising a budget is a decision, not a fix: first look at what the new bytes are (bench row 10).
-// Lean: measured 39.3 KB gzipped when the optional features became modules (issue #14 asks for
-// 36; what is left is mostly xstate's runtime and the core proposals themselves).
-const LEAN_GZIP_BUDGET_KB = 40
-// Every feature: measured 43.2 KB gzipped at the same commit.
-const FULL_GZIP_BUDGET_KB = 44
+// Lean: 39.3 KB gzipped when the optional features became modules; measured 114.4 KB minified,
+// 36.19 KB gzipped once client-side actions became clientActionsFeature, recorded steps an
+// engine option, and port calls and capability descriptions came with their features (issue #14
+// asks for 36; what is left is mostly xstate's runtime, ~11 KB, and the core proposals).
+const LEAN_GZIP_BUDGET_KB = 36.3
+// Every feature: measured 142.2 KB minified, 43.74 KB gzipped at the same commit.
+const FULL_GZIP_BUDGET_KB = 43.8
 
 const effectModules = (inputs: ReadonlyArray<string>) => inputs.filter((path) => /(^|\/)node_modules\/effect\//.test(path))
 
@@ -29,11 +31,11 @@ describe("the browser entry", () => {
   }, 60_000)
 
   it("lean bundles no optional feature's module, and the full entry bundles each", async () => {
-    const featureModules = /core\/src\/session\/(to-device|delayed-events|relations|user-directory|media|openid|room-account-data|rtc-transports|rtc-livekit)\.ts$/
+    const featureModules = /core\/src\/(session\/(to-device|delayed-events|relations|user-directory|media|openid|room-account-data|rtc-transports|rtc-livekit|client-calls)|client-hooks|openid-approver)\.ts$/
     const lean = await bundled(leanBrowserEntry)
     const full = await bundled(browserEntry)
     expect(lean.kept.filter((path) => featureModules.test(path))).toEqual([])
-    expect(full.kept.filter((path) => featureModules.test(path))).toHaveLength(9)
+    expect(full.kept.filter((path) => featureModules.test(path))).toHaveLength(12)
   }, 60_000)
 
   it("bundles no module of effect", async () => {

@@ -4,17 +4,20 @@
  * later one replays it) end in the same snapshots, with the same data, commands and timers armed, cancelled and fired, as the same
  * sessions on a runtime that takes every event through macrostep. Time passes between turns, so
  * the chart's own delayed events (request and approval timeouts, the sweep, the rate window)
- * fire and are replayed too.
+ * fire and are replayed too. A runtime given no recorder (what `createLeanEngine` runs by default)
+ * is held to the same.
  */
 import fc from "fast-check"
 import { type Command, createCoreCaches, defaultLimits, type Input, type SessionConfig } from "@widgethost/core"
-import { type ChartSession, SessionCharts, sessionMachine, TimerQueue } from "@widgethost/engine"
+import { type ChartSession, RecordedSteps, SessionCharts, sessionMachine, TimerQueue } from "@widgethost/engine"
 import { simulatedClock } from "@widgethost/testing"
 import { SimulatedClock } from "xstate"
 import { describe, expect, it, vi } from "vitest"
 import { ROOM } from "../src/index.ts"
 
 const SESSIONS = 3
+/** One recorder for every run, as `recordedSteps` is for every engine: later runs replay what earlier ones recorded. */
+const recorder = new RecordedSteps()
 const limits = { ...defaultLimits, requestTimeoutMs: 1_000, approvalTimeoutMs: 3_000, capabilityRequests: { budget: 2, windowMs: 2_000 } }
 const CAPABILITIES = ["m.receive.event:m.room.message", "m.send.event:m.room.message", "m.always_on_screen"]
 
@@ -27,9 +30,11 @@ class Runtime {
   private readonly charts: SessionCharts
   readonly sessions: ChartSession[]
 
-  constructor(configs: ReadonlyArray<SessionConfig>, macrostepAlways: boolean) {
+  /** `macrostep`: every step through xstate's macrostep; `recorded`: replayed from `recorder`; `plain`: neither given (createLeanEngine's default). */
+  constructor(configs: ReadonlyArray<SessionConfig>, mode: "macrostep" | "recorded" | "plain") {
     this.charts = new SessionCharts({
-      macrostepAlways,
+      macrostepAlways: mode === "macrostep",
+      ...(mode === "recorded" ? { recorded: recorder } : {}),
       caches: createCoreCaches(),
       timers: new TimerQueue(simulatedClock(this.clock)),
       outbox: this.outbox,
@@ -112,6 +117,7 @@ describe("recorded steps", () => {
     const macrosteps = vi.spyOn(sessionMachine, "transition")
     let byRecorded = 0
     let byMacrostep = 0
+    let byPlain = 0
     const counted = (run: () => void): number => {
       const before = macrosteps.mock.calls.length
       run()
@@ -120,16 +126,23 @@ describe("recorded steps", () => {
     try {
       fc.assert(
         fc.property(fc.array(config, { minLength: SESSIONS, maxLength: SESSIONS }), fc.array(turn, { maxLength: 40 }), (configs, turns) => {
-          const recorded = new Runtime(configs, false)
-          const macrostep = new Runtime(configs, true)
+          const recorded = new Runtime(configs, "recorded")
+          const macrostep = new Runtime(configs, "macrostep")
+          const plain = new Runtime(configs, "plain")
           const take = (runtime: Runtime, t: (typeof turns)[number]) => ("elapse" in t ? runtime.elapse(t.elapse) : runtime.send(t.session, t.inputs))
           for (const t of turns) {
             byRecorded += counted(() => take(recorded, t))
             byMacrostep += counted(() => take(macrostep, t))
-            for (let s = 0; s < SESSIONS; s++) expect(recorded.seen(s)).toEqual(macrostep.seen(s))
+            byPlain += counted(() => take(plain, t))
+            for (let s = 0; s < SESSIONS; s++) {
+              expect(recorded.seen(s)).toEqual(macrostep.seen(s))
+              expect(plain.seen(s)).toEqual(macrostep.seen(s))
+            }
           }
           expect(recorded.commands).toEqual(macrostep.commands)
           expect(recorded.trace).toEqual(macrostep.trace)
+          expect(plain.commands).toEqual(macrostep.commands)
+          expect(plain.trace).toEqual(macrostep.trace)
         }),
         { numRuns: 300 }
       )
@@ -139,5 +152,8 @@ describe("recorded steps", () => {
     // The property ran many chart steps, and the recording runtime replayed nearly all of them.
     expect(byMacrostep).toBeGreaterThan(2000)
     expect(byRecorded).toBeLessThan(byMacrostep / 10)
+    // Without a recorder only the plain inputs transitions skip macrostep: the rest go through it.
+    expect(byPlain).toBeGreaterThan(byRecorded)
+    expect(byPlain).toBeLessThanOrEqual(byMacrostep)
   })
 })

@@ -4,7 +4,7 @@
  * read the commands it built, the delayed events it armed, cancelled and fired, and its state.
  */
 import { type Command, createCoreCaches, type Input, type SessionConfig } from "@widgethost/core"
-import { type ChartSession, phaseOf, SessionCharts, TimerQueue } from "@widgethost/engine"
+import { type ChartSession, phaseOf, recordedSteps, SessionCharts, TimerQueue } from "@widgethost/engine"
 import { SimulatedClock } from "xstate"
 import { simulatedClock } from "@widgethost/testing"
 
@@ -23,6 +23,8 @@ export class ChartDriver {
 
   constructor(config: SessionConfig, options: { readonly macrostepAlways?: boolean } = {}) {
     this.charts = new SessionCharts({
+      // As createEngine runs its charts.
+      recorded: recordedSteps,
       ...options,
       timers: new TimerQueue(simulatedClock(this.clock)),
       outbox: this.outbox,

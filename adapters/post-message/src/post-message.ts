@@ -1,4 +1,4 @@
-import type { WidgetMessage } from "@widgethost/core"
+import { isObject, type WidgetMessage } from "@widgethost/core"
 import type { WidgetSession } from "@widgethost/engine"
 
 /*
@@ -56,8 +56,6 @@ export interface PostMessageTransport {
   detach(): void
 }
 
-const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
 
 /** True for what a widget may send: its requests, and its responses to our requests. */
 const isWidgetTraffic = (data: unknown): boolean =>

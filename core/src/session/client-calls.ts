@@ -4,9 +4,11 @@
  * custom actions. The session checks the capability and the shape, then asks the client
  * (`CallClient`); the client's answer, refusal or silence becomes exactly one reply: the sweep
  * gives up on a call after the request timeout, and a late answer then finds nothing to answer.
+ * Served through `clientActionsFeature` (`features.ts`): a lean engine without it bundles none of this.
  */
 import type { ClientCall, ClientOutcome, ModalButton, ModalDefinition } from "../client-call.ts"
 import { HOOK_ACTIONS } from "../client-side.ts"
+import { isObject } from "../is-object.ts"
 import { ProtocolError } from "../protocol-error.ts"
 import { isSafeWidgetUrl } from "../widget-definition.ts"
 import { type ClientWork, idleClientWork, noPendingClient, type PendingClientCall, type RawRequest, sweepsToTimeout } from "./state.ts"
@@ -21,7 +23,6 @@ const setWork = (s: Stepper, patch: Partial<ClientWork>): void => {
   s.set({ clientWork: work.calls.size === 0 && work.held.length === 0 && work.modalClose === undefined ? idleClientWork : work })
 }
 
-const isObject = (value: unknown): value is Data => typeof value === "object" && value !== null && !Array.isArray(value)
 
 /** MSC2931: "the matrix.to (or in future Matrix URI scheme) URI the client should honour". */
 const isMatrixUri = (uri: string): boolean => uri.startsWith("https://matrix.to/#/") || uri.startsWith("matrix:")

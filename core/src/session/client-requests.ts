@@ -19,6 +19,7 @@
 import type { Command } from "./command.ts"
 import { isServing, none, type PendingToWidget } from "./state.ts"
 import type { Stepper } from "./step.ts"
+import { isObject } from "../is-object.ts"
 
 /** How a client's toWidget request ended. */
 export type ClientRequestOutcome =
@@ -60,7 +61,6 @@ export const VERSION_GATED_REQUESTS: ReadonlyMap<string, string> = new Map([
 /** MSC2764: screenshots only from widgets approved for them (the draft spells it `m.capbility.screenshot`). */
 const SCREENSHOT_CAPABILITIES = ["m.capability.screenshot", "m.capbility.screenshot"]
 
-const isObject = (value: unknown): value is Readonly<Record<string, unknown>> => typeof value === "object" && value !== null && !Array.isArray(value)
 
 const settle = (s: Stepper, id: number, outcome: ClientRequestOutcome): void => s.emit({ _tag: "ClientRequestSettled", id, outcome })
 

@@ -13,7 +13,6 @@
  * twice.
  */
 import { emptyPermissions } from "../permissions.ts"
-import { withdrawClientCalls } from "./client-calls.ts"
 import { dropClientRequests } from "./client-requests.ts"
 import { noOpenId, none, type SessionState } from "./state.ts"
 import { emptyInFlight, emptyPendingCalls, emptyPendingToWidget, type Stepper } from "./step.ts"
@@ -68,7 +67,7 @@ const replaceDocument = (s: Stepper, document: number): void => {
   if (state.openId.prompt !== undefined) s.emit({ _tag: "CancelApproval", ticket: state.openId.prompt.ticket })
   if (state.turnWatching || [...state.pendingCalls.values()].some((call) => call._tag === "TurnWatch")) s.emit({ _tag: "UnwatchTurn" })
   if (state.approved.length > 0) s.emit({ _tag: "Subscribe", permissions: emptyPermissions, homeRoom: state.homeRoom })
-  withdrawClientCalls(s)
+  s.state.config.features?.clientActions?.withdraw(s)
   dropClientRequests(s, "the widget's frame holds a new document")
   s.set({
     document,

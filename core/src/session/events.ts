@@ -12,8 +12,8 @@ import type { CallResult } from "./input.ts"
 import { deliverStateChange } from "./state-sync.ts"
 import { isServing, type Gather, type RawRequest, type ReadRequest } from "./state.ts"
 import type { Stepper } from "./step.ts"
+import { isObject } from "../is-object.ts"
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
 
 const describeEvent = (type: string, stateKey: string | undefined) =>
   stateKey === undefined ? `sending ${type} events` : `sending ${type} state events with state key "${stateKey}"`

@@ -4,7 +4,20 @@
  *
  * @example createLeanEngine({ homeserver, features: [toDeviceFeature, delayedEventsFeature] })
  */
+import {
+  clientActionsDescriptions,
+  delayedEventsDescriptions,
+  mediaDescriptions,
+  roomAccountDataDescriptions,
+  rtcDescriptions,
+  toDeviceDescriptions,
+  userDirectoryDescriptions
+} from "../capability-description.ts"
+import { clientHookProblems, hookCall, installedHooks, runClientCall } from "../client-hooks.ts"
+import { openIdPrompt } from "../openid-approver.ts"
+import { clientHandler, onClientAnswered, sweepClientCalls, withdrawClientCalls } from "./client-calls.ts"
 import { updateDelayedEvent } from "./delayed-events.ts"
+import { portCall } from "./port-call.ts"
 import type { SessionFeature } from "./feature.ts"
 import { downloadFile, getMediaConfig, onMedia, onUploadSizeCheck, uploadFile } from "./media.ts"
 import { getOpenId, onOpenIdDecided, onOpenIdToken } from "./openid.ts"
@@ -16,30 +29,42 @@ import { deliverToDevice, sendToDevice } from "./to-device.ts"
 import { userDirectorySearch } from "./user-directory.ts"
 
 /** MSC3819: `send_to_device` both ways, `m.send.to_device:*` / `m.receive.to_device:*`. */
-export const toDeviceFeature: SessionFeature = { name: "toDevice", actions: { send_to_device: sendToDevice }, toDevice: deliverToDevice }
+export const toDeviceFeature: SessionFeature = {
+  name: "toDevice",
+  descriptions: toDeviceDescriptions,
+  actions: { send_to_device: sendToDevice },
+  calls: { SendToDevice: /* @__PURE__ */ portCall("sendToDevice", "Done", (port, request) => port.sendToDevice(request)) },
+  toDevice: deliverToDevice
+}
 
 /** MSC4157: `delay` on `send_event`, `update_delayed_event`, `m.send.delayed_event` / `m.update_delayed_event`. */
 export const delayedEventsFeature: SessionFeature = {
   name: "delayedEvents",
-  actions: { update_delayed_event: updateDelayedEvent, "org.matrix.msc4157.update_delayed_event": updateDelayedEvent }
+  descriptions: delayedEventsDescriptions,
+  actions: { update_delayed_event: updateDelayedEvent, "org.matrix.msc4157.update_delayed_event": updateDelayedEvent },
+  calls: { UpdateDelayedEvent: /* @__PURE__ */ portCall("updateDelayedEvent", "Done", (port, request) => port.updateDelayedEvent(request)) }
 }
 
 /** MSC3869: `read_relations`, filtered by the widget's receive capabilities. */
 export const relationsFeature: SessionFeature = {
   name: "relations",
   actions: { read_relations: readRelations, "org.matrix.msc3869.read_relations": readRelations },
-  answers: { Relations: onRelations }
+  answers: { Relations: onRelations },
+  calls: { ReadRelations: /* @__PURE__ */ portCall("readRelations", "Relations", (port, request) => port.readRelations(request.query)) }
 }
 
 /** MSC3973: `user_directory_search`, `m.user_directory_search`. */
 export const userDirectoryFeature: SessionFeature = {
   name: "userDirectory",
-  actions: { user_directory_search: userDirectorySearch, "org.matrix.msc3973.user_directory_search": userDirectorySearch }
+  descriptions: userDirectoryDescriptions,
+  actions: { user_directory_search: userDirectorySearch, "org.matrix.msc3973.user_directory_search": userDirectorySearch },
+  calls: { UserDirectorySearch: /* @__PURE__ */ portCall("userDirectorySearch", "Body", (port, request) => port.userDirectorySearch(request)) }
 }
 
 /** MSC4039: `get_media_config`, `upload_file`, `download_file`, `m.upload_file` / `m.download_file`. */
 export const mediaFeature: SessionFeature = {
   name: "media",
+  descriptions: mediaDescriptions,
   actions: {
     get_media_config: getMediaConfig,
     "org.matrix.msc4039.get_media_config": getMediaConfig,
@@ -51,6 +76,11 @@ export const mediaFeature: SessionFeature = {
   answers: {
     UploadSizeCheck: (s, pending, result) => onUploadSizeCheck(s, pending.raw, pending.file, result),
     Media: (s, pending, result) => onMedia(s, pending.raw, pending.answer, result)
+  },
+  calls: {
+    MediaConfig: /* @__PURE__ */ portCall("mediaConfig", "Body", (port) => port.mediaConfig()),
+    UploadFile: /* @__PURE__ */ portCall("uploadFile", "Uploaded", (port, request) => port.uploadFile(request)),
+    DownloadFile: /* @__PURE__ */ portCall("downloadFile", "Downloaded", (port, request) => port.downloadFile(request))
   }
 }
 
@@ -59,22 +89,27 @@ export const openIdFeature: SessionFeature = {
   name: "openId",
   actions: { get_openid: getOpenId },
   answers: { OpenIdToken: (s, pending, result) => onOpenIdToken(s, pending.raw, pending.waiting, result) },
-  openIdDecided: onOpenIdDecided
+  calls: { RequestOpenIdToken: /* @__PURE__ */ portCall("requestOpenIdToken", "OpenIdToken", (port) => port.requestOpenIdToken()) },
+  openIdDecided: onOpenIdDecided,
+  openIdPrompt
 }
 
 /** `com.beeper.read_room_account_data` (matrix-widget-api's name; no proposal defines another). */
 export const roomAccountDataFeature: SessionFeature = {
   name: "roomAccountData",
+  descriptions: roomAccountDataDescriptions,
   actions: { "com.beeper.read_room_account_data": readRoomAccountData },
   answers: {
     AccountDataRooms: (s, pending, result) => onAccountDataRooms(s, pending.gather, result),
     AccountDataPart: (s, pending, result) => onAccountDataPart(s, pending.gather, pending.roomIndex, result)
-  }
+  },
+  calls: { ReadRoomAccountData: /* @__PURE__ */ portCall("readRoomAccountData", "AccountData", (port, request) => port.readRoomAccountData(request.roomId, request.type)) }
 }
 
 /** MatrixRTC for call widgets: MSC4515 `get_rtc_transports` and MSC4533 `rtc_livekit_*`. */
 export const rtcFeature: SessionFeature = {
   name: "rtc",
+  descriptions: rtcDescriptions,
   actions: {
     get_rtc_transports: getRtcTransports,
     "org.matrix.msc4515.get_rtc_transports": getRtcTransports,
@@ -82,6 +117,33 @@ export const rtcFeature: SessionFeature = {
     "org.matrix.msc4533.rtc_livekit_get_token": /* @__PURE__ */ rtcLivekit("get_token"),
     rtc_livekit_delegate_delayed_leave: /* @__PURE__ */ rtcLivekit("delegate_delayed_leave"),
     "org.matrix.msc4533.rtc_livekit_delegate_delayed_leave": /* @__PURE__ */ rtcLivekit("delegate_delayed_leave")
+  },
+  calls: {
+    RtcTransports: /* @__PURE__ */ portCall("rtcTransports", "Body", (port) => port.rtcTransports()),
+    RtcLivekit: /* @__PURE__ */ portCall("rtcLivekit", "Body", (port, request) => port.rtcLivekit(request))
+  }
+}
+
+/**
+ * The client-side actions, served by the client's hooks and custom actions (`EngineOptions.hooks`,
+ * `customActions`): MSC2764 `set_always_on_screen` and `m.sticker` (`m.always_on_screen`,
+ * `m.sticker`), MSC2931 `navigate` (`m.navigate`), MSC2790 `open_modal`, `set_button_enabled`,
+ * `close_modal` (`m.modals`). Its actions are not in `actions`: each is served only when its hook
+ * is installed (`HOOK_ACTIONS`).
+ */
+export const clientActionsFeature: SessionFeature = {
+  name: "clientActions",
+  descriptions: clientActionsDescriptions,
+  actions: {},
+  clientActions: {
+    handler: clientHandler,
+    answered: onClientAnswered,
+    sweep: sweepClientCalls,
+    withdraw: withdrawClientCalls,
+    problems: clientHookProblems,
+    installed: installedHooks,
+    hookCall,
+    run: runClientCall
   }
 }
 
@@ -94,5 +156,6 @@ export const allFeatures: ReadonlyArray<SessionFeature> = [
   mediaFeature,
   openIdFeature,
   roomAccountDataFeature,
-  rtcFeature
+  rtcFeature,
+  clientActionsFeature
 ]

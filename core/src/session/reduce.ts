@@ -18,7 +18,6 @@ import { emptyPendingToWidget, Stepper } from "./step.ts"
 import { FEATURE_ACTIONS, noFeatures } from "./feature.ts"
 import { onTurnWatchAnswered, pushTurnServers, unwatchTurnServers, watchTurnServers } from "./turn.ts"
 import type { Command } from "./command.ts"
-import { clientHandler, onClientAnswered, sweepClientCalls, withdrawClientCalls } from "./client-calls.ts"
 import { clientRequest, onClientRequestAnswered, releaseHeldRequests } from "./client-requests.ts"
 
 /**
@@ -70,7 +69,8 @@ export const onInput = (s: Stepper, input: Input): void => {
       onCallAnswered(s, input.ticket, input.result)
       break
     case "ClientAnswered":
-      onClientAnswered(s, input.ticket, input.outcome)
+      // Only a session served by the client-actions feature ever calls the client.
+      s.state.config.features?.clientActions?.answered(s, input.ticket, input.outcome)
       break
     case "ClientRequest":
       clientRequest(s, input.id, input.action, input.data)
@@ -141,12 +141,14 @@ const onRequest = (s: Stepper, raw: RawRequest, action: string, data: Readonly<R
       // Acknowledged either way, by the chart, which decides what else it means.
       return s.signal({ type: "widget.contentLoaded", raw })
   }
-  const handler = handlers[action] ?? (s.state.config.features ?? noFeatures).actions[action]
+  const features = s.state.config.features ?? noFeatures
+  const handler = handlers[action] ?? features.actions[action]
   if (handler === undefined) {
-    const served = clientHandler(s, action)
+    const served = features.clientActions?.handler(s, action)
     if (served === undefined) {
+      // A hook's action is unknown when the feature is included but its hook is not installed.
       const feature = FEATURE_ACTIONS[action]
-      return s.fail(raw, feature === undefined ? ProtocolError.UnknownAction({ action }) : ProtocolError.NotIncluded({ action, feature }))
+      return s.fail(raw, feature === undefined || features.names.has(feature) ? ProtocolError.UnknownAction({ action }) : ProtocolError.NotIncluded({ action, feature }))
     }
     if (!isServing(s.phase)) return s.fail(raw, ProtocolError.WrongPhase({ phase: s.phase, action }))
     return served(s, raw, data, action)
@@ -242,7 +244,7 @@ export const sweepTimeouts = (s: Stepper): void => {
       swept++
     }
   }
-  const clientCallsLeft = sweepClientCalls(s)
+  const clientCallsLeft = s.state.config.features?.clientActions?.sweep(s) ?? false
   // Nothing left: back to the shared empty (an idle session keeps no map of its own after its last sweep).
   s.set({ pendingToWidget: pending.size === 0 ? emptyPendingToWidget : pending, sweepArmed: swept > 0 || clientCallsLeft })
   if (swept > 0 || clientCallsLeft) s.armSweep()
@@ -290,7 +292,7 @@ export const closeSession = (s: Stepper, reason: string): void => {
   if (s.state.openId.prompt !== undefined) s.emit({ _tag: "CancelApproval", ticket: s.state.openId.prompt.ticket })
   // The client's own toWidget requests are rejected by the engine as the session closes (with
   // those still on their way in), so none is settled here.
-  withdrawClientCalls(s)
+  s.state.config.features?.clientActions?.withdraw(s)
   if (s.state.turnWatching || [...s.state.pendingCalls.values()].some((c) => c._tag === "TurnWatch")) s.emit({ _tag: "UnwatchTurn" })
   s.set({ sweepArmed: false, approval: undefined, openId: { ...s.state.openId, prompt: undefined }, turnWatching: false, pendingCalls: new Map(), gathers: new Map(), pendingToWidget: new Map(), inFlight: new Set() })
   s.emit({ _tag: "Closed", reason })

@@ -4,8 +4,8 @@ import type { ToDeviceEvent } from "../matrix.ts"
 import { ProtocolError } from "../protocol-error.ts"
 import { isServing, type RawRequest } from "./state.ts"
 import type { Stepper } from "./step.ts"
+import { isObject } from "../is-object.ts"
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
 
 /** `{user: {device or "*": content}}`, all objects. */
 const isMessageMap = (value: unknown): value is Record<string, Record<string, Record<string, unknown>>> =>

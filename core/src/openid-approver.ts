@@ -4,6 +4,7 @@
  * document was not told yet. The MSC sets no time limit on the user's choice, so neither does the
  * engine: the prompt stays open until the approver resolves, or the signal aborts because the
  * session closed or its widget loaded a new document (whose answer would then go to nobody).
+ * Asked only by an engine given `openIdFeature` (its `openIdPrompt`): one without it bundles none of this.
  */
 import { Withdrawable } from "./withdrawable.ts"
 
@@ -53,4 +54,22 @@ export const askOpenIdApprover = (approver: OpenIdApprover | undefined, prompt: 
   } catch (error) {
     refuse(error)
   }
+}
+
+/**
+ * Opens an OpenID prompt for one session, hands it to `keep` (the engine withdraws it when the
+ * answer is no longer wanted), then asks `approver` (see {@link askOpenIdApprover}).
+ */
+export const openIdPrompt = (
+  approver: OpenIdApprover | undefined,
+  sessionId: string,
+  widgetId: string,
+  origin: string | undefined,
+  keep: (prompt: Withdrawable) => void,
+  decide: (allowed: boolean) => void,
+  fault: (error: unknown) => void
+): void => {
+  const prompt = new OpenIdPrompt(sessionId, widgetId, origin)
+  keep(prompt)
+  askOpenIdApprover(approver, prompt, decide, fault)
 }
