@@ -1,5 +1,6 @@
 import { createCoreCaches, defaultLimits, type Command, type SessionConfig } from "@widgethost/core"
 import { describe, expect, it } from "vitest"
+import { recordedSteps } from "./recorded-steps.ts"
 import { SessionCharts } from "./session-charts.ts"
 import { phaseOf } from "./session-machine.ts"
 import { TimerQueue } from "./timer-queue.ts"
@@ -10,7 +11,8 @@ const clock = { now: () => 0, setTimeout: () => 0 as unknown as ReturnType<typeo
 describe("a session's snapshot as a shared base and its own context", () => {
   const open = (n: number) => {
     const outbox: Command[] = []
-    const charts = new SessionCharts({ timers: new TimerQueue(clock), outbox, caches: createCoreCaches(), onDelayed: () => {} })
+    // Sharing the base is the recorder's doing (createEngine passes it; a lean engine may not).
+    const charts = new SessionCharts({ timers: new TimerQueue(clock), outbox, caches: createCoreCaches(), recorded: recordedSteps, onDelayed: () => {} })
     const sessions = Array.from({ length: n }, (_, i) => charts.open(`s${i}`, { config }))
     return { charts, sessions, outbox }
   }
