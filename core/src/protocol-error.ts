@@ -18,15 +18,17 @@ interface ProtocolErrorFields {
   WrongPhase: { readonly phase: Phase; readonly action: string }
   RateLimited: { readonly action: string }
   TooManyPending: { readonly limit: number }
-  /** An MSC4039 upload larger than the homeserver's `m.upload.size`: refused before uploading. */
-  TooLarge: { readonly size: number; readonly limit: number }
+  /** An MSC4039 upload larger than the homeserver's `m.upload.size`: refused before uploading (`tooLarge`). */
+  TooLarge: { readonly size: number; readonly limit: number; readonly message: string }
   Homeserver: { readonly error: HomeserverError }
   /** The embedding client refused (its hook threw or rejected); `message` is the client's. */
   ClientRefused: { readonly message: string }
-  /** The embedding client did not answer in time. */
-  ClientTimedOut: { readonly action: string; readonly ms: number }
+  /** The embedding client did not answer in time (`clientTimedOut`). */
+  ClientTimedOut: { readonly action: string; readonly ms: number; readonly message: string }
 }
 export type ProtocolError = { [Tag in keyof ProtocolErrorFields]: { readonly _tag: Tag } & ProtocolErrorFields[Tag] }[keyof ProtocolErrorFields]
+
+const carried = ({ message }: { readonly message: string }): string => message
 
 // A record, not a switch: the compiler insists every variant has its sentence.
 const sentences: { readonly [Tag in ProtocolError["_tag"]]: (error: Extract<ProtocolError, { _tag: Tag }>) => string } = {
@@ -38,11 +40,12 @@ const sentences: { readonly [Tag in ProtocolError["_tag"]]: (error: Extract<Prot
   WrongPhase: ({ phase, action }) => `Cannot handle ${action} while the session is ${phase}`,
   RateLimited: ({ action }) => `Too many ${action} requests; try again later`,
   TooManyPending: ({ limit }) => `Too many requests in flight (limit ${limit}); wait for answers first`,
-  TooLarge: ({ size, limit }) => `The file is ${size} bytes; the homeserver accepts at most ${limit} (m.upload.size)`,
+  TooLarge: carried,
   Homeserver: ({ error }) => error.message,
-  ClientRefused: ({ message }) => message,
-  ClientTimedOut: ({ action, ms }) => `The client did not answer ${action} within ${ms} ms`
+  ClientRefused: carried,
+  ClientTimedOut: carried
 }
+
 type Constructors = { readonly [Tag in keyof ProtocolErrorFields]: (fields: ProtocolErrorFields[Tag]) => Extract<ProtocolError, { _tag: Tag }> }
 
 /**
@@ -52,6 +55,17 @@ type Constructors = { readonly [Tag in keyof ProtocolErrorFields]: (fields: Prot
 export const ProtocolError: Constructors = Object.fromEntries(
   Object.keys(sentences).map((tag) => [tag, (fields: object) => ({ ...fields, _tag: tag })])
 ) as unknown as Constructors
+
+// Only optional features raise these two, so their sentences are made by these helpers, which
+// only the features call, and carried as `message`: a bundle without the feature ships neither.
+
+/** `TooLarge`, with its sentence. */
+export const tooLarge = (size: number, limit: number): ProtocolError =>
+  ProtocolError.TooLarge({ size, limit, message: `The file is ${size} bytes; the homeserver accepts at most ${limit} (m.upload.size)` })
+
+/** `ClientTimedOut`, with its sentence. */
+export const clientTimedOut = (action: string, ms: number): ProtocolError =>
+  ProtocolError.ClientTimedOut({ action, ms, message: `The client did not answer ${action} within ${ms} ms` })
 
 const describe = (error: ProtocolError): string => (sentences[error._tag] as (error: ProtocolError) => string)(error)
 

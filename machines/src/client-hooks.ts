@@ -4,7 +4,7 @@
  * `clientActionsFeature` (`createEngine` includes it), which brings the code that calls them
  * (`@widgethost/core`'s `client-hooks.ts`); an engine made without it refuses to be given any.
  */
-import { type ClientActions, type ClientHooks, type ClientSide, type CustomAction, type FeatureTable, resolveClientSide, Result } from "@widgethost/core"
+import { type ClientActions, type ClientHooks, type ClientSide, type CustomAction, type FeatureTable, resolveClientSideWith, Result } from "@widgethost/core"
 
 export type { ClientHooks, CustomAction, HookContext } from "@widgethost/core"
 
@@ -37,14 +37,14 @@ export const clientServing = (
     throw new Error("widgethost: hooks and customActions are served by clientActionsFeature, which this engine was made without: add it to features (createEngine includes it)")
   }
   const problems = actions?.problems({ hooks, customActions }) ?? []
-  const resolved = resolveClientSide({
+  const resolved = resolveClientSideWith({
     hooks: actions?.installed(hooks) ?? [],
     customActions: Object.keys(customActions),
     ...(versions === undefined ? {} : { versions }),
     ...(clientCapabilities === undefined ? {} : { clientCapabilities }),
     ...(ungatedRequests === undefined ? {} : { ungatedRequests }),
     features: features.names
-  })
+  }, actions)
   if (Result.isFailure(resolved)) problems.push(...resolved.failure)
   if (problems.length > 0 || Result.isFailure(resolved)) throw new Error(`widgethost: the client's hooks cannot be served as given:\n- ${problems.join("\n- ")}`)
   return { hooks, customActions, side: resolved.success, actions }

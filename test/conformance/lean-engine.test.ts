@@ -138,6 +138,15 @@ describe("a lean engine without clientActionsFeature refuses to be given what on
   it("no hooks given (an empty table) is no offer", () => {
     expect(lean({ hooks: {}, customActions: {} })).not.toThrow()
   })
+
+  // The hook and custom-action checks of the client's offer come with the feature (`client-offer.ts`).
+  it.each<[string, Partial<Parameters<typeof createLeanEngine>[0]>, string]>([
+    ["a version a missing hook serves", { apiVersions: ["org.matrix.msc2931"] }, "versions: org.matrix.msc2931 promises what hooks.navigate would serve, and it is not installed"],
+    ["a version no custom action serves", { apiVersions: ["org.matrix.msc3817"] }, "versions: org.matrix.msc3817 promises org.matrix.msc3817.create_room, which no custom action serves"],
+    ["an engine action as a custom action", { customActions: { send_event: async () => ({}) } }, "customActions: send_event is served by the engine and cannot be overridden"]
+  ])("given clientActionsFeature, %s is still refused", (_name, options, want) => {
+    expect(lean({ ...options, features: [clientActionsFeature] })).toThrow(want)
+  })
 })
 
 describe("a lean engine advertises only the versions it serves", () => {

@@ -15,9 +15,13 @@ import { browserEntry, bundled, leanBrowserEntry } from "../bench/bundle-size.ts
 // asks for 36; what is left is mostly xstate's runtime, ~11 KB, and the core proposals). The
 // round-trip and heap work of the same stop then added 3 KB minified (reused Stepper, shared
 // routing entries, session configs, spare collections): 117.4 KB minified, 37.14 KB gzipped.
-const LEAN_GZIP_BUDGET_KB = 37.2
-// Every feature: 142.2 KB minified, 43.74 KB gzipped, then 145.2 / 44.67 with the same work.
-const FULL_GZIP_BUDGET_KB = 44.7
+// Moving the hook and custom-action checks of the client's offer into clientActionsFeature
+// (`client-offer.ts`): 116.2 KB minified, 36.80 KB gzipped; making the sentences of the errors
+// only features raise (TooLarge, ClientTimedOut) where they are raised: 116.0 / 36.75.
+const LEAN_GZIP_BUDGET_KB = 36.8
+// Every feature: 142.2 KB minified, 43.74 KB gzipped, then 145.2 / 44.67 with the same work;
+// the two moves above cost the full bundle what their seams take: 145.3 / 44.78.
+const FULL_GZIP_BUDGET_KB = 44.8
 
 const effectModules = (inputs: ReadonlyArray<string>) => inputs.filter((path) => /(^|\/)node_modules\/effect\//.test(path))
 

@@ -9,7 +9,7 @@
 import type { ClientCall, ClientOutcome, ModalButton, ModalDefinition } from "../client-call.ts"
 import { HOOK_ACTIONS } from "../client-side.ts"
 import { isObject } from "../is-object.ts"
-import { ProtocolError } from "../protocol-error.ts"
+import { clientTimedOut, ProtocolError } from "../protocol-error.ts"
 import { isSafeWidgetUrl } from "../widget-definition.ts"
 import { type ClientWork, idleClientWork, noPendingClient, type PendingClientCall, type RawRequest, sweepsToTimeout } from "./state.ts"
 import { requestIdOf, type Stepper } from "./step.ts"
@@ -201,7 +201,7 @@ export const sweepClientCalls = (s: Stepper): boolean => {
     if (pending.call === "CloseModal") setWork(s, { modalClose: undefined })
     s.emit({ _tag: "CancelClientCall", ticket })
     s.report({ _tag: "ClientCallTimedOut", action: pending.action, requestId: requestIdOf(pending.raw) })
-    s.fail(pending.raw, ProtocolError.ClientTimedOut({ action: pending.action, ms: s.state.config.limits.requestTimeoutMs }))
+    s.fail(pending.raw, clientTimedOut(pending.action, s.state.config.limits.requestTimeoutMs))
   }
   return kept.size > 0
 }

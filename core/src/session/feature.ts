@@ -12,6 +12,7 @@ import type { Capability } from "../capabilities.ts"
 import { type CapabilityDescriptions, coreCapabilityDescriptions } from "../capability-description.ts"
 import type { ClientOutcome } from "../client-call.ts"
 import type { ClientHandlers, ClientHooks, HookCall, runClientCall } from "../client-hooks.ts"
+import type { ClientOfferChecks } from "../client-offer.ts"
 import type { ClientHook } from "../client-side.ts"
 import type { openIdPrompt } from "../openid-approver.ts"
 import type { ToDeviceEvent } from "../matrix.ts"
@@ -36,7 +37,7 @@ export type ClientActionHandler = (s: Stepper, raw: RawRequest, data: Readonly<R
  * The client-side actions (`clientActionsFeature`): the session's side (check, ask the client,
  * shape its answer, time it out) and the engine's (check the hooks given, call one).
  */
-export interface ClientActions {
+export interface ClientActions extends ClientOfferChecks {
   /** The handler of a client-side action, or undefined when no hook or custom action serves it. */
   readonly handler: (s: Stepper, action: string) => ClientActionHandler | undefined
   readonly answered: (s: Stepper, ticket: number, outcome: ClientOutcome) => void

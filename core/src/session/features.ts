@@ -13,6 +13,8 @@ import {
   toDeviceDescriptions,
   userDirectoryDescriptions
 } from "../capability-description.ts"
+import { customActionProblem, hookVersionProblem } from "../client-offer.ts"
+import { HOOK_VERSIONS } from "../client-side.ts"
 import { clientHookProblems, hookCall, installedHooks, runClientCall } from "../client-hooks.ts"
 import { openIdPrompt } from "../openid-approver.ts"
 import { clientHandler, onClientAnswered, sweepClientCalls, withdrawClientCalls } from "./client-calls.ts"
@@ -143,7 +145,11 @@ export const clientActionsFeature: SessionFeature = {
     problems: clientHookProblems,
     installed: installedHooks,
     hookCall,
-    run: runClientCall
+    run: runClientCall,
+    // The checks of the client's offer that hooks and custom actions need.
+    customActionProblem,
+    versionProblem: hookVersionProblem,
+    hookVersions: HOOK_VERSIONS
   }
 }
 

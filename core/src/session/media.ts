@@ -13,7 +13,7 @@
 import * as Result from "../result.ts"
 import type { MediaFile } from "../homeserver-port.ts"
 import { type FileEncoding, parseMxc, readWidgetFile, widgetFileOf } from "../media-file.ts"
-import { ProtocolError } from "../protocol-error.ts"
+import { ProtocolError, tooLarge } from "../protocol-error.ts"
 import type { CallResult } from "./input.ts"
 import type { RawRequest } from "./state.ts"
 import type { Stepper } from "./step.ts"
@@ -44,7 +44,7 @@ export const uploadFile = (s: Stepper, raw: RawRequest, data: Readonly<Record<st
 export const onUploadSizeCheck = (s: Stepper, raw: RawRequest, file: MediaFile, result: CallResult): void => {
   if (result._tag === "Failed") return s.fail(raw, ProtocolError.Homeserver({ error: result.error }))
   const limit = result._tag === "Body" ? result.value["m.upload.size"] : undefined
-  if (typeof limit === "number" && file.size > limit) return s.fail(raw, ProtocolError.TooLarge({ size: file.size, limit }))
+  if (typeof limit === "number" && file.size > limit) return s.fail(raw, tooLarge(file.size, limit))
   s.call({ _tag: "UploadFile", file }, { _tag: "Media", raw, answer: "uploaded" })
 }
 

@@ -183,11 +183,16 @@ const handlers: Readonly<Record<string, Handler | undefined>> = Object.assign(Ob
 } satisfies Record<string, Handler>)
 const needsCall = new Set(Object.keys(callingHandlers))
 
+// A function, so that a bundle that never reads ENGINE_ACTIONS (no custom actions: a lean engine) drops it.
+function engineActions(): ReadonlySet<string> {
+  return new Set(["supported_api_versions", "content_loaded", ...Object.keys(handlers), ...Object.keys(FEATURE_ACTIONS), ...HOOK_ACTIONS.keys()])
+}
+
 /**
  * fromWidget actions the engine serves itself, or through the client's hooks: a client's custom
  * action may not take one of these names.
  */
-export const ENGINE_ACTIONS: ReadonlySet<string> = new Set(["supported_api_versions", "content_loaded", ...Object.keys(handlers), ...Object.keys(FEATURE_ACTIONS), ...HOOK_ACTIONS.keys()])
+export const ENGINE_ACTIONS: ReadonlySet<string> = /* @__PURE__ */ engineActions()
 
 const onWidgetResponse = (s: Stepper, response: WidgetResponse): void => {
   const pending = s.state.pendingToWidget.get(response.requestId)
