@@ -1,7 +1,7 @@
 import { createCoreCaches, defaultLimits, type Command, type SessionConfig } from "@widgethost/core"
 import { describe, expect, it } from "vitest"
 import { recordedSteps } from "./recorded-steps.ts"
-import { SessionCharts } from "./session-charts.ts"
+import { ChartSession, SessionCharts } from "./session-charts.ts"
 import { phaseOf } from "./session-machine.ts"
 import { TimerQueue } from "./timer-queue.ts"
 
@@ -13,7 +13,7 @@ describe("a session's snapshot as a shared base and its own context", () => {
     const outbox: Command[] = []
     // Sharing the base is the recorder's doing (createEngine passes it; a lean engine may not).
     const charts = new SessionCharts({ timers: new TimerQueue(clock), outbox, caches: createCoreCaches(), recorded: recordedSteps, onDelayed: () => {} })
-    const sessions = Array.from({ length: n }, (_, i) => charts.open(`s${i}`, { config }))
+    const sessions = Array.from({ length: n }, (_, i) => charts.open(new ChartSession(`s${i}`), { config }))
     return { charts, sessions, outbox }
   }
 

@@ -168,12 +168,8 @@ export class SessionCharts {
     this.recorded = options.macrostepAlways !== true && options.recorded?.enabled === true ? options.recorded : undefined
   }
 
-  /** A new session in `loading`. */
-  open(key: string, input: Omit<SessionInput, "outbox" | "caches">): ChartSession
-  /** `session` (a new one, perhaps of a subclass carrying what its owner keeps beside the chart) starts in `loading`. */
-  open<S extends ChartSession>(session: S, input: Omit<SessionInput, "outbox" | "caches">): S
-  open(keyOrSession: string | ChartSession, input: Omit<SessionInput, "outbox" | "caches">): ChartSession {
-    const session = typeof keyOrSession === "string" ? new ChartSession(keyOrSession) : keyOrSession
+  /** `session`, a new one (perhaps of a subclass carrying what its owner keeps beside the chart), starts in `loading`. */
+  open<S extends ChartSession>(session: S, input: Omit<SessionInput, "outbox" | "caches">): S {
     const full = { ...input, outbox: this.options.outbox, caches: this.options.caches }
     const recorded = this.recorded
     this.enter(session, () => {

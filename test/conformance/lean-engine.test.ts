@@ -8,20 +8,12 @@ import { allFeatures, clientActionsFeature, FEATURE_ACTIONS, type FeatureName, H
 import { createLeanEngine } from "@widgethost/engine"
 import { fromEffectPort } from "@widgethost/core/effect"
 import { describe, expect, it } from "vitest"
-import { approveAll, flush, Harness, makeInMemoryHomeserver } from "../src/index.ts"
+import { answeringHooks, approveAll, flush, Harness, makeInMemoryHomeserver } from "../src/index.ts"
 
 const CORE = ["m.send.event:m.room.message", "m.receive.event:m.room.message", "m.receive.state_event:m.room.name", "m.timeline:*", "m.turn_servers"]
 
 /** MSC2764, MSC2931, MSC2790: served by the client's hooks, through `clientActionsFeature`. */
 const CLIENT_CAPABILITIES = ["m.always_on_screen", "m.sticker", "org.matrix.msc2931.navigate", "m.modals"]
-const allHooks = {
-  navigate: async () => {},
-  setAlwaysOnScreen: async () => true,
-  sendSticker: async () => {},
-  openModal: async () => {},
-  setButtonEnabled: async () => {},
-  closeModal: async () => {}
-}
 
 const notified = (messages: ReturnType<Harness["take"]>) =>
   Harness.requests(messages)
@@ -72,7 +64,7 @@ describe("a lean engine approves only what its features serve", () => {
   })
 
   it("with clientActionsFeature and the hooks, they are approved as by createEngine", async () => {
-    const h = new Harness({ approver: approveAll, features: [clientActionsFeature], hooks: allHooks })
+    const h = new Harness({ approver: approveAll, features: [clientActionsFeature], hooks: answeringHooks })
     const seen = await h.ready([...CORE, ...CLIENT_CAPABILITIES])
     expect(notified(seen)).toEqual([...CORE, ...CLIENT_CAPABILITIES])
   })
@@ -156,7 +148,7 @@ describe("a lean engine advertises only the versions it serves", () => {
     ["no features, asked for the hooks' versions", [], ["0.0.2"], ["org.matrix.msc2931", "org.matrix.msc2790"]],
     ["clientActions with every hook", [clientActionsFeature], ["0.0.2", "org.matrix.msc2931", "org.matrix.msc2790"], ["org.matrix.msc4039"]]
   ])("%s", async (_name, features, has, lacks) => {
-    const h = new Harness({ features, ...(features.includes(clientActionsFeature) ? { hooks: allHooks } : {}) })
+    const h = new Harness({ features, ...(features.includes(clientActionsFeature) ? { hooks: answeringHooks } : {}) })
     const id = h.request("supported_api_versions")
     const versions = (h.responseTo(id) as { supported_versions: ReadonlyArray<string> }).supported_versions
     expect(versions).toEqual(expect.arrayContaining([...has]))

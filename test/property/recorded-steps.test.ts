@@ -9,7 +9,7 @@
  */
 import fc from "fast-check"
 import { type Command, createCoreCaches, defaultLimits, type Input, type SessionConfig } from "@widgethost/core"
-import { type ChartSession, RecordedSteps, SessionCharts, sessionMachine, TimerQueue } from "@widgethost/engine"
+import { ChartSession, RecordedSteps, SessionCharts, sessionMachine, TimerQueue } from "@widgethost/engine"
 import { simulatedClock } from "@widgethost/testing"
 import { SimulatedClock } from "xstate"
 import { describe, expect, it, vi } from "vitest"
@@ -44,7 +44,7 @@ class Runtime {
       },
       trace: (key, what, id) => this.trace.push(`${key} ${what} ${id}`)
     })
-    this.sessions = configs.map((config, i) => this.charts.open(`s${i}`, { config }))
+    this.sessions = configs.map((config, i) => this.charts.open(new ChartSession(`s${i}`), { config }))
   }
 
   send(session: number, inputs: ReadonlyArray<Input>): void {

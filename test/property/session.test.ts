@@ -5,9 +5,8 @@
  */
 import fc from "fast-check"
 import { type RoomEvent } from "@widgethost/core"
-import type { ClientHooks } from "@widgethost/engine"
 import { describe, expect, it } from "vitest"
-import { approveAll, flush, Harness, ROOM } from "../src/index.ts"
+import { answeringHooks, approveAll, flush, Harness, ROOM } from "../src/index.ts"
 
 const PHASES = ["loading", "negotiating", "ready", "renegotiating", "closed"]
 const ROOMS = [ROOM, "!b:localhost", "!c:localhost"]
@@ -17,16 +16,6 @@ const LITERAL_TYPES = ["org.example.\\#hash", "m.room.message\\#m.text"]
 const eventType = fc.oneof({ arbitrary: fc.constantFrom(...TYPES), weight: 4 }, { arbitrary: fc.constantFrom(...LITERAL_TYPES), weight: 1 })
 const MSGTYPES = ["m.text", "m.emote", undefined]
 const KEYS = ["", "a", "#b"]
-
-/** Every client hook, answering at once (set_always_on_screen: honoured). */
-const hooks: ClientHooks = {
-  navigate: async () => {},
-  setAlwaysOnScreen: async () => true,
-  sendSticker: async () => {},
-  openModal: async () => {},
-  setButtonEnabled: async () => {},
-  closeModal: async () => {}
-}
 
 describe("arbitrary input", () => {
   it("never throws, always answers identifiable requests, stays in the five phases", async () => {
@@ -47,7 +36,7 @@ describe("arbitrary input", () => {
     )
     await fc.assert(
       fc.asyncProperty(fc.array(fc.oneof(fc.jsonValue(), envelope, fc.string()), { maxLength: 12 }), fc.boolean(), async (messages, loaded) => {
-        const h = new Harness({ approver: approveAll, hooks, customActions: { "io.element.join": async (data) => data } })
+        const h = new Harness({ approver: approveAll, hooks: answeringHooks, customActions: { "io.element.join": async (data) => data } })
         if (loaded) await h.ready(["m.send.event:m.room.message", "m.receive.event:m.room.message", "m.navigate", "m.always_on_screen", "m.sticker", "m.modals"])
         for (const message of messages) {
           expect(() => h.session.receive(message)).not.toThrow()

@@ -4,7 +4,7 @@
  * read the commands it built, the delayed events it armed, cancelled and fired, and its state.
  */
 import { type Command, createCoreCaches, type Input, type SessionConfig } from "@widgethost/core"
-import { type ChartSession, phaseOf, recordedSteps, SessionCharts, TimerQueue } from "@widgethost/engine"
+import { ChartSession, phaseOf, recordedSteps, SessionCharts, TimerQueue } from "@widgethost/engine"
 import { SimulatedClock } from "xstate"
 import { simulatedClock } from "@widgethost/testing"
 
@@ -35,7 +35,7 @@ export class ChartDriver {
       },
       trace: (_key, what, id) => this.timerTrace.push({ what, id })
     })
-    this.session = this.charts.open("s", { config })
+    this.session = this.charts.open(new ChartSession("s"), { config })
   }
 
   /** One turn's inputs, as one event. */

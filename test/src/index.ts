@@ -1,3 +1,3 @@
 export * from "@widgethost/testing"
-export * from "@widgethost/testing"
+export * from "./answering-hooks.ts"
 export * from "./chart-driver.ts"

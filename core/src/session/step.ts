@@ -41,19 +41,19 @@ export interface ArmRequests {
  */
 export class Stepper {
   /** Where commands go (an outbox the caller drains), or a fresh list. */
-  commands: Command[]
+  commands!: Command[]
   /**
    * Signals for the chart, in order; the chart acts on each before the rest of the batch.
    * Undefined until the first: most steps signal nothing, and this is allocated per step.
    */
-  signals: ChartSignal[] | undefined
+  signals!: ChartSignal[] | undefined
   /** What the step asks the chart to arm (`armSweep`, `armWindow`); undefined while nothing, as `signals`. */
-  arm: ArmRequests | undefined
+  arm!: ArmRequests | undefined
   /** The chart's phase while this step runs (the chart changes it between steps, never during one). */
-  phase: Phase
+  phase!: Phase
   /** The engine's caches (see `core-caches.ts`): what makes a step fast is passed in, not kept here. */
-  caches: CoreCaches
-  private base: SessionState
+  caches!: CoreCaches
+  private base!: SessionState
   /** This step's private copy of the state, made on the first write. */
   private draft: Mutable<SessionState> | undefined
   /** Per collection, the copy this step owns (identity, so a collection replaced by `set` is not). */
@@ -69,7 +69,22 @@ export class Stepper {
    * frozen empty ones) are still copied on first write.
    */
   constructor(base: SessionState, phase: Phase, caches: CoreCaches, inPlace = false, commands: Command[] = []) {
-    // Every field written here, in one order, so a Stepper reused by `beginInPlace` keeps its shape.
+    this.reset(base, phase, caches, commands)
+    if (inPlace) this.own(base)
+  }
+
+  /**
+   * Starts a new step in place on this Stepper, as `new Stepper(base, phase, caches, true, commands)`
+   * would: for a caller that runs one step at a time and reuses one Stepper for all (the chart).
+   */
+  beginInPlace(base: SessionState, phase: Phase, caches: CoreCaches, commands: Command[]): this {
+    this.reset(base, phase, caches, commands)
+    this.own(base)
+    return this
+  }
+
+  /** Every field written here, in one order, so a Stepper reused by `beginInPlace` keeps its shape. */
+  private reset(base: SessionState, phase: Phase, caches: CoreCaches, commands: Command[]): void {
     this.commands = commands
     this.signals = undefined
     this.arm = undefined
@@ -81,22 +96,6 @@ export class Stepper {
     this.ownedPendingToWidget = undefined
     this.ownedPendingCalls = undefined
     this.ownedInFlight = undefined
-    if (inPlace) this.own(base)
-  }
-
-  /**
-   * Starts a new step in place on this Stepper, as `new Stepper(base, phase, caches, true, commands)`
-   * would: for a caller that runs one step at a time and reuses one Stepper for all (the chart).
-   */
-  beginInPlace(base: SessionState, phase: Phase, caches: CoreCaches, commands: Command[]): this {
-    this.commands = commands
-    this.signals = undefined
-    this.arm = undefined
-    this.phase = phase
-    this.caches = caches
-    this.base = base
-    this.own(base)
-    return this
   }
 
   private own(base: SessionState): void {
@@ -287,15 +286,15 @@ export class Stepper {
     // This step's own copies are referenced by nothing but the draft: an emptied one is kept for the next step that needs one.
     const { caches } = this
     if (draft.pendingToWidget.size === 0 && this.ownedPendingToWidget === draft.pendingToWidget) {
-      keepMap(caches, draft.pendingToWidget)
+      keep(caches.spareMaps, draft.pendingToWidget)
       draft.pendingToWidget = emptyPendingToWidget
     }
     if (draft.pendingCalls.size === 0 && this.ownedPendingCalls === draft.pendingCalls) {
-      keepMap(caches, draft.pendingCalls)
+      keep(caches.spareMaps, draft.pendingCalls)
       draft.pendingCalls = emptyPendingCalls
     }
     if (draft.inFlight.size === 0 && this.ownedInFlight === draft.inFlight) {
-      keepSet(caches, draft.inFlight)
+      keep(caches.spareSets, draft.inFlight)
       draft.inFlight = emptyInFlight
     }
     return draft
@@ -307,11 +306,9 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 /** An empty Map of the engine's spares (see `CoreCaches.spareMaps`), or a new one. */
 const spareMap = <K, V>(caches: CoreCaches): Map<K, V> => (caches.spareMaps.pop() as Map<K, V> | undefined) ?? new Map<K, V>()
 const spareSet = <T>(caches: CoreCaches): Set<T> => (caches.spareSets.pop() as Set<T> | undefined) ?? new Set<T>()
-const keepMap = (caches: CoreCaches, map: ReadonlyMap<unknown, unknown>): void => {
-  if (caches.spareMaps.length < SPARE_COLLECTIONS) caches.spareMaps.push(map as Map<unknown, unknown>)
-}
-const keepSet = (caches: CoreCaches, set: ReadonlySet<unknown>): void => {
-  if (caches.spareSets.length < SPARE_COLLECTIONS) caches.spareSets.push(set as Set<unknown>)
+/** Keeps an emptied collection of this step's own for a later step, up to `SPARE_COLLECTIONS`. */
+const keep = <T>(spares: T[], emptied: unknown): void => {
+  if (spares.length < SPARE_COLLECTIONS) spares.push(emptied as T)
 }
 
 /**

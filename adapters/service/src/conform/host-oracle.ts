@@ -10,7 +10,7 @@
  * runs on its own clock, which the tool cannot move).
  */
 import { type Command, createCoreCaches, defaultLimits, type HomeserverRequest, type Input, noClientSide, type SessionConfig, type WidgetMessage } from "@widgethost/core"
-import { type ChartSession, SessionCharts, TimerQueue } from "@widgethost/engine"
+import { ChartSession, SessionCharts, TimerQueue } from "@widgethost/engine"
 import { expectedApproval, type Harness } from "./harness.ts"
 import { type Step, stepMessage } from "./widget-steps.ts"
 
@@ -62,7 +62,7 @@ export class HostOracle {
       limits: { ...defaultLimits, requestTimeoutMs: 3_600_000, approvalTimeoutMs: 3_600_000 },
       client: noClientSide
     }
-    this.session = this.charts.open("conform", { config })
+    this.session = this.charts.open(new ChartSession("conform"), { config })
   }
 
   get state() {
